@@ -1,0 +1,52 @@
+"""Exceptions stillroom raises for a user's mistake.
+
+Every message names the step (or LLM) involved, what was expected and what to do, in the
+spirit of pydantic's validation errors: the user should not need a debugger to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from difflib import get_close_matches
+
+
+class StillroomError(Exception):
+    """Base class of every error stillroom raises on purpose."""
+
+
+class StepDefinitionError(StillroomError, TypeError):
+    """A step or task class is defined in a way the framework cannot run (raised at class creation)."""
+
+
+class NotLoadedError(StillroomError, RuntimeError):
+    """`process()`/`generate()` was called before `load()`."""
+
+
+class MissingColumnsError(StillroomError, ValueError):
+    """Rows given to a step lack columns the step requires."""
+
+
+class UnknownRuntimeParameterError(StillroomError, ValueError):
+    """A runtime parameter name that the step or LLM does not have."""
+
+
+class MissingExtraError(StillroomError, ImportError):
+    """An optional dependency (an extra such as `[local]` or `[ray]`) is not installed."""
+
+    def __init__(self, feature: str, extra: str, package: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional package {package!r}, which is not installed. "
+            f"Install it with: pip install 'stillroom[{extra}]'"
+        )
+        self.extra = extra
+        self.package = package
+
+
+class SerializationError(StillroomError, ValueError):
+    """A dump or a file could not be turned back into objects (bad YAML, unknown type, ...)."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A ' Did you mean ...?' suffix for an error message, or '' when nothing is close."""
+    close = get_close_matches(name, list(candidates), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,1 @@
+"""Behaviour shared by steps and LLMs."""

@@ -1,0 +1,123 @@
+"""Runtime parameters: fields that may be set when a pipeline runs rather than when it is built.
+
+A field annotated `RuntimeParameter[T]` is listed by `runtime_parameters_names`, can be set with
+`set_runtime_parameters` and is validated like any other field. Nested objects that are
+themselves `RuntimeParametersMixin` (a task's `llm`) expose their parameters as a nested dict.
+"""
+
+from __future__ import annotations
+
+import inspect
+from types import UnionType
+from typing import Annotated, Any, TypeAlias, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
+
+_T = TypeVar("_T")
+_MARKER = "stillroom_runtime_parameter"
+
+RuntimeParameter: TypeAlias = Annotated[_T, _MARKER]
+"""Marks a field as settable at run time: `batch_size: RuntimeParameter[int] = 50`.
+
+A parameter is optional when it has a default other than None or its type admits None
+(`RuntimeParameter[Optional[str]] = None`). One declared `RuntimeParameter[str] =
+Field(default=None)` is required: it must be set before the pipeline runs."""
+
+RuntimeParametersNames: TypeAlias = dict[str, Union[bool, "RuntimeParametersNames"]]
+"""Parameter name -> whether it is optional, nested as a dict for nested objects."""
+
+
+def _is_runtime_parameter(field: FieldInfo) -> bool:
+    return _MARKER in field.metadata
+
+
+def _is_optional(field: FieldInfo) -> bool:
+    if field.default_factory is not None or field.default not in (None, PydanticUndefined):
+        return True
+    annotation = field.annotation
+    return annotation is None or (
+        get_origin(annotation) in (Union, UnionType) and type(None) in get_args(annotation)
+    )
+
+
+class RuntimeParametersMixin(BaseModel):
+    """Lists, describes and sets the runtime parameters of a pydantic model."""
+
+    def _label(self) -> str:
+        return f"{type(self).__name__}"
+
+    @property
+    def runtime_parameters_names(self) -> RuntimeParametersNames:
+        """Every runtime parameter -> whether it is optional (nested objects as dicts)."""
+        names: RuntimeParametersNames = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name, None)
+            if isinstance(value, RuntimeParametersMixin):
+                nested = value.runtime_parameters_names
+                if nested:
+                    names[name] = nested
+            elif _is_runtime_parameter(field):
+                names[name] = _is_optional(field)
+        return names
+
+    def get_runtime_parameters_info(self) -> list[dict[str, Any]]:
+        """Name, optionality and description of each runtime parameter, for docs and the CLI."""
+        info: list[dict[str, Any]] = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name, None)
+            if isinstance(value, RuntimeParametersMixin):
+                nested = value.get_runtime_parameters_info()
+                if nested:
+                    info.append({"name": name, "runtime_parameters_info": nested})
+            elif _is_runtime_parameter(field):
+                entry: dict[str, Any] = {"name": name, "optional": _is_optional(field)}
+                if field.description:
+                    entry["description"] = field.description
+                info.append(entry)
+        return info
+
+    def set_runtime_parameters(self, runtime_parameters: dict[str, Any]) -> None:
+        """Set runtime parameters by name; an unknown name raises listing the valid ones."""
+        names = self.runtime_parameters_names
+        for name, value in runtime_parameters.items():
+            if name not in names:
+                valid = ", ".join(sorted(names)) or "(none)"
+                raise UnknownRuntimeParameterError(
+                    f"{self._label()} has no runtime parameter {name!r}."
+                    f"{did_you_mean(name, names)} Valid runtime parameters: {valid}."
+                )
+            current = getattr(self, name)
+            if isinstance(current, RuntimeParametersMixin):
+                if not isinstance(value, dict):
+                    raise UnknownRuntimeParameterError(
+                        f"{self._label()}: runtime parameter {name!r} holds nested "
+                        f"parameters; give it a dict such as {{{name!r}: {{...}}}}, not {value!r}."
+                    )
+                current.set_runtime_parameters(value)
+            else:
+                setattr(self, name, self._check_runtime_value(name, value))
+
+    def _check_runtime_value(self, name: str, value: Any) -> Any:
+        """Hook for subclasses to validate one value before it is assigned."""
+        return value
+
+
+def accepted_keyword_names(function: Any, exclude: set[str]) -> tuple[set[str], bool]:
+    """The keyword parameters of `function` (minus `exclude`), and whether it takes **kwargs."""
+    names: set[str] = set()
+    var_keyword = False
+    for param in inspect.signature(function).parameters.values():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            var_keyword = True
+        elif param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD) and (
+            param.name not in exclude
+        ):
+            names.add(param.name)
+    return names, var_keyword
+
+
+__all__ = ["RuntimeParameter", "RuntimeParametersMixin", "RuntimeParametersNames"]

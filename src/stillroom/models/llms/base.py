@@ -1,0 +1,236 @@
+"""The LLM contract every backend implements (DESIGN.md §3).
+
+`LLM.generate(inputs, num_generations)` returns one `GenerateOutput` per input. `AsyncLLM`
+backends implement `agenerate` for one input; their sync `generate` runs on a private
+background event loop so it also works inside a notebook's running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ConfigDict, Field, PrivateAttr
+
+from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
+from stillroom.mixins.loadable import LoadableMixin
+from stillroom.mixins.runtime_parameters import (
+    RuntimeParameter,
+    RuntimeParametersMixin,
+    RuntimeParametersNames,
+    accepted_keyword_names,
+)
+from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
+from stillroom.utils.event_loop import LoopThread
+from stillroom.utils.serialization import Serializable
+
+_NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
+
+
+def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
+        self._ensure_loaded("generate()")
+        outputs = method(self, *args, **kwargs)
+        if outputs:
+            self._last_output = outputs[-1]
+        return outputs
+
+    wrapper.__stillroom_guarded__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
+        self._ensure_loaded("agenerate()")
+        output = await method(self, *args, **kwargs)
+        self._last_output = output
+        return output
+
+    wrapper.__stillroom_guarded__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
+    """Base class of every backend: a model name, generation settings and `generate`."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        validate_assignment=True,
+        protected_namespaces=(),
+        extra="forbid",
+    )
+
+    generation_kwargs: RuntimeParameter[dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Settings sent with every request (temperature, max_new_tokens, ...).",
+    )
+    structured_output: RuntimeParameter[StructuredOutputType | None] = Field(
+        default=None,
+        description="Shape every reply must follow: {'format': 'json', 'schema': ...}.",
+    )
+
+    _last_output: GenerateOutput | None = PrivateAttr(default=None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, guard in (("generate", _guard_sync), ("agenerate", _guard_async)):
+            method = cls.__dict__.get(name)
+            if method is None or getattr(method, "__stillroom_guarded__", False):
+                continue
+            if not getattr(method, "__isabstractmethod__", False):
+                setattr(cls, name, guard(method))
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The model's name, written into the `model_name` column of every task row."""
+
+    @abstractmethod
+    def generate(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput]:
+        """One `GenerateOutput` per input, each with `num_generations` generations."""
+
+    @property
+    def last_reply(self) -> str | None:
+        """The first generation of the most recent reply (None before any request)."""
+        if self._last_output is None or not self._last_output["generations"]:
+            return None
+        return self._last_output["generations"][0]
+
+    def generate_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """One result per input, where a failed request is its exception instead of raising.
+
+        The default sends the batch at once and, if that fails, each input alone so that one
+        bad request only costs its own row. Backends that can isolate failures themselves
+        (every `AsyncLLM`, the mock LLMs) override it to never resend a request.
+        """
+        kwargs = {**self.generation_kwargs, **kwargs}
+        try:
+            outputs: list[GenerateOutput | BaseException] = list(
+                self.generate(inputs, num_generations, **kwargs)
+            )
+        except Exception as exc:
+            if len(inputs) <= 1:
+                return [exc] * len(inputs)
+            return [
+                r for i in inputs for r in self.generate_results([i], num_generations, **kwargs)
+            ]
+        if len(outputs) != len(inputs):
+            error = RuntimeError(
+                f"{type(self).__name__}.generate returned {len(outputs)} outputs for "
+                f"{len(inputs)} inputs"
+            )
+            return [error] * len(inputs)
+        return outputs
+
+    def _label(self) -> str:
+        return f"LLM {type(self).__name__}({self.model_name!r})"
+
+    def _generation_signature(self) -> Callable[..., Any]:
+        return type(self).generate
+
+    def allowed_generation_kwargs(self) -> tuple[set[str], bool]:
+        """Names `generation_kwargs` may hold, and whether any other name is accepted too."""
+        return accepted_keyword_names(self._generation_signature(), _NOT_GENERATION_KWARGS)
+
+    @property
+    def runtime_parameters_names(self) -> RuntimeParametersNames:
+        names = super().runtime_parameters_names
+        allowed, _ = self.allowed_generation_kwargs()
+        if "generation_kwargs" in names:
+            names["generation_kwargs"] = {name: True for name in sorted(allowed)}
+        return names
+
+    def _check_runtime_value(self, name: str, value: Any) -> Any:
+        if name != "generation_kwargs":
+            return value
+        if not isinstance(value, dict):
+            raise UnknownRuntimeParameterError(
+                f"{self._label()}: generation_kwargs must be a dict, got {value!r}."
+            )
+        allowed, any_name = self.allowed_generation_kwargs()
+        for key in value:
+            if key not in allowed and not any_name:
+                raise UnknownRuntimeParameterError(
+                    f"{self._label()} does not accept the generation setting {key!r}."
+                    f"{did_you_mean(key, allowed)} Accepted: {', '.join(sorted(allowed))}."
+                )
+        return {**self.generation_kwargs, **value}
+
+
+class AsyncLLM(LLM):
+    """A backend that answers one input at a time, asynchronously (`agenerate`)."""
+
+    _loop_thread: LoopThread | None = PrivateAttr(default=None)
+
+    @abstractmethod
+    async def agenerate(
+        self, input: FormattedInput, num_generations: int = 1, **kwargs: Any
+    ) -> GenerateOutput:
+        """The reply to one formatted input."""
+
+    def _generation_signature(self) -> Callable[..., Any]:
+        return type(self).agenerate
+
+    def generate(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput]:
+        """Run `agenerate` for every input concurrently and wait for all of them."""
+
+        async def _all() -> list[GenerateOutput]:
+            return list(
+                await asyncio.gather(
+                    *(self.agenerate(i, num_generations=num_generations, **kwargs) for i in inputs)
+                )
+            )
+
+        return self.run_sync(_all())
+
+    async def agenerate_result(
+        self, input: FormattedInput, num_generations: int = 1, **kwargs: Any
+    ) -> GenerateOutput | BaseException:
+        """`agenerate` with `generation_kwargs`, returning a failure as its exception."""
+        try:
+            return await self.agenerate(
+                input, num_generations=num_generations, **{**self.generation_kwargs, **kwargs}
+            )
+        except Exception as exc:
+            return exc
+
+    def generate_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        async def _all() -> list[GenerateOutput | BaseException]:
+            return list(
+                await asyncio.gather(
+                    *(self.agenerate_result(i, num_generations, **kwargs) for i in inputs)
+                )
+            )
+
+        return self.run_sync(_all())
+
+    def run_sync(self, coro: Any) -> Any:
+        """Run a coroutine on this LLM's private loop from synchronous code."""
+        if self._loop_thread is None:
+            self._loop_thread = LoopThread(name=f"stillroom-{type(self).__name__}")
+        return self._loop_thread.run(coro)
+
+    def unload(self) -> None:
+        if self._loop_thread is not None:
+            self._loop_thread.close()
+            self._loop_thread = None
+        super().unload()
+
+
+def is_async_llm(llm: LLM) -> bool:
+    return isinstance(llm, AsyncLLM) and inspect.iscoroutinefunction(type(llm).agenerate)

@@ -1,0 +1,1 @@
+"""Pipelines: wire steps into a graph and run them."""

@@ -1,0 +1,341 @@
+"""The step hierarchy: `_Step` -> `Step` / `GeneratorStep` / `GlobalStep` (DESIGN.md §2).
+
+Steps are pydantic models: configuration is fields, runtime state private attributes.
+Every `process` a subclass defines is checked when the class is created (a generator's
+`process` must take `offset`, not input rows) and wrapped so that calling it checks that
+the step was loaded and its input rows carry the required columns, and normalises what it
+yields. That is what lets `next(task.process())` work the same standalone and in a pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
+
+from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
+from typing_extensions import Self
+
+from stillroom.errors import StepDefinitionError, StillroomError
+from stillroom.mixins.loadable import LoadableMixin
+from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
+from stillroom.pipeline.context import current_pipeline
+from stillroom.steps.columns import (
+    apply_input_mappings,
+    check_required_columns,
+    normalize_columns,
+    restore_columns,
+)
+from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
+from stillroom.utils.serialization import Serializable
+
+StepInput = Annotated[list[dict[str, Any]], "StepInput"]
+"""Annotation of the parameter(s) of `Step.process` that receive input rows."""
+
+StepKind = Literal["normal", "generator", "global"]
+
+
+def camel_to_snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+class StepResources(RuntimeParametersMixin, Serializable):
+    """What each replica of a step needs when the pipeline runs on Ray."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    replicas: RuntimeParameter[PositiveInt] = Field(default=1, description="Copies of the step.")
+    cpus: RuntimeParameter[float | None] = Field(default=None, description="CPUs per replica.")
+    gpus: RuntimeParameter[float | None] = Field(default=None, description="GPUs per replica.")
+    memory: RuntimeParameter[int | None] = Field(
+        default=None, description="Memory per replica, in bytes."
+    )
+    resources: RuntimeParameter[dict[str, float] | None] = Field(
+        default=None, description="Custom Ray resources per replica."
+    )
+
+
+def _is_step_input(annotation: Any) -> bool:
+    return annotation is StepInput or "StepInput" in get_args(annotation)
+
+
+def _input_parameters(cls: type, method: Callable[..., Any]) -> list[inspect.Parameter]:
+    """Parameters of `process` that receive rows: *args, annotated StepInput, or named inputs."""
+    try:
+        hints = get_type_hints(method, include_extras=True)
+    except Exception:  # unresolvable forward references: fall back to names only
+        hints = {}
+    params = list(inspect.signature(method).parameters.values())[1:]
+    return [
+        p
+        for p in params
+        if p.kind is p.VAR_POSITIONAL or p.name == "inputs" or _is_step_input(hints.get(p.name))
+    ]
+
+
+def _check_process_signature(cls: type[_Step], method: Callable[..., Any]) -> None:
+    params = list(inspect.signature(method).parameters.values())[1:]
+    base = cls._step_family()
+    if cls._step_kind == "generator":
+        rows = _input_parameters(cls, method)
+        if rows:
+            shown = ", ".join(str(p) for p in params)
+            raise StepDefinitionError(
+                f"{cls.__name__}.process(self, {shown}) is not allowed: {cls.__name__} is a "
+                f"{base}, which creates rows instead of receiving them, so its process must not "
+                f"take {rows[0].name!r}. Define it as `def process(self, offset: int = 0)`."
+            )
+        if not any(p.name == "offset" or p.kind is p.VAR_KEYWORD for p in params):
+            raise StepDefinitionError(
+                f"{cls.__name__}.process must accept `offset` (how many rows were already "
+                f"produced, for resuming). Define it as `def process(self, offset: int = 0)`."
+            )
+    elif not any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+    ):
+        raise StepDefinitionError(
+            f"{cls.__name__}.process must accept the input rows: define it as "
+            f"`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "
+            f"predecessors)."
+        )
+
+
+def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[..., Any]:
+    """Check load state and input columns on call; normalise what the generator yields."""
+    generator = cls._step_kind == "generator"
+
+    @functools.wraps(method)
+    def process(self: _Step, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self._ensure_loaded("process()")
+        if not generator:
+            batches = tuple(a for a in args if isinstance(a, list))
+            check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
+        result = method(self, *args, **kwargs)
+        return self._normalized(result, generator)
+
+    process.__stillroom_wrapped__ = True  # type: ignore[attr-defined]
+    return process
+
+
+class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
+    """Fields, lifecycle, columns and graph wiring common to every step."""
+
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True,
+        validate_assignment=True,
+        protected_namespaces=(),
+        extra="forbid",
+    )
+
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[a-zA-Z0-9_-]+$",
+        description="Unique name in the pipeline; inferred from the class name when omitted.",
+    )
+    resources: StepResources = Field(default_factory=StepResources)
+    input_mappings: dict[str, str] = Field(
+        default_factory=dict,
+        description="Step input column -> column of the incoming rows that feeds it.",
+    )
+    output_mappings: dict[str, str] = Field(
+        default_factory=dict, description="Step output column -> name it gets in the rows."
+    )
+    use_cache: bool = Field(default=True, description="Reuse cached results when re-running.")
+    pipeline: Any = Field(default=None, exclude=True, repr=False)
+
+    _step_kind: ClassVar[StepKind] = "normal"
+    _name_inferred: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        method = cls.__dict__.get("process")
+        if method is None or getattr(method, "__stillroom_wrapped__", False):
+            return
+        if getattr(method, "__isabstractmethod__", False):
+            return
+        _check_process_signature(cls, method)
+        cls.process = _wrap_process(cls, method)  # type: ignore[method-assign]
+
+    @classmethod
+    def _step_family(cls) -> str:
+        names = [c.__name__ for c in cls.__mro__]
+        for family in ("GeneratorTask", "GlobalTask", "Task", "GeneratorStep", "GlobalStep"):
+            if family in names:
+                return family
+        return "Step"
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.name is None:
+            self.name = camel_to_snake(type(self).__name__)
+            self._name_inferred = True
+        if self.pipeline is None:
+            self.pipeline = current_pipeline()
+        if self.pipeline is not None:
+            self.pipeline._add_step(self)
+
+    def _label(self) -> str:
+        return f"Step {self.name!r} ({type(self).__name__})"
+
+    # --- columns -------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> StepColumns:
+        """Columns this step reads (list, or dict column -> required)."""
+        return []
+
+    @property
+    def outputs(self) -> StepColumns:
+        """Columns this step writes (list, or dict column -> required)."""
+        return []
+
+    def get_inputs(self) -> dict[str, bool]:
+        return normalize_columns(self.inputs)
+
+    def get_outputs(self) -> dict[str, bool]:
+        return normalize_columns(self.outputs)
+
+    def _required_inputs(self) -> list[str]:
+        return [c for c, required in self.get_inputs().items() if required]
+
+    @property
+    def is_generator(self) -> bool:
+        return self._step_kind == "generator"
+
+    @property
+    def is_global(self) -> bool:
+        return self._step_kind == "global"
+
+    @property
+    def is_normal(self) -> bool:
+        return self._step_kind == "normal"
+
+    # --- output normalisation --------------------------------------------------------------
+
+    def _finalize_rows(self, rows: list[Row]) -> list[Row]:
+        """Hook applied to every batch a step yields (tasks write `model_name` here)."""
+        return rows
+
+    def _as_rows(self, value: Any) -> list[Row]:
+        if isinstance(value, dict):
+            rows = [value]
+        elif isinstance(value, list) and all(isinstance(r, dict) for r in value):
+            rows = value
+        else:
+            raise StillroomError(
+                f"{self._label()} yielded {type(value).__name__} {_short(value)}; expected a row "
+                "dict or a list of row dicts"
+                + (", or a (rows, is_last) tuple." if self.is_generator else ".")
+            )
+        return self._finalize_rows(rows)
+
+    def _normalized(self, result: Any, generator: bool) -> Iterator[Any]:
+        items: Iterable[Any] = (
+            result if inspect.isgenerator(result) or isinstance(result, Iterator) else [result]
+        )
+        for item in items:
+            if generator and isinstance(item, tuple) and len(item) == 2:
+                yield self._as_rows(item[0]), bool(item[1])
+            else:
+                yield self._as_rows(item)
+
+    # --- graph wiring ------------------------------------------------------------------------
+
+    def connect(self, *steps: _Step) -> None:
+        """Send this step's rows to `steps` (same as `self >> steps`)."""
+        if self.pipeline is None:
+            raise StillroomError(
+                f"{self._label()} is not part of a pipeline, so it cannot be connected. Create "
+                "it inside `with Pipeline(name=...) as pipeline:`."
+            )
+        for other in steps:
+            self.pipeline._add_edge(self.name, other.name)
+
+    def __rshift__(self, other: Any) -> Any:
+        if isinstance(other, list):
+            self.connect(*other)
+            return other
+        if isinstance(other, _Step):
+            self.connect(other)
+            return other
+        return NotImplemented
+
+    def __rrshift__(self, other: Any) -> Self:
+        if isinstance(other, list) and all(isinstance(s, _Step) for s in other):
+            for step in other:
+                step.connect(self)
+            return self
+        return NotImplemented
+
+    # --- serialisation -----------------------------------------------------------------------
+
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        data = super().dump(**kwargs)
+        if self._name_inferred:
+            data["name"] = self.name
+        return data
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Step(_Step, ABC):
+    """A step that receives batches of rows from its predecessors and yields new batches."""
+
+    input_batch_size: RuntimeParameter[PositiveInt] = Field(
+        default=50, description="Rows per batch this step processes."
+    )
+
+    @abstractmethod
+    def process(self, *inputs: StepInput) -> StepOutput:
+        """Yield lists of rows built from the input batches (one per predecessor)."""
+
+    def process_applying_mappings(self, *inputs: list[Row]) -> StepOutput:
+        """`process` with `input_mappings`/`output_mappings` applied; what the engine calls."""
+        mapped = apply_input_mappings(inputs, self.input_mappings)
+        outputs = self.get_outputs()
+        for rows in self.process(*mapped):
+            yield restore_columns(rows, self.input_mappings, self.output_mappings, outputs)
+
+
+class GlobalStep(Step, ABC):
+    """A step that receives every row at once (deduplication, sampling, sorting...)."""
+
+    _step_kind: ClassVar[StepKind] = "global"
+
+
+class GeneratorStep(_Step, ABC):
+    """A step with no predecessors that creates rows, batch by batch."""
+
+    _step_kind: ClassVar[StepKind] = "generator"
+
+    batch_size: RuntimeParameter[PositiveInt] = Field(
+        default=50, description="Rows per batch this step yields."
+    )
+
+    @abstractmethod
+    def process(self, offset: int = 0) -> GeneratorStepOutput:
+        """Yield rows from `offset` on: `(rows, is_last)`, a list of rows or one row at a time."""
+
+    def process_applying_mappings(self, offset: int = 0) -> Iterator[tuple[list[Row], bool]]:
+        """`process` as `(rows, is_last)` batches, with `output_mappings` applied.
+
+        When `process` does not say which batch is last, the end of the generator does.
+        """
+        outputs = self.get_outputs()
+        pending: list[Row] | None = None
+        for item in self.process(offset):
+            rows, is_last = item if isinstance(item, tuple) else (item, False)
+            rows = restore_columns(rows, {}, self.output_mappings, outputs)
+            if pending is not None:
+                yield pending, False
+            if is_last:
+                yield rows, True
+                return
+            pending = rows
+        yield (pending if pending is not None else []), True

@@ -1,0 +1,71 @@
+"""`@step`: turn a function into a step class (inputs, outputs and runtime parameters)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Literal, get_type_hints
+
+from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _is_step_input, _Step
+from stillroom.steps.typing import StepColumns
+
+_BASES: dict[str, type[_Step]] = {"normal": Step, "global": GlobalStep, "generator": GeneratorStep}
+
+
+def step(
+    inputs: StepColumns | None = None,
+    outputs: StepColumns | None = None,
+    step_type: Literal["normal", "global", "generator"] = "normal",
+) -> Callable[[Callable[..., Any]], type[_Step]]:
+    """Make a step class out of a generator function.
+
+    Parameters annotated `StepInput` receive the input rows; a generator's `offset` gets the
+    offset; every other parameter becomes a field of the class (a runtime parameter when
+    annotated `RuntimeParameter[...]`).
+    """
+    if step_type not in _BASES:
+        raise ValueError(f"step_type must be one of {sorted(_BASES)}, got {step_type!r}.")
+
+    def decorator(func: Callable[..., Any]) -> type[_Step]:
+        hints = get_type_hints(func, include_extras=True)
+        signature = inspect.signature(func)
+        annotations: dict[str, Any] = {}
+        defaults: dict[str, Any] = {}
+        field_names: list[str] = []
+        for param in signature.parameters.values():
+            if param.kind is param.VAR_POSITIONAL or _is_step_input(hints.get(param.name)):
+                continue
+            if param.name == "offset" and step_type == "generator":
+                continue
+            annotations[param.name] = hints.get(param.name, Any)
+            if param.default is not param.empty:
+                defaults[param.name] = param.default
+            field_names.append(param.name)
+        takes_offset = "offset" in signature.parameters
+
+        def settings(self: _Step) -> dict[str, Any]:
+            return {name: getattr(self, name) for name in field_names}
+
+        if step_type == "generator":
+
+            def process(self: _Step, offset: int = 0) -> Any:
+                extra = {"offset": offset} if takes_offset else {}
+                yield from func(**extra, **settings(self))
+        else:
+
+            def process(self: _Step, *inputs: StepInput) -> Any:  # type: ignore[misc]
+                yield from func(*inputs, **settings(self))
+
+        namespace: dict[str, Any] = {
+            "__annotations__": annotations,
+            "__module__": func.__module__,
+            "__qualname__": func.__qualname__,
+            "__doc__": func.__doc__,
+            "inputs": property(lambda self: inputs or []),
+            "outputs": property(lambda self: outputs or []),
+            "process": process,
+            **defaults,
+        }
+        return type(func.__name__, (_BASES[step_type],), namespace)
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Generator steps: the sources of a pipeline's rows."""

@@ -1,0 +1,266 @@
+"""Tasks: steps that turn rows into LLM requests and replies back into rows (DESIGN.md §2).
+
+`Task.process` formats each row, asks the LLM, formats each reply and keeps the input
+columns. Nothing the LLM does can lose a row: a request that fails, or a reply that
+`format_output` cannot parse, yields the row with `None` outputs and the error and raw reply
+recorded in the `stillroom_metadata` column. `model_name` is written into every row a task
+yields, whatever the task's own code did.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field, PositiveInt, PrivateAttr
+
+from stillroom.errors import StillroomError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
+from stillroom.steps.typing import Row, StepColumns, StepOutput
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+logger = logging.getLogger("stillroom.tasks")
+
+METADATA_COLUMN = "stillroom_metadata"
+"""Column holding raw inputs/outputs, token statistics and errors, keyed by step name."""
+
+LLMResult = GenerateOutput | BaseException
+"""What one request produced: the reply, or the exception that ended it."""
+
+
+def _wrap_format_output(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    @functools.wraps(method)
+    def format_output(
+        self: _Task, output: Any, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return method(self, self._reply_text(output), input)
+
+    format_output.__stillroom_wrapped__ = True  # type: ignore[attr-defined]
+    return format_output
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the metadata column and logs: the exception type and its message."""
+    return f"{type(error).__name__}: {error}"
+
+
+class _Task(_Step, ABC):
+    """What every task has: an LLM, generation settings and reply formatting."""
+
+    llm: LLM
+    group_generations: bool = Field(
+        default=False,
+        description="One row holding lists of all generations, instead of one row each.",
+    )
+    add_raw_output: RuntimeParameter[bool] = Field(
+        default=True, description="Keep the raw reply in the metadata column."
+    )
+    add_raw_input: RuntimeParameter[bool] = Field(
+        default=True, description="Keep the messages sent in the metadata column."
+    )
+    num_generations: RuntimeParameter[PositiveInt] = Field(
+        default=1, description="Generations per input row."
+    )
+
+    _warned_reply_text: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        method = cls.__dict__.get("format_output")
+        if method is None or getattr(method, "__stillroom_wrapped__", False):
+            return
+        if not getattr(method, "__isabstractmethod__", False):
+            cls.format_output = _wrap_format_output(method)  # type: ignore[method-assign]
+
+    def _reply_text(self, output: Any) -> str | None:
+        """What `format_output` receives: the reply text, whatever the caller handed over.
+
+        `format_output` is documented to take the reply text. Custom `process` code may pass
+        `llm.generate`'s result instead (a list of GenerateOutput) or, as the GeneratorTask
+        docs page does by mistake, a dict that replaced the reply; both become the text of
+        the LLM's most recent reply, so that code still produces the reply it meant.
+        """
+        if output is None or isinstance(output, str):
+            return output
+        if isinstance(output, list) and output and isinstance(output[0], dict):
+            output = output[0]
+        if isinstance(output, dict) and isinstance(output.get("generations"), list):
+            return output["generations"][0] if output["generations"] else None
+        last = self.llm.last_reply
+        if last is None:
+            return output
+        if not self._warned_reply_text:
+            self._warned_reply_text = True
+            logger.warning(
+                "%s: format_output received %s instead of the reply text; using the LLM's "
+                "latest reply. Pass the text: outputs[0]['generations'][0].",
+                self._label(),
+                type(output).__name__,
+            )
+        return last
+
+    def load(self) -> None:
+        self.llm.load()
+
+    def unload(self) -> None:
+        self.llm.unload()
+
+    @property
+    @abstractmethod
+    def outputs(self) -> StepColumns:
+        """Columns the task writes; `model_name` is added when missing."""
+
+    @abstractmethod
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Turn one reply (None when it failed) into the task's output columns."""
+
+    def get_outputs(self) -> dict[str, bool]:
+        outputs = super().get_outputs()
+        outputs.setdefault("model_name", True)
+        return outputs
+
+    def _finalize_rows(self, rows: list[Row]) -> list[Row]:
+        model_name = self.llm.model_name
+        for row in rows:
+            row["model_name"] = model_name
+        return rows
+
+    def _output_on_failure(self) -> dict[str, Any]:
+        return {column: None for column in self.get_outputs() if column != "model_name"}
+
+    def _format_one(self, text: str | None, row: Row | None) -> tuple[dict[str, Any], str | None]:
+        """`format_output` that never raises: failures give `None` outputs and the error."""
+        if text is None:
+            return self._output_on_failure(), None
+        try:
+            formatted = self.format_output(text, row)
+        except Exception as exc:
+            return self._output_on_failure(), f"format_output failed: {describe_error(exc)}"
+        if not isinstance(formatted, dict):
+            return self._output_on_failure(), (
+                f"format_output returned {type(formatted).__name__}, expected a dict"
+            )
+        return formatted, None
+
+    def rows_from_result(
+        self, row: Row, formatted_input: FormattedInput | None, result: LLMResult
+    ) -> list[Row]:
+        """The rows one input row becomes, given what its LLM request produced.
+
+        One row per generation, or a single row of lists with `group_generations`. Each
+        carries the input columns, the formatted outputs, `model_name` and its metadata.
+        """
+        count = self.num_generations
+        request_error = describe_error(result) if isinstance(result, BaseException) else None
+        if request_error is not None:
+            logger.warning(
+                "%s: LLM request failed, row kept with None outputs: %s",
+                self._label(),
+                request_error,
+            )
+            generations: list[str | None] = [None] * count
+            statistics: dict[str, list[int]] = {}
+        else:
+            generations = list(result["generations"])
+            statistics = dict(result.get("statistics") or {})
+            generations += [None] * (count - len(generations))
+
+        name = self.name
+        per_generation: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for index, text in enumerate(generations):
+            outputs, format_error = self._format_one(text, row)
+            meta: dict[str, Any] = {}
+            if self.add_raw_output:
+                meta[f"raw_output_{name}"] = text
+            if self.add_raw_input and formatted_input is not None:
+                meta[f"raw_input_{name}"] = _messages(formatted_input)
+            if statistics:
+                meta[f"statistics_{name}"] = {
+                    key: values[index] if index < len(values) else None
+                    for key, values in statistics.items()
+                }
+            error = request_error or format_error
+            if error is None and text is None:
+                error = "the LLM returned no text for this generation"
+            if error is not None:
+                meta[f"error_{name}"] = error
+            per_generation.append((outputs, meta))
+
+        base_meta = dict(row.get(METADATA_COLUMN) or {})
+        if self.group_generations:
+            columns = {key for outputs, _ in per_generation for key in outputs}
+            meta_keys = {key for _, meta in per_generation for key in meta}
+            grouped = {c: [outputs.get(c) for outputs, _ in per_generation] for c in columns}
+            grouped_meta = {k: [meta.get(k) for _, meta in per_generation] for k in meta_keys}
+            built = [{**row, **grouped, METADATA_COLUMN: {**base_meta, **grouped_meta}}]
+        else:
+            built = [
+                {**row, **outputs, METADATA_COLUMN: {**base_meta, **meta}}
+                for outputs, meta in per_generation
+            ]
+        return self._finalize_rows(built)
+
+    # --- calling the LLM ---------------------------------------------------------------------
+
+    def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
+        """One result per input (the reply, or the exception that ended its request)."""
+        return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
+
+    async def agenerate_one(self, formatted_input: FormattedInput) -> LLMResult:
+        """One request through an `AsyncLLM`; an exception is returned, not raised."""
+        if not isinstance(self.llm, AsyncLLM):
+            raise StillroomError(f"{self._label()}: agenerate_one needs an AsyncLLM.")
+        return await self.llm.agenerate_result(formatted_input, self.num_generations)
+
+
+def _messages(formatted_input: FormattedInput) -> ChatType:
+    return formatted_input[0] if isinstance(formatted_input, tuple) else formatted_input
+
+
+class Task(_Task, Step, ABC):
+    """A task fed by predecessors: one LLM request per input row (`num_generations` replies)."""
+
+    @property
+    @abstractmethod
+    def inputs(self) -> StepColumns:
+        """Columns `format_input` reads."""
+
+    @abstractmethod
+    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+        """Turn one row into the conversation (and optional structured output) sent to the LLM."""
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        """Format every row, ask the LLM, and yield the rows its replies become, in order."""
+        formatted = [self.format_input(row) for row in inputs]
+        results = self.generate_all(formatted)
+        rows: list[Row] = []
+        for row, formatted_input, result in zip(inputs, formatted, results, strict=False):
+            rows.extend(self.rows_from_result(row, formatted_input, result))
+        yield rows
+
+    async def aprocess_row(self, row: Row) -> list[Row]:
+        """The rows one input row becomes, for engines that schedule requests row by row."""
+        formatted_input = self.format_input(row)
+        result = await self.agenerate_one(formatted_input)
+        return self.rows_from_result(row, formatted_input, result)
+
+
+class GeneratorTask(_Task, GeneratorStep, ABC):
+    """A task with no predecessors: its `process(offset)` uses the LLM to create rows."""
+
+
+class GlobalTask(_Task, GlobalStep, ABC):
+    """A task that receives every row at once."""
+
+    @property
+    @abstractmethod
+    def inputs(self) -> StepColumns:
+        """Columns the task reads."""

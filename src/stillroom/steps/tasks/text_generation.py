@@ -1,0 +1,83 @@
+"""`TextGeneration`: send one prompt per row (optionally from a template) and keep the reply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+from pydantic import Field, PrivateAttr, field_validator
+
+from stillroom.errors import StillroomError
+from stillroom.steps.tasks.base import Task
+from stillroom.steps.typing import StepColumns
+from stillroom.typing import ChatType
+from stillroom.utils import templates
+
+
+class TextGeneration(Task):
+    """Generate a reply for each row's prompt.
+
+    By default the prompt is the `instruction` column. With `template` and `columns` the
+    prompt is a Jinja2 template rendered with those columns, e.g.
+    `template="Summarise: {{ text }}", columns=["text"]`. A `system_prompt` (or a
+    `system_prompt` column in the row, which wins) is sent as the system message.
+
+    Columns: inputs = `columns`; outputs = `generation`, `model_name`.
+    """
+
+    system_prompt: str | None = Field(default=None, description="System message for every row.")
+    use_system_prompt: bool = Field(default=True, description="Send the system prompt at all.")
+    template: str = Field(
+        default="{{ instruction }}", description="Jinja2 template of the user message."
+    )
+    columns: str | list[str] = Field(
+        default="instruction", validate_default=True, description="Row columns the template reads."
+    )
+
+    _template: jinja2.Template | None = PrivateAttr(default=None)
+
+    @field_validator("columns")
+    @classmethod
+    def _as_list(cls, value: str | list[str]) -> list[str]:
+        return [value] if isinstance(value, str) else list(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        unused = [c for c in self.columns if c not in templates.variables(self.template)]
+        if unused:
+            raise StillroomError(
+                f"TextGeneration {self.name!r}: columns {unused} are not used by the template "
+                f"{self.template!r}. Reference each column as {{{{ column }}}} in the template, "
+                "or drop it from `columns`."
+            )
+        self._template = templates.from_string(self.template)
+
+    @property
+    def inputs(self) -> StepColumns:
+        return {**dict.fromkeys(self.columns, True), "system_prompt": False}
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["generation", "model_name"]
+
+    def format_input(self, input: dict[str, Any]) -> ChatType:
+        values = {}
+        for column in self.columns:
+            value = input[column]
+            if not isinstance(value, str):
+                raise StillroomError(
+                    f"TextGeneration {self.name!r}: column {column!r} must hold text, got "
+                    f"{type(value).__name__} {value!r}. Use ChatGeneration for conversations."
+                )
+            values[column] = value
+        assert self._template is not None
+        messages: ChatType = [{"role": "user", "content": self._template.render(**values)}]
+        system_prompt = input.get("system_prompt") or self.system_prompt
+        if system_prompt and self.use_system_prompt:
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        return messages
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"generation": output}

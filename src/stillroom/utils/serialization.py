@@ -1,0 +1,171 @@
+"""Dump objects to plain dicts with type information, and load them back safely.
+
+A dump records each object's class as `type_info: {module, name}` so that a YAML or JSON file
+can rebuild the same objects. Loading imports only modules under `stillroom` or ones the caller
+allows explicitly: a file alone can never make stillroom import arbitrary code. Secret fields
+(`SecretStr`) are never written.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, SecretStr
+
+from stillroom.errors import SerializationError
+
+TYPE_INFO_KEY = "type_info"
+_S = TypeVar("_S", bound="Serializable")
+
+
+def type_info(cls: type) -> dict[str, str]:
+    return {"module": cls.__module__, "name": cls.__qualname__}
+
+
+def import_type(info: dict[str, str], allowed_modules: Iterable[str] = ()) -> type:
+    """The class named by a dump's `type_info`, if its module is allowed."""
+    try:
+        module_name, name = info["module"], info["name"]
+    except (KeyError, TypeError) as exc:
+        raise SerializationError(
+            f"Malformed {TYPE_INFO_KEY!r}: expected {{'module': ..., 'name': ...}}, got {info!r}."
+        ) from exc
+    allowed = ("stillroom", *allowed_modules)
+    if not any(module_name == m or module_name.startswith(m + ".") for m in allowed):
+        raise SerializationError(
+            f"Refusing to import {module_name}.{name}: the module is not under 'stillroom' and "
+            f"was not allowed. Pass allowed_modules=[{module_name!r}] (or --allow-module on the "
+            "CLI) if you trust it."
+        )
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise SerializationError(f"Cannot import {module_name}.{name}: {exc}") from exc
+    if not isinstance(obj, type):
+        raise SerializationError(f"{module_name}.{name} is not a class.")
+    return obj
+
+
+def _dump_value(value: Any) -> Any:
+    if isinstance(value, Serializable):
+        return value.dump()
+    if isinstance(value, (list, tuple)):
+        return [_dump_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump_value(v) for k, v in value.items()}
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        return {"json_schema": value.model_json_schema()}
+    return value
+
+
+class Serializable(BaseModel):
+    """`dump()`, `save()` and the matching loaders for pydantic-based stillroom objects."""
+
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """This object as a plain dict with `type_info`; secret and excluded fields left out."""
+        special = {
+            name
+            for name in type(self).model_fields
+            if isinstance(getattr(self, name, None), (Serializable, SecretStr, type, list, dict))
+        }
+        data = self.model_dump(mode="json", exclude=special, **kwargs)
+        for name in special:
+            field = type(self).model_fields[name]
+            value = getattr(self, name)
+            if field.exclude or isinstance(value, SecretStr):
+                continue
+            data[name] = _dump_value(value)
+        data[TYPE_INFO_KEY] = type_info(type(self))
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class with the same configuration (runtime state ignored)."""
+        if not isinstance(other, Serializable) or type(other) is not type(self):
+            return NotImplemented
+        return self.dump() == other.dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def save(self, path: str | Path, format: Literal["yaml", "json"] | None = None) -> Path:
+        """Write `dump()` to `path` as YAML (default for .yaml/.yml) or JSON."""
+        path = Path(path)
+        fmt = format or ("json" if path.suffix == ".json" else "yaml")
+        data = self.dump()
+        text = (
+            json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
+        )
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls: type[_S], data: dict[str, Any], allowed_modules: Iterable[str] = ()) -> _S:
+        """Rebuild an object from `dump()` output; nested objects are rebuilt from their type_info."""
+        if not isinstance(data, dict):
+            raise SerializationError(f"{cls.__name__}.from_dict expects a dict, got {type(data)}.")
+        allowed = (*allowed_modules, cls.__module__)
+        data = dict(data)
+        info = data.pop(TYPE_INFO_KEY, None)
+        target: type[Any] = cls
+        if info is not None:
+            target = import_type(info, allowed)
+            if not issubclass(target, cls):
+                raise SerializationError(f"{info} does not describe a {cls.__name__}.")
+        return target._validate_loaded(
+            {key: load_value(value, allowed) for key, value in data.items()}
+        )
+
+    @classmethod
+    def _validate_loaded(cls: type[_S], data: dict[str, Any]) -> _S:
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls: type[_S], path: str | Path, allowed_modules: Iterable[str] = ()) -> _S:
+        return cls.from_dict(read_file(path, "yaml"), allowed_modules)
+
+    @classmethod
+    def from_json(cls: type[_S], path: str | Path, allowed_modules: Iterable[str] = ()) -> _S:
+        return cls.from_dict(read_file(path, "json"), allowed_modules)
+
+    @classmethod
+    def from_file(cls: type[_S], path: str | Path, allowed_modules: Iterable[str] = ()) -> _S:
+        fmt: Literal["yaml", "json"] = "json" if Path(path).suffix == ".json" else "yaml"
+        return cls.from_dict(read_file(path, fmt), allowed_modules)
+
+
+def load_value(value: Any, allowed_modules: Iterable[str]) -> Any:
+    """Rebuild nested objects in a dumped value (dicts carrying `type_info`)."""
+    if isinstance(value, dict):
+        if TYPE_INFO_KEY in value:
+            target = import_type(value[TYPE_INFO_KEY], allowed_modules)
+            if issubclass(target, Serializable):
+                return target.from_dict(value, allowed_modules)
+            raise SerializationError(f"{target.__name__} cannot be loaded from a dump.")
+        return {k: load_value(v, allowed_modules) for k, v in value.items()}
+    if isinstance(value, list):
+        return [load_value(v, allowed_modules) for v in value]
+    return value
+
+
+def read_file(path: str | Path, fmt: Literal["yaml", "json"]) -> dict[str, Any]:
+    """Parse a YAML/JSON file into a dict, with an error naming the file and the line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SerializationError(f"Cannot read {path}: {exc}") from exc
+    try:
+        data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SerializationError(f"{path} is not valid {fmt.upper()}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SerializationError(
+            f"{path} should hold a mapping (key: value pairs) at the top, got {type(data).__name__}."
+        )
+    return data
