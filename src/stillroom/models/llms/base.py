@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ConfigDict, Field, PrivateAttr
+from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
 from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
@@ -46,9 +46,10 @@ def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
 
 def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
-    async def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
+    async def wrapper(self: AsyncLLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("agenerate()")
-        output = await method(self, *args, **kwargs)
+        async with self._request_slot():
+            output = await method(self, *args, **kwargs)
         self._last_output = output
         return output
 
@@ -169,9 +170,29 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
 
 class AsyncLLM(LLM):
-    """A backend that answers one input at a time, asynchronously (`agenerate`)."""
+    """A backend that answers one input at a time, asynchronously (`agenerate`).
+
+    At most `max_concurrent_requests` calls of `agenerate` run at once per event loop,
+    however many tasks or rows share this LLM.
+    """
+
+    max_concurrent_requests: RuntimeParameter[PositiveInt] = Field(
+        default=64, description="Requests in flight at once, at most."
+    )
 
     _loop_thread: LoopThread | None = PrivateAttr(default=None)
+    _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = PrivateAttr(default_factory=dict)
+
+    def _request_slot(self) -> asyncio.Semaphore:
+        """The semaphore bounding concurrent requests on the running loop."""
+        loop = asyncio.get_running_loop()
+        slot = self._slots.get(loop)
+        if slot is None:
+            self._slots = {
+                known: sem for known, sem in self._slots.items() if not known.is_closed()
+            }
+            slot = self._slots[loop] = asyncio.Semaphore(self.max_concurrent_requests)
+        return slot
 
     @abstractmethod
     async def agenerate(
