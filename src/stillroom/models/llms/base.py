@@ -12,6 +12,7 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
@@ -27,6 +28,11 @@ from stillroom.mixins.runtime_parameters import (
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
 from stillroom.utils.serialization import Serializable
+
+_HOLDING_SLOT: ContextVar[frozenset[int]] = ContextVar(
+    "stillroom_holding_slot", default=frozenset()
+)
+"""ids of the AsyncLLMs whose request slot the current task holds."""
 
 _NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 
@@ -48,8 +54,15 @@ def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def wrapper(self: AsyncLLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("agenerate()")
+        holding = _HOLDING_SLOT.get()
+        if id(self) in holding:  # a subclass's agenerate calling super(): one slot is enough
+            return await method(self, *args, **kwargs)
         async with self._request_slot():
-            output = await method(self, *args, **kwargs)
+            token = _HOLDING_SLOT.set(holding | {id(self)})
+            try:
+                output = await method(self, *args, **kwargs)
+            finally:
+                _HOLDING_SLOT.reset(token)
         self._last_output = output
         return output
 

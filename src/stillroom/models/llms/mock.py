@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from pydantic import Field, PrivateAttr, field_serializer
+from pydantic import Field, PrivateAttr
 
 from stillroom.errors import StillroomError
 from stillroom.models.llms.base import LLM, AsyncLLM
@@ -66,8 +66,8 @@ class _ScriptedReplies(LLM):
     _cursor: int = PrivateAttr(default=0)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    @field_serializer("responses")
-    def _serialize_responses(self, value: Any) -> Any:
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        value = self.responses
         if callable(value) or (
             isinstance(value, list) and any(isinstance(v, BaseException) for v in value)
         ):
@@ -75,7 +75,7 @@ class _ScriptedReplies(LLM):
                 f"{type(self).__name__} with a function or exceptions as responses cannot be "
                 "serialised; use strings to make it dumpable."
             )
-        return value
+        return super().dump(**kwargs)
 
     @property
     def model_name(self) -> str:

@@ -1,0 +1,148 @@
+"""The GeneratorTask contract: yield forms, model_name injection, signature and load checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stillroom.errors import NotLoadedError, StepDefinitionError, StillroomError
+from stillroom.models import MockLLM
+from stillroom.steps.tasks import GeneratorTask
+from stillroom.steps.typing import GeneratorOutput
+
+
+class Jokes(GeneratorTask):
+    """Yields `count` rows in the form chosen by `form`."""
+
+    form: str = "dict"
+    count: int = 3
+
+    def process(self, offset: int = 0) -> GeneratorOutput:
+        for i in range(offset, self.count):
+            reply = self.llm.generate([[{"role": "user", "content": f"joke {i}"}]])
+            row = self.format_output(reply[0]["generations"][0])
+            if self.form == "dict":
+                yield row
+            elif self.form == "list":
+                yield [row]
+            else:
+                yield [row], i == self.count - 1
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["joke"]
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"joke": output}
+
+
+@pytest.mark.parametrize("form", ["dict", "list", "tuple"])
+def test_every_yield_form_gets_model_name(form: str) -> None:
+    task = Jokes(form=form, llm=MockLLM(model="m1", responses=["a", "b", "c"]))
+    task.load()
+    items = list(task.process())
+    rows = [item[0] if form == "tuple" else item for item in items]
+    assert rows == [[{"joke": x, "model_name": "m1"}] for x in "abc"]
+    if form == "tuple":
+        assert [last for _, last in items] == [False, False, True]
+
+
+@pytest.mark.parametrize("form", ["dict", "list", "tuple"])
+def test_engine_view_is_always_rows_and_is_last(form: str) -> None:
+    task = Jokes(form=form, llm=MockLLM(responses="x"), output_mappings={"joke": "text"})
+    task.load()
+    batches = list(task.process_applying_mappings())
+    assert [last for _, last in batches] == [False, False, True]
+    assert batches[0][0] == [{"text": "x", "model_name": "mock"}]
+
+
+def test_offset_is_passed_through() -> None:
+    task = Jokes(llm=MockLLM(responses="x"))
+    task.load()
+    assert len(list(task.process(offset=2))) == 1
+
+
+def test_process_before_load_says_to_call_load() -> None:
+    task = Jokes(llm=MockLLM())
+    with pytest.raises(NotLoadedError, match=r"process\(\) was called before load\(\).*\.load\(\)"):
+        task.process()
+
+
+def test_unload_requires_load_again() -> None:
+    task = Jokes(llm=MockLLM())
+    task.load()
+    task.unload()
+    with pytest.raises(NotLoadedError):
+        task.process()
+
+
+def test_process_taking_inputs_is_rejected_at_class_definition() -> None:
+    with pytest.raises(StepDefinitionError) as info:
+
+        class Wrong(GeneratorTask):
+            def process(self, inputs: list[dict[str, Any]]) -> GeneratorOutput:
+                yield {}
+
+            @property
+            def outputs(self) -> list[str]:
+                return ["x"]
+
+            def format_output(
+                self, output: str | None, input: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+                return {}
+
+    message = str(info.value)
+    assert "Wrong.process(self, inputs" in message
+    assert "GeneratorTask" in message
+    assert "def process(self, offset: int = 0)" in message
+
+
+def test_process_without_offset_is_rejected() -> None:
+    with pytest.raises(StepDefinitionError, match="must accept `offset`"):
+
+        class NoOffset(GeneratorTask):
+            def process(self) -> GeneratorOutput:
+                yield {}
+
+            @property
+            def outputs(self) -> list[str]:
+                return ["x"]
+
+            def format_output(
+                self, output: str | None, input: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
+                return {}
+
+
+def test_missing_abstract_members_cannot_be_instantiated() -> None:
+    class Incomplete(GeneratorTask):
+        def process(self, offset: int = 0) -> GeneratorOutput:
+            yield {}
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(llm=MockLLM())
+
+
+def test_yielding_something_else_names_the_step() -> None:
+    class Odd(Jokes):
+        def process(self, offset: int = 0) -> GeneratorOutput:
+            yield "not a row"
+
+    task = Odd(name="odd", llm=MockLLM())
+    task.load()
+    with pytest.raises(StillroomError, match=r"Step 'odd' \(Odd\) yielded str"):
+        next(task.process())
+
+
+def test_user_model_name_is_overwritten_by_the_llm() -> None:
+    class Liar(Jokes):
+        def process(self, offset: int = 0) -> GeneratorOutput:
+            yield {"joke": "x", "model_name": "not-the-model"}
+
+    task = Liar(llm=MockLLM(model="real"))
+    task.load()
+    assert next(task.process()) == [{"joke": "x", "model_name": "real"}]

@@ -1,0 +1,89 @@
+"""Runtime parameters: listing, nesting into the LLM, setting, and unknown names."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import Field, ValidationError
+
+from stillroom.errors import UnknownRuntimeParameterError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models import AsyncMockLLM
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+
+
+def test_task_lists_its_own_and_its_llm_parameters() -> None:
+    task = TextGeneration(llm=AsyncMockLLM())
+    names = task.runtime_parameters_names
+    assert names["input_batch_size"] is True
+    assert names["num_generations"] is True
+    assert names["llm"]["max_concurrent_requests"] is True
+    assert names["llm"]["generation_kwargs"] == {}  # the mock accepts any setting
+    assert names["resources"]["replicas"] is True
+
+
+def test_set_nested_parameters() -> None:
+    task = TextGeneration(llm=AsyncMockLLM())
+    task.set_runtime_parameters(
+        {
+            "num_generations": 3,
+            "llm": {"generation_kwargs": {"temperature": 0.5}, "max_concurrent_requests": 8},
+            "resources": {"replicas": 2},
+        }
+    )
+    assert task.num_generations == 3
+    assert task.llm.generation_kwargs == {"temperature": 0.5}
+    assert task.llm.max_concurrent_requests == 8
+    assert task.resources.replicas == 2
+
+
+def test_unknown_parameter_lists_the_valid_ones() -> None:
+    task = TextGeneration(name="gen", llm=AsyncMockLLM())
+    with pytest.raises(UnknownRuntimeParameterError) as info:
+        task.set_runtime_parameters({"num_generation": 2})
+    message = str(info.value)
+    assert "has no runtime parameter 'num_generation'" in message
+    assert "Did you mean 'num_generations'?" in message
+    assert "input_batch_size" in message and "llm" in message
+
+
+def test_unknown_nested_parameter_names_the_llm() -> None:
+    task = TextGeneration(llm=AsyncMockLLM(model="m"))
+    with pytest.raises(
+        UnknownRuntimeParameterError, match=r"LLM AsyncMockLLM\('m'\) has no runtime"
+    ):
+        task.set_runtime_parameters({"llm": {"temprature": 1}})
+
+
+def test_values_are_validated() -> None:
+    step = LoadDataFromDicts(data=[{"a": 1}])
+    with pytest.raises(ValidationError, match="batch_size"):
+        step.set_runtime_parameters({"batch_size": 0})
+
+
+def test_generation_kwargs_checked_against_the_backend_signature() -> None:
+    class Strict(AsyncMockLLM):
+        async def agenerate(
+            self, input, num_generations=1, temperature: float = 1.0, top_p: float = 1.0
+        ):  # type: ignore[override]
+            return await super().agenerate(input, num_generations)
+
+    llm = Strict()
+    assert llm.runtime_parameters_names["generation_kwargs"] == {"temperature": True, "top_p": True}
+    llm.set_runtime_parameters({"generation_kwargs": {"temperature": 0.1}})
+    llm.set_runtime_parameters({"generation_kwargs": {"top_p": 0.9}})
+    assert llm.generation_kwargs == {"temperature": 0.1, "top_p": 0.9}
+    with pytest.raises(UnknownRuntimeParameterError, match="Did you mean 'temperature'"):
+        llm.set_runtime_parameters({"generation_kwargs": {"temperatur": 0.1}})
+
+
+def test_required_runtime_parameter_is_reported_as_not_optional() -> None:
+    class NeedsPath(LoadDataFromDicts):
+        path: RuntimeParameter[str] = Field(default=None, description="Where to read.")
+        note: RuntimeParameter[str | None] = None
+
+    step = NeedsPath(data=[{"a": 1}])
+    assert step.runtime_parameters_names["path"] is False
+    assert step.runtime_parameters_names["note"] is True
+    info = {i["name"]: i for i in step.get_runtime_parameters_info()}
+    assert info["path"] == {"name": "path", "optional": False, "description": "Where to read."}
