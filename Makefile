@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/generator_task.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests examples $(wildcard benchmarks)
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
