@@ -20,6 +20,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
 from stillroom.steps.typing import Row, StepColumns, StepOutput
@@ -233,7 +234,13 @@ class _Task(_Step, ABC):
             formatted = self.format_input(sample_input)  # type: ignore[attr-defined]
         else:
             formatted = sample_input
-        show_formatted_input(formatted, title=f"{type(self).__name__} {self.name!r}")
+        messages = formatted[0] if isinstance(formatted, tuple) else formatted
+        pre_query = (
+            self.llm.magpie_pre_query_for(messages)
+            if isinstance(self.llm, MagpieChatTemplateMixin)
+            else None
+        )
+        show_formatted_input(formatted, f"{type(self).__name__} {self.name!r}", pre_query)
 
     async def agenerate_one(self, formatted_input: FormattedInput) -> LLMResult:
         """One request through an `AsyncLLM`; an exception is returned, not raised."""

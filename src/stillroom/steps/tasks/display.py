@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import json
 
-from rich.console import Console, Group
-from rich.panel import Panel
-from rich.text import Text
-
 from stillroom.typing import FormattedInput
 
 _ROLE_STYLES = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
 
 
-def show_formatted_input(formatted: FormattedInput, title: str) -> None:
-    """Print the messages (and the structured output, if any) of one request."""
+def show_formatted_input(
+    formatted: FormattedInput, title: str, pre_query: str | None = None
+) -> None:
+    """Print the messages (and the structured output, if any) of one request.
+
+    `pre_query` is the Magpie pre-query template the LLM appends after the messages.
+    """
+    from rich.console import Console, Group  # imported here: only print() needs rich
+    from rich.panel import Panel
+    from rich.text import Text
+
     messages, structured = formatted if isinstance(formatted, tuple) else (formatted, None)
     panels = [
         Panel(
@@ -27,6 +32,15 @@ def show_formatted_input(formatted: FormattedInput, title: str) -> None:
     ]
     if not panels:
         panels.append(Panel(Text("(no messages)"), title="empty conversation", title_align="left"))
+    if pre_query:
+        panels.append(
+            Panel(
+                Text(repr(pre_query)),
+                title="appended by the LLM: Magpie pre-query (the reply is a user message)",
+                title_align="left",
+                border_style="cyan",
+            )
+        )
     if structured:
         panels.append(
             Panel(
