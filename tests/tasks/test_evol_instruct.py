@@ -142,3 +142,11 @@ def test_process_batches_each_round_and_aprocess_row_gives_the_same_rows() -> No
 
     assert asyncio.run(each()) == batched
     async_task.unload()
+
+
+def test_multi_request_tasks_take_one_generation_per_request() -> None:
+    with pytest.raises(ValueError, match="num_generations must be 1"):
+        EvolInstruct(llm=MockLLM(), num_evolutions=1, num_generations=2)
+    task = EvolQuality(llm=MockLLM(), num_evolutions=1)
+    with pytest.raises(ValueError, match="num_generations must be 1"):
+        task.set_runtime_parameters({"num_generations": 3})

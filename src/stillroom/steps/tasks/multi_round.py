@@ -22,8 +22,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, field_validator
+
 from stillroom.errors import StillroomError
-from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.steps.base import StepInput
 from stillroom.steps.tasks.base import METADATA_COLUMN, LLMResult, Task, _Task, describe_error
 from stillroom.steps.typing import Row, StepOutput
@@ -163,21 +164,19 @@ async def run_alone(exchange: Exchange[T], send_one: Callable[[FormattedInput], 
         reply = await send_one(request)
 
 
-def send_all(llm: LLM, requests: list[FormattedInput]) -> list[LLMResult]:
-    """One generation per request; a failed request is returned as its exception."""
-    return llm.generate_results(requests, num_generations=1)
+class OneGenerationPerRequest(BaseModel):
+    """For tasks whose rows take several requests: each request asks for one generation."""
 
-
-def async_sender(task: _Task) -> Callable[[FormattedInput], Any]:
-    """`send_one` for `run_alone`: one generation through the task's `AsyncLLM`."""
-    llm = task.llm
-    if not isinstance(llm, AsyncLLM):
-        raise StillroomError(f"{task._label()}: aprocess_row needs an AsyncLLM.")
-
-    async def send_one(request: FormattedInput) -> LLMResult:
-        return await llm.agenerate_result(request, 1)
-
-    return send_one
+    @field_validator("num_generations", check_fields=False)
+    @classmethod
+    def _one_generation(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(
+                f"{cls.__name__} sends several requests per row, each for one generation, so "
+                f"num_generations must be 1 (got {value}). To get several results per row, "
+                "duplicate the rows or run the task again with another seed."
+            )
+        return value
 
 
 def exchange_row(
@@ -205,12 +204,12 @@ class RepliesReadInRounds:
         )
 
 
-class MultiRoundTask(RepliesReadInRounds, Task, ABC):
+class MultiRoundTask(OneGenerationPerRequest, RepliesReadInRounds, Task, ABC):
     """A task whose rows need several requests each, one after the other.
 
     Subclasses write `_rounds(row, transcript)`: an exchange that asks through
-    `transcript.ask(...)` and returns the output columns. Each request asks for one
-    generation; `num_generations` does not apply to these tasks.
+    `transcript.ask(...)` and returns the output columns. Requests go through the task's
+    `generate_all` / `agenerate_one`, like any task's, one generation each.
     """
 
     @abstractmethod
@@ -227,10 +226,7 @@ class MultiRoundTask(RepliesReadInRounds, Task, ABC):
 
     def process(self, inputs: StepInput) -> StepOutput:
         """Run every row's rounds, batching the requests of each round."""
-        yield run_lockstep([self.exchange(row) for row in inputs], self._send_all)
-
-    def _send_all(self, requests: list[FormattedInput]) -> list[LLMResult]:
-        return send_all(self.llm, requests)
+        yield run_lockstep([self.exchange(row) for row in inputs], self.generate_all)
 
     async def aprocess_row(self, row: Row) -> list[Row]:
-        return [await run_alone(self.exchange(row), async_sender(self))]
+        return [await run_alone(self.exchange(row), self.agenerate_one)]

@@ -17,11 +17,11 @@ from stillroom.steps.tasks.evol_instruct import mutations
 from stillroom.steps.tasks.evol_instruct.base import answer_each, clean_instruction
 from stillroom.steps.tasks.multi_round import (
     Exchange,
+    OneGenerationPerRequest,
     ReplyError,
     Transcript,
     row_with_transcript,
     run_lockstep,
-    send_all,
 )
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns
 from stillroom.typing import ChatType, FormattedInput
@@ -39,7 +39,7 @@ class _Slot:
     transcript: Transcript = field(default_factory=Transcript)
 
 
-class EvolInstructGenerator(mutations.EvolMutationsMixin, GeneratorTask):
+class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixin, GeneratorTask):
     """Create `num_instructions` instructions with no input data, Evol-Instruct style.
 
     `batch_size` instructions are grown side by side. Each starts from a FRESH_START prompt
@@ -138,10 +138,7 @@ class EvolInstructGenerator(mutations.EvolMutationsMixin, GeneratorTask):
                 return row_with_transcript(self, {}, outputs, slot.transcript, str(exc))
             return row_with_transcript(self, {}, {**outputs, "answer": answers[0]}, slot.transcript)
 
-        return run_lockstep([finish(slot) for slot in accepted], self._send_all)
-
-    def _send_all(self, requests: list[FormattedInput]) -> list[Any]:
-        return send_all(self.llm, requests)
+        return run_lockstep([finish(slot) for slot in accepted], self.generate_all)
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """Yield instructions as they are accepted, from `offset` up to `num_instructions`."""
@@ -183,7 +180,7 @@ class EvolInstructGenerator(mutations.EvolMutationsMixin, GeneratorTask):
         requests = [self._request(slot, rng) for slot in slots]
         replies = run_lockstep(
             [self._attempt(s, r) for s, r in zip(slots, requests, strict=True)],
-            self._send_all,
+            self.generate_all,
         )
         accepted: list[_Slot] = []
         for index, reply in enumerate(replies):

@@ -11,17 +11,17 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.tasks.base import GeneratorTask
 from stillroom.steps.tasks.magpie.base import MagpieBase
 from stillroom.steps.tasks.multi_round import (
+    OneGenerationPerRequest,
     RepliesReadInRounds,
     Transcript,
     exchange_row,
     run_lockstep,
-    send_all,
 )
 from stillroom.steps.typing import GeneratorStepOutput, StepColumns
 from stillroom.typing import FormattedInput
 
 
-class MagpieGenerator(RepliesReadInRounds, MagpieBase, GeneratorTask):
+class MagpieGenerator(OneGenerationPerRequest, RepliesReadInRounds, MagpieBase, GeneratorTask):
     """Generate `num_rows` instructions or conversations with Magpie, `batch_size` at a time.
 
     Same settings as `Magpie` (`n_turns`, `end_with_user`, `include_system_prompt`,
@@ -58,6 +58,6 @@ class MagpieGenerator(RepliesReadInRounds, MagpieBase, GeneratorTask):
         while remaining > 0:
             count = min(self.batch_size, remaining)
             exchanges = [exchange_row(self, {}, self._dialogue) for _ in range(count)]
-            rows = run_lockstep(exchanges, lambda requests: send_all(self.llm, requests))
+            rows = run_lockstep(exchanges, self.generate_all)
             remaining -= count
             yield rows, remaining == 0
