@@ -94,3 +94,30 @@ def test_every_shipped_template_compiles() -> None:
     for name in names:
         prompts.template(name)  # raises on a Jinja2 syntax error
         assert templates.package_template(name).strip(), f"template {name} is empty"
+
+
+RUNTIME_PARAMETERS = {
+    "EvolInstruct": {"seed"},
+    "EvolQuality": {"seed"},
+    "EvolInstructGenerator": {"seed", "min_length", "max_length", "max_rounds", "batch_size"},
+    "Magpie": {
+        "n_turns",
+        "end_with_user",
+        "include_system_prompt",
+        "only_instruction",
+        "system_prompt",
+    },
+    "MagpieGenerator": {"n_turns", "only_instruction", "system_prompt", "num_rows", "batch_size"},
+}
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(RUNTIME_PARAMETERS.items()))
+def test_runtime_parameters_are_distilabels(name: str, expected: set[str]) -> None:
+    task = _make(name)
+    names = task.runtime_parameters_names
+    assert expected <= set(names)
+    assert {"num_generations", "add_raw_output", "add_raw_input", "llm"} <= set(names)
+    described = {
+        info["name"] for info in task.get_runtime_parameters_info() if "description" in info
+    }
+    assert expected <= described

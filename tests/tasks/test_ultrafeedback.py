@@ -86,3 +86,12 @@ def test_unreadable_reply_keeps_the_row_with_none_outputs() -> None:
     (row,) = run(task, [ROW])
     assert row["ratings"] is None and row["rationales"] is None
     assert "no rating" in meta(row, task, "error")
+
+
+def test_a_missing_generation_is_shown_as_such() -> None:
+    task = UltraFeedback(
+        llm=MockLLM(responses="Rating: 4\nRationale: ok\n\nRating: 1\nRationale: none")
+    )
+    (row,) = run(task, [{"instruction": "q", "generations": ["an answer", None]}])
+    assert "<text 2>\n(no text: generation failed)\n</text 2>" in task.llm.calls[0].prompt
+    assert row["ratings"] == [4, 1]
