@@ -5,6 +5,8 @@ they return `GenerateOutput` with token statistics, honour `num_generations`, an
 every call (`llm.calls`) so a test can assert on the exact prompt a task sent.
 A scripted reply may be `None` (a failed generation) or an exception instance (the request
 raises it), to test how a task keeps rows when the LLM fails.
+They support Magpie's pre-query template (`magpie_pre_query_template=...`): each call records
+the template that a real backend would have appended (`MockCall.magpie_pre_query`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import Field, PrivateAttr
 
 from stillroom.errors import StillroomError
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
 
 Reply = Union[str, None, BaseException]  # noqa: UP007 (a runtime alias, Python 3.10)
@@ -35,6 +38,9 @@ class MockCall:
     structured_output: StructuredOutputType | None
     num_generations: int
     kwargs: dict[str, Any] = field(default_factory=dict)
+    magpie_pre_query: str | None = None
+    """The Magpie pre-query template appended to this request, if any (the reply is then
+    the user's next message)."""
 
     @property
     def prompt(self) -> str:
@@ -52,7 +58,7 @@ def _count_tokens(text: str) -> int:
     return len(text.split())
 
 
-class _ScriptedReplies(LLM):
+class _ScriptedReplies(LLM, MagpieChatTemplateMixin):
     """The scripting and recording shared by `MockLLM` and `AsyncMockLLM`."""
 
     model: str = Field(default="mock", description="Name reported as `model_name`.")
@@ -112,7 +118,15 @@ class _ScriptedReplies(LLM):
     ) -> GenerateOutput:
         messages, structured = _split_input(input)
         with self._lock:
-            self._calls.append(MockCall(messages, structured, num_generations, dict(kwargs)))
+            self._calls.append(
+                MockCall(
+                    messages,
+                    structured,
+                    num_generations,
+                    dict(kwargs),
+                    magpie_pre_query=self.magpie_pre_query_for(messages),
+                )
+            )
             scripted: list[Reply] = []
             while len(scripted) < num_generations:
                 reply = self._next_scripted(messages)

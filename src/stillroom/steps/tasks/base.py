@@ -20,7 +20,9 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
+from stillroom.steps.tasks.display import show_formatted_input
 from stillroom.steps.typing import Row, StepColumns, StepOutput
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
@@ -214,6 +216,32 @@ class _Task(_Step, ABC):
         """One result per input (the reply, or the exception that ended its request)."""
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
+    # --- showing the prompt ----------------------------------------------------------------
+
+    def _sample_input(self) -> FormattedInput:
+        """The request `print()` shows when it is given no sample."""
+        raise StillroomError(
+            f"{self._label()} cannot build a sample request: pass one to print(), or override "
+            "_sample_input()."
+        )
+
+    def print(self, sample_input: Row | FormattedInput | None = None) -> None:
+        """Print the request this task sends: for `sample_input` when given (a row, or
+        messages), else for a row of `<PLACEHOLDER_...>` values."""
+        if sample_input is None:
+            formatted = self._sample_input()
+        elif isinstance(sample_input, dict):
+            formatted = self.format_input(sample_input)  # type: ignore[attr-defined]
+        else:
+            formatted = sample_input
+        messages = formatted[0] if isinstance(formatted, tuple) else formatted
+        pre_query = (
+            self.llm.magpie_pre_query_for(messages)
+            if isinstance(self.llm, MagpieChatTemplateMixin)
+            else None
+        )
+        show_formatted_input(formatted, f"{type(self).__name__} {self.name!r}", pre_query)
+
     async def agenerate_one(self, formatted_input: FormattedInput) -> LLMResult:
         """One request through an `AsyncLLM`; an exception is returned, not raised."""
         if not isinstance(self.llm, AsyncLLM):
@@ -245,6 +273,17 @@ class Task(_Task, Step, ABC):
         for row, formatted_input, result in zip(inputs, formatted, results, strict=False):
             rows.extend(self.rows_from_result(row, formatted_input, result))
         yield rows
+
+    def _sample_row(self) -> Row:
+        """A row with a `<PLACEHOLDER_COLUMN>` string for each required input column."""
+        return {
+            column: f"<PLACEHOLDER_{column.upper()}>"
+            for column, required in self.get_inputs().items()
+            if required
+        }
+
+    def _sample_input(self) -> FormattedInput:
+        return self.format_input(self._sample_row())
 
     async def aprocess_row(self, row: Row) -> list[Row]:
         """The rows one input row becomes, for engines that schedule requests row by row."""

@@ -81,3 +81,50 @@ class TextGeneration(Task):
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         return {"generation": output}
+
+
+class ChatGeneration(Task):
+    """Continue each row's conversation with the assistant's next message.
+
+    The `messages` column holds a conversation in the OpenAI format (a list of
+    `{"role": ..., "content": ...}` dicts) that ends with a user message.
+
+    Columns: inputs = `messages`; outputs = `generation`, `model_name`.
+    """
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["messages"]
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["generation", "model_name"]
+
+    def _sample_row(self) -> dict[str, Any]:
+        return {"messages": [{"role": "user", "content": "<PLACEHOLDER_USER_MESSAGE>"}]}
+
+    def format_input(self, input: dict[str, Any]) -> ChatType:
+        messages = input["messages"]
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
+                for m in messages
+            )
+        ):
+            raise StillroomError(
+                f"ChatGeneration {self.name!r}: column 'messages' must be a non-empty list of "
+                f"{{'role': ..., 'content': ...}} dicts, got {messages!r:.200}."
+            )
+        if messages[-1]["role"] != "user":
+            raise StillroomError(
+                f"ChatGeneration {self.name!r}: the conversation must end with a user message "
+                f"for the assistant to answer; it ends with a {messages[-1]['role']!r} message."
+            )
+        return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"generation": output}

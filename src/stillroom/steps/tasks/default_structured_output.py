@@ -1,0 +1,39 @@
+"""`use_default_structured_output`: tasks that can ask the LLM for JSON matching their schema.
+
+A task with this mixin defines `get_structured_output()`. When the user sets
+`use_default_structured_output=True`, each request is sent as `(messages, structured_output)`
+so that backends able to constrain generation (the embedded model, OpenAI's JSON schema
+mode) return JSON the task parses directly.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
+
+
+class DefaultStructuredOutputMixin(BaseModel):
+    """Adds `use_default_structured_output` and the request pairing it implies."""
+
+    use_default_structured_output: bool = Field(
+        default=False, description="Ask the LLM for JSON following the task's own schema."
+    )
+
+    def get_structured_output(self) -> StructuredOutputType | None:
+        """The JSON schema replies must follow when `use_default_structured_output` is on."""
+        return None
+
+    def _request(self, messages: ChatType) -> FormattedInput:
+        """`messages`, paired with the task's schema when structured output is on."""
+        structured = self.get_structured_output() if self.use_default_structured_output else None
+        return (messages, structured) if structured else messages
+
+
+def json_schema(properties: dict[str, object], required: list[str] | None = None) -> dict:
+    """A JSON schema of an object with `properties` (all required unless told otherwise)."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+    }

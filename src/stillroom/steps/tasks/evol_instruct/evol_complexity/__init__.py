@@ -1,0 +1,1 @@
+"""Evol-Complexity (Deita, Liu et al. 2024): in-depth evolution only."""

@@ -1,0 +1,232 @@
+"""Tasks that talk to the LLM several times per row: Evol rounds, Magpie turns.
+
+Each row's dialogue with the LLM is written once, as an *exchange*: a generator that yields
+each request and receives its result (`GenerateOutput`, or the exception that ended the
+request), and finally returns what it built. The same exchange then runs two ways:
+
+* `run_lockstep` drives many exchanges together, sending the requests of one round as a
+  single batch (what `process` does, so batch backends stay efficient);
+* `run_alone` drives one exchange through an `AsyncLLM`, request by request (what an engine
+  scheduling rows independently calls, through `aprocess_row`).
+
+A `Transcript` keeps every request and reply of one row for the metadata column. A failed
+request, a missing reply or a reply the task cannot read ends the exchange with a
+`ReplyError`; the row is then kept with `None` outputs and the error recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, field_validator
+
+from stillroom.errors import StillroomError
+from stillroom.steps.base import StepInput
+from stillroom.steps.tasks.base import METADATA_COLUMN, LLMResult, Task, _Task, describe_error
+from stillroom.steps.typing import Row, StepOutput
+from stillroom.typing import ChatType, FormattedInput
+
+logger = logging.getLogger("stillroom.tasks")
+
+T = TypeVar("T")
+Exchange = Generator[FormattedInput, LLMResult, T]
+"""A row's dialogue with the LLM: yields requests, receives their results, returns a value."""
+
+
+class ReplyError(StillroomError):
+    """A request of an exchange failed, returned nothing, or returned something unreadable."""
+
+
+def _messages(request: FormattedInput) -> ChatType:
+    return request[0] if isinstance(request, tuple) else request
+
+
+@dataclass
+class Transcript:
+    """The requests one row sent and the replies it got, in order."""
+
+    inputs: list[ChatType] = field(default_factory=list)
+    outputs: list[str | None] = field(default_factory=list)
+    input_tokens: list[int | None] = field(default_factory=list)
+    output_tokens: list[int | None] = field(default_factory=list)
+
+    def ask(
+        self, request: FormattedInput, parse: Callable[[str], T] | None = None
+    ) -> Generator[FormattedInput, LLMResult, T]:
+        """Send `request` (`yield from` it inside an exchange) and return the parsed reply.
+
+        Raises `ReplyError` when the request failed, gave no text, or `parse` raised.
+        """
+        result = yield request
+        text = self._record(request, result)
+        if parse is None:
+            return text  # type: ignore[return-value]
+        try:
+            return parse(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReplyError(f"could not read the reply: {describe_error(exc)}") from exc
+
+    def _record(self, request: FormattedInput, result: LLMResult) -> str:
+        self.inputs.append(_messages(request))
+        if isinstance(result, BaseException):
+            self.outputs.append(None)
+            self.input_tokens.append(None)
+            self.output_tokens.append(None)
+            raise ReplyError(f"LLM request failed: {describe_error(result)}")
+        generations = result.get("generations") or [None]
+        text = generations[0]
+        statistics = result.get("statistics") or {}
+        self.outputs.append(text)
+        self.input_tokens.append(_first(statistics.get("input_tokens")))
+        self.output_tokens.append(_first(statistics.get("output_tokens")))
+        if text is None:
+            raise ReplyError("the LLM returned no text for this request")
+        return text
+
+    def metadata(self, task: _Task) -> dict[str, Any]:
+        """The metadata entries of this transcript: one list item per request."""
+        name = task.name
+        meta: dict[str, Any] = {}
+        if task.add_raw_output:
+            meta[f"raw_output_{name}"] = list(self.outputs)
+        if task.add_raw_input:
+            meta[f"raw_input_{name}"] = list(self.inputs)
+        if self.inputs:
+            meta[f"statistics_{name}"] = {
+                "input_tokens": list(self.input_tokens),
+                "output_tokens": list(self.output_tokens),
+            }
+        return meta
+
+
+def _first(values: list[int] | None) -> int | None:
+    return values[0] if values else None
+
+
+def row_with_transcript(
+    task: _Task,
+    row: Row,
+    outputs: dict[str, Any],
+    transcript: Transcript,
+    error: str | None = None,
+) -> Row:
+    """`row` plus `outputs`, with the transcript (and error, if any) in the metadata column."""
+    meta = {**(row.get(METADATA_COLUMN) or {}), **transcript.metadata(task)}
+    if error is not None:
+        meta[f"error_{task.name}"] = error
+        logger.warning("%s: row kept, error recorded: %s", task._label(), error)
+    built = {**row, **outputs, METADATA_COLUMN: meta}
+    return task._finalize_rows([built])[0]
+
+
+def run_lockstep(
+    exchanges: list[Exchange[T]], send: Callable[[list[FormattedInput]], list[LLMResult]]
+) -> list[T]:
+    """Run exchanges together: each round's pending requests go to `send` as one batch."""
+    results: dict[int, T] = {}
+    pending: dict[int, FormattedInput] = {}
+    for index, exchange in enumerate(exchanges):
+        _advance(index, exchange, None, pending, results)
+    while pending:
+        indices = list(pending)
+        replies = send([pending[index] for index in indices])
+        pending = {}
+        for index, reply in zip(indices, replies, strict=True):
+            _advance(index, exchanges[index], reply, pending, results)
+    return [results[index] for index in range(len(exchanges))]
+
+
+def _advance(
+    index: int,
+    exchange: Exchange[T],
+    reply: LLMResult | None,
+    pending: dict[int, FormattedInput],
+    results: dict[int, T],
+) -> None:
+    try:
+        pending[index] = exchange.send(reply)  # type: ignore[arg-type]
+    except StopIteration as stop:
+        results[index] = stop.value
+
+
+async def run_alone(exchange: Exchange[T], send_one: Callable[[FormattedInput], Any]) -> T:
+    """Run one exchange, awaiting `send_one(request)` for each of its requests."""
+    reply: LLMResult | None = None
+    while True:
+        try:
+            request = exchange.send(reply)  # type: ignore[arg-type]
+        except StopIteration as stop:
+            return stop.value
+        reply = await send_one(request)
+
+
+class OneGenerationPerRequest(BaseModel):
+    """For tasks whose rows take several requests: each request asks for one generation."""
+
+    @field_validator("num_generations", check_fields=False)
+    @classmethod
+    def _one_generation(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(
+                f"{cls.__name__} sends several requests per row, each for one generation, so "
+                f"num_generations must be 1 (got {value}). To get several results per row, "
+                "duplicate the rows or run the task again with another seed."
+            )
+        return value
+
+
+def exchange_row(
+    task: _Task, row: Row, rounds: Callable[[Row, Transcript], Exchange[dict[str, Any]]]
+) -> Exchange[Row]:
+    """Run `rounds` for `row` and return the finished row; a `ReplyError` gives None outputs."""
+    transcript = Transcript()
+    try:
+        outputs = yield from rounds(row, transcript)
+    except ReplyError as exc:
+        return row_with_transcript(task, row, task._output_on_failure(), transcript, str(exc))
+    return row_with_transcript(task, row, outputs, transcript)
+
+
+class RepliesReadInRounds:
+    """For tasks that read each reply as it arrives: `format_output` does not apply."""
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Not applicable: the outputs come from several replies, read as they arrive."""
+        raise StillroomError(
+            f"{self._label()} builds its outputs from several replies per row; call "  # type: ignore[attr-defined]
+            "process() instead of format_output()."
+        )
+
+
+class MultiRoundTask(OneGenerationPerRequest, RepliesReadInRounds, Task, ABC):
+    """A task whose rows need several requests each, one after the other.
+
+    Subclasses write `_rounds(row, transcript)`: an exchange that asks through
+    `transcript.ask(...)` and returns the output columns. Requests go through the task's
+    `generate_all` / `agenerate_one`, like any task's, one generation each.
+    """
+
+    @abstractmethod
+    def _rounds(self, row: Row, transcript: Transcript) -> Exchange[dict[str, Any]]:
+        """The requests for one row, returning its output columns."""
+
+    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+        """The first request sent for `input` (what `print()` shows)."""
+        return next(self._rounds(input, Transcript()))
+
+    def exchange(self, row: Row) -> Exchange[Row]:
+        """The whole dialogue for one row, returning the finished row."""
+        return exchange_row(self, row, self._rounds)
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        """Run every row's rounds, batching the requests of each round."""
+        yield run_lockstep([self.exchange(row) for row in inputs], self.generate_all)
+
+    async def aprocess_row(self, row: Row) -> list[Row]:
+        return [await run_alone(self.exchange(row), self.agenerate_one)]

@@ -1,0 +1,41 @@
+"""Reading the per-item scores that `QualityScorer` and `ComplexityScorer` ask for."""
+
+from __future__ import annotations
+
+import re
+
+from stillroom.steps.tasks import parsing
+from stillroom.steps.tasks.default_structured_output import json_schema
+from stillroom.typing import StructuredOutputType
+
+_SCORE_LINE = re.compile(r"\[\s*(\d+)\s*\]\s*(?:score)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def scores_schema() -> StructuredOutputType:
+    """JSON schema of `{"scores": [number, ...]}`."""
+    return {
+        "format": "json",
+        "schema": json_schema({"scores": {"type": "array", "items": {"type": "number"}}}),
+    }
+
+
+def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]:
+    """`count` scores from `[i] Score: x` lines (or `{"scores": [...]}` when `structured`).
+
+    An item without a readable score gets None; a reply with no score at all raises.
+    """
+    scores: list[float | None] = [None] * count
+    if structured:
+        values = parsing.json_object(reply).get("scores")
+        if not isinstance(values, list):
+            raise ValueError("'scores' is not a list")
+        for index, value in enumerate(values[:count]):
+            scores[index] = parsing.number(value)
+    else:
+        for match in _SCORE_LINE.finditer(reply):
+            index = int(match.group(1)) - 1
+            if 0 <= index < count and scores[index] is None:
+                scores[index] = float(match.group(2))
+    if count and all(score is None for score in scores):
+        raise ValueError(f"no score could be read for any of the {count} items")
+    return scores

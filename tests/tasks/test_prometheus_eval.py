@@ -1,0 +1,92 @@
+"""PrometheusEval: absolute and relative prompts, rubrics, reference, [RESULT] parsing."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from task_helpers import meta, run
+
+from stillroom.errors import StillroomError
+from stillroom.models import MockLLM
+from stillroom.steps.tasks import PrometheusEval
+from stillroom.steps.tasks.prometheus_eval import DEFAULT_RUBRIC_NAMES
+
+
+def test_absolute_with_reference() -> None:
+    task = PrometheusEval(
+        llm=MockLLM(responses="Feedback: Accurate and complete. [RESULT] 4"),
+        mode="absolute",
+        rubric="factual-validity",
+        reference=True,
+    )
+    assert task.get_inputs() == {"instruction": True, "generation": True, "reference": True}
+    (row,) = run(
+        task,
+        [
+            {
+                "instruction": "Boiling point of water?",
+                "generation": "100 °C",
+                "reference": "100 °C at sea level",
+            }
+        ],
+    )
+    system, user = task.llm.calls[0].messages
+    assert "assess a single response" in system["content"]
+    prompt = user["content"]
+    assert "###Response to evaluate:\n100 °C" in prompt
+    assert "###Reference answer (score 5):\n100 °C at sea level" in prompt
+    assert "###Score rubric:\n[Are the facts in the response correct" in prompt
+    assert prompt.endswith("###Feedback:")
+    assert row["feedback"] == "Accurate and complete."
+    assert row["result"] == 4
+
+
+def test_relative_without_reference() -> None:
+    task = PrometheusEval(
+        llm=MockLLM(responses="Feedback: B explains more. [RESULT] B"),
+        mode="relative",
+        rubric="helpfulness",
+    )
+    (row,) = run(
+        task,
+        [
+            {
+                "instruction": "Explain DNS.",
+                "generations": ["It's a thing.", "DNS maps names to IPs."],
+            }
+        ],
+    )
+    prompt = task.llm.calls[0].prompt
+    assert "###Response A:\nIt's a thing.\n\n###Response B:\nDNS maps names to IPs." in prompt
+    assert "Reference answer" not in prompt
+    assert row["result"] == "B"
+    assert row["feedback"] == "B explains more."
+
+
+def test_malformed_verdicts_keep_the_row() -> None:
+    task = PrometheusEval(
+        llm=MockLLM(responses=["Feedback: fine.", "Feedback: ok [RESULT] 7"]),
+        mode="absolute",
+        rubric="reasoning",
+    )
+    rows = run(
+        task, [{"instruction": "i", "generation": "g"}, {"instruction": "i", "generation": "g"}]
+    )
+    assert [(r["feedback"], r["result"]) for r in rows] == [(None, None), (None, None)]
+    assert "no [RESULT]" in meta(rows[0], task, "error")
+    assert "from 1 to 5" in meta(rows[1], task, "error")
+
+
+def test_rubric_validation_and_relative_input_check() -> None:
+    assert set(PrometheusEval(llm=MockLLM(), mode="absolute", rubric="honesty").rubrics) == set(
+        DEFAULT_RUBRIC_NAMES
+    )
+    with pytest.raises(ValidationError, match="not one of"):
+        PrometheusEval(llm=MockLLM(), mode="absolute", rubric="style")
+    with pytest.raises(ValidationError, match="Score 1"):
+        PrometheusEval(llm=MockLLM(), mode="absolute", rubric="x", rubrics={"x": "Be nice."})
+    custom = "[Is it short?]\n" + "\n".join(f"Score {i}: level {i}" for i in range(1, 6))
+    PrometheusEval(llm=MockLLM(), mode="absolute", rubric="short", rubrics={"short": custom})
+    task = PrometheusEval(llm=MockLLM(), mode="relative", rubric="honesty")
+    with pytest.raises(StillroomError, match="exactly two texts"):
+        run(task, [{"instruction": "i", "generations": ["only one"]}])

@@ -1,0 +1,40 @@
+"""QualityScorer and ComplexityScorer: numbered items in, one score per item out."""
+
+from __future__ import annotations
+
+from task_helpers import meta, run
+
+from stillroom.models import MockLLM
+from stillroom.steps.tasks import ComplexityScorer, QualityScorer
+
+
+def test_quality_scorer_prompt_and_scores() -> None:
+    task = QualityScorer(llm=MockLLM(responses="[1] Score: 5\n[2] Score: 2\n"))
+    (row,) = run(task, [{"instruction": "Define entropy.", "responses": ["A measure...", "Heat."]}])
+    prompt = task.llm.calls[0].prompt
+    assert "## Instruction\nDefine entropy." in prompt
+    assert "## Response 1\nA measure...\n\n## Response 2\nHeat." in prompt
+    assert "[number] Score: score" in prompt
+    assert row["scores"] == [5.0, 2.0]
+
+
+def test_complexity_scorer_prompt_json_mode_and_partial_scores() -> None:
+    task = ComplexityScorer(
+        llm=MockLLM(responses='{"scores": [1, "N/A", 4.5]}'), use_default_structured_output=True
+    )
+    (row,) = run(task, [{"instructions": ["Say hi.", "Prove it.", "Plan a city."]}])
+    call = task.llm.calls[0]
+    assert "## Instruction 3\nPlan a city." in call.prompt
+    assert '{"scores": [score of instruction 1' in call.prompt
+    assert call.structured_output["schema"]["properties"]["scores"]["type"] == "array"
+    assert row["scores"] == [1.0, None, 4.5]
+
+
+def test_replies_without_scores_keep_the_row() -> None:
+    quality = QualityScorer(llm=MockLLM(responses="They are both fine."))
+    (row,) = run(quality, [{"instruction": "q", "responses": ["a", "b"]}])
+    assert row["scores"] is None
+    assert "no score" in meta(row, quality, "error")
+    complexity = ComplexityScorer(llm=MockLLM(responses="[1] Score: 2"))
+    (row,) = run(complexity, [{"instructions": ["a", "b"]}])
+    assert row["scores"] == [2.0, None]

@@ -1,0 +1,54 @@
+"""GenerateSentencePair: system prompt per action, sections or JSON, triplets."""
+
+from __future__ import annotations
+
+from task_helpers import meta, run
+
+from stillroom.models import MockLLM
+from stillroom.steps.tasks import GenerateSentencePair
+
+ANCHOR = "How do vaccines train the immune system?"
+
+
+def test_triplet_with_hard_negative_and_context() -> None:
+    reply = "## Positive\nWhat do vaccines teach our immune defences?\n## Negative\nHow do vacuums clean carpets?"
+    task = GenerateSentencePair(
+        llm=MockLLM(responses=reply),
+        action="paraphrase",
+        triplet=True,
+        hard_negative=True,
+        context="Medical FAQ",
+    )
+    (row,) = run(task, [{"anchor": ANCHOR}])
+    system, user = task.llm.calls[0].messages
+    assert "restate the anchor in different words" in system["content"]
+    assert "could easily mistake it for a match" in system["content"]
+    assert "`## Positive` and `## Negative`" in system["content"]
+    assert user["content"] == f"## Context\nMedical FAQ\n\n## Anchor\n{ANCHOR}"
+    assert row["positive"] == "What do vaccines teach our immune defences?"
+    assert row["negative"] == "How do vacuums clean carpets?"
+    assert task.get_outputs() == {"positive": True, "negative": True, "model_name": True}
+
+
+def test_positive_only_with_structured_output() -> None:
+    task = GenerateSentencePair(
+        llm=MockLLM(responses='{"positive": "vaccine immune training"}'),
+        action="query",
+        use_default_structured_output=True,
+    )
+    (row,) = run(task, [{"anchor": ANCHOR}])
+    call = task.llm.calls[0]
+    assert "be a search query" in call.messages[0]["content"]
+    assert call.messages[1]["content"] == f"## Anchor\n{ANCHOR}"
+    assert call.structured_output["schema"]["required"] == ["positive"]
+    assert row["positive"] == "vaccine immune training"
+    assert "negative" not in row
+
+
+def test_missing_negative_keeps_the_row_with_none_outputs() -> None:
+    task = GenerateSentencePair(
+        llm=MockLLM(responses="## Positive\nonly this"), action="answer", triplet=True
+    )
+    (row,) = run(task, [{"anchor": ANCHOR}])
+    assert row["positive"] is None and row["negative"] is None
+    assert "no negative sentence" in meta(row, task, "error")

@@ -1,0 +1,84 @@
+"""ChatGeneration and StructuredGeneration."""
+
+from __future__ import annotations
+
+import pytest
+from task_helpers import meta, run
+
+from stillroom.errors import StillroomError
+from stillroom.models import MockLLM
+from stillroom.steps.tasks import ChatGeneration, StructuredGeneration
+
+CONVERSATION = [
+    {"role": "system", "content": "Be terse."},
+    {"role": "user", "content": "Capital of Peru?"},
+]
+
+
+def test_chat_generation_sends_the_conversation_and_keeps_the_reply() -> None:
+    task = ChatGeneration(llm=MockLLM(model="m", responses="Lima."))
+    (row,) = run(task, [{"messages": CONVERSATION}])
+    assert task.llm.calls[0].messages == CONVERSATION
+    assert row["generation"] == "Lima."
+    assert row["model_name"] == "m"
+    assert task.get_outputs() == {"generation": True, "model_name": True}
+
+
+def test_chat_generation_failed_reply_keeps_the_row() -> None:
+    task = ChatGeneration(llm=MockLLM(responses=[None]))
+    (row,) = run(task, [{"messages": CONVERSATION}])
+    assert row["generation"] is None
+    assert row["messages"] == CONVERSATION
+    assert meta(row, task, "error")
+
+
+@pytest.mark.parametrize(
+    ("messages", "match"),
+    [
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "end with"),
+        ([], "non-empty list"),
+        ("just text", "non-empty list"),
+    ],
+)
+def test_chat_generation_rejects_bad_conversations(messages: object, match: str) -> None:
+    task = ChatGeneration(llm=MockLLM())
+    task.load()
+    with pytest.raises(StillroomError, match=match):
+        next(task.process([{"messages": messages}]))
+
+
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+def test_structured_generation_pairs_the_prompt_with_the_row_schema() -> None:
+    task = StructuredGeneration(llm=MockLLM(responses='{"name": "Ada"}'), use_system_prompt=True)
+    row = {
+        "instruction": "Invent a character.",
+        "structured_output": {"format": "json", "schema": SCHEMA},
+        "system_prompt": "You write fiction.",
+    }
+    (out,) = run(task, [row])
+    call = task.llm.calls[0]
+    assert call.messages == [
+        {"role": "system", "content": "You write fiction."},
+        {"role": "user", "content": "Invent a character."},
+    ]
+    assert call.structured_output == {"format": "json", "schema": SCHEMA}
+    assert out["generation"] == '{"name": "Ada"}'
+
+
+def test_structured_generation_accepts_the_type_value_spelling() -> None:
+    task = StructuredGeneration(llm=MockLLM(responses="21°C"))
+    run(task, [{"instruction": "t?", "structured_output": {"type": "regex", "value": r"\d+°C"}}])
+    assert task.llm.calls[0].structured_output == {"format": "regex", "schema": r"\d+°C"}
+
+
+def test_structured_generation_bad_schema_and_failed_reply() -> None:
+    task = StructuredGeneration(llm=MockLLM(responses=[None]))
+    with pytest.raises(StillroomError, match="'format': 'json'"):
+        run(task, [{"instruction": "x", "structured_output": {"schema": SCHEMA}}])
+    (row,) = run(
+        task, [{"instruction": "x", "structured_output": {"format": "json", "schema": SCHEMA}}]
+    )
+    assert row["generation"] is None
+    assert meta(row, task, "error")
