@@ -131,8 +131,8 @@ class ExpandColumns(Step):
             return value
         hint = " Set encoded=True if it holds a JSON list." if isinstance(value, str) else ""
         raise InvalidRowsError(
-            f"{self._label()}: column {column!r} of row {index} holds a "
-            f"{type(value).__name__}, not a list, so it cannot be expanded.{hint}"
+            f"{self._label()}: column {column!r} of row {index} holds a value of "
+            f"type {type(value).__name__}, not a list, so it cannot be expanded.{hint}"
         )
 
     def _split_metadata(self, metadata: Any, parts: int) -> list[Any] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -137,22 +136,30 @@ def _rows_of(batches: Iterable[dict[str, list[Any]]]) -> Iterator[Row]:
             yield dict(zip(names, values, strict=True))
 
 
-@lru_cache(maxsize=32)
+_known_columns: dict[tuple[str, str | None, str | None], tuple[str, ...]] = {}
+
+
 def _hub_columns(repo_id: str, config: str | None, revision: str | None) -> tuple[str, ...]:
     """A dataset's columns from its metadata, without downloading data; () when unknown.
 
     Used before `load()` so a pipeline can check its column flow. Any failure (offline, a
     dataset without declared features) only means "unknown": `load()` reports real errors.
+    Known columns are remembered for the process; unknown ones are asked again next time.
     """
-    try:
-        builder = _datasets("LoadDataFromHub").load_dataset_builder(
-            repo_id, config, revision=revision
-        )
-        features = builder.info.features
-    except Exception as exc:
-        logger.debug("columns of %s unknown before loading: %s", repo_id, exc)
-        return ()
-    return tuple(features) if features else ()
+    key = (repo_id, config, revision)
+    if key not in _known_columns:
+        try:
+            builder = _datasets("LoadDataFromHub").load_dataset_builder(
+                repo_id, config, revision=revision
+            )
+            features = builder.info.features
+        except Exception as exc:
+            logger.debug("columns of %s unknown before loading: %s", repo_id, exc)
+            return ()
+        if not features:
+            return ()
+        _known_columns[key] = tuple(features)
+    return _known_columns[key]
 
 
 class LoadDataFromFileSystem(GeneratorStep):
