@@ -35,7 +35,7 @@ def dedup(**kwargs) -> MinHashDedup:
 
 
 def test_tokenizers() -> None:
-    assert word_tokens("Hello, wörld! Hello") == {b"Hello", b",", "wörld".encode(), b"!"}
+    assert word_tokens("Hello, WÖRLD! hello") == {b"hello", "wörld".encode()}
     assert char_ngrams("abcd", 3) == {b"abc", b"bcd"}
     assert char_ngrams("ab", 3) == {b"ab"} and char_ngrams("", 3) == set()
 

@@ -19,12 +19,12 @@ from stillroom.steps.filtering.lsh import (
 from stillroom.steps.typing import StepColumns, StepOutput
 
 KEEP_COLUMN = "keep_row_after_minhash_filtering"
-_WORD = re.compile(r"\w+|[^\w\s]")
+_WORD = re.compile(r"\w+")
 
 
 def word_tokens(text: str) -> set[bytes]:
-    """The distinct words and punctuation marks of a text (Unicode-aware)."""
-    return {token.encode("utf-8") for token in _WORD.findall(text)}
+    """The distinct words of a text, case-folded; punctuation and spacing are ignored."""
+    return {token.encode("utf-8") for token in _WORD.findall(text.casefold())}
 
 
 def char_ngrams(text: str, n: int) -> set[bytes]:
@@ -37,8 +37,8 @@ def char_ngrams(text: str, n: int) -> set[bytes]:
 class MinHashDedup(Step):
     """Mark each row whose `text` nearly duplicates an earlier row's.
 
-    Each text becomes a set of tokens (`tokenizer="words"`: its distinct words, so word
-    order does not matter; `"ngrams"`: its distinct runs of `n` characters, better for
+    Each text becomes a set of tokens (`tokenizer="words"`: its distinct words, ignoring
+    case, punctuation and word order; `"ngrams"`: its distinct runs of `n` characters, better for
     languages written without spaces), then a MinHash signature of `num_perm` hashes. An
     LSH index, banded for `threshold`, remembers the kept rows: a row sharing a band with one
     of them is a near-duplicate (Jaccard similarity around `threshold` or more) and gets
