@@ -70,3 +70,14 @@ def test_every_step_round_trips_through_a_dump(tmp_path: Path) -> None:
 def test_inferred_names_are_snake_case() -> None:
     assert stillroom.steps.FormatTextGenerationDPO().name == "format_text_generation_dpo"
     assert stillroom.steps.MinHashDedup().name == "min_hash_dedup"
+
+
+def test_storage_options_never_reach_a_dump_or_repr() -> None:
+    secret = {"key": "AKIA-not-a-real-key", "secret": "s3cr3t"}
+    for step in (
+        stillroom.steps.LoadDataFromHub(repo_id="org/data", storage_options=secret),
+        stillroom.steps.LoadDataFromFileSystem(data_files="s3://b/*.jsonl", storage_options=secret),
+    ):
+        assert step.storage_options == secret
+        text = f"{step.dump()} {step!r}"
+        assert "s3cr3t" not in text and "AKIA" not in text

@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -120,22 +121,26 @@ def file_format(label: str, path: str, filetype: str | None) -> str:
     )
 
 
-def _open_binary(path: str, storage_options: dict | None) -> IO[bytes]:
+@contextmanager
+def _opened(path: str, storage_options: dict | None) -> Iterator[IO[bytes]]:
+    """The file's bytes (decompressed for `.gz`); everything opened is closed on exit."""
     if _is_remote(path):
-        fsspec = _fsspec(f"Reading {path!r}")
-        handle: IO[bytes] = fsspec.open(path, mode="rb", **(storage_options or {})).open()
+        source = _fsspec(f"Reading {path!r}").open(path, mode="rb", **(storage_options or {}))
     else:
-        handle = open(path.removeprefix("file://"), "rb")  # noqa: SIM115 (closed by callers)
-    if path.lower().endswith(".gz"):
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
-    return handle
+        source = open(path.removeprefix("file://"), "rb")  # noqa: SIM115 (closed below)
+    with source as raw:
+        if path.lower().endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw) as unzipped:
+                yield unzipped  # type: ignore[misc]
+        else:
+            yield raw
 
 
 def read_rows(
     path: str, kind: str, storage_options: dict | None, chunk_size: int = 1024
 ) -> Iterator[Row]:
     """The rows of one file, read lazily; malformed content raises naming file and line."""
-    with _open_binary(path, storage_options) as handle:
+    with _opened(path, storage_options) as handle:
         if kind == "parquet":
             yield from _parquet_rows(handle, chunk_size)
             return
@@ -152,7 +157,7 @@ def first_columns(path: str, kind: str, storage_options: dict | None) -> list[st
     """The columns of a file: the Parquet schema, or the keys of its first row."""
     if kind == "parquet":
         pq = _pyarrow_parquet()
-        with _open_binary(path, storage_options) as handle:
+        with _opened(path, storage_options) as handle:
             return list(pq.ParquetFile(handle).schema_arrow.names)
     rows = read_rows(path, kind, storage_options)
     try:

@@ -76,8 +76,11 @@ class LoadDataFromHub(GeneratorStep):
     num_examples: RuntimeParameter[int | None] = Field(
         default=None, ge=0, description="Load at most this many rows; all when None."
     )
-    storage_options: dict[str, Any] | None = Field(
-        default=None, description="Options for the file system backend, if any."
+    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Options for the file system backend (never dumped: may hold credentials).",
     )
 
     _dataset: Any = PrivateAttr(default=None)
@@ -181,6 +184,7 @@ class LoadDataFromFileSystem(GeneratorStep):
         - `streaming`: accepted for compatibility; files are always read lazily.
         - `num_examples`: yield at most this many rows.
         - `filetype`: `jsonl`, `json`, `csv`, `tsv` or `parquet`, to override suffixes.
+        - `storage_options`: fsspec options (credentials...) for remote paths.
 
     Output columns:
         - dynamic: the columns of the first row.
@@ -205,8 +209,11 @@ class LoadDataFromFileSystem(GeneratorStep):
     num_examples: RuntimeParameter[int | None] = Field(
         default=None, ge=0, description="Load at most this many rows; all when None."
     )
-    storage_options: dict[str, Any] | None = Field(
-        default=None, description="fsspec options for remote paths (credentials, ...)."
+    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="fsspec options for remote paths (never dumped: may hold credentials).",
     )
     filetype: RuntimeParameter[str | None] = Field(
         default=None, description="The files' format; inferred from their suffix when None."
