@@ -57,7 +57,10 @@ class _FormatDPO(Step):
             for k, (g, r) in enumerate(zip(generations, ratings, strict=True))
             if g is not None and r is not None
         ]
-        pair: dict[str, Any] = dict.fromkeys(_OUTPUTS)
+        # chosen_model/rejected_model (the optional outputs) only when models are known.
+        pair: dict[str, Any] = dict.fromkeys(
+            c for c, required in _OUTPUTS.items() if required or models is not None
+        )
         pair.update({"prompt": prompt, "prompt_id": prompt_id(prompt)})
         if len(usable) >= 2:
             # Highest rating wins (first on ties); the rejected one is the lowest-rated
@@ -67,9 +70,8 @@ class _FormatDPO(Step):
             for side, k in (("chosen", chosen), ("rejected", rejected)):
                 pair[side] = [*conversation, {"role": "assistant", "content": generations[k]}]
                 pair[f"{side}_rating"] = ratings[k]
-                pair[f"{side}_model"] = models[k] if models is not None else None
-        if models is None:
-            del pair["chosen_model"], pair["rejected_model"]
+                if models is not None:
+                    pair[f"{side}_model"] = models[k]
         return {**row, **pair}
 
     def _candidates(self, index: int, row: Row) -> tuple[list, list, list | None]:
