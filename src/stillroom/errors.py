@@ -26,6 +26,10 @@ class MissingColumnsError(StillroomError, ValueError):
     """Rows given to a step lack columns the step requires."""
 
 
+class InvalidRowsError(StillroomError, ValueError):
+    """Rows given to a step hold values it cannot use (a wrong type, lists of unequal length...)."""
+
+
 class UnknownRuntimeParameterError(StillroomError, ValueError):
     """A runtime parameter name that the step or LLM does not have."""
 

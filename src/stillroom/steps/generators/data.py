@@ -11,7 +11,18 @@ from stillroom.steps.typing import GeneratorStepOutput, StepColumns
 
 
 class LoadDataFromDicts(GeneratorStep):
-    """Yield the rows of `data` in batches of `batch_size`, starting at `offset`."""
+    """Yield the rows of `data` in batches of `batch_size`, starting at `offset`.
+
+    Output columns:
+        - dynamic: every column found in the rows of `data`.
+
+    Example:
+        ```python
+        loader = LoadDataFromDicts(data=[{"instruction": "Say hi"}], batch_size=10)
+        next(loader.process())
+        # ([{"instruction": "Say hi"}], True)
+        ```
+    """
 
     data: list[dict[str, Any]] = Field(description="The rows, as dicts.")
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
+from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, AsyncLLM
@@ -28,7 +29,7 @@ from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
 logger = logging.getLogger("stillroom.tasks")
 
-METADATA_COLUMN = "stillroom_metadata"
+METADATA_COLUMN = STILLROOM_METADATA_KEY
 """Column holding raw inputs/outputs, token statistics and errors, keyed by step name."""
 
 LLMResult = GenerateOutput | BaseException

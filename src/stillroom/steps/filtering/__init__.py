@@ -1,0 +1,1 @@
+"""Filtering steps: flag rows to drop, such as near-duplicates."""

@@ -1,0 +1,141 @@
+"""`MinHashDedup`: flag near-duplicate texts with MinHash and LSH, as rows stream by."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, PositiveInt, PrivateAttr
+
+from stillroom.errors import InvalidRowsError, StillroomError
+from stillroom.steps.base import Step, StepInput
+from stillroom.steps.filtering.lsh import (
+    LSHIndex,
+    MemoryBuckets,
+    MinHasher,
+    SqliteBuckets,
+    optimal_bands,
+)
+from stillroom.steps.typing import StepColumns, StepOutput
+
+KEEP_COLUMN = "keep_row_after_minhash_filtering"
+_WORD = re.compile(r"\w+")
+
+
+def word_tokens(text: str) -> set[bytes]:
+    """The distinct words of a text, case-folded; punctuation and spacing are ignored."""
+    return {token.encode("utf-8") for token in _WORD.findall(text.casefold())}
+
+
+def char_ngrams(text: str, n: int) -> set[bytes]:
+    """The distinct runs of `n` characters of a text (the whole text when shorter)."""
+    if len(text) <= n:
+        return {text.encode("utf-8")} if text else set()
+    return {text[i : i + n].encode("utf-8") for i in range(len(text) - n + 1)}
+
+
+class MinHashDedup(Step):
+    """Mark each row whose `text` nearly duplicates an earlier row's.
+
+    Each text becomes a set of tokens (`tokenizer="words"`: its distinct words, ignoring
+    case, punctuation and word order; `"ngrams"`: its distinct runs of `n` characters, better for
+    languages written without spaces), then a MinHash signature of `num_perm` hashes. An
+    LSH index, banded for `threshold`, remembers the kept rows: a row sharing a band with one
+    of them is a near-duplicate (Jaccard similarity around `threshold` or more) and gets
+    `keep_row_after_minhash_filtering = False`; any other row is kept and indexed. Rows are
+    flagged, not removed, and the first occurrence wins, in the order rows arrive. The
+    index lives for the step's whole run, so duplicates are found across batches. Empty and
+    `None` texts count as equal to each other. Results are the same on every run for a
+    given `seed`. Run it with one replica: replicas would each see only part of the rows.
+
+    Attributes:
+        num_perm: hashes per signature; more is more accurate and slower.
+        seed: seed of the hash functions.
+        tokenizer: `"words"` or `"ngrams"`.
+        n: the n-gram size for `tokenizer="ngrams"`.
+        threshold: similarity from which texts count as duplicates (lower finds more).
+        storage: `"dict"` keeps the index in memory; `"disk"` in a temporary SQLite file,
+            for inputs whose index does not fit in memory (slower).
+
+    Input columns:
+        - text (`str`): the text to compare (map another column with `input_mappings`).
+
+    Output columns:
+        - keep_row_after_minhash_filtering (`bool`): False for a near-duplicate.
+
+    Example:
+        ```python
+        dedup = MinHashDedup(threshold=0.8)
+        dedup.load()
+        rows = [{"text": "the cat sat on the mat"}, {"text": "on the mat the cat sat"}]
+        [r["keep_row_after_minhash_filtering"] for r in next(dedup.process(rows))]
+        # [True, False]
+        ```
+    """
+
+    num_perm: PositiveInt = Field(default=128, description="Hashes per MinHash signature.")
+    seed: int = Field(default=1, description="Seed of the hash functions.")
+    tokenizer: Literal["words", "ngrams"] = Field(
+        default="words", description="Compare sets of words, or of character n-grams."
+    )
+    n: PositiveInt = Field(default=5, description="n-gram size for tokenizer='ngrams'.")
+    threshold: float = Field(
+        default=0.9,
+        gt=0.0,
+        lt=1.0,
+        description="Jaccard similarity from which rows are duplicates.",
+    )
+    storage: Literal["dict", "disk"] = Field(
+        default="dict", description="Keep the LSH index in memory ('dict') or on disk."
+    )
+
+    _hasher: MinHasher | None = PrivateAttr(default=None)
+    _index: LSHIndex | None = PrivateAttr(default=None)
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["text"]
+
+    @property
+    def outputs(self) -> StepColumns:
+        return [KEEP_COLUMN]
+
+    def load(self) -> None:
+        """Build the hash functions and an empty index."""
+        if self.resources.replicas > 1:
+            raise StillroomError(
+                f"{self._label()} must run as one replica (resources.replicas=1): each "
+                "replica would keep its own index and miss duplicates seen by the others."
+            )
+        self.unload()
+        bands, rows = optimal_bands(self.threshold, self.num_perm)
+        buckets = MemoryBuckets(bands) if self.storage == "dict" else SqliteBuckets()
+        self._hasher = MinHasher(self.num_perm, self.seed)
+        self._index = LSHIndex(bands, rows, buckets)
+
+    def unload(self) -> None:
+        """Drop the index (and its temporary file with `storage="disk"`)."""
+        if self._index is not None:
+            self._index.close()
+        self._index = None
+        self._hasher = None
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        """The batch, each row flagged; kept rows join the index."""
+        assert self._hasher is not None and self._index is not None  # set by load()
+        rows = []
+        for position, row in enumerate(inputs):
+            signature = self._hasher.signature(self._tokens(position, row["text"]))
+            rows.append({**row, KEEP_COLUMN: not self._index.is_duplicate(signature)})
+        yield rows
+
+    def _tokens(self, position: int, text: object) -> set[bytes]:
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise InvalidRowsError(
+                f"{self._label()}: column 'text' of row {position} should be a string, got "
+                f"{type(text).__name__}. Map the column holding the text with "
+                "input_mappings={'text': '<column>'}."
+            )
+        return word_tokens(text) if self.tokenizer == "words" else char_ngrams(text, self.n)

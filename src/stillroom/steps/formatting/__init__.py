@@ -1,0 +1,1 @@
+"""Formatting steps: shape generated rows into SFT and preference (DPO) training data."""

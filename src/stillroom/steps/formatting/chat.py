@@ -1,0 +1,56 @@
+"""Checks and builders shared by the formatting steps: prompts, ids and chat messages."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from stillroom.errors import InvalidRowsError
+from stillroom.typing import ChatType
+
+
+def prompt_id(prompt: str | None) -> str | None:
+    """SHA-256 hex digest of the prompt's UTF-8 bytes (None for a missing prompt)."""
+    return None if prompt is None else hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+
+
+def text_value(label: str, index: int, column: str, value: Any) -> str | None:
+    """`value` if it is a string or None (a failed generation); anything else is an error."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRowsError(
+        f"{label}: column {column!r} of row {index} should be a string, got "
+        f"{type(value).__name__} {value!r:.80}."
+    )
+
+
+def messages_value(label: str, index: int, column: str, value: Any) -> ChatType:
+    """`value` if it is a list of `{"role", "content"}` dicts; anything else is an error."""
+    if isinstance(value, list) and all(
+        isinstance(m, dict) and "role" in m and "content" in m for m in value
+    ):
+        return value
+    raise InvalidRowsError(
+        f"{label}: column {column!r} of row {index} should be a list of messages like "
+        f'[{{"role": "user", "content": "..."}}], got {value!r:.80}.'
+    )
+
+
+def first_user_message(label: str, index: int, messages: ChatType) -> str | None:
+    """The content of the first user message, which identifies the conversation's prompt."""
+    for message in messages:
+        if message["role"] == "user":
+            return message["content"]
+    raise InvalidRowsError(
+        f"{label}: the messages of row {index} have no user message, so there is no prompt "
+        f"to format (roles found: {[m['role'] for m in messages]})."
+    )
+
+
+def user_turn(system_prompt: Any, instruction: str | None) -> ChatType:
+    """The conversation that asks `instruction`, after the system prompt when there is one."""
+    messages: ChatType = []
+    if isinstance(system_prompt, str) and system_prompt:
+        messages.append({"role": "system", "content": system_prompt})
+    messages.append({"role": "user", "content": instruction})
+    return messages
