@@ -47,9 +47,7 @@ class LLMRequestError(StillroomError, RuntimeError):
     retries exhausted. The message names the LLM, what happened and what to check; it never
     holds an API key."""
 
-    def __init__(
-        self, message: str, *, status_code: int | None = None, attempts: int = 1
-    ) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 1) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.attempts = attempts

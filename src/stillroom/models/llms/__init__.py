@@ -13,7 +13,11 @@ from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.llms.mock import AsyncMockLLM, MockCall, MockLLM
 
 # Public name -> module that defines it, imported on first access.
-LAZY_BACKENDS: dict[str, str] = {}
+LAZY_BACKENDS: dict[str, str] = {
+    "OpenAILLM": "stillroom.models.llms.openai",
+    "AnthropicLLM": "stillroom.models.llms.anthropic",
+    "LlamaCppLLM": "stillroom.models.llms.llamacpp",
+}
 
 __all__ = ["LLM", "AsyncLLM", "AsyncMockLLM", "MockCall", "MockLLM", *LAZY_BACKENDS]
 
