@@ -11,6 +11,7 @@ from typing import Any
 
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.llms.mock import AsyncMockLLM, MockCall, MockLLM
+from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
 # Public name -> module that defines it, imported on first access.
 LAZY_BACKENDS: dict[str, str] = {
@@ -19,7 +20,16 @@ LAZY_BACKENDS: dict[str, str] = {
     "LlamaCppLLM": "stillroom.models.llms.llamacpp",
 }
 
-__all__ = ["LLM", "AsyncLLM", "AsyncMockLLM", "MockCall", "MockLLM", *LAZY_BACKENDS]
+__all__ = [
+    "LLM",
+    "AsyncLLM",
+    "AsyncMockLLM",
+    "MockCall",
+    "MockLLM",
+    "llm_from_env",
+    "llm_from_spec",
+    *LAZY_BACKENDS,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -235,16 +235,25 @@ class LlamaCppLLM(StructuredOutputMixin, LLM):
             first = collector.issued
             collector.add(
                 [
-                    self._complete(_seed(seed, first + i), messages=messages, **params)
+                    self._complete(
+                        _seed(seed, first + i), seed is not None, messages=messages, **params
+                    )
                     for i in range(count)
                 ]
             )
         return collector.output()
 
-    def _complete(self, seed: int, **call: Any) -> Sample:
-        """One generation: a chat completion (`messages=`) or a raw completion (`prompt=`)."""
+    def _complete(self, seed: int, reproducible: bool, **call: Any) -> Sample:
+        """One generation: a chat completion (`messages=`) or a raw completion (`prompt=`).
+
+        `reproducible` (a seed was given) evaluates the whole prompt afresh: reusing the cached
+        prefix of the previous request changes the batching, hence the floating-point sums,
+        and a seeded reply would no longer be the same from one run to the next.
+        """
         model = self._model
         with model.lock:
+            if reproducible:
+                model.llama.reset()
             if "messages" in call:
                 data = model.llama.create_chat_completion(seed=seed, **call)
                 text = data["choices"][0]["message"]["content"]
@@ -301,7 +310,7 @@ class LlamaCppLLM(StructuredOutputMixin, LLM):
                 collector = GenerationCollector(None, num_generations, 0, self._label())
                 collector.add(
                     [
-                        self._complete(_seed(seed, i), prompt=tokens, **params)
+                        self._complete(_seed(seed, i), seed is not None, prompt=tokens, **params)
                         for i in range(num_generations)
                     ]
                 )
