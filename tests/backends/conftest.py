@@ -64,7 +64,9 @@ def local_llm() -> Iterator[LLM]:
         embedded_model_path()
     except MissingExtraError as exc:
         pytest.skip(str(exc))
-    llm = LlamaCppLLM(n_threads=2, n_ctx=1024)
+    # One thread: llama.cpp's worker threads spin while waiting for each other, which makes
+    # two threads much slower than one when other processes share the CPUs (as in CI).
+    llm = LlamaCppLLM(n_threads=1, n_ctx=1024)
     llm.load()
     yield llm
     llm.unload()

@@ -82,7 +82,7 @@ class TestEmbeddedModel:
         task.llm.generation_kwargs = {}
 
     def test_same_settings_share_one_loaded_model(self, local_llm):
-        twin = LlamaCppLLM(n_threads=2, n_ctx=1024)
+        twin = LlamaCppLLM(n_threads=1, n_ctx=1024)
         twin.load()
         try:
             assert twin._shared is local_llm._shared
