@@ -19,7 +19,6 @@ from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import RemoteLLM, secret_from_env
-from stillroom.models.llms.settings import request_settings
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
@@ -83,9 +82,6 @@ class AnthropicLLM(RemoteLLM):
             **(extra_body or {}),
         }
 
-    def _generation_signature(self) -> Any:
-        return type(self).request_settings
-
     async def agenerate(
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
@@ -94,14 +90,12 @@ class AnthropicLLM(RemoteLLM):
         payload = {
             "model": self.model,
             **_split_system(messages),
-            **request_settings(self, settings),
+            **self._settings_payload(settings),
         }
         collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             payload.update(_forced_tool(collector.spec, self._label()))
-        estimate = estimate_tokens([str(m.get("content", "")) for m in messages], 0) + int(
-            payload["max_tokens"]
-        )
+        estimate = estimate_tokens([str(m["content"]) for m in messages], payload["max_tokens"])
         while count := collector.missing:
             samples = []
             for _ in range(count):
@@ -123,10 +117,10 @@ class AnthropicLLM(RemoteLLM):
         try:
             data = response.json()
         except ValueError as exc:
-            raise self.malformed(f"the body is not valid JSON ({exc})") from None
+            raise self._malformed(f"the body is not valid JSON ({exc})") from None
         content = data.get("content") if isinstance(data, dict) else None
         if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
-            raise self.malformed(f"expected a 'content' list of blocks, got {str(data)[:200]!r}")
+            raise self._malformed(f"expected a 'content' list of blocks, got {str(data)[:200]!r}")
         if spec is not None:
             tool_inputs = [b.get("input") for b in content if b.get("type") == "tool_use"]
             text = json.dumps(tool_inputs[0]) if tool_inputs else _text(content)

@@ -27,7 +27,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.errors import MissingExtraError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM
-from stillroom.models.llms.settings import request_settings
+from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import (
     GenerationCollector,
     Sample,
@@ -74,7 +74,7 @@ _MODELS: dict[tuple[Any, ...], _SharedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-class LlamaCppLLM(StructuredOutputMixin, LLM):
+class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, LLM):
     """A local GGUF model through llama-cpp-python; the embedded SmolLM2 by default."""
 
     model_path: RuntimeParameter[str | None] = Field(
@@ -196,16 +196,13 @@ class LlamaCppLLM(StructuredOutputMixin, LLM):
             "seed": seed,
         }
 
-    def _generation_signature(self) -> Any:
-        return type(self).request_settings
-
     # --- chat ----------------------------------------------------------------------------------
 
     def generate(
         self, inputs: list[FormattedInput], num_generations: int = 1, **settings: Any
     ) -> list[GenerateOutput]:
         """`num_generations` replies to each conversation, one input after another."""
-        params = request_settings(self, settings)
+        params = self._settings_payload(settings)
         return [self._reply(i, num_generations, params) for i in inputs]
 
     def generate_results(
@@ -213,7 +210,7 @@ class LlamaCppLLM(StructuredOutputMixin, LLM):
     ) -> list[GenerateOutput | BaseException]:
         """Like `generate`, but one input's failure is its result instead of raising."""
         self._ensure_loaded("generate()")
-        params = request_settings(self, {**self.generation_kwargs, **settings})
+        params = self._settings_payload({**self.generation_kwargs, **settings})
         results: list[GenerateOutput | BaseException] = []
         for formatted_input in inputs:
             try:
@@ -301,7 +298,7 @@ class LlamaCppLLM(StructuredOutputMixin, LLM):
         not start with it. `generation_kwargs` apply, overridden by `settings`.
         """
         self._ensure_loaded("generate_results_from_prompts()")
-        params = request_settings(self, {**self.generation_kwargs, **settings})
+        params = self._settings_payload({**self.generation_kwargs, **settings})
         seed = params.pop("seed", None)
         results: list[GenerateOutput | BaseException] = []
         for prompt in prompts:

@@ -28,7 +28,6 @@ from stillroom.models.llms.resilience import (
     failure_from_status,
     timeout_failure,
 )
-from stillroom.models.llms.settings import request_settings
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -97,7 +96,7 @@ class OpenAILLM(RemoteLLM):
         if isinstance(error, openai.APIConnectionError):
             return Failure(summary="connection error (could not reach the server)", retryable=True)
         if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
-            return self.malformed(f"the body is not valid JSON ({error})").failure
+            return self._malformed(f"the body is not valid JSON ({error})").failure
         return super()._classify_error(error)
 
     # --- settings ----------------------------------------------------------------------------
@@ -137,9 +136,6 @@ class OpenAILLM(RemoteLLM):
             "extra_body": extra_body,
         }
 
-    def _generation_signature(self) -> Any:
-        return type(self).request_settings
-
     # --- generating --------------------------------------------------------------------------
 
     async def agenerate(
@@ -147,7 +143,7 @@ class OpenAILLM(RemoteLLM):
     ) -> GenerateOutput:
         """`num_generations` chat replies to one conversation (see `request_settings`)."""
         messages, structured = split_input(input)
-        params = request_settings(self, settings)
+        params = self._settings_payload(settings)
         collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             params["response_format"] = {
@@ -165,7 +161,7 @@ class OpenAILLM(RemoteLLM):
         Magpie-style generation needs). `generation_kwargs` apply, overridden by `settings`.
         """
         self._ensure_loaded("agenerate_from_prompt()")
-        params = request_settings(self, {**self.generation_kwargs, **settings})
+        params = self._settings_payload({**self.generation_kwargs, **settings})
         if params.pop("logprobs", False):  # the completions API takes a count, not a flag
             params["logprobs"] = params.pop("top_logprobs", None) or 1
         params.pop("top_logprobs", None)
@@ -265,7 +261,7 @@ class OpenAILLM(RemoteLLM):
             or not choices
             or not all(isinstance(c, dict) for c in choices)
         ):
-            raise self.malformed(
+            raise self._malformed(
                 f"expected a JSON object with a non-empty 'choices' list of objects, got "
                 f"{_preview(data)}"
             )
@@ -274,7 +270,7 @@ class OpenAILLM(RemoteLLM):
         for choice in sorted(choices, key=lambda c: c.get("index") or 0):
             message = choice.get("message") if chat else choice
             if not isinstance(message, dict):
-                raise self.malformed(f"a choice has no message: {_preview(choice)}")
+                raise self._malformed(f"a choice has no message: {_preview(choice)}")
             texts.append(message.get("content" if chat else "text"))
             logprobs.append(_logprobs(choice.get("logprobs")))
         usage = data["usage"] if isinstance(data.get("usage"), dict) else {}

@@ -43,6 +43,7 @@ from stillroom.models.llms.resilience import (
     redact,
     timeout_failure,
 )
+from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import StructuredOutputMixin
 
 logger = logging.getLogger("stillroom.llms")
@@ -56,7 +57,7 @@ def secret_from_env(name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-class RemoteLLM(StructuredOutputMixin, AsyncLLM):
+class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     """Base of the HTTP backends: key handling, timeout, retries and rate limits."""
 
     model: str = Field(description="The model to ask, as the server names it.")
@@ -207,7 +208,7 @@ class RemoteLLM(StructuredOutputMixin, AsyncLLM):
             return timeout_failure(self.timeout)
         return classify_httpx_error(error, self.timeout)
 
-    def malformed(self, what: str) -> FailedAttempt:
+    def _malformed(self, what: str) -> FailedAttempt:
         """The failure for a reply that is not what the API promises (not retried)."""
         return FailedAttempt(
             Failure(summary=f"malformed reply from {self._endpoint()}: {what}", retryable=False)
