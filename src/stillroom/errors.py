@@ -46,6 +46,21 @@ class MissingExtraError(StillroomError, ImportError):
         self.package = package
 
 
+class LLMRequestError(StillroomError, RuntimeError):
+    """A request to an LLM failed for good: a non-retryable HTTP status, a malformed reply, or
+    retries exhausted. The message names the LLM, what happened and what to check; it never
+    holds an API key."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.attempts = attempts
+
+
+class StructuredOutputError(StillroomError, ValueError):
+    """Every reply to a structured-output request failed validation, retries included."""
+
+
 class SerializationError(StillroomError, ValueError):
     """A dump or a file could not be turned back into objects (bad YAML, unknown type, ...)."""
 

@@ -46,6 +46,8 @@ class GenerateOutput(TypedDict):
     generations: list[str | None]
     statistics: LLMStatistics
     logprobs: NotRequired[list[Any]]
+    errors: NotRequired[list[str | None]]
+    """Why a generation is None (e.g. its structured reply failed validation), per generation."""
 
 
 __all__ = [

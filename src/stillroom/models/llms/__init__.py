@@ -11,11 +11,25 @@ from typing import Any
 
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.llms.mock import AsyncMockLLM, MockCall, MockLLM
+from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
 # Public name -> module that defines it, imported on first access.
-LAZY_BACKENDS: dict[str, str] = {}
+LAZY_BACKENDS: dict[str, str] = {
+    "OpenAILLM": "stillroom.models.llms.openai",
+    "AnthropicLLM": "stillroom.models.llms.anthropic",
+    "LlamaCppLLM": "stillroom.models.llms.llamacpp",
+}
 
-__all__ = ["LLM", "AsyncLLM", "AsyncMockLLM", "MockCall", "MockLLM", *LAZY_BACKENDS]
+__all__ = [
+    "LLM",
+    "AsyncLLM",
+    "AsyncMockLLM",
+    "MockCall",
+    "MockLLM",
+    "llm_from_env",
+    "llm_from_spec",
+    *LAZY_BACKENDS,
+]
 
 
 def __getattr__(name: str) -> Any:

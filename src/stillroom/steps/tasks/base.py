@@ -171,9 +171,11 @@ class _Task(_Step, ABC):
             )
             generations: list[str | None] = [None] * count
             statistics: dict[str, list[int]] = {}
+            generation_errors: list[str | None] = []
         else:
             generations = list(result["generations"])
             statistics = dict(result.get("statistics") or {})
+            generation_errors = list(result.get("errors") or [])
             generations += [None] * (count - len(generations))
 
         name = self.name
@@ -191,6 +193,8 @@ class _Task(_Step, ABC):
                     for key, values in statistics.items()
                 }
             error = request_error or format_error
+            if error is None and index < len(generation_errors):
+                error = generation_errors[index]
             if error is None and text is None:
                 error = "the LLM returned no text for this generation"
             if error is not None:

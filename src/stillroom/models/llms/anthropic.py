@@ -1,0 +1,163 @@
+"""`AnthropicLLM`: Anthropic's Messages API over plain httpx (no SDK).
+
+System messages are sent in the separate `system` field, `max_tokens` is always sent (the API
+requires it) and token usage goes into the statistics. The API has no `n`, so generations are
+requested one after another. A structured output is requested as a forced tool call whose input
+schema is the output schema; the tool call's input is the reply, validated like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import Field, SecretStr
+
+from stillroom.errors import StillroomError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.remote import RemoteLLM, secret_from_env
+from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicLLM(RemoteLLM):
+    """Claude models through the Messages API."""
+
+    base_url: RuntimeParameter[str] = Field(
+        default_factory=lambda: os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL,
+        description="The API's URL (default $ANTHROPIC_BASE_URL, else Anthropic's).",
+    )
+    api_key: RuntimeParameter[SecretStr | None] = Field(
+        default_factory=lambda: secret_from_env("ANTHROPIC_API_KEY"),
+        description="The API key (default $ANTHROPIC_API_KEY).",
+    )
+
+    api_key_env_var: ClassVar[str] = "ANTHROPIC_API_KEY"
+
+    def _make_client(self) -> httpx.AsyncClient:
+        secret = self._secret.get_secret_value() if self._secret is not None else ""
+        return httpx.AsyncClient(
+            base_url=self.base_url.rstrip("/"),
+            headers={
+                "x-api-key": secret,
+                "anthropic-version": ANTHROPIC_VERSION,
+                "content-type": "application/json",
+            },
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=self.max_concurrent_requests
+            ),
+        )
+
+    async def _close_client(self, client: httpx.AsyncClient) -> None:
+        await client.aclose()
+
+    def request_settings(
+        self,
+        *,
+        max_new_tokens: int = 1024,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        stop: str | list[str] | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The generation settings `AnthropicLLM` accepts.
+
+        `max_new_tokens` is sent as `max_tokens` (required by the API, hence the default),
+        `stop` as `stop_sequences`; `extra_body` adds any other Messages API field.
+        """
+        return {
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "stop_sequences": [stop] if isinstance(stop, str) else stop,
+            **(extra_body or {}),
+        }
+
+    async def agenerate(
+        self, input: FormattedInput, num_generations: int = 1, **settings: Any
+    ) -> GenerateOutput:
+        """`num_generations` replies to one conversation (see `request_settings`)."""
+        messages, structured = split_input(input)
+        payload = {
+            "model": self.model,
+            **_split_system(messages),
+            **self._settings_payload(settings),
+        }
+        collector = self._collector(structured, num_generations)
+        if collector.spec is not None:
+            payload.update(_forced_tool(collector.spec, self._label()))
+        estimate = estimate_tokens([str(m["content"]) for m in messages], payload["max_tokens"])
+        while count := collector.missing:
+            samples = []
+            for _ in range(count):
+                samples.append(
+                    await self._send(
+                        lambda client: self._post(client, payload, collector.spec),
+                        estimated_tokens=estimate,
+                        tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
+                    )
+                )
+            collector.add(samples)
+        return collector.output()
+
+    async def _post(
+        self, client: httpx.AsyncClient, payload: dict[str, Any], spec: StructuredSpec | None
+    ) -> Sample:
+        response = await client.post("/v1/messages", json=payload)
+        response.raise_for_status()
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise self._malformed(f"the body is not valid JSON ({exc})") from None
+        content = data.get("content") if isinstance(data, dict) else None
+        if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
+            raise self._malformed(f"expected a 'content' list of blocks, got {str(data)[:200]!r}")
+        if spec is not None:
+            tool_inputs = [b.get("input") for b in content if b.get("type") == "tool_use"]
+            text = json.dumps(tool_inputs[0]) if tool_inputs else _text(content)
+        else:
+            text = _text(content)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Sample(text, usage.get("input_tokens"), usage.get("output_tokens"))
+
+
+def _text(content: list[dict[str, Any]]) -> str | None:
+    parts = [block.get("text", "") for block in content if block.get("type") == "text"]
+    return "".join(parts) if parts else None
+
+
+def _split_system(messages: ChatType) -> dict[str, Any]:
+    """The Messages API takes system prompts apart from the conversation."""
+    system = "\n\n".join(str(m["content"]) for m in messages if m["role"] == "system")
+    body: dict[str, Any] = {"messages": [m for m in messages if m["role"] != "system"]}
+    if system:
+        body["system"] = system
+    return body
+
+
+def _forced_tool(spec: StructuredSpec, label: str) -> dict[str, Any]:
+    """Ask for the structured output as the input of a tool the model must call."""
+    if spec.schema.get("type", "object") != "object":
+        raise StillroomError(
+            f"{label}: Anthropic needs an object schema for structured output (tool input), "
+            f"got type {spec.schema.get('type')!r}. Wrap the value in an object."
+        )
+    return {
+        "tools": [
+            {
+                "name": spec.name,
+                "description": "Record the answer in this exact structure.",
+                "input_schema": spec.schema,
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": spec.name},
+    }

