@@ -12,7 +12,7 @@ from stillroom.errors import MissingExtraError, NotLoadedError, StillroomError
 from stillroom.models import LlamaCppLLM
 from stillroom.models.llms import llamacpp
 from stillroom.models.llms.json_schema import schema_errors
-from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.tasks import MagpieGenerator, TextGeneration
 from stillroom.steps.tasks.base import METADATA_COLUMN
 
 SHORT = {"max_new_tokens": 24, "temperature": 0.7}
@@ -80,6 +80,21 @@ class TestEmbeddedModel:
         assert rows[0]["model_name"] == "SmolLM2-135M-Instruct.Q4_1"
         assert "statistics_gen" in rows[0][METADATA_COLUMN]
         task.llm.generation_kwargs = {}
+
+    def test_magpie_generator_writes_user_messages(self, local_llm):
+        assert local_llm.magpie_pre_query_template == "<|im_start|>user\n"  # ChatML default
+        task = MagpieGenerator(name="magpie", llm=local_llm, num_rows=2, n_turns=1)
+        local_llm.generation_kwargs = {"max_new_tokens": 16, "temperature": 0.9}
+        try:
+            task.load()
+            rows = [row for batch, _ in task.process() for row in batch]
+        finally:
+            local_llm.generation_kwargs = {}
+            local_llm.use_magpie_template = False
+        assert len(rows) == 2
+        assert all(isinstance(r["instruction"], str) and r["instruction"] for r in rows)
+        # The first request was the bare pre-query: nothing for the model but a user header.
+        assert rows[0][METADATA_COLUMN]["raw_input_magpie"][0] == []
 
     def test_same_settings_share_one_loaded_model(self, local_llm):
         twin = LlamaCppLLM(n_threads=1, n_ctx=1024)

