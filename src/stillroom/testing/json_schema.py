@@ -29,8 +29,9 @@ def invalid_instance_for(schema: dict[str, Any], text: str) -> Any:
     """A JSON value that parses but breaks `schema`.
 
     For an object with required properties the first required one is left out; for an object
-    with only optional properties the first gets a value of the wrong type; anything else
-    becomes a value of the wrong JSON type.
+    with only optional properties the first one with a type constraint gets a value of another
+    JSON type; anything else becomes a value of a JSON type the schema does not allow. A
+    schema that accepts any value cannot be broken: it gets an object it happens to accept.
     """
     builder = _Builder(schema, text, 0)
     resolved = builder.resolve(schema)
@@ -40,18 +41,65 @@ def invalid_instance_for(schema: dict[str, Any], text: str) -> Any:
         if required:
             del value[required[0]]
             return value
-        properties = resolved.get("properties", {})
-        if properties:
-            first = next(iter(properties))
-            value[first] = _wrong_value(builder.resolve(properties[first]))
-            return value
+        for name, sub in resolved.get("properties", {}).items():
+            wrong = _wrong_value(builder, sub)
+            if wrong is not _ANYTHING_GOES:
+                value[name] = wrong
+                return value
         return [text]
-    return _wrong_value(resolved)
+    wrong = _wrong_value(builder, resolved)
+    return {"unexpected": text} if wrong is _ANYTHING_GOES else wrong
 
 
-def _wrong_value(schema: dict[str, Any]) -> Any:
-    """A value no schema of this (resolved) type accepts."""
-    return 12345 if _type_of(schema) == "string" else {"not": "what the schema asked for"}
+_ANYTHING_GOES = object()
+_SAMPLES: tuple[tuple[set[str], Any], ...] = (
+    ({"object"}, {"unexpected": True}),
+    ({"integer", "number"}, 12345),
+    ({"string"}, "unexpected"),
+    ({"array"}, ["unexpected"]),
+    ({"boolean"}, True),
+)
+"""One value per JSON type, with the schema types that accept it."""
+
+
+def _wrong_value(builder: _Builder, schema: dict[str, Any]) -> Any:
+    """A value of a JSON type `schema` does not allow, or `_ANYTHING_GOES` if it allows all."""
+    allowed = _allowed_types(builder, schema)
+    if allowed is None:
+        return _ANYTHING_GOES
+    return next((value for accepted, value in _SAMPLES if not accepted & allowed), _ANYTHING_GOES)
+
+
+def _allowed_types(builder: _Builder, schema: dict[str, Any]) -> set[str] | None:
+    """The JSON types a schema accepts, or None when it does not constrain the type."""
+    schema = builder.resolve(schema)
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            kinds: set[str] = set()
+            for option in schema[key]:
+                option_kinds = _allowed_types(builder, option)
+                if option_kinds is None:
+                    return None
+                kinds |= option_kinds
+            return kinds
+    if "const" in schema or "enum" in schema:
+        values = [schema["const"]] if "const" in schema else schema["enum"]
+        return {_json_type(v) for v in values}
+    if "type" in schema:
+        return set(schema["type"]) if isinstance(schema["type"], list) else {schema["type"]}
+    return None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "null" if value is None else "object"
 
 
 def _type_of(schema: dict[str, Any]) -> str:
