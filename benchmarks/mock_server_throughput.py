@@ -1,4 +1,4 @@
-"""How many requests per second the mock LLM server answers at 0 ms latency.
+"""How many requests per second the mock LLM server answers (at 0 ms latency by default).
 
 The server runs in its own process (`start_server_process`); the load comes from a raw
 asyncio client in this process that keeps `--connections` keep-alive connections busy, each
@@ -7,6 +7,7 @@ library) so that it, not the server, is as cheap as possible; the figure is ther
 bound of the server's capacity on this machine (client and server share its cores).
 
     python benchmarks/mock_server_throughput.py --requests 20000 --connections 50
+    python benchmarks/mock_server_throughput.py --requests 5000 --latency 0.1   # vs the limit
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from stillroom.testing import start_server_process
 
 def _request_bytes(port: int, i: int) -> bytes:
     body = json.dumps(
-        {"model": "mock-model", "messages": [{"role": "user", "content": f"row {i}: say something"}]}
+        {
+            "model": "mock-model",
+            "messages": [{"role": "user", "content": f"row {i}: say something"}],
+        }
     ).encode()
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
@@ -69,19 +73,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--time-limit", type=float, default=120.0, help="stop sending after this many seconds")
+    parser.add_argument("--latency", type=float, default=0.0, help="server latency in seconds")
+    parser.add_argument(
+        "--time-limit", type=float, default=120.0, help="stop sending after this many seconds"
+    )
     args = parser.parse_args()
 
-    with start_server_process() as server:
-        asyncio.run(_run(server.port, min(args.requests, 1000), args.connections, args.time_limit))  # warm-up
+    with start_server_process(latency=args.latency) as server:
+        asyncio.run(
+            _run(server.port, min(args.requests, 1000), args.connections, args.time_limit)
+        )  # warm-up
         server.reset()
-        done, elapsed = asyncio.run(_run(server.port, args.requests, args.connections, args.time_limit))
+        done, elapsed = asyncio.run(
+            _run(server.port, args.requests, args.connections, args.time_limit)
+        )
         stats = server.stats(include_prompts=False)
     print(f"requests         {done}")
     print(f"connections      {args.connections} (server accepted {stats.connections})")
     print(f"elapsed          {elapsed:.2f} s")
     print(f"throughput       {done / elapsed:,.0f} requests/s")
     print(f"server counted   {stats.successes} successes, max {stats.max_in_flight} in flight")
+    if args.latency:
+        limit = args.connections / args.latency
+        print(f"physical limit   {limit:,.0f} requests/s (ratio {done / elapsed / limit:.3f})")
 
 
 if __name__ == "__main__":

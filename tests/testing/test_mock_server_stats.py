@@ -148,3 +148,16 @@ def test_idle_connections_are_closed(start_server) -> None:
     server = start_server(idle_timeout=0.2)
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         assert sock.recv(1) == b""  # closed by the server, not by our 5 s timeout
+
+
+def test_a_server_bug_still_gets_an_answer(server, http_client, monkeypatch) -> None:
+    from stillroom.testing.dialects import OpenAIChat
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("render bug")
+
+    monkeypatch.setattr(OpenAIChat, "render", broken)
+    client = http_client(server)
+    response = client.post("/v1/chat/completions", json=chat("x"))
+    assert response.status_code == 500 and "render bug" in response.json()["error"]["message"]
+    assert client.get("/v1/models").status_code == 200  # the connection and server live on

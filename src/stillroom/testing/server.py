@@ -285,7 +285,11 @@ class MockLLMServer:
             return self._plain_error(
                 request, 405, f"{request.path} accepts {allowed}, not {request.method}"
             )
-        return await handler(request)
+        try:
+            return await handler(request)
+        except Exception as exc:  # a bug here must still give the client an answer
+            _logger.exception("The mock server failed on %s %s", request.method, request.path)
+            return self._plain_error(request, 500, f"mock server error: {type(exc).__name__}: {exc}")
 
     @staticmethod
     def _plain_error(request: Request, status: int, message: str) -> bytes:
