@@ -228,12 +228,3 @@ def config_to_arguments(config: MockServerConfig) -> list[str]:
         else:
             argv += [flag, str(value)]
     return argv
-
-
-__all__ = [
-    "API_KEY_ENV",
-    "MockServerConfig",
-    "add_config_arguments",
-    "config_from_arguments",
-    "config_to_arguments",
-]

@@ -289,7 +289,9 @@ class MockLLMServer:
             return await handler(request)
         except Exception as exc:  # a bug here must still give the client an answer
             _logger.exception("The mock server failed on %s %s", request.method, request.path)
-            return self._plain_error(request, 500, f"mock server error: {type(exc).__name__}: {exc}")
+            return self._plain_error(
+                request, 500, f"mock server error: {type(exc).__name__}: {exc}"
+            )
 
     @staticmethod
     def _plain_error(request: Request, status: int, message: str) -> bytes:
