@@ -29,7 +29,7 @@ def test_fixed_latency_delays_each_reply(start_server, http_client) -> None:
     client = http_client(server)
     start = time.perf_counter()
     assert client.post("/v1/chat/completions", json=chat("x")).status_code == 200
-    assert time.perf_counter() - start >= 0.15
+    assert time.perf_counter() - start >= 0.14  # the loop may wake a hair early
     stats = server.stats()
     assert (stats.latency_count, stats.mean_latency) == (1, 0.15)
 

@@ -58,7 +58,7 @@ def test_snapshot_round_trips_through_json_data() -> None:
 
 
 def test_max_in_flight_counts_concurrent_requests(start_server) -> None:
-    server = start_server(latency=0.3)
+    server = start_server(latency=0.5)
 
     async def burst() -> None:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
