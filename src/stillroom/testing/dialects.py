@@ -1,0 +1,342 @@
+"""The request and response shapes of each served API.
+
+A dialect turns a JSON body into an `LLMRequest` (raising `BadRequest` with the message the
+real API would give), checks the API key where that API carries it, and writes replies and
+errors in that API's format. The server itself never looks at API-specific fields.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any, ClassVar
+
+from stillroom.testing.replies import Generation, LLMRequest, Structured
+
+MAX_N = 128
+"""Largest `n` accepted, as in OpenAI's API."""
+
+
+class BadRequest(Exception):
+    """A request body the API would reject with 400; the message says what is wrong."""
+
+
+def _text_of(content: Any, where: str) -> str:
+    """Plain text of a message content: a string, or the text parts of a list of parts/blocks."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict):
+                raise BadRequest(f"{where}: each content part must be an object")
+            if part.get("type") == "text":
+                texts.append(str(part.get("text", "")))
+            elif part.get("type") == "tool_result":
+                texts.append(_text_of(part.get("content"), where))
+        return "\n".join(texts)
+    raise BadRequest(f"{where}: content must be a string or a list of content parts")
+
+
+def _positive_int(body: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadRequest(f"'{name}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _require_object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def _model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required and must be a non-empty string")
+    return model
+
+
+def _check_not_streaming(body: dict[str, Any]) -> None:
+    if body.get("stream"):
+        raise BadRequest("the mock server does not stream; send the request without 'stream'")
+
+
+class OpenAIChat:
+    """`POST /v1/chat/completions`."""
+
+    endpoint: ClassVar[str] = "chat.completions"
+    path: ClassVar[str] = "/v1/chat/completions"
+    _error_types: ClassVar[dict[int, tuple[str, str | None]]] = {
+        400: ("invalid_request_error", None),
+        401: ("invalid_request_error", "invalid_api_key"),
+        404: ("invalid_request_error", "not_found"),
+        429: ("requests", "rate_limit_exceeded"),
+    }
+
+    def parse(self, body: Any) -> LLMRequest:
+        body = _require_object(body)
+        _check_not_streaming(body)
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("'messages' must be a non-empty list of messages")
+        normalised = []
+        for i, message in enumerate(messages):
+            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+                raise BadRequest(f"messages[{i}] must be an object with a 'role'")
+            content = _text_of(message.get("content"), f"messages[{i}]")
+            normalised.append({"role": message["role"], "content": content})
+        return LLMRequest(
+            endpoint=self.endpoint,
+            model=_model(body),
+            messages=normalised,
+            n=self._n(body),
+            max_tokens=_positive_int(body, "max_completion_tokens", None)
+            or _positive_int(body, "max_tokens", None),
+            structured=self._response_format(body.get("response_format")),
+            body=body,
+        )
+
+    @staticmethod
+    def _n(body: dict[str, Any]) -> int:
+        n = _positive_int(body, "n", 1) or 1
+        if n > MAX_N:
+            raise BadRequest(f"'n' must be at most {MAX_N}, got {n}")
+        return n
+
+    @staticmethod
+    def _response_format(value: Any) -> Structured | None:
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise BadRequest("'response_format' must be an object")
+        kind = value.get("type")
+        if kind == "text":
+            return None
+        if kind == "json_object":
+            return Structured("json_object")
+        if kind == "json_schema":
+            spec = value.get("json_schema")
+            if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+                raise BadRequest(
+                    "'response_format.json_schema.schema' must be a JSON schema object"
+                )
+            return Structured("json_schema", schema=spec["schema"])
+        raise BadRequest(
+            f"'response_format.type' must be 'text', 'json_object' or 'json_schema', got {kind!r}"
+        )
+
+    @staticmethod
+    def authorized(headers: dict[str, str], api_key: str) -> bool:
+        """OpenAI clients send `Authorization: Bearer <key>`."""
+        return hmac.compare_digest(headers.get("authorization", ""), f"Bearer {api_key}")
+
+    @staticmethod
+    def check_headers(headers: dict[str, str]) -> None:
+        """OpenAI's API needs no header besides the key."""
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        kind, code = self._error_types.get(status, ("server_error", None))
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    @staticmethod
+    def usage(request: LLMRequest, generations: list[Generation]) -> dict[str, int]:
+        prompt = request.prompt_tokens
+        completion = sum(g.tokens for g in generations)
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    def render(
+        self, request: LLMRequest, generations: list[Generation], reply_id: str
+    ) -> dict[str, Any]:
+        return {
+            "id": f"chatcmpl-{reply_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": g.text},
+                    "finish_reason": g.finish,
+                    "logprobs": None,
+                }
+                for i, g in enumerate(generations)
+            ],
+            "usage": self.usage(request, generations),
+        }
+
+
+class OpenAICompletions(OpenAIChat):
+    """`POST /v1/completions` (one prompt per request; `response_format` as vLLM accepts it)."""
+
+    endpoint: ClassVar[str] = "completions"
+    path: ClassVar[str] = "/v1/completions"
+
+    def parse(self, body: Any) -> LLMRequest:
+        body = _require_object(body)
+        _check_not_streaming(body)
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise BadRequest(
+                "'prompt' must be a string (the mock server takes one prompt per request)"
+            )
+        return LLMRequest(
+            endpoint=self.endpoint,
+            model=_model(body),
+            messages=[{"role": "user", "content": prompt}],
+            n=self._n(body),
+            max_tokens=_positive_int(body, "max_tokens", None),
+            structured=self._response_format(body.get("response_format")),
+            body=body,
+        )
+
+    def render(
+        self, request: LLMRequest, generations: list[Generation], reply_id: str
+    ) -> dict[str, Any]:
+        return {
+            "id": f"cmpl-{reply_id}",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": request.model,
+            "choices": [
+                {"index": i, "text": g.text, "finish_reason": g.finish, "logprobs": None}
+                for i, g in enumerate(generations)
+            ],
+            "usage": self.usage(request, generations),
+        }
+
+
+class AnthropicMessages:
+    """`POST /v1/messages`, Anthropic's Messages API."""
+
+    endpoint: ClassVar[str] = "messages"
+    path: ClassVar[str] = "/v1/messages"
+    _error_types: ClassVar[dict[int, str]] = {
+        400: "invalid_request_error",
+        401: "authentication_error",
+        403: "permission_error",
+        404: "not_found_error",
+        413: "request_too_large",
+        429: "rate_limit_error",
+        529: "overloaded_error",
+    }
+
+    def parse(self, body: Any) -> LLMRequest:
+        body = _require_object(body)
+        _check_not_streaming(body)
+        max_tokens = _positive_int(body, "max_tokens", None)
+        if max_tokens is None:
+            raise BadRequest("max_tokens: Field required")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise BadRequest("messages: must be a non-empty list")
+        normalised = []
+        system = body.get("system")
+        if system is not None:
+            normalised.append({"role": "system", "content": _text_of(system, "system")})
+        for i, message in enumerate(messages):
+            role = message.get("role") if isinstance(message, dict) else None
+            if role not in ("user", "assistant"):
+                raise BadRequest(
+                    f"messages.{i}.role: must be 'user' or 'assistant' (put a system prompt in 'system')"
+                )
+            normalised.append(
+                {"role": role, "content": _text_of(message.get("content"), f"messages.{i}")}
+            )
+        return LLMRequest(
+            endpoint=self.endpoint,
+            model=_model(body),
+            messages=normalised,
+            max_tokens=max_tokens,
+            structured=self._structured(body),
+            body=body,
+        )
+
+    @staticmethod
+    def _structured(body: dict[str, Any]) -> Structured | None:
+        output_format = body.get("output_format") or (body.get("output_config") or {}).get("format")
+        if output_format is not None:
+            if not isinstance(output_format, dict) or output_format.get("type") != "json_schema":
+                raise BadRequest("output format: 'type' must be 'json_schema'")
+            if not isinstance(output_format.get("schema"), dict):
+                raise BadRequest("output format: 'schema' must be a JSON schema object")
+            return Structured("json_schema", schema=output_format["schema"])
+        tools = body.get("tools") or []
+        choice = body.get("tool_choice") or {"type": "auto"}
+        if not isinstance(tools, list) or not all(
+            isinstance(t, dict) and "name" in t for t in tools
+        ):
+            raise BadRequest("tools: each tool must be an object with a 'name'")
+        if choice.get("type") not in ("tool", "any") or not tools:
+            return None  # the mock model never chooses a tool on its own
+        name = choice.get("name") if choice["type"] == "tool" else tools[0]["name"]
+        tool = next((t for t in tools if t["name"] == name), None)
+        if tool is None:
+            raise BadRequest(f"tool_choice: no tool named {name!r} in 'tools'")
+        return Structured(
+            "tool", schema=tool.get("input_schema") or {"type": "object"}, tool_name=name
+        )
+
+    @staticmethod
+    def authorized(headers: dict[str, str], api_key: str) -> bool:
+        """Anthropic clients send the key in `x-api-key`."""
+        return hmac.compare_digest(headers.get("x-api-key", ""), api_key)
+
+    @staticmethod
+    def check_headers(headers: dict[str, str]) -> None:
+        """Anthropic's API refuses requests without an `anthropic-version` header."""
+        if "anthropic-version" not in headers:
+            raise BadRequest("anthropic-version: header is required")
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        return {
+            "type": "error",
+            "error": {"type": self._error_types.get(status, "api_error"), "message": message},
+        }
+
+    def render(
+        self, request: LLMRequest, generations: list[Generation], reply_id: str
+    ) -> dict[str, Any]:
+        (generation,) = generations
+        structured = request.structured
+        if generation.tool_input is not None and structured is not None:
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{reply_id}",
+                    "name": structured.tool_name,
+                    "input": generation.tool_input,
+                }
+            ]
+            stop_reason = "tool_use"
+        else:
+            content = [{"type": "text", "text": generation.text}]
+            stop_reason = "max_tokens" if generation.finish == "length" else "end_turn"
+        return {
+            "id": f"msg_{reply_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": request.model,
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": request.prompt_tokens,
+                "output_tokens": generation.tokens,
+            },
+        }
+
+
+Dialect = OpenAIChat | AnthropicMessages
+"""Any of the served APIs (`OpenAICompletions` is an `OpenAIChat`)."""
