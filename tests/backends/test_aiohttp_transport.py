@@ -208,8 +208,12 @@ def test_sdk_client_shares_the_connections(server, loaded):
         reply = await llm._aclient.chat.completions.create(model="mock-model", messages=USER)
         return reply.choices[0].message.content
 
+    async def model_ids() -> list[str]:
+        return [model.id async for model in llm._aclient.models.list()]  # a GET, no body
+
     assert llm.run_sync(ask())
     assert asyncio.run(ask())  # any event loop works
+    assert llm.run_sync(model_ids()) == ["mock-model"]
     stats = server.stats()
     assert stats.requests_total == 3
     assert stats.connections == 2  # the private loop's connection served both of its requests

@@ -6,7 +6,7 @@ the (decompressed) body; nothing else sits between them and the socket. Two sess
 - `AiohttpSession` (the default): an aiohttp `ClientSession`. aiohttp's pool hands out an idle
   connection in constant time, where httpx's (httpcore 1.x) scans every connection on each
   request, which made a 50-connection httpx client reach only about a fifth of what the server
-  allowed at 100 ms latency on a 2-core machine (`benchmarks/openai_client.py`).
+  allowed at 100 ms latency on a 2-core machine (`benchmarks/semaphore_baseline.py`).
 - `HttpxSession`: an `httpx.AsyncClient`, for respx-mocked tests (respx only intercepts
   httpx's own transports) or to keep httpx's behaviour.
 
@@ -93,9 +93,10 @@ def _tls_context() -> ssl.SSLContext:
 class AiohttpSession(HttpSession):
     """An aiohttp `ClientSession` with at most `pool_size` connections (must be made in a loop).
 
-    Like httpx, it follows no redirects, keeps cookies, reads no .netrc and takes proxies from
-    HTTP_PROXY / HTTPS_PROXY / NO_PROXY. aiohttp's own `trust_env` looks them up in a worker
-    thread on every request (two thread hops each); here they are looked up once per URL.
+    Like httpx, it follows no redirects, keeps cookies, sends no .netrc credentials to the
+    server and takes proxies from HTTP_PROXY / HTTPS_PROXY / NO_PROXY. aiohttp's own
+    `trust_env` looks those up in a worker thread on every request (two thread hops each);
+    here they are looked up once per URL.
     """
 
     def __init__(self, pool_size: int) -> None:
@@ -119,7 +120,7 @@ class AiohttpSession(HttpSession):
                 method,
                 target.url,
                 headers=headers,
-                data=body,
+                data=body or None,
                 allow_redirects=False,
                 proxy=target.proxy,
                 proxy_headers=target.proxy_headers,
@@ -199,7 +200,7 @@ class HttpxSession(HttpSession):
         timeout: float | None = None,
     ) -> Reply:
         response = await self._client.request(
-            method, url, headers=headers, content=body, timeout=timeout
+            method, url, headers=headers, content=body or None, timeout=timeout
         )
         return Reply(
             response.status_code, response.headers, response.content, response.reason_phrase
