@@ -14,7 +14,9 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = [
     ["mock_server_throughput.py", "--requests", "20000"],
     ["semaphore_baseline.py", "--client", "httpx"],
+    ["semaphore_baseline.py", "--client", "aiohttp"],
     ["semaphore_baseline.py", "--client", "openai"],
+    ["openai_client.py"],
 ]
 """Script and arguments of each benchmark, in the order they run."""
 

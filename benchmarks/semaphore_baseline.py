@@ -5,9 +5,9 @@ which runs in its own process, with at most `--concurrency` in flight (an asynci
 semaphore). Nothing else happens: no steps, no queues, no cache. A pipeline engine is doing
 well when it gets close to this on the same scenario.
 
-`--client httpx` (the default) posts with a bare `httpx.AsyncClient`; `--client openai`
-uses `openai.AsyncOpenAI`, the SDK the OpenAI backend is built on, so its overhead can be
-told apart from the engine's.
+`--client httpx` (the default) posts with a bare `httpx.AsyncClient`, `--client aiohttp`
+with a bare `aiohttp.ClientSession` (the default transport of the HTTP backends); `--client
+openai` uses `openai.AsyncOpenAI`, so the SDK's own overhead can be told apart.
 
     python benchmarks/semaphore_baseline.py                      # all three scenarios
     python benchmarks/semaphore_baseline.py --scenario zero --rows 20000 --client openai
@@ -70,6 +70,27 @@ async def _httpx_sender(base_url: str, concurrency: int) -> AsyncIterator[Send]:
 
 
 @contextlib.asynccontextmanager
+async def _aiohttp_sender(base_url: str, concurrency: int) -> AsyncIterator[Send]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        url = f"{base_url}/chat/completions"
+
+        async def send(body: dict[str, Any]) -> bool:
+            try:
+                async with session.post(url, json=body) as response:
+                    response.raise_for_status()
+                    (await response.json())["choices"][0]["message"]["content"]
+            except (aiohttp.ClientError, asyncio.TimeoutError, KeyError, ValueError):
+                return False
+            return True
+
+        yield send
+
+
+@contextlib.asynccontextmanager
 async def _openai_sender(base_url: str, concurrency: int) -> AsyncIterator[Send]:
     import openai
 
@@ -87,7 +108,7 @@ async def _openai_sender(base_url: str, concurrency: int) -> AsyncIterator[Send]
         yield send
 
 
-SENDERS = {"httpx": _httpx_sender, "openai": _openai_sender}
+SENDERS = {"httpx": _httpx_sender, "aiohttp": _aiohttp_sender, "openai": _openai_sender}
 
 
 async def _send_all(

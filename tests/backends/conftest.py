@@ -9,6 +9,7 @@ import respx
 from backend_helpers import BACKENDS, Backend
 
 from stillroom.models.llms.base import LLM
+from stillroom.models.llms.remote import HTTP_TRANSPORT_ENV
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -18,8 +19,13 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture
-def mock_api() -> Iterator[respx.MockRouter]:
-    """respx routes; a request matching none fails the test instead of reaching a network."""
+def mock_api(monkeypatch: pytest.MonkeyPatch) -> Iterator[respx.MockRouter]:
+    """respx routes; a request matching none fails the test instead of reaching a network.
+
+    respx intercepts httpx only, so LLMs made in the test use the httpx transport (the aiohttp
+    one is tested against the mock server, in test_aiohttp_transport.py).
+    """
+    monkeypatch.setenv(HTTP_TRANSPORT_ENV, "httpx")
     with respx.mock(assert_all_called=False, assert_all_mocked=True) as router:
         yield router
 

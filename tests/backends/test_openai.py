@@ -199,6 +199,33 @@ def test_openai_sdk_does_not_retry_on_its_own(loaded):
     assert llm._aclient.max_retries == 0
 
 
+def test_sdk_client_is_there_for_custom_code(mock_api: respx.MockRouter, loaded):
+    route = mock_api.post(CHAT).mock(return_value=httpx.Response(200, json=chat_completion("sdk")))
+    llm = loaded(make())
+
+    async def ask() -> str | None:
+        reply = await llm._aclient.chat.completions.create(model="m", messages=USER)
+        return reply.choices[0].message.content
+
+    assert asyncio.run(ask()) == "sdk"
+    assert route.calls[-1].request.headers["authorization"] == f"Bearer {API_KEY}"
+
+
+def test_organization_and_project_are_sent(mock_api: respx.MockRouter, loaded, monkeypatch):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-42")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-7")
+    route = mock_api.post(CHAT).mock(return_value=httpx.Response(200, json=chat_completion("x")))
+    loaded(make()).generate([USER])
+    headers = route.calls[-1].request.headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-42", "proj-7")
+
+
+def test_a_value_json_cannot_hold_is_a_clear_error(loaded):
+    (result,) = loaded(make()).generate_results([USER], extra_body={"tags": {1, 2}})
+    assert isinstance(result, StillroomError)
+    assert "cannot be sent as JSON" in str(result) and "OpenAILLM('m')" in str(result)
+
+
 def test_failed_request_keeps_the_row_with_the_error(mock_api: respx.MockRouter):
     mock_api.post(CHAT).mock(
         side_effect=[

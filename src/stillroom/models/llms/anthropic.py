@@ -1,4 +1,4 @@
-"""`AnthropicLLM`: Anthropic's Messages API over plain httpx (no SDK).
+"""`AnthropicLLM`: Anthropic's Messages API as plain JSON over HTTP (no SDK).
 
 System messages are sent in the separate `system` field, `max_tokens` is always sent (the API
 requires it) and token usage goes into the statistics. The API has no `n`, so generations are
@@ -20,6 +20,7 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import RemoteLLM, secret_from_env
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
+from stillroom.models.llms.transport import LoopSessions, SessionTransport
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -40,23 +41,21 @@ class AnthropicLLM(RemoteLLM):
 
     api_key_env_var: ClassVar[str] = "ANTHROPIC_API_KEY"
 
-    def _make_client(self) -> httpx.AsyncClient:
-        secret = self._secret.get_secret_value() if self._secret is not None else ""
+    def _make_client(self, sessions: LoopSessions) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.base_url.rstrip("/"),
-            headers={
-                "x-api-key": secret,
-                "anthropic-version": ANTHROPIC_VERSION,
-                "content-type": "application/json",
-            },
+            headers=self._request_headers(),
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=self.max_concurrent_requests
-            ),
+            transport=SessionTransport(sessions),
         )
 
-    async def _close_client(self, client: httpx.AsyncClient) -> None:
-        await client.aclose()
+    def _request_headers(self) -> dict[str, str]:
+        secret = self._secret.get_secret_value() if self._secret is not None else ""
+        return {
+            "x-api-key": secret,
+            "anthropic-version": ANTHROPIC_VERSION,
+            "content-type": "application/json",
+        }
 
     def request_settings(
         self,
@@ -96,12 +95,14 @@ class AnthropicLLM(RemoteLLM):
         if collector.spec is not None:
             payload.update(_forced_tool(collector.spec, self._label()))
         estimate = estimate_tokens([str(m["content"]) for m in messages], payload["max_tokens"])
+        url = f"{self.base_url.rstrip('/')}/v1/messages"
+        body = self._json_body(payload)
         while count := collector.missing:
             samples = []
             for _ in range(count):
                 samples.append(
                     await self._send(
-                        lambda client: self._post(client, payload, collector.spec),
+                        lambda: self._post(url, body, collector.spec),
                         estimated_tokens=estimate,
                         tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
                     )
@@ -109,15 +110,8 @@ class AnthropicLLM(RemoteLLM):
             collector.add(samples)
         return collector.output()
 
-    async def _post(
-        self, client: httpx.AsyncClient, payload: dict[str, Any], spec: StructuredSpec | None
-    ) -> Sample:
-        response = await client.post("/v1/messages", json=payload)
-        response.raise_for_status()
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise self._malformed(f"the body is not valid JSON ({exc})") from None
+    async def _post(self, url: str, body: bytes, spec: StructuredSpec | None) -> Sample:
+        data = await self._post_json(url, body)
         content = data.get("content") if isinstance(data, dict) else None
         if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
             raise self._malformed(f"expected a 'content' list of blocks, got {str(data)[:200]!r}")

@@ -2,20 +2,22 @@
 
 The API key (a `SecretStr`, read from an environment variable by default), a per-attempt
 timeout, retries with backoff (`resilience`), optional requests/tokens-per-minute limits
-(`rate_limit`) and the concurrency limit of `AsyncLLM`. A subclass only builds its client and
-turns one request into one API call.
+(`rate_limit`) and the concurrency limit of `AsyncLLM`. A subclass builds its request headers
+and turns one request into one JSON `POST` (`_post_json`), parsing the reply itself.
 
-Async HTTP clients hold connections bound to the event loop that opened them, and an LLM is
-used from several loops (the private loop of the sync `generate`, a pipeline's loop, a new loop
-for every `asyncio.run`). So `_aclient`, created in `load()`, serves the first loop that uses it
-and each other loop gets its own client, made on first use.
+Requests go through `transport`: one keep-alive pool per event loop (an LLM is used from its
+private loop for the sync `generate`, from a pipeline's loop, from each `asyncio.run`), on
+aiohttp by default or httpx (`http_transport`). `_aclient`, made in `load()`, is a client for
+users' own code (the openai SDK for `OpenAILLM`) sending through the same connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import sys
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
@@ -30,6 +32,7 @@ from pydantic import (
     SecretStr,
 )
 
+import stillroom
 from stillroom.errors import LLMRequestError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
@@ -40,15 +43,32 @@ from stillroom.models.llms.resilience import (
     RetryPolicy,
     call_with_retries,
     classify_httpx_error,
+    error_detail,
+    failure_from_status,
     redact,
     timeout_failure,
 )
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import StructuredOutputMixin
+from stillroom.models.llms.transport import SESSIONS, HttpTransportName, LoopSessions
 
 logger = logging.getLogger("stillroom.llms")
 
 _T = TypeVar("_T")
+
+HTTP_TRANSPORT_ENV = "STILLROOM_HTTP_TRANSPORT"
+"""Environment variable giving the default `http_transport`."""
+
+USER_AGENT = f"stillroom/{stillroom.__version__}"
+
+if sys.version_info >= (3, 11):
+
+    async def _within(awaitable: Awaitable[_T], seconds: float) -> _T:
+        async with asyncio.timeout(seconds):
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+    _within = asyncio.wait_for
 
 
 def secret_from_env(name: str) -> SecretStr | None:
@@ -84,13 +104,18 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         default=None,
         description="At most this many tokens (prompt + reply) a minute, shared likewise.",
     )
+    http_transport: HttpTransportName = Field(
+        default_factory=lambda: os.environ.get(HTTP_TRANSPORT_ENV) or "aiohttp",
+        description="HTTP client library: 'aiohttp' (fast connection pool, the default) or "
+        f"'httpx' (e.g. for respx-mocked tests). Default ${HTTP_TRANSPORT_ENV}, else aiohttp.",
+    )
 
     api_key_env_var: ClassVar[str] = ""
     """The environment variable holding the API key when `api_key` is not given."""
 
     _aclient: Any = PrivateAttr(default=None)
-    _aclient_loop: asyncio.AbstractEventLoop | None = PrivateAttr(default=None)
-    _loop_clients: dict[asyncio.AbstractEventLoop, Any] = PrivateAttr(default_factory=dict)
+    _sessions: LoopSessions | None = PrivateAttr(default=None)
+    _headers: dict[str, str] = PrivateAttr(default_factory=dict)
     _secret: SecretStr | None = PrivateAttr(default=None)
     _limiter: RateLimiter | None = PrivateAttr(default=None)
     _limiter_settings: tuple[int | None, int | None] = PrivateAttr(default=(None, None))
@@ -102,10 +127,10 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     # --- lifecycle -------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Resolve the API key, set up the rate limits and create the client.
+        """Resolve the API key, set up the rate limits, the connections and `_aclient`.
 
-        Loading again (two tasks sharing this LLM) keeps the client and the rate limiter, so
-        the limits stay shared.
+        Loading again (two tasks sharing this LLM) keeps the connections and the rate limiter,
+        so the limits stay shared.
         """
         super().load()
         self._secret = self._resolve_api_key()
@@ -113,20 +138,24 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         if limits != self._limiter_settings:
             self._limiter = RateLimiter(*limits) if any(limits) else None
             self._limiter_settings = limits
+        if self._sessions is None:
+            # Read when a loop first sends, so settings changed after load() still apply.
+            self._sessions = LoopSessions(
+                lambda: SESSIONS[self.http_transport](self.max_concurrent_requests)
+            )
         if self._aclient is None:
-            self._aclient = self._make_client()
+            self._aclient = self._make_client(self._sessions)
+        self._headers = {"user-agent": USER_AGENT, **self._request_headers()}
 
     def unload(self) -> None:
-        clients = [(self._aclient_loop, self._aclient), *self._loop_clients.items()]
-        self._aclient, self._aclient_loop, self._loop_clients = None, None, {}
+        sessions, self._sessions, self._aclient = self._sessions, None, None
+        closing = sessions.close_all() if sessions is not None else []
         private = self._loop_thread.loop if self._loop_thread is not None else None
-        for loop, client in clients:
-            if client is None or loop is None or loop.is_closed():
-                continue  # never used, or its connections already went with its loop
+        for loop, close in closing:
             if loop is private:
-                self.run_sync(self._close_client(client))
+                self.run_sync(close)
             else:
-                asyncio.run_coroutine_threadsafe(self._close_client(client), loop)
+                asyncio.run_coroutine_threadsafe(close, loop)
         super().unload()
 
     def _resolve_api_key(self) -> SecretStr | None:
@@ -147,47 +176,55 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         return None
 
     @abstractmethod
-    def _make_client(self) -> Any:
-        """A new async client for the API (uses `self._secret`)."""
+    def _make_client(self, sessions: LoopSessions) -> Any:
+        """The client kept in `_aclient` for users' own code, sending through `sessions`
+        (wrap them in a `transport.SessionTransport`)."""
 
     @abstractmethod
-    async def _close_client(self, client: Any) -> None:
-        """Close a client made by `_make_client`."""
-
-    def _client(self) -> Any:
-        """The client for the running event loop (see the module docstring)."""
-        loop = asyncio.get_running_loop()
-        if self._aclient is None:
-            self._aclient = self._make_client()
-        if self._aclient_loop is None or self._aclient_loop.is_closed():
-            if self._aclient_loop is not None:  # its connections died with their loop
-                self._aclient = self._make_client()
-            self._aclient_loop = loop
-        if loop is self._aclient_loop:
-            return self._aclient
-        client = self._loop_clients.get(loop)
-        if client is None:
-            self._loop_clients = {
-                known: c for known, c in self._loop_clients.items() if not known.is_closed()
-            }
-            client = self._loop_clients[loop] = self._make_client()
-        return client
+    def _request_headers(self) -> dict[str, str]:
+        """Headers of every request: the key, the content type, API versions (uses `_secret`)."""
 
     # --- sending -----------------------------------------------------------------------------
 
+    def _json_body(self, payload: dict[str, Any]) -> bytes:
+        """`payload` as a JSON request body (a value JSON cannot hold is a clear error)."""
+        try:
+            return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as exc:
+            raise StillroomError(
+                f"{self._label()}: the request cannot be sent as JSON ({exc}); check the "
+                "messages and generation_kwargs."
+            ) from None
+
+    async def _post_json(self, url: str, body: bytes) -> Any:
+        """POST a JSON body on this loop's connections and return the decoded JSON reply.
+
+        An error status or a reply that is not JSON raises `FailedAttempt` for the retry loop.
+        """
+        session = await self._sessions.session()  # type: ignore[union-attr]  # set by load()
+        reply = await session.send("POST", url, self._headers, body)
+        if not 200 <= reply.status < 300:
+            raise FailedAttempt(
+                failure_from_status(reply.status, reply.headers, error_detail(reply.body))
+            )
+        try:
+            return json.loads(reply.body)
+        except ValueError as exc:
+            raise self._malformed(f"the body is not valid JSON ({exc})") from None
+
     async def _send(
         self,
-        call: Callable[[Any], Awaitable[_T]],
+        call: Callable[[], Awaitable[_T]],
         *,
         estimated_tokens: int = 0,
         tokens_used: Callable[[_T], int | None] = lambda _: None,
     ) -> _T:
-        """`call(client)` under the rate limits, the timeout and the retry policy."""
+        """`call()` under the rate limits, the timeout and the retry policy."""
 
         async def attempt() -> _T:
             if self._limiter is not None:
                 await self._limiter.acquire(estimated_tokens)
-            return await asyncio.wait_for(call(self._client()), self.timeout)
+            return await _within(call(), self.timeout)
 
         result = await call_with_retries(
             attempt,

@@ -14,6 +14,9 @@ from typing import Any
 
 from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
 
+_ALLOWED: dict[type, frozenset[str]] = {}
+"""Setting names per backend class (reading a signature on every request is slow)."""
+
 
 class RequestSettingsMixin:
     """For LLM backends defining `request_settings(self, *, setting=default, ...) -> dict`."""
@@ -23,7 +26,10 @@ class RequestSettingsMixin:
 
     def _settings_payload(self, settings: dict[str, Any]) -> dict[str, Any]:
         """`request_settings(**settings)` without unset values; an unknown name is a clear error."""
-        allowed, _ = self.allowed_generation_kwargs()  # type: ignore[attr-defined]
+        allowed = _ALLOWED.get(type(self))
+        if allowed is None:
+            names, _ = self.allowed_generation_kwargs()  # type: ignore[attr-defined]
+            allowed = _ALLOWED[type(self)] = frozenset(names)
         for name in settings:
             if name not in allowed:
                 raise UnknownRuntimeParameterError(
