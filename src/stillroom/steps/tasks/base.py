@@ -13,7 +13,7 @@ import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
@@ -34,6 +34,23 @@ METADATA_COLUMN = STILLROOM_METADATA_KEY
 
 LLMResult = GenerateOutput | BaseException
 """What one request produced: the reply, or the exception that ended it."""
+
+
+class RequestHook(Protocol):
+    """What an engine installs on a task (`task._request_hook`) to see every LLM request.
+
+    The pipeline uses it for its request cache and counters; when no hook is installed a
+    task calls its LLM directly. Both methods must behave like the defaults they replace:
+    one result per input, a failed request returned as its exception.
+    """
+
+    def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
+        """Results for a batch, in input order."""
+        ...
+
+    async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> LLMResult:
+        """The result of one request."""
+        ...
 
 
 def _wrap_format_output(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -71,6 +88,7 @@ class _Task(_Step, ABC):
     )
 
     _warned_reply_text: bool = PrivateAttr(default=False)
+    _request_hook: RequestHook | None = PrivateAttr(default=None)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -219,6 +237,8 @@ class _Task(_Step, ABC):
 
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
         """One result per input (the reply, or the exception that ended its request)."""
+        if self._request_hook is not None:
+            return self._request_hook.generate_all(self, formatted_inputs)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
@@ -251,6 +271,8 @@ class _Task(_Step, ABC):
         """One request through an `AsyncLLM`; an exception is returned, not raised."""
         if not isinstance(self.llm, AsyncLLM):
             raise StillroomError(f"{self._label()}: agenerate_one needs an AsyncLLM.")
+        if self._request_hook is not None:
+            return await self._request_hook.agenerate_one(self, formatted_input)
         return await self.llm.agenerate_result(formatted_input, self.num_generations)
 
 
