@@ -1,0 +1,222 @@
+"""`Pipeline`: a graph of steps built in a `with` block, validated, run, saved and loaded.
+
+    with Pipeline(name="answers") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "Hi"}])
+        answer = TextGeneration(llm=OpenAILLM(model="gpt-4o-mini"))
+        load >> answer
+    distiset = pipeline.run(parameters={"text_generation": {"llm": {"generation_kwargs": {...}}}})
+
+Steps created inside the block join the pipeline; `a >> b`, `a >> [b, c]` and `[b, c] >> d`
+connect them. `run` checks the whole pipeline before anything runs (see `validation.py`),
+then streams rows through it (see `scheduler.py`), caching every LLM reply and checkpointing
+so that running it again resumes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+import yaml
+
+from stillroom import __version__
+from stillroom.distiset import Distiset
+from stillroom.errors import SerializationError, StillroomError, did_you_mean
+from stillroom.pipeline.context import reset_current_pipeline, set_current_pipeline
+from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.signature import pipeline_signature, step_signatures
+from stillroom.pipeline.validation import apply_parameters, validate
+from stillroom.pipeline.writers import StorageFormat
+from stillroom.steps.base import _Step
+from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
+
+
+class Pipeline:
+    """A DAG of steps that runs locally on one asyncio loop, with cache and resume."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.name = name or "pipeline"
+        self.description = description
+        self.cache_dir = cache_dir
+        self.dag = DAG()
+        self._tokens: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, steps={list(self.dag.steps)})"
+
+    # --- building -----------------------------------------------------------------------------
+
+    def __enter__(self) -> Pipeline:
+        self._tokens.append(set_current_pipeline(self))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        reset_current_pipeline(self._tokens.pop())
+
+    def _add_step(self, step: _Step) -> None:
+        """Called by a step created inside the `with` block."""
+        assert step.name is not None
+        existing = self.dag.steps.get(step.name)
+        if existing is not None:
+            if not step._name_inferred:
+                raise StillroomError(
+                    f"Pipeline {self.name!r} already has a step named {step.name!r} "
+                    f"({type(existing).__name__}); give this {type(step).__name__} another "
+                    "name=..."
+                )
+            base, index = step.name, 1
+            while f"{base}_{index}" in self.dag:
+                index += 1
+            step.name = f"{base}_{index}"
+        self.dag.add_step(step)
+
+    def _add_edge(self, source: str, target: str) -> None:
+        """Called by `a >> b`: rows of `source` flow to `target`."""
+        for name in (source, target):
+            if name not in self.dag:
+                raise StillroomError(
+                    f"Step {name!r} is not part of pipeline {self.name!r}, so it cannot be "
+                    "connected. Create it inside the pipeline's `with` block."
+                )
+        if source == target:
+            raise StillroomError(f"Step {source!r} cannot send its rows to itself.")
+        self.dag.add_edge(source, target)
+
+    @property
+    def steps(self) -> Mapping[str, _Step]:
+        """Steps by name, in the order they were created (read-only)."""
+        return MappingProxyType(self.dag.steps)
+
+    def get_step(self, name: str) -> _Step:
+        try:
+            return self.dag.steps[name]
+        except KeyError:
+            raise StillroomError(
+                f"Pipeline {self.name!r} has no step {name!r}.{did_you_mean(name, self.dag.steps)}"
+            ) from None
+
+    @property
+    def signature(self) -> str:
+        """Hash of every step's configuration and the connections: names the run directory."""
+        return pipeline_signature(self.dag)
+
+    def step_signatures(self) -> dict[str, str]:
+        """Step name -> hash of its configuration and of its predecessors' signatures."""
+        return step_signatures(self.dag)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def validate(self, parameters: dict[str, Any] | None = None) -> None:
+        """Check the pipeline as `run` would, without running anything.
+
+        Raises `PipelineValidationError` listing every problem. `parameters` are applied to
+        the steps, as `run` does.
+        """
+        validate(self.dag, self.name, apply_parameters(self.dag, parameters))
+
+    def run(
+        self,
+        parameters: dict[str, Any] | None = None,
+        use_cache: bool = True,
+        *,
+        storage_format: StorageFormat = "auto",
+        checkpoint_interval: float = 1.0,
+        progress: bool | None = None,
+        log_interval: float = 10.0,
+    ) -> Distiset:
+        """Run the pipeline and return one dataset per leaf step.
+
+        Args:
+            parameters: runtime parameters per step name, e.g.
+                `{"text_generation": {"llm": {"generation_kwargs": {"temperature": 0.7}}}}`.
+            use_cache: resume an unfinished run of this same pipeline, and reuse cached LLM
+                replies. False starts afresh and sends every request (replies are still cached).
+            storage_format: "parquet", "jsonl", or "auto" (Parquet when pyarrow is installed).
+            checkpoint_interval: seconds between checkpoints (commits of the cache database).
+            progress: True for progress bars, False for none, None to choose: bars on a
+                terminal, a log line every `log_interval` seconds otherwise.
+
+        Ctrl-C stops starting new work, lets requests in flight finish, saves, and returns
+        what is done (`distiset.summary.completed` is False); run again to resume. A second
+        Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
+        checkpoint without resending any finished request.
+        """
+        from stillroom.pipeline.runner import run_pipeline
+
+        return run_pipeline(
+            self, parameters, use_cache, storage_format, checkpoint_interval, progress, log_interval
+        )
+
+    # --- serialisation ------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        """The pipeline as plain data: steps (with their configuration) and connections."""
+        connections = [{"from": name, "to": self.dag.successors(name)} for name in self.dag.steps]
+        return {
+            "stillroom": {"version": __version__},
+            "pipeline": {
+                "name": self.name,
+                "description": self.description,
+                "steps": [
+                    {"step": step.dump(), "name": name} for name, step in self.dag.steps.items()
+                ],
+                "connections": connections,
+                TYPE_INFO_KEY: type_info(type(self)),
+            },
+        }
+
+    def save(self, path: str | Path, format: Literal["yaml", "json"] | None = None) -> Path:
+        """Write `dump()` as YAML (default, and for .yaml/.yml) or JSON (for .json)."""
+        path = Path(path)
+        fmt = format or ("json" if path.suffix == ".json" else "yaml")
+        data = self.dump()
+        text = (
+            json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
+        )
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], allowed_modules: Iterable[str] = ()) -> Pipeline:
+        """Rebuild a pipeline from `dump()` output.
+
+        Step classes are imported only from `stillroom` and from `allowed_modules` (your own
+        modules defining custom steps): a file alone never makes stillroom import code.
+        """
+        body = data.get("pipeline") if isinstance(data, dict) else None
+        if not isinstance(body, dict) or not isinstance(body.get("steps"), list):
+            raise SerializationError(
+                "Not a pipeline dump: expected a 'pipeline' mapping with a 'steps' list."
+            )
+        allowed = list(allowed_modules)
+        pipeline = cls(name=body.get("name"), description=body.get("description"))
+        with pipeline:
+            for entry in body["steps"]:
+                if not isinstance(entry, dict) or not isinstance(entry.get("step"), dict):
+                    raise SerializationError(f"Malformed step entry in the pipeline: {entry!r}")
+                _Step.from_dict(entry["step"], allowed)
+        for connection in body.get("connections") or []:
+            for target in connection.get("to") or []:
+                pipeline._add_edge(connection["from"], target)
+        return pipeline
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, allowed_modules: Iterable[str] = ()) -> Pipeline:
+        return cls.from_dict(read_file(path, "yaml"), allowed_modules)
+
+    @classmethod
+    def from_json(cls, path: str | Path, allowed_modules: Iterable[str] = ()) -> Pipeline:
+        return cls.from_dict(read_file(path, "json"), allowed_modules)
+
+    @classmethod
+    def from_file(cls, path: str | Path, allowed_modules: Iterable[str] = ()) -> Pipeline:
+        fmt: Literal["yaml", "json"] = "json" if Path(path).suffix == ".json" else "yaml"
+        return cls.from_dict(read_file(path, fmt), allowed_modules)

@@ -1,0 +1,110 @@
+"""How one unit of work runs on one step, independent of any scheduler.
+
+A *unit* is the rows a step receives for one source batch: one list per predecessor,
+aligned (they derive from the same generator batch). These functions are what the local
+engine calls, in a worker thread, a process pool or on its event loop, and what a
+distributed runner (Ray actors) can call too:
+
+- `execute_unit(step, inputs)`: a normal step on one unit, in chunks of its
+  `input_batch_size`; returns every output row, in order.
+- `execute_global(step, inputs)`: a global step on all its rows; returns its output batches.
+- `uses_row_path(step)` / `prepare_rows` / `Task.aprocess_row` / `finish_rows`: a task using
+  the default `process` with an `AsyncLLM`, one request per row (no batch barrier).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from stillroom.models.llms.base import is_async_llm
+from stillroom.steps.base import _input_parameters
+from stillroom.steps.columns import apply_input_mappings, check_required_columns, restore_columns
+from stillroom.steps.tasks.base import Task
+
+if TYPE_CHECKING:
+    from stillroom.steps.base import GeneratorStep, Step, _Step
+    from stillroom.steps.typing import Row
+
+
+@functools.cache
+def _input_count(cls: type) -> int | None:
+    """How many row lists `cls.process` takes: None when any number (`*inputs`)."""
+    params = _input_parameters(cls, cls.process)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return None
+    return max(len(params), 1)
+
+
+def merge_inputs(step: _Step, inputs: list[list[Row]]) -> list[list[Row]]:
+    """The aligned lists as the step's `process` takes them.
+
+    A step whose `process` takes one list of rows but has several predecessors gets their
+    rows for the same source batch concatenated, in predecessor order.
+    """
+    if len(inputs) <= 1:
+        return inputs
+    count = _input_count(type(step))
+    if count is None or count >= len(inputs):
+        return inputs
+    return [[row for rows in inputs for row in rows]]
+
+
+def _copies(inputs: list[list[Row]]) -> list[list[Row]]:
+    """Shallow copies, so a step that edits its rows in place cannot change a sibling's rows
+    or the checkpoint of the batch it is processing."""
+    return [[dict(row) for row in rows] for rows in inputs]
+
+
+def _chunks(step: Step, inputs: list[list[Row]]) -> list[list[list[Row]]]:
+    size = step.input_batch_size
+    lengths = {len(rows) for rows in inputs}
+    if len(lengths) != 1:  # lists of different lengths cannot be split in step
+        return [inputs]
+    total = lengths.pop()
+    if total <= size:
+        return [inputs]
+    return [[rows[i : i + size] for rows in inputs] for i in range(0, total, size)]
+
+
+def execute_unit(step: Step, inputs: list[list[Row]]) -> list[Row]:
+    """Run a normal step on one unit of aligned rows; every output row, in order."""
+    outputs: list[Row] = []
+    for chunk in _chunks(step, _copies(merge_inputs(step, inputs))):
+        for rows in step.process_applying_mappings(*chunk):
+            outputs.extend(rows)
+    return outputs
+
+
+def execute_global(step: Step, inputs: list[list[Row]]) -> list[list[Row]]:
+    """Run a global step on all its rows; the batches it yields."""
+    return [
+        list(rows) for rows in step.process_applying_mappings(*_copies(merge_inputs(step, inputs)))
+    ]
+
+
+def generator_batches(step: GeneratorStep, offset: int) -> Any:
+    """A generator step's `(rows, is_last)` batches from row `offset` on."""
+    return step.process_applying_mappings(offset)
+
+
+def uses_row_path(step: _Step) -> bool:
+    """True for a task with the default `Task.process` and an `AsyncLLM`: the engine then
+    sends its requests row by row instead of calling `process` on whole batches."""
+    return isinstance(step, Task) and type(step).process is Task.process and is_async_llm(step.llm)
+
+
+def prepare_rows(task: Task, inputs: list[list[Row]]) -> list[Row]:
+    """The rows of a unit as `format_input` sees them: merged, input mappings applied,
+    required columns checked (what the wrapped `process` does on the batch path)."""
+    task._ensure_loaded("process()")
+    rows = [row for rows in merge_inputs(task, inputs) for row in rows]
+    mapped = apply_input_mappings((rows,), task.input_mappings)[0]
+    check_required_columns(task.name, task._required_inputs(), (mapped,), task.input_mappings)
+    return mapped
+
+
+def finish_rows(task: Task, rows: list[Row]) -> list[Row]:
+    """Output rows of the row path with the input mappings undone and outputs renamed."""
+    return restore_columns(rows, task.input_mappings, task.output_mappings, task.get_outputs())

@@ -1,0 +1,105 @@
+"""The step graph of a pipeline: steps by name and the edges between them, in insertion order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stillroom.steps.base import _Step
+
+
+class DAG:
+    """Steps keyed by name, with ordered successor and predecessor lists."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, _Step] = {}
+        self._successors: dict[str, list[str]] = {}
+        self._predecessors: dict[str, list[str]] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.steps
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.steps)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def add_step(self, step: _Step) -> None:
+        assert step.name is not None
+        self.steps[step.name] = step
+        self._successors.setdefault(step.name, [])
+        self._predecessors.setdefault(step.name, [])
+
+    def add_edge(self, source: str, target: str) -> None:
+        if target not in self._successors[source]:
+            self._successors[source].append(target)
+            self._predecessors[target].append(source)
+
+    def successors(self, name: str) -> list[str]:
+        return list(self._successors[name])
+
+    def predecessors(self, name: str) -> list[str]:
+        return list(self._predecessors[name])
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return [(a, b) for a, targets in self._successors.items() for b in targets]
+
+    @property
+    def leaves(self) -> list[str]:
+        """Steps with no successors: the ones whose rows form the datasets."""
+        return [name for name, targets in self._successors.items() if not targets]
+
+    def find_cycle(self) -> list[str] | None:
+        """A list of step names forming a cycle (first name repeated at the end), or None."""
+        state: dict[str, int] = {}  # 1 = on the current path, 2 = finished
+        path: list[str] = []
+
+        def visit(name: str) -> list[str] | None:
+            state[name] = 1
+            path.append(name)
+            for nxt in self._successors[name]:
+                if state.get(nxt) == 1:
+                    return [*path[path.index(nxt) :], nxt]
+                if nxt not in state:
+                    found = visit(nxt)
+                    if found:
+                        return found
+            path.pop()
+            state[name] = 2
+            return None
+
+        for name in self.steps:
+            if name not in state:
+                found = visit(name)
+                if found:
+                    return found
+        return None
+
+    def topological_order(self) -> list[str]:
+        """Steps so that each comes after its predecessors (insertion order among equals)."""
+        remaining = {name: len(self._predecessors[name]) for name in self.steps}
+        ready = [name for name, count in remaining.items() if count == 0]
+        order: list[str] = []
+        while ready:
+            name = ready.pop(0)
+            order.append(name)
+            for nxt in self._successors[name]:
+                remaining[nxt] -= 1
+                if remaining[nxt] == 0:
+                    ready.append(nxt)
+        if len(order) != len(self.steps):
+            raise ValueError("the graph has a cycle")
+        return order
+
+    def reachable_from(self, names: list[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(self._successors[name])
+        return seen

@@ -1,0 +1,164 @@
+"""What a run shows while it runs and when it ends.
+
+On a terminal: a rich progress bar per step (rows done / expected, requests in flight,
+errors, tokens), refreshed a few times a second from counters the engine keeps anyway (no
+per-row work). Elsewhere: one log line every `log_interval` seconds. At the end: a summary
+of rows written, failed rows, requests, tokens per model and wall time.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.scheduler import Node
+
+logger = logging.getLogger("stillroom.pipeline")
+
+ProgressMode = Literal["rich", "log", "off"]
+
+
+@dataclass
+class RunSummary:
+    """The outcome of `Pipeline.run`: also available as `distiset.summary`."""
+
+    pipeline: str
+    wall_time: float
+    rows: dict[str, int] = field(default_factory=dict)
+    failed_rows: dict[str, int] = field(default_factory=dict)
+    requests_sent: int = 0
+    cache_hits: int = 0
+    failed_requests: int = 0
+    tokens: dict[str, dict[str, int]] = field(default_factory=dict)
+    resumed: bool = False
+    interrupted: bool = False
+    completed: bool = True
+
+    @property
+    def total_failed_rows(self) -> int:
+        return sum(self.failed_rows.values())
+
+    def lines(self) -> list[str]:
+        state = "completed" if self.completed else "stopped before the end"
+        lines = [
+            f"Pipeline {self.pipeline!r} {state} in {self.wall_time:.1f}s"
+            + (" (resumed from its checkpoint)" if self.resumed else "")
+        ]
+        for name, count in self.rows.items():
+            lines.append(f"  dataset {name!r}: {count} rows")
+        for name, count in self.failed_rows.items():
+            if count:
+                lines.append(f"  step {name!r}: {count} rows with a failed generation")
+        lines.append(
+            f"  LLM requests: {self.requests_sent} sent, {self.cache_hits} from cache, "
+            f"{self.failed_requests} failed"
+        )
+        for model, counts in self.tokens.items():
+            lines.append(f"  tokens for {model}: {counts['input']} in, {counts['output']} out")
+        if not self.completed:
+            lines.append("  Run the pipeline again to resume where it stopped.")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def choose_mode(requested: bool | None) -> ProgressMode:
+    if requested is False:
+        return "off"
+    if requested is None and not sys.stderr.isatty():
+        return "log"
+    return "rich"
+
+
+def _tokens(count: int) -> str:
+    return f"{count / 1000:.1f}k" if count >= 10_000 else str(count)
+
+
+class ProgressReporter:
+    """Draws (or logs) progress from the engine's counters when asked to refresh."""
+
+    def __init__(self, nodes: list[Node], mode: ProgressMode, log_interval: float = 10.0) -> None:
+        self.nodes = nodes
+        self.mode = mode
+        self.log_interval = log_interval
+        self._last_log = time.monotonic()
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def start(self) -> None:
+        if self.mode != "rich":
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            refresh_per_second=4,
+        )
+        for node in self.nodes:
+            self._tasks[node.name] = self._progress.add_task(
+                node.name, total=node.expected_rows, info=""
+            )
+        self._progress.start()
+
+    @staticmethod
+    def _info(node: Node) -> str:
+        parts = []
+        stats = node.request_stats
+        if stats is not None:
+            parts.append(f"in flight {stats.in_flight}")
+            parts.append(f"tokens {_tokens(stats.input_tokens + stats.output_tokens)}")
+            if stats.cache_hits:
+                parts.append(f"cached {stats.cache_hits}")
+        if node.stats.failed_rows:
+            parts.append(f"errors {node.stats.failed_rows}")
+        return " · ".join(parts)
+
+    def refresh(self) -> None:
+        if self.mode == "rich" and self._progress is not None:
+            for node in self.nodes:
+                self._progress.update(
+                    self._tasks[node.name], completed=node.rows_done, info=self._info(node)
+                )
+        elif self.mode == "log" and time.monotonic() - self._last_log >= self.log_interval:
+            self._last_log = time.monotonic()
+            logger.info("progress: %s", self.line())
+
+    def line(self) -> str:
+        parts = []
+        for node in self.nodes:
+            total = f"/{node.expected_rows}" if node.expected_rows is not None else ""
+            info = self._info(node)
+            parts.append(f"{node.name} {node.rows_done}{total}" + (f" ({info})" if info else ""))
+        return " | ".join(parts)
+
+    def stop(self, summary: RunSummary | None) -> None:
+        if self._progress is not None:
+            self.refresh()
+            self._progress.stop()
+            self._progress = None
+        if summary is None or self.mode == "off":
+            return
+        if self.mode == "rich":
+            from rich.console import Console
+
+            Console(stderr=True).print("\n".join(summary.lines()), highlight=False)
+        else:
+            for line in summary.lines():
+                logger.info("%s", line)

@@ -1,0 +1,270 @@
+"""One call of `Pipeline.run`: validate, open the cache, run or resume the engine, report.
+
+Decides between a fresh run and a resume (a checkpoint of the same pipeline signature that
+did not finish), owns the event loop and Ctrl-C handling (first: finish what is in flight,
+save, return; second: stop at once), and turns the outcome into a `Distiset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stillroom.distiset import Distiset
+from stillroom.errors import StillroomError
+from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
+from stillroom.pipeline.progress import ProgressReporter, RunSummary, choose_mode
+from stillroom.pipeline.scheduler import Engine
+from stillroom.pipeline.signature import pipeline_signature
+from stillroom.pipeline.store import Store, try_lock
+from stillroom.pipeline.validation import apply_parameters, validate
+from stillroom.pipeline.writers import StorageFormat, make_writer, resolve_format
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.base import Pipeline
+
+logger = logging.getLogger("stillroom.pipeline")
+
+STATE_VERSION = 1
+
+
+def dataset_names(leaves: list[str]) -> dict[str, str]:
+    """Leaf step -> dataset (configuration) name: "default" when there is one leaf."""
+    return {leaves[0]: "default"} if len(leaves) == 1 else {leaf: leaf for leaf in leaves}
+
+
+class _RunLock:
+    """An exclusive lock on a run directory, so two processes never run the same pipeline."""
+
+    def __init__(self, path: Path, pipeline_name: str) -> None:
+        self.path = path
+        self.pipeline_name = pipeline_name
+        self.fd: int | None = None
+
+    def __enter__(self) -> _RunLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        if not try_lock(self.fd):
+            os.close(self.fd)
+            raise StillroomError(
+                f"Pipeline {self.pipeline_name!r} is already running in another process "
+                f"(lock: {self.path}). Wait for it to finish, or give this run another cache_dir."
+            )
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _ensure_log_output() -> None:
+    """Show stillroom's INFO lines when the application configured no logging at all."""
+    package = logging.getLogger("stillroom")
+    if package.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [stillroom] %(message)s", "%H:%M:%S"))
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+
+
+def run_pipeline(
+    pipeline: Pipeline,
+    parameters: dict[str, Any] | None,
+    use_cache: bool,
+    storage_format: StorageFormat,
+    checkpoint_interval: float,
+    progress: bool | None,
+    log_interval: float,
+) -> Distiset:
+    dag = pipeline.dag
+    validate(dag, pipeline.name, apply_parameters(dag, parameters))
+    mode = choose_mode(progress)
+    if mode != "off":
+        _ensure_log_output()
+    signature = pipeline_signature(dag)
+    directory = pipeline_dir(cache_root(pipeline.cache_dir), pipeline.name)
+    rdir = run_dir(directory, signature)
+    rdir.mkdir(parents=True, exist_ok=True)
+    data_dir = rdir / "data"
+    started = time.monotonic()
+    with _RunLock(rdir / ".lock", pipeline.name):
+        store = Store(directory)
+        aborted = False
+        try:
+            status, raw_state, batches = store.load_run(signature)
+            state = pickle.loads(raw_state) if raw_state else None
+            resume = (
+                use_cache
+                and status == "running"
+                and state is not None
+                and state.get("version") == STATE_VERSION
+            )
+            if not resume:
+                old_scope = state.get("run_id") if isinstance(state, dict) else None
+                store.clear_run(signature, scope=old_scope)
+                if data_dir.exists():
+                    shutil.rmtree(data_dir)
+                state = {
+                    "run_id": uuid.uuid4().hex,
+                    "meta": {"format": resolve_format(storage_format)},
+                }
+            assert state is not None
+            names = dataset_names(dag.leaves)
+            writers = {
+                leaf: make_writer(state["meta"]["format"], data_dir / name / "train")
+                for leaf, name in names.items()
+            }
+            engine = Engine(
+                dag, store, signature, state["run_id"], writers, checkpoint_interval, state["meta"]
+            )
+            if resume:
+                engine.restore(state, batches)
+                logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
+            else:
+                engine.start_writers()
+                _save_definition(pipeline, data_dir / "pipeline.yaml")
+            engine.install_hooks(read_cache=use_cache)
+            reporter = ProgressReporter(list(engine.nodes.values()), mode, log_interval)
+            engine.progress = reporter
+            reporter.start()
+            try:
+                aborted = not _drive(engine)
+            finally:
+                if aborted:
+                    reporter.stop(None)
+            summary = _finish(engine, pipeline.name, names, started, resume)
+            reporter.stop(summary)
+        finally:
+            if "engine" in locals():
+                engine.remove_hooks()
+                if not aborted:
+                    engine.unload()
+            store.close(commit=not aborted)
+    if aborted:
+        raise KeyboardInterrupt
+    if engine.failure is not None:
+        step, seq, error = engine.failure
+        raise StepFailedError(step, seq, error) from error
+    distiset = Distiset.load_from_disk(data_dir)
+    distiset.summary = summary
+    return distiset
+
+
+def _save_definition(pipeline: Pipeline, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pipeline.save(path)
+    except (StillroomError, TypeError, ValueError) as exc:
+        logger.debug("pipeline.yaml not written: %s", exc)
+
+
+def _finish(
+    engine: Engine, name: str, names: dict[str, str], started: float, resumed: bool
+) -> RunSummary:
+    """Save the final checkpoint (or mark the run complete) and summarise."""
+    completed = engine.completed and engine.failure is None
+    if completed:
+        engine.checkpoint(status="completed", force_flush=True)
+        engine.store.clear_run(engine.signature, scope=engine.run_id)
+        engine.store.commit()
+    else:
+        engine.checkpoint(status="running", force_flush=True)
+    summary = RunSummary(
+        pipeline=name,
+        wall_time=time.monotonic() - started,
+        resumed=resumed,
+        completed=completed,
+        interrupted=engine.stopping and engine.failure is None,
+    )
+    for leaf, dataset in names.items():
+        writer = engine.nodes[leaf].writer
+        summary.rows[dataset] = writer.rows if writer is not None else 0
+    for node in engine.nodes.values():
+        stats = node.request_stats
+        if stats is None:
+            continue
+        summary.failed_rows[node.name] = node.stats.failed_rows
+        summary.requests_sent += stats.sent
+        summary.cache_hits += stats.cache_hits
+        summary.failed_requests += stats.failed
+        tokens = summary.tokens.setdefault(stats.model, {"input": 0, "output": 0})
+        tokens["input"] += stats.input_tokens
+        tokens["output"] += stats.output_tokens
+    return summary
+
+
+def _drive(engine: Engine) -> bool:
+    """Run the engine to its end; False when a second Ctrl-C aborted it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        main_thread = threading.current_thread() is threading.main_thread()
+        return _drive_here(engine, handle_signals=main_thread)
+    return _drive_in_thread(engine)
+
+
+def _drive_here(
+    engine: Engine, handle_signals: bool, started: threading.Event | None = None
+) -> bool:
+    loop = asyncio.new_event_loop()
+    main = loop.create_task(engine.run())
+    installed = False
+    if handle_signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, engine.interrupt)
+            installed = True
+    if started is not None:
+        started.set()
+    try:
+        loop.run_until_complete(main)
+    except asyncio.CancelledError:
+        engine.aborted = True
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return not engine.aborted
+
+
+def _drive_in_thread(engine: Engine) -> bool:
+    """Inside a running loop (a notebook): run the engine on its own thread and loop;
+    Ctrl-C (KeyboardInterrupt in this thread) is forwarded to it."""
+    outcome: dict[str, Any] = {}
+    started = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["ok"] = _drive_here(engine, handle_signals=False, started=started)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="stillroom-engine", daemon=True)
+    thread.start()
+    started.wait()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            if engine.loop is not None and not engine.loop.is_closed():
+                engine.loop.call_soon_threadsafe(engine.interrupt)
+    if "error" in outcome:
+        raise outcome["error"]
+    return bool(outcome.get("ok"))

@@ -1,0 +1,77 @@
+"""Signatures: short stable hashes of a step's configuration and of a whole pipeline.
+
+A step's signature covers its configuration and its predecessors' signatures, so changing a
+step changes the signature of everything downstream of it and of nothing else. The pipeline's
+signature names the run directory a checkpoint belongs to. Secrets never enter a signature,
+and objects that cannot be dumped (a mock LLM scripted with a function) are described by their
+qualified names, so the signature stays the same from one process to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, SecretStr
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.graph import DAG
+
+
+def qualified_name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _describe(value: Any) -> Any:
+    """`json.dumps` fallback: a JSON-able stand-in for objects json does not know."""
+    if isinstance(value, SecretStr):
+        return None
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        described: dict[str, Any] = {
+            name: getattr(value, name)
+            for name, field in fields.items()
+            if not field.exclude and not isinstance(getattr(value, name, None), SecretStr)
+        }
+        described["__type__"] = qualified_name(type(value))
+        return described
+    if isinstance(value, type):
+        if issubclass(value, BaseModel):
+            return {"__schema__": value.model_json_schema()}
+        return {"__type__": qualified_name(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, BaseException):
+        return {"__error__": qualified_name(type(value)), "args": [str(a) for a in value.args]}
+    if callable(value):
+        return {"__callable__": qualified_name(value)}
+    if isinstance(value, bytes):
+        return value.hex()
+    return {"__repr__": type(value).__name__}
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys, so equal configurations give equal text."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_describe
+    )
+
+
+def digest(text: str | bytes, size: int = 16) -> str:
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return hashlib.blake2b(data, digest_size=size).hexdigest()
+
+
+def step_signatures(dag: DAG) -> dict[str, str]:
+    """name -> hash of the step's configuration and of its predecessors' signatures."""
+    signatures: dict[str, str] = {}
+    for name in dag.topological_order():
+        inputs = [signatures[p] for p in dag.predecessors(name)]
+        signatures[name] = digest(canonical_json([dag.steps[name], inputs]))
+    return signatures
+
+
+def pipeline_signature(dag: DAG) -> str:
+    """One hash for the whole graph: every step's signature and every edge."""
+    return digest(canonical_json([sorted(step_signatures(dag).items()), sorted(dag.edges)]))

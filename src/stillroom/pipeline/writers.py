@@ -1,0 +1,213 @@
+"""Writers of the leaf datasets, incremental and safe to resume.
+
+JSONL appends each batch as it arrives; a checkpoint records the byte offset reached, and a
+resumed run cuts the file back to it. Parquet (when pyarrow is installed) buffers rows and
+writes numbered part files of about `rows_per_part` rows; the buffered batches are part of
+each checkpoint, a checkpoint records the finished parts, and a resumed run deletes any part
+written after it. A part whose rows Arrow cannot type consistently is written as JSONL instead,
+so no row is ever dropped for its types.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.scheduler import Batch
+    from stillroom.steps.typing import Row
+
+logger = logging.getLogger("stillroom.pipeline")
+
+StorageFormat = Literal["auto", "jsonl", "parquet"]
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the values rows commonly hold besides plain JSON types."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
+def dumps_rows(rows: list[Row]) -> bytes:
+    return "".join(
+        json.dumps(row, ensure_ascii=False, default=json_default) + "\n" for row in rows
+    ).encode("utf-8")
+
+
+def resolve_format(requested: StorageFormat) -> Literal["jsonl", "parquet"]:
+    if requested != "auto":
+        if requested == "parquet":
+            _require_pyarrow()
+        return requested
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return "jsonl"
+    return "parquet"
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as exc:
+        from stillroom.errors import MissingExtraError
+
+        raise MissingExtraError("Writing datasets as Parquet", "parquet", "pyarrow") from exc
+
+
+class JsonlWriter:
+    """Appends rows to `<directory>/00000.jsonl`."""
+
+    format = "jsonl"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.path = directory / "00000.jsonl"
+        self.rows = 0
+        self._file: Any = None
+
+    def restore(self, state: dict[str, Any] | None, pending: list[Batch]) -> None:
+        """Open for appending; with a checkpoint, cut the file back to where it was."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            self.path.write_bytes(b"")
+        else:
+            self.rows = state["rows"]
+            with open(self.path, "ab") as handle:
+                handle.truncate(state["offset"])
+        self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
+        for batch in pending:
+            self.write(batch)
+
+    def write(self, batch: Batch) -> None:
+        if batch.rows:
+            self._file.write(dumps_rows(batch.rows))
+            self.rows += len(batch.rows)
+
+    def flush(self, force: bool = False) -> None:
+        self._file.flush()
+
+    def pending(self) -> list[Batch]:
+        return []
+
+    def state(self) -> dict[str, Any]:
+        return {"rows": self.rows, "offset": self._file.tell()}
+
+    def files(self) -> list[Path]:
+        return [self.path]
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class ParquetWriter:
+    """Writes `<directory>/NNNNN.parquet` parts of about `rows_per_part` rows."""
+
+    format = "parquet"
+
+    def __init__(self, directory: Path, rows_per_part: int = 2000, max_age: float = 10.0) -> None:
+        self.directory = directory
+        self.rows_per_part = rows_per_part
+        self.max_age = max_age
+        self.rows = 0
+        self.parts: list[str] = []
+        self._buffer: list[Batch] = []
+        self._buffered = 0
+        self._last_flush = time.monotonic()
+
+    def restore(self, state: dict[str, Any] | None, pending: list[Batch]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if state is not None:
+            self.rows = state["rows"]
+            self.parts = list(state["parts"])
+        keep = set(self.parts)
+        for path in self.directory.iterdir():
+            if path.name not in keep:
+                path.unlink()
+        for batch in pending:
+            self.write(batch)
+
+    def write(self, batch: Batch) -> None:
+        if batch.rows:
+            self._buffer.append(batch)
+            self._buffered += len(batch.rows)
+
+    def flush(self, force: bool = False) -> None:
+        """Write buffered rows as a part when there are enough, they are old, or `force`."""
+        if not self._buffered:
+            return
+        due = self._buffered >= self.rows_per_part or (
+            time.monotonic() - self._last_flush >= self.max_age
+        )
+        if not (force or due):
+            return
+        rows = [row for batch in self._buffer for row in batch.rows]
+        name = self._write_part(rows, len(self.parts))
+        self.parts.append(name)
+        self.rows += len(rows)
+        self._buffer, self._buffered = [], 0
+        self._last_flush = time.monotonic()
+
+    def _write_part(self, rows: list[Row], index: int) -> str:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        name = f"{index:05d}.parquet"
+        temporary = self.directory / f".{name}.tmp"
+        try:
+            columns = list(dict.fromkeys(key for row in rows for key in row))
+            if not columns:
+                raise ValueError("rows without columns")
+            table = pa.table({c: pa.array([row.get(c) for row in rows]) for c in columns})
+            pq.write_table(table, temporary)
+        except (pa.ArrowException, ValueError, TypeError) as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            logger.warning(
+                "Part %d of %s: Arrow cannot store these rows (%s); written as JSONL instead.",
+                index,
+                self.directory,
+                exc,
+            )
+            name = f"{index:05d}.jsonl"
+            temporary = self.directory / f".{name}.tmp"
+            temporary.write_bytes(dumps_rows(rows))
+        os.replace(temporary, self.directory / name)
+        return name
+
+    def pending(self) -> list[Batch]:
+        return list(self._buffer)
+
+    def state(self) -> dict[str, Any]:
+        return {"rows": self.rows, "parts": list(self.parts)}
+
+    def files(self) -> list[Path]:
+        return [self.directory / name for name in self.parts]
+
+    def close(self) -> None:
+        """Nothing is held open; buffered rows stay in the checkpoint until flushed."""
+
+
+LeafWriter = JsonlWriter | ParquetWriter
+
+
+def make_writer(fmt: Literal["jsonl", "parquet"], directory: Path) -> LeafWriter:
+    return ParquetWriter(directory) if fmt == "parquet" else JsonlWriter(directory)
