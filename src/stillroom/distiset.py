@@ -6,12 +6,14 @@ split is a `RowDataset` over the JSONL/Parquet files the run wrote, read lazily,
 a Distiset costs no memory. `to_hf()` and `push_to_hub()` use Hugging Face `datasets`
 (the `[hf]` extra), imported only when called.
 
-On disk: `<path>/<config>/<split>/NNNNN.parquet|jsonl` plus the `pipeline.yaml` that made it.
+On disk: `<path>/<config>/<split>/NNNNN.jsonl|parquet`; `save_to_disk` adds the
+`pipeline.yaml` that made it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 from stillroom.errors import MissingExtraError, StillroomError
 
 if TYPE_CHECKING:
+    from stillroom.pipeline.base import Pipeline
     from stillroom.pipeline.progress import RunSummary
+
+logger = logging.getLogger("stillroom.distiset")
 
 _DATA_SUFFIXES = (".parquet", ".jsonl")
 
@@ -119,6 +124,7 @@ class Distiset(dict):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self.summary: RunSummary | None = None
         self.path: Path | None = None
+        self.pipeline: Pipeline | None = None
 
     @classmethod
     def load_from_disk(cls, path: str | Path) -> Distiset:
@@ -142,7 +148,7 @@ class Distiset(dict):  # type: ignore[type-arg]
         return distiset
 
     def save_to_disk(self, path: str | Path) -> Path:
-        """Copy the data files (and the pipeline.yaml that made them) to `path`."""
+        """Copy the data files to `path`, with the `pipeline.yaml` that made them."""
         target = Path(path)
         target.mkdir(parents=True, exist_ok=True)
         for config, splits in self.items():
@@ -153,7 +159,12 @@ class Distiset(dict):  # type: ignore[type-arg]
                 directory.mkdir(parents=True)
                 for file in dataset.files:
                     shutil.copy2(file, directory / file.name)
-        if self.path is not None and (self.path / "pipeline.yaml").exists():
+        if self.pipeline is not None:
+            try:
+                self.pipeline.save(target / "pipeline.yaml")
+            except StillroomError as exc:
+                logger.warning("pipeline.yaml not written (the pipeline cannot be dumped): %s", exc)
+        elif self.path is not None and (self.path / "pipeline.yaml").exists():
             shutil.copy2(self.path / "pipeline.yaml", target / "pipeline.yaml")
         return target
 

@@ -127,7 +127,7 @@ class Pipeline:
         parameters: dict[str, Any] | None = None,
         use_cache: bool = True,
         *,
-        storage_format: StorageFormat = "auto",
+        storage_format: StorageFormat = "jsonl",
         checkpoint_interval: float = 1.0,
         progress: bool | None = None,
         log_interval: float = 10.0,
@@ -139,7 +139,7 @@ class Pipeline:
                 `{"text_generation": {"llm": {"generation_kwargs": {"temperature": 0.7}}}}`.
             use_cache: resume an unfinished run of this same pipeline, and reuse cached LLM
                 replies. False starts afresh and sends every request (replies are still cached).
-            storage_format: "parquet", "jsonl", or "auto" (Parquet when pyarrow is installed).
+            storage_format: "jsonl" (default), or "parquet" (needs pyarrow).
             checkpoint_interval: seconds between checkpoints (commits of the cache database).
             progress: True for progress bars, False for none, None to choose: bars on a
                 terminal, a log line every `log_interval` seconds otherwise.
@@ -178,9 +178,11 @@ class Pipeline:
         path = Path(path)
         fmt = format or ("json" if path.suffix == ".json" else "yaml")
         data = self.dump()
-        text = (
-            json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
-        )
+        if fmt == "json":
+            text = json.dumps(data, indent=2)
+        else:
+            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+            text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
         path.write_text(text, encoding="utf-8")
         return path
 

@@ -134,7 +134,6 @@ def run_pipeline(
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
             else:
                 engine.start_writers()
-                _save_definition(pipeline, data_dir / "pipeline.yaml")
             engine.install_hooks(read_cache=use_cache)
             reporter = ProgressReporter(list(engine.nodes.values()), mode, log_interval)
             engine.progress = reporter
@@ -159,15 +158,8 @@ def run_pipeline(
         raise StepFailedError(step, seq, error) from error
     distiset = Distiset.load_from_disk(data_dir)
     distiset.summary = summary
+    distiset.pipeline = pipeline
     return distiset
-
-
-def _save_definition(pipeline: Pipeline, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        pipeline.save(path)
-    except (StillroomError, TypeError, ValueError) as exc:
-        logger.debug("pipeline.yaml not written: %s", exc)
 
 
 def _finish(

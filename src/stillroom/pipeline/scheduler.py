@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
     from stillroom.pipeline.progress import ProgressReporter
     from stillroom.pipeline.store import Store
-    from stillroom.pipeline.writers import LeafWriter
+    from stillroom.pipeline.writers import Encoded, LeafWriter
     from stillroom.steps.base import _Step
     from stillroom.steps.typing import Row
 
@@ -192,9 +192,11 @@ class Node:
         self.gen_offset = state["gen_offset"]
         self.stats = NodeStats(*state["stats"])
 
-    def pending(self) -> list[tuple[str, Batch]]:
+    def pending(self) -> list[tuple[str, Batch | Encoded]]:
         """(location, batch) of every batch this step has not finished, for checkpoints."""
-        found = [(f"{self.name}<{p}", b) for p, slot in self.slots.items() for b in slot]
+        found: list[tuple[str, Batch | Encoded]] = [
+            (f"{self.name}<{p}", b) for p, slot in self.slots.items() for b in slot
+        ]
         for unit in self.inflight.values():
             for pred, batches in zip(self.preds, unit.batches, strict=True):
                 found.extend((f"{self.name}<{pred}", b) for b in batches)
@@ -309,10 +311,9 @@ class Engine:
         self._next_id = state["next_id"]
         for name, node_state in state["nodes"].items():
             self.nodes[name].restore(node_state)
-        pending: dict[str, list[Batch]] = {}
+        pending: dict[str, list[Any]] = {}
         for location, batch_id, data in batches:
-            seq, rows = pickle.loads(data)
-            pending.setdefault(location, []).append(Batch(batch_id, seq, rows))
+            pending.setdefault(location, []).append(pickle.loads(data))
             self._stored.add((location, batch_id))
         for name, node in self.nodes.items():
             for pred in node.preds:
@@ -623,13 +624,13 @@ class Engine:
         for node in self.nodes.values():
             if node.writer is not None:
                 node.writer.flush(force=force_flush)
-        placements: dict[tuple[str, int], Batch] = {}
+        placements: dict[tuple[str, int], Batch | Encoded] = {}
         for node in self.nodes.values():
             for location, batch in node.pending():
                 placements[(location, batch.id)] = batch
         try:
             added = [
-                (location, batch_id, pickle.dumps((batch.seq, batch.rows), protocol=5))
+                (location, batch_id, pickle.dumps(batch, protocol=5))
                 for (location, batch_id), batch in placements.items()
                 if (location, batch_id) not in self._stored
             ]

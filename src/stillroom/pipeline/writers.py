@@ -1,10 +1,14 @@
 """Writers of the leaf datasets, incremental and safe to resume.
 
+JSONL is the default: it stores any row, costs nothing to import, and keeps the engine's
+memory flat. Parquet is written on request (`storage_format="parquet"`, needs pyarrow, whose
+import alone adds some 50 MB to the process).
+
 JSONL appends each batch as it arrives; a checkpoint records the byte offset reached, and a
-resumed run cuts the file back to it. Parquet (when pyarrow is installed) buffers rows and
-writes numbered part files of about `rows_per_part` rows; the buffered batches are part of
-each checkpoint, a checkpoint records the finished parts, and a resumed run deletes any part
-written after it. A part whose rows Arrow cannot type consistently is written as JSONL instead,
+resumed run cuts the file back to it. Parquet (when pyarrow is installed) buffers rows, as
+JSON lines, and writes numbered part files of about `rows_per_part` rows; the buffered rows
+are part of each checkpoint, a checkpoint records the finished parts, and a resumed run
+deletes any part written after it. A part whose rows Arrow cannot type consistently is written as JSONL instead,
 so no row is ever dropped for its types.
 """
 
@@ -17,6 +21,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,7 +31,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("stillroom.pipeline")
 
-StorageFormat = Literal["auto", "jsonl", "parquet"]
+StorageFormat = Literal["jsonl", "parquet"]
 
 
 def json_default(value: Any) -> Any:
@@ -50,16 +55,15 @@ def dumps_rows(rows: list[Row]) -> bytes:
     ).encode("utf-8")
 
 
-def resolve_format(requested: StorageFormat) -> Literal["jsonl", "parquet"]:
-    if requested != "auto":
-        if requested == "parquet":
-            _require_pyarrow()
-        return requested
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return "jsonl"
-    return "parquet"
+def resolve_format(requested: StorageFormat) -> StorageFormat:
+    """Check that the requested format can be written (Parquet needs pyarrow)."""
+    if requested not in ("jsonl", "parquet"):
+        from stillroom.errors import StillroomError
+
+        raise StillroomError(f"storage_format must be 'jsonl' or 'parquet', got {requested!r}.")
+    if requested == "parquet":
+        _require_pyarrow()
+    return requested
 
 
 def _require_pyarrow() -> None:
@@ -82,7 +86,7 @@ class JsonlWriter:
         self.rows = 0
         self._file: Any = None
 
-    def restore(self, state: dict[str, Any] | None, pending: list[Batch]) -> None:
+    def restore(self, state: dict[str, Any] | None, pending: list[Any]) -> None:
         """Open for appending; with a checkpoint, cut the file back to where it was."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if state is None:
@@ -92,8 +96,6 @@ class JsonlWriter:
             with open(self.path, "ab") as handle:
                 handle.truncate(state["offset"])
         self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
-        for batch in pending:
-            self.write(batch)
 
     def write(self, batch: Batch) -> None:
         if batch.rows:
@@ -103,7 +105,7 @@ class JsonlWriter:
     def flush(self, force: bool = False) -> None:
         self._file.flush()
 
-    def pending(self) -> list[Batch]:
+    def pending(self) -> list[Encoded]:
         return []
 
     def state(self) -> dict[str, Any]:
@@ -118,6 +120,17 @@ class JsonlWriter:
             self._file = None
 
 
+@dataclass(slots=True)
+class Encoded:
+    """A batch waiting in the Parquet writer, kept as JSON lines (a fraction of the dicts'
+    memory); checkpoints store it as it is."""
+
+    id: int
+    seq: int
+    count: int
+    lines: bytes
+
+
 class ParquetWriter:
     """Writes `<directory>/NNNNN.parquet` parts of about `rows_per_part` rows."""
 
@@ -129,11 +142,28 @@ class ParquetWriter:
         self.max_age = max_age
         self.rows = 0
         self.parts: list[str] = []
-        self._buffer: list[Batch] = []
+        self._buffer: list[Encoded] = []
         self._buffered = 0
         self._last_flush = time.monotonic()
+        self._reset_schema()
 
-    def restore(self, state: dict[str, Any] | None, pending: list[Batch]) -> None:
+    def _reset_schema(self) -> None:
+        from stillroom.pipeline.arrow import SchemaBuilder
+
+        self._schema: SchemaBuilder | None = SchemaBuilder()
+        self._unsupported = ""
+
+    def _add_to_schema(self, rows: list[Row]) -> None:
+        from stillroom.pipeline.arrow import UnsupportedRows
+
+        if self._schema is None:
+            return
+        try:
+            self._schema.add(rows)
+        except UnsupportedRows as exc:
+            self._schema, self._unsupported = None, str(exc)
+
+    def restore(self, state: dict[str, Any] | None, pending: list[Encoded]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         if state is not None:
             self.rows = state["rows"]
@@ -142,12 +172,17 @@ class ParquetWriter:
         for path in self.directory.iterdir():
             if path.name not in keep:
                 path.unlink()
-        for batch in pending:
-            self.write(batch)
+        for item in pending:
+            self._add_to_schema([json.loads(line) for line in item.lines.splitlines()])
+            self._buffer.append(item)
+            self._buffered += item.count
 
     def write(self, batch: Batch) -> None:
         if batch.rows:
-            self._buffer.append(batch)
+            self._add_to_schema(batch.rows)
+            self._buffer.append(
+                Encoded(batch.id, batch.seq, len(batch.rows), dumps_rows(batch.rows))
+            )
             self._buffered += len(batch.rows)
 
     def flush(self, force: bool = False) -> None:
@@ -159,26 +194,27 @@ class ParquetWriter:
         )
         if not (force or due):
             return
-        rows = [row for batch in self._buffer for row in batch.rows]
-        name = self._write_part(rows, len(self.parts))
-        self.parts.append(name)
-        self.rows += len(rows)
+        lines = b"".join(item.lines for item in self._buffer)
+        self.parts.append(self._write_part(lines, self._buffered, len(self.parts)))
+        self.rows += self._buffered
         self._buffer, self._buffered = [], 0
         self._last_flush = time.monotonic()
+        self._reset_schema()
 
-    def _write_part(self, rows: list[Row], index: int) -> str:
+    def _write_part(self, lines: bytes, count: int, index: int) -> str:
         import pyarrow as pa
         import pyarrow.parquet as pq
+
+        from stillroom.pipeline.arrow import UnsupportedRows, table_from_json_lines
 
         name = f"{index:05d}.parquet"
         temporary = self.directory / f".{name}.tmp"
         try:
-            columns = list(dict.fromkeys(key for row in rows for key in row))
-            if not columns:
-                raise ValueError("rows without columns")
-            table = pa.table({c: pa.array([row.get(c) for row in rows]) for c in columns})
-            pq.write_table(table, temporary)
-        except (pa.ArrowException, ValueError, TypeError) as exc:
+            if self._schema is None:
+                raise UnsupportedRows(self._unsupported)
+            table = table_from_json_lines(lines, self._schema.schema(), count)
+            pq.write_table(table, temporary, memory_pool=pa.system_memory_pool())
+        except UnsupportedRows as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink()
             logger.warning(
@@ -189,11 +225,11 @@ class ParquetWriter:
             )
             name = f"{index:05d}.jsonl"
             temporary = self.directory / f".{name}.tmp"
-            temporary.write_bytes(dumps_rows(rows))
+            temporary.write_bytes(lines)
         os.replace(temporary, self.directory / name)
         return name
 
-    def pending(self) -> list[Batch]:
+    def pending(self) -> list[Encoded]:
         return list(self._buffer)
 
     def state(self) -> dict[str, Any]:
@@ -209,5 +245,5 @@ class ParquetWriter:
 LeafWriter = JsonlWriter | ParquetWriter
 
 
-def make_writer(fmt: Literal["jsonl", "parquet"], directory: Path) -> LeafWriter:
+def make_writer(fmt: StorageFormat, directory: Path) -> LeafWriter:
     return ParquetWriter(directory) if fmt == "parquet" else JsonlWriter(directory)
