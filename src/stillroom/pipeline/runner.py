@@ -101,6 +101,7 @@ def run_pipeline(
     started = time.monotonic()
     with _RunLock(rdir / ".lock", pipeline.name):
         store = Store(directory)
+        engine: Engine | None = None
         aborted = False
         try:
             status, raw_state, batches = store.load_run(signature)
@@ -143,16 +144,21 @@ def run_pipeline(
             finally:
                 if aborted:
                     reporter.stop(None)
+            if aborted:  # the last checkpoint and the journal hold what is done
+                raise KeyboardInterrupt
             summary = _finish(engine, pipeline.name, names, started, resume)
             reporter.stop(summary)
+            if not summary.completed and engine.failure is None:
+                logger.warning(
+                    "Pipeline %r stopped before the end; run it again to resume.", pipeline.name
+                )
         finally:
-            if "engine" in locals():
+            if engine is not None:
                 engine.remove_hooks()
+                engine.close_writers()
                 if not aborted:
                     engine.unload()
-            store.close(commit=not aborted)
-    if aborted:
-        raise KeyboardInterrupt
+            store.close()
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error

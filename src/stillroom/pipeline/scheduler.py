@@ -326,6 +326,11 @@ class Engine:
             if node.writer is not None:
                 node.writer.restore(None, [])
 
+    def close_writers(self) -> None:
+        for node in self.nodes.values():
+            if node.writer is not None:
+                node.writer.close()
+
     # --- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -509,6 +514,9 @@ class Engine:
         async def one(current: _RowUnit, index: int, row: Row) -> None:
             try:
                 current.results[index] = await task.aprocess_row(row)  # type: ignore[attr-defined]
+            except asyncio.CancelledError:
+                current.failed = True  # a unit missing rows is never emitted
+                raise
             except Exception as exc:
                 current.failed = True
                 self._fail(node, exc, current.unit.seq)

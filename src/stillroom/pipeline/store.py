@@ -200,19 +200,17 @@ class Store:
             if self._journal_fd is not None:
                 os.ftruncate(self._journal_fd, 0)
 
-    def close(self, commit: bool) -> None:
-        """Close the database; without `commit`, uncommitted writes are dropped (the journal
-        keeps the replies, and is replayed next time)."""
+    def close(self) -> None:
+        """Close the database, dropping writes no checkpoint committed (the journal keeps
+        the replies among them, and is replayed next time; an empty journal is removed)."""
         with self.lock:
-            if commit:
-                self.commit()
-            else:
-                self._conn.rollback()
+            self._conn.rollback()
             self._conn.close()
             if self._journal_fd is not None:
+                empty = os.fstat(self._journal_fd).st_size == 0
                 os.close(self._journal_fd)
                 self._journal_fd = None
-                if commit and self._journal_path is not None:
+                if empty and self._journal_path is not None:
                     with contextlib.suppress(OSError):
                         self._journal_path.unlink()
 

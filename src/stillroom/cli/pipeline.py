@@ -1,0 +1,143 @@
+"""`stillroom pipeline run|info --config p.yaml`: run or describe a saved pipeline."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from stillroom.errors import StillroomError
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser("pipeline", help="Run or inspect a pipeline saved as YAML/JSON.")
+    actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+
+    run = actions.add_parser("run", help="Run (or resume) a pipeline.")
+    _common(run)
+    run.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="STEP.FIELD=VALUE",
+        help="Set a runtime parameter, e.g. text_generation.llm.generation_kwargs.temperature=0.7 "
+        "(the value is read as YAML: numbers, true/false, lists). Repeat as needed.",
+    )
+    run.add_argument("--no-cache", action="store_true", help="Start afresh; send every request.")
+    run.add_argument(
+        "--storage-format", choices=["jsonl", "parquet"], default="jsonl", help="Dataset files."
+    )
+    run.add_argument("--output-dir", type=Path, help="Also copy the datasets here when done.")
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Progress bars (default: on a terminal only; log lines otherwise).",
+    )
+    run.set_defaults(handler=_run)
+
+    info = actions.add_parser("info", help="Show steps, connections and runtime parameters.")
+    _common(info)
+    info.set_defaults(handler=_info)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, type=Path, help="Pipeline file (.yaml/.json).")
+    parser.add_argument(
+        "--allow-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="A module the file may import step/LLM classes from (your own code). Repeatable.",
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="Cache directory (default: ~/.cache/stillroom)."
+    )
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`["a.llm.temperature=0.7"]` -> `{"a": {"llm": {"temperature": 0.7}}}`."""
+    parameters: dict[str, Any] = {}
+    for item in items:
+        path, sep, raw = item.partition("=")
+        keys = path.split(".")
+        if not sep or len(keys) < 2 or not all(keys):
+            raise StillroomError(
+                f"--param {item!r} should look like STEP.FIELD=VALUE "
+                "(e.g. text_generation.input_batch_size=10)."
+            )
+        try:
+            value = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            value = raw
+        target = parameters
+        for key in keys[:-1]:
+            node = target.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise StillroomError(
+                    f"--param {item!r} conflicts with another --param for {key!r}."
+                )
+            target = node
+        target[keys[-1]] = value
+    return parameters
+
+
+def _load(args: argparse.Namespace) -> Any:
+    from stillroom.pipeline import Pipeline
+
+    pipeline = Pipeline.from_file(args.config, allowed_modules=args.allow_module)
+    if args.cache_dir is not None:
+        pipeline.cache_dir = args.cache_dir
+    return pipeline
+
+
+def _run(args: argparse.Namespace) -> int:
+    pipeline = _load(args)
+    distiset = pipeline.run(
+        parameters=parse_params(args.param),
+        use_cache=not args.no_cache,
+        storage_format=args.storage_format,
+        progress=args.progress,
+    )
+    if args.output_dir is not None:
+        distiset.save_to_disk(args.output_dir)
+        print(f"datasets saved to {args.output_dir}")
+    summary = distiset.summary
+    return 0 if summary is None or summary.completed else 130
+
+
+def _info(args: argparse.Namespace) -> int:
+    pipeline = _load(args)
+    print(
+        f"pipeline {pipeline.name!r}"
+        + (f": {pipeline.description}" if pipeline.description else "")
+    )
+    print("steps:")
+    for name, step in pipeline.steps.items():
+        inputs = ", ".join(step.get_inputs()) or "-"
+        outputs = ", ".join(step.get_outputs()) or "-"
+        print(f"  {name} ({type(step).__name__}): {inputs} -> {outputs}")
+        for line in _parameter_lines(step, step.get_runtime_parameters_info(), "    "):
+            print(line)
+    print("connections:")
+    for source, target in pipeline.dag.edges:
+        print(f"  {source} >> {target}")
+    return 0
+
+
+def _parameter_lines(obj: Any, info: list[dict[str, Any]], indent: str) -> list[str]:
+    lines = []
+    for entry in info:
+        name = entry["name"]
+        value = getattr(obj, name, None)
+        if "runtime_parameters_info" in entry:
+            lines.append(f"{indent}{name}:")
+            lines.extend(_parameter_lines(value, entry["runtime_parameters_info"], indent + "  "))
+            continue
+        shown = "***" if "secret" in type(value).__name__.lower() else repr(value)
+        required = "" if entry.get("optional", True) else " (required)"
+        description = f"  # {entry['description']}" if entry.get("description") else ""
+        lines.append(f"{indent}{name} = {shown}{required}{description}")
+    return lines

@@ -1,0 +1,37 @@
+"""A pipeline run in a subprocess by the resume tests: generator >> task >> step.
+
+Usage: RECORDING_LATENCY=seconds resume_script.py RECORD_FILE ROWS
+Prints one JSON line: {"completed": bool, "rows": int, "resumed": bool}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from pipeline_helpers import RecordingLLM, Shout
+
+from stillroom.pipeline import Pipeline
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+
+if __name__ == "__main__":
+    record, rows = sys.argv[1], int(sys.argv[2])
+    llm = RecordingLLM(
+        record_path=record,
+        responses=lambda m: "answer to " + m[-1]["content"],
+        max_concurrent_requests=8,
+    )
+    with Pipeline(name="resume") as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"q{i}"} for i in range(rows)], batch_size=10
+        )
+        load >> TextGeneration(llm=llm, input_batch_size=7) >> Shout(input_batch_size=4)
+    distiset = pipeline.run(checkpoint_interval=0.1, progress=False)
+    summary = distiset.summary
+    result = {
+        "completed": summary.completed,
+        "rows": summary.rows["default"],
+        "resumed": summary.resumed,
+    }
+    print(json.dumps(result), flush=True)

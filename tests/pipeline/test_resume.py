@@ -1,0 +1,109 @@
+"""A run killed at any point (SIGKILL, Ctrl-C, Ctrl-C twice) resumes with every row once and
+without sending any finished request again (counted by the LLM, which records each request
+it finished in a file)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from stillroom.distiset import Distiset
+
+pytestmark = pytest.mark.timeout(90)
+
+HERE = Path(__file__).parent
+SRC = HERE.parents[1] / "src"
+ROWS = 300
+
+
+def start(record: Path, cache_dir: Path, latency: float = 0.03) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)]),
+        "STILLROOM_CACHE_DIR": str(cache_dir),
+        "RECORDING_LATENCY": str(latency),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "resume_script.py"), str(record), str(ROWS)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def recorded(record: Path) -> list[str]:
+    return record.read_text().split() if record.exists() else []
+
+
+def wait_for_requests(process: subprocess.Popen[str], record: Path, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(recorded(record)) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.01)
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=60)
+    return process.returncode, out, err
+
+
+def check_complete(record: Path, cache_dir: Path) -> None:
+    """Resume to the end; then every row is there once, in order, and no request repeated."""
+    code, out, err = finish(start(record, cache_dir))
+    assert code == 0, err
+    assert json.loads(out.splitlines()[-1]) == {"completed": True, "rows": ROWS, "resumed": True}
+    (data_dir,) = cache_dir.glob("pipelines/resume/*/data")
+    rows = Distiset.load_from_disk(data_dir)["default"]["train"].to_list()
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(ROWS)]
+    assert all(r["shout"] == f"ANSWER TO Q{i}" for i, r in enumerate(rows))
+    counts = Counter(recorded(record))
+    assert set(counts) == {f"q{i}" for i in range(ROWS)}
+    assert [p for p, n in counts.items() if n > 1] == []
+
+
+def test_sigkill_at_several_points_then_resume(tmp_path: Path, cache_dir: Path) -> None:
+    record = tmp_path / "requests.txt"
+    for kill_after in (60, 150, 230):
+        process = start(record, cache_dir)
+        wait_for_requests(process, record, kill_after)
+        process.kill()
+        process.wait()
+    assert 230 <= len(recorded(record)) < ROWS
+    check_complete(record, cache_dir)
+
+
+def test_ctrl_c_stops_cleanly_then_resume(tmp_path: Path, cache_dir: Path) -> None:
+    record = tmp_path / "requests.txt"
+    process = start(record, cache_dir)
+    wait_for_requests(process, record, 100)
+    process.send_signal(signal.SIGINT)
+    code, out, err = finish(process)
+    assert code == 0, err
+    stopped = json.loads(out.splitlines()[-1])
+    assert stopped["completed"] is False and 0 < stopped["rows"] < ROWS
+    assert "Ctrl-C" in err and "run it again to resume" in err
+    check_complete(record, cache_dir)
+
+
+def test_second_ctrl_c_stops_at_once_then_resume(tmp_path: Path, cache_dir: Path) -> None:
+    record = tmp_path / "requests.txt"
+    process = start(record, cache_dir, latency=0.5)
+    wait_for_requests(process, record, 8)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    stopped_at = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    code, _, err = finish(process)
+    assert time.monotonic() - stopped_at < 0.4  # well before the requests in flight (0.5 s)
+    assert code != 0 and "KeyboardInterrupt" in err
+    check_complete(record, cache_dir)

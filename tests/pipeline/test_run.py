@@ -1,0 +1,263 @@
+"""Running pipelines: graph shapes, order, no batch barrier, failures kept, step kinds."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_helpers import CountAll, DelayLLM, FailOnce, Join, PidStep, Shout
+
+from stillroom.distiset import Distiset
+from stillroom.models import AsyncMockLLM, MockLLM
+from stillroom.pipeline import Pipeline
+from stillroom.pipeline.errors import StepFailedError
+from stillroom.steps import LoadDataFromDicts, StepInput
+from stillroom.steps.tasks import Task, TextGeneration
+from stillroom.steps.typing import StepColumns, StepOutput
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def instructions(count: int) -> list[dict[str, Any]]:
+    return [{"instruction": f"q{i}"} for i in range(count)]
+
+
+def rows_of(distiset: Distiset, name: str = "default") -> list[dict[str, Any]]:
+    return distiset[name]["train"].to_list()
+
+
+def test_linear_pipeline_keeps_every_row_in_order_with_random_latencies() -> None:
+    rng = random.Random(7)
+    llm = DelayLLM(
+        responses=lambda m: "re " + m[-1]["content"],
+        delays={f"q{i}": rng.uniform(0, 0.03) for i in range(120)},
+        max_concurrent_requests=16,
+    )
+    with Pipeline(name="linear") as pipeline:
+        load = LoadDataFromDicts(data=instructions(120), batch_size=7)
+        load >> TextGeneration(llm=llm) >> Shout()
+    distiset = pipeline.run(progress=False)
+    rows = rows_of(distiset)
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(120)]
+    assert all(r["shout"] == f"RE Q{i}" for i, r in enumerate(rows))
+    assert llm.finished != sorted(llm.finished, key=lambda p: int(p[1:]))  # finished out of order
+    summary = distiset.summary
+    assert summary is not None and summary.completed
+    assert summary.rows == {"default": 120} and summary.requests_sent == 120
+    assert summary.tokens == {"mock": {"input": 120, "output": 240}}
+
+
+def test_a_slow_request_does_not_hold_back_the_requests_after_it() -> None:
+    llm = DelayLLM(responses="ok", delays={"q0": 0.4}, latency=0.01, max_concurrent_requests=4)
+    with Pipeline(name="barrier") as pipeline:
+        LoadDataFromDicts(data=instructions(40), batch_size=5) >> TextGeneration(llm=llm)
+    distiset = pipeline.run(progress=False)
+    finished = llm.finished
+    # every other request, in later batches too, finished while q0 was still running
+    assert finished[-1] == "q0"
+    assert {f"q{i}" for i in range(5, 40)} <= set(finished[:-1])
+    assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(40)]
+
+
+def test_fan_out_gives_one_dataset_per_leaf() -> None:
+    with Pipeline(name="fanout") as pipeline:
+        load = LoadDataFromDicts(data=instructions(30), batch_size=8)
+        load >> [
+            TextGeneration(name="a", llm=AsyncMockLLM(responses="A")),
+            TextGeneration(name="b", llm=MockLLM(responses="B")),
+        ]
+    distiset = pipeline.run(progress=False)
+    assert set(distiset) == {"a", "b"}
+    for name, reply in (("a", "A"), ("b", "B")):
+        rows = rows_of(distiset, name)
+        assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(30)]
+        assert {r["generation"] for r in rows} == {reply}
+
+
+def test_fan_in_receives_aligned_rows_from_each_branch() -> None:
+    rng = random.Random(3)
+    slow = DelayLLM(
+        responses=lambda m: "slow " + m[-1]["content"],
+        delays={f"q{i}": rng.uniform(0, 0.02) for i in range(50)},
+    )
+    fast = AsyncMockLLM(responses=lambda m: "fast " + m[-1]["content"])
+    with Pipeline(name="fanin") as pipeline:
+        load = LoadDataFromDicts(data=instructions(50), batch_size=6)
+        branches = [
+            TextGeneration(name="slow", llm=slow),
+            TextGeneration(name="fast", llm=fast, input_batch_size=4),
+        ]
+        load >> branches >> Join(input_batch_size=5)
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(50)]
+    assert all(r["joined"] == [f"slow q{i}", f"fast q{i}"] for i, r in enumerate(rows))
+
+
+def test_a_single_input_step_after_two_branches_gets_both_branches_rows() -> None:
+    with Pipeline(name="concat") as pipeline:
+        load = LoadDataFromDicts(data=instructions(4), batch_size=2)
+        (
+            load
+            >> [
+                TextGeneration(name="a", llm=AsyncMockLLM(responses="A")),
+                TextGeneration(name="b", llm=AsyncMockLLM(responses="B")),
+            ]
+            >> Shout()
+        )
+    rows = rows_of(pipeline.run(progress=False))
+    assert [(r["instruction"], r["shout"]) for r in rows] == [
+        ("q0", "A"),
+        ("q1", "A"),
+        ("q0", "B"),
+        ("q1", "B"),
+        ("q2", "A"),
+        ("q3", "A"),
+        ("q2", "B"),
+        ("q3", "B"),
+    ]
+
+
+def test_failed_requests_keep_their_rows_with_the_error_and_are_counted() -> None:
+    replies = ["r0", RuntimeError("boom"), None, "r3", ValueError("bad"), "r5"]
+    llm = AsyncMockLLM(responses=replies, max_concurrent_requests=1)
+    with Pipeline(name="failures") as pipeline:
+        LoadDataFromDicts(data=instructions(6), batch_size=4) >> TextGeneration(name="gen", llm=llm)
+    distiset = pipeline.run(progress=False)
+    rows = rows_of(distiset)
+    assert [r["generation"] for r in rows] == ["r0", None, None, "r3", None, "r5"]
+    errors = [r["stillroom_metadata"].get("error_gen") for r in rows]
+    assert errors[1] == "RuntimeError: boom" and errors[4] == "ValueError: bad"
+    assert errors[2] and errors[0] is None
+    summary = distiset.summary
+    assert summary is not None
+    assert summary.failed_rows == {"gen": 3} and summary.failed_requests == 2
+    assert "3 rows with a failed generation" in str(summary)
+
+
+def test_a_global_step_gets_every_row_at_once() -> None:
+    CountAll.calls.clear()
+    with Pipeline(name="global") as pipeline:
+        load = LoadDataFromDicts(data=instructions(23), batch_size=5)
+        load >> TextGeneration(llm=AsyncMockLLM(), input_batch_size=3) >> CountAll() >> Shout()
+    rows = rows_of(pipeline.run(progress=False))
+    assert CountAll.calls == [23]
+    assert [r["position"] for r in rows] == list(range(23)) and rows[0]["total"] == 23
+
+
+@pytest.mark.parametrize("llm_class", [AsyncMockLLM, MockLLM])
+def test_mappings_apply_on_the_row_path_and_the_batch_path(llm_class: type) -> None:
+    llm = llm_class(responses=lambda m: "re " + m[-1]["content"])
+    with Pipeline(name=f"maps-{llm_class.__name__}") as pipeline:
+        load = LoadDataFromDicts(data=[{"prompt": f"p{i}"} for i in range(5)])
+        task = TextGeneration(
+            llm=llm,
+            input_mappings={"instruction": "prompt"},
+            output_mappings={"generation": "answer"},
+        )
+        load >> task
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["answer"] for r in rows] == [f"re p{i}" for i in range(5)]
+    assert all(
+        r["prompt"] == f"p{i}" and "instruction" not in r and "generation" not in r
+        for i, r in enumerate(rows)
+    )
+
+
+class ReverseTask(Task):
+    """A task with its own `process`: runs on the batch path even with an AsyncLLM."""
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["generation"]
+
+    def format_input(self, input: dict[str, Any]) -> Any:
+        return [{"role": "user", "content": input["instruction"]}]
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"generation": output}
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        formatted = [self.format_input(row) for row in reversed(inputs)]
+        results = self.generate_all(formatted)
+        yield [
+            self.rows_from_result(row, f, r)[0]
+            for row, f, r in zip(reversed(inputs), formatted, results, strict=True)
+        ]
+
+
+def test_custom_process_tasks_run_on_the_batch_path_and_use_the_cache() -> None:
+    def build() -> tuple[Pipeline, AsyncMockLLM]:
+        llm = AsyncMockLLM(responses=lambda m: "re " + m[-1]["content"])
+        with Pipeline(name="custom") as pipeline:
+            LoadDataFromDicts(data=instructions(6), batch_size=3) >> ReverseTask(llm=llm)
+        return pipeline, llm
+
+    pipeline, llm = build()
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["instruction"] for r in rows] == ["q2", "q1", "q0", "q5", "q4", "q3"]
+    assert len(llm.calls) == 6
+    pipeline, llm = build()
+    distiset = pipeline.run(progress=False)
+    assert llm.calls == [] and distiset.summary is not None and distiset.summary.cache_hits == 6
+
+
+@pytest.mark.timeout(90)
+def test_cpu_bound_steps_run_in_worker_processes() -> None:
+    with Pipeline(name="cpu") as pipeline:
+        LoadDataFromDicts(data=instructions(12), batch_size=4) >> PidStep()
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(12)]
+    assert os.getpid() not in {r["pid"] for r in rows}
+
+
+def test_a_failing_step_stops_the_run_and_a_rerun_resumes_after_the_fix(tmp_path: Path) -> None:
+    flag = tmp_path / "broken"
+    flag.touch()
+    llm = AsyncMockLLM(responses=lambda m: "re " + m[-1]["content"])
+
+    def build() -> Pipeline:
+        with Pipeline(name="failing") as pipeline:
+            load = LoadDataFromDicts(data=instructions(20), batch_size=4)
+            load >> TextGeneration(llm=llm) >> FailOnce(flag=str(flag), bad="q9")
+        return pipeline
+
+    with pytest.raises(
+        StepFailedError, match="Step 'fail_once' failed on batch 2: RuntimeError: cannot handle q9"
+    ):
+        build().run(progress=False)
+    sent = len(llm.calls)
+    flag.unlink()
+    distiset = build().run(progress=False)
+    rows = rows_of(distiset)
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(20)]
+    assert distiset.summary is not None and distiset.summary.resumed
+    assert len(llm.calls) == 20 and sent <= 20
+
+
+def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    for storage in ("jsonl", "parquet"):
+        with Pipeline(name=f"store-{storage}") as pipeline:
+            load = LoadDataFromDicts(
+                data=[{"instruction": f"q{i}", "n": i} for i in range(7)], batch_size=3
+            )
+            load >> TextGeneration(llm=MockLLM(responses="x"))
+        distiset = pipeline.run(progress=False, storage_format=storage)
+        files = distiset["default"]["train"].files
+        assert files and all(f.suffix == f".{storage}" for f in files)
+        saved = Distiset.load_from_disk(distiset.save_to_disk(tmp_path / storage))
+        rows = saved["default"]["train"].to_list()
+        assert [(r["instruction"], r["n"], r["generation"]) for r in rows] == [
+            (f"q{i}", i, "x") for i in range(7)
+        ]
+        assert (tmp_path / storage / "pipeline.yaml").exists()
+        assert saved["default"]["train"]["n"] == list(range(7))

@@ -1,0 +1,140 @@
+"""A pipeline is checked before any step runs, and every problem is reported at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models import AsyncMockLLM
+from stillroom.pipeline import Pipeline
+from stillroom.pipeline.errors import PipelineValidationError
+from stillroom.steps import LoadDataFromDicts, Step, StepInput
+from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.typing import StepColumns, StepOutput
+
+
+class NeedsKey(Step):
+    key: RuntimeParameter[str] = None  # type: ignore[assignment]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield inputs
+
+
+def problems(pipeline: Pipeline, **parameters: dict) -> list[str]:
+    with pytest.raises(PipelineValidationError) as info:
+        pipeline.run(parameters=parameters or None, progress=False)
+    return info.value.problems
+
+
+def test_a_cycle_is_reported_with_its_path() -> None:
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x"}])
+        a = TextGeneration(name="a", llm=AsyncMockLLM())
+        b = TextGeneration(
+            name="b", llm=AsyncMockLLM(), template="{{ generation }}", columns=["generation"]
+        )
+        load >> a >> b >> a
+    (problem,) = problems(pipeline)
+    assert "cycle: a >> b >> a" in problem
+
+
+def test_steps_no_generator_reaches_and_generators_with_inputs() -> None:
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x"}])
+        other = LoadDataFromDicts(name="other", data=[{"instruction": "y"}])
+        orphan = TextGeneration(name="orphan", llm=AsyncMockLLM())
+        after = TextGeneration(
+            name="after", llm=AsyncMockLLM(), template="{{ generation }}", columns=["generation"]
+        )
+        load >> other
+        orphan >> after
+    found = problems(pipeline)
+    assert any(
+        "'other' (LoadDataFromDicts) is a generator" in p and "['load_data_from_dicts']" in p
+        for p in found
+    )
+    assert any("'orphan' (TextGeneration) has no predecessor" in p for p in found)
+    assert any("'after' (TextGeneration) cannot be reached from any generator" in p for p in found)
+
+
+def test_missing_column_names_step_column_available_and_suggests_mappings() -> None:
+    llm = AsyncMockLLM()
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"prompt": "x", "other": 1}])
+        task = TextGeneration(name="gen", llm=llm)
+        load >> task
+    (problem,) = problems(pipeline)
+    assert "Step 'gen' (TextGeneration) needs column 'instruction'" in problem
+    assert "Columns available: ['other', 'prompt']" in problem
+    assert "input_mappings={'instruction': '<column>'}" in problem
+    assert llm.calls == [] and not llm.is_loaded
+
+    task.input_mappings = {"instruction": "prompt"}
+    distiset = pipeline.run(progress=False)
+    assert distiset["default"]["train"][0]["prompt"] == "x"
+
+
+def test_output_mappings_rename_what_downstream_steps_see() -> None:
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x"}])
+        first = TextGeneration(
+            name="first", llm=AsyncMockLLM(), output_mappings={"generation": "draft"}
+        )
+        second = TextGeneration(
+            name="second", llm=AsyncMockLLM(), template="{{ generation }}", columns=["generation"]
+        )
+        load >> first >> second
+    (problem,) = problems(pipeline)
+    assert "needs column 'generation'" in problem and "'draft'" in problem
+    second.input_mappings = {"generation": "draft"}
+    pipeline.validate()
+
+
+def test_runtime_parameters_unknown_invalid_and_missing_fail_before_any_call() -> None:
+    llm = AsyncMockLLM()
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x"}])
+        task = TextGeneration(name="gen", llm=llm)
+        needs = NeedsKey(name="needs")
+        load >> task >> needs
+    found = problems(
+        pipeline,
+        gen={"input_batch_sise": 3, "llm": {"generation_kwargs": {"temprature": 1.0}}},
+        genn={"x": 1},
+    )
+    text = "\n".join(found)
+    assert (
+        "no runtime parameter 'input_batch_sise'" in text
+        and "Did you mean 'input_batch_size'" in text
+    )
+    assert "parameters were given for step 'genn'" in text and "Did you mean 'gen'" in text
+    assert "needs the runtime parameter 'key'" in text and "--param needs.key=<value>" in text
+    assert llm.calls == []
+
+    found = problems(pipeline, gen={"input_batch_size": "many"}, needs={"key": "k"})
+    assert any("invalid runtime parameter value" in p and "input_batch_size" in p for p in found)
+    pipeline.run(parameters={"needs": {"key": "k"}}, progress=False)
+    assert needs.key == "k" and len(llm.calls) == 1
+
+
+def test_a_pipeline_without_steps_or_generators_cannot_run() -> None:
+    assert "has no steps" in problems(Pipeline(name="empty"))[0]
+    with Pipeline(name="p") as pipeline:
+        TextGeneration(llm=AsyncMockLLM())
+    assert any("no generator step" in p for p in problems(pipeline))
+
+
+def test_columns_of_generators_without_declared_outputs_are_checked_at_run_time() -> None:
+    from stillroom.steps import GeneratorStep
+
+    class Opaque(GeneratorStep):
+        @property
+        def outputs(self) -> StepColumns:
+            return []
+
+        def process(self, offset: int = 0):  # type: ignore[override]
+            yield [{"instruction": "hi"}], True
+
+    with Pipeline(name="p") as pipeline:
+        Opaque() >> TextGeneration(llm=AsyncMockLLM())
+    pipeline.validate()
