@@ -402,7 +402,7 @@ class Engine:
     async def _tick(self) -> None:
         last = time.monotonic()
         while True:
-            await asyncio.sleep(min(self.checkpoint_interval, 0.25))
+            await asyncio.sleep(min(self.checkpoint_interval, 0.1))
             if time.monotonic() - last >= self.checkpoint_interval:
                 self.checkpoint()
                 last = time.monotonic()

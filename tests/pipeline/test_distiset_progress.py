@@ -1,0 +1,77 @@
+"""Distiset conversions and the progress/summary output."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stillroom.distiset import Distiset
+from stillroom.errors import MissingExtraError
+from stillroom.models import AsyncMockLLM
+from stillroom.pipeline import Pipeline
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def small_run(**run_kwargs: Any) -> Distiset:
+    with Pipeline(name="small") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(6)], batch_size=2)
+        load >> TextGeneration(
+            llm=AsyncMockLLM(responses="ok", latency=0.1, max_concurrent_requests=2)
+        )
+    return pipeline.run(**run_kwargs)
+
+
+def test_to_hf_and_push_to_hub_delegate_to_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
+    datasets = pytest.importorskip("datasets")
+    distiset = small_run(progress=False)
+    converted = distiset.to_hf()
+    assert converted["default"]["train"].num_rows == 6
+    assert converted["default"]["train"][0]["generation"] == "ok"
+    pushed: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        datasets.DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.append((repo, kw))
+    )
+    distiset.push_to_hub("me/data", private=True)
+    assert pushed == [("me/data", {"config_name": "default", "private": True, "token": None})]
+
+
+def test_without_datasets_conversion_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    distiset = small_run(progress=False)
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'stillroom\[hf\]'"):
+        distiset.to_hf()
+
+
+def test_rows_read_lazily_and_by_column(tmp_path: Path) -> None:
+    dataset = small_run(progress=False)["default"]["train"]
+    assert len(dataset) == 6 and dataset.column_names[:2] == ["instruction", "generation"]
+    assert dataset["instruction"] == [f"q{i}" for i in range(6)]
+    assert dataset[1:3][0]["instruction"] == "q1"
+    with pytest.raises(KeyError, match="No column 'nope'"):
+        dataset["nope"]
+
+
+def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="stillroom"):
+        small_run(progress=None, log_interval=0.05)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith("progress: load_data_from_dicts") and "text_generation" in m for m in messages
+    )
+    assert any("Pipeline 'small' completed" in m for m in messages)
+    assert any("dataset 'default': 6 rows" in m for m in messages)
+
+
+def test_progress_bars_draw_and_the_summary_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    small_run(progress=True)
+    err = capsys.readouterr().err
+    assert "text_generation" in err and "Pipeline 'small' completed" in err
