@@ -73,7 +73,7 @@ def test_parse_params_builds_nested_values() -> None:
         },
         "s": {"flag": True},
     }
-    with pytest.raises(StillroomError, match="STEP.FIELD=VALUE"):
+    with pytest.raises(StillroomError, match=r"STEP\.FIELD=VALUE"):
         parse_params(["nofield=1"])
 
 
