@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,9 @@ def test_a_rerun_retries_exactly_the_failed_requests() -> None:
 
 
 @pytest.mark.parametrize("llm_class", [AsyncMockLLM, MockLLM])
-def test_identical_prompts_get_one_request_each_and_all_hit_on_rerun(llm_class: type) -> None:
+def test_identical_prompts_get_one_request_each_and_all_hit_on_rerun(
+    llm_class: type, cache_dir: Path
+) -> None:
     def build() -> tuple[Pipeline, Any]:
         counter = iter(range(1000))
         llm = llm_class(responses=lambda m: f"poem {next(counter)}")
@@ -104,6 +107,10 @@ def test_identical_prompts_get_one_request_each_and_all_hit_on_rerun(llm_class: 
     pipeline, llm = build()
     again = [r["generation"] for r in pipeline.run(progress=False)["default"]["train"]]
     assert llm.calls == [] and again == first
+    (database,) = cache_dir.glob("pipelines/*/cache.sqlite")
+    with sqlite3.connect(database) as conn:  # a finished run leaves no counts behind
+        assert conn.execute("SELECT COUNT(*) FROM seen").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM batches").fetchone() == (0,)
 
 
 def test_api_keys_never_reach_the_cache_or_the_datasets(cache_dir: Path) -> None:

@@ -261,3 +261,88 @@ def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(tmp_path: Path) -> 
         ]
         assert (tmp_path / storage / "pipeline.yaml").exists()
         assert saved["default"]["train"]["n"] == list(range(7))
+
+
+def test_rows_given_to_run_feed_a_pipeline_without_generator() -> None:
+    with Pipeline(name="fed") as pipeline:
+        TextGeneration(llm=AsyncMockLLM(responses="ok")) >> Shout()
+    rows = rows_of(pipeline.run(dataset=instructions(5), dataset_batch_size=2, progress=False))
+    assert [r["shout"] for r in rows] == ["OK"] * 5
+    rows = rows_of(pipeline.run(dataset=instructions(3), progress=False))
+    assert [r["instruction"] for r in rows] == ["q0", "q1", "q2"]
+    assert list(pipeline.steps) == ["text_generation", "shout", "load_dataset"]
+
+
+def test_generators_of_different_lengths_align_by_batch_position() -> None:
+    with Pipeline(name="two-sources") as pipeline:
+        a = LoadDataFromDicts(
+            name="a", data=[{"instruction": f"a{i}"} for i in range(4)], batch_size=2
+        )
+        b = LoadDataFromDicts(
+            name="b", data=[{"instruction": f"b{i}"} for i in range(6)], batch_size=2
+        )
+        [a, b] >> TextGeneration(llm=AsyncMockLLM(responses=lambda m: m[-1]["content"]))
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["generation"] for r in rows] == [
+        "a0",
+        "a1",
+        "b0",
+        "b1",
+        "a2",
+        "a3",
+        "b2",
+        "b3",
+        "b4",
+        "b5",
+    ]
+
+
+def test_a_generator_alone_is_its_own_dataset_and_generations_multiply_rows() -> None:
+    with Pipeline(name="alone") as pipeline:
+        LoadDataFromDicts(data=instructions(3))
+    assert rows_of(pipeline.run(progress=False)) == instructions(3)
+
+    with Pipeline(name="many") as pipeline:
+        load = LoadDataFromDicts(data=instructions(3))
+        load >> [
+            TextGeneration(
+                name="split", llm=AsyncMockLLM(responses=["x", "y"] * 3), num_generations=2
+            ),
+            TextGeneration(
+                name="grouped",
+                llm=MockLLM(responses="z"),
+                num_generations=2,
+                group_generations=True,
+            ),
+        ]
+    distiset = pipeline.run(progress=False)
+    assert [r["generation"] for r in rows_of(distiset, "split")] == ["x", "y"] * 3
+    assert [r["generation"] for r in rows_of(distiset, "grouped")] == [["z", "z"]] * 3
+
+
+def test_generator_tasks_run_as_generators() -> None:
+    from stillroom.steps.tasks import GeneratorTask
+
+    class Jokes(GeneratorTask):
+        count: int = 5
+
+        @property
+        def outputs(self) -> StepColumns:
+            return ["joke"]
+
+        def format_output(
+            self, output: str | None, input: dict[str, Any] | None = None
+        ) -> dict[str, Any]:
+            return {"joke": output}
+
+        def process(self, offset: int = 0):  # type: ignore[override]
+            for index in range(offset, self.count):
+                reply = self.llm.generate([[{"role": "user", "content": f"joke {index}"}]])[0]
+                yield [self.format_output(reply["generations"][0])], index == self.count - 1
+
+    with Pipeline(name="jokes") as pipeline:
+        Jokes(llm=AsyncMockLLM(responses=lambda m: "ha " + m[-1]["content"])) >> Shout(
+            input_mappings={"generation": "joke"}
+        )
+    rows = rows_of(pipeline.run(progress=False))
+    assert [r["shout"] for r in rows] == [f"HA JOKE {i}" for i in range(5)]

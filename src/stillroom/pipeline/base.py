@@ -33,6 +33,9 @@ from stillroom.pipeline.writers import StorageFormat
 from stillroom.steps.base import _Step
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
 
+DATASET_STEP = "load_dataset"
+"""Name of the generator step `run(dataset=...)` adds."""
+
 
 class Pipeline:
     """A DAG of steps that runs locally on one asyncio loop, with cache and resume."""
@@ -131,12 +134,17 @@ class Pipeline:
         checkpoint_interval: float = 1.0,
         progress: bool | None = None,
         log_interval: float = 10.0,
+        dataset: Iterable[dict[str, Any]] | None = None,
+        dataset_batch_size: int = 50,
     ) -> Distiset:
         """Run the pipeline and return one dataset per leaf step.
 
         Args:
             parameters: runtime parameters per step name, e.g.
                 `{"text_generation": {"llm": {"generation_kwargs": {"temperature": 0.7}}}}`.
+            dataset: rows to feed a pipeline that has no generator step (a list of dicts or a
+                Hugging Face `Dataset`); they enter through a `LoadDataFromDicts` step named
+                "load_dataset" connected to every step without predecessors.
             use_cache: resume an unfinished run of this same pipeline, and reuse cached LLM
                 replies. False starts afresh and sends every request (replies are still cached).
             storage_format: "jsonl" (default), or "parquet" (needs pyarrow).
@@ -151,9 +159,32 @@ class Pipeline:
         """
         from stillroom.pipeline.runner import run_pipeline
 
+        if dataset is not None:
+            self._feed(dataset, dataset_batch_size)
         return run_pipeline(
             self, parameters, use_cache, storage_format, checkpoint_interval, progress, log_interval
         )
+
+    def _feed(self, dataset: Iterable[dict[str, Any]], batch_size: int) -> None:
+        from stillroom.steps.generators.data import LoadDataFromDicts
+
+        to_list = getattr(dataset, "to_list", None)
+        rows = to_list() if callable(to_list) else list(dataset)
+        loader = self.dag.steps.get(DATASET_STEP)
+        if isinstance(loader, LoadDataFromDicts):  # fed by an earlier run() call
+            loader.data, loader.batch_size = rows, batch_size
+            return
+        generators = [name for name, step in self.dag.steps.items() if step.is_generator]
+        if generators:
+            raise StillroomError(
+                f"Pipeline {self.name!r} already starts with generator step(s) {generators}; "
+                "pass `dataset` only to a pipeline whose first steps receive rows."
+            )
+        roots = [name for name in self.dag.steps if not self.dag.predecessors(name)]
+        with self:
+            LoadDataFromDicts(name=DATASET_STEP, data=rows, batch_size=batch_size)
+        for root in roots:
+            self._add_edge(DATASET_STEP, root)
 
     # --- serialisation ------------------------------------------------------------------------
 

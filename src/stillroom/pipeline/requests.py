@@ -56,9 +56,10 @@ def cacheable(result: Any) -> bool:
 class RequestCache:
     """`RequestHook` for one task: cache lookups and writes, duplicate counting, counters."""
 
-    def __init__(self, store: Store, scope: str, task: _Task, read: bool) -> None:
+    def __init__(self, store: Store, run: str, task: _Task, read: bool) -> None:
         self.store = store
-        self.scope = f"{scope}:{task.name}"
+        self.run = run
+        self.step = str(task.name)
         self.read = read
         llm = task.llm
         self.stats = RequestStats(model=llm.model_name)
@@ -82,7 +83,7 @@ class RequestCache:
         ).digest()
         with self.store.lock:
             earlier = self._pending.get(content, 0)
-            occurrence = self.store.seen_count(self.scope, content) + earlier
+            occurrence = self.store.seen_count(self.run, self.step, content) + earlier
             self._pending[content] = earlier + 1
         hashes = unit_hashes.get()
         if hashes is not None:
@@ -105,7 +106,7 @@ class RequestCache:
                     self._pending[content] = left
                 else:
                     del self._pending[content]
-            self.store.add_seen(self.scope, hashes)
+            self.store.add_seen(self.run, self.step, hashes)
 
     # --- requests ---------------------------------------------------------------------------
 

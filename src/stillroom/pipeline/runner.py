@@ -113,8 +113,8 @@ def run_pipeline(
                 and state.get("version") == STATE_VERSION
             )
             if not resume:
-                old_scope = state.get("run_id") if isinstance(state, dict) else None
-                store.clear_run(signature, scope=old_scope)
+                old_run = state.get("run_id") if isinstance(state, dict) else None
+                store.clear_run(signature, run=old_run)
                 if data_dir.exists():
                     shutil.rmtree(data_dir)
                 state = {
@@ -175,7 +175,7 @@ def _finish(
     completed = engine.completed and engine.failure is None
     if completed:
         engine.checkpoint(status="completed", force_flush=True)
-        engine.store.clear_run(engine.signature, scope=engine.run_id)
+        engine.store.clear_run(engine.signature, run=engine.run_id)
         engine.store.commit()
     else:
         engine.checkpoint(status="running", force_flush=True)

@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - Windows
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (key BLOB PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS seen (
-    scope TEXT NOT NULL, hash BLOB NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (scope, hash)
+    run TEXT NOT NULL, step TEXT NOT NULL, hash BLOB NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (run, step, hash)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     signature TEXT PRIMARY KEY, status TEXT NOT NULL, state BLOB, updated REAL
@@ -132,19 +133,19 @@ class Store:
 
     # --- duplicate counting -----------------------------------------------------------------
 
-    def seen_count(self, scope: str, digest: bytes) -> int:
+    def seen_count(self, run: str, step: str, digest: bytes) -> int:
         with self.lock:
             row = self._conn.execute(
-                "SELECT n FROM seen WHERE scope = ? AND hash = ?", (scope, digest)
+                "SELECT n FROM seen WHERE run = ? AND step = ? AND hash = ?", (run, step, digest)
             ).fetchone()
         return row[0] if row else 0
 
-    def add_seen(self, scope: str, digests: Iterable[bytes]) -> None:
+    def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None:
         with self.lock:
             self._conn.executemany(
-                "INSERT INTO seen VALUES (?, ?, 1) "
-                "ON CONFLICT (scope, hash) DO UPDATE SET n = n + 1",
-                ((scope, d) for d in digests),
+                "INSERT INTO seen VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (run, step, hash) DO UPDATE SET n = n + 1",
+                ((run, step, d) for d in digests),
             )
 
     # --- checkpoints ------------------------------------------------------------------------
@@ -186,12 +187,12 @@ class Store:
                 (signature, status, state, updated),
             )
 
-    def clear_run(self, signature: str, scope: str | None = None) -> None:
-        """Forget a run's in-flight batches (and its duplicate counts when `scope` is given)."""
+    def clear_run(self, signature: str, run: str | None = None) -> None:
+        """Forget a run's in-flight batches (and its duplicate counts when `run` is given)."""
         with self.lock:
             self._conn.execute("DELETE FROM batches WHERE signature = ?", (signature,))
-            if scope is not None:
-                self._conn.execute("DELETE FROM seen WHERE scope = ?", (scope,))
+            if run is not None:
+                self._conn.execute("DELETE FROM seen WHERE run = ?", (run,))
 
     def commit(self) -> None:
         """Make everything written so far durable, then empty the journal it supersedes."""
