@@ -1,10 +1,10 @@
 """The local engine: one asyncio loop streaming batches through the step graph (DESIGN.md §4).
 
-Data model. A generator's batches are numbered (`seq`); every other step turns the rows it
-receives for one seq (one list per predecessor, aligned) into exactly one output batch with
-the same seq, so rows stay in input order and steps with several predecessors get rows that
-derive from the same source batch. A global step waits for all its rows and numbers its
-output batches afresh.
+Data model (see `nodes.py`). A generator's batches are numbered (`seq`); every other step
+turns the rows it receives for one seq (one list per predecessor, aligned) into exactly one
+output batch with the same seq, so rows stay in input order and steps with several
+predecessors get rows that derive from the same source batch. A global step waits for all
+its rows and numbers its output batches afresh.
 
 Flow control. Each step has a slot per predecessor holding the batches it has not finished;
 a producer only starts new work when its successors' slots have room (back-pressure).
@@ -13,11 +13,9 @@ unit at a time per step. A task on the row path keeps up to `max_concurrent_requ
 flight, across batch boundaries, and emits each batch once all its rows are done, in order:
 a slow request holds back only its own batch's output, never the requests after it.
 
-Checkpoints. The engine runs on one thread, so a checkpoint is a consistent snapshot taken
-between two events: each generator's offset, each step's position, the batches not yet
-finished (stored once each, removed when consumed), and the leaf writers' state. A resumed
-run restores it and redoes only unfinished batches; their finished requests come back from
-the request cache.
+Checkpoints (see `checkpoint.py`). The engine runs on one thread, so a checkpoint taken
+between two events is consistent. A resumed run restores it and redoes only unfinished
+batches; their finished requests come back from the request cache.
 """
 
 from __future__ import annotations
@@ -27,23 +25,23 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import pickle
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.execution import (
     execute_global,
     execute_unit,
     finish_rows,
     generator_batches,
     prepare_rows,
-    uses_row_path,
 )
-from stillroom.pipeline.requests import RequestCache, RequestStats, unit_hashes
-from stillroom.pipeline.workers import DaemonThreads, init_worker, is_cpu_bound, run_in_worker
+from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
+from stillroom.pipeline.requests import RequestCache, unit_hashes
+from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
 from stillroom.steps.tasks.base import METADATA_COLUMN, _Task
 
 if TYPE_CHECKING:
@@ -52,157 +50,14 @@ if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
     from stillroom.pipeline.progress import ProgressReporter
     from stillroom.pipeline.store import Store
-    from stillroom.pipeline.writers import Encoded, LeafWriter
-    from stillroom.steps.base import _Step
+    from stillroom.pipeline.writers import LeafWriter
     from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
 
-SLOT_BATCHES = 4
-"""Batches waiting in a step's slot, per predecessor, before its producer pauses."""
-
 ROWS_HELD_PER_REQUEST = 20
 """Rows a row-path task may hold (admitted, output not yet emitted) per concurrent request;
 room for stragglers 20 latencies long before admission pauses."""
-
-_WAIT, _READY, _DONE = range(3)
-
-
-@dataclass(slots=True)
-class Batch:
-    """Rows travelling between steps; `id` is unique within a run, `seq` is the source batch."""
-
-    id: int
-    seq: int
-    rows: list[Row]
-
-
-@dataclass
-class Unit:
-    """The batches a step consumes together: per predecessor, those of one seq (or all)."""
-
-    seq: int
-    batches: list[list[Batch]]
-    hashes: list[bytes] = field(default_factory=list)
-
-    def inputs(self) -> list[list[Row]]:
-        return [[row for batch in batches for row in batch.rows] for batches in self.batches]
-
-    @property
-    def size(self) -> int:
-        return sum(len(batch.rows) for batches in self.batches for batch in batches)
-
-
-@dataclass
-class NodeStats:
-    rows_in: int = 0
-    rows_out: int = 0
-    failed_rows: int = 0
-
-
-class Node:
-    """One step's runtime state: its input slots, position, counters and outputs."""
-
-    def __init__(self, name: str, step: _Step, preds: list[str]) -> None:
-        self.name = name
-        self.step = step
-        self.preds = preds
-        self.succs: list[Node] = []
-        self.writer: LeafWriter | None = None
-        self.hook: RequestCache | None = None
-        if step.is_generator:
-            self.kind = "generator"
-        elif step.is_global:
-            self.kind = "global"
-        elif uses_row_path(step):
-            self.kind = "rows"
-        else:
-            self.kind = "batches"
-        self.cpu_bound = is_cpu_bound(step)
-        self.capacity: int | None = None if step.is_global else SLOT_BATCHES
-        self.slots: dict[str, deque[Batch]] = {p: deque() for p in preds}
-        self.closed: set[str] = set()
-        self.inflight: dict[int, Unit] = {}
-        self.next_seq = 0
-        self.done = False
-        self.gen_offset = 0
-        self.stats = NodeStats()
-        self.expected_rows: int | None = None
-        self.held = 0
-
-    @property
-    def request_stats(self) -> RequestStats | None:
-        return self.hook.stats if self.hook is not None else None
-
-    @property
-    def rows_done(self) -> int:
-        return self.stats.rows_out if self.kind == "generator" else self.stats.rows_in
-
-    def room_for(self, pred: str) -> bool:
-        return self.capacity is None or len(self.slots[pred]) < self.capacity
-
-    def readiness(self) -> int:
-        """_READY when the next unit can be taken, _DONE when no more will come, else _WAIT."""
-        if self.kind == "global":
-            if all(p in self.closed for p in self.preds):
-                return _DONE if self.done else _READY
-            return _WAIT
-        heads = []
-        for pred in self.preds:
-            slot = self.slots[pred]
-            if slot:
-                heads.append(slot[0].seq)
-            elif pred not in self.closed:
-                return _WAIT
-        if not heads:
-            return _DONE
-        if self.next_seq not in heads:  # predecessors from other sources ran out earlier
-            self.next_seq = min(heads)
-        return _READY
-
-    def take(self) -> Unit:
-        if self.kind == "global":
-            batches = [list(self.slots[p]) for p in self.preds]
-            for pred in self.preds:
-                self.slots[pred].clear()
-            unit = Unit(0, batches)
-        else:
-            batches = []
-            for pred in self.preds:
-                slot = self.slots[pred]
-                batches.append([slot.popleft()] if slot and slot[0].seq == self.next_seq else [])
-            unit = Unit(self.next_seq, batches)
-            self.next_seq += 1
-        self.inflight[unit.seq] = unit
-        return unit
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "next_seq": min(self.inflight, default=self.next_seq),
-            "closed": sorted(self.closed),
-            "done": self.done,
-            "gen_offset": self.gen_offset,
-            "stats": [self.stats.rows_in, self.stats.rows_out, self.stats.failed_rows],
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.next_seq = state["next_seq"]
-        self.closed = set(state["closed"])
-        self.done = state["done"]
-        self.gen_offset = state["gen_offset"]
-        self.stats = NodeStats(*state["stats"])
-
-    def pending(self) -> list[tuple[str, Batch | Encoded]]:
-        """(location, batch) of every batch this step has not finished, for checkpoints."""
-        found: list[tuple[str, Batch | Encoded]] = [
-            (f"{self.name}<{p}", b) for p, slot in self.slots.items() for b in slot
-        ]
-        for unit in self.inflight.values():
-            for pred, batches in zip(self.preds, unit.batches, strict=True):
-                found.extend((f"{self.name}<{pred}", b) for b in batches)
-        if self.writer is not None:
-            found.extend((f"{self.name}>", b) for b in self.writer.pending())
-        return found
 
 
 class _Signal:
@@ -270,10 +125,9 @@ class Engine:
         self._interrupts = 0
         self._signal: _Signal | None = None
         self._next_id = 0
-        self._stored: set[tuple[str, int]] = set()
+        self.checkpointer = Checkpointer(store, signature)
         self._threads = DaemonThreads(len(self.nodes) + 2)
         self._processes: ProcessPoolExecutor | None = None
-        self._checkpoint_failed = False
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -311,10 +165,7 @@ class Engine:
         self._next_id = state["next_id"]
         for name, node_state in state["nodes"].items():
             self.nodes[name].restore(node_state)
-        pending: dict[str, list[Any]] = {}
-        for location, batch_id, data in batches:
-            pending.setdefault(location, []).append(pickle.loads(data))
-            self._stored.add((location, batch_id))
+        pending = self.checkpointer.load(batches)
         for name, node in self.nodes.items():
             for pred in node.preds:
                 node.slots[pred].extend(pending.get(f"{name}<{pred}", []))
@@ -470,13 +321,13 @@ class Engine:
             await self._signal.wait_until(
                 lambda: (
                     self.stopping
-                    or (state := node.readiness()) == _DONE
-                    or (state == _READY and self._has_room(node))
+                    or (state := node.readiness()) == DONE
+                    or (state == READY and self._has_room(node))
                 )
             )
             if self.stopping:
                 return
-            if node.readiness() == _DONE:
+            if node.readiness() == DONE:
                 break
             unit = node.take()
             self._signal.notify()
@@ -486,7 +337,7 @@ class Engine:
 
     async def _run_global(self, node: Node) -> None:
         assert self._signal is not None
-        await self._signal.wait_until(lambda: self.stopping or node.readiness() != _WAIT)
+        await self._signal.wait_until(lambda: self.stopping or node.readiness() != WAIT)
         if self.stopping or node.done:
             return
         unit = node.take()
@@ -531,11 +382,11 @@ class Engine:
                 await self._signal.wait_until(
                     lambda: (
                         self.stopping
-                        or (state := node.readiness()) == _DONE
-                        or (state == _READY and node.held < hold_limit and self._has_room(node))
+                        or (state := node.readiness()) == DONE
+                        or (state == READY and node.held < hold_limit and self._has_room(node))
                     )
                 )
-                if self.stopping or node.readiness() == _DONE:
+                if self.stopping or node.readiness() == DONE:
                     break
                 unit = node.take()
                 self._signal.notify()
@@ -627,36 +478,11 @@ class Engine:
         }
 
     def checkpoint(self, status: str = "running", force_flush: bool = False) -> bool:
-        """Write a consistent snapshot and commit it (with the cached replies); False when the
-        rows could not be pickled, in which case the previous checkpoint stays valid."""
+        """Save a checkpoint (see `checkpoint.py`); False when it could not be written."""
         for node in self.nodes.values():
             if node.writer is not None:
                 node.writer.flush(force=force_flush)
-        placements: dict[tuple[str, int], Batch | Encoded] = {}
-        for node in self.nodes.values():
-            for location, batch in node.pending():
-                placements[(location, batch.id)] = batch
-        try:
-            added = [
-                (location, batch_id, pickle.dumps(batch, protocol=5))
-                for (location, batch_id), batch in placements.items()
-                if (location, batch_id) not in self._stored
-            ]
-            state = pickle.dumps(self.state(), protocol=5)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            if not self._checkpoint_failed:
-                self._checkpoint_failed = True
-                logger.warning(
-                    "Cannot checkpoint: some rows cannot be pickled (%s). The run continues, "
-                    "but could only resume from an earlier point.",
-                    exc,
-                )
-            return False
-        removed = self._stored - placements.keys()
-        self.store.save_run(self.signature, status, state, added, removed, time.time())
-        self.store.commit()
-        self._stored = set(placements)
-        return True
+        return self.checkpointer.save(self.nodes.values(), self.state(), status)
 
 
 def _count_failed(outputs: list[list[Row]], key: str) -> int:

@@ -1,0 +1,167 @@
+"""The engine's data model: batches, units of work, and each step's runtime state.
+
+A generator's batches are numbered (`seq`); every other step turns the rows it receives for
+one seq (one list per predecessor) into exactly one output batch with the same seq. A step's
+*slots* hold, per predecessor, the batches it has not started; a *unit* is what it takes from
+them at once (one seq, or everything for a global step) and keeps until it has emitted the
+output. Everything a step has not finished is in a slot or a unit, which is what checkpoints
+store.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stillroom.pipeline.execution import uses_row_path
+from stillroom.pipeline.workers import is_cpu_bound
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.requests import RequestCache, RequestStats
+    from stillroom.pipeline.writers import Encoded, LeafWriter
+    from stillroom.steps.base import _Step
+    from stillroom.steps.typing import Row
+
+SLOT_BATCHES = 4
+"""Batches waiting in a step's slot, per predecessor, before its producer pauses."""
+
+WAIT, READY, DONE = range(3)
+"""What `Node.readiness()` returns."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """Rows travelling between steps; `id` is unique within a run, `seq` is the source batch."""
+
+    id: int
+    seq: int
+    rows: list[Row]
+
+
+@dataclass
+class Unit:
+    """The batches a step consumes together: per predecessor, those of one seq (or all)."""
+
+    seq: int
+    batches: list[list[Batch]]
+    hashes: list[bytes] = field(default_factory=list)
+
+    def inputs(self) -> list[list[Row]]:
+        return [[row for batch in batches for row in batch.rows] for batches in self.batches]
+
+    @property
+    def size(self) -> int:
+        return sum(len(batch.rows) for batches in self.batches for batch in batches)
+
+
+@dataclass
+class NodeStats:
+    rows_in: int = 0
+    rows_out: int = 0
+    failed_rows: int = 0
+
+
+class Node:
+    """One step's runtime state: its input slots, position, counters and outputs."""
+
+    def __init__(self, name: str, step: _Step, preds: list[str]) -> None:
+        self.name = name
+        self.step = step
+        self.preds = preds
+        self.succs: list[Node] = []
+        self.writer: LeafWriter | None = None
+        self.hook: RequestCache | None = None
+        if step.is_generator:
+            self.kind = "generator"
+        elif step.is_global:
+            self.kind = "global"
+        elif uses_row_path(step):
+            self.kind = "rows"
+        else:
+            self.kind = "batches"
+        self.cpu_bound = is_cpu_bound(step)
+        self.capacity: int | None = None if step.is_global else SLOT_BATCHES
+        self.slots: dict[str, deque[Batch]] = {p: deque() for p in preds}
+        self.closed: set[str] = set()
+        self.inflight: dict[int, Unit] = {}
+        self.next_seq = 0
+        self.done = False
+        self.gen_offset = 0
+        self.stats = NodeStats()
+        self.expected_rows: int | None = None
+        self.held = 0
+
+    @property
+    def request_stats(self) -> RequestStats | None:
+        return self.hook.stats if self.hook is not None else None
+
+    @property
+    def rows_done(self) -> int:
+        return self.stats.rows_out if self.kind == "generator" else self.stats.rows_in
+
+    def room_for(self, pred: str) -> bool:
+        return self.capacity is None or len(self.slots[pred]) < self.capacity
+
+    def readiness(self) -> int:
+        """READY when the next unit can be taken, DONE when no more will come, else WAIT."""
+        if self.kind == "global":
+            if all(p in self.closed for p in self.preds):
+                return DONE if self.done else READY
+            return WAIT
+        heads = []
+        for pred in self.preds:
+            slot = self.slots[pred]
+            if slot:
+                heads.append(slot[0].seq)
+            elif pred not in self.closed:
+                return WAIT
+        if not heads:
+            return DONE
+        if self.next_seq not in heads:  # predecessors from other sources ran out earlier
+            self.next_seq = min(heads)
+        return READY
+
+    def take(self) -> Unit:
+        if self.kind == "global":
+            batches = [list(self.slots[p]) for p in self.preds]
+            for pred in self.preds:
+                self.slots[pred].clear()
+            unit = Unit(0, batches)
+        else:
+            batches = []
+            for pred in self.preds:
+                slot = self.slots[pred]
+                batches.append([slot.popleft()] if slot and slot[0].seq == self.next_seq else [])
+            unit = Unit(self.next_seq, batches)
+            self.next_seq += 1
+        self.inflight[unit.seq] = unit
+        return unit
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "next_seq": min(self.inflight, default=self.next_seq),
+            "closed": sorted(self.closed),
+            "done": self.done,
+            "gen_offset": self.gen_offset,
+            "stats": [self.stats.rows_in, self.stats.rows_out, self.stats.failed_rows],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.next_seq = state["next_seq"]
+        self.closed = set(state["closed"])
+        self.done = state["done"]
+        self.gen_offset = state["gen_offset"]
+        self.stats = NodeStats(*state["stats"])
+
+    def pending(self) -> list[tuple[str, Batch | Encoded]]:
+        """(location, batch) of every batch this step has not finished, for checkpoints."""
+        found: list[tuple[str, Batch | Encoded]] = [
+            (f"{self.name}<{p}", b) for p, slot in self.slots.items() for b in slot
+        ]
+        for unit in self.inflight.values():
+            for pred, batches in zip(self.preds, unit.batches, strict=True):
+                found.extend((f"{self.name}<{pred}", b) for b in batches)
+        if self.writer is not None:
+            found.extend((f"{self.name}>", b) for b in self.writer.pending())
+        return found
