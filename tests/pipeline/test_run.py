@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from pipeline_helpers import CountAll, DelayLLM, FailOnce, Join, PidStep, Shout
@@ -14,7 +14,7 @@ from stillroom.distiset import Distiset
 from stillroom.models import AsyncMockLLM, MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
-from stillroom.steps import LoadDataFromDicts, StepInput
+from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import Task, TextGeneration
 from stillroom.steps.typing import StepColumns, StepOutput
 
@@ -346,3 +346,36 @@ def test_generator_tasks_run_as_generators() -> None:
         )
     rows = rows_of(pipeline.run(progress=False))
     assert [r["shout"] for r in rows] == [f"HA JOKE {i}" for i in range(5)]
+
+
+class Lifecycle(Step):
+    """Records load/unload; refuses to load when `broken`."""
+
+    broken: bool = False
+    events: ClassVar[list[str]] = []
+
+    def load(self) -> None:
+        if self.broken:
+            raise OSError("model file missing")
+        Lifecycle.events.append("load")
+
+    def unload(self) -> None:
+        Lifecycle.events.append("unload")
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        Lifecycle.events.append("process")
+        yield inputs
+
+
+def test_steps_are_loaded_before_and_unloaded_after_and_load_errors_surface() -> None:
+    Lifecycle.events.clear()
+    with Pipeline(name="life") as pipeline:
+        LoadDataFromDicts(data=instructions(2)) >> Lifecycle()
+    pipeline.run(progress=False)
+    assert Lifecycle.events == ["load", "process", "unload"]
+    llm = AsyncMockLLM()
+    with Pipeline(name="broken") as pipeline:
+        LoadDataFromDicts(data=instructions(2)) >> TextGeneration(llm=llm) >> Lifecycle(broken=True)
+    with pytest.raises(OSError, match="model file missing"):
+        pipeline.run(progress=False)
+    assert llm.calls == []

@@ -156,8 +156,7 @@ def run_pipeline(
             if engine is not None:
                 engine.remove_hooks()
                 engine.close_writers()
-                if not aborted:
-                    engine.unload()
+                engine.shutdown()
             store.close()
     if engine.failure is not None:
         step, seq, error = engine.failure

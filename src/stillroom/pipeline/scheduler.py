@@ -185,19 +185,27 @@ class Engine:
     # --- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Load the steps, stream every batch through, return when done or stopped."""
+        """Load the steps, stream every batch through, unload; return when done or stopped.
+
+        Steps are loaded and unloaded in worker threads while this loop runs, so an async
+        client made in `load()` can still be closed in `unload()` on the loop it used.
+        """
         self._signal = _Signal()
         self.loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
-        await self._load()
-        workers = [asyncio.create_task(self._run_node(node)) for node in self.nodes.values()]
-        ticker = asyncio.create_task(self._tick())
         try:
-            await asyncio.gather(*workers)
+            await self._load()
+            workers = [asyncio.create_task(self._run_node(n)) for n in self.nodes.values()]
+            ticker = asyncio.create_task(self._tick())
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                ticker.cancel()
+                for worker in workers:
+                    worker.cancel()
         finally:
-            ticker.cancel()
-            for worker in workers:
-                worker.cancel()
+            if not self.aborted:
+                await self._unload()
 
     async def _load(self) -> None:
         steps = [n.step for n in self.nodes.values() if not n.cpu_bound]
@@ -211,14 +219,17 @@ class Engine:
                 initargs=(specs,),
             )
 
-    def unload(self) -> None:
-        for node in self.nodes.values():
-            if node.cpu_bound:
-                continue
+    async def _unload(self) -> None:
+        async def unload(node: Node) -> None:
             try:
-                node.step.unload()
+                await self._threads.run(node.step.unload)
             except Exception as exc:
                 logger.warning("Unloading step %r failed: %s", node.name, exc)
+
+        await asyncio.gather(*(unload(n) for n in self.nodes.values() if not n.cpu_bound))
+
+    def shutdown(self) -> None:
+        """Stop the worker threads and processes (without waiting for them after an abort)."""
         if self._processes is not None:
             self._processes.shutdown(wait=not self.aborted, cancel_futures=True)
         self._threads.shutdown()
