@@ -1,12 +1,13 @@
 """A pipeline run in a subprocess by the resume tests: generator >> task >> step.
 
-Usage: RECORDING_LATENCY=seconds resume_script.py RECORD_FILE ROWS
+Usage: RECORDING_LATENCY=seconds [STORAGE_FORMAT=parquet] resume_script.py RECORD_FILE ROWS
 Prints one JSON line: {"completed": bool, "rows": int, "resumed": bool}.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from pipeline_helpers import RecordingLLM, Shout
@@ -27,7 +28,8 @@ if __name__ == "__main__":
             data=[{"instruction": f"q{i}"} for i in range(rows)], batch_size=10
         )
         load >> TextGeneration(llm=llm, input_batch_size=7) >> Shout(input_batch_size=4)
-    distiset = pipeline.run(checkpoint_interval=0.1, progress=False)
+    storage = os.environ.get("STORAGE_FORMAT", "jsonl")
+    distiset = pipeline.run(checkpoint_interval=0.1, progress=False, storage_format=storage)
     summary = distiset.summary
     result = {
         "completed": summary.completed,

@@ -24,12 +24,15 @@ SRC = HERE.parents[1] / "src"
 ROWS = 300
 
 
-def start(record: Path, cache_dir: Path, latency: float = 0.03) -> subprocess.Popen[str]:
+def start(
+    record: Path, cache_dir: Path, latency: float = 0.03, storage: str = "jsonl"
+) -> subprocess.Popen[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)]),
         "STILLROOM_CACHE_DIR": str(cache_dir),
         "RECORDING_LATENCY": str(latency),
+        "STORAGE_FORMAT": storage,
     }
     return subprocess.Popen(
         [sys.executable, str(HERE / "resume_script.py"), str(record), str(ROWS)],
@@ -57,13 +60,15 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
-def check_complete(record: Path, cache_dir: Path) -> None:
+def check_complete(record: Path, cache_dir: Path, storage: str = "jsonl") -> None:
     """Resume to the end; then every row is there once, in order, and no request repeated."""
-    code, out, err = finish(start(record, cache_dir))
+    code, out, err = finish(start(record, cache_dir, storage=storage))
     assert code == 0, err
     assert json.loads(out.splitlines()[-1]) == {"completed": True, "rows": ROWS, "resumed": True}
     (data_dir,) = cache_dir.glob("pipelines/resume/*/data")
-    rows = Distiset.load_from_disk(data_dir)["default"]["train"].to_list()
+    dataset = Distiset.load_from_disk(data_dir)["default"]["train"]
+    assert {f.suffix for f in dataset.files} == {f".{storage}"}
+    rows = dataset.to_list()
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(ROWS)]
     assert all(r["shout"] == f"ANSWER TO Q{i}" for i, r in enumerate(rows))
     counts = Counter(recorded(record))
@@ -71,15 +76,20 @@ def check_complete(record: Path, cache_dir: Path) -> None:
     assert [p for p, n in counts.items() if n > 1] == []
 
 
-def test_sigkill_at_several_points_then_resume(tmp_path: Path, cache_dir: Path) -> None:
+@pytest.mark.parametrize("storage", ["jsonl", "parquet"])
+def test_sigkill_at_several_points_then_resume(
+    tmp_path: Path, cache_dir: Path, storage: str
+) -> None:
+    if storage == "parquet":
+        pytest.importorskip("pyarrow")
     record = tmp_path / "requests.txt"
     for kill_after in (60, 150, 230):
-        process = start(record, cache_dir)
+        process = start(record, cache_dir, storage=storage)
         wait_for_requests(process, record, kill_after)
         process.kill()
         process.wait()
     assert 230 <= len(recorded(record)) < ROWS
-    check_complete(record, cache_dir)
+    check_complete(record, cache_dir, storage)
 
 
 def test_ctrl_c_stops_cleanly_then_resume(tmp_path: Path, cache_dir: Path) -> None:

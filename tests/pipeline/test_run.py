@@ -379,3 +379,10 @@ def test_steps_are_loaded_before_and_unloaded_after_and_load_errors_surface() ->
     with pytest.raises(OSError, match="model file missing"):
         pipeline.run(progress=False)
     assert llm.calls == []
+
+
+async def test_run_works_from_inside_a_running_event_loop() -> None:
+    with Pipeline(name="notebook") as pipeline:
+        LoadDataFromDicts(data=instructions(5)) >> TextGeneration(llm=AsyncMockLLM(responses="ok"))
+    distiset = pipeline.run(progress=False)  # as in a notebook cell, where a loop is running
+    assert [r["generation"] for r in rows_of(distiset)] == ["ok"] * 5

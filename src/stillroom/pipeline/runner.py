@@ -1,21 +1,17 @@
 """One call of `Pipeline.run`: validate, open the cache, run or resume the engine, report.
 
 Decides between a fresh run and a resume (a checkpoint of the same pipeline signature that
-did not finish), owns the event loop and Ctrl-C handling (first: finish what is in flight,
-save, return; second: stop at once), and turns the outcome into a `Distiset`.
+did not finish), builds the engine, runs it (see `driver.py` for the loop and Ctrl-C), saves
+the final checkpoint and turns the outcome into a `Distiset`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import pickle
 import shutil
-import signal
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom.distiset import Distiset
 from stillroom.errors import StillroomError
+from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import ProgressReporter, RunSummary, choose_mode
@@ -102,26 +99,10 @@ def run_pipeline(
     with _RunLock(rdir / ".lock", pipeline.name):
         store = Store(directory)
         engine: Engine | None = None
-        aborted = False
         try:
-            status, raw_state, batches = store.load_run(signature)
-            state = pickle.loads(raw_state) if raw_state else None
-            resume = (
-                use_cache
-                and status == "running"
-                and state is not None
-                and state.get("version") == STATE_VERSION
+            state, batches, resume = _open_run(
+                store, signature, use_cache, storage_format, data_dir
             )
-            if not resume:
-                old_run = state.get("run_id") if isinstance(state, dict) else None
-                store.clear_run(signature, run=old_run)
-                if data_dir.exists():
-                    shutil.rmtree(data_dir)
-                state = {
-                    "run_id": uuid.uuid4().hex,
-                    "meta": {"format": resolve_format(storage_format)},
-                }
-            assert state is not None
             names = dataset_names(dag.leaves)
             writers = {
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")
@@ -136,22 +117,15 @@ def run_pipeline(
             else:
                 engine.start_writers()
             engine.install_hooks(read_cache=use_cache)
-            reporter = ProgressReporter(list(engine.nodes.values()), mode, log_interval)
-            engine.progress = reporter
+            engine.progress = reporter = ProgressReporter(
+                list(engine.nodes.values()), mode, log_interval
+            )
             reporter.start()
-            try:
-                aborted = not _drive(engine)
-            finally:
-                if aborted:
-                    reporter.stop(None)
-            if aborted:  # the last checkpoint and the journal hold what is done
-                raise KeyboardInterrupt
+            if not drive(engine):
+                reporter.stop(None)
+                raise KeyboardInterrupt  # the last checkpoint and the journal hold what is done
             summary = _finish(engine, pipeline.name, names, started, resume)
             reporter.stop(summary)
-            if not summary.completed and engine.failure is None:
-                logger.warning(
-                    "Pipeline %r stopped before the end; run it again to resume.", pipeline.name
-                )
         finally:
             if engine is not None:
                 engine.remove_hooks()
@@ -161,10 +135,33 @@ def run_pipeline(
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error
+    if not summary.completed:
+        logger.warning("Pipeline %r stopped before the end; run it again to resume.", pipeline.name)
     distiset = Distiset.load_from_disk(data_dir)
     distiset.summary = summary
     distiset.pipeline = pipeline
     return distiset
+
+
+def _open_run(
+    store: Store, signature: str, use_cache: bool, storage_format: StorageFormat, data_dir: Path
+) -> tuple[dict[str, Any], list[tuple[str, int, bytes]], bool]:
+    """The checkpoint to resume (state, batches, True), or a fresh state with the previous
+    run's leftovers (checkpoint, counts, datasets) removed."""
+    status, raw_state, batches = store.load_run(signature)
+    state = pickle.loads(raw_state) if raw_state else None
+    if (
+        use_cache
+        and status == "running"
+        and isinstance(state, dict)
+        and state.get("version") == STATE_VERSION
+    ):
+        return state, batches, True
+    store.clear_run(signature, run=state.get("run_id") if isinstance(state, dict) else None)
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    fresh = {"run_id": uuid.uuid4().hex, "meta": {"format": resolve_format(storage_format)}}
+    return fresh, [], False
 
 
 def _finish(
@@ -200,68 +197,3 @@ def _finish(
         tokens["input"] += stats.input_tokens
         tokens["output"] += stats.output_tokens
     return summary
-
-
-def _drive(engine: Engine) -> bool:
-    """Run the engine to its end; False when a second Ctrl-C aborted it."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        main_thread = threading.current_thread() is threading.main_thread()
-        return _drive_here(engine, handle_signals=main_thread)
-    return _drive_in_thread(engine)
-
-
-def _drive_here(
-    engine: Engine, handle_signals: bool, started: threading.Event | None = None
-) -> bool:
-    loop = asyncio.new_event_loop()
-    main = loop.create_task(engine.run())
-    installed = False
-    if handle_signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signal.SIGINT, engine.interrupt)
-            installed = True
-    if started is not None:
-        started.set()
-    try:
-        loop.run_until_complete(main)
-    except asyncio.CancelledError:
-        engine.aborted = True
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-        pending = asyncio.all_tasks(loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-    return not engine.aborted
-
-
-def _drive_in_thread(engine: Engine) -> bool:
-    """Inside a running loop (a notebook): run the engine on its own thread and loop;
-    Ctrl-C (KeyboardInterrupt in this thread) is forwarded to it."""
-    outcome: dict[str, Any] = {}
-    started = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["ok"] = _drive_here(engine, handle_signals=False, started=started)
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=target, name="stillroom-engine", daemon=True)
-    thread.start()
-    started.wait()
-    while thread.is_alive():
-        try:
-            thread.join(0.2)
-        except KeyboardInterrupt:
-            if engine.loop is not None and not engine.loop.is_closed():
-                engine.loop.call_soon_threadsafe(engine.interrupt)
-    if "error" in outcome:
-        raise outcome["error"]
-    return bool(outcome.get("ok"))

@@ -1,0 +1,83 @@
+"""The event loop a run uses, and what Ctrl-C does to it.
+
+From plain code the engine runs on a new loop in the calling thread, with a SIGINT handler
+(main thread only): the first Ctrl-C asks the engine to stop cleanly, the second cancels it.
+From inside a running loop (a notebook cell) it runs on its own thread and loop, and a
+KeyboardInterrupt in the caller is forwarded the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.scheduler import Engine
+
+
+def drive(engine: Engine) -> bool:
+    """Run the engine to its end; False when a second Ctrl-C aborted it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        main_thread = threading.current_thread() is threading.main_thread()
+        return _drive_here(engine, handle_signals=main_thread)
+    return _drive_in_thread(engine)
+
+
+def _drive_here(
+    engine: Engine, handle_signals: bool, started: threading.Event | None = None
+) -> bool:
+    loop = asyncio.new_event_loop()
+    installed = False
+    try:
+        main = loop.create_task(engine.run())
+        if handle_signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGINT, engine.interrupt)
+                installed = True
+        if started is not None:
+            started.set()
+        loop.run_until_complete(main)
+    except asyncio.CancelledError:
+        engine.aborted = True
+    finally:
+        if started is not None:
+            started.set()
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    return not engine.aborted
+
+
+def _drive_in_thread(engine: Engine) -> bool:
+    outcome: dict[str, Any] = {}
+    started = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["ok"] = _drive_here(engine, handle_signals=False, started=started)
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="stillroom-engine", daemon=True)
+    thread.start()
+    started.wait()
+    while thread.is_alive():
+        try:
+            thread.join(0.2)
+        except KeyboardInterrupt:
+            if engine.loop is not None and not engine.loop.is_closed():
+                engine.loop.call_soon_threadsafe(engine.interrupt)
+    if "error" in outcome:
+        raise outcome["error"]
+    return bool(outcome.get("ok"))
