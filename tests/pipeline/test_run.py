@@ -135,6 +135,7 @@ def test_failed_requests_keep_their_rows_with_the_error_and_are_counted() -> Non
     assert summary is not None
     assert summary.failed_rows == {"gen": 3} and summary.failed_requests == 2
     assert "3 rows with a failed generation" in str(summary)
+    assert "2 failed (RuntimeError: 1, ValueError: 1)" in str(summary)
 
 
 def test_a_global_step_gets_every_row_at_once() -> None:

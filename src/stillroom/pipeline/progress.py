@@ -33,6 +33,7 @@ class RunSummary:
     requests_sent: int = 0
     cache_hits: int = 0
     failed_requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, dict[str, int]] = field(default_factory=dict)
     resumed: bool = False
     interrupted: bool = False
@@ -53,9 +54,10 @@ class RunSummary:
         for name, count in self.failed_rows.items():
             if count:
                 lines.append(f"  step {name!r}: {count} rows with a failed generation")
+        kinds = ", ".join(f"{name}: {count}" for name, count in sorted(self.errors.items()))
         lines.append(
             f"  LLM requests: {self.requests_sent} sent, {self.cache_hits} from cache, "
-            f"{self.failed_requests} failed"
+            f"{self.failed_requests} failed" + (f" ({kinds})" if kinds else "")
         )
         for model, counts in self.tokens.items():
             lines.append(f"  tokens for {model}: {counts['input']} in, {counts['output']} out")

@@ -193,6 +193,8 @@ def _finish(
         summary.requests_sent += stats.sent
         summary.cache_hits += stats.cache_hits
         summary.failed_requests += stats.failed
+        for error, count in stats.errors.items():
+            summary.errors[error] = summary.errors.get(error, 0) + count
         tokens = summary.tokens.setdefault(stats.model, {"input": 0, "output": 0})
         tokens["input"] += stats.input_tokens
         tokens["output"] += stats.output_tokens

@@ -187,8 +187,8 @@ class Engine:
     async def run(self) -> None:
         """Load the steps, stream every batch through, unload; return when done or stopped.
 
-        Steps are loaded and unloaded in worker threads while this loop runs, so an async
-        client made in `load()` can still be closed in `unload()` on the loop it used.
+        `load()` and `unload()` run in worker threads, before the first batch and after the
+        last, while this loop is still running.
         """
         self._signal = _Signal()
         self.loop = asyncio.get_running_loop()
