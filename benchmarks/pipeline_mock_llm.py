@@ -7,9 +7,10 @@ latencies actually drawn in that run), their ratio, requests sent per row, and t
 of the process that ran it. Each scenario runs in a fresh subprocess with an empty cache, so
 peak memory is per scenario and no reply comes from the cache.
 
-The memory scenarios run 10,000 and 100,000 rows at 0 ms twice: with LoadDataFromDicts (its
-`data` list holds every input row in memory, as the user gave them) and with a generator that
-creates rows on the fly, which shows what the engine itself holds.
+The memory scenarios run 10,000 and 100,000 rows at 0 ms: with LoadDataFromDicts (its `data`
+list holds every input row in memory, as the user gave them), with a generator that creates
+rows on the fly (what the engine itself holds), and the latter writing Parquet (pyarrow's
+import and first use account for most of the difference). Datasets are JSONL otherwise.
 
     python benchmarks/pipeline_mock_llm.py            # every scenario
     python benchmarks/pipeline_mock_llm.py --quick    # smaller sizes, for a smoke test
@@ -93,7 +94,9 @@ class CountingRows(GeneratorStep):
             )
 
 
-def run_scenario(rows: int, latency: float, sigma: float, source: str) -> dict[str, Any]:
+def run_scenario(
+    rows: int, latency: float, sigma: float, source: str, storage: str = "jsonl"
+) -> dict[str, Any]:
     llm = TimedLLM(mean_latency=latency, sigma=sigma, max_concurrent_requests=CONCURRENCY)
     with (
         tempfile.TemporaryDirectory() as cache,
@@ -107,7 +110,7 @@ def run_scenario(rows: int, latency: float, sigma: float, source: str) -> dict[s
             load = CountingRows(count=rows)
         load >> TextGeneration(llm=llm)
         started = time.perf_counter()
-        distiset = pipeline.run(use_cache=False, progress=False)
+        distiset = pipeline.run(use_cache=False, progress=False, storage_format=storage)
         elapsed = time.perf_counter() - started
         written = len(distiset["default"]["train"])
     mean = llm._slept / max(llm._requests, 1)
@@ -127,7 +130,7 @@ def run_scenario(rows: int, latency: float, sigma: float, source: str) -> dict[s
     }
 
 
-SCENARIOS = [
+SCENARIOS: list[tuple[Any, ...]] = [
     ("fixed 0 ms", 5000, 0.0, 0.0, "dicts"),
     ("fixed 100 ms", 5000, 0.1, 0.0, "dicts"),
     ("lognormal mean 500 ms, sigma 1", 2000, 0.5, 1.0, "dicts"),
@@ -135,27 +138,38 @@ SCENARIOS = [
     ("memory: 100,000 rows, LoadDataFromDicts", 100_000, 0.0, 0.0, "dicts"),
     ("memory: 10,000 rows, lazy generator", 10_000, 0.0, 0.0, "lazy"),
     ("memory: 100,000 rows, lazy generator", 100_000, 0.0, 0.0, "lazy"),
+    ("memory: 10,000 rows, lazy, Parquet", 10_000, 0.0, 0.0, "lazy", "parquet"),
+    ("memory: 100,000 rows, lazy, Parquet", 100_000, 0.0, 0.0, "lazy", "parquet"),
 ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the rows")
-    parser.add_argument("--one", nargs=4, metavar=("ROWS", "LATENCY", "SIGMA", "SOURCE"))
+    parser.add_argument("--one", nargs=5, metavar=("ROWS", "LATENCY", "SIGMA", "SOURCE", "STORAGE"))
     args = parser.parse_args()
     if args.one:
-        rows, latency, sigma, source = args.one
-        print(json.dumps(run_scenario(int(rows), float(latency), float(sigma), source)))
+        rows, latency, sigma, source, storage = args.one
+        print(json.dumps(run_scenario(int(rows), float(latency), float(sigma), source, storage)))
         return
     print(f"{CONCURRENCY} requests in flight; each scenario in a fresh process\n")
     header = f"{'scenario':42} {'rows':>7} {'rows/s':>8} {'limit':>8} {'ratio':>6} {'req/row':>7} {'peak MB':>8}"
     print(header)
     print("-" * len(header))
-    for label, rows, latency, sigma, source in SCENARIOS:
+    for label, rows, latency, sigma, source, *storage in SCENARIOS:
         if args.quick:
             rows = max(rows // 10, 100)
         out = subprocess.run(
-            [sys.executable, __file__, "--one", str(rows), str(latency), str(sigma), source],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(rows),
+                str(latency),
+                str(sigma),
+                source,
+                storage[0] if storage else "jsonl",
+            ],
             capture_output=True,
             text=True,
             check=True,
