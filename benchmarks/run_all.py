@@ -17,6 +17,8 @@ BENCHMARKS = [
     ["semaphore_baseline.py", "--client", "aiohttp"],
     ["semaphore_baseline.py", "--client", "openai"],
     ["openai_client.py"],
+    ["pipeline_openai.py"],
+    ["pipeline_mock_llm.py"],
 ]
 """Script and arguments of each benchmark, in the order they run."""
 

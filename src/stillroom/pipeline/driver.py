@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from stillroom.pipeline.scheduler import Engine
 
+CLEANUP_SECONDS = 5.0
+"""How long tasks still pending after a run (closing clients) may take before being cancelled."""
+
 
 def drive(engine: Engine) -> bool:
     """Run the engine to its end; False when a second Ctrl-C aborted it."""
@@ -50,6 +53,9 @@ def _drive_here(
         if installed:
             loop.remove_signal_handler(signal.SIGINT)
         pending = asyncio.all_tasks(loop)
+        if pending and not engine.aborted:  # e.g. clients closing after unload()
+            loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_SECONDS))
+            pending = {task for task in pending if not task.done()}
         for task in pending:
             task.cancel()
         if pending:

@@ -1,0 +1,85 @@
+"""The pipeline against the mock OpenAI-compatible server: what the engine costs end to end.
+
+Runs `LoadDataFromDicts >> TextGeneration(OpenAILLM(base_url=<mock server>))` with at most
+`--concurrency` requests in flight, on the same scenarios, prompts and report as
+`semaphore_baseline.py`, so the two can be compared line by line. The server runs in its own
+process; each run uses a fresh cache directory, so every row is a real request.
+
+    python benchmarks/pipeline_openai.py                         # all three scenarios
+    python benchmarks/pipeline_openai.py --scenario zero --rows 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb
+
+from stillroom.models import OpenAILLM
+from stillroom.pipeline import Pipeline
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+from stillroom.testing import start_server_process
+
+
+def _prompt(row: int) -> str:
+    return f"Write a short poem about row {row}."
+
+
+def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> Result:
+    """One measured pipeline run of `rows` rows against a fresh server process."""
+    prompts = [_prompt(r) for r in range(rows)]
+    with (
+        start_server_process(**scenario.server_options) as server,
+        tempfile.TemporaryDirectory() as cache,
+    ):
+        llm = OpenAILLM(
+            model="mock-model",
+            base_url=server.base_url,
+            max_concurrent_requests=concurrency,
+            timeout=time_limit,
+            generation_kwargs={"max_new_tokens": 64},
+        )
+        with Pipeline(name="bench-openai", cache_dir=cache) as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": p} for p in prompts])
+            load >> TextGeneration(llm=llm)
+        started = time.perf_counter()
+        distiset = pipeline.run(use_cache=False, progress=False)
+        elapsed = time.perf_counter() - started
+        stats = server.stats(include_prompts=False)
+        written = distiset["default"]["train"]
+        failures = sum(1 for row in written if row["generation"] is None)
+        if len(written) != rows:
+            raise SystemExit(f"{len(written)} rows written, expected {rows}")
+    if stats.max_in_flight > concurrency:
+        raise SystemExit(
+            f"the server saw {stats.max_in_flight} requests in flight, over {concurrency}"
+        )
+    return Result(
+        label="pipeline (OpenAILLM)",
+        scenario=scenario,
+        rows=rows,
+        concurrency=concurrency,
+        elapsed=elapsed,
+        server_mean_latency=stats.mean_latency,
+        client_mean_latency=float("nan"),
+        requests_sent=stats.requests_total,
+        failures=failures,
+        peak_rss_mb=peak_rss_mb(),
+        in_order_limit_seconds=in_order_limit(scenario, prompts, concurrency),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args()
+    for scenario in chosen(args):
+        result = run(scenario, args.rows or scenario.rows, args.concurrency, args.time_limit)
+        print(result.report(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
