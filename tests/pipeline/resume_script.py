@@ -1,6 +1,8 @@
 """A pipeline run in a subprocess by the resume tests: generator >> task >> step.
 
 Usage: RECORDING_LATENCY=seconds [STORAGE_FORMAT=parquet] resume_script.py RECORD_FILE ROWS
+With MOCK_SERVER_URL set, the task asks that mock OpenAI-compatible server instead (which
+counts the requests; RECORD_FILE is then unused).
 Prints one JSON line: {"completed": bool, "rows": int, "resumed": bool}.
 """
 
@@ -12,17 +14,24 @@ import sys
 
 from pipeline_helpers import RecordingLLM, Shout
 
+from stillroom.models import OpenAILLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 
 if __name__ == "__main__":
     record, rows = sys.argv[1], int(sys.argv[2])
-    llm = RecordingLLM(
-        record_path=record,
-        responses=lambda m: "answer to " + m[-1]["content"],
-        max_concurrent_requests=8,
-    )
+    server_url = os.environ.get("MOCK_SERVER_URL")
+    if server_url:  # the mock OpenAI-compatible server counts the requests itself
+        llm = OpenAILLM(
+            model="mock-model", base_url=server_url, max_concurrent_requests=8, retry_backoff=0.01
+        )
+    else:
+        llm = RecordingLLM(
+            record_path=record,
+            responses=lambda m: "answer to " + m[-1]["content"],
+            max_concurrent_requests=8,
+        )
     with Pipeline(name="resume") as pipeline:
         load = LoadDataFromDicts(
             data=[{"instruction": f"q{i}"} for i in range(rows)], batch_size=10
