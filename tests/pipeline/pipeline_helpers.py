@@ -15,15 +15,22 @@ from stillroom.steps.typing import StepColumns, StepOutput
 
 
 class RecordingLLM(AsyncMockLLM):
-    """Appends each finished request's prompt to a file; waits `$RECORDING_LATENCY` seconds
-    (an environment variable, so that a resumed run may be faster without changing the
-    pipeline's signature)."""
+    """Appends each finished request's prompt to a file.
+
+    It waits `$RECORDING_LATENCY` seconds, or `$RECORDING_SLOW_LATENCY` for prompts "q<i>"
+    with i >= `$RECORDING_SLOW_FROM`: environment variables, so that runs of the same
+    pipeline (same signature) can be slower or faster.
+    """
 
     record_path: str
 
     async def agenerate(self, input: Any, num_generations: int = 1, **kwargs: Any) -> Any:
         prompt = input[-1]["content"]
-        await asyncio.sleep(float(os.environ.get("RECORDING_LATENCY", "0")))
+        delay = float(os.environ.get("RECORDING_LATENCY", "0"))
+        slow_from = os.environ.get("RECORDING_SLOW_FROM")
+        if slow_from is not None and int(prompt[1:]) >= int(slow_from):
+            delay = float(os.environ["RECORDING_SLOW_LATENCY"])
+        await asyncio.sleep(delay)
         output = await super().agenerate(input, num_generations, **kwargs)
         fd = os.open(self.record_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
