@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,12 @@ def run_pipeline(
     checkpoint_interval: float,
     progress: bool | None,
     log_interval: float,
+    open_store: Callable[[Path], Store] = Store,
+    engine_class: Callable[..., Engine] = Engine,
 ) -> Distiset:
+    """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
+    of the pipeline directory given) and `engine_class` (an `Engine` running steps elsewhere);
+    everything else, resume decisions, Ctrl-C, summary and Distiset, is the same."""
     dag = pipeline.dag
     validate(dag, pipeline.name, apply_parameters(dag, parameters))
     mode = choose_mode(progress)
@@ -97,7 +103,7 @@ def run_pipeline(
     data_dir = rdir / "data"
     started = time.monotonic()
     with _RunLock(rdir / ".lock", pipeline.name):
-        store = Store(directory)
+        store = open_store(directory)
         engine: Engine | None = None
         try:
             state, batches, resume = _open_run(
@@ -108,7 +114,7 @@ def run_pipeline(
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")
                 for leaf, name in names.items()
             }
-            engine = Engine(
+            engine = engine_class(
                 dag, store, signature, state["run_id"], writers, checkpoint_interval, state["meta"]
             )
             if resume:

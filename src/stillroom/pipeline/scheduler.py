@@ -300,11 +300,16 @@ class Engine:
         finally:
             unit_hashes.reset(token)
 
+    def _batches_of(self, node: Node) -> Any:
+        """An iterator of a generator step's `(rows, is_last)` batches from its offset on, with
+        `close()`; a distributed engine returns one that runs the step elsewhere."""
+        return generator_batches(node.step, node.gen_offset)  # type: ignore[arg-type]
+
     async def _generate(self, node: Node) -> None:
         if node.done:
             return
         assert self._signal is not None
-        iterator = generator_batches(node.step, node.gen_offset)  # type: ignore[arg-type]
+        iterator = self._batches_of(node)
         try:
             while True:
                 await self._signal.wait_until(lambda: self.stopping or self._has_room(node))
