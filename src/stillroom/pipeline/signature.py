@@ -2,7 +2,9 @@
 
 A step's signature covers its configuration and its predecessors' signatures, so changing a
 step changes the signature of everything downstream of it and of nothing else. The pipeline's
-signature names the run directory a checkpoint belongs to. Secrets never enter a signature,
+signature names the run directory a checkpoint belongs to. A step's `resources` (replicas,
+CPUs, GPUs: how it runs on Ray, not what it computes) are left out, so a run resumes whatever
+resources it is given, on Ray or locally. Secrets never enter a signature,
 and objects that cannot be dumped (a mock LLM scripted with a function) are described by their
 qualified names, so the signature stays the same from one process to the next.
 """
@@ -14,6 +16,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
+
+from stillroom.steps.base import StepResources
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
@@ -32,7 +36,8 @@ def _describe(value: Any) -> Any:
         described: dict[str, Any] = {
             name: getattr(value, name)
             for name, field in fields.items()
-            if not field.exclude and not isinstance(getattr(value, name, None), SecretStr)
+            if not field.exclude
+            and not isinstance(getattr(value, name, None), (SecretStr, StepResources))
         }
         described["__type__"] = qualified_name(type(value))
         return described
