@@ -1,7 +1,7 @@
 """Pipelines: wire steps into a graph and run them (mirrors `distilabel.pipeline`).
 
-`Pipeline` is imported on first access: `stillroom.steps` imports
-`stillroom.pipeline.context`, and must not pull the engine in with it.
+`Pipeline` and `RayPipeline` are imported on first access: `stillroom.steps` imports
+`stillroom.pipeline.context`, and must not pull the engine (or Ray) in with it.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from stillroom.pipeline.base import Pipeline
+    from stillroom.pipeline.ray import RayPipeline
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "RayPipeline"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,6 +20,10 @@ def __getattr__(name: str) -> Any:
         from stillroom.pipeline.base import Pipeline
 
         return Pipeline
+    if name == "RayPipeline":
+        from stillroom.pipeline.ray import RayPipeline
+
+        return RayPipeline
     raise AttributeError(f"module 'stillroom.pipeline' has no attribute {name!r}")
 
 

@@ -14,11 +14,12 @@ so that running it again resumes an interrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
@@ -32,6 +33,9 @@ from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat
 from stillroom.steps.base import _Step
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.ray import RayPipeline
 
 DATASET_STEP = "load_dataset"
 """Name of the generator step `run(dataset=...)` adds."""
@@ -161,9 +165,50 @@ class Pipeline:
 
         if dataset is not None:
             self._feed(dataset, dataset_batch_size)
-        return run_pipeline(
-            self, parameters, use_cache, storage_format, checkpoint_interval, progress, log_interval
+        with self._execution() as engine_options:
+            return run_pipeline(
+                self,
+                parameters,
+                use_cache,
+                storage_format,
+                checkpoint_interval,
+                progress,
+                log_interval,
+                **engine_options,
+            )
+
+    @contextlib.contextmanager
+    def _execution(self) -> Iterator[dict[str, Any]]:
+        """Where `run` executes steps: the local engine here (`RayPipeline` connects to Ray
+        and yields its store opener and engine class for `run_pipeline`)."""
+        yield {}
+
+    def ray(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> RayPipeline:
+        """This pipeline (same steps and connections) as a `RayPipeline`, run on Ray.
+
+        `address`: None to start a local Ray instance for the run (or reuse this process's
+        connection, or `$RAY_ADDRESS`), "auto" for the cluster started with `ray start` on
+        this machine, "host:port" or "ray://host:10001" for a remote one. Needs the `[ray]`
+        extra when it runs.
+        """
+        from stillroom.pipeline.ray import RayPipeline
+
+        ray_pipeline = RayPipeline(
+            name=self.name,
+            description=self.description,
+            cache_dir=self.cache_dir,
+            address=address,
+            num_cpus=num_cpus,
+            init_kwargs=init_kwargs,
         )
+        ray_pipeline.dag = self.dag
+        return ray_pipeline
 
     def _feed(self, dataset: Iterable[dict[str, Any]], batch_size: int) -> None:
         from stillroom.steps.generators.data import LoadDataFromDicts

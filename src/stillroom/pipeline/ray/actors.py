@@ -1,0 +1,259 @@
+"""The Ray actors a pipeline runs on: one per step replica, and the keeper of its cache.
+
+`CacheKeeper` owns the pipeline's SQLite store (request cache, duplicate counts and
+checkpoints) on the driver's machine, with the engine's own `Store` and `RequestCache`: it is
+the one writer of the database, so the driver's checkpoints and the replicas' cached replies
+commit in the same transactions as on the local engine. It opens the database by an absolute
+path, so it does not matter what working directory Ray gives its workers.
+
+`StepReplica` holds one copy of a step (rebuilt from its configuration, then `load()`ed) and
+runs the same functions as the local engine on the rows it is sent: `execute_unit` for a
+normal step, `execute_global` for a global step, a generator's batches, and for a task on
+the row path (`uses_row_path`) `execute_rows`, which sends each row's request as soon as the
+LLM has room, across every batch the replica holds, and returns each batch's rows in input
+order. Its tasks send requests through `RelayedRequests`, which asks the keeper for cached
+replies and records new ones there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ray
+
+from stillroom.errors import StillroomError
+from stillroom.models.llms.base import is_async_llm
+from stillroom.pipeline.execution import finish_rows, generator_batches, prepare_rows
+from stillroom.pipeline.ray.transfer import unpack
+from stillroom.pipeline.requests import RequestCache, RequestStats, unit_hashes
+from stillroom.pipeline.store import Store
+from stillroom.steps.tasks.base import Task, _Task, describe_error
+
+if TYPE_CHECKING:
+    from stillroom.steps.typing import Row
+    from stillroom.typing import FormattedInput
+
+Reservation = tuple[bytes, bytes, Any]
+"""(cache key, content hash, cached reply or None) of one request."""
+
+
+# --- the cache keeper -----------------------------------------------------------------------
+
+
+class CacheKeeper:
+    """The pipeline's cache database, for the driver (checkpoints) and the replicas (replies)."""
+
+    def __init__(self, directory: str) -> None:
+        self.store = Store(Path(directory))
+        self.caches: dict[str, RequestCache] = {}
+
+    # checkpoints: the driver's `Store` calls, one for one
+    def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
+        return self.store.load_run(signature)
+
+    def save_run(
+        self,
+        signature: str,
+        status: str,
+        state: bytes,
+        added: list[tuple[str, int, bytes]],
+        removed: list[tuple[str, int]],
+        updated: float,
+        consumed: dict[str, list[bytes]],
+    ) -> None:
+        """Save a checkpoint, with the request counts of the units it records as done."""
+        with self.store.lock:
+            for step, hashes in consumed.items():
+                self.caches[step].consume(hashes)
+            self.store.save_run(signature, status, state, added, removed, updated)
+
+    def clear_run(self, signature: str, run: str | None = None) -> None:
+        self.store.clear_run(signature, run=run)
+
+    def commit(self) -> dict[str, RequestStats]:
+        """Commit; returns every task's request counters, for the driver's progress display."""
+        self.store.commit()
+        with self.store.lock:
+            return {name: cache.stats for name, cache in self.caches.items()}
+
+    def close(self) -> None:
+        self.store.close()
+
+    # requests: what `RelayedRequests` asks for
+    def add_task(self, run: str, packed_task: bytes, read: bool) -> None:
+        task = unpack(packed_task)
+        self.caches[task.name] = RequestCache(self.store, run, task, read)
+
+    def reserve(self, step: str, formatted_inputs: list[FormattedInput]) -> list[Reservation]:
+        """Key each request as the local engine does (counting duplicates) and look it up."""
+        cache = self.caches[step]
+        reservations = []
+        for formatted_input in formatted_inputs:
+            content: list[bytes] = []
+            token = unit_hashes.set(content)
+            try:
+                key = cache.key(formatted_input)
+            finally:
+                unit_hashes.reset(token)
+            cached = cache._cached(key)
+            if cached is None:
+                cache._in_flight(1)
+            reservations.append((key, content[0], cached))
+        return reservations
+
+    def record(self, step: str, results: list[tuple[bytes, Any]]) -> None:
+        cache = self.caches[step]
+        for key, result in results:
+            cache._in_flight(-1)
+            cache._record(key, result)
+
+
+class RelayedRequests:
+    """A task's `RequestHook` inside a replica: the cache lives with the keeper."""
+
+    def __init__(self, keeper: Any, step: str) -> None:
+        self.keeper = keeper
+        self.step = step
+
+    @staticmethod
+    def _note(reservations: list[Reservation]) -> None:
+        """Tell the unit being processed which requests it made (see `unit_hashes`)."""
+        hashes = unit_hashes.get()
+        if hashes is not None:
+            hashes.extend(content for _, content, _ in reservations)
+
+    async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> Any:
+        reservations = await self.keeper.reserve.remote(self.step, [formatted_input])
+        self._note(reservations)
+        key, _, cached = reservations[0]
+        if cached is not None:
+            return cached
+        result = await task.llm.agenerate_result(formatted_input, task.num_generations)  # type: ignore[attr-defined]
+        await self.keeper.record.remote(self.step, [(key, _portable(result))])
+        return result
+
+    def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[Any]:
+        if is_async_llm(task.llm):  # record each reply as it arrives, like the local engine
+
+            async def each() -> list[Any]:
+                return list(
+                    await asyncio.gather(
+                        *(self.agenerate_one(task, item) for item in formatted_inputs)
+                    )
+                )
+
+            return task.llm.run_sync(each())  # type: ignore[attr-defined]
+        reservations = ray.get(self.keeper.reserve.remote(self.step, formatted_inputs))
+        self._note(reservations)
+        results = [cached for _, _, cached in reservations]
+        misses = [i for i, result in enumerate(results) if result is None]
+        if misses:
+            sent = task.llm.generate_results(
+                [formatted_inputs[i] for i in misses], num_generations=task.num_generations
+            )
+            for i, result in zip(misses, sent, strict=True):
+                results[i] = result
+            ray.get(
+                self.keeper.record.remote(
+                    self.step,
+                    [(reservations[i][0], _portable(r)) for i, r in zip(misses, sent, strict=True)],
+                )
+            )
+        return results
+
+
+def _portable(result: Any) -> Any:
+    """A result the keeper can receive: an exception that cannot be pickled is described."""
+    if isinstance(result, BaseException):
+        try:
+            pickle.dumps(result)
+        except Exception:
+            return RuntimeError(describe_error(result))
+    return result
+
+
+# --- step replicas --------------------------------------------------------------------------
+
+
+async def execute_rows(task: Task, inputs: list[list[Row]], slots: asyncio.Semaphore) -> list[Row]:
+    """A row-path task on one unit: every row's request sent when one of `slots` (shared by
+    every unit the replica holds, sized by the LLM's concurrency) is free; rows in order."""
+
+    async def one(row: Row) -> list[Row]:
+        async with slots:
+            return await task.aprocess_row(row)
+
+    rows = prepare_rows(task, inputs)
+    parts = await asyncio.gather(*(one(row) for row in rows))
+    return finish_rows(task, [row for part in parts for row in part])
+
+
+class StepReplica:
+    """One copy of a step on the cluster, with the resources its `resources` ask for."""
+
+    def __init__(self, packed_step: bytes, keeper: Any | None) -> None:
+        self._packed: bytes | None = packed_step
+        self._keeper = keeper
+        self.step: Any = None
+        self._exclusive = asyncio.Lock()
+        self._slots: asyncio.Semaphore | None = None
+        self._batches: Any = None
+
+    async def start(self) -> None:
+        """Rebuild the step and `load()` it; raises what went wrong, for the driver to show."""
+        assert self._packed is not None
+        try:
+            step = unpack(self._packed)
+        except ModuleNotFoundError as exc:
+            raise StillroomError(
+                f"{exc}: Ray workers import the modules defining your steps. Install that "
+                "module on every node, ship it with init_kwargs={'runtime_env': "
+                "{'py_modules': [...]}}, or define the step in the script you run."
+            ) from None
+        if isinstance(step, _Task) and self._keeper is not None:
+            step._request_hook = RelayedRequests(self._keeper, step.name)
+        await asyncio.to_thread(step.load)
+        self.step, self._packed = step, None
+
+    async def run(self, function: Callable[..., Any], inputs: list[list[Row]]) -> Any:
+        """`function(step, inputs)` on one unit; returns (its result, the unit's requests)."""
+        hashes: list[bytes] = []
+        token = unit_hashes.set(hashes)
+        try:
+            if function is execute_rows:
+                if self._slots is None:
+                    self._slots = asyncio.Semaphore(self.step.llm.max_concurrent_requests)  # type: ignore[attr-defined]
+                result = await execute_rows(self.step, inputs, self._slots)  # type: ignore[arg-type]
+            else:
+                async with self._exclusive:  # user code runs one unit at a time, as locally
+                    result = await asyncio.to_thread(function, self.step, inputs)
+        finally:
+            unit_hashes.reset(token)
+        return result, hashes
+
+    async def start_batches(self, offset: int) -> None:
+        """Start a generator step's batches from row `offset`."""
+        self._batches = generator_batches(self.step, offset)  # type: ignore[arg-type]
+
+    async def next_batch(self) -> tuple[list[Row], bool] | None:
+        return await asyncio.to_thread(next, self._batches, None)
+
+    async def close_batches(self) -> None:
+        if self._batches is not None:
+            await asyncio.to_thread(self._batches.close)
+            self._batches = None
+
+    async def unload(self) -> None:
+        if self.step is not None:
+            await asyncio.to_thread(self.step.unload)
+
+
+# The actor classes. The plain classes above stay importable by name, so Ray ships them to
+# workers by reference rather than by value (their methods use module globals that cannot be
+# pickled, such as the `unit_hashes` context variable).
+CacheKeeperActor = ray.remote(num_cpus=0, max_concurrency=8)(CacheKeeper)
+StepReplicaActor = ray.remote(StepReplica)

@@ -1,0 +1,64 @@
+"""`RayPipeline`: the same pipeline, run with its steps as Ray actors.
+
+    with Pipeline(name="answers") as pipeline:
+        ...
+    distiset = pipeline.ray(address="auto").run(parameters=...)
+
+or `with RayPipeline(name="answers", address="auto") as pipeline:` directly. Steps do not
+change: their `resources` (replicas, cpus, gpus, memory, custom resources; runtime
+parameters, so settable in `run(parameters=...)`) say how many actors each gets and what
+each reserves. `run` is `Pipeline.run`: validation, cache, resume, Ctrl-C, the summary and
+the `Distiset` behave the same (see `engine.py` in this package for what differs inside).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from stillroom.pipeline.base import Pipeline
+
+
+class RayPipeline(Pipeline):
+    """A `Pipeline` whose `run` executes every step in Ray actors.
+
+    Args:
+        address: the Ray cluster: None to reuse this process's Ray connection, or the one in
+            `$RAY_ADDRESS`, or else start a local Ray instance for the run (shut down after);
+            "auto" for the cluster started with `ray start` on this machine; "host:port" or
+            "ray://host:10001" for a remote one.
+        num_cpus: CPUs of the local instance started when there is no cluster to join.
+        init_kwargs: more arguments for `ray.init` (`runtime_env`, `namespace`, ...).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        description: str | None = None,
+        cache_dir: str | Path | None = None,
+        *,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(name=name, description=description, cache_dir=cache_dir)
+        self.address = address
+        self.num_cpus = num_cpus
+        self.init_kwargs = dict(init_kwargs or {})
+
+    @contextlib.contextmanager
+    def _execution(self) -> Iterator[dict[str, Any]]:
+        """Connected to Ray (or a local instance started for the run): the engine options."""
+        from stillroom.pipeline.ray.cluster import RayConnection, import_ray
+
+        import_ray()
+        from stillroom.pipeline.ray.engine import KeeperStore, RayEngine
+
+        with RayConnection(self.address, self.num_cpus, self.init_kwargs):
+            yield {
+                "open_store": KeeperStore,
+                "engine_class": partial(RayEngine, pipeline_name=self.name),
+            }

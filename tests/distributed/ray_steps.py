@@ -1,0 +1,148 @@
+"""Steps and pipelines the Ray tests run, both on Ray and on the local engine.
+
+Ray workers cannot import this file (it is not installed), so the tests register it to be
+pickled by value (`ship_by_value`), as a user's script would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from stillroom.models import AsyncMockLLM
+from stillroom.models.llms.base import AsyncLLM
+from stillroom.pipeline import Pipeline
+from stillroom.steps import GlobalStep, LoadDataFromDicts, Step, StepInput
+from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.typing import StepOutput
+from stillroom.typing import FormattedInput, GenerateOutput
+
+
+def ship_by_value() -> None:
+    """Let Ray workers rebuild the classes and functions defined here."""
+    import sys
+
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class Digest(Step):
+    """CPU-heavy: hashes each generation `rounds` times. Fails while `fail_while` exists."""
+
+    rounds: int = 3000
+    fail_while: str | None = None
+    record_worker: bool = False
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["generation"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["digest"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        if self.fail_while and Path(self.fail_while).exists():
+            raise ValueError(f"cannot digest while {Path(self.fail_while).name} exists")
+        for row in inputs:
+            text = row["generation"]
+            value = text.encode() if text is not None else b""
+            for _ in range(self.rounds):
+                value = hashlib.sha256(value).digest()
+            row["digest"] = value.hex()[:16] if text is not None else None
+            if self.record_worker:
+                row["worker"] = os.getpid()
+        yield inputs
+
+
+class Tally(GlobalStep):
+    """Sees every row at once: writes how many rows and how many have a digest."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["digest"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["rows", "digested"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        digested = sum(row["digest"] is not None for row in inputs)
+        yield [{**row, "rows": len(inputs), "digested": digested} for row in inputs]
+
+
+def reply(messages: list[dict[str, Any]], log: str | None = None) -> Any:
+    """The mock LLM's answer: an echo, or an error for every question number ending in 3."""
+    prompt = messages[-1]["content"]
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(prompt + "\n")
+    if prompt.endswith("3"):
+        return RuntimeError(f"no answer for {prompt!r}")
+    return f"answer to {prompt}"
+
+
+def build(
+    cache_dir: Path,
+    rows: int = 120,
+    *,
+    latency: float = 0.0,
+    concurrency: int = 16,
+    log: Path | None = None,
+    fail_while: Path | None = None,
+    record_worker: bool = False,
+    name: str = "ray-test",
+) -> Pipeline:
+    """generator >> TextGeneration(AsyncMockLLM) >> Digest (2 replicas, 1 CPU each) >> Tally."""
+    log_path = str(log) if log is not None else None
+    with Pipeline(name=name, cache_dir=cache_dir) as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(rows)], batch_size=10
+        )
+        answer = TextGeneration(
+            llm=AsyncMockLLM(
+                responses=lambda messages: reply(messages, log_path),
+                latency=latency,
+                max_concurrent_requests=concurrency,
+            ),
+            input_batch_size=10,
+        )
+        digest = Digest(
+            resources={"replicas": 2, "cpus": 1},
+            input_batch_size=10,
+            fail_while=str(fail_while) if fail_while is not None else None,
+            record_worker=record_worker,
+        )
+        tally = Tally()
+        load >> answer >> digest >> tally
+    return pipeline
+
+
+class SlowOnce(AsyncLLM):
+    """Answers in 5 ms, except prompt `slow`, which takes `delay` seconds; appends each
+    prompt to `log` when its reply is ready."""
+
+    log: str
+    slow: str = "question 0"
+    delay: float = 1.5
+
+    @property
+    def model_name(self) -> str:
+        return "slow-once"
+
+    async def agenerate(
+        self, input: FormattedInput, num_generations: int = 1, **kwargs: Any
+    ) -> GenerateOutput:
+        prompt = input[-1]["content"]  # type: ignore[index]
+        await asyncio.sleep(self.delay if prompt == self.slow else 0.005)
+        with open(self.log, "a", encoding="utf-8") as handle:
+            handle.write(f"{time.time():.3f} {prompt}\n")
+        return {
+            "generations": [f"answer to {prompt}"] * num_generations,
+            "statistics": {"input_tokens": [2] * num_generations, "output_tokens": [3]},
+        }

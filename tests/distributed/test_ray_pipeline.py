@@ -1,0 +1,160 @@
+"""RayPipeline runs the same pipelines as the local engine, with the same rows, failures and
+resume, on one local Ray instance (2 CPUs) shared by the session (see conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray_steps import SlowOnce, build
+
+from stillroom.pipeline import Pipeline
+from stillroom.pipeline.errors import StepFailedError
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.tasks.base import METADATA_COLUMN
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
+
+
+def rows_of(distiset: Any) -> list[dict[str, Any]]:
+    return distiset["default"]["train"].to_list()
+
+
+def test_same_rows_as_the_local_engine(ray_address: str, tmp_path: Path) -> None:
+    local = build(tmp_path / "local").run(progress=False)
+    on_ray = build(tmp_path / "ray", record_worker=True).ray().run(progress=False)
+
+    expected, got = rows_of(local), rows_of(on_ray)
+    workers = {row.pop("worker") for row in got}
+    assert got == expected
+    assert len(got) == 120
+    assert len(workers) == 2, "both replicas of the CPU-heavy step processed rows"
+    # failed generations keep their rows, with None outputs and the error, as locally
+    failed = [row for row in got if row["generation"] is None]
+    assert len(failed) == 12
+    assert all(row["digest"] is None for row in failed)
+    assert all("no answer" in row[METADATA_COLUMN]["error_text_generation"] for row in failed)
+    assert {row["rows"] for row in got} == {120} and {row["digested"] for row in got} == {108}
+    assert on_ray.summary is not None and local.summary is not None
+    assert on_ray.summary.failed_rows == local.summary.failed_rows == {"text_generation": 12}
+    assert on_ray.summary.requests_sent == 120
+
+
+def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
+    ray_address: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "broken"
+    marker.touch()
+    with pytest.raises(StepFailedError) as local_error:
+        build(tmp_path / "local", fail_while=marker).run(progress=False)
+    log = tmp_path / "requests.log"
+    pipeline = build(tmp_path / "ray", fail_while=marker, log=log).ray()
+    with pytest.raises(StepFailedError) as ray_error:
+        pipeline.run(progress=False)
+    assert ray_error.value.step_name == local_error.value.step_name == "digest"
+    assert type(ray_error.value.error) is type(local_error.value.error) is ValueError
+    assert str(ray_error.value.error) == str(local_error.value.error)
+
+    marker.unlink()
+    # resources are how a step runs, not what it computes: changing them keeps the checkpoint
+    resumed = pipeline.run({"digest": {"resources": {"replicas": 1}}}, progress=False)
+    rows = rows_of(resumed)
+    assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
+    assert resumed.summary is not None and resumed.summary.resumed
+    # every answer received before the failure came from the cache (failed requests are
+    # never cached, so those of unfinished batches were sent again)
+    answered = Counter(p for p in log.read_text().splitlines() if not p.endswith("3"))
+    assert set(answered.values()) == {1} and len(answered) == 108
+
+
+def test_a_slow_request_holds_back_no_other_batch_inside_a_replica(
+    ray_address: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "replies.log"
+    with Pipeline(name="no-barrier", cache_dir=tmp_path / "cache") as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(100)], batch_size=10
+        )
+        answer = TextGeneration(
+            llm=SlowOnce(log=str(log), max_concurrent_requests=4), input_batch_size=10
+        )
+        load >> answer
+    rows = rows_of(pipeline.ray().run(progress=False))
+
+    assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(100)]
+    finished = [line.split(" ", 1)[1] for line in log.read_text().splitlines()]
+    # the slow request's batch waits for it; later batches' requests go on meanwhile
+    # (with a barrier per batch, at most its 9 neighbours could finish first)
+    assert finished.index("question 0") >= 50
+
+
+DRIVER = """
+import sys
+sys.path.insert(0, {tests!r})
+import ray_steps
+ray_steps.ship_by_value()
+from pathlib import Path
+# a relative cache directory, from this driver's own working directory
+pipeline = ray_steps.build(Path("cache"), rows=200, latency=0.05, concurrency=4, log=Path({log!r}))
+pipeline.ray(address={address!r}).run(progress=False, checkpoint_interval=0.2)
+"""
+
+
+def settled_line_count(path: Path) -> int:
+    """Lines in `path` once it stopped growing (the killed run's actors are gone)."""
+    count, deadline = -1, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        current = len(path.read_text().splitlines())
+        if current == count:
+            break
+        count = current
+        time.sleep(0.5)
+    return count
+
+
+def test_a_killed_run_resumes_from_the_cache(ray_address: str, tmp_path: Path) -> None:
+    cache, log = tmp_path / "cache", tmp_path / "requests.log"
+    script = DRIVER.format(tests=str(Path(__file__).parent), log=str(log), address=ray_address)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(os.path.abspath, sys.path))},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and driver.poll() is None:
+            if log.exists() and len(log.read_text().splitlines()) >= 85:  # mid-batch
+                break
+            time.sleep(0.05)
+        assert driver.poll() is None, "the run ended before it could be killed"
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(10)
+    sent_by_killed_run = settled_line_count(log)
+    assert sent_by_killed_run < 200
+
+    assert (cache / "pipelines" / "ray-test" / "cache.sqlite").exists()
+    # resumed from another working directory, naming the same cache directory absolutely
+    pipeline = build(cache, rows=200, latency=0.05, concurrency=4, log=log).ray()
+    distiset = pipeline.run(progress=False)
+
+    rows = rows_of(distiset)
+    assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(200))
+    assert distiset.summary is not None and distiset.summary.resumed
+    assert distiset.summary.cache_hits > 0
+    answered = Counter(p for p in log.read_text().splitlines() if not p.endswith("3"))
+    assert set(answered) == {f"question {i}" for i in range(200) if i % 10 != 3}
+    # a finished request is never sent again: only those in flight when the driver died
+    # (at most the LLM's 4 concurrent requests) were answered twice
+    assert sum(n - 1 for n in answered.values()) <= 4

@@ -1,0 +1,106 @@
+"""RayPipeline's set-up: lazy import of Ray, the missing-extra error, connection arguments,
+what a step's resources ask of Ray, and the checks made before any step starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ray_steps import Digest, build
+
+from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.pipeline import Pipeline, RayPipeline
+from stillroom.pipeline.errors import PipelineValidationError
+from stillroom.pipeline.ray.cluster import RayConnection
+from stillroom.steps import LoadDataFromDicts
+
+
+def test_importing_pipelines_does_not_import_ray() -> None:
+    code = (
+        "import sys\n"
+        "import stillroom.pipeline\n"
+        "from stillroom.pipeline import Pipeline, RayPipeline\n"
+        "from stillroom.steps import LoadDataFromDicts\n"
+        "with Pipeline(name='p') as p:\n"
+        "    LoadDataFromDicts(data=[{'a': 1}])\n"
+        "assert type(p.ray()) is RayPipeline\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_running_without_ray_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like
+    with Pipeline(name="no-ray", cache_dir=tmp_path) as pipeline:
+        LoadDataFromDicts(data=[{"a": 1}])
+    with pytest.raises(MissingExtraError, match=r"stillroom\[ray\]") as error:
+        pipeline.ray().run(progress=False)
+    assert error.value.extra == "ray"
+
+
+def test_connection_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    local = RayConnection(num_cpus=2).init_arguments()
+    assert local["address"] == "local" and local["num_cpus"] == 2
+    assert local["include_dashboard"] is False
+    assert RayConnection("auto").init_arguments()["address"] == "auto"
+    remote = RayConnection("ray://head:10001", init_kwargs={"namespace": "x"}).init_arguments()
+    assert remote["address"] == "ray://head:10001" and remote["namespace"] == "x"
+    assert "num_cpus" not in remote
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")  # a job submitted with `ray job submit`
+    assert "address" not in RayConnection().init_arguments()
+
+
+def test_pipeline_ray_keeps_the_graph() -> None:
+    pipeline = build(Path("unused"))
+    on_ray = pipeline.ray(address="auto", num_cpus=2, init_kwargs={"namespace": "n"})
+    assert isinstance(on_ray, RayPipeline)
+    assert on_ray.dag is pipeline.dag and on_ray.name == pipeline.name
+    assert on_ray.signature == pipeline.signature
+    assert (on_ray.address, on_ray.num_cpus, on_ray.init_kwargs) == ("auto", 2, {"namespace": "n"})
+
+
+def test_ray_pipeline_is_a_pipeline_that_saves_and_loads(tmp_path: Path) -> None:
+    with RayPipeline(name="direct", address="auto") as pipeline:
+        LoadDataFromDicts(data=[{"a": 1}]) >> Digest(rounds=1, input_mappings={"generation": "a"})
+    path = pipeline.save(tmp_path / "p.yaml")
+    loaded = RayPipeline.from_yaml(path, allowed_modules=["ray_steps"])
+    assert isinstance(loaded, RayPipeline) and list(loaded.steps) == list(pipeline.steps)
+
+
+def test_resources_are_runtime_parameters() -> None:
+    pipeline = build(Path("unused"))
+    pipeline.validate({"digest": {"resources": {"replicas": 3, "cpus": 0.5}}})
+    resources = pipeline.get_step("digest").resources
+    assert (resources.replicas, resources.cpus) == (3, 0.5)
+
+
+def test_resources_do_not_change_signatures() -> None:
+    """How a step runs (replicas, CPUs) is not what it computes: a run resumes with other
+    resources, on Ray or locally."""
+    pipeline = build(Path("unused"))
+    before = (pipeline.signature, pipeline.step_signatures())
+    pipeline.validate({"digest": {"resources": {"replicas": 4, "cpus": 2, "gpus": 1}}})
+    assert (pipeline.signature, pipeline.step_signatures()) == before
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_a_generator_cannot_have_replicas(ray_address: str, tmp_path: Path) -> None:
+    pipeline = build(tmp_path).ray()
+    with pytest.raises(PipelineValidationError, match=r"load_data_from_dicts.*replicas=2"):
+        pipeline.run({"load_data_from_dicts": {"resources": {"replicas": 2}}}, progress=False)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_asking_for_resources_no_node_has_fails_before_running(
+    ray_address: str, tmp_path: Path
+) -> None:
+    pipeline = build(tmp_path).ray()
+    with pytest.raises(StillroomError, match=r"'digest'.*GPU=1.*no node"):
+        pipeline.run({"digest": {"resources": {"gpus": 1}}}, progress=False)
