@@ -10,7 +10,7 @@ STAMP := $(VENV)/.stillroom-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray]'
 	touch $(STAMP)
 
 demo: $(STAMP)
