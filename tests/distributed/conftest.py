@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from stillroom.testing import MockLLMServer
+
 
 @pytest.fixture(scope="session")
 def ray_address() -> Iterator[str]:
@@ -19,3 +21,12 @@ def ray_address() -> Iterator[str]:
         yield ray.get_runtime_context().gcs_address
     finally:
         ray.shutdown()
+
+
+@pytest.fixture
+def server() -> Iterator[MockLLMServer]:
+    """The mock OpenAI-compatible server on 127.0.0.1, answering with `ray_steps.answer`."""
+    from ray_steps import answer
+
+    with MockLLMServer(reply=answer) as running:
+        yield running

@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stillroom.models import AsyncMockLLM
-from stillroom.models.llms.base import AsyncLLM
+from stillroom.models import OpenAILLM
+from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import GlobalStep, LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.typing import StepOutput
+from stillroom.testing import MockLLMServer, ReplyContext
 from stillroom.typing import FormattedInput, GenerateOutput
 
 
@@ -76,42 +77,40 @@ class Tally(GlobalStep):
         yield [{**row, "rows": len(inputs), "digested": digested} for row in inputs]
 
 
-def reply(messages: list[dict[str, Any]], log: str | None = None) -> Any:
-    """The mock LLM's answer: an echo, or an error for every question number ending in 3."""
-    prompt = messages[-1]["content"]
-    if log is not None:
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(prompt + "\n")
-    if prompt.endswith("3"):
-        return RuntimeError(f"no answer for {prompt!r}")
-    return f"answer to {prompt}"
+def answer(context: ReplyContext) -> str:
+    """The mock server's reply: an echo, or a failure (HTTP 500) for every question number
+    ending in 3, whatever the attempt."""
+    if context.prompt.endswith("3"):
+        raise RuntimeError(f"no answer for {context.prompt!r}")
+    return f"answer to {context.prompt}"
+
+
+def server_llm(server: MockLLMServer, concurrency: int = 16) -> OpenAILLM:
+    """OpenAILLM on the mock server, without retries (a failure is final)."""
+    return OpenAILLM(
+        model="mock-model",
+        base_url=server.base_url,
+        api_key="dummy",
+        max_retries=0,
+        max_concurrent_requests=concurrency,
+    )
 
 
 def build(
     cache_dir: Path,
+    llm: LLM,
     rows: int = 120,
     *,
-    latency: float = 0.0,
-    concurrency: int = 16,
-    log: Path | None = None,
     fail_while: Path | None = None,
     record_worker: bool = False,
     name: str = "ray-test",
 ) -> Pipeline:
-    """generator >> TextGeneration(AsyncMockLLM) >> Digest (2 replicas, 1 CPU each) >> Tally."""
-    log_path = str(log) if log is not None else None
+    """generator >> TextGeneration(llm) >> Digest (2 replicas, 1 CPU each) >> Tally."""
     with Pipeline(name=name, cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(
             data=[{"instruction": f"question {i}"} for i in range(rows)], batch_size=10
         )
-        answer = TextGeneration(
-            llm=AsyncMockLLM(
-                responses=lambda messages: reply(messages, log_path),
-                latency=latency,
-                max_concurrent_requests=concurrency,
-            ),
-            input_batch_size=10,
-        )
+        answer = TextGeneration(llm=llm, input_batch_size=10)
         digest = Digest(
             resources={"replicas": 2, "cpus": 1},
             input_batch_size=10,

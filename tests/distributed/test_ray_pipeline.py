@@ -9,18 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_steps import SlowOnce, build
+from ray_steps import SlowOnce, build, server_llm
 
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.tasks.base import METADATA_COLUMN
+from stillroom.testing import MockLLMServer
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
 
@@ -29,16 +29,20 @@ def rows_of(distiset: Any) -> list[dict[str, Any]]:
     return distiset["default"]["train"].to_list()
 
 
-def test_same_rows_as_the_local_engine(ray_address: str, tmp_path: Path) -> None:
-    local = build(tmp_path / "local").run(progress=False)
-    on_ray = build(tmp_path / "ray", record_worker=True).ray().run(progress=False)
+def test_same_rows_as_the_local_engine(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    local = build(tmp_path / "local", server_llm(server)).run(progress=False)
+    server.reset()
+    pipeline = build(tmp_path / "ray", server_llm(server), record_worker=True)
+    on_ray = pipeline.ray().run(progress=False)
 
     expected, got = rows_of(local), rows_of(on_ray)
     workers = {row.pop("worker") for row in got}
     assert got == expected
     assert len(got) == 120
     assert len(workers) == 2, "both replicas of the CPU-heavy step processed rows"
-    # failed generations keep their rows, with None outputs and the error, as locally
+    # failed requests keep their rows, with None outputs and the error, as locally
     failed = [row for row in got if row["generation"] is None]
     assert len(failed) == 12
     assert all(row["digest"] is None for row in failed)
@@ -46,18 +50,20 @@ def test_same_rows_as_the_local_engine(ray_address: str, tmp_path: Path) -> None
     assert {row["rows"] for row in got} == {120} and {row["digested"] for row in got} == {108}
     assert on_ray.summary is not None and local.summary is not None
     assert on_ray.summary.failed_rows == local.summary.failed_rows == {"text_generation": 12}
-    assert on_ray.summary.requests_sent == 120
+    stats = server.stats()
+    assert stats.requests_total == on_ray.summary.requests_sent == 120
+    assert stats.max_requests_per_prompt == 1
 
 
 def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
-    ray_address: str, tmp_path: Path
+    ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
     marker = tmp_path / "broken"
     marker.touch()
     with pytest.raises(StepFailedError) as local_error:
-        build(tmp_path / "local", fail_while=marker).run(progress=False)
-    log = tmp_path / "requests.log"
-    pipeline = build(tmp_path / "ray", fail_while=marker, log=log).ray()
+        build(tmp_path / "local", server_llm(server), fail_while=marker).run(progress=False)
+    server.reset()
+    pipeline = build(tmp_path / "ray", server_llm(server), fail_while=marker).ray()
     with pytest.raises(StepFailedError) as ray_error:
         pipeline.run(progress=False)
     assert ray_error.value.step_name == local_error.value.step_name == "digest"
@@ -71,9 +77,18 @@ def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed
     # every answer received before the failure came from the cache (failed requests are
-    # never cached, so those of unfinished batches were sent again)
-    answered = Counter(p for p in log.read_text().splitlines() if not p.endswith("3"))
-    assert set(answered.values()) == {1} and len(answered) == 108
+    # never cached: those of unfinished batches were sent again)
+    answered = answered_prompts(server)
+    assert len(answered) == 108 and set(answered.values()) == {1}
+
+
+def answered_prompts(server: MockLLMServer) -> dict[str, int]:
+    """Requests per prompt the server answered (those ending in 3 always fail)."""
+    return {
+        prompt: count
+        for prompt, count in server.stats().requests_by_prompt.items()
+        if not prompt.endswith("3")
+    }
 
 
 def test_a_slow_request_holds_back_no_other_batch_inside_a_replica(
@@ -103,27 +118,24 @@ sys.path.insert(0, {tests!r})
 import ray_steps
 ray_steps.ship_by_value()
 from pathlib import Path
+from stillroom.models import OpenAILLM
+llm = OpenAILLM(
+    model="mock-model", base_url={base_url!r}, api_key="dummy", max_retries=0,
+    max_concurrent_requests=4,
+)
 # a relative cache directory, from this driver's own working directory
-pipeline = ray_steps.build(Path("cache"), rows=200, latency=0.05, concurrency=4, log=Path({log!r}))
+pipeline = ray_steps.build(Path("cache"), llm, rows=200)
 pipeline.ray(address={address!r}).run(progress=False, checkpoint_interval=0.2)
 """
 
 
-def settled_line_count(path: Path) -> int:
-    """Lines in `path` once it stopped growing (the killed run's actors are gone)."""
-    count, deadline = -1, time.monotonic() + 10
-    while time.monotonic() < deadline:
-        current = len(path.read_text().splitlines())
-        if current == count:
-            break
-        count = current
-        time.sleep(0.5)
-    return count
-
-
-def test_a_killed_run_resumes_from_the_cache(ray_address: str, tmp_path: Path) -> None:
-    cache, log = tmp_path / "cache", tmp_path / "requests.log"
-    script = DRIVER.format(tests=str(Path(__file__).parent), log=str(log), address=ray_address)
+def test_a_killed_run_resumes_from_the_cache(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    server.configure(latency=0.05)
+    script = DRIVER.format(
+        tests=str(Path(__file__).parent), base_url=server.base_url, address=ray_address
+    )
     driver = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         cwd=tmp_path,
@@ -133,28 +145,41 @@ def test_a_killed_run_resumes_from_the_cache(ray_address: str, tmp_path: Path) -
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and driver.poll() is None:
-            if log.exists() and len(log.read_text().splitlines()) >= 85:  # mid-batch
+            if server.stats(include_prompts=False).requests_total >= 85:  # mid-batch
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         assert driver.poll() is None, "the run ended before it could be killed"
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(10)
-    sent_by_killed_run = settled_line_count(log)
+    sent_by_killed_run = settled_request_count(server)
     assert sent_by_killed_run < 200
-
+    cache = tmp_path / "cache"
     assert (cache / "pipelines" / "ray-test" / "cache.sqlite").exists()
+
     # resumed from another working directory, naming the same cache directory absolutely
-    pipeline = build(cache, rows=200, latency=0.05, concurrency=4, log=log).ray()
+    pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray()
     distiset = pipeline.run(progress=False)
 
     rows = rows_of(distiset)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(200))
     assert distiset.summary is not None and distiset.summary.resumed
     assert distiset.summary.cache_hits > 0
-    answered = Counter(p for p in log.read_text().splitlines() if not p.endswith("3"))
-    assert set(answered) == {f"question {i}" for i in range(200) if i % 10 != 3}
+    answered = answered_prompts(server)
+    assert len(answered) == 180
     # a finished request is never sent again: only those in flight when the driver died
     # (at most the LLM's 4 concurrent requests) were answered twice
-    assert sum(n - 1 for n in answered.values()) <= 4
+    assert sum(count - 1 for count in answered.values()) <= 4
+
+
+def settled_request_count(server: MockLLMServer) -> int:
+    """Requests the server received, once no more arrive (the killed run's actors are gone)."""
+    count, deadline = -1, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        current = server.stats(include_prompts=False).requests_total
+        if current == count:
+            break
+        count = current
+        time.sleep(0.5)
+    return count

@@ -11,6 +11,7 @@ import pytest
 from ray_steps import Digest, build
 
 from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.models import AsyncMockLLM
 from stillroom.pipeline import Pipeline, RayPipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.ray.cluster import RayConnection
@@ -56,7 +57,7 @@ def test_connection_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_pipeline_ray_keeps_the_graph() -> None:
-    pipeline = build(Path("unused"))
+    pipeline = build(Path("unused"), AsyncMockLLM())
     on_ray = pipeline.ray(address="auto", num_cpus=2, init_kwargs={"namespace": "n"})
     assert isinstance(on_ray, RayPipeline)
     assert on_ray.dag is pipeline.dag and on_ray.name == pipeline.name
@@ -73,7 +74,7 @@ def test_ray_pipeline_is_a_pipeline_that_saves_and_loads(tmp_path: Path) -> None
 
 
 def test_resources_are_runtime_parameters() -> None:
-    pipeline = build(Path("unused"))
+    pipeline = build(Path("unused"), AsyncMockLLM())
     pipeline.validate({"digest": {"resources": {"replicas": 3, "cpus": 0.5}}})
     resources = pipeline.get_step("digest").resources
     assert (resources.replicas, resources.cpus) == (3, 0.5)
@@ -82,7 +83,7 @@ def test_resources_are_runtime_parameters() -> None:
 def test_resources_do_not_change_signatures() -> None:
     """How a step runs (replicas, CPUs) is not what it computes: a run resumes with other
     resources, on Ray or locally."""
-    pipeline = build(Path("unused"))
+    pipeline = build(Path("unused"), AsyncMockLLM())
     before = (pipeline.signature, pipeline.step_signatures())
     pipeline.validate({"digest": {"resources": {"replicas": 4, "cpus": 2, "gpus": 1}}})
     assert (pipeline.signature, pipeline.step_signatures()) == before
@@ -91,7 +92,7 @@ def test_resources_do_not_change_signatures() -> None:
 @pytest.mark.ray
 @pytest.mark.timeout(60)
 def test_a_generator_cannot_have_replicas(ray_address: str, tmp_path: Path) -> None:
-    pipeline = build(tmp_path).ray()
+    pipeline = build(tmp_path, AsyncMockLLM()).ray()
     with pytest.raises(PipelineValidationError, match=r"load_data_from_dicts.*replicas=2"):
         pipeline.run({"load_data_from_dicts": {"resources": {"replicas": 2}}}, progress=False)
 
@@ -101,6 +102,6 @@ def test_a_generator_cannot_have_replicas(ray_address: str, tmp_path: Path) -> N
 def test_asking_for_resources_no_node_has_fails_before_running(
     ray_address: str, tmp_path: Path
 ) -> None:
-    pipeline = build(tmp_path).ray()
+    pipeline = build(tmp_path, AsyncMockLLM()).ray()
     with pytest.raises(StillroomError, match=r"'digest'.*GPU=1.*no node"):
         pipeline.run({"digest": {"resources": {"gpus": 1}}}, progress=False)
