@@ -13,8 +13,11 @@ a global step. Each scenario runs with an empty cache:
 
 Ray is started once before the Ray scenarios (its start-up is printed on its own); each Ray
 run still pays for starting its actors, which the "ray fixed cost" line measures with a run
-of 20 rows and 1 round. Prints wall time, rows/s and the speed-up over the local engine, and
-checks that every scenario wrote the same rows.
+of 20 rows and 1 round. Prints wall time, rows/s and the speed-up over the local engine,
+rows/s once that fixed cost is taken out (what a long run approaches), the load average, and
+the ceiling: how much faster all cores hash than one, measured at the end of the same run
+(other work on a shared machine lowers it, and every speed-up with it). Checks that every
+scenario wrote the same rows.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,6 +89,27 @@ def build(cache: Path, rows: int, rounds: int, step: type[Digest] = Digest) -> P
     return pipeline
 
 
+def _hash_rounds(rounds: int) -> bytes:
+    value = b"x"
+    for _ in range(rounds):
+        value = hashlib.sha256(value).digest()
+    return value
+
+
+def parallel_ceiling(rounds: int, workers: int) -> float:
+    """How much faster `workers` processes do `rounds` hash rounds than one, right now: the
+    best speed-up any number of replicas could reach on this machine at this load."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_hash_rounds, [1] * workers))  # start the workers first
+        started = time.perf_counter()
+        _hash_rounds(rounds)
+        serial = time.perf_counter() - started
+        started = time.perf_counter()
+        list(pool.map(_hash_rounds, [rounds // workers] * workers))
+        parallel = time.perf_counter() - started
+    return serial / parallel
+
+
 def timed(run: Any) -> tuple[float, list[dict[str, Any]]]:
     started = time.perf_counter()
     distiset = run()
@@ -102,6 +128,7 @@ def main() -> None:
 
     cores = os.cpu_count()
     print(f"{args.rows} rows x {args.rounds} sha256 rounds; {cores} cores")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     results: list[tuple[str, float]] = []
     reference: list[dict[str, Any]] | None = None
 
@@ -144,13 +171,22 @@ def main() -> None:
         finally:
             ray.shutdown()
 
+    ceiling = parallel_ceiling(args.rows * args.rounds // 4, cores or 1)
     local = results[0][1]
+    print(f"{cores} processes hashing in parallel, now: {ceiling:.2f}x one process (the ceiling)")
     print(f"ray start-up (ray.init, once): {ray_start:.2f} s")
     print(f"ray fixed cost per run (actors start, 20 rows): {fixed:.2f} s")
-    print(f"{'scenario':<22}{'wall s':>9}{'rows/s':>9}{'speed-up':>10}")
+    print(
+        f"{'scenario':<22}{'wall s':>9}{'rows/s':>9}{'speed-up':>10}{'rows/s after start-up':>24}"
+    )
     for label, seconds in results:
-        print(f"{label:<22}{seconds:>9.2f}{args.rows / seconds:>9.1f}{local / seconds:>9.2f}x")
+        steady = seconds - fixed if label.startswith("ray") else seconds
+        print(
+            f"{label:<22}{seconds:>9.2f}{args.rows / seconds:>9.1f}{local / seconds:>9.2f}x"
+            f"{args.rows / steady:>24.1f}"
+        )
     print("every scenario wrote the same rows")
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ resume, on one local Ray instance (2 CPUs) shared by the session (see conftest.p
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -56,28 +57,32 @@ def test_same_rows_as_the_local_engine(
 
 
 def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
-    ray_address: str, server: MockLLMServer, tmp_path: Path
+    ray_address: str, server: MockLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     marker = tmp_path / "broken"
     marker.touch()
+    pipeline = build(tmp_path / "cache", server_llm(server), fail_while=marker)
     with pytest.raises(StepFailedError) as local_error:
-        build(tmp_path / "local", server_llm(server), fail_while=marker).run(progress=False)
-    server.reset()
-    pipeline = build(tmp_path / "ray", server_llm(server), fail_while=marker).ray()
-    with pytest.raises(StepFailedError) as ray_error:
         pipeline.run(progress=False)
+    # the same pipeline on Ray resumes the local run's checkpoint, and fails the same way
+    with (
+        caplog.at_level(logging.INFO, logger="stillroom.pipeline"),
+        pytest.raises(StepFailedError) as ray_error,
+    ):
+        pipeline.ray().run(progress=False)
+    assert "Resuming pipeline 'ray-test'" in caplog.text
     assert ray_error.value.step_name == local_error.value.step_name == "digest"
     assert type(ray_error.value.error) is type(local_error.value.error) is ValueError
     assert str(ray_error.value.error) == str(local_error.value.error)
 
     marker.unlink()
     # resources are how a step runs, not what it computes: changing them keeps the checkpoint
-    resumed = pipeline.run({"digest": {"resources": {"replicas": 1}}}, progress=False)
+    resumed = pipeline.ray().run({"digest": {"resources": {"replicas": 1}}}, progress=False)
     rows = rows_of(resumed)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed
-    # every answer received before the failure came from the cache (failed requests are
-    # never cached: those of unfinished batches were sent again)
+    # over the three runs each answer was asked for once: the runs after the first took
+    # what it finished from the cache (failed requests are never cached, so are retried)
     answered = answered_prompts(server)
     assert len(answered) == 108 and set(answered.values()) == {1}
 

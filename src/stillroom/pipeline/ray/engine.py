@@ -280,9 +280,6 @@ class RayEngine(Engine):
                 )
         ray.get(registrations)
 
-    def remove_hooks(self) -> None:
-        """Nothing was installed on the driver's steps."""
-
     async def _load(self) -> None:
         check_resources(self.nodes.values())
         for node in self.nodes.values():
