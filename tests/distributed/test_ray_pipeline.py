@@ -56,7 +56,7 @@ def test_same_rows_as_the_local_engine(
     assert stats.max_requests_per_prompt == 1
 
 
-def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
+def test_a_raising_replica_fails_the_run_like_the_local_engine_and_runs_resume_across_engines(
     ray_address: str, server: MockLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     marker = tmp_path / "broken"
@@ -76,8 +76,9 @@ def test_a_raising_replica_fails_the_run_like_the_local_engine_and_resumes(
     assert str(ray_error.value.error) == str(local_error.value.error)
 
     marker.unlink()
-    # resources are how a step runs, not what it computes: changing them keeps the checkpoint
-    resumed = pipeline.ray().run({"digest": {"resources": {"replicas": 1}}}, progress=False)
+    # and the local engine resumes the Ray run's checkpoint; resources are how a step runs,
+    # not what it computes, so changing them keeps the checkpoint too
+    resumed = pipeline.run({"digest": {"resources": {"replicas": 1}}}, progress=False)
     rows = rows_of(resumed)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ray_steps import Digest, build
@@ -15,7 +17,8 @@ from stillroom.models import AsyncMockLLM
 from stillroom.pipeline import Pipeline, RayPipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.ray.cluster import RayConnection
-from stillroom.steps import LoadDataFromDicts
+from stillroom.steps import LoadDataFromDicts, Step, StepInput
+from stillroom.steps.typing import StepOutput
 
 
 def test_importing_pipelines_does_not_import_ray() -> None:
@@ -105,3 +108,25 @@ def test_asking_for_resources_no_node_has_fails_before_running(
     pipeline = build(tmp_path, AsyncMockLLM()).ray()
     with pytest.raises(StillroomError, match=r"'digest'.*GPU=1.*no node"):
         pipeline.run({"digest": {"resources": {"gpus": 1}}}, progress=False)
+
+
+class Holding(Step):
+    """Keeps a lock in a field: configuration that cannot travel."""
+
+    handle: Any = None
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["a"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield inputs
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(60)
+def test_a_step_that_cannot_be_pickled_is_named(ray_address: str, tmp_path: Path) -> None:
+    with Pipeline(name="unpicklable", cache_dir=tmp_path) as pipeline:
+        LoadDataFromDicts(data=[{"a": 1}]) >> Holding(handle=threading.Lock())
+    with pytest.raises(StillroomError, match=r"Step 'holding' cannot be sent to Ray.*load\(\)"):
+        pipeline.ray().run(progress=False)

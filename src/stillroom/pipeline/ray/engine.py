@@ -163,7 +163,14 @@ class ReplicaPool:
 
     def __init__(self, node: Node, keeper: Any, per_replica: int) -> None:
         self.name = node.name
-        packed = pack(node.step)
+        try:
+            packed = pack(node.step)
+        except Exception as exc:
+            raise StillroomError(
+                f"Step {self.name!r} cannot be sent to Ray: its configuration cannot be "
+                f"pickled ({describe_error(exc)}). Build clients, models and other runtime "
+                "objects in load() and keep them in private attributes."
+            ) from exc
         options = actor_options(node)
         self.actors = [
             StepReplicaActor.options(**options).remote(packed, keeper)
