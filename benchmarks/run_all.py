@@ -19,6 +19,7 @@ BENCHMARKS = [
     ["openai_client.py"],
     ["pipeline_openai.py"],
     ["pipeline_mock_llm.py"],
+    ["ray_vs_local.py", "--rows", "2400"],
 ]
 """Script and arguments of each benchmark, in the order they run."""
 
