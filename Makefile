@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/generator_task.py
+	$(BIN)/python -m stillroom demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples $(wildcard benchmarks)

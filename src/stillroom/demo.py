@@ -51,8 +51,8 @@ def build_pipeline(llm: str | None = None, rows: int = len(TOPICS)) -> Pipeline:
         ask = TextGeneration(
             name="write_question",
             llm=_llm(llm),
-            template="Write one short question a curious student could ask about {{ topic }}. "
-            "Reply with the question only.",
+            system_prompt="You write quiz questions for students. Reply with one question only.",
+            template="Topic: {{ topic }}",
             columns=["topic"],
             output_mappings={"generation": "instruction"},
         )

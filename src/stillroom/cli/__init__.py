@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from stillroom import __version__
-from stillroom.cli import pipeline
+from stillroom.cli import demo, pipeline
 from stillroom.errors import StillroomError
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [pipeline.register]
+SUBCOMMANDS: list[Callable[[Any], None]] = [demo.register, pipeline.register]
 """Functions adding one subcommand each to the `stillroom` parser."""
 
 
