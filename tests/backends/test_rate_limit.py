@@ -91,11 +91,14 @@ def test_limiter_survives_a_second_load_and_follows_new_limits():
     llm = BACKENDS["openai"].make(requests_per_minute=6)
     llm.load()
     limiter = llm._limiter
-    llm.load()
+    llm.load()  # a second user of the same LLM (loads are counted)
     assert llm._limiter is limiter
+    llm.unload()
+    llm.unload()
     llm.requests_per_minute = 12
     llm.load()
     assert llm._limiter is not limiter
+    llm.unload()
     llm.requests_per_minute = None
     llm.load()
     assert llm._limiter is None

@@ -146,3 +146,27 @@ def test_user_model_name_is_overwritten_by_the_llm() -> None:
     task = Liar(llm=MockLLM(model="real"))
     task.load()
     assert next(task.process()) == [{"joke": "x", "model_name": "real"}]
+
+
+def test_a_shared_llm_stays_loaded_until_its_last_user_unloads() -> None:
+    class Counting(MockLLM):
+        loads: int = 0
+        unloads: int = 0
+
+        def load(self) -> None:
+            super().load()
+            self.loads += 1
+
+        def unload(self) -> None:
+            self.unloads += 1
+            super().unload()
+
+    llm = Counting(responses="x")
+    first, second = Jokes(name="a", llm=llm), Jokes(name="b", llm=llm)
+    first.load()
+    second.load()
+    first.unload()
+    assert llm.is_loaded and (llm.loads, llm.unloads) == (1, 0)
+    assert next(second.process()) == [{"joke": "x", "model_name": "mock"}]
+    second.unload()
+    assert not llm.is_loaded and (llm.loads, llm.unloads) == (1, 1)

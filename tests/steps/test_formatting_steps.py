@@ -183,3 +183,13 @@ def test_conversation_template() -> None:
         next(template.process([{"instruction": "x"}]))
     with pytest.raises(InvalidRowsError, match="should be a string"):
         next(template.process([{"instruction": 3, "response": "x"}]))
+
+
+def test_dpo_keeps_a_row_whose_rating_request_failed() -> None:
+    from stillroom.steps import FormatTextGenerationDPO
+
+    dpo = FormatTextGenerationDPO()
+    (rows,) = dpo.process([{"instruction": "q", "generations": ["a", "b"], "ratings": None}])
+    assert rows[0]["generations"] == ["a", "b"]
+    assert rows[0]["chosen"] is None and rows[0]["rejected"] is None
+    assert rows[0]["prompt"] == "q"

@@ -92,6 +92,7 @@ def test_duplicates_are_found_across_batches_and_reload_resets() -> None:
         True,
         False,
     ]
+    step.unload()
     step.load()  # a fresh run starts from an empty index
     assert flags(step, [{"text": "gamma beta alpha"}]) == [True]
 

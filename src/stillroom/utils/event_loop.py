@@ -22,6 +22,7 @@ class LoopThread:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._thread.start()
+        self._close_lock = threading.Lock()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -35,10 +36,13 @@ class LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def close(self) -> None:
-        """Stop the loop and join the thread; pending tasks are cancelled."""
-        if self._loop.is_closed():
-            return
+        """Stop the loop and join the thread; pending tasks are cancelled. Idempotent."""
+        with self._close_lock:
+            if self._loop.is_closed():
+                return
+            self._close()
 
+    def _close(self) -> None:
         async def _cancel_pending() -> None:
             tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in tasks:

@@ -78,6 +78,10 @@ class _FormatDPO(Step):
         label = self._label()
         generations, ratings = row["generations"], row["ratings"]
         models = row.get("generation_models")
+        if generations is None or ratings is None:
+            # An upstream LLM request failed (its row was kept with None outputs): this row
+            # is kept too, with None in the pair columns.
+            return [], [], None
         for column, value in (("generations", generations), ("ratings", ratings)):
             if not isinstance(value, list):
                 raise InvalidRowsError(
