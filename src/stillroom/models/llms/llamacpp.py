@@ -17,6 +17,7 @@ model speaks ChatML, so its pre-query template defaults to "chatml".
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import random
@@ -76,6 +77,14 @@ class _SharedModel:
 
 _MODELS: dict[tuple[Any, ...], _SharedModel] = {}
 _MODELS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free models still loaded at exit, while llama.cpp can still do it cleanly."""
+    with _MODELS_LOCK:
+        while _MODELS:
+            _MODELS.popitem()[1].llama.close()
 
 
 class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplateMixin, LLM):
