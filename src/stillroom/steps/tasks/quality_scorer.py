@@ -7,7 +7,7 @@ from typing import Any
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.tasks.default_structured_output import DefaultStructuredOutputMixin
-from stillroom.steps.tasks.scores import parse_scores, scores_schema
+from stillroom.steps.tasks.scores import scores_for_column, scores_schema
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import FormattedInput, StructuredOutputType
 
@@ -51,5 +51,4 @@ class QualityScorer(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        count = len((input or {}).get("responses") or [])
-        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}
+        return scores_for_column(output, input, "responses", self.use_default_structured_output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.default_structured_output import json_schema
@@ -39,3 +40,11 @@ def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]
     if count and all(score is None for score in scores):
         raise ValueError(f"no score could be read for any of the {count} items")
     return scores
+
+
+def scores_for_column(
+    reply: str | None, row: dict[str, Any] | None, column: str, structured: bool
+) -> dict[str, Any]:
+    """The `{"scores": [...]}` output for a row, one score per item of its list `column`."""
+    count = len((row or {}).get(column) or [])
+    return {"scores": parse_scores(reply or "", count, structured)}
