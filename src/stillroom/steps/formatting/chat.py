@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import InvalidRowsError
+from stillroom.steps.columns.bookkeeping import check_required_columns
+from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType
+
+if TYPE_CHECKING:
+    from stillroom.steps.base import Step, StepInput
 
 
 def prompt_id(prompt: str | None) -> str | None:
@@ -54,3 +60,12 @@ def user_turn(system_prompt: Any, instruction: str | None) -> ChatType:
         messages.append({"role": "system", "content": system_prompt})
     messages.append({"role": "user", "content": instruction})
     return messages
+
+
+def format_each_row(
+    step: Step, inputs: Iterable[StepInput], format_row: Callable[[int, Row], Row]
+) -> StepOutput:
+    """One output batch per input batch: its required columns checked, then each row formatted."""
+    for batch in inputs:
+        check_required_columns(step.name, step._required_inputs(), (batch,), step.input_mappings)
+        yield [format_row(index, row) for index, row in enumerate(batch)]

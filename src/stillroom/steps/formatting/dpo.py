@@ -7,9 +7,9 @@ from typing import Any
 
 from stillroom.errors import InvalidRowsError
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
 from stillroom.steps.formatting.chat import (
     first_user_message,
+    format_each_row,
     messages_value,
     prompt_id,
     text_value,
@@ -39,11 +39,7 @@ class _FormatDPO(Step):
 
     def process(self, *inputs: StepInput) -> StepOutput:
         """One output batch per input batch, each row with the DPO columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
+        yield from format_each_row(self, inputs, self._format)
 
     @abstractmethod
     def _conversation(self, index: int, row: Row) -> tuple[str | None, ChatType]:

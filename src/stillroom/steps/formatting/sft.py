@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
 from stillroom.steps.formatting.chat import (
     first_user_message,
+    format_each_row,
     messages_value,
     prompt_id,
     text_value,
@@ -53,11 +53,7 @@ class FormatTextGenerationSFT(Step):
 
     def process(self, *inputs: StepInput) -> StepOutput:
         """One output batch per input batch, each row with the three SFT columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
+        yield from format_each_row(self, inputs, self._format)
 
     def _format(self, index: int, row: Row) -> Row:
         label = self._label()
@@ -107,11 +103,7 @@ class FormatChatGenerationSFT(Step):
 
     def process(self, *inputs: StepInput) -> StepOutput:
         """One output batch per input batch, each row with the three SFT columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
+        yield from format_each_row(self, inputs, self._format)
 
     def _format(self, index: int, row: Row) -> Row:
         label = self._label()
