@@ -1,18 +1,16 @@
-"""Checks and builders shared by the formatting steps: prompts, ids and chat messages."""
+"""Checks, builders and the base step shared by the formatting steps: prompts, ids, messages."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from abc import abstractmethod
+from typing import Any
 
 from stillroom.errors import InvalidRowsError
+from stillroom.steps.base import Step, StepInput
 from stillroom.steps.columns.bookkeeping import check_required_columns
 from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType
-
-if TYPE_CHECKING:
-    from stillroom.steps.base import Step, StepInput
 
 
 def prompt_id(prompt: str | None) -> str | None:
@@ -62,10 +60,17 @@ def user_turn(system_prompt: Any, instruction: str | None) -> ChatType:
     return messages
 
 
-def format_each_row(
-    step: Step, inputs: Iterable[StepInput], format_row: Callable[[int, Row], Row]
-) -> StepOutput:
-    """One output batch per input batch: its required columns checked, then each row formatted."""
-    for batch in inputs:
-        check_required_columns(step.name, step._required_inputs(), (batch,), step.input_mappings)
-        yield [format_row(index, row) for index, row in enumerate(batch)]
+class RowFormattingStep(Step):
+    """A step that adds columns to each row on its own, through the subclass's `_format`."""
+
+    def process(self, *inputs: StepInput) -> StepOutput:
+        """One output batch per input batch: its required columns checked, each row formatted."""
+        for batch in inputs:
+            check_required_columns(
+                self.name, self._required_inputs(), (batch,), self.input_mappings
+            )
+            yield [self._format(index, row) for index, row in enumerate(batch)]
+
+    @abstractmethod
+    def _format(self, index: int, row: Row) -> Row:
+        """The row (the `index`-th of its batch) with the step's outputs added."""
