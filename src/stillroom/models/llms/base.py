@@ -11,7 +11,7 @@ import asyncio
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -68,6 +68,19 @@ def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__stillroom_guarded__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def reply_to_each(
+    inputs: Iterable[FormattedInput], reply: Callable[[FormattedInput], GenerateOutput]
+) -> list[GenerateOutput | BaseException]:
+    """`reply(input)` for each input in turn; an input whose reply raised gets its exception."""
+    results: list[GenerateOutput | BaseException] = []
+    for formatted_input in inputs:
+        try:
+            results.append(reply(formatted_input))
+        except Exception as exc:
+            results.append(exc)
+    return results
 
 
 class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):

@@ -30,7 +30,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 
 from stillroom.errors import MissingExtraError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.base import LLM
+from stillroom.models.llms.base import LLM, reply_to_each
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import (
     GenerationCollector,
@@ -229,13 +229,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         """Like `generate`, but one input's failure is its result instead of raising."""
         self._ensure_loaded("generate()")
         params = self._settings_payload({**self.generation_kwargs, **settings})
-        results: list[GenerateOutput | BaseException] = []
-        for formatted_input in inputs:
-            try:
-                results.append(self._reply(formatted_input, num_generations, params))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return reply_to_each(inputs, lambda i: self._reply(i, num_generations, params))
 
     def _reply(
         self, input: FormattedInput, num_generations: int, params: dict[str, Any]

@@ -20,7 +20,7 @@ from typing import Any, Union
 from pydantic import Field, PrivateAttr
 
 from stillroom.errors import StillroomError
-from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.llms.base import LLM, AsyncLLM, reply_to_each
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
 
@@ -159,13 +159,7 @@ class MockLLM(_ScriptedReplies):
     ) -> list[GenerateOutput | BaseException]:
         self._ensure_loaded("generate()")
         kwargs = {**self.generation_kwargs, **kwargs}
-        results: list[GenerateOutput | BaseException] = []
-        for formatted_input in inputs:
-            try:
-                results.append(self._reply(formatted_input, num_generations, kwargs))
-            except Exception as exc:
-                results.append(exc)
-        return results
+        return reply_to_each(inputs, lambda i: self._reply(i, num_generations, kwargs))
 
 
 class AsyncMockLLM(_ScriptedReplies, AsyncLLM):

@@ -22,6 +22,14 @@ def normalize_columns(columns: StepColumns | None) -> dict[str, bool]:
     return {str(c): True for c in columns}
 
 
+def columns_in_rows(rows: Iterable[Row]) -> list[str]:
+    """Every column any of the rows has, in first-seen order."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    return list(columns)
+
+
 def check_required_columns(
     step_name: str,
     required: Iterable[str],

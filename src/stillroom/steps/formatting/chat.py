@@ -1,11 +1,15 @@
-"""Checks and builders shared by the formatting steps: prompts, ids and chat messages."""
+"""Checks, builders and the base step shared by the formatting steps: prompts, ids, messages."""
 
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 from typing import Any
 
 from stillroom.errors import InvalidRowsError
+from stillroom.steps.base import Step, StepInput
+from stillroom.steps.columns.bookkeeping import check_required_columns
+from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType
 
 
@@ -54,3 +58,19 @@ def user_turn(system_prompt: Any, instruction: str | None) -> ChatType:
         messages.append({"role": "system", "content": system_prompt})
     messages.append({"role": "user", "content": instruction})
     return messages
+
+
+class RowFormattingStep(Step):
+    """A step that adds columns to each row on its own, through the subclass's `_format`."""
+
+    def process(self, *inputs: StepInput) -> StepOutput:
+        """One output batch per input batch: its required columns checked, each row formatted."""
+        for batch in inputs:
+            check_required_columns(
+                self.name, self._required_inputs(), (batch,), self.input_mappings
+            )
+            yield [self._format(index, row) for index, row in enumerate(batch)]
+
+    @abstractmethod
+    def _format(self, index: int, row: Row) -> Row:
+        """The row (the `index`-th of its batch) with the step's outputs added."""

@@ -6,16 +6,15 @@ from abc import abstractmethod
 from typing import Any
 
 from stillroom.errors import InvalidRowsError
-from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
 from stillroom.steps.formatting.chat import (
+    RowFormattingStep,
     first_user_message,
     messages_value,
     prompt_id,
     text_value,
     user_turn,
 )
-from stillroom.steps.typing import Row, StepColumns, StepOutput
+from stillroom.steps.typing import Row, StepColumns
 from stillroom.typing import ChatType
 
 _OUTPUTS: dict[str, bool] = {
@@ -30,20 +29,12 @@ _OUTPUTS: dict[str, bool] = {
 }
 
 
-class _FormatDPO(Step):
+class _FormatDPO(RowFormattingStep):
     """Picks the chosen and rejected generations of a row from its ratings."""
 
     @property
     def outputs(self) -> StepColumns:
         return dict(_OUTPUTS)
-
-    def process(self, *inputs: StepInput) -> StepOutput:
-        """One output batch per input batch, each row with the DPO columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
 
     @abstractmethod
     def _conversation(self, index: int, row: Row) -> tuple[str | None, ChatType]:

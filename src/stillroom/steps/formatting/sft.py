@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
-from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
 from stillroom.steps.formatting.chat import (
+    RowFormattingStep,
     first_user_message,
     messages_value,
     prompt_id,
     text_value,
     user_turn,
 )
-from stillroom.steps.typing import Row, StepColumns, StepOutput
+from stillroom.steps.typing import Row, StepColumns
 
 _OUTPUTS = ["prompt", "prompt_id", "messages"]
 
 
-class FormatTextGenerationSFT(Step):
+class _FormatSFT(RowFormattingStep):
+    """Adds the SFT columns (`prompt`, `prompt_id`, `messages`) to each row."""
+
+    @property
+    def outputs(self) -> StepColumns:
+        return list(_OUTPUTS)
+
+
+class FormatTextGenerationSFT(_FormatSFT):
     """Turn `instruction` + `generation` (a `TextGeneration` output) into an SFT conversation.
 
     The layout is the one SFT trainers read (`prompt`, `prompt_id`, `messages`, as in
@@ -47,18 +54,6 @@ class FormatTextGenerationSFT(Step):
     def inputs(self) -> StepColumns:
         return {"instruction": True, "generation": True, "system_prompt": False}
 
-    @property
-    def outputs(self) -> StepColumns:
-        return list(_OUTPUTS)
-
-    def process(self, *inputs: StepInput) -> StepOutput:
-        """One output batch per input batch, each row with the three SFT columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
-
     def _format(self, index: int, row: Row) -> Row:
         label = self._label()
         instruction = text_value(label, index, "instruction", row["instruction"])
@@ -73,7 +68,7 @@ class FormatTextGenerationSFT(Step):
         }
 
 
-class FormatChatGenerationSFT(Step):
+class FormatChatGenerationSFT(_FormatSFT):
     """Append `generation` to the `messages` a `ChatGeneration` answered, for SFT.
 
     `prompt` is the first user message of the conversation. The input `messages` column is
@@ -100,18 +95,6 @@ class FormatChatGenerationSFT(Step):
     @property
     def inputs(self) -> StepColumns:
         return ["messages", "generation"]
-
-    @property
-    def outputs(self) -> StepColumns:
-        return list(_OUTPUTS)
-
-    def process(self, *inputs: StepInput) -> StepOutput:
-        """One output batch per input batch, each row with the three SFT columns added."""
-        for batch in inputs:
-            check_required_columns(
-                self.name, self._required_inputs(), (batch,), self.input_mappings
-            )
-            yield [self._format(index, row) for index, row in enumerate(batch)]
 
     def _format(self, index: int, row: Row) -> Row:
         label = self._label()

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from stillroom.steps.base import GeneratorStep
+from stillroom.steps.columns.bookkeeping import columns_in_rows
 from stillroom.steps.typing import GeneratorStepOutput, StepColumns
 
 
@@ -28,10 +29,7 @@ class LoadDataFromDicts(GeneratorStep):
 
     @property
     def outputs(self) -> StepColumns:
-        columns: dict[str, bool] = {}
-        for row in self.data:
-            columns.update(dict.fromkeys(row, True))
-        return list(columns)
+        return columns_in_rows(self.data)
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         size = self.batch_size or len(self.data) or 1

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from stillroom.steps.base import GeneratorStep
+from stillroom.steps.columns.bookkeeping import columns_in_rows
 from stillroom.steps.generators.batching import batches_with_last
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns
 
@@ -43,10 +44,7 @@ class DataSampler(GeneratorStep):
 
     @property
     def outputs(self) -> StepColumns:
-        columns: dict[str, bool] = {}
-        for row in self.data:
-            columns.update(dict.fromkeys(row, True))
-        return list(columns)
+        return columns_in_rows(self.data)
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """`(rows, is_last)` batches of `batch_size`, from output row `offset` on."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from stillroom.steps.tasks import prompts
-from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import DefaultStructuredOutputMixin
-from stillroom.steps.tasks.scores import parse_scores, scores_schema
+from stillroom.steps.tasks.scores import ItemScoresTask
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.typing import FormattedInput
 
 
-class ComplexityScorer(DefaultStructuredOutputMixin, Task):
+class ComplexityScorer(ItemScoresTask):
     """Score the complexity of each instruction in a row's `instructions`, from 1 to 6.
 
     Deita's complexity scorer, typically run on the successive versions an `EvolComplexity`
@@ -22,13 +20,11 @@ class ComplexityScorer(DefaultStructuredOutputMixin, Task):
     per instruction), `model_name`.
     """
 
+    _scored_column: ClassVar[str] = "instructions"
+
     @property
     def inputs(self) -> StepColumns:
         return ["instructions"]
-
-    @property
-    def outputs(self) -> StepColumns:
-        return ["scores", "model_name"]
 
     def _sample_row(self) -> dict[str, Any]:
         return {"instructions": ["<PLACEHOLDER_INSTRUCTION_1>", "<PLACEHOLDER_INSTRUCTION_2>"]}
@@ -40,12 +36,3 @@ class ComplexityScorer(DefaultStructuredOutputMixin, Task):
             structured=self.use_default_structured_output,
         )
         return self._request([{"role": "user", "content": prompt}])
-
-    def get_structured_output(self) -> StructuredOutputType:
-        return scores_schema()
-
-    def format_output(
-        self, output: str | None, input: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        count = len((input or {}).get("instructions") or [])
-        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}

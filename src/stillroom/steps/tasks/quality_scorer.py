@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from stillroom.steps.tasks import prompts
-from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import DefaultStructuredOutputMixin
-from stillroom.steps.tasks.scores import parse_scores, scores_schema
+from stillroom.steps.tasks.scores import ItemScoresTask
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.typing import FormattedInput
 
 
-class QualityScorer(DefaultStructuredOutputMixin, Task):
+class QualityScorer(ItemScoresTask):
     """Score the quality of each of a row's `responses` to its `instruction`, from 1 to 6.
 
     Deita's quality scorer: seeing the responses side by side lets the LLM tell small
@@ -22,13 +20,11 @@ class QualityScorer(DefaultStructuredOutputMixin, Task):
     float, one per response), `model_name`.
     """
 
+    _scored_column: ClassVar[str] = "responses"
+
     @property
     def inputs(self) -> StepColumns:
         return ["instruction", "responses"]
-
-    @property
-    def outputs(self) -> StepColumns:
-        return ["scores", "model_name"]
 
     def _sample_row(self) -> dict[str, Any]:
         return {
@@ -44,12 +40,3 @@ class QualityScorer(DefaultStructuredOutputMixin, Task):
             structured=self.use_default_structured_output,
         )
         return self._request([{"role": "user", "content": prompt}])
-
-    def get_structured_output(self) -> StructuredOutputType:
-        return scores_schema()
-
-    def format_output(
-        self, output: str | None, input: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        count = len((input or {}).get("responses") or [])
-        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}

@@ -1,11 +1,17 @@
-"""Reading the per-item scores that `QualityScorer` and `ComplexityScorer` ask for."""
+"""The per-item scores `QualityScorer` and `ComplexityScorer` ask for: schema, parsing, base task."""
 
 from __future__ import annotations
 
 import re
+from typing import Any, ClassVar
 
 from stillroom.steps.tasks import parsing
-from stillroom.steps.tasks.default_structured_output import json_schema
+from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.default_structured_output import (
+    DefaultStructuredOutputMixin,
+    json_schema,
+)
+from stillroom.steps.typing import StepColumns
 from stillroom.typing import StructuredOutputType
 
 _SCORE_LINE = re.compile(r"\[\s*(\d+)\s*\]\s*(?:score)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
@@ -39,3 +45,22 @@ def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]
     if count and all(score is None for score in scores):
         raise ValueError(f"no score could be read for any of the {count} items")
     return scores
+
+
+class ItemScoresTask(DefaultStructuredOutputMixin, Task):
+    """A task scoring each item of a row's list column `_scored_column` (`scores` output)."""
+
+    _scored_column: ClassVar[str]
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["scores", "model_name"]
+
+    def get_structured_output(self) -> StructuredOutputType:
+        return scores_schema()
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        count = len((input or {}).get(self._scored_column) or [])
+        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}
