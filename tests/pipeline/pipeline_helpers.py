@@ -129,6 +129,30 @@ class PidStep(Step):
         yield [{**row, "pid": os.getpid()} for row in inputs]
 
 
+class SpanStep(Step):
+    """A CPU-bound step recording when each batch ran; the first batch takes `first_delay` s
+    so that the others can only overlap it by running in another worker process."""
+
+    cpu_bound: ClassVar[bool] = True
+    first_delay: float = 0.0
+    flag: str | None = None
+    bad: str | None = None
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["pid", "started", "ended"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        started = time.time()
+        names = [row["instruction"] for row in inputs]
+        if self.bad in names and self.flag is not None and os.path.exists(self.flag):
+            raise RuntimeError(f"cannot handle {self.bad}")
+        if "q0" in names:
+            time.sleep(self.first_delay)
+        ended = time.time()
+        yield [{**row, "pid": os.getpid(), "started": started, "ended": ended} for row in inputs]
+
+
 class FailOnce(Step):
     """Raises on the batch containing `bad` while the file `flag` exists."""
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from pipeline_helpers import CountAll, DelayLLM, FailOnce, Join, PidStep, Shout
+from pipeline_helpers import CountAll, DelayLLM, FailOnce, Join, PidStep, Shout, SpanStep
 
 from stillroom.distiset import Distiset
 from stillroom.models import AsyncMockLLM, MockLLM
@@ -218,6 +218,40 @@ def test_cpu_bound_steps_run_in_worker_processes() -> None:
     rows = rows_of(pipeline.run(progress=False))
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(12)]
     assert os.getpid() not in {r["pid"] for r in rows}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two worker processes")
+def test_a_cpu_bound_step_runs_batches_in_parallel_processes_and_keeps_order() -> None:
+    with Pipeline(name="cpu-parallel") as pipeline:
+        LoadDataFromDicts(data=instructions(8), batch_size=2) >> SpanStep(first_delay=1.5)
+    rows = rows_of(pipeline.run(use_cache=False, progress=False))
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(8)]
+    first = rows[0]
+    overlapping = [r for r in rows[2:] if r["started"] < first["ended"]]
+    assert overlapping, "no batch ran while the slow first batch was running"
+    assert all(r["pid"] != first["pid"] for r in overlapping)
+
+
+@pytest.mark.timeout(90)
+def test_a_failing_cpu_bound_batch_loses_nothing_and_the_rerun_redoes_only_the_rest(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "broken"
+    flag.touch()
+
+    def build() -> Pipeline:
+        with Pipeline(name="cpu-failing") as pipeline:
+            load = LoadDataFromDicts(data=instructions(12), batch_size=2)
+            load >> SpanStep(flag=str(flag), bad="q6")
+        return pipeline
+
+    with pytest.raises(StepFailedError, match="Step 'span_step' failed on batch 3: RuntimeError"):
+        build().run(progress=False)
+    flag.unlink()
+    distiset = build().run(progress=False)
+    assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(12)]
+    assert distiset.summary is not None and distiset.summary.resumed
 
 
 def test_a_failing_step_stops_the_run_and_a_rerun_resumes_after_the_fix(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ its rows and numbers its output batches afresh.
 
 Flow control. Each step has a slot per predecessor holding the batches it has not finished;
 a producer only starts new work when its successors' slots have room (back-pressure).
-Synchronous user code runs in daemon threads (or a process pool for `cpu_bound` steps), one
-unit at a time per step. A task on the row path keeps up to `max_concurrent_requests` rows in
+Synchronous user code runs in daemon threads, one unit at a time per step; a `cpu_bound`
+step runs in a process pool instead, with up to one unit per worker process at once. A task on the row path keeps up to `max_concurrent_requests` rows in
 flight, across batch boundaries, and emits each batch once all its rows are done, in order:
 a slow request holds back only its own batch's output, never the requests after it.
 
@@ -128,6 +128,7 @@ class Engine:
         self.checkpointer = Checkpointer(store, signature)
         self._threads = DaemonThreads(len(self.nodes) + 2)
         self._processes: ProcessPoolExecutor | None = None
+        self._process_workers = os.cpu_count() or 1
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -213,7 +214,7 @@ class Engine:
         specs = {n.name: (type(n.step), n.step.dump()) for n in self.nodes.values() if n.cpu_bound}
         if specs:
             self._processes = ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 1,
+                max_workers=self._process_workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=init_worker,
                 initargs=(specs,),
@@ -332,24 +333,66 @@ class Engine:
         self._finish(node)
 
     async def _run_batches(self, node: Node) -> None:
+        """A step batch by batch: one unit at a time in a thread, or up to one per worker
+        process for a `cpu_bound` step."""
+        width = self._process_workers if node.cpu_bound else 1
+        await self._run_in_order(node, execute_unit, lambda outstanding: outstanding < width)
+
+    async def _run_in_order(
+        self,
+        node: Node,
+        function: Callable[..., Any],
+        has_capacity: Callable[[int], bool],
+    ) -> None:
+        """Start units while `has_capacity(units outstanding)`; record outputs in source order.
+
+        On a stop the units in flight finish and those up to the first gap are recorded; the
+        rest stay unfinished in the checkpoint.
+        """
         assert self._signal is not None
-        while True:
-            await self._signal.wait_until(
-                lambda: (
-                    self.stopping
-                    or (state := node.readiness()) == DONE
-                    or (state == READY and self._has_room(node))
-                )
-            )
-            if self.stopping:
+        taken: deque[Unit] = deque()
+        finished: dict[int, list[Row]] = {}
+        jobs: set[asyncio.Task[None]] = set()
+
+        def record_in_order() -> None:
+            while taken and taken[0].seq in finished:
+                unit = taken.popleft()
+                self._complete(node, unit, [finished.pop(unit.seq)])
+
+        async def one(unit: Unit) -> None:
+            try:
+                rows = await self._call(node, function, unit)
+            except Exception as exc:
+                self._fail(node, exc, unit.seq)
                 return
-            if node.readiness() == DONE:
-                break
-            unit = node.take()
-            self._signal.notify()
-            rows = await self._call(node, execute_unit, unit)
-            self._complete(node, unit, [rows])
-        self._finish(node)
+            finished[unit.seq] = rows
+            record_in_order()
+
+        try:
+            while True:
+                await self._signal.wait_until(
+                    lambda: (
+                        self.stopping
+                        or (state := node.readiness()) == DONE
+                        or (state == READY and has_capacity(len(taken)) and self._has_room(node))
+                    )
+                )
+                if self.stopping or node.readiness() == DONE:
+                    break
+                unit = node.take()
+                taken.append(unit)
+                self._signal.notify()
+                job = asyncio.create_task(one(unit))
+                jobs.add(job)
+                job.add_done_callback(jobs.discard)
+            if jobs:
+                await asyncio.gather(*jobs)
+        except asyncio.CancelledError:
+            for job in jobs:
+                job.cancel()
+            raise
+        if not self.stopping and not taken:
+            self._finish(node)
 
     async def _run_global(self, node: Node) -> None:
         assert self._signal is not None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from stillroom.errors import StillroomError
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
-from stillroom.pipeline.nodes import DONE, READY, Node, Unit
+from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import CacheKeeperActor, StepReplicaActor, execute_rows
 from stillroom.pipeline.ray.transfer import pack
 from stillroom.pipeline.requests import RequestStats
@@ -319,51 +318,8 @@ class RayEngine(Engine):
 
     async def _run_remote(self, node: Node, function: Callable[..., Any]) -> None:
         """Units to the replicas as they have room; outputs recorded in source order."""
-        assert self._signal is not None
         pool = self.pools[node.name]
-        taken: deque[Unit] = deque()
-        finished: dict[int, list[Row]] = {}
-        jobs: set[asyncio.Task[None]] = set()
-
-        def record_in_order() -> None:
-            while taken and taken[0].seq in finished:
-                unit = taken.popleft()
-                self._complete(node, unit, [finished.pop(unit.seq)])
-
-        async def one(unit: Unit) -> None:
-            try:
-                rows = await self._call(node, function, unit)
-            except Exception as exc:
-                self._fail(node, exc, unit.seq)
-                return
-            finished[unit.seq] = rows
-            record_in_order()
-
-        try:
-            while True:
-                await self._signal.wait_until(
-                    lambda: (
-                        self.stopping
-                        or (state := node.readiness()) == DONE
-                        or (state == READY and pool.has_room() and self._has_room(node))
-                    )
-                )
-                if self.stopping or node.readiness() == DONE:
-                    break
-                unit = node.take()
-                taken.append(unit)
-                self._signal.notify()
-                job = asyncio.create_task(one(unit))
-                jobs.add(job)
-                job.add_done_callback(jobs.discard)
-            if jobs:
-                await asyncio.gather(*jobs)
-        except asyncio.CancelledError:
-            for job in jobs:
-                job.cancel()
-            raise
-        if not self.stopping and not taken:
-            self._finish(node)
+        await self._run_in_order(node, function, lambda _: pool.has_room())
 
 
 def _per_replica(node: Node) -> int:
