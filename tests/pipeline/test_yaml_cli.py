@@ -92,6 +92,18 @@ def cli(*args: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_cli_dry_run_processes_the_first_rows_only(tmp_path: Path, cache_dir: Path) -> None:
+    config = build().save(tmp_path / "p.yaml")
+    args = ["pipeline", "run", "--config", str(config), "--allow-module", "pipeline_helpers"]
+    result = cli(*args, "--dry-run", "2", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    assert "dataset 'loud': 2 rows" in result.stderr and "LLM requests: 2 sent" in result.stderr
+    full = cli(*args, cache_dir=cache_dir)
+    assert full.returncode == 0, full.stderr
+    assert "dataset 'loud': 5 rows" in full.stderr
+    assert "LLM requests: 3 sent, 2 from cache" in full.stderr
+
+
 def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
     tmp_path: Path, cache_dir: Path
 ) -> None:

@@ -31,6 +31,16 @@ def register(commands: Any) -> None:
     )
     run.add_argument("--output-dir", type=Path, help="Also copy the datasets here when done.")
     run.add_argument(
+        "--dry-run",
+        type=int,
+        nargs="?",
+        const=1,
+        default=None,
+        metavar="ROWS",
+        help="Run on the first ROWS rows of each generator only (default 1), apart from the "
+        "full run; the replies it gets are cached for the full run.",
+    )
+    run.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -95,12 +105,16 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     pipeline = _load(args)
-    distiset = pipeline.run(
-        parameters=parse_params(args.param),
-        use_cache=not args.no_cache,
-        storage_format=args.storage_format,
-        progress=args.progress,
-    )
+    parameters = parse_params(args.param)
+    if args.dry_run is not None:
+        distiset = pipeline.dry_run(parameters, args.dry_run, progress=args.progress)
+    else:
+        distiset = pipeline.run(
+            parameters=parameters,
+            use_cache=not args.no_cache,
+            storage_format=args.storage_format,
+            progress=args.progress,
+        )
     if args.output_dir is not None:
         distiset.save_to_disk(args.output_dir)
         print(f"datasets saved to {args.output_dir}")

@@ -161,6 +161,53 @@ class Pipeline:
         Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
         checkpoint without resending any finished request.
         """
+        return self._run(
+            parameters,
+            use_cache,
+            storage_format=storage_format,
+            checkpoint_interval=checkpoint_interval,
+            progress=progress,
+            log_interval=log_interval,
+            dataset=dataset,
+            dataset_batch_size=dataset_batch_size,
+        )
+
+    def dry_run(
+        self,
+        parameters: dict[str, Any] | None = None,
+        batch_size: int = 1,
+        *,
+        progress: bool | None = None,
+        dataset: Iterable[dict[str, Any]] | None = None,
+    ) -> Distiset:
+        """Run the pipeline on the first `batch_size` rows of each generator step only.
+
+        A cheap check of prompts, columns, parameters and credentials before the full run.
+        Each generator step is asked for batches of `batch_size` rows and stopped after them
+        (a generator that yields more is cut to `batch_size`). The dry run's checkpoint and
+        datasets are kept apart from the full run's, so the full run never resumes from it;
+        the LLM replies it received are cached, so the full run does not pay for them again.
+        """
+        if batch_size < 1:
+            raise StillroomError(
+                f"Pipeline {self.name!r}: dry_run(batch_size={batch_size}) needs a batch_size of "
+                "at least 1, the number of rows each generator step yields."
+            )
+        return self._run(parameters, True, progress=progress, dataset=dataset, row_limit=batch_size)
+
+    def _run(
+        self,
+        parameters: dict[str, Any] | None,
+        use_cache: bool,
+        *,
+        storage_format: StorageFormat = "jsonl",
+        checkpoint_interval: float = 1.0,
+        progress: bool | None = None,
+        log_interval: float = 10.0,
+        dataset: Iterable[dict[str, Any]] | None = None,
+        dataset_batch_size: int = 50,
+        row_limit: int | None = None,
+    ) -> Distiset:
         from stillroom.pipeline.runner import run_pipeline
 
         if dataset is not None:
@@ -174,6 +221,7 @@ class Pipeline:
                 checkpoint_interval,
                 progress,
                 log_interval,
+                row_limit=row_limit,
                 **engine_options,
             )
 

@@ -7,6 +7,7 @@ the final checkpoint and turns the outcome into a `Distiset`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -14,7 +15,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,14 @@ from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import ProgressReporter, RunSummary, choose_mode
 from stillroom.pipeline.scheduler import Engine
-from stillroom.pipeline.signature import pipeline_signature
+from stillroom.pipeline.signature import digest, pipeline_signature
 from stillroom.pipeline.store import Store, try_lock
 from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat, make_writer, resolve_format
 
 if TYPE_CHECKING:
     from stillroom.pipeline.base import Pipeline
+    from stillroom.pipeline.graph import DAG
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -87,16 +89,65 @@ def run_pipeline(
     log_interval: float,
     open_store: Callable[[Path], Store] = Store,
     engine_class: Callable[..., Engine] = Engine,
+    row_limit: int | None = None,
 ) -> Distiset:
     """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
     of the pipeline directory given) and `engine_class` (an `Engine` running steps elsewhere);
-    everything else, resume decisions, Ctrl-C, summary and Distiset, is the same."""
+    everything else, resume decisions, Ctrl-C, summary and Distiset, is the same.
+
+    `row_limit` (a dry run) stops each generator after that many rows; such a run has its own
+    signature, so its checkpoint and datasets never mix with the full run's."""
     dag = pipeline.dag
     validate(dag, pipeline.name, apply_parameters(dag, parameters))
+    with _generator_batch_size(dag, row_limit):
+        return _run_validated(
+            pipeline,
+            use_cache,
+            storage_format,
+            checkpoint_interval,
+            progress,
+            log_interval,
+            open_store,
+            engine_class,
+            row_limit,
+        )
+
+
+@contextlib.contextmanager
+def _generator_batch_size(dag: DAG, row_limit: int | None) -> Iterator[None]:
+    """For a dry run, generators make batches of `row_limit` rows (restored afterwards)."""
+    if row_limit is None:
+        yield
+        return
+    generators = [step for step in dag.steps.values() if step.is_generator]
+    saved = [step.batch_size for step in generators]  # type: ignore[attr-defined]
+    for step in generators:
+        step.batch_size = row_limit  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for step, size in zip(generators, saved, strict=True):
+            step.batch_size = size  # type: ignore[attr-defined]
+
+
+def _run_validated(
+    pipeline: Pipeline,
+    use_cache: bool,
+    storage_format: StorageFormat,
+    checkpoint_interval: float,
+    progress: bool | None,
+    log_interval: float,
+    open_store: Callable[[Path], Store],
+    engine_class: Callable[..., Engine],
+    row_limit: int | None,
+) -> Distiset:
+    dag = pipeline.dag
     mode = choose_mode(progress)
     if mode != "off":
         _ensure_log_output()
     signature = pipeline_signature(dag)
+    if row_limit is not None:
+        signature = digest(f"{signature}:dry-run:{row_limit}")
     directory = pipeline_dir(cache_root(pipeline.cache_dir), pipeline.name)
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
@@ -109,6 +160,7 @@ def run_pipeline(
             state, batches, resume = _open_run(
                 store, signature, use_cache, storage_format, data_dir
             )
+            state["meta"]["row_limit"] = row_limit
             names = dataset_names(dag.leaves)
             writers = {
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")

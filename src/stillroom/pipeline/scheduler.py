@@ -97,6 +97,7 @@ class Engine:
         meta: dict[str, Any] | None = None,
     ) -> None:
         self.meta = dict(meta or {})
+        self.row_limit: int | None = self.meta.get("row_limit")
         self.store = store
         self.signature = signature
         self.run_id = run_id
@@ -138,7 +139,9 @@ class Engine:
             step = node.step
             if node.kind == "generator":
                 data = getattr(step, "data", None)
-                node.expected_rows = len(data) if isinstance(data, list) else None
+                node.expected_rows = len(data) if isinstance(data, list) else self.row_limit
+                if node.expected_rows is not None and self.row_limit is not None:
+                    node.expected_rows = min(node.expected_rows, self.row_limit)
             elif node.kind != "global" and node.preds:
                 first = self.nodes[node.preds[0]]
                 expected = first.expected_rows
@@ -320,6 +323,8 @@ class Engine:
                 if item is None:
                     break
                 rows, is_last = item
+                if self.row_limit is not None and len(rows) >= self.row_limit - node.gen_offset:
+                    rows, is_last = rows[: self.row_limit - node.gen_offset], True
                 if rows:
                     self._emit(node, node.next_seq, rows)
                     node.next_seq += 1
