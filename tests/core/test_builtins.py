@@ -64,6 +64,15 @@ def test_load_data_from_dicts_batches_and_offset() -> None:
     assert list(step.process(offset=9)) == [([], True)]
 
 
+def test_load_data_from_dicts_keeps_the_given_list_and_names_a_bad_row() -> None:
+    data = [{"i": i} for i in range(3)]
+    assert LoadDataFromDicts(data=data).data is data  # no second copy of a large dataset
+    with pytest.raises(ValueError, match=r"row 1 is str 'oops'"):
+        LoadDataFromDicts(data=[{"i": 0}, "oops"])
+    with pytest.raises(ValueError, match=r"expected a list of dicts \(one per row\), got dict"):
+        LoadDataFromDicts(data={"i": 0})
+
+
 def test_load_data_rows_are_copies() -> None:
     data = [{"i": 1}]
     step = LoadDataFromDicts(data=data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stillroom.steps.base import GeneratorStep
 from stillroom.steps.columns.bookkeeping import columns_in_rows
@@ -26,6 +26,24 @@ class LoadDataFromDicts(GeneratorStep):
     """
 
     data: list[dict[str, Any]] = Field(description="The rows, as dicts.")
+
+    @field_validator("data", mode="plain")
+    @classmethod
+    def _rows_as_given(cls, value: Any) -> list[dict[str, Any]]:
+        """Check the rows without copying them: pydantic's own validation would build a second
+        list of dicts, doubling the memory a large `data` takes. Batches are copies, so steps
+        downstream never change `data`."""
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of dicts (one per row), got {type(value).__name__}")
+        for index, row in enumerate(value):
+            if not isinstance(row, dict):
+                raise ValueError(
+                    f"expected a list of dicts (one per row); row {index} is "
+                    f"{type(row).__name__} {row!r:.80}"
+                )
+        return value
 
     @property
     def outputs(self) -> StepColumns:
