@@ -55,6 +55,7 @@ class Pipeline:
         self.cache_dir = cache_dir
         self.dag = DAG()
         self._tokens: list[Any] = []
+        self._row_limit: int | None = None  # set by `dry_run` for the `run` it calls
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, steps={list(self.dag.steps)})"
@@ -161,16 +162,22 @@ class Pipeline:
         Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
         checkpoint without resending any finished request.
         """
-        return self._run(
-            parameters,
-            use_cache,
-            storage_format=storage_format,
-            checkpoint_interval=checkpoint_interval,
-            progress=progress,
-            log_interval=log_interval,
-            dataset=dataset,
-            dataset_batch_size=dataset_batch_size,
-        )
+        from stillroom.pipeline.runner import run_pipeline
+
+        if dataset is not None:
+            self._feed(dataset, dataset_batch_size)
+        with self._execution() as engine_options:
+            return run_pipeline(
+                self,
+                parameters,
+                use_cache,
+                storage_format,
+                checkpoint_interval,
+                progress,
+                log_interval,
+                row_limit=self._row_limit,
+                **engine_options,
+            )
 
     def dry_run(
         self,
@@ -193,37 +200,11 @@ class Pipeline:
                 f"Pipeline {self.name!r}: dry_run(batch_size={batch_size}) needs a batch_size of "
                 "at least 1, the number of rows each generator step yields."
             )
-        return self._run(parameters, True, progress=progress, dataset=dataset, row_limit=batch_size)
-
-    def _run(
-        self,
-        parameters: dict[str, Any] | None,
-        use_cache: bool,
-        *,
-        storage_format: StorageFormat = "jsonl",
-        checkpoint_interval: float = 1.0,
-        progress: bool | None = None,
-        log_interval: float = 10.0,
-        dataset: Iterable[dict[str, Any]] | None = None,
-        dataset_batch_size: int = 50,
-        row_limit: int | None = None,
-    ) -> Distiset:
-        from stillroom.pipeline.runner import run_pipeline
-
-        if dataset is not None:
-            self._feed(dataset, dataset_batch_size)
-        with self._execution() as engine_options:
-            return run_pipeline(
-                self,
-                parameters,
-                use_cache,
-                storage_format,
-                checkpoint_interval,
-                progress,
-                log_interval,
-                row_limit=row_limit,
-                **engine_options,
-            )
+        self._row_limit = batch_size
+        try:
+            return self.run(parameters, progress=progress, dataset=dataset)
+        finally:
+            self._row_limit = None
 
     @contextlib.contextmanager
     def _execution(self) -> Iterator[dict[str, Any]]:

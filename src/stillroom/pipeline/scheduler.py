@@ -292,6 +292,18 @@ class Engine:
     def _has_room(self, node: Node) -> bool:
         return all(succ.room_for(node.name) for succ in node.succs)
 
+    async def _wait_for_work(self, node: Node, can_start: Callable[[], bool]) -> None:
+        """Until the run stops, `node` gets no more input, or its next unit is ready, its
+        successors have room and `can_start()`."""
+        assert self._signal is not None
+        await self._signal.wait_until(
+            lambda: (
+                self.stopping
+                or (state := node.readiness()) == DONE
+                or (state == READY and can_start() and self._has_room(node))
+            )
+        )
+
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
         if node.cpu_bound:
             loop = asyncio.get_running_loop()
@@ -375,13 +387,7 @@ class Engine:
 
         try:
             while True:
-                await self._signal.wait_until(
-                    lambda: (
-                        self.stopping
-                        or (state := node.readiness()) == DONE
-                        or (state == READY and has_capacity(len(taken)) and self._has_room(node))
-                    )
-                )
+                await self._wait_for_work(node, lambda: has_capacity(len(taken)))
                 if self.stopping or node.readiness() == DONE:
                     break
                 unit = node.take()
@@ -443,13 +449,7 @@ class Engine:
 
         try:
             while True:
-                await self._signal.wait_until(
-                    lambda: (
-                        self.stopping
-                        or (state := node.readiness()) == DONE
-                        or (state == READY and node.held < hold_limit and self._has_room(node))
-                    )
-                )
+                await self._wait_for_work(node, lambda: node.held < hold_limit)
                 if self.stopping or node.readiness() == DONE:
                     break
                 unit = node.take()
