@@ -33,7 +33,8 @@ def ship_by_value() -> None:
 
 
 class Digest(Step):
-    """CPU-heavy: hashes each generation `rounds` times. Fails while `fail_while` exists."""
+    """CPU-heavy: hashes each generation `rounds` times. Raises on the batch holding
+    "question 50" while the file `fail_while` exists."""
 
     rounds: int = 3000
     fail_while: str | None = None
@@ -48,7 +49,11 @@ class Digest(Step):
         return ["digest"]
 
     def process(self, inputs: StepInput) -> StepOutput:
-        if self.fail_while and Path(self.fail_while).exists():
+        if (
+            self.fail_while
+            and Path(self.fail_while).exists()
+            and any(row["instruction"] == "question 50" for row in inputs)
+        ):
             raise ValueError(f"cannot digest while {Path(self.fail_while).name} exists")
         for row in inputs:
             text = row["generation"]
@@ -62,7 +67,10 @@ class Digest(Step):
 
 
 class Tally(GlobalStep):
-    """Sees every row at once: writes how many rows and how many have a digest."""
+    """Sees every row at once: writes how many rows and how many have a digest. Raises while
+    the file `fail_while` exists."""
+
+    fail_while: str | None = None
 
     @property
     def inputs(self) -> list[str]:
@@ -73,6 +81,8 @@ class Tally(GlobalStep):
         return ["rows", "digested"]
 
     def process(self, inputs: StepInput) -> StepOutput:
+        if self.fail_while and Path(self.fail_while).exists():
+            raise ValueError(f"cannot tally while {Path(self.fail_while).name} exists")
         digested = sum(row["digest"] is not None for row in inputs)
         yield [{**row, "rows": len(inputs), "digested": digested} for row in inputs]
 
@@ -102,6 +112,7 @@ def build(
     rows: int = 120,
     *,
     fail_while: Path | None = None,
+    tally_fail_while: Path | None = None,
     record_worker: bool = False,
     name: str = "ray-test",
 ) -> Pipeline:
@@ -117,7 +128,7 @@ def build(
             fail_while=str(fail_while) if fail_while is not None else None,
             record_worker=record_worker,
         )
-        tally = Tally()
+        tally = Tally(fail_while=str(tally_fail_while) if tally_fail_while is not None else None)
         load >> answer >> digest >> tally
     return pipeline
 

@@ -56,12 +56,35 @@ def test_same_rows_as_the_local_engine(
     assert stats.max_requests_per_prompt == 1
 
 
-def test_a_raising_replica_fails_the_run_like_the_local_engine_and_runs_resume_across_engines(
+def test_a_raising_replica_keeps_its_rows_with_the_error_like_the_local_engine(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    marker = tmp_path / "broken"
+    marker.touch()
+    local = build(tmp_path / "local", server_llm(server), fail_while=marker).run(progress=False)
+    on_ray = (
+        build(tmp_path / "ray", server_llm(server), fail_while=marker).ray().run(progress=False)
+    )
+
+    rows = rows_of(on_ray)
+    assert rows == rows_of(local)
+    assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(120)]
+    failed = [row for row in rows if "error_digest" in (row.get(METADATA_COLUMN) or {})]
+    assert [row["instruction"] for row in failed] == [f"question {i}" for i in range(50, 60)]
+    assert all(row["digest"] is None for row in failed)
+    assert {row[METADATA_COLUMN]["error_digest"] for row in failed} == {
+        "ValueError: cannot digest while broken exists"
+    }
+    assert on_ray.summary is not None and on_ray.summary.completed
+    assert on_ray.summary.failed_rows == {"text_generation": 12, "digest": 10}
+
+
+def test_a_raising_global_step_fails_the_run_like_the_local_engine_and_runs_resume_across_engines(
     ray_address: str, server: MockLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     marker = tmp_path / "broken"
     marker.touch()
-    pipeline = build(tmp_path / "cache", server_llm(server), fail_while=marker)
+    pipeline = build(tmp_path / "cache", server_llm(server), tally_fail_while=marker)
     with pytest.raises(StepFailedError) as local_error:
         pipeline.run(progress=False)
     # the same pipeline on Ray resumes the local run's checkpoint, and fails the same way
@@ -71,7 +94,7 @@ def test_a_raising_replica_fails_the_run_like_the_local_engine_and_runs_resume_a
     ):
         pipeline.ray().run(progress=False)
     assert "Resuming pipeline 'ray-test'" in caplog.text
-    assert ray_error.value.step_name == local_error.value.step_name == "digest"
+    assert ray_error.value.step_name == local_error.value.step_name == "tally"
     assert type(ray_error.value.error) is type(local_error.value.error) is ValueError
     assert str(ray_error.value.error) == str(local_error.value.error)
 

@@ -153,6 +153,17 @@ class SpanStep(Step):
         yield [{**row, "pid": os.getpid(), "started": started, "ended": ended} for row in inputs]
 
 
+class FailingGlobal(GlobalStep):
+    """A global step that raises while the file `flag` exists."""
+
+    flag: str
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        if os.path.exists(self.flag):
+            raise RuntimeError("broken")
+        yield inputs
+
+
 class FailOnce(Step):
     """Raises on the batch containing `bad` while the file `flag` exists."""
 

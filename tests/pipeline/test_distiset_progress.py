@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,17 +62,35 @@ def test_rows_read_lazily_and_by_column(tmp_path: Path) -> None:
 def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    def reply(messages: list[dict[str, str]]) -> str | Exception:
+        return RuntimeError("no answer") if messages[-1]["content"] == "q3" else "ok then"
+
+    with Pipeline(name="small") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(6)], batch_size=2)
+        load >> TextGeneration(
+            llm=AsyncMockLLM(responses=reply, latency=0.2, max_concurrent_requests=2)
+        )
     with caplog.at_level(logging.INFO, logger="stillroom"):
-        small_run(progress=None, log_interval=0.05)
+        pipeline.run(progress=None, log_interval=0.05)
     messages = [r.getMessage() for r in caplog.records]
-    assert any(
-        m.startswith("progress: load_data_from_dicts") and "text_generation" in m for m in messages
-    )
-    assert any("Pipeline 'small' completed" in m for m in messages)
+    progress = [m for m in messages if m.startswith("progress: ")]
+    step = r"text_generation (\d)/6 \(in flight (\d) · tokens (\d+)(?: · errors (\d))?\)"
+    line = re.compile(rf"progress: load_data_from_dicts \d/6 \| {step}$")
+    matches = [line.match(m) for m in progress]
+    assert matches and all(matches), progress
+    assert any(m.group(2) == "2" for m in matches)  # both request slots busy at some point
+    assert matches[-1].group(1) == "6" and matches[-1].group(4) == "1"  # the final line
+    assert any("Pipeline 'small' completed in" in m for m in messages)
     assert any("dataset 'default': 6 rows" in m for m in messages)
+    assert (
+        "  step 'text_generation': 1 rows kept with an error (see stillroom_metadata)" in messages
+    )
+    assert any(m.startswith("  LLM requests: 6 sent, 0 from cache, 1 failed") for m in messages)
+    assert "  tokens for mock: 5 in, 10 out" in messages
 
 
 def test_progress_bars_draw_and_the_summary_prints(capsys: pytest.CaptureFixture[str]) -> None:
     small_run(progress=True)
     err = capsys.readouterr().err
     assert "text_generation" in err and "Pipeline 'small' completed" in err
+    assert "6/6" in err and "in flight 0" in err and "tokens 12" in err

@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from pipeline_helpers import CountAll, DelayLLM, FailOnce, Join, PidStep, Shout, SpanStep
+from pipeline_helpers import (
+    CountAll,
+    DelayLLM,
+    FailingGlobal,
+    FailOnce,
+    Join,
+    PidStep,
+    Shout,
+    SpanStep,
+)
 
 from stillroom.distiset import Distiset
 from stillroom.models import AsyncMockLLM, MockLLM
@@ -16,6 +25,7 @@ from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import Task, TextGeneration
+from stillroom.steps.tasks.base import METADATA_COLUMN
 from stillroom.steps.typing import StepColumns, StepOutput
 
 pytestmark = pytest.mark.timeout(60)
@@ -134,7 +144,7 @@ def test_failed_requests_keep_their_rows_with_the_error_and_are_counted() -> Non
     summary = distiset.summary
     assert summary is not None
     assert summary.failed_rows == {"gen": 3} and summary.failed_requests == 2
-    assert "3 rows with a failed generation" in str(summary)
+    assert "3 rows kept with an error (see stillroom_metadata)" in str(summary)
     assert "2 failed (RuntimeError: 1, ValueError: 1)" in str(summary)
 
 
@@ -234,27 +244,29 @@ def test_a_cpu_bound_step_runs_batches_in_parallel_processes_and_keeps_order() -
 
 
 @pytest.mark.timeout(90)
-def test_a_failing_cpu_bound_batch_loses_nothing_and_the_rerun_redoes_only_the_rest(
-    tmp_path: Path,
-) -> None:
+def test_a_cpu_bound_batch_that_raises_keeps_its_rows_with_the_error(tmp_path: Path) -> None:
     flag = tmp_path / "broken"
     flag.touch()
+    with Pipeline(name="cpu-failing") as pipeline:
+        load = LoadDataFromDicts(data=instructions(12), batch_size=2)
+        load >> SpanStep(flag=str(flag), bad="q6")
+    distiset = pipeline.run(progress=False)
+    rows = rows_of(distiset)
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(12)]
+    failed = [r for r in rows if r["pid"] is None]
+    assert [r["instruction"] for r in failed] == ["q6", "q7"]
+    assert all(r["started"] is None and r["ended"] is None for r in failed)
+    assert {r[METADATA_COLUMN]["error_span_step"] for r in failed} == {
+        "RuntimeError: cannot handle q6"
+    }
+    assert all(METADATA_COLUMN not in r for r in rows if r not in failed)
+    assert distiset.summary is not None and distiset.summary.completed
+    assert distiset.summary.failed_rows == {"span_step": 2}
 
-    def build() -> Pipeline:
-        with Pipeline(name="cpu-failing") as pipeline:
-            load = LoadDataFromDicts(data=instructions(12), batch_size=2)
-            load >> SpanStep(flag=str(flag), bad="q6")
-        return pipeline
 
-    with pytest.raises(StepFailedError, match="Step 'span_step' failed on batch 3: RuntimeError"):
-        build().run(progress=False)
-    flag.unlink()
-    distiset = build().run(progress=False)
-    assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(12)]
-    assert distiset.summary is not None and distiset.summary.resumed
-
-
-def test_a_failing_step_stops_the_run_and_a_rerun_resumes_after_the_fix(tmp_path: Path) -> None:
+def test_a_step_that_raises_keeps_the_rows_and_a_rerun_after_the_fix_fills_them(
+    tmp_path: Path,
+) -> None:
     flag = tmp_path / "broken"
     flag.touch()
     llm = AsyncMockLLM(responses=lambda m: "re " + m[-1]["content"])
@@ -262,20 +274,55 @@ def test_a_failing_step_stops_the_run_and_a_rerun_resumes_after_the_fix(tmp_path
     def build() -> Pipeline:
         with Pipeline(name="failing") as pipeline:
             load = LoadDataFromDicts(data=instructions(20), batch_size=4)
-            load >> TextGeneration(llm=llm) >> FailOnce(flag=str(flag), bad="q9")
+            load >> TextGeneration(llm=llm) >> Shout(output_mappings={"shout": "loud"})
+            pipeline.get_step("text_generation") >> FailOnce(flag=str(flag), bad="q9")
+        return pipeline
+
+    distiset = build().run(progress=False)
+    rows = rows_of(distiset, "fail_once")
+    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(20)]
+    failed = [r for r in rows if "error_fail_once" in r[METADATA_COLUMN]]
+    assert [r["instruction"] for r in failed] == ["q8", "q9", "q10", "q11"]
+    assert all(r["generation"] == "re " + r["instruction"] for r in failed)
+    assert "RuntimeError: cannot handle q9" in failed[0][METADATA_COLUMN]["error_fail_once"]
+    assert [r["loud"] for r in rows_of(distiset, "shout")] == [f"RE Q{i}" for i in range(20)]
+    assert distiset.summary is not None and distiset.summary.failed_rows == {
+        "text_generation": 0,
+        "fail_once": 4,
+    }
+    assert "step 'fail_once': 4 rows kept with an error" in str(distiset.summary)
+
+    flag.unlink()
+    fixed = build().run(progress=False)
+    assert all("error_fail_once" not in r[METADATA_COLUMN] for r in rows_of(fixed, "fail_once"))
+    assert fixed.summary is not None and fixed.summary.cache_hits == 20
+    assert len(llm.calls) == 20  # the rerun took every reply from the cache
+
+
+def test_a_global_step_that_raises_stops_the_run_and_a_rerun_resumes_after_the_fix(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "broken"
+    flag.touch()
+    llm = AsyncMockLLM(responses=lambda m: "re " + m[-1]["content"])
+
+    def build() -> Pipeline:
+        with Pipeline(name="failing-global") as pipeline:
+            load = LoadDataFromDicts(data=instructions(20), batch_size=4)
+            load >> TextGeneration(llm=llm) >> FailingGlobal(flag=str(flag))
         return pipeline
 
     with pytest.raises(
-        StepFailedError, match="Step 'fail_once' failed on batch 2: RuntimeError: cannot handle q9"
+        StepFailedError, match="Step 'failing_global' failed on batch 0: RuntimeError: broken"
     ):
         build().run(progress=False)
-    sent = len(llm.calls)
+    assert len(llm.calls) == 20
     flag.unlink()
     distiset = build().run(progress=False)
     rows = rows_of(distiset)
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(20)]
     assert distiset.summary is not None and distiset.summary.resumed
-    assert len(llm.calls) == 20 and sent <= 20
+    assert len(llm.calls) == 20
 
 
 def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(tmp_path: Path) -> None:

@@ -111,6 +111,13 @@ def test_runtime_parameters_unknown_invalid_and_missing_fail_before_any_call() -
     assert "needs the runtime parameter 'key'" in text and "--param needs.key=<value>" in text
     assert llm.calls == []
 
+    nested = problems(pipeline, gen={"llm": {"max_concurent_requests": 2}}, needs={"key": "k"})
+    assert nested[0].startswith("Step 'gen' (TextGeneration): LLM AsyncMockLLM")
+    assert "Did you mean 'max_concurrent_requests'" in nested[0]
+    nested = problems(pipeline, gen={"resources": {"replica": 2}}, needs={"key": "k"})
+    assert nested[0].startswith("Step 'gen' (TextGeneration): StepResources has no runtime")
+    assert "Did you mean 'replicas'" in nested[0]
+
     found = problems(pipeline, gen={"input_batch_size": "many"}, needs={"key": "k"})
     assert any("invalid runtime parameter value" in p and "input_batch_size" in p for p in found)
     pipeline.run(parameters={"needs": {"key": "k"}}, progress=False)

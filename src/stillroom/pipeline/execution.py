@@ -6,7 +6,9 @@ engine calls, in a worker thread, a process pool or on its event loop, and what 
 distributed runner (Ray actors) can call too:
 
 - `execute_unit(step, inputs)`: a normal step on one unit, in chunks of its
-  `input_batch_size`; returns every output row, in order.
+  `input_batch_size`; returns every output row, in order. A chunk the step raises on is
+  kept (`kept_on_failure`): its rows go on with the step's outputs None and the error in
+  the metadata column, so one bad batch never stops a long run nor loses rows.
 - `execute_global(step, inputs)`: a global step on all its rows; returns its output batches.
 - `uses_row_path(step)` / `prepare_rows` / `Task.aprocess_row` / `finish_rows`: a task using
   the default `process` with an `AsyncLLM`, one request per row (no batch barrier).
@@ -16,16 +18,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from typing import TYPE_CHECKING, Any
 
 from stillroom.models.llms.base import is_async_llm
 from stillroom.steps.base import _input_parameters
 from stillroom.steps.columns import apply_input_mappings, check_required_columns, restore_columns
-from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.base import METADATA_COLUMN, Task, _Task, describe_error
 
 if TYPE_CHECKING:
     from stillroom.steps.base import GeneratorStep, Step, _Step
     from stillroom.steps.typing import Row
+
+logger = logging.getLogger("stillroom.pipeline")
 
 
 @functools.cache
@@ -72,9 +77,51 @@ def execute_unit(step: Step, inputs: list[list[Row]]) -> list[Row]:
     """Run a normal step on one unit of aligned rows; every output row, in order."""
     outputs: list[Row] = []
     for chunk in _chunks(step, _copies(merge_inputs(step, inputs))):
-        for rows in step.process_applying_mappings(*chunk):
-            outputs.extend(rows)
+        try:
+            produced = [row for rows in step.process_applying_mappings(*chunk) for row in rows]
+        except Exception as exc:
+            produced = kept_on_failure(step, _zip_rows(chunk), exc)
+        outputs.extend(produced)
     return outputs
+
+
+def kept_on_failure(step: _Step, rows: list[Row], error: Exception) -> list[Row]:
+    """`rows` as they leave a step that raised on them: the step's output columns None (a
+    task's `model_name` still set) and the error in the metadata column under
+    `error_<step>`, where failed LLM requests are recorded too."""
+    message = describe_error(error)
+    logger.warning(
+        "Step %r raised on %d rows (%s); they go on with its outputs None and the error in "
+        "%s['error_%s'].",
+        step.name,
+        len(rows),
+        message,
+        METADATA_COLUMN,
+        step.name,
+        exc_info=logger.isEnabledFor(logging.DEBUG),
+    )
+    values: dict[str, Any] = dict.fromkeys(step.get_outputs())
+    if isinstance(step, _Task):
+        values["model_name"] = step.llm.model_name
+    outputs = {step.output_mappings.get(column, column): value for column, value in values.items()}
+    kept = []
+    for row in rows:
+        metadata = dict(row.get(METADATA_COLUMN) or {})
+        metadata[f"error_{step.name}"] = message
+        kept.append({**row, **outputs, METADATA_COLUMN: metadata})
+    return kept
+
+
+def _zip_rows(inputs: list[list[Row]]) -> list[Row]:
+    """One row list from a step's input lists: aligned lists merged row by row, otherwise
+    concatenated."""
+    if len(inputs) == 1:
+        return inputs[0]
+    if len({len(rows) for rows in inputs}) == 1:
+        return [
+            {k: v for part in parts for k, v in part.items()} for parts in zip(*inputs, strict=True)
+        ]
+    return [row for rows in inputs for row in rows]
 
 
 def execute_global(step: Step, inputs: list[list[Row]]) -> list[list[Row]]:

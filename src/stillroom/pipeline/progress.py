@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from stillroom.steps.tasks.base import METADATA_COLUMN
+
 if TYPE_CHECKING:
     from stillroom.pipeline.scheduler import Node
 
@@ -53,7 +55,9 @@ class RunSummary:
             lines.append(f"  dataset {name!r}: {count} rows")
         for name, count in self.failed_rows.items():
             if count:
-                lines.append(f"  step {name!r}: {count} rows with a failed generation")
+                lines.append(
+                    f"  step {name!r}: {count} rows kept with an error (see {METADATA_COLUMN})"
+                )
         kinds = ", ".join(f"{name}: {count}" for name, count in sorted(self.errors.items()))
         lines.append(
             f"  LLM requests: {self.requests_sent} sent, {self.cache_hits} from cache, "
@@ -155,6 +159,8 @@ class ProgressReporter:
             self.refresh()
             self._progress.stop()
             self._progress = None
+        elif self.mode == "log":
+            logger.info("progress: %s", self.line())  # where every step ended
         if summary is None or self.mode == "off":
             return
         if self.mode == "rich":

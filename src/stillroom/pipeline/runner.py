@@ -244,10 +244,11 @@ def _finish(
         writer = engine.nodes[leaf].writer
         summary.rows[dataset] = writer.rows if writer is not None else 0
     for node in engine.nodes.values():
+        if node.stats.failed_rows or node.request_stats is not None:
+            summary.failed_rows[node.name] = node.stats.failed_rows
         stats = node.request_stats
         if stats is None:
             continue
-        summary.failed_rows[node.name] = node.stats.failed_rows
         summary.requests_sent += stats.sent
         summary.cache_hits += stats.cache_hits
         summary.failed_requests += stats.failed

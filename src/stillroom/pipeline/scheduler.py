@@ -504,8 +504,7 @@ class Engine:
         if node.hook is not None:
             node.hook.consume(unit.hashes)
         node.stats.rows_in += unit.size
-        if node.hook is not None:
-            node.stats.failed_rows += _count_failed(outputs, f"error_{node.name}")
+        node.stats.failed_rows += _count_failed(outputs, f"error_{node.name}")
         if node.kind == "global":
             for seq, rows in enumerate(outputs):
                 self._emit(node, seq, rows)

@@ -140,7 +140,9 @@ def apply_parameters(dag: DAG, parameters: dict[str, Any] | None) -> list[str]:
             )
             problems.append(f"{_label(step)}: invalid runtime parameter value ({details}).")
         except StillroomError as exc:
-            problems.append(str(exc))
+            message = str(exc)  # a nested object's error (the LLM, resources) names only it
+            label = _label(step)
+            problems.append(message if message.startswith(label) else f"{label}: {message}")
     return problems
 
 
