@@ -5,7 +5,7 @@ Runs `LoadDataFromDicts >> TextGeneration(OpenAILLM(base_url=<mock server>))` wi
 `semaphore_baseline.py`, so the two can be compared line by line. The server runs in its own
 process; each run uses a fresh cache directory, so every row is a real request.
 
-    python benchmarks/pipeline_openai.py                         # all three scenarios
+    python benchmarks/pipeline_openai.py                         # every scenario
     python benchmarks/pipeline_openai.py --scenario zero --rows 20000
 """
 
@@ -53,6 +53,13 @@ def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> R
         failures = sum(1 for row in written if row["generation"] is None)
         if len(written) != rows:
             raise SystemExit(f"{len(written)} rows written, expected {rows}")
+        wrong = [
+            row["instruction"]
+            for row in written
+            if row["generation"] is not None and row["generation"] != f"echo: {row['instruction']}"
+        ]
+        if wrong or [row["instruction"] for row in written] != prompts:
+            raise SystemExit(f"rows out of order or with another row's reply: {wrong[:3]}")
     if stats.max_in_flight > concurrency:
         raise SystemExit(
             f"the server saw {stats.max_in_flight} requests in flight, over {concurrency}"

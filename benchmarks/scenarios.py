@@ -47,6 +47,12 @@ SCENARIOS = {
             {"latency": 0.5, "latency_sigma": 1.0},
         ),
         Scenario("zero", "0 ms latency", 5_000, {}),
+        Scenario(
+            "errors-10pct",
+            "fixed 100 ms latency, 5% of requests answered 429 and 5% 500",
+            2_000,
+            {"latency": 0.1, "rate_429": 0.05, "rate_500": 0.05},
+        ),
     )
 }
 
