@@ -7,7 +7,7 @@ never makes one wait. Whatever separates the figures from the semaphore baseline
 of the LLM layer: settings, retries, the HTTP transport, parsing the reply. The report adds the
 client's CPU time per row, which other load on the machine disturbs less than wall time.
 
-    python benchmarks/openai_client.py                                   # all three scenarios
+    python benchmarks/openai_client.py                                   # every scenario
     python benchmarks/openai_client.py --scenario zero --transport httpx
 """
 

@@ -9,7 +9,7 @@ well when it gets close to this on the same scenario.
 with a bare `aiohttp.ClientSession` (the default transport of the HTTP backends); `--client
 openai` uses `openai.AsyncOpenAI`, so the SDK's own overhead can be told apart.
 
-    python benchmarks/semaphore_baseline.py                      # all three scenarios
+    python benchmarks/semaphore_baseline.py                      # every scenario
     python benchmarks/semaphore_baseline.py --scenario zero --rows 20000 --client openai
 """
 
