@@ -130,3 +130,37 @@ def test_a_step_that_cannot_be_pickled_is_named(ray_address: str, tmp_path: Path
         LoadDataFromDicts(data=[{"a": 1}]) >> Holding(handle=threading.Lock())
     with pytest.raises(StillroomError, match=r"Step 'holding' cannot be sent to Ray.*load\(\)"):
         pipeline.ray().run(progress=False)
+
+
+_RUN_ON_RAY = """
+import sys
+import ray
+from stillroom.pipeline import Pipeline
+from stillroom.steps import KeepColumns, LoadDataFromDicts
+
+address = sys.argv[2] if len(sys.argv) > 2 else None
+with Pipeline(name="connect", cache_dir=sys.argv[1]) as pipeline:
+    load = LoadDataFromDicts(data=[{"a": i, "b": -i} for i in range(30)], batch_size=7)
+    load >> KeepColumns(columns=["a"])
+rows = pipeline.ray(address, num_cpus=1).run(progress=False)["default"]["train"].to_list()
+assert rows == [{"a": i} for i in range(30)], rows
+assert not ray.is_initialized(), "the run left its Ray connection open"
+print("ok")
+"""
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("connect", ["start a local instance", "join a running cluster"])
+def test_a_script_starts_or_joins_ray_and_leaves_no_connection_behind(
+    connect: str, ray_address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    script = tmp_path / "run_on_ray.py"
+    script.write_text(_RUN_ON_RAY)
+    args = [str(tmp_path / "cache")] + ([ray_address] if connect.startswith("join") else [])
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=110
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
