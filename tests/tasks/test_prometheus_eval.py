@@ -6,7 +6,6 @@ import pytest
 from pydantic import ValidationError
 from task_helpers import meta, run
 
-from stillroom.errors import StillroomError
 from stillroom.models import MockLLM
 from stillroom.steps.tasks import PrometheusEval
 from stillroom.steps.tasks.prometheus_eval import DEFAULT_RUBRIC_NAMES
@@ -88,5 +87,7 @@ def test_rubric_validation_and_relative_input_check() -> None:
     custom = "[Is it short?]\n" + "\n".join(f"Score {i}: level {i}" for i in range(1, 6))
     PrometheusEval(llm=MockLLM(), mode="absolute", rubric="short", rubrics={"short": custom})
     task = PrometheusEval(llm=MockLLM(), mode="relative", rubric="honesty")
-    with pytest.raises(StillroomError, match="exactly two texts"):
-        run(task, [{"instruction": "i", "generations": ["only one"]}])
+    (row,) = run(task, [{"instruction": "i", "generations": ["only one"]}])
+    assert row["result"] is None
+    assert "exactly two texts" in meta(row, task, "error")
+    assert task.llm.calls == []

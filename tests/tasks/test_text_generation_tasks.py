@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from task_helpers import meta, run
 
-from stillroom.errors import StillroomError
 from stillroom.models import MockLLM
 from stillroom.steps.tasks import ChatGeneration, StructuredGeneration
 
@@ -42,9 +41,10 @@ def test_chat_generation_failed_reply_keeps_the_row() -> None:
 )
 def test_chat_generation_rejects_bad_conversations(messages: object, match: str) -> None:
     task = ChatGeneration(llm=MockLLM())
-    task.load()
-    with pytest.raises(StillroomError, match=match):
-        next(task.process([{"messages": messages}]))
+    (row,) = run(task, [{"messages": messages}])
+    assert row["generation"] is None
+    assert match in meta(row, task, "error")
+    assert task.llm.calls == []
 
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
@@ -75,8 +75,10 @@ def test_structured_generation_accepts_the_type_value_spelling() -> None:
 
 def test_structured_generation_bad_schema_and_failed_reply() -> None:
     task = StructuredGeneration(llm=MockLLM(responses=[None]))
-    with pytest.raises(StillroomError, match="'format': 'json'"):
-        run(task, [{"instruction": "x", "structured_output": {"schema": SCHEMA}}])
+    (row,) = run(task, [{"instruction": "x", "structured_output": {"schema": SCHEMA}}])
+    assert row["generation"] is None
+    assert "'format': 'json'" in meta(row, task, "error")
+    assert task.llm.calls == []
     (row,) = run(
         task, [{"instruction": "x", "structured_output": {"format": "json", "schema": SCHEMA}}]
     )
