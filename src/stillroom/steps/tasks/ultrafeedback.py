@@ -24,7 +24,11 @@ _TYPED_ASPECTS = ("helpfulness", "truthfulness")
 _TYPED_COLUMNS = ["types", "rationales", "ratings", "rationales-for-ratings"]
 _PLAIN_COLUMNS = ["ratings", "rationales"]
 
-_TEXT_HEADER = re.compile(r"^\s*#*\s*text\s*(\d+)\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
+_TEXT_HEADER = re.compile(
+    r"^[ \t]*#*[ \t]*(?:output for[ \t]+)?text[ \t]*(\d+)[ \t]*(?::|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+"""Opens a text's block: `#### Text 2` on its own line, or `Text 2:` followed by its fields."""
 _FIELD = re.compile(
     r"^\s*(type|rationale|rating rationale|rating)\s*:\s*", re.IGNORECASE | re.MULTILINE
 )
@@ -106,12 +110,12 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             blocks = _json_blocks(output or "", self._columns(), count)
         else:
             blocks = _text_blocks(output or "", count)
-        if not any(blocks):
-            raise ValueError("no rating could be read for any of the texts")
         result: dict[str, list[Any]] = {column: [] for column in self._columns()}
         for block in blocks:
             for column in self._columns():
                 result[column].append(_value(column, block.get(column)))
+        if all(rating is None for rating in result["ratings"]):
+            raise ValueError(f"no rating from 1 to 5 could be read for any of the {count} texts")
         return result
 
 
