@@ -6,6 +6,7 @@ import pytest
 from task_helpers import meta, run
 
 from stillroom.models import MockLLM
+from stillroom.models.llms.json_schema import schema_errors
 from stillroom.steps.tasks import UltraFeedback
 
 ROW = {"instruction": "Name a prime number.", "generations": ["7", "9", "2"]}
@@ -119,3 +120,21 @@ def test_text_headers_followed_by_fields_on_the_same_line() -> None:
     (row,) = run(task, [ROW])
     assert row["ratings"] == [4, 2, 5]
     assert row["rationales"] == ["ok", "meh", None]
+
+
+@pytest.mark.parametrize("aspect", ["overall-rating", "truthfulness"])
+def test_json_mode_bounds_the_lists_and_ratings(aspect: str) -> None:
+    reply = '{"ratings": [5, 1, 4], "rationales": ["a", "b", "c"]}'
+    task = UltraFeedback(
+        llm=MockLLM(responses=reply), aspect=aspect, use_default_structured_output=True
+    )
+    run(task, [ROW])
+    schema = task.llm.calls[0].structured_output["schema"]
+    for prop in schema["properties"].values():
+        assert (prop["minItems"], prop["maxItems"]) == (3, 3)
+    assert schema["properties"]["ratings"]["items"]["maximum"] == 5
+    columns = list(schema["properties"])
+    good = {c: [1, 2, 3] if c in ("ratings", "types") else ["a", "b", "c"] for c in columns}
+    assert schema_errors(good, schema) == []
+    assert schema_errors({**good, "ratings": [1, 2, 3, 4]}, schema)
+    assert schema_errors({**good, "ratings": [6, 2, 3]}, schema)

@@ -91,13 +91,17 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             structured=self.use_default_structured_output,
         )
         return self._request(
-            [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            items=len(generations),
         )
 
     def get_structured_output(self) -> StructuredOutputType:
-        number = {"type": ["integer", "null"]}
+        """The reply's JSON schema: one list per output column. Requests bound each list to
+        the row's number of generations; this row-independent form leaves them unbounded."""
+        rating = {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
+        kind = {"type": ["integer", "null"], "minimum": 1, "maximum": 3}
         text = {"type": "string"}
-        kinds = {"types": number, "ratings": number, "rationales": text}
+        kinds = {"types": kind, "ratings": rating, "rationales": text}
         kinds["rationales-for-ratings"] = text
         properties = {c: {"type": "array", "items": kinds[c]} for c in self._columns()}
         return {"format": "json", "schema": json_schema(properties)}
