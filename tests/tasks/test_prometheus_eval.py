@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 from task_helpers import meta, run
@@ -91,3 +93,16 @@ def test_rubric_validation_and_relative_input_check() -> None:
     assert row["result"] is None
     assert "exactly two texts" in meta(row, task, "error")
     assert task.llm.calls == []
+
+
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_prompt_keeps_the_trained_format_in_its_own_guidance(mode: str) -> None:
+    task = PrometheusEval(llm=MockLLM(), mode=mode, rubric="honesty", reference=True)
+    prompt = task.format_input(
+        {"instruction": "i", "generation": "g", "generations": ["a", "b"], "reference": "r"}
+    )[1]["content"]
+    assert prompt.startswith("###Task Description:\n")  # the template comment is not sent
+    verdict = "<1-5>" if mode == "absolute" else "<A or B>"
+    assert f"[RESULT] {verdict}" in prompt
+    assert "what a response worth 5 looks like" in prompt
+    assert not re.search(r"^\d\. ", prompt, re.MULTILINE)  # guidance in bullets, our wording
