@@ -106,3 +106,31 @@ def test_prompt_keeps_the_trained_format_in_its_own_guidance(mode: str) -> None:
     assert f"[RESULT] {verdict}" in prompt
     assert "what a response worth 5 looks like" in prompt
     assert not re.search(r"^\d\. ", prompt, re.MULTILINE)  # guidance in bullets, our wording
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        ("Feedback: both are equally good [RESULT] Tie", "expected A or B after [RESULT]"),
+        ("Feedback: A is better [RESULT] C", "expected A or B after [RESULT]"),
+        ("Response A is better.", "no [RESULT] marker"),
+        ("Feedback: A wins [RESULT]", "expected A or B after [RESULT]"),
+    ],
+)
+def test_malformed_relative_verdicts_keep_the_row(reply: str, problem: str) -> None:
+    task = PrometheusEval(llm=MockLLM(responses=reply), mode="relative", rubric="honesty")
+    (row,) = run(task, [{"instruction": "i", "generations": ["a", "b"], "id": 7}])
+    assert row["id"] == 7
+    assert (row["feedback"], row["result"]) == (None, None)
+    assert problem in meta(row, task, "error")
+    assert meta(row, task, "raw_output") == reply
+
+
+def test_relative_verdict_letter_is_read_in_any_case() -> None:
+    task = PrometheusEval(
+        llm=MockLLM(responses="Feedback: B is clearer. [RESULT] (b)"),
+        mode="relative",
+        rubric="honesty",
+    )
+    (row,) = run(task, [{"instruction": "i", "generations": ["a", "b"]}])
+    assert (row["feedback"], row["result"]) == ("B is clearer.", "B")
