@@ -50,8 +50,10 @@ def test_columns_missing_from_the_template_are_rejected_at_construction() -> Non
 
 def test_non_text_instruction_has_a_clear_error() -> None:
     task = _gen()
-    with pytest.raises(StillroomError, match="column 'instruction' must hold text, got list"):
-        next(task.process([{"instruction": ["a", "b"]}]))
+    (row,) = next(task.process([{"instruction": ["a", "b"]}]))
+    assert row["generation"] is None
+    error = row["stillroom_metadata"][f"error_{task.name}"]
+    assert "column 'instruction' must hold text, got list" in error
 
 
 def test_load_data_from_dicts_batches_and_offset() -> None:

@@ -9,13 +9,20 @@ from pydantic import ValidationError
 
 from stillroom.constants import STILLROOM_METADATA_KEY as META
 from stillroom.errors import InvalidRowsError, MissingColumnsError
+from stillroom.models import MockLLM
+from stillroom.pipeline import Pipeline
 from stillroom.steps import (
     CombineOutputs,
     ExpandColumns,
     GroupColumns,
     KeepColumns,
+    LoadDataFromDicts,
     MergeColumns,
+    StepInput,
+    step,
 )
+from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.typing import StepOutput
 
 # --- KeepColumns ---------------------------------------------------------------------------
 
@@ -110,6 +117,30 @@ def test_group_columns_output_names_and_metadata() -> None:
         "statistics_a": {"input_tokens": 1},
         "statistics_b": {"input_tokens": 2},
     }
+
+
+def test_group_columns_with_every_predecessor_batch_empty() -> None:
+    group = GroupColumns(columns=["generation"], output_columns=["generations"])
+    assert list(group.process_applying_mappings([], [])) == [[]]
+
+
+@pytest.mark.timeout(60)
+def test_group_columns_after_a_filter_dropped_every_row() -> None:
+    @step(inputs=["instruction"], outputs=["instruction"])
+    def DropAll(inputs: StepInput) -> StepOutput:
+        yield []
+
+    with Pipeline(name="group-after-empty-filter") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "a"}, {"instruction": "b"}])
+        generators = [
+            TextGeneration(llm=MockLLM(responses=reply, model=f"m{i}"))
+            for i, reply in enumerate("xy")
+        ]
+        group = GroupColumns(columns=["generation"], output_columns=["generations"])
+        load >> DropAll() >> generators >> group
+    distiset = pipeline.run(use_cache=False, progress=False)
+    assert len(distiset["default"]["train"]) == 0
+    assert all(not g.llm.calls for g in generators)
 
 
 def test_group_columns_validates_output_columns_and_batches() -> None:
@@ -210,13 +241,13 @@ def test_expand_columns_empty_batch() -> None:
 def test_merge_columns_concatenates_lists_and_values_in_order() -> None:
     merge = MergeColumns(columns=["query", "more"], output_column="queries")
     (rows,) = merge.process([{"id": 1, "query": "a", "more": ["b", None, "ç"]}])
-    assert rows == [{"id": 1, "queries": ["a", "b", "ç"]}]
+    assert rows == [{"id": 1, "queries": ["a", "b", None, "ç"]}]
     assert merge.inputs == ["query", "more"] and merge.outputs == ["queries"]
 
 
 def test_merge_columns_default_name_reuse_and_none() -> None:
-    (rows,) = MergeColumns(columns=["a", "b"]).process([{"a": None, "b": 2}])
-    assert rows == [{"merged_column": [2]}]
+    (rows,) = MergeColumns(columns=["a", "b"]).process([{"a": None, "b": 2}, {"a": 1, "b": 2}])
+    assert rows == [{"merged_column": [None, 2]}, {"merged_column": [1, 2]}]  # aligned
     (rows,) = MergeColumns(columns=["a", "b"], output_column="a").process([{"a": [1], "b": [2]}])
     assert rows == [{"a": [1, 2]}]
     with pytest.raises(MissingColumnsError):

@@ -107,3 +107,33 @@ def test_configuration_errors() -> None:
     complexity = EvolComplexityGenerator(llm=MockLLM(), num_instructions=1)
     assert "BREADTH" not in complexity.mutation_templates
     assert mutations.FRESH_START in complexity.mutation_templates
+
+
+def test_evol_complexity_generator_prompts_and_reply_parsing() -> None:
+    depth = mutations.evol_complexity_templates()
+
+    def reply(messages):
+        prompt = messages[-1]["content"]
+        if prompt.startswith("Write one new instruction"):
+            return "New instruction: Explain tides."
+        instruction = prompt.split("Instruction:\n")[1].split("\n")[0]
+        return f"```\n{instruction} In detail.\n```"  # fenced, as small models often write
+
+    task = EvolComplexityGenerator(
+        llm=MockLLM(responses=reply), num_instructions=1, min_length=30, max_length=60
+    )
+    ((rows, last),) = _collect(task)
+    assert last is True
+    assert [row["instruction"] for row in rows] == ["Explain tides. In detail. In detail."]
+    prompts = [call.prompt for call in task.llm.calls]
+    assert len(prompts) == 3
+    assert prompts[0].startswith("Write one new instruction or question")
+    sources = ["Explain tides.", "Explain tides. In detail."]
+    for prompt, source in zip(prompts[1:], sources, strict=True):
+        rendered = {
+            name: mutations.compiled(template).render(instruction=source)
+            for name, template in depth.items()
+        }
+        assert prompt in rendered.values(), "every evolution round is an in-depth mutation"
+    assert meta(rows[0], task, "raw_output")[0] == "New instruction: Explain tides."
+    assert meta(rows[0], task, "error") is None

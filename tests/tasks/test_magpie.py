@@ -108,3 +108,23 @@ def test_generator_needs_num_rows() -> None:
     task.load()
     with pytest.raises(StillroomError, match="num_rows"):
         next(task.process())
+
+
+def test_generator_failed_turn_keeps_its_row_and_the_batch_size() -> None:
+    # Round 1 asks both rows' user turns, round 2 both assistant turns; row 0's fails.
+    replies = ["question a", "question b", RuntimeError("server went away"), "answer b"]
+    task = MagpieGenerator(
+        llm=MockLLM(responses=replies, magpie_pre_query_template="chatml"),
+        num_rows=2,
+        batch_size=2,
+    )
+    task.load()
+    ((rows, last),) = list(task.process())
+    assert last is True and len(rows) == 2
+    failed, good = rows
+    assert failed["instruction"] is None and failed["response"] is None
+    assert "LLM request failed: RuntimeError: server went away" in meta(failed, task, "error")
+    assert meta(failed, task, "raw_output") == ["question a", None]
+    assert (good["instruction"], good["response"]) == ("question b", "answer b")
+    assert meta(good, task, "error") is None
+    assert all(row["model_name"] == "mock" for row in rows)

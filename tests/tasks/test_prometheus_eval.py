@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 from task_helpers import meta, run
 
-from stillroom.errors import StillroomError
 from stillroom.models import MockLLM
 from stillroom.steps.tasks import PrometheusEval
 from stillroom.steps.tasks.prometheus_eval import DEFAULT_RUBRIC_NAMES
@@ -88,5 +89,48 @@ def test_rubric_validation_and_relative_input_check() -> None:
     custom = "[Is it short?]\n" + "\n".join(f"Score {i}: level {i}" for i in range(1, 6))
     PrometheusEval(llm=MockLLM(), mode="absolute", rubric="short", rubrics={"short": custom})
     task = PrometheusEval(llm=MockLLM(), mode="relative", rubric="honesty")
-    with pytest.raises(StillroomError, match="exactly two texts"):
-        run(task, [{"instruction": "i", "generations": ["only one"]}])
+    (row,) = run(task, [{"instruction": "i", "generations": ["only one"]}])
+    assert row["result"] is None
+    assert "exactly two texts" in meta(row, task, "error")
+    assert task.llm.calls == []
+
+
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_prompt_keeps_the_trained_format_in_its_own_guidance(mode: str) -> None:
+    task = PrometheusEval(llm=MockLLM(), mode=mode, rubric="honesty", reference=True)
+    prompt = task.format_input(
+        {"instruction": "i", "generation": "g", "generations": ["a", "b"], "reference": "r"}
+    )[1]["content"]
+    assert prompt.startswith("###Task Description:\n")  # the template comment is not sent
+    verdict = "<1-5>" if mode == "absolute" else "<A or B>"
+    assert f"[RESULT] {verdict}" in prompt
+    assert "what a response worth 5 looks like" in prompt
+    assert not re.search(r"^\d\. ", prompt, re.MULTILINE)  # guidance in bullets, our wording
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        ("Feedback: both are equally good [RESULT] Tie", "expected A or B after [RESULT]"),
+        ("Feedback: A is better [RESULT] C", "expected A or B after [RESULT]"),
+        ("Response A is better.", "no [RESULT] marker"),
+        ("Feedback: A wins [RESULT]", "expected A or B after [RESULT]"),
+    ],
+)
+def test_malformed_relative_verdicts_keep_the_row(reply: str, problem: str) -> None:
+    task = PrometheusEval(llm=MockLLM(responses=reply), mode="relative", rubric="honesty")
+    (row,) = run(task, [{"instruction": "i", "generations": ["a", "b"], "id": 7}])
+    assert row["id"] == 7
+    assert (row["feedback"], row["result"]) == (None, None)
+    assert problem in meta(row, task, "error")
+    assert meta(row, task, "raw_output") == reply
+
+
+def test_relative_verdict_letter_is_read_in_any_case() -> None:
+    task = PrometheusEval(
+        llm=MockLLM(responses="Feedback: B is clearer. [RESULT] (b)"),
+        mode="relative",
+        rubric="honesty",
+    )
+    (row,) = run(task, [{"instruction": "i", "generations": ["a", "b"]}])
+    assert (row["feedback"], row["result"]) == ("B is clearer.", "B")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from task_helpers import meta, run
 
 from stillroom.models import MockLLM
+from stillroom.models.llms.json_schema import schema_errors
 from stillroom.steps.tasks import ComplexityScorer, QualityScorer
 
 
@@ -38,3 +39,20 @@ def test_replies_without_scores_keep_the_row() -> None:
     complexity = ComplexityScorer(llm=MockLLM(responses="[1] Score: 2"))
     (row,) = run(complexity, [{"instructions": ["a", "b"]}])
     assert row["scores"] == [2.0, None]
+
+
+def test_json_mode_bounds_the_number_and_range_of_scores() -> None:
+    reply = '{"scores": [2, 5]}'
+    quality = QualityScorer(llm=MockLLM(responses=reply), use_default_structured_output=True)
+    run(quality, [{"instruction": "q", "responses": ["a", "b"]}])
+    complexity = ComplexityScorer(llm=MockLLM(responses=reply), use_default_structured_output=True)
+    run(complexity, [{"instructions": ["a", "b", "c"]}])
+    for task, count in ((quality, 2), (complexity, 3)):
+        schema = task.llm.calls[0].structured_output["schema"]
+        scores = schema["properties"]["scores"]
+        assert (scores["minItems"], scores["maxItems"]) == (count, count)
+        assert (scores["items"]["minimum"], scores["items"]["maximum"]) == (1, 6)
+        assert schema_errors({"scores": [3] * count}, schema) == []
+        assert schema_errors({"scores": [3] * (count + 1)}, schema)
+        assert schema_errors({"scores": [7] * count}, schema)
+    assert "minItems" not in quality.get_structured_output()["schema"]["properties"]["scores"]

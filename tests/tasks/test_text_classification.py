@@ -24,6 +24,9 @@ def test_prompt_lists_the_labels_and_asks_for_json() -> None:
     assert "Assign one label to the customer message below." in prompt
     assert "- complaint: the customer is unhappy\n- inquiry: a question" in prompt
     assert f"## Customer Message\n{TEXT}" in prompt
+    assert "\n\nEach label should name, in a word or two, what the text is chiefly about.\n" in (
+        prompt
+    )
     assert 'answer with "Unclassified"' in prompt
     assert prompt.endswith('{"labels": "label"}')
     schema = call.structured_output["schema"]

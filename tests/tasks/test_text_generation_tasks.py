@@ -1,13 +1,12 @@
-"""ChatGeneration and StructuredGeneration."""
+"""TextGeneration, ChatGeneration and StructuredGeneration."""
 
 from __future__ import annotations
 
 import pytest
 from task_helpers import meta, run
 
-from stillroom.errors import StillroomError
 from stillroom.models import MockLLM
-from stillroom.steps.tasks import ChatGeneration, StructuredGeneration
+from stillroom.steps.tasks import ChatGeneration, StructuredGeneration, TextGeneration
 
 CONVERSATION = [
     {"role": "system", "content": "Be terse."},
@@ -42,9 +41,10 @@ def test_chat_generation_failed_reply_keeps_the_row() -> None:
 )
 def test_chat_generation_rejects_bad_conversations(messages: object, match: str) -> None:
     task = ChatGeneration(llm=MockLLM())
-    task.load()
-    with pytest.raises(StillroomError, match=match):
-        next(task.process([{"messages": messages}]))
+    (row,) = run(task, [{"messages": messages}])
+    assert row["generation"] is None
+    assert match in meta(row, task, "error")
+    assert task.llm.calls == []
 
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
@@ -75,10 +75,32 @@ def test_structured_generation_accepts_the_type_value_spelling() -> None:
 
 def test_structured_generation_bad_schema_and_failed_reply() -> None:
     task = StructuredGeneration(llm=MockLLM(responses=[None]))
-    with pytest.raises(StillroomError, match="'format': 'json'"):
-        run(task, [{"instruction": "x", "structured_output": {"schema": SCHEMA}}])
+    (row,) = run(task, [{"instruction": "x", "structured_output": {"schema": SCHEMA}}])
+    assert row["generation"] is None
+    assert "'format': 'json'" in meta(row, task, "error")
+    assert task.llm.calls == []
     (row,) = run(
         task, [{"instruction": "x", "structured_output": {"format": "json", "schema": SCHEMA}}]
     )
     assert row["generation"] is None
     assert meta(row, task, "error")
+
+
+def test_text_generation_none_reply_keeps_the_row() -> None:
+    task = TextGeneration(llm=MockLLM(responses=[None, "fine"]))
+    rows = run(task, [{"instruction": "a", "id": 1}, {"instruction": "b", "id": 2}])
+    assert [(r["id"], r["generation"]) for r in rows] == [(1, None), (2, "fine")]
+    assert meta(rows[0], task, "error") == "the LLM returned no text for this generation"
+    assert meta(rows[0], task, "raw_output") is None
+    assert meta(rows[0], task, "raw_input") == [{"role": "user", "content": "a"}]
+    assert meta(rows[1], task, "error") is None
+    assert all(r["model_name"] == "mock" for r in rows)
+
+
+def test_text_generation_one_none_among_grouped_generations() -> None:
+    task = TextGeneration(
+        llm=MockLLM(responses=["x", None]), num_generations=2, group_generations=True
+    )
+    (row,) = run(task, [{"instruction": "a"}])
+    assert row["generation"] == ["x", None]
+    assert meta(row, task, "error") == [None, "the LLM returned no text for this generation"]

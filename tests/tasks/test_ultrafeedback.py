@@ -6,6 +6,7 @@ import pytest
 from task_helpers import meta, run
 
 from stillroom.models import MockLLM
+from stillroom.models.llms.json_schema import schema_errors
 from stillroom.steps.tasks import UltraFeedback
 
 ROW = {"instruction": "Name a prime number.", "generations": ["7", "9", "2"]}
@@ -95,3 +96,45 @@ def test_a_missing_generation_is_shown_as_such() -> None:
     (row,) = run(task, [{"instruction": "q", "generations": ["an answer", None]}])
     assert "<text 2>\n(no text: generation failed)\n</text 2>" in task.llm.calls[0].prompt
     assert row["ratings"] == [4, 1]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "#### Text 1\nRationale: fine\n\n#### Text 2\nRationale: poor",
+        "Rating: 9\nRationale: a\n\nRating: zero\nRationale: b",
+        '{"ratings": [null, null, null], "rationales": ["a", "b", "c"]}',
+    ],
+)
+def test_a_reply_without_any_rating_is_an_error(reply: str) -> None:
+    structured = reply.startswith("{")
+    task = UltraFeedback(llm=MockLLM(responses=reply), use_default_structured_output=structured)
+    (row,) = run(task, [ROW])
+    assert row["ratings"] is None and row["rationales"] is None
+    assert "no rating from 1 to 5 could be read for any of the 3 texts" in meta(row, task, "error")
+
+
+def test_text_headers_followed_by_fields_on_the_same_line() -> None:
+    reply = "Text 1: Rating: 4\nRationale: ok\nText 2: Rating: 2\nRationale: meh\nText 3: Rating: 5"
+    task = UltraFeedback(llm=MockLLM(responses=reply))
+    (row,) = run(task, [ROW])
+    assert row["ratings"] == [4, 2, 5]
+    assert row["rationales"] == ["ok", "meh", None]
+
+
+@pytest.mark.parametrize("aspect", ["overall-rating", "truthfulness"])
+def test_json_mode_bounds_the_lists_and_ratings(aspect: str) -> None:
+    reply = '{"ratings": [5, 1, 4], "rationales": ["a", "b", "c"]}'
+    task = UltraFeedback(
+        llm=MockLLM(responses=reply), aspect=aspect, use_default_structured_output=True
+    )
+    run(task, [ROW])
+    schema = task.llm.calls[0].structured_output["schema"]
+    for prop in schema["properties"].values():
+        assert (prop["minItems"], prop["maxItems"]) == (3, 3)
+    assert schema["properties"]["ratings"]["items"]["maximum"] == 5
+    columns = list(schema["properties"])
+    good = {c: [1, 2, 3] if c in ("ratings", "types") else ["a", "b", "c"] for c in columns}
+    assert schema_errors(good, schema) == []
+    assert schema_errors({**good, "ratings": [1, 2, 3, 4]}, schema)
+    assert schema_errors({**good, "ratings": [6, 2, 3]}, schema)

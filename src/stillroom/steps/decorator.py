@@ -4,12 +4,41 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, Literal, get_type_hints
 
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _is_step_input, _Step
 from stillroom.steps.typing import StepColumns
 
 _BASES: dict[str, type[_Step]] = {"normal": Step, "global": GlobalStep, "generator": GeneratorStep}
+
+
+def _parameter_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Each parameter's annotation, resolved one by one; the return annotation is ignored.
+
+    distilabel's docs annotate step functions `-> "StepOutput"` with `StepOutput` imported
+    only under `if TYPE_CHECKING:`, so resolving all hints at once raises NameError. A
+    parameter annotation that cannot be resolved is kept as written (a string); a field with
+    such an annotation accepts any value.
+    """
+    namespace = getattr(func, "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, annotation in inspect.get_annotations(func).items():
+        if name == "return":
+            continue
+        holder = SimpleNamespace(__annotations__={name: annotation})
+        try:
+            hints[name] = get_type_hints(holder, globalns=namespace, include_extras=True)[name]
+        except Exception:
+            hints[name] = annotation
+    return hints
+
+
+def _receives_rows(annotation: Any) -> bool:
+    """True for a `StepInput` annotation, resolved or still a string."""
+    if isinstance(annotation, str):
+        return annotation.rsplit(".", 1)[-1] == "StepInput"
+    return _is_step_input(annotation)
 
 
 def step(
@@ -27,17 +56,18 @@ def step(
         raise ValueError(f"step_type must be one of {sorted(_BASES)}, got {step_type!r}.")
 
     def decorator(func: Callable[..., Any]) -> type[_Step]:
-        hints = get_type_hints(func, include_extras=True)
+        hints = _parameter_hints(func)
         signature = inspect.signature(func)
         annotations: dict[str, Any] = {}
         defaults: dict[str, Any] = {}
         field_names: list[str] = []
         for param in signature.parameters.values():
-            if param.kind is param.VAR_POSITIONAL or _is_step_input(hints.get(param.name)):
+            if param.kind is param.VAR_POSITIONAL or _receives_rows(hints.get(param.name)):
                 continue
             if param.name == "offset" and step_type == "generator":
                 continue
-            annotations[param.name] = hints.get(param.name, Any)
+            hint = hints.get(param.name, Any)
+            annotations[param.name] = Any if isinstance(hint, str) else hint
             if param.default is not param.empty:
                 defaults[param.name] = param.default
             field_names.append(param.name)

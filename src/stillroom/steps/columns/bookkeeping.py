@@ -36,9 +36,12 @@ def check_required_columns(
     batches: tuple[list[Row], ...],
     input_mappings: Mapping[str, str],
 ) -> None:
-    """Raise `MissingColumnsError` naming the first row that lacks a required column."""
+    """Raise `MissingColumnsError` naming the first row that lacks a required column.
+
+    Batches without any row pass: there is nothing to check (e.g. an earlier filter dropped
+    every row of this unit)."""
     required = list(required)
-    if not required:
+    if not required or not any(batches):
         return
     if len(batches) == 1:
         for index, row in enumerate(batches[0]):

@@ -12,9 +12,10 @@ class MergeColumns(Step):
     """Replace `columns` by one list column holding all their items, in column order.
 
     Lists are concatenated and single values appended, so `{"query": "a", "more_queries":
-    ["b", "c"]}` becomes `{"merged": ["a", "b", "c"]}`. `None` values (a failed generation
-    upstream) are left out rather than turned into list items. The merged columns are
-    removed from the row; `output_column` may reuse one of their names.
+    ["b", "c"]}` becomes `{"merged": ["a", "b", "c"]}`. `None` values and items (a failed
+    generation upstream) are kept, so position *i* of the merged list always comes from the
+    same column or list position, row after row. The merged columns are removed from the
+    row; `output_column` may reuse one of their names.
 
     Input columns:
         - dynamic (the names in `columns`): values or lists of values.
@@ -57,8 +58,8 @@ class MergeColumns(Step):
         for column in self.columns:
             value = new.pop(column)
             if isinstance(value, list):
-                merged.extend(item for item in value if item is not None)
-            elif value is not None:
+                merged.extend(value)
+            else:
                 merged.append(value)
         new[self._target] = merged
         return new

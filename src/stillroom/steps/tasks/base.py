@@ -69,6 +69,12 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+class RowInputError(StillroomError):
+    """A row the task cannot turn into a request: a required input is None (an earlier step
+    failed for it) or `format_input` rejected it. The row is kept with None outputs and this
+    error recorded, like a failed request, and nothing is sent for it."""
+
+
 class _Task(_Step, ABC):
     """What every task has: an LLM, generation settings and reply formatting."""
 
@@ -157,6 +163,18 @@ class _Task(_Step, ABC):
     def _output_on_failure(self) -> dict[str, Any]:
         return {column: None for column in self.get_outputs() if column != "model_name"}
 
+    def _input_problem(self, row: Row) -> RowInputError | None:
+        """Why `row` cannot be sent: a required input column holding None, else None."""
+        for column, required in self.get_inputs().items():
+            if required and row.get(column) is None:
+                source = self.input_mappings.get(column)
+                origin = f" (fed by column {source!r})" if source else ""
+                return RowInputError(
+                    f"input column {column!r}{origin} is None (an earlier step produced no "
+                    "value); no request was sent for this row"
+                )
+        return None
+
     def _format_one(self, text: str | None, row: Row | None) -> tuple[dict[str, Any], str | None]:
         """`format_output` that never raises: failures give `None` outputs and the error."""
         if text is None:
@@ -183,7 +201,7 @@ class _Task(_Step, ABC):
         request_error = describe_error(result) if isinstance(result, BaseException) else None
         if request_error is not None:
             logger.warning(
-                "%s: LLM request failed, row kept with None outputs: %s",
+                "%s: no reply for this row, kept with None outputs: %s",
                 self._label(),
                 request_error,
             )
@@ -292,13 +310,30 @@ class Task(_Task, Step, ABC):
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
         """Turn one row into the conversation (and optional structured output) sent to the LLM."""
 
+    def request_for(self, row: Row) -> FormattedInput | RowInputError:
+        """The request for `row`, or why none can be sent (a None input, `format_input`
+        raising); such a row is then kept with None outputs and the error recorded."""
+        problem = self._input_problem(row)
+        if problem is not None:
+            return problem
+        try:
+            return self.format_input(row)
+        except Exception as exc:
+            return RowInputError(f"format_input failed: {describe_error(exc)}")
+
     def process(self, inputs: StepInput) -> StepOutput:
-        """Format every row, ask the LLM, and yield the rows its replies become, in order."""
-        formatted = [self.format_input(row) for row in inputs]
-        results = self.generate_all(formatted)
+        """Format every row, ask the LLM, and yield the rows its replies become, in order.
+
+        Rows that cannot be formatted send no request (see `request_for`)."""
+        requests = [self.request_for(row) for row in inputs]
+        sendable = [r for r in requests if not isinstance(r, RowInputError)]
+        results = iter(self.generate_all(sendable) if sendable else [])
         rows: list[Row] = []
-        for row, formatted_input, result in zip(inputs, formatted, results, strict=False):
-            rows.extend(self.rows_from_result(row, formatted_input, result))
+        for row, request in zip(inputs, requests, strict=True):
+            if isinstance(request, RowInputError):
+                rows.extend(self.rows_from_result(row, None, request))
+            else:
+                rows.extend(self.rows_from_result(row, request, next(results)))
         yield rows
 
     def _sample_row(self) -> Row:
@@ -314,9 +349,11 @@ class Task(_Task, Step, ABC):
 
     async def aprocess_row(self, row: Row) -> list[Row]:
         """The rows one input row becomes, for engines that schedule requests row by row."""
-        formatted_input = self.format_input(row)
-        result = await self.agenerate_one(formatted_input)
-        return self.rows_from_result(row, formatted_input, result)
+        request = self.request_for(row)
+        if isinstance(request, RowInputError):
+            return self.rows_from_result(row, None, request)
+        result = await self.agenerate_one(request)
+        return self.rows_from_result(row, request, result)
 
 
 class GeneratorTask(_Task, GeneratorStep, ABC):

@@ -35,4 +35,6 @@ class ComplexityScorer(ItemScoresTask):
             instructions=input["instructions"],
             structured=self.use_default_structured_output,
         )
-        return self._request([{"role": "user", "content": prompt}])
+        return self._request(
+            [{"role": "user", "content": prompt}], items=len(input[self._scored_column])
+        )

@@ -24,10 +24,19 @@ class DefaultStructuredOutputMixin(BaseModel):
         """The JSON schema replies must follow when `use_default_structured_output` is on."""
         return None
 
-    def _request(self, messages: ChatType) -> FormattedInput:
-        """`messages`, paired with the task's schema when structured output is on."""
+    def _request(self, messages: ChatType, items: int | None = None) -> FormattedInput:
+        """`messages`, paired with the task's schema when structured output is on.
+
+        `items` is how many entries each list of the reply must hold (one per text the row
+        asks about): the schema then bounds every array to exactly that many, so a
+        schema-constrained model cannot write too few or too many.
+        """
         structured = self.get_structured_output() if self.use_default_structured_output else None
-        return (messages, structured) if structured else messages
+        if not structured:
+            return messages
+        if items is not None:
+            structured = {**structured, "schema": with_item_count(structured["schema"], items)}
+        return messages, structured
 
 
 def json_schema(properties: dict[str, object], required: list[str] | None = None) -> dict:
@@ -37,3 +46,14 @@ def json_schema(properties: dict[str, object], required: list[str] | None = None
         "properties": properties,
         "required": list(properties) if required is None else required,
     }
+
+
+def with_item_count(schema: dict, items: int) -> dict:
+    """A copy of an object `schema` whose array properties must hold exactly `items` entries."""
+    properties = {
+        name: {**prop, "minItems": items, "maxItems": items}
+        if isinstance(prop, dict) and prop.get("type") == "array"
+        else prop
+        for name, prop in schema.get("properties", {}).items()
+    }
+    return {**schema, "properties": properties}

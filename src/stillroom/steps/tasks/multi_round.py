@@ -11,7 +11,8 @@ request), and finally returns what it built. The same exchange then runs two way
 
 A `Transcript` keeps every request and reply of one row for the metadata column. A failed
 request, a missing reply or a reply the task cannot read ends the exchange with a
-`ReplyError`; the row is then kept with `None` outputs and the error recorded.
+`ReplyError`; a row with a None input, or one the rounds reject (`RowInputError`), ends it
+before any request. The row is then kept with `None` outputs and the error recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from pydantic import BaseModel, field_validator
 
 from stillroom.errors import StillroomError
 from stillroom.steps.base import StepInput
-from stillroom.steps.tasks.base import METADATA_COLUMN, LLMResult, Task, _Task, describe_error
+from stillroom.steps.tasks.base import (
+    METADATA_COLUMN,
+    LLMResult,
+    RowInputError,
+    Task,
+    _Task,
+    describe_error,
+)
 from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType, FormattedInput
 
@@ -182,12 +190,20 @@ class OneGenerationPerRequest(BaseModel):
 def exchange_row(
     task: _Task, row: Row, rounds: Callable[[Row, Transcript], Exchange[dict[str, Any]]]
 ) -> Exchange[Row]:
-    """Run `rounds` for `row` and return the finished row; a `ReplyError` gives None outputs."""
+    """Run `rounds` for `row` and return the finished row; a `ReplyError` gives None outputs,
+    and so does a row the task cannot use (a None input, a `RowInputError`), with no request
+    sent for it."""
     transcript = Transcript()
+    failed = task._output_on_failure()
+    problem = task._input_problem(row)
+    if problem is not None:
+        return row_with_transcript(task, row, failed, transcript, describe_error(problem))
     try:
         outputs = yield from rounds(row, transcript)
+    except RowInputError as exc:
+        return row_with_transcript(task, row, failed, transcript, describe_error(exc))
     except ReplyError as exc:
-        return row_with_transcript(task, row, task._output_on_failure(), transcript, str(exc))
+        return row_with_transcript(task, row, failed, transcript, str(exc))
     return row_with_transcript(task, row, outputs, transcript)
 
 

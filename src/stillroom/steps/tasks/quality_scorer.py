@@ -39,4 +39,6 @@ class QualityScorer(ItemScoresTask):
             responses=input["responses"],
             structured=self.use_default_structured_output,
         )
-        return self._request([{"role": "user", "content": prompt}])
+        return self._request(
+            [{"role": "user", "content": prompt}], items=len(input[self._scored_column])
+        )

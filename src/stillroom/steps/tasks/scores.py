@@ -17,12 +17,16 @@ from stillroom.typing import StructuredOutputType
 _SCORE_LINE = re.compile(r"\[\s*(\d+)\s*\]\s*(?:score)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
+SCORE_RANGE = (1, 6)
+"""The lowest and highest score the scorers' prompts ask for."""
+
+
 def scores_schema() -> StructuredOutputType:
-    """JSON schema of `{"scores": [number, ...]}`."""
-    return {
-        "format": "json",
-        "schema": json_schema({"scores": {"type": "array", "items": {"type": "number"}}}),
-    }
+    """JSON schema of `{"scores": [number, ...]}`, each score within `SCORE_RANGE` (requests
+    also bound the list to the row's number of items)."""
+    low, high = SCORE_RANGE
+    score = {"type": "number", "minimum": low, "maximum": high}
+    return {"format": "json", "schema": json_schema({"scores": {"type": "array", "items": score}})}
 
 
 def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]:

@@ -36,7 +36,7 @@ class TextClassification(DefaultStructuredOutputMixin, Task):
     )
     n: PositiveInt = Field(default=1, description="How many labels to assign to each text.")
     context: str | None = Field(
-        default="Choose concise labels that capture the main theme, topic or category of the text.",
+        default="Each label should name, in a word or two, what the text is chiefly about.",
         description="Guidance on what the labels should capture.",
     )
     examples: list[str] | None = Field(

@@ -24,7 +24,11 @@ _TYPED_ASPECTS = ("helpfulness", "truthfulness")
 _TYPED_COLUMNS = ["types", "rationales", "ratings", "rationales-for-ratings"]
 _PLAIN_COLUMNS = ["ratings", "rationales"]
 
-_TEXT_HEADER = re.compile(r"^\s*#*\s*text\s*(\d+)\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
+_TEXT_HEADER = re.compile(
+    r"^[ \t]*#*[ \t]*(?:output for[ \t]+)?text[ \t]*(\d+)[ \t]*(?::|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+"""Opens a text's block: `#### Text 2` on its own line, or `Text 2:` followed by its fields."""
 _FIELD = re.compile(
     r"^\s*(type|rationale|rating rationale|rating)\s*:\s*", re.IGNORECASE | re.MULTILINE
 )
@@ -87,13 +91,17 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             structured=self.use_default_structured_output,
         )
         return self._request(
-            [{"role": "system", "content": system}, {"role": "user", "content": user}]
+            [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            items=len(generations),
         )
 
     def get_structured_output(self) -> StructuredOutputType:
-        number = {"type": ["integer", "null"]}
+        """The reply's JSON schema: one list per output column. Requests bound each list to
+        the row's number of generations; this row-independent form leaves them unbounded."""
+        rating = {"type": ["integer", "null"], "minimum": 1, "maximum": 5}
+        kind = {"type": ["integer", "null"], "minimum": 1, "maximum": 3}
         text = {"type": "string"}
-        kinds = {"types": number, "ratings": number, "rationales": text}
+        kinds = {"types": kind, "ratings": rating, "rationales": text}
         kinds["rationales-for-ratings"] = text
         properties = {c: {"type": "array", "items": kinds[c]} for c in self._columns()}
         return {"format": "json", "schema": json_schema(properties)}
@@ -106,12 +114,12 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             blocks = _json_blocks(output or "", self._columns(), count)
         else:
             blocks = _text_blocks(output or "", count)
-        if not any(blocks):
-            raise ValueError("no rating could be read for any of the texts")
         result: dict[str, list[Any]] = {column: [] for column in self._columns()}
         for block in blocks:
             for column in self._columns():
                 result[column].append(_value(column, block.get(column)))
+        if all(rating is None for rating in result["ratings"]):
+            raise ValueError(f"no rating from 1 to 5 could be read for any of the {count} texts")
         return result
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.steps.tasks.base import RowInputError
 from stillroom.typing import ChatType
 from stillroom.utils import templates
 
@@ -124,10 +125,10 @@ class EvolMutationsMixin(BaseModel):
         return [{"role": "user", "content": prompt}]
 
     def _text(self, row: dict[str, Any], column: str) -> str:
-        """Column `column` of `row`, which must hold text."""
+        """Column `column` of `row`, which must hold text (else the row is kept, failed)."""
         value = row[column]
         if not isinstance(value, str):
-            raise StillroomError(
+            raise RowInputError(
                 f"{type(self).__name__}: column {column!r} must hold text, got "
                 f"{type(value).__name__}."
             )

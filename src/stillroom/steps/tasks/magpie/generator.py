@@ -26,7 +26,9 @@ class MagpieGenerator(OneGenerationPerRequest, RepliesReadInRounds, MagpieBase, 
 
     Same settings as `Magpie` (`n_turns`, `end_with_user`, `include_system_prompt`,
     `only_instruction`, `system_prompt`), but the rows are created from nothing. A failed or
-    empty reply gives a row with None outputs and the error in its metadata.
+    empty reply gives a row with None outputs and the error in its metadata. The rows differ
+    only through sampling: with a fixed `seed` in the LLM's generation settings, rows with
+    the same system prompt (or none) are identical.
 
     Columns: outputs = `instruction` (and `response`) or `conversation`,
     `system_prompt_key` (when `system_prompt` is a dict), `model_name`.
