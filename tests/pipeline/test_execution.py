@@ -48,17 +48,25 @@ def test_aligned_inputs_are_merged_row_by_row_with_mapped_outputs_none() -> None
     assert left[0] == {"a": 1, "shared": "L"}  # the inputs themselves are untouched
 
 
+class Exploding(TextGeneration):
+    """A task whose own `process` raises on any batch holding the instruction "boom"."""
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        if any(row["instruction"] == "boom" for row in inputs):
+            raise RuntimeError("boom")
+        yield from super().process(inputs)
+
+
 def test_a_task_keeps_its_model_name_and_earlier_errors(caplog: pytest.LogCaptureFixture) -> None:
-    task = TextGeneration(name="gen", llm=MockLLM(responses="x"), input_batch_size=2)
+    task = Exploding(name="gen", llm=MockLLM(responses="x"), input_batch_size=2)
     task.load()
     rows = [
         {"instruction": "fine", METADATA_COLUMN: {"error_before": "E"}},
-        {"instruction": 7},  # not text: TextGeneration raises on the whole batch
+        {"instruction": "boom"},
         {"instruction": "third"},
     ]
     out = execute_unit(task, [rows])
     assert [r["generation"] for r in out] == [None, None, "x"]
     assert all(r["model_name"] == "mock" for r in out)
-    assert out[0][METADATA_COLUMN]["error_before"] == "E"
-    assert "column 'instruction' must hold text" in out[0][METADATA_COLUMN]["error_gen"]
-    assert "Step 'gen' raised on 2 rows" in caplog.text
+    assert out[0][METADATA_COLUMN] == {"error_before": "E", "error_gen": "RuntimeError: boom"}
+    assert "Step 'gen' raised on 2 rows (RuntimeError: boom)" in caplog.text
