@@ -103,15 +103,36 @@ def _check_process_signature(cls: type[_Step], method: Callable[..., Any]) -> No
         )
 
 
+def _row_lists(
+    signature: inspect.Signature, step: _Step, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[Any], ...]:
+    """The lists of rows a call of `process` passes, by position or by keyword."""
+    try:
+        bound = signature.bind(step, *args, **kwargs)
+    except TypeError:  # let the call itself raise Python's error about its arguments
+        return ()
+    values: list[Any] = []
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            values.extend(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            values.extend(value.values())
+        else:
+            values.append(value)
+    return tuple(v for v in values if isinstance(v, list))
+
+
 def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[..., Any]:
     """Check load state and input columns on call; normalise what the generator yields."""
     generator = cls._step_kind == "generator"
+    signature = inspect.signature(method)
 
     @functools.wraps(method)
     def process(self: _Step, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._ensure_loaded("process()")
         if not generator:
-            batches = tuple(a for a in args if isinstance(a, list))
+            batches = _row_lists(signature, self, args, kwargs)
             check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
         result = method(self, *args, **kwargs)
         return self._normalized(result, generator)
