@@ -1,11 +1,13 @@
 """The request cache a pipeline installs on each task, and the counters it keeps.
 
-A request's key hashes what determines its reply: the step, the LLM class and model name,
-the generation settings, the structured output, `num_generations`, the messages, and the
+A request's key hashes what determines its reply: the step, the LLM class, the LLM's
+configuration (`LLM.reply_settings()`: model, server URL, generation settings, structured
+output, scripted replies, ... but not the transport fields saying how requests are sent, such
+as concurrency, timeouts, retries and rate limits), `num_generations`, the messages, and the
 request's *occurrence*: how many identical requests the same step sent earlier in the run.
 The occurrence is what gives two rows with the same prompt two different replies, and it is
 stable across a resume because counts are committed together with the checkpoint that
-consumed the rows (see `consume`). API keys are fields of the LLM that never enter a key.
+consumed the rows (see `consume`). API keys never enter a key.
 
 Only successful replies with text for every generation are cached, so a rerun retries
 exactly the requests that failed.
@@ -68,8 +70,7 @@ class RequestCache:
             "step": task.name,
             "llm": qualified_name(type(llm)),
             "model": llm.model_name,
-            "generation_kwargs": llm.generation_kwargs,
-            "structured_output": llm.structured_output,
+            "config": llm.reply_settings(),
             "num_generations": task.num_generations,
         }
         self._prefix = canonical_json(settings).encode("utf-8") + b"\x00"

@@ -13,7 +13,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
@@ -27,7 +27,7 @@ from stillroom.mixins.runtime_parameters import (
 )
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
-from stillroom.utils.serialization import Serializable
+from stillroom.utils.serialization import Serializable, secret_fields
 
 _HOLDING_SLOT: ContextVar[frozenset[int]] = ContextVar(
     "stillroom_holding_slot", default=frozenset()
@@ -104,6 +104,11 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
 
+    _transport_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
+    not what comes back. Each class lists its own; `transport_fields` gathers them over the
+    class's bases. They are left out of request-cache keys (`reply_settings`)."""
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
@@ -113,6 +118,23 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
                 continue
             if not getattr(method, "__isabstractmethod__", False):
                 setattr(cls, name, guard(method))
+
+    @classmethod
+    def transport_fields(cls) -> frozenset[str]:
+        """Every `_transport_fields` name declared by this class or its bases."""
+        return frozenset().union(*(vars(base).get("_transport_fields", ()) for base in cls.__mro__))
+
+    def reply_settings(self) -> dict[str, Any]:
+        """The configuration that decides the replies: every field but secrets, excluded
+        fields and transport fields. A pipeline's request cache keys on it, so changing
+        any of these (model, server URL, scripted replies, ...) sends the requests again."""
+        fields = type(self).model_fields
+        left_out = secret_fields(type(self)) | self.transport_fields()
+        return {
+            name: getattr(self, name)
+            for name, field in fields.items()
+            if name not in left_out and not field.exclude
+        }
 
     @property
     @abstractmethod
@@ -205,6 +227,8 @@ class AsyncLLM(LLM):
     max_concurrent_requests: RuntimeParameter[PositiveInt] = Field(
         default=64, description="Requests in flight at once, at most."
     )
+
+    _transport_fields: ClassVar[frozenset[str]] = frozenset({"max_concurrent_requests"})
 
     _loop_thread: LoopThread | None = PrivateAttr(default=None)
     _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = PrivateAttr(default_factory=dict)
