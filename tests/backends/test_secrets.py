@@ -80,3 +80,15 @@ def test_key_from_env_is_not_dumped(backend: Backend, monkeypatch):
     llm = type(backend.make())(model="m")
     assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
     assert KEY not in str(llm.dump()) and KEY not in repr(llm)
+
+
+def test_a_keyed_task_saved_and_loaded_back_is_equal(backend: Backend, tmp_path):
+    # No key in the environment (conftest), so the loaded LLM's api_key is None while the
+    # original's is set: the dump must leave the field out either way.
+    task = TextGeneration(name="gen", llm=backend.make(api_key=KEY))
+    path = task.save(tmp_path / "task.yaml")
+    text = path.read_text()
+    assert KEY not in text and "api_key" not in text
+    loaded = TextGeneration.from_yaml(path)
+    assert loaded.llm.api_key is None
+    assert loaded == task

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
+import respx
 
 from stillroom.errors import StillroomError
 from stillroom.models import (
@@ -91,3 +93,56 @@ def test_importable_from_the_distilabel_paths():
     from stillroom.models.llms import OpenAILLM as from_llms_module
 
     assert from_llms is llm_from_env and from_llms_module is OpenAILLM
+
+
+def _authorization_sent(url: str) -> str:
+    """The Authorization header the $STILLROOM_LLM LLM sends to `url` (respx, no network)."""
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.post(url).mock(
+            return_value=httpx.Response(
+                200, json={"choices": [{"index": 0, "message": {"content": "hi"}}]}
+            )
+        )
+        llm = llm_from_env(http_transport="httpx")
+        llm.load()
+        try:
+            llm.generate([[{"role": "user", "content": "hello"}]])
+        finally:
+            llm.unload()
+    return route.calls.last.request.headers["authorization"]
+
+
+OPENAI_KEY = "sk-users-openai-key-5150"
+
+
+@pytest.mark.parametrize(
+    ("spec", "url"),
+    [
+        ("ollama:llama3", "http://localhost:11434/v1/chat/completions"),
+        ("lmstudio:m@http://gpu:1234/v1", "http://gpu:1234/v1/chat/completions"),
+        ("vllm:m", "http://localhost:8000/v1/chat/completions"),
+        ("tgi", "http://localhost:8080/v1/chat/completions"),
+    ],
+)
+def test_self_hosted_specs_never_send_the_openai_key(monkeypatch, spec, url):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("STILLROOM_LLM", spec)
+    header = _authorization_sent(url)
+    assert OPENAI_KEY not in header
+    assert header == "Bearer sk-no-key-required"
+
+
+def test_vllm_spec_sends_vllm_api_key_and_openai_spec_the_openai_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("VLLM_API_KEY", "vllm-token-1")
+    monkeypatch.setenv("STILLROOM_LLM", "vllm:m")
+    assert _authorization_sent("http://localhost:8000/v1/chat/completions") == (
+        "Bearer vllm-token-1"
+    )
+    monkeypatch.setenv("STILLROOM_LLM", "openai:gpt-4o-mini@http://proxy.test/v1")
+    assert _authorization_sent("http://proxy.test/v1/chat/completions") == (f"Bearer {OPENAI_KEY}")
+
+
+def test_a_key_passed_to_a_spec_wins():
+    llm = llm_from_spec("ollama:llama3", api_key="ollama-secret")
+    assert llm.api_key.get_secret_value() == "ollama-secret"

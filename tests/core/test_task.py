@@ -9,8 +9,10 @@ import pytest
 
 from stillroom.errors import MissingColumnsError, NotLoadedError
 from stillroom.models import AsyncMockLLM, MockLLM
+from stillroom.steps import Step, StepInput
 from stillroom.steps.tasks import Task
 from stillroom.steps.tasks.base import METADATA_COLUMN
+from stillroom.steps.typing import StepOutput
 from stillroom.typing import ChatType
 
 
@@ -131,6 +133,30 @@ def test_missing_required_column_names_step_column_and_fix() -> None:
     assert "row 1 has only ['txt']" in message
     assert "input_mappings={'text':" in message
     assert task.llm.calls == []  # checked before any LLM call
+
+
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_rows_may_be_passed_by_position_or_keyword(by_keyword: bool) -> None:
+    task = _rate(llm=MockLLM(responses=GOOD))
+    rows = [{"text": "a"}]
+    batch = next(task.process(inputs=rows) if by_keyword else task.process(rows))
+    assert batch[0]["score"] == 4
+    with pytest.raises(MissingColumnsError, match=r"row 0 has only \['txt'\]"):
+        task.process(inputs=[{"txt": "typo"}]) if by_keyword else task.process([{"txt": "typo"}])
+
+
+def test_missing_column_in_several_batches_reads_well() -> None:
+    class Join(Step):
+        @property
+        def inputs(self) -> list[str]:
+            return ["text"]
+
+        def process(self, *inputs: StepInput) -> StepOutput:
+            yield [row for batch in inputs for row in batch]
+
+    step = Join()
+    with pytest.raises(MissingColumnsError, match=r"the input rows have only \['a', 'b'\]"):
+        step.process([{"a": 1}], [{"b": 2}])
 
 
 def test_input_and_output_mappings() -> None:

@@ -1,20 +1,27 @@
 """The request cache a pipeline installs on each task, and the counters it keeps.
 
-A request's key hashes what determines its reply: the step, the LLM class and model name,
-the generation settings, the structured output, `num_generations`, the messages, and the
+A request's key hashes what determines its reply: the step, the LLM class, the LLM's
+configuration (`LLM.reply_settings()`: model, server URL, generation settings, structured
+output, scripted replies, ... but not the transport fields saying how requests are sent, such
+as concurrency, timeouts, retries and rate limits), `num_generations`, the messages, and the
 request's *occurrence*: how many identical requests the same step sent earlier in the run.
 The occurrence is what gives two rows with the same prompt two different replies, and it is
 stable across a resume because counts are committed together with the checkpoint that
-consumed the rows (see `consume`). API keys are fields of the LLM that never enter a key.
+consumed the rows (see `consume`). API keys never enter a key.
 
 Only successful replies with text for every generation are cached, so a rerun retries
 exactly the requests that failed.
+
+Besides the task's own requests (`generate_all`, `agenerate_one`), the cache sees the calls a
+custom `process` makes to the task's LLM (`self.llm.generate(...)`, `agenerate`), through
+`generate_direct` / `agenerate_direct`: they are counted, cached and resumed the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -68,8 +75,7 @@ class RequestCache:
             "step": task.name,
             "llm": qualified_name(type(llm)),
             "model": llm.model_name,
-            "generation_kwargs": llm.generation_kwargs,
-            "structured_output": llm.structured_output,
+            "config": llm.reply_settings(),
             "num_generations": task.num_generations,
         }
         self._prefix = canonical_json(settings).encode("utf-8") + b"\x00"
@@ -179,6 +185,59 @@ class RequestCache:
         self._in_flight(1)
         try:
             result = await task.llm.agenerate_result(formatted_input, task.num_generations)  # type: ignore[attr-defined]
+        finally:
+            self._in_flight(-1)
+        self._record(key, result)
+        return result
+
+    # --- the task's own calls (`self.llm.generate(...)` in a custom process) -----------------
+
+    def _direct_key(self, formatted_input: FormattedInput, settings: dict[str, Any]) -> bytes:
+        # The call's own arguments take the place of the task's num_generations.
+        return self.key({"input": formatted_input, "call": settings})  # type: ignore[arg-type]
+
+    def generate_direct(
+        self,
+        inputs: list[FormattedInput],
+        settings: dict[str, Any],
+        send: Callable[[list[FormattedInput]], list[GenerateOutput]],
+    ) -> list[GenerateOutput]:
+        """`llm.generate(inputs, ...)` called by the task's code: cached replies, the rest sent."""
+        keys = [self._direct_key(i, settings) for i in inputs]
+        results: list[GenerateOutput | None] = [self._cached(k) for k in keys]
+        misses = [i for i, r in enumerate(results) if r is None]
+        if misses:
+            self._in_flight(len(misses))
+            try:
+                sent = send([inputs[i] for i in misses])
+            except Exception as exc:
+                for i in misses:
+                    self._record(keys[i], exc)
+                raise
+            finally:
+                self._in_flight(-len(misses))
+            for i, result in zip(misses, sent, strict=True):
+                self._record(keys[i], result)
+                results[i] = result
+        return results  # type: ignore[return-value]
+
+    async def agenerate_direct(
+        self,
+        input: FormattedInput,
+        settings: dict[str, Any],
+        send: Callable[[], Awaitable[GenerateOutput]],
+    ) -> GenerateOutput:
+        """`llm.agenerate(input, ...)` called by the task's code: the cached reply, or sent."""
+        key = self._direct_key(input, settings)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        self._in_flight(1)
+        try:
+            result = await send()
+        except Exception as exc:
+            self._record(key, exc)
+            raise
         finally:
             self._in_flight(-1)
         self._record(key, result)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, SecretStr
 
 from stillroom.steps.base import StepResources
+from stillroom.utils.serialization import secret_fields
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
@@ -33,10 +34,12 @@ def _describe(value: Any) -> Any:
         return None
     if isinstance(value, BaseModel):
         fields = type(value).model_fields
+        secrets = secret_fields(type(value))
         described: dict[str, Any] = {
             name: getattr(value, name)
             for name, field in fields.items()
             if not field.exclude
+            and name not in secrets
             and not isinstance(getattr(value, name, None), (SecretStr, StepResources))
         }
         described["__type__"] = qualified_name(type(value))

@@ -9,11 +9,12 @@ yields. That is what lets `next(task.process())` work the same standalone and in
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
@@ -36,6 +37,9 @@ StepInput = Annotated[list[dict[str, Any]], "StepInput"]
 """Annotation of the parameter(s) of `Step.process` that receive input rows."""
 
 StepKind = Literal["normal", "generator", "global"]
+
+_END = object()
+"""Marks the end of a `process` iteration."""
 
 
 def camel_to_snake(name: str) -> str:
@@ -103,17 +107,39 @@ def _check_process_signature(cls: type[_Step], method: Callable[..., Any]) -> No
         )
 
 
+def _row_lists(
+    signature: inspect.Signature, step: _Step, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[list[Any], ...]:
+    """The lists of rows a call of `process` passes, by position or by keyword."""
+    try:
+        bound = signature.bind(step, *args, **kwargs)
+    except TypeError:  # let the call itself raise Python's error about its arguments
+        return ()
+    values: list[Any] = []
+    for name, value in list(bound.arguments.items())[1:]:
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            values.extend(value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            values.extend(value.values())
+        else:
+            values.append(value)
+    return tuple(v for v in values if isinstance(v, list))
+
+
 def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[..., Any]:
     """Check load state and input columns on call; normalise what the generator yields."""
     generator = cls._step_kind == "generator"
+    signature = inspect.signature(method)
 
     @functools.wraps(method)
     def process(self: _Step, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._ensure_loaded("process()")
         if not generator:
-            batches = tuple(a for a in args if isinstance(a, list))
+            batches = _row_lists(signature, self, args, kwargs)
             check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
-        result = method(self, *args, **kwargs)
+        with self._process_context():
+            result = method(self, *args, **kwargs)
         return self._normalized(result, generator)
 
     process.__stillroom_wrapped__ = True  # type: ignore[attr-defined]
@@ -232,11 +258,19 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             )
         return self._finalize_rows(rows)
 
+    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
+        """Entered around every piece of `process` that runs (a task routes its LLM calls)."""
+        return contextlib.nullcontext()
+
     def _normalized(self, result: Any, generator: bool) -> Iterator[Any]:
-        items: Iterable[Any] = (
+        items: Iterator[Any] = iter(
             result if inspect.isgenerator(result) or isinstance(result, Iterator) else [result]
         )
-        for item in items:
+        while True:
+            with self._process_context():
+                item = next(items, _END)
+            if item is _END:
+                return
             if generator and isinstance(item, tuple) and len(item) == 2:
                 yield self._as_rows(item[0]), bool(item[1])
             else:

@@ -3,13 +3,16 @@
 A dump records each object's class as `type_info: {module, name}` so that a YAML or JSON file
 can rebuild the same objects. Loading imports only modules under `stillroom` or ones the caller
 allows explicitly: a file alone can never make stillroom import arbitrary code. Secret fields
-(`SecretStr`) are never written.
+(fields typed `SecretStr`, set or not) are never written, so a dump loaded back reads its keys
+from the environment again and equals the object it came from.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
+import typing
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -53,6 +56,24 @@ def import_type(info: dict[str, str], allowed_modules: Iterable[str] = ()) -> ty
     return obj
 
 
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_mentions_secret(arg) for arg in typing.get_args(annotation))
+
+
+@functools.cache
+def secret_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """Names of `cls`'s fields typed as secrets (`SecretStr`, `SecretStr | None`, ...).
+
+    Decided by the annotation, not the value, so a secret left unset is treated like one
+    that is set: neither is written anywhere.
+    """
+    return frozenset(
+        name for name, field in cls.model_fields.items() if _mentions_secret(field.annotation)
+    )
+
+
 def _dump_value(value: Any) -> Any:
     if isinstance(value, Serializable):
         return value.dump()
@@ -70,7 +91,8 @@ class Serializable(BaseModel):
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         """This object as a plain dict with `type_info`; secret and excluded fields left out."""
-        special = {
+        secrets = secret_fields(type(self))
+        special = set(secrets) | {
             name
             for name in type(self).model_fields
             if isinstance(getattr(self, name, None), (Serializable, SecretStr, type, list, dict))
@@ -79,7 +101,7 @@ class Serializable(BaseModel):
         for name in special:
             field = type(self).model_fields[name]
             value = getattr(self, name)
-            if field.exclude or isinstance(value, SecretStr):
+            if field.exclude or name in secrets or isinstance(value, SecretStr):
                 continue
             data[name] = _dump_value(value)
         data[TYPE_INFO_KEY] = type_info(type(self))

@@ -8,12 +8,13 @@ background event loop so it also works inside a notebook's running loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
@@ -27,7 +28,7 @@ from stillroom.mixins.runtime_parameters import (
 )
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
-from stillroom.utils.serialization import Serializable
+from stillroom.utils.serialization import Serializable, secret_fields
 
 _HOLDING_SLOT: ContextVar[frozenset[int]] = ContextVar(
     "stillroom_holding_slot", default=frozenset()
@@ -36,12 +37,101 @@ _HOLDING_SLOT: ContextVar[frozenset[int]] = ContextVar(
 
 _NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 
+_T = TypeVar("_T")
+
+
+class DirectCallHook(Protocol):
+    """What sees the calls a task's own code makes to its LLM (`self.llm.generate(...)` in a
+    custom `process`) while a pipeline runs it: the pipeline's request cache.
+
+    `settings` are the call's other arguments (`num_generations`, generation settings), for
+    the cache key; `send` makes the real call for the inputs that are not cached. Failures
+    raise, as the LLM method itself does.
+    """
+
+    def generate_direct(
+        self,
+        inputs: list[FormattedInput],
+        settings: dict[str, Any],
+        send: Callable[[list[FormattedInput]], list[GenerateOutput]],
+    ) -> list[GenerateOutput]: ...
+
+    async def agenerate_direct(
+        self,
+        input: FormattedInput,
+        settings: dict[str, Any],
+        send: Callable[[], Awaitable[GenerateOutput]],
+    ) -> GenerateOutput: ...
+
+
+_DIRECT_CALLS: ContextVar[tuple[LLM, DirectCallHook] | None] = ContextVar(
+    "stillroom_direct_calls", default=None
+)
+"""The LLM whose `generate`/`agenerate` calls in this context go through a hook, and the hook."""
+
+
+@contextlib.contextmanager
+def calls_through(llm: LLM | None, hook: DirectCallHook | None) -> Iterator[None]:
+    """Inside, `llm.generate`/`agenerate` called in this context go through `hook`.
+
+    `calls_through(None, None)` sends calls straight to the LLM: what a hook does for the
+    calls it makes itself, so that no request is counted twice.
+    """
+    token = _DIRECT_CALLS.set((llm, hook) if llm is not None and hook is not None else None)
+    try:
+        yield
+    finally:
+        _DIRECT_CALLS.reset(token)
+
+
+def _direct_hook(llm: LLM) -> DirectCallHook | None:
+    current = _DIRECT_CALLS.get()
+    return current[1] if current is not None and current[0] is llm else None
+
+
+def _bind_call(
+    method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[inspect.BoundArguments, str, dict[str, Any]] | None:
+    """A call's arguments: bound, the name of its input(s) parameter, and the others.
+
+    None when they do not fit the method (the call itself then raises Python's error).
+    """
+    try:
+        bound = inspect.signature(method).bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    names = list(bound.arguments)[1:]  # after self
+    if not names:
+        return None
+    return bound, names[0], {name: bound.arguments[name] for name in names[1:]}
+
+
+async def _in_context(current: tuple[LLM, DirectCallHook], coro: Awaitable[_T]) -> _T:
+    token = _DIRECT_CALLS.set(current)
+    try:
+        return await coro
+    finally:
+        _DIRECT_CALLS.reset(token)
+
 
 def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("generate()")
-        outputs = method(self, *args, **kwargs)
+        hook = _direct_hook(self)
+        call = _bind_call(method, (self, *args), kwargs) if hook is not None else None
+        if hook is not None and call is not None:
+            bound, inputs_name, settings = call
+
+            def send(inputs: list[FormattedInput]) -> list[GenerateOutput]:
+                bound.arguments[inputs_name] = inputs
+                with calls_through(None, None):
+                    return wrapper(*bound.args, **bound.kwargs)  # type: ignore[no-any-return]
+
+            outputs = hook.generate_direct(list(bound.arguments[inputs_name]), settings, send)
+        else:
+            outputs = method(self, *args, **kwargs)
         if outputs:
             self._last_output = outputs[-1]
         return outputs
@@ -54,6 +144,18 @@ def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def wrapper(self: AsyncLLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("agenerate()")
+        hook = _direct_hook(self)
+        call = _bind_call(method, (self, *args), kwargs) if hook is not None else None
+        if hook is not None and call is not None:
+            bound, input_name, settings = call
+
+            async def send() -> GenerateOutput:
+                with calls_through(None, None):
+                    return await wrapper(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+            output = await hook.agenerate_direct(bound.arguments[input_name], settings, send)
+            self._last_output = output
+            return output
         holding = _HOLDING_SLOT.get()
         if id(self) in holding:  # a subclass's agenerate calling super(): one slot is enough
             return await method(self, *args, **kwargs)
@@ -104,6 +206,11 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
 
+    _transport_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
+    not what comes back. Each class lists its own; `transport_fields` gathers them over the
+    class's bases. They are left out of request-cache keys (`reply_settings`)."""
+
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
@@ -113,6 +220,23 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
                 continue
             if not getattr(method, "__isabstractmethod__", False):
                 setattr(cls, name, guard(method))
+
+    @classmethod
+    def transport_fields(cls) -> frozenset[str]:
+        """Every `_transport_fields` name declared by this class or its bases."""
+        return frozenset().union(*(vars(base).get("_transport_fields", ()) for base in cls.__mro__))
+
+    def reply_settings(self) -> dict[str, Any]:
+        """The configuration that decides the replies: every field but secrets, excluded
+        fields and transport fields. A pipeline's request cache keys on it, so changing
+        any of these (model, server URL, scripted replies, ...) sends the requests again."""
+        fields = type(self).model_fields
+        left_out = secret_fields(type(self)) | self.transport_fields()
+        return {
+            name: getattr(self, name)
+            for name, field in fields.items()
+            if name not in left_out and not field.exclude
+        }
 
     @property
     @abstractmethod
@@ -206,6 +330,8 @@ class AsyncLLM(LLM):
         default=64, description="Requests in flight at once, at most."
     )
 
+    _transport_fields: ClassVar[frozenset[str]] = frozenset({"max_concurrent_requests"})
+
     _loop_thread: LoopThread | None = PrivateAttr(default=None)
     _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = PrivateAttr(default_factory=dict)
 
@@ -266,8 +392,14 @@ class AsyncLLM(LLM):
 
         return self.run_sync(_all())
 
-    def run_sync(self, coro: Any) -> Any:
-        """Run a coroutine on this LLM's private loop from synchronous code."""
+    def run_sync(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """Run a coroutine on this LLM's private loop from synchronous code.
+
+        A hook seeing this context's calls (`calls_through`) sees the coroutine's too.
+        """
+        current = _DIRECT_CALLS.get()
+        if current is not None:
+            coro = _in_context(current, coro)
         if self._loop_thread is None:
             self._loop_thread = LoopThread(name=f"stillroom-{type(self).__name__}")
         return self._loop_thread.run(coro)

@@ -27,7 +27,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
@@ -111,6 +111,11 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     verbose: bool = Field(default=False, description="Let llama.cpp print its logs.")
     extra_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="More arguments for llama_cpp.Llama(...)."
+    )
+
+    # Where and how fast the model runs, and its logging; not which model or what it is asked.
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {"n_threads", "n_batch", "n_gpu_layers", "verbose"}
     )
 
     _shared: _SharedModel | None = PrivateAttr(default=None)

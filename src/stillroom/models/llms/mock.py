@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 from pydantic import Field, PrivateAttr
 
@@ -166,6 +166,8 @@ class AsyncMockLLM(_ScriptedReplies, AsyncLLM):
     """An asynchronous scripted LLM; `latency` seconds are awaited before each reply."""
 
     latency: float = Field(default=0.0, ge=0.0, description="Seconds to wait per request.")
+
+    _transport_fields: ClassVar[frozenset[str]] = frozenset({"latency"})
 
     async def agenerate(
         self, input: FormattedInput, num_generations: int = 1, **kwargs: Any

@@ -110,6 +110,18 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         f"'httpx' (e.g. for respx-mocked tests). Default ${HTTP_TRANSPORT_ENV}, else aiohttp.",
     )
 
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "timeout",
+            "max_retries",
+            "retry_backoff",
+            "retry_max_backoff",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "http_transport",
+        }
+    )
+
     api_key_env_var: ClassVar[str] = ""
     """The environment variable holding the API key when `api_key` is not given."""
 

@@ -10,6 +10,10 @@
 
 `provider:model@base_url`: the part after the last "@" (when it is a URL) overrides the
 provider's default address. `llm_from_env()` reads the spec from `STILLROOM_LLM`.
+
+Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the user's
+OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` itself reads); the other
+servers get a placeholder key unless `api_key=` is passed.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any
+
+from pydantic import SecretStr
 
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.models.llms.base import LLM
@@ -34,6 +40,9 @@ OPENAI_COMPATIBLE: dict[str, str | None] = {
     "lmstudio": "http://localhost:1234/v1",
 }
 """Provider name -> default base URL of OpenAI-compatible servers (started as their docs say)."""
+
+SELF_HOSTED_KEY_VARIABLES: dict[str, str] = {"vllm": "VLLM_API_KEY"}
+"""Self-hosted providers with a conventional API-key variable; the others need no key."""
 
 PROVIDERS = ("local", *OPENAI_COMPATIBLE, "anthropic", "mock")
 
@@ -66,7 +75,7 @@ def llm_from_spec(spec: str, **fields: Any) -> LLM:
             f"Known: {', '.join(PROVIDERS)} ({_EXAMPLES})."
         )
     llm_class, options = _resolve(provider, model, url, spec)
-    llm = llm_class(**options, **fields)
+    llm = llm_class(**{**options, **fields})
     return _keep_accepted_settings(llm)
 
 
@@ -97,10 +106,16 @@ def _resolve(
         from stillroom.models.llms.anthropic import AnthropicLLM
 
         return AnthropicLLM, {"model": model, **({"base_url": url} if url else {})}
-    from stillroom.models.llms.openai import OpenAILLM
+    from stillroom.models.llms.openai import KEYLESS_PLACEHOLDER, OpenAILLM
+    from stillroom.models.llms.remote import secret_from_env
 
     base_url = url or OPENAI_COMPATIBLE[provider]
-    return OpenAILLM, {"model": model, **({"base_url": base_url} if base_url else {})}
+    options: dict[str, Any] = {"model": model, **({"base_url": base_url} if base_url else {})}
+    if provider != "openai":  # never OPENAI_API_KEY: it would go to the self-hosted server
+        variable = SELF_HOSTED_KEY_VARIABLES.get(provider)
+        key = secret_from_env(variable) if variable else None
+        options["api_key"] = key or SecretStr(KEYLESS_PLACEHOLDER)
+    return OpenAILLM, options
 
 
 def _keep_accepted_settings(llm: LLM) -> LLM:

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, NonNegativeInt, ValidationError
 
@@ -212,6 +212,9 @@ class StructuredOutputMixin(BaseModel):
         description="New requests for a structured reply that fails validation, before the "
         "generation is kept as None with the error.",
     )
+
+    # Only replies valid for every generation are cached, so the retry count cannot change one.
+    _transport_fields: ClassVar[frozenset[str]] = frozenset({"structured_output_retries"})
 
     def _collector(
         self, structured: StructuredOutputType | None, num_generations: int

@@ -65,7 +65,7 @@ def _missing(
     available: Iterable[str],
     input_mappings: Mapping[str, str],
 ) -> MissingColumnsError:
-    where = f"row {index}" if index is not None else "the input rows"
+    where = f"row {index} has" if index is not None else "the input rows have"
     available = sorted(available)
     hint = (
         f" If the data calls it something else, map it: input_mappings={{{missing[0]!r}: "
@@ -74,7 +74,7 @@ def _missing(
     if input_mappings:
         hint += f" (current input_mappings: {dict(input_mappings)})"
     return MissingColumnsError(
-        f"Step {step_name!r} needs column(s) {missing} but {where} has only {available}.{hint}"
+        f"Step {step_name!r} needs column(s) {missing} but {where} only {available}.{hint}"
     )
 
 

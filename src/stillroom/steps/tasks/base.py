@@ -9,10 +9,11 @@ yields, whatever the task's own code did.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from pydantic import Field, PositiveInt, PrivateAttr
@@ -20,7 +21,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.llms.base import LLM, AsyncLLM, calls_through
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
@@ -41,7 +42,9 @@ class RequestHook(Protocol):
 
     The pipeline uses it for its request cache and counters; when no hook is installed a
     task calls its LLM directly. Both methods must behave like the defaults they replace:
-    one result per input, a failed request returned as its exception.
+    one result per input, a failed request returned as its exception. A hook that also has
+    `generate_direct`/`agenerate_direct` (`models.llms.base.DirectCallHook`) sees the calls a
+    custom `process` makes to `self.llm` as well.
     """
 
     def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
@@ -134,6 +137,14 @@ class _Task(_Step, ABC):
 
     def load(self) -> None:
         self.llm.load()
+
+    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
+        """While `process` runs under a hook that can see them (a pipeline's request cache),
+        the calls it makes to `self.llm` go through the hook: counted, cached, resumable."""
+        hook = self._request_hook
+        if hook is None or not hasattr(hook, "generate_direct"):
+            return contextlib.nullcontext()
+        return calls_through(self.llm, hook)  # type: ignore[arg-type]
 
     def unload(self) -> None:
         self.llm.unload()
@@ -256,7 +267,8 @@ class _Task(_Step, ABC):
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
         """One result per input (the reply, or the exception that ended its request)."""
         if self._request_hook is not None:
-            return self._request_hook.generate_all(self, formatted_inputs)
+            with calls_through(None, None):  # the hook's own requests are seen once
+                return self._request_hook.generate_all(self, formatted_inputs)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
@@ -290,7 +302,8 @@ class _Task(_Step, ABC):
         if not isinstance(self.llm, AsyncLLM):
             raise StillroomError(f"{self._label()}: agenerate_one needs an AsyncLLM.")
         if self._request_hook is not None:
-            return await self._request_hook.agenerate_one(self, formatted_input)
+            with calls_through(None, None):
+                return await self._request_hook.agenerate_one(self, formatted_input)
         return await self.llm.agenerate_result(formatted_input, self.num_generations)
 
 
@@ -358,6 +371,39 @@ class Task(_Task, Step, ABC):
 
 class GeneratorTask(_Task, GeneratorStep, ABC):
     """A task with no predecessors: its `process(offset)` uses the LLM to create rows."""
+
+    _started_at: int = PrivateAttr(default=0)
+
+    def process_applying_mappings(self, offset: int = 0) -> Iterator[tuple[list[Row], bool]]:
+        self._started_at = offset
+        return super().process_applying_mappings(offset)
+
+    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
+        """Calls made by a run resumed at row `offset` > 0 are keyed apart from those of a run
+        from the start.
+
+        Identical requests are told apart by how many were sent before them, and the engine
+        does not keep that count for generator steps across a resume: a resumed run counting
+        from zero would be served the replies of the first batches again.
+        """
+        hook = self._request_hook
+        if self._started_at and hook is not None and hasattr(hook, "generate_direct"):
+            return calls_through(self.llm, _FromOffset(hook, self._started_at))  # type: ignore[arg-type]
+        return super()._process_context()
+
+
+class _FromOffset:
+    """A `DirectCallHook` adding the row a generator resumed from to every call's settings."""
+
+    def __init__(self, hook: Any, offset: int) -> None:
+        self.hook = hook
+        self.offset = {"resumed_from": offset}
+
+    def generate_direct(self, inputs: Any, settings: dict[str, Any], send: Any) -> Any:
+        return self.hook.generate_direct(inputs, {**settings, **self.offset}, send)
+
+    async def agenerate_direct(self, input: Any, settings: dict[str, Any], send: Any) -> Any:
+        return await self.hook.agenerate_direct(input, {**settings, **self.offset}, send)
 
 
 class GlobalTask(_Task, GlobalStep, ABC):
