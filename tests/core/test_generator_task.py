@@ -55,7 +55,11 @@ def test_engine_view_is_always_rows_and_is_last(form: str) -> None:
     task = Jokes(form=form, llm=MockLLM(responses="x"), output_mappings={"joke": "text"})
     task.load()
     batches = list(task.process_applying_mappings())
-    assert [last for _, last in batches] == [False, False, True]
+    if form == "tuple":  # the task says which batch is last
+        assert [last for _, last in batches] == [False, False, True]
+    else:  # the end of the generator says it, with an empty batch: nothing is held back
+        assert [last for _, last in batches] == [False, False, False, True]
+        assert batches[-1][0] == []
     assert batches[0][0] == [{"text": "x", "model_name": "mock"}]
 
 

@@ -17,8 +17,8 @@ from stillroom.models import OpenAILLM
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import GlobalStep, LoadDataFromDicts, Step, StepInput
-from stillroom.steps.tasks import TextGeneration
-from stillroom.steps.typing import StepOutput
+from stillroom.steps.tasks import GeneratorTask, TextGeneration
+from stillroom.steps.typing import GeneratorOutput, StepOutput
 from stillroom.testing import MockLLMServer, ReplyContext
 from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -85,6 +85,25 @@ class Tally(GlobalStep):
             raise ValueError(f"cannot tally while {Path(self.fail_while).name} exists")
         digested = sum(row["digest"] is not None for row in inputs)
         yield [{**row, "rows": len(inputs), "digested": digested} for row in inputs]
+
+
+class SameJoke(GeneratorTask):
+    """Calls `self.llm.generate` itself, with the same prompt three times per batch."""
+
+    batches: int = 2
+
+    def process(self, offset: int = 0) -> GeneratorOutput:
+        for index in range(offset // 3, self.batches):
+            outputs = self.llm.generate(inputs=[[{"role": "user", "content": "a joke"}]] * 3)
+            rows = [self.format_output(o["generations"][0], None) for o in outputs]
+            yield rows, index == self.batches - 1
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["joke"]
+
+    def format_output(self, output: str | None, input: dict[str, Any] | None) -> dict[str, Any]:
+        return {"joke": output}
 
 
 def answer(context: ReplyContext) -> str:

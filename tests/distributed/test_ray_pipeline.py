@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_steps import SlowOnce, build, server_llm
+from ray_steps import SameJoke, SlowOnce, build, server_llm
 
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
@@ -212,3 +212,20 @@ def settled_request_count(server: MockLLMServer) -> int:
         count = current
         time.sleep(0.5)
     return count
+
+
+def test_a_generator_tasks_own_llm_calls_are_counted_and_cached_on_ray(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    def build_jokes() -> Pipeline:
+        with Pipeline(name="ray-jokes", cache_dir=tmp_path / "cache") as pipeline:
+            SameJoke(name="jokes", llm=server_llm(server))
+        return pipeline
+
+    first = build_jokes().ray().run(progress=False)
+    assert [row["joke"] for row in rows_of(first)] == ["answer to a joke"] * 6
+    assert first.summary is not None and first.summary.requests_sent == 6
+    assert server.stats().requests_total == 6
+    again = build_jokes().ray().run(progress=False)
+    assert again.summary is not None and again.summary.cache_hits == 6
+    assert server.stats().requests_total == 6  # nothing sent twice

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,28 +127,44 @@ def test_a_failed_own_call_still_raises_and_is_not_cached() -> None:
     assert len(again.calls) == 6 and distiset.summary.cache_hits == 0
 
 
-class Recorder:
-    """A `DirectCallHook` noting the settings each call is keyed with."""
+class SameJoke(Jokes):
+    """Asks the same prompt three times per batch, for `batches` batches. While the file
+    `flag` exists it raises in batch `fail_at`, after that batch's calls were answered."""
 
-    def __init__(self) -> None:
-        self.settings: list[dict[str, Any]] = []
+    batches: int = 4
+    fail_at: int = 2
+    flag: str
 
-    def generate_direct(self, inputs: Any, settings: dict[str, Any], send: Any) -> Any:
-        self.settings.append(settings)
-        return send(inputs)
+    def process(self, offset: int = 0) -> GeneratorOutput:
+        for index in range(offset // 3, self.batches):
+            outputs = self.llm.generate(inputs=[[{"role": "user", "content": "a joke"}]] * 3)
+            if index == self.fail_at and os.path.exists(self.flag):
+                raise RuntimeError("the generator broke")
+            rows = [self.format_output(o["generations"][0], None) for o in outputs]
+            yield rows, index == self.batches - 1
 
-    async def agenerate_direct(self, input: Any, settings: dict[str, Any], send: Any) -> Any:
-        self.settings.append(settings)
-        return await send()
 
+def test_a_resumed_generator_neither_repeats_earlier_replies_nor_resends_answered_calls(
+    tmp_path: Path,
+) -> None:
+    flag = tmp_path / "broken"
+    flag.touch()
+    llm = MockLLM(responses=[f"joke {i}" for i in range(30)])
 
-@pytest.mark.parametrize(("offset", "resumed_from"), [(0, None), (3, 3)])
-def test_a_resumed_generator_keys_its_calls_apart(offset: int, resumed_from: int | None) -> None:
-    task = Jokes(name="jokes", llm=MockLLM(responses=reply))
-    task.load()
-    hook = Recorder()
-    task._request_hook = hook  # type: ignore[assignment]
-    list(task.process_applying_mappings(offset))
-    assert len(hook.settings) == 2 - offset // 3
-    assert {s.get("resumed_from") for s in hook.settings} == {resumed_from}
-    assert all(s["num_generations"] == 1 for s in hook.settings)
+    def build() -> Pipeline:
+        with Pipeline(name="same-joke") as pipeline:
+            SameJoke(name="jokes", llm=llm, flag=str(flag))
+        return pipeline
+
+    with pytest.raises(StepFailedError, match="the generator broke"):
+        build().run(progress=False)
+    assert len(llm.calls) == 9  # batches 0 and 1 emitted; batch 2 answered, then it broke
+    flag.unlink()
+    distiset = build().run(progress=False)
+    assert distiset.summary is not None and distiset.summary.resumed
+    jokes = [row["joke"] for row in distiset["default"]["train"].to_list()]
+    # identical prompts are told apart by how many came before them, across the resume:
+    # batch 2 gets its own earlier replies back from the cache, batch 3 new ones
+    assert jokes == [f"joke {i}" for i in range(12)]
+    assert len(llm.calls) == 12
+    assert distiset.summary.cache_hits == 3

@@ -60,6 +60,12 @@ def cacheable(result: Any) -> bool:
     return bool(generations) and all(g is not None for g in generations)
 
 
+def direct_request(formatted_input: FormattedInput, settings: dict[str, Any]) -> Any:
+    """What keys a call the task's own code made: its input, and its other arguments in place
+    of the task's `num_generations`."""
+    return {"input": formatted_input, "call": settings}
+
+
 class RequestCache:
     """`RequestHook` for one task: cache lookups and writes, duplicate counting, counters."""
 
@@ -193,8 +199,7 @@ class RequestCache:
     # --- the task's own calls (`self.llm.generate(...)` in a custom process) -----------------
 
     def _direct_key(self, formatted_input: FormattedInput, settings: dict[str, Any]) -> bytes:
-        # The call's own arguments take the place of the task's num_generations.
-        return self.key({"input": formatted_input, "call": settings})  # type: ignore[arg-type]
+        return self.key(direct_request(formatted_input, settings))
 
     def generate_direct(
         self,

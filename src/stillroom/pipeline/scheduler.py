@@ -331,7 +331,14 @@ class Engine:
                 await self._signal.wait_until(lambda: self.stopping or self._has_room(node))
                 if self.stopping:
                     return
-                item = await self._threads.run(next, iterator, None)
+                hashes: list[bytes] = []  # the requests this batch makes, counted once emitted
+                token = unit_hashes.set(hashes)
+                try:
+                    item = await self._threads.run(next, iterator, None)
+                finally:
+                    unit_hashes.reset(token)
+                if node.hook is not None:
+                    node.hook.consume(hashes)
                 if item is None:
                     break
                 rows, is_last = item

@@ -359,17 +359,14 @@ class GeneratorStep(_Step, ABC):
     def process_applying_mappings(self, offset: int = 0) -> Iterator[tuple[list[Row], bool]]:
         """`process` as `(rows, is_last)` batches, with `output_mappings` applied.
 
-        When `process` does not say which batch is last, the end of the generator does.
+        When `process` does not say which batch is last, the end of the generator does, with
+        a last, empty batch: each batch leaves as soon as it is made, never held back while
+        the next one is computed, so what a stopped run saved matches what it sent.
         """
         outputs = self.get_outputs()
-        pending: list[Row] | None = None
         for item in self.process(offset):
             rows, is_last = item if isinstance(item, tuple) else (item, False)
-            rows = restore_columns(rows, {}, self.output_mappings, outputs)
-            if pending is not None:
-                yield pending, False
+            yield restore_columns(rows, {}, self.output_mappings, outputs), is_last
             if is_last:
-                yield rows, True
                 return
-            pending = rows
-        yield (pending if pending is not None else []), True
+        yield [], True

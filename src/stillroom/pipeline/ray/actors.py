@@ -29,7 +29,7 @@ from stillroom.errors import StillroomError
 from stillroom.models.llms.base import is_async_llm
 from stillroom.pipeline.execution import finish_rows, generator_batches, prepare_rows
 from stillroom.pipeline.ray.transfer import unpack
-from stillroom.pipeline.requests import RequestCache, RequestStats, unit_hashes
+from stillroom.pipeline.requests import RequestCache, RequestStats, direct_request, unit_hashes
 from stillroom.pipeline.store import Store
 from stillroom.steps.tasks.base import Task, _Task, describe_error
 
@@ -127,14 +127,10 @@ class RelayedRequests:
             hashes.extend(content for _, content, _ in reservations)
 
     async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> Any:
-        reservations = await self.keeper.reserve.remote(self.step, [formatted_input])
-        self._note(reservations)
-        key, _, cached = reservations[0]
-        if cached is not None:
-            return cached
-        result = await task.llm.agenerate_result(formatted_input, task.num_generations)  # type: ignore[attr-defined]
-        await self.keeper.record.remote(self.step, [(key, _portable(result))])
-        return result
+        return await self._one(
+            formatted_input,
+            lambda: task.llm.agenerate_result(formatted_input, task.num_generations),  # type: ignore[attr-defined]
+        )
 
     def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[Any]:
         if is_async_llm(task.llm):  # record each reply as it arrives, like the local engine
@@ -147,22 +143,79 @@ class RelayedRequests:
                 )
 
             return task.llm.run_sync(each())  # type: ignore[attr-defined]
-        reservations = ray.get(self.keeper.reserve.remote(self.step, formatted_inputs))
+        return self._many(
+            formatted_inputs,
+            formatted_inputs,
+            lambda batch: task.llm.generate_results(batch, num_generations=task.num_generations),
+            raises=False,
+        )
+
+    # the task's own calls (`self.llm.generate(...)` in a custom process): see DirectCallHook
+    def generate_direct(
+        self,
+        inputs: list[FormattedInput],
+        settings: dict[str, Any],
+        send: Callable[[list[FormattedInput]], list[Any]],
+    ) -> list[Any]:
+        keyed = [direct_request(item, settings) for item in inputs]
+        return self._many(keyed, inputs, send, raises=True)
+
+    async def agenerate_direct(
+        self, input: FormattedInput, settings: dict[str, Any], send: Callable[[], Any]
+    ) -> Any:
+        return await self._one(direct_request(input, settings), send, raises=True)
+
+    async def _one(self, keyed: Any, send: Callable[[], Any], raises: bool = False) -> Any:
+        """One request through the keeper: its cached reply, or `send()` and record it."""
+        reservations = await self.keeper.reserve.remote(self.step, [keyed])
+        self._note(reservations)
+        key, _, cached = reservations[0]
+        if cached is not None:
+            return cached
+        try:
+            result = await send()
+        except Exception as exc:
+            if not raises:
+                raise
+            await self.keeper.record.remote(self.step, [(key, _portable(exc))])
+            raise
+        await self.keeper.record.remote(self.step, [(key, _portable(result))])
+        return result
+
+    def _many(
+        self,
+        keyed: list[Any],
+        inputs: list[FormattedInput],
+        send: Callable[[list[FormattedInput]], list[Any]],
+        raises: bool,
+    ) -> list[Any]:
+        """Requests through the keeper from synchronous code: cached replies, the rest sent
+        together with `send`; with `raises`, a failed `send` is recorded and raised."""
+        reservations = ray.get(self.keeper.reserve.remote(self.step, keyed))
         self._note(reservations)
         results = [cached for _, _, cached in reservations]
         misses = [i for i, result in enumerate(results) if result is None]
-        if misses:
-            sent = task.llm.generate_results(
-                [formatted_inputs[i] for i in misses], num_generations=task.num_generations
-            )
-            for i, result in zip(misses, sent, strict=True):
-                results[i] = result
+        if not misses:
+            return results
+        try:
+            sent = send([inputs[i] for i in misses])
+        except Exception as exc:
+            if not raises:
+                raise
             ray.get(
                 self.keeper.record.remote(
-                    self.step,
-                    [(reservations[i][0], _portable(r)) for i, r in zip(misses, sent, strict=True)],
+                    self.step, [(reservations[i][0], _portable(exc)) for i in misses]
                 )
             )
+            raise
+        for i, result in zip(misses, sent, strict=True):
+            results[i] = result
+        ray.get(
+            self.keeper.record.remote(
+                self.step,
+                [(reservations[i][0], _portable(r)) for i, r in zip(misses, sent, strict=True)],
+            )
+        )
         return results
 
 
@@ -239,8 +292,15 @@ class StepReplica:
         """Start a generator step's batches from row `offset`."""
         self._batches = generator_batches(self.step, offset)  # type: ignore[arg-type]
 
-    async def next_batch(self) -> tuple[list[Row], bool] | None:
-        return await asyncio.to_thread(next, self._batches, None)
+    async def next_batch(self) -> tuple[tuple[list[Row], bool] | None, list[bytes]]:
+        """The generator's next batch (None at the end) and the requests made for it."""
+        hashes: list[bytes] = []
+        token = unit_hashes.set(hashes)
+        try:
+            item = await asyncio.to_thread(next, self._batches, None)
+        finally:
+            unit_hashes.reset(token)
+        return item, hashes
 
     async def close_batches(self) -> None:
         if self._batches is not None:

@@ -30,7 +30,7 @@ from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import CacheKeeperActor, StepReplicaActor, execute_rows
 from stillroom.pipeline.ray.transfer import pack
-from stillroom.pipeline.requests import RequestStats
+from stillroom.pipeline.requests import RequestStats, unit_hashes
 from stillroom.pipeline.scheduler import ROWS_HELD_PER_REQUEST, Engine
 from stillroom.steps.tasks.base import _Task, describe_error
 
@@ -228,9 +228,12 @@ class RemoteBatches:
 
     def __next__(self) -> tuple[list[Row], bool]:
         try:
-            item = ray.get(self.actor.next_batch.remote())
+            item, hashes = ray.get(self.actor.next_batch.remote())
         except (RayActorError, RayTaskError) as exc:
             raise _cause(exc, self.pool.name) from None
+        made = unit_hashes.get()  # the engine counts these requests with the batch
+        if made is not None:
+            made.extend(hashes)
         if item is None:
             raise StopIteration
         return item

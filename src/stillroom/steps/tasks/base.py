@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import Field, PositiveInt, PrivateAttr
@@ -371,39 +371,6 @@ class Task(_Task, Step, ABC):
 
 class GeneratorTask(_Task, GeneratorStep, ABC):
     """A task with no predecessors: its `process(offset)` uses the LLM to create rows."""
-
-    _started_at: int = PrivateAttr(default=0)
-
-    def process_applying_mappings(self, offset: int = 0) -> Iterator[tuple[list[Row], bool]]:
-        self._started_at = offset
-        return super().process_applying_mappings(offset)
-
-    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
-        """Calls made by a run resumed at row `offset` > 0 are keyed apart from those of a run
-        from the start.
-
-        Identical requests are told apart by how many were sent before them, and the engine
-        does not keep that count for generator steps across a resume: a resumed run counting
-        from zero would be served the replies of the first batches again.
-        """
-        hook = self._request_hook
-        if self._started_at and hook is not None and hasattr(hook, "generate_direct"):
-            return calls_through(self.llm, _FromOffset(hook, self._started_at))  # type: ignore[arg-type]
-        return super()._process_context()
-
-
-class _FromOffset:
-    """A `DirectCallHook` adding the row a generator resumed from to every call's settings."""
-
-    def __init__(self, hook: Any, offset: int) -> None:
-        self.hook = hook
-        self.offset = {"resumed_from": offset}
-
-    def generate_direct(self, inputs: Any, settings: dict[str, Any], send: Any) -> Any:
-        return self.hook.generate_direct(inputs, {**settings, **self.offset}, send)
-
-    async def agenerate_direct(self, input: Any, settings: dict[str, Any], send: Any) -> Any:
-        return await self.hook.agenerate_direct(input, {**settings, **self.offset}, send)
 
 
 class GlobalTask(_Task, GlobalStep, ABC):
