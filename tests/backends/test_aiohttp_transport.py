@@ -148,7 +148,7 @@ def test_401_is_not_retried_and_names_the_key_setting(server, make, loaded):
     assert isinstance(result, LLMRequestError) and result.status_code == 401
     assert server.stats().requests_total == 1
     message = str(result)
-    assert llm.api_key_env_var in message and "api_key" in message
+    assert llm.api_key_env in message and "api_key" in message
     assert "invalid or missing API key" in message  # what the server said
     assert "sk-wrong-key-123" not in message
 

@@ -78,8 +78,13 @@ def test_key_not_in_exceptions_raised_directly(backend: Backend, mock_api: respx
 def test_key_from_env_is_not_dumped(backend: Backend, monkeypatch):
     monkeypatch.setenv(backend.key_env_var, KEY)
     llm = type(backend.make())(model="m")
-    assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
-    assert KEY not in str(llm.dump()) and KEY not in repr(llm)
+    llm.load()  # the key is read from the environment variable when the LLM loads
+    try:
+        assert llm._secret is not None and llm._secret.get_secret_value() == KEY
+        assert llm.api_key_env == backend.key_env_var
+        assert KEY not in str(llm.dump()) and KEY not in repr(llm) and KEY not in str(llm)
+    finally:
+        llm.unload()
 
 
 def test_a_keyed_task_saved_and_loaded_back_is_equal(backend: Backend, tmp_path):
@@ -88,7 +93,7 @@ def test_a_keyed_task_saved_and_loaded_back_is_equal(backend: Backend, tmp_path)
     task = TextGeneration(name="gen", llm=backend.make(api_key=KEY))
     path = task.save(tmp_path / "task.yaml")
     text = path.read_text()
-    assert KEY not in text and "api_key" not in text
+    assert KEY not in text and "api_key:" not in text
     loaded = TextGeneration.from_yaml(path)
     assert loaded.llm.api_key is None
     assert loaded == task

@@ -146,3 +146,36 @@ def test_vllm_spec_sends_vllm_api_key_and_openai_spec_the_openai_key(monkeypatch
 def test_a_key_passed_to_a_spec_wins():
     llm = llm_from_spec("ollama:llama3", api_key="ollama-secret")
     assert llm.api_key.get_secret_value() == "ollama-secret"
+
+
+def test_a_self_hosted_spec_saved_and_loaded_back_still_never_reads_the_openai_key(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    path = llm_from_spec("ollama:llama3").save(tmp_path / "llm.yaml")
+    assert OPENAI_KEY not in path.read_text()
+    loaded = OpenAILLM.from_yaml(path)
+    assert loaded.api_key_env is None
+    with respx.mock(assert_all_mocked=True) as router:
+        route = router.post("http://localhost:11434/v1/chat/completions").mock(
+            return_value=httpx.Response(
+                200, json={"choices": [{"index": 0, "message": {"content": "hi"}}]}
+            )
+        )
+        loaded.http_transport = "httpx"
+        loaded.load()
+        try:
+            loaded.generate([[{"role": "user", "content": "hello"}]])
+        finally:
+            loaded.unload()
+    assert route.calls.last.request.headers["authorization"] == "Bearer sk-no-key-required"
+
+
+def test_api_key_env_names_the_variable_read_when_the_llm_loads(monkeypatch):
+    monkeypatch.setenv("MY_GATEWAY_KEY", "gw-123")
+    llm = OpenAILLM(model="m", base_url="http://gateway.test/v1", api_key_env="MY_GATEWAY_KEY")
+    llm.load()
+    try:
+        assert llm._secret is not None and llm._secret.get_secret_value() == "gw-123"
+    finally:
+        llm.unload()

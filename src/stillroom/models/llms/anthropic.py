@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 from pydantic import Field, SecretStr
@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import RemoteLLM, secret_from_env
+from stillroom.models.llms.remote import RemoteLLM
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.models.llms.transport import LoopSessions, SessionTransport
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
@@ -35,11 +35,15 @@ class AnthropicLLM(RemoteLLM):
         description="The API's URL (default $ANTHROPIC_BASE_URL, else Anthropic's).",
     )
     api_key: RuntimeParameter[SecretStr | None] = Field(
-        default_factory=lambda: secret_from_env("ANTHROPIC_API_KEY"),
-        description="The API key (default $ANTHROPIC_API_KEY).",
+        default=None,
+        description="The API key (default: read from $api_key_env when the LLM loads). A "
+        "server other than the provider's may run without one.",
     )
-
-    api_key_env_var: ClassVar[str] = "ANTHROPIC_API_KEY"
+    api_key_env: str | None = Field(
+        default="ANTHROPIC_API_KEY",
+        description="Environment variable read for the key when `api_key` is not given "
+        "(None: read none). Saved with the LLM; the key itself never is.",
+    )
 
     def _make_client(self, sessions: LoopSessions) -> httpx.AsyncClient:
         return httpx.AsyncClient(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import openai
@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 from stillroom.errors import LLMRequestError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import RemoteLLM, secret_from_env
+from stillroom.models.llms.remote import RemoteLLM
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.models.llms.transport import LoopSessions, SessionTransport
 from stillroom.typing import FormattedInput, GenerateOutput
@@ -49,12 +49,15 @@ class OpenAILLM(RemoteLLM):
         "self-hosted server something like http://localhost:8000/v1.",
     )
     api_key: RuntimeParameter[SecretStr | None] = Field(
-        default_factory=lambda: secret_from_env("OPENAI_API_KEY"),
-        description="The API key (default $OPENAI_API_KEY). A server other than OpenAI's may "
-        "run without one.",
+        default=None,
+        description="The API key (default: read from $api_key_env when the LLM loads). A "
+        "server other than the provider's may run without one.",
     )
-
-    api_key_env_var: ClassVar[str] = "OPENAI_API_KEY"
+    api_key_env: str | None = Field(
+        default="OPENAI_API_KEY",
+        description="Environment variable read for the key when `api_key` is not given "
+        "(None: read none). Saved with the LLM; the key itself never is.",
+    )
 
     _n_supported: bool | None = PrivateAttr(default=None)
 

@@ -71,9 +71,9 @@ else:  # pragma: no cover - Python 3.10
     _within = asyncio.wait_for
 
 
-def secret_from_env(name: str) -> SecretStr | None:
-    """The environment variable `name` as a `SecretStr`, or None when unset or empty."""
-    value = os.environ.get(name)
+def secret_from_env(name: str | None) -> SecretStr | None:
+    """The environment variable `name` as a `SecretStr`, or None when unset, empty or unnamed."""
+    value = os.environ.get(name) if name else None
     return SecretStr(value) if value else None
 
 
@@ -119,11 +119,15 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
             "requests_per_minute",
             "tokens_per_minute",
             "http_transport",
+            "api_key_env",
         }
     )
 
-    api_key_env_var: ClassVar[str] = ""
-    """The environment variable holding the API key when `api_key` is not given."""
+    api_key_env: str | None = Field(
+        default=None,
+        description="Environment variable read, when the LLM loads, for the key if `api_key` "
+        "is not given; None reads none. Saved with the LLM (the key never is).",
+    )
 
     _aclient: Any = PrivateAttr(default=None)
     _sessions: LoopSessions | None = PrivateAttr(default=None)
@@ -171,17 +175,22 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         super().unload()
 
     def _resolve_api_key(self) -> SecretStr | None:
-        """The key to send: the `api_key` field, else the environment, else `_keyless_value`."""
-        key = getattr(self, "api_key", None) or secret_from_env(self.api_key_env_var)
+        """The key to send: the `api_key` field, else `$api_key_env`, else `_keyless_value`."""
+        key = getattr(self, "api_key", None) or secret_from_env(self.api_key_env)
         if key is not None:
             return key
         placeholder = self._keyless_value()
         if placeholder is not None:
             return SecretStr(placeholder)
         raise StillroomError(
-            f"{self._label()}: no API key. Set the {self.api_key_env_var} environment variable "
-            f"or pass api_key=... (it is never written to dumps or logs)."
+            f"{self._label()}: no API key. {self._where_the_key_goes()} (it is never written "
+            "to dumps or logs)."
         )
+
+    def _where_the_key_goes(self) -> str:
+        if self.api_key_env:
+            return f"Set the {self.api_key_env} environment variable or pass api_key=..."
+        return "Pass api_key=... (api_key_env is None, so no environment variable is read)"
 
     def _keyless_value(self) -> str | None:
         """A placeholder key when the server needs none (None: a key is required)."""
@@ -270,9 +279,8 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         """What the user should check, given how the request failed."""
         status = failure.status_code
         if status == 401:
-            return (
-                f"the API key was refused: check the `api_key` field or the "
-                f"{self.api_key_env_var} environment variable"
+            return "the API key was refused: check the `api_key` field" + (
+                f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
             )
         if status == 403:
             return "the API key may not use this model or endpoint: check its permissions"

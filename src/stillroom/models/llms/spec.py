@@ -22,8 +22,6 @@ import logging
 import os
 from typing import Any
 
-from pydantic import SecretStr
-
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.models.llms.base import LLM
 
@@ -106,15 +104,13 @@ def _resolve(
         from stillroom.models.llms.anthropic import AnthropicLLM
 
         return AnthropicLLM, {"model": model, **({"base_url": url} if url else {})}
-    from stillroom.models.llms.openai import KEYLESS_PLACEHOLDER, OpenAILLM
-    from stillroom.models.llms.remote import secret_from_env
+    from stillroom.models.llms.openai import OpenAILLM
 
     base_url = url or OPENAI_COMPATIBLE[provider]
     options: dict[str, Any] = {"model": model, **({"base_url": base_url} if base_url else {})}
     if provider != "openai":  # never OPENAI_API_KEY: it would go to the self-hosted server
-        variable = SELF_HOSTED_KEY_VARIABLES.get(provider)
-        key = secret_from_env(variable) if variable else None
-        options["api_key"] = key or SecretStr(KEYLESS_PLACEHOLDER)
+        # saved with the LLM, so a pipeline file loaded back keeps the rule
+        options["api_key_env"] = SELF_HOSTED_KEY_VARIABLES.get(provider)
     return OpenAILLM, options
 
 
