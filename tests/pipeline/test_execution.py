@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from stillroom.models import MockLLM
+from stillroom.models import AsyncMockLLM, MockLLM
+from stillroom.pipeline import Pipeline
 from stillroom.pipeline.execution import execute_unit
-from stillroom.steps import Step, StepInput
+from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.tasks.base import METADATA_COLUMN
 from stillroom.steps.typing import StepColumns, StepOutput
@@ -70,3 +71,23 @@ def test_a_task_keeps_its_model_name_and_earlier_errors(caplog: pytest.LogCaptur
     assert all(r["model_name"] == "mock" for r in out)
     assert out[0][METADATA_COLUMN] == {"error_before": "E", "error_gen": "RuntimeError: boom"}
     assert "Step 'gen' raised on 2 rows (RuntimeError: boom)" in caplog.text
+
+
+class BrokenForQ3(TextGeneration):
+    """On the row path; its request for "q3" raises instead of returning a result."""
+
+    async def agenerate_one(self, formatted_input):  # type: ignore[no-untyped-def]
+        if formatted_input[-1]["content"] == "q3":
+            raise RuntimeError("the request path broke")
+        return await super().agenerate_one(formatted_input)
+
+
+def test_a_row_whose_request_path_raises_is_kept_and_the_run_completes() -> None:
+    with Pipeline(name="row-path-raises") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(6)], batch_size=4)
+        load >> BrokenForQ3(name="gen", llm=AsyncMockLLM(responses="fine"))
+    distiset = pipeline.run(progress=False)
+    rows = distiset["default"]["train"].to_list()
+    assert [r["generation"] for r in rows] == ["fine", "fine", "fine", None, "fine", "fine"]
+    assert rows[3][METADATA_COLUMN]["error_gen"] == "RuntimeError: the request path broke"
+    assert distiset.summary is not None and distiset.summary.failed_rows == {"gen": 1}

@@ -10,7 +10,7 @@ distributed runner (Ray actors) can call too:
   kept (`kept_on_failure`): its rows go on with the step's outputs None and the error in
   the metadata column, so one bad batch never stops a long run nor loses rows.
 - `execute_global(step, inputs)`: a global step on all its rows; returns its output batches.
-- `uses_row_path(step)` / `prepare_rows` / `Task.aprocess_row` / `finish_rows`: a task using
+- `uses_row_path(step)` / `prepare_rows` / `process_row` / `finish_rows`: a task using
   the default `process` with an `AsyncLLM`, one request per row (no batch barrier).
 """
 
@@ -150,6 +150,15 @@ def prepare_rows(task: Task, inputs: list[list[Row]]) -> list[Row]:
     mapped = apply_input_mappings((rows,), task.input_mappings)[0]
     check_required_columns(task.name, task._required_inputs(), (mapped,), task.input_mappings)
     return mapped
+
+
+async def process_row(task: Task, row: Row) -> list[Row]:
+    """`task.aprocess_row(row)` on the row path; should it raise, the row is kept with the
+    task's outputs None and the error recorded, as a failed request's row is."""
+    try:
+        return await task.aprocess_row(row)
+    except Exception as exc:
+        return task.rows_from_result(row, None, exc)
 
 
 def finish_rows(task: Task, rows: list[Row]) -> list[Row]:

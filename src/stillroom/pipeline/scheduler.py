@@ -38,6 +38,7 @@ from stillroom.pipeline.execution import (
     finish_rows,
     generator_batches,
     prepare_rows,
+    process_row,
 )
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
 from stillroom.pipeline.requests import RequestCache, unit_hashes
@@ -441,13 +442,10 @@ class Engine:
 
         async def one(current: _RowUnit, index: int, row: Row) -> None:
             try:
-                current.results[index] = await task.aprocess_row(row)  # type: ignore[attr-defined]
+                current.results[index] = await process_row(task, row)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 current.failed = True  # a unit missing rows is never emitted
                 raise
-            except Exception as exc:
-                current.failed = True
-                self._fail(node, exc, current.unit.seq)
             finally:
                 active.release()
                 current.remaining -= 1

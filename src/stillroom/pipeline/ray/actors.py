@@ -27,7 +27,12 @@ import ray
 
 from stillroom.errors import StillroomError
 from stillroom.models.llms.base import is_async_llm
-from stillroom.pipeline.execution import finish_rows, generator_batches, prepare_rows
+from stillroom.pipeline.execution import (
+    finish_rows,
+    generator_batches,
+    prepare_rows,
+    process_row,
+)
 from stillroom.pipeline.ray.transfer import unpack
 from stillroom.pipeline.requests import RequestCache, RequestStats, direct_request, unit_hashes
 from stillroom.pipeline.store import Store
@@ -238,7 +243,7 @@ async def execute_rows(task: Task, inputs: list[list[Row]], slots: asyncio.Semap
 
     async def one(row: Row) -> list[Row]:
         async with slots:
-            return await task.aprocess_row(row)
+            return await process_row(task, row)
 
     rows = prepare_rows(task, inputs)
     parts = await asyncio.gather(*(one(row) for row in rows))
