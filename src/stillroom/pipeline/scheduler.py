@@ -424,14 +424,22 @@ class Engine:
         self._finish(node)
 
     async def _run_rows(self, node: Node) -> None:
-        """A task on the row path: requests row by row, output batch by batch, in order."""
+        """A task on the row path: requests row by row, output batch by batch, in order.
+
+        Up to `max_concurrent_requests` workers each take the next admitted row as soon as
+        their previous one is done, in the same step of the loop: a new request leaves
+        before the other replies that arrived together are processed, so replies that come
+        back in bursts do not hold the next requests back. A finished unit is emitted just
+        after, in input order.
+        """
         assert self._signal is not None
         task = node.step
         limit = task.llm.max_concurrent_requests  # type: ignore[attr-defined]
-        active = asyncio.Semaphore(limit)
         hold_limit = ROWS_HELD_PER_REQUEST * limit
         order: deque[_RowUnit] = deque()
-        running: set[asyncio.Task[None]] = set()
+        waiting: deque[tuple[_RowUnit, int, Row]] = deque()
+        workers: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
 
         def emit_ready() -> None:
             while order and order[0].remaining == 0 and not order[0].failed:
@@ -440,17 +448,21 @@ class Engine:
                 rows = [row for part in done.results if part for row in part]
                 self._complete(node, done.unit, [finish_rows(task, rows)])  # type: ignore[arg-type]
 
-        async def one(current: _RowUnit, index: int, row: Row) -> None:
-            try:
-                current.results[index] = await process_row(task, row)  # type: ignore[arg-type]
-            except asyncio.CancelledError:
-                current.failed = True  # a unit missing rows is never emitted
-                raise
-            finally:
-                active.release()
-                current.remaining -= 1
-                if current.remaining == 0:
-                    emit_ready()
+        async def work(item: tuple[_RowUnit, int, Row] | None) -> None:
+            while item is not None:
+                current, index, row = item
+                token = unit_hashes.set(current.unit.hashes)
+                try:
+                    current.results[index] = await process_row(task, row)  # type: ignore[arg-type]
+                except asyncio.CancelledError:
+                    current.failed = True  # a unit missing rows is never emitted
+                    raise
+                finally:
+                    unit_hashes.reset(token)
+                    current.remaining -= 1
+                    if current.remaining == 0:
+                        loop.call_soon(emit_ready)  # after the next request has left
+                item = waiting.popleft() if waiting and not self.stopping else None
 
         try:
             while True:
@@ -470,23 +482,16 @@ class Engine:
                 if not rows:
                     emit_ready()
                     continue
-                token = unit_hashes.set(unit.hashes)
-                try:
-                    for index, row in enumerate(rows):
-                        await active.acquire()
-                        if self.stopping:
-                            active.release()
-                            break
-                        job = asyncio.create_task(one(current, index, row))
-                        running.add(job)
-                        job.add_done_callback(running.discard)
-                finally:
-                    unit_hashes.reset(token)
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+                waiting.extend((current, index, row) for index, row in enumerate(rows))
+                while waiting and len(workers) < limit:
+                    worker = asyncio.create_task(work(waiting.popleft()))
+                    workers.add(worker)
+                    worker.add_done_callback(workers.discard)
+            if workers:
+                await asyncio.gather(*workers, return_exceptions=True)
         except asyncio.CancelledError:
-            for job in running:
-                job.cancel()
+            for worker in workers:
+                worker.cancel()
             raise
         emit_ready()
         if not self.stopping and not order:
