@@ -133,9 +133,9 @@ class RequestCache:
 
     def _record(self, key: bytes, result: LLMResult) -> None:
         with self.store.lock:
-            self._count(result)
-            if cacheable(result):
+            if cacheable(result):  # stored before anything else: a kill may come any moment
                 self.store.put_request(key, result)  # type: ignore[arg-type]
+            self._count(result)
 
     def _count(self, result: LLMResult) -> None:
         stats = self.stats

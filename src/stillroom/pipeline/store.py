@@ -94,8 +94,8 @@ class Store:
             return False
         record = f"{key.hex()}\t{text}\n".encode()
         with self.lock:
+            os.write(self._journal(), record)  # first: it is what survives a kill
             self._conn.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)", (key, text))
-            os.write(self._journal(), record)
         return True
 
     def _journal(self) -> int:

@@ -13,12 +13,12 @@ import os
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import RemoteLLM
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.models.llms.transport import LoopSessions, SessionTransport
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
@@ -34,15 +34,8 @@ class AnthropicLLM(RemoteLLM):
         default_factory=lambda: os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_BASE_URL,
         description="The API's URL (default $ANTHROPIC_BASE_URL, else Anthropic's).",
     )
-    api_key: RuntimeParameter[SecretStr | None] = Field(
-        default=None,
-        description="The API key (default: read from $api_key_env when the LLM loads). A "
-        "server other than the provider's may run without one.",
-    )
     api_key_env: str | None = Field(
-        default="ANTHROPIC_API_KEY",
-        description="Environment variable read for the key when `api_key` is not given "
-        "(None: read none). Saved with the LLM; the key itself never is.",
+        default="ANTHROPIC_API_KEY", description=API_KEY_ENV_DESCRIPTION
     )
 
     def _make_client(self, sessions: LoopSessions) -> httpx.AsyncClient:

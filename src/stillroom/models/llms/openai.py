@@ -17,12 +17,12 @@ from typing import Any
 
 import httpx
 import openai
-from pydantic import Field, PrivateAttr, SecretStr
+from pydantic import Field, PrivateAttr
 
 from stillroom.errors import LLMRequestError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import RemoteLLM
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.models.llms.transport import LoopSessions, SessionTransport
 from stillroom.typing import FormattedInput, GenerateOutput
@@ -48,16 +48,7 @@ class OpenAILLM(RemoteLLM):
         description="The API's URL (default $OPENAI_BASE_URL, else OpenAI's); for a "
         "self-hosted server something like http://localhost:8000/v1.",
     )
-    api_key: RuntimeParameter[SecretStr | None] = Field(
-        default=None,
-        description="The API key (default: read from $api_key_env when the LLM loads). A "
-        "server other than the provider's may run without one.",
-    )
-    api_key_env: str | None = Field(
-        default="OPENAI_API_KEY",
-        description="Environment variable read for the key when `api_key` is not given "
-        "(None: read none). Saved with the LLM; the key itself never is.",
-    )
+    api_key_env: str | None = Field(default="OPENAI_API_KEY", description=API_KEY_ENV_DESCRIPTION)
 
     _n_supported: bool | None = PrivateAttr(default=None)
 

@@ -71,6 +71,12 @@ else:  # pragma: no cover - Python 3.10
     _within = asyncio.wait_for
 
 
+API_KEY_ENV_DESCRIPTION = (
+    "Environment variable read, when the LLM loads, for the key if `api_key` is not given; "
+    "None reads none. Saved with the LLM (the key never is)."
+)
+
+
 def secret_from_env(name: str | None) -> SecretStr | None:
     """The environment variable `name` as a `SecretStr`, or None when unset, empty or unnamed."""
     value = os.environ.get(name) if name else None
@@ -123,11 +129,12 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         }
     )
 
-    api_key_env: str | None = Field(
+    api_key: RuntimeParameter[SecretStr | None] = Field(
         default=None,
-        description="Environment variable read, when the LLM loads, for the key if `api_key` "
-        "is not given; None reads none. Saved with the LLM (the key never is).",
+        description="The API key (default: read from $api_key_env when the LLM loads). A "
+        "server other than the provider's may run without one.",
     )
+    api_key_env: str | None = Field(default=None, description=API_KEY_ENV_DESCRIPTION)
 
     _aclient: Any = PrivateAttr(default=None)
     _sessions: LoopSessions | None = PrivateAttr(default=None)
@@ -176,7 +183,7 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
 
     def _resolve_api_key(self) -> SecretStr | None:
         """The key to send: the `api_key` field, else `$api_key_env`, else `_keyless_value`."""
-        key = getattr(self, "api_key", None) or secret_from_env(self.api_key_env)
+        key = self.api_key or secret_from_env(self.api_key_env)
         if key is not None:
             return key
         placeholder = self._keyless_value()
