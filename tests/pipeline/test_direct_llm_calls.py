@@ -144,12 +144,13 @@ class SameJoke(Jokes):
             yield rows, index == self.batches - 1
 
 
+@pytest.mark.parametrize("llm_class", [MockLLM, AsyncMockLLM])
 def test_a_resumed_generator_neither_repeats_earlier_replies_nor_resends_answered_calls(
-    tmp_path: Path,
+    tmp_path: Path, llm_class: type
 ) -> None:
     flag = tmp_path / "broken"
     flag.touch()
-    llm = MockLLM(responses=[f"joke {i}" for i in range(30)])
+    llm = llm_class(responses=[f"joke {i}" for i in range(30)])
 
     def build() -> Pipeline:
         with Pipeline(name="same-joke") as pipeline:
