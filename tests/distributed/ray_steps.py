@@ -106,6 +106,23 @@ class SameJoke(GeneratorTask):
         return {"joke": output}
 
 
+class DiesAfter(OpenAILLM):
+    """Kills its own process once it has the reply to `die_after`, while the file `marker`
+    exists (removed first, so the replica that replaces it lives)."""
+
+    die_after: str
+    marker: str
+
+    async def agenerate(
+        self, input: FormattedInput, num_generations: int = 1, **kwargs: Any
+    ) -> GenerateOutput:
+        output = await super().agenerate(input, num_generations, **kwargs)
+        if input[-1]["content"] == self.die_after and os.path.exists(self.marker):  # type: ignore[index]
+            os.remove(self.marker)
+            os._exit(1)
+        return output
+
+
 def answer(context: ReplyContext) -> str:
     """The mock server's reply: an echo, or a failure (HTTP 500) for every question number
     ending in 3, whatever the attempt."""

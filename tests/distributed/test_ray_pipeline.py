@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_steps import SameJoke, SlowOnce, build, server_llm
+from ray_steps import DiesAfter, SameJoke, SlowOnce, build, server_llm
 
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
@@ -229,3 +229,39 @@ def test_a_generator_tasks_own_llm_calls_are_counted_and_cached_on_ray(
     again = build_jokes().ray().run(progress=False)
     assert again.summary is not None and again.summary.cache_hits == 6
     assert server.stats().requests_total == 6  # nothing sent twice
+
+
+def test_a_replica_that_dies_is_replaced_and_its_batch_runs_again_without_paying_twice(
+    ray_address: str, server: MockLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    marker = tmp_path / "die"
+    marker.touch()
+    llm = DiesAfter(
+        model="mock-model",
+        base_url=server.base_url,
+        api_key="dummy",
+        max_retries=0,
+        max_concurrent_requests=1,  # one request at a time: what was answered is known
+        die_after="question 12",
+        marker=str(marker),
+    )
+    with Pipeline(name="ray-dies", cache_dir=tmp_path / "cache") as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(40)], batch_size=10
+        )
+        load >> TextGeneration(llm=llm, input_batch_size=10)
+    with caplog.at_level(logging.WARNING, logger="stillroom.pipeline"):
+        distiset = pipeline.ray().run(progress=False)
+
+    assert not marker.exists(), "the replica never died"
+    assert "A Ray replica of step 'text_generation' stopped" in caplog.text
+    rows = rows_of(distiset)
+    assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(40)]
+    for i, row in enumerate(rows):
+        expected = None if str(i).endswith("3") else f"answer to question {i}"
+        assert row["generation"] == expected
+    counts = server.stats().requests_by_prompt
+    answered = {p: n for p, n in counts.items() if not p.endswith("3") and p != "question 12"}
+    # every reply the dead replica received and recorded came from the cache on the retry
+    assert set(answered.values()) == {1}, answered
+    assert counts["question 12"] <= 2  # its reply was received, but not recorded, when it died

@@ -112,13 +112,19 @@ class RequestCache:
         if not hashes:
             return
         with self.store.lock:
+            self.release(hashes)
+            self.store.add_seen(self.run, self.step, hashes)
+
+    def release(self, hashes: list[bytes]) -> None:
+        """Forget requests counted as sent by work that will be done again (a Ray replica
+        that died), so that the retry gives them the same keys and finds their replies."""
+        with self.store.lock:
             for content in hashes:
                 left = self._pending[content] - 1
                 if left:
                     self._pending[content] = left
                 else:
                     del self._pending[content]
-            self.store.add_seen(self.run, self.step, hashes)
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 Reservation = tuple[bytes, bytes, Any]
 """(cache key, content hash, cached reply or None) of one request."""
 
+current_attempt: ContextVar[str | None] = ContextVar("stillroom_attempt", default=None)
+"""The attempt at a unit a replica is running: the keeper notes its requests under it."""
+
 
 # --- the cache keeper -----------------------------------------------------------------------
 
@@ -55,6 +59,9 @@ class CacheKeeper:
     def __init__(self, directory: str) -> None:
         self.store = Store(Path(directory))
         self.caches: dict[str, RequestCache] = {}
+        # attempt -> (step, requests it reserved, keys still in flight): what to undo should
+        # the replica running it die
+        self._attempts: dict[str, tuple[str, list[bytes], set[bytes]]] = {}
 
     # checkpoints: the driver's `Store` calls, one for one
     def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
@@ -93,9 +100,12 @@ class CacheKeeper:
         task = unpack(packed_task)
         self.caches[task.name] = RequestCache(self.store, run, task, read)
 
-    def reserve(self, step: str, formatted_inputs: list[FormattedInput]) -> list[Reservation]:
+    def reserve(
+        self, step: str, formatted_inputs: list[FormattedInput], attempt: str | None = None
+    ) -> list[Reservation]:
         """Key each request as the local engine does (counting duplicates) and look it up."""
         cache = self.caches[step]
+        made = self._attempts.setdefault(attempt, (step, [], set())) if attempt else None
         reservations = []
         for formatted_input in formatted_inputs:
             content: list[bytes] = []
@@ -107,14 +117,39 @@ class CacheKeeper:
             cached = cache._cached(key)
             if cached is None:
                 cache._in_flight(1)
+            if made is not None:
+                made[1].append(content[0])
+                if cached is None:
+                    made[2].add(key)
             reservations.append((key, content[0], cached))
         return reservations
 
-    def record(self, step: str, results: list[tuple[bytes, Any]]) -> None:
+    def record(
+        self, step: str, results: list[tuple[bytes, Any]], attempt: str | None = None
+    ) -> None:
         cache = self.caches[step]
+        made = self._attempts.get(attempt) if attempt else None
         for key, result in results:
             cache._in_flight(-1)
             cache._record(key, result)
+            if made is not None:
+                made[2].discard(key)
+
+    def settle(self, attempt: str) -> None:
+        """The attempt's unit came back: nothing of it to undo."""
+        self._attempts.pop(attempt, None)
+
+    def abandon(self, attempt: str) -> None:
+        """The replica running the attempt died: its unit will run again elsewhere, so its
+        requests are not counted as sent (the retry gets the same keys, hence the replies
+        already received) and those it left in flight are no longer in flight."""
+        made = self._attempts.pop(attempt, None)
+        if made is None:
+            return
+        step, contents, open_keys = made
+        cache = self.caches[step]
+        cache.release(contents)
+        cache._in_flight(-len(open_keys))
 
 
 class RelayedRequests:
@@ -172,7 +207,7 @@ class RelayedRequests:
 
     async def _one(self, keyed: Any, send: Callable[[], Any], raises: bool = False) -> Any:
         """One request through the keeper: its cached reply, or `send()` and record it."""
-        reservations = await self.keeper.reserve.remote(self.step, [keyed])
+        reservations = await self.keeper.reserve.remote(self.step, [keyed], current_attempt.get())
         self._note(reservations)
         key, _, cached = reservations[0]
         if cached is not None:
@@ -182,9 +217,13 @@ class RelayedRequests:
         except Exception as exc:
             if not raises:
                 raise
-            await self.keeper.record.remote(self.step, [(key, _portable(exc))])
+            await self.keeper.record.remote(
+                self.step, [(key, _portable(exc))], current_attempt.get()
+            )
             raise
-        await self.keeper.record.remote(self.step, [(key, _portable(result))])
+        await self.keeper.record.remote(
+            self.step, [(key, _portable(result))], current_attempt.get()
+        )
         return result
 
     def _many(
@@ -196,7 +235,7 @@ class RelayedRequests:
     ) -> list[Any]:
         """Requests through the keeper from synchronous code: cached replies, the rest sent
         together with `send`; with `raises`, a failed `send` is recorded and raised."""
-        reservations = ray.get(self.keeper.reserve.remote(self.step, keyed))
+        reservations = ray.get(self.keeper.reserve.remote(self.step, keyed, current_attempt.get()))
         self._note(reservations)
         results = [cached for _, _, cached in reservations]
         misses = [i for i, result in enumerate(results) if result is None]
@@ -209,7 +248,9 @@ class RelayedRequests:
                 raise
             ray.get(
                 self.keeper.record.remote(
-                    self.step, [(reservations[i][0], _portable(exc)) for i in misses]
+                    self.step,
+                    [(reservations[i][0], _portable(exc)) for i in misses],
+                    current_attempt.get(),
                 )
             )
             raise
@@ -219,6 +260,7 @@ class RelayedRequests:
             self.keeper.record.remote(
                 self.step,
                 [(reservations[i][0], _portable(r)) for i, r in zip(misses, sent, strict=True)],
+                current_attempt.get(),
             )
         )
         return results
@@ -277,10 +319,14 @@ class StepReplica:
         await asyncio.to_thread(step.load)
         self.step, self._packed = step, None
 
-    async def run(self, function: Callable[..., Any], inputs: list[list[Row]]) -> Any:
-        """`function(step, inputs)` on one unit; returns (its result, the unit's requests)."""
+    async def run(
+        self, function: Callable[..., Any], inputs: list[list[Row]], attempt: str | None = None
+    ) -> Any:
+        """`function(step, inputs)` on one unit; returns (its result, the unit's requests).
+        `attempt` names this try at the unit, for the keeper (see `CacheKeeper.abandon`)."""
         hashes: list[bytes] = []
         token = unit_hashes.set(hashes)
+        attempt_token = current_attempt.set(attempt)
         try:
             if function is execute_rows:
                 if self._slots is None:
@@ -290,6 +336,7 @@ class StepReplica:
                 async with self._exclusive:  # user code runs one unit at a time, as locally
                     result = await asyncio.to_thread(function, self.step, inputs)
         finally:
+            current_attempt.reset(attempt_token)
             unit_hashes.reset(token)
         return result, hashes
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.pipeline")
 
 UNITS_PER_REPLICA = 2
+
+REPLICA_RESTARTS = 3
+"""New replicas started for one unit whose replicas keep dying, before the run fails."""
 """Units in flight per replica of a normal or global step: one running, one already shipped."""
 
 
@@ -170,13 +174,14 @@ class ReplicaPool:
                 f"pickled ({describe_error(exc)}). Build clients, models and other runtime "
                 "objects in load() and keep them in private attributes."
             ) from exc
-        options = actor_options(node)
-        self.actors = [
-            StepReplicaActor.options(**options).remote(packed, keeper)
-            for _ in range(node.step.resources.replicas)
-        ]
+        self._packed, self._keeper, self._options = packed, keeper, actor_options(node)
+        self.actors = [self._new_actor() for _ in range(node.step.resources.replicas)]
         self.busy = [0] * len(self.actors)
         self.per_replica = per_replica
+        self._replacing = asyncio.Lock()
+
+    def _new_actor(self) -> Any:
+        return StepReplicaActor.options(**self._options).remote(self._packed, self._keeper)
 
     async def start(self) -> None:
         """Build and load the step in every replica."""
@@ -192,15 +197,56 @@ class ReplicaPool:
         return min(self.busy) < self.per_replica
 
     async def run(self, function: Callable[..., Any], inputs: list[list[Row]]) -> Any:
-        """`function(step, inputs)` on the least busy replica: (result, request hashes)."""
-        index = self.busy.index(min(self.busy))
-        self.busy[index] += 1
-        try:
-            return await self.actors[index].run.remote(function, ray.put(inputs))
-        except (RayActorError, RayTaskError) as exc:
-            raise _cause(exc, self.name) from None
-        finally:
-            self.busy[index] -= 1
+        """`function(step, inputs)` on the least busy replica: (result, request hashes).
+
+        A replica that dies (its process killed, its node lost) is replaced by a new one and
+        the unit runs again there, up to `REPLICA_RESTARTS` times; the keeper forgets what
+        the dead attempt counted as sent, so its answered requests come from the cache.
+        """
+        data = ray.put(inputs)
+        restarts = 0
+        while True:
+            index = self.busy.index(min(self.busy))
+            actor = self.actors[index]
+            attempt = uuid.uuid4().hex
+            self.busy[index] += 1
+            try:
+                result = await actor.run.remote(function, data, attempt)
+            except RayActorError as exc:
+                await self._keeper.abandon.remote(attempt)
+                if restarts == REPLICA_RESTARTS:
+                    raise _cause(exc, self.name) from None
+                restarts += 1
+                logger.warning(
+                    "A Ray replica of step %r stopped (%s); starting a new one and running "
+                    "its batch again.",
+                    self.name,
+                    type(exc).__name__,
+                )
+                await self._replace(index, actor)
+                continue
+            except RayTaskError as exc:
+                await self._keeper.abandon.remote(attempt)
+                raise _cause(exc, self.name) from None
+            finally:
+                self.busy[index] -= 1
+            self._keeper.settle.remote(attempt)
+            return result
+
+    async def _replace(self, index: int, dead: Any) -> None:
+        """A started replica in place of `dead` (once, however many units it was running)."""
+        async with self._replacing:
+            if self.actors[index] is not dead:
+                return
+            actor = self._new_actor()
+            try:
+                await actor.start.remote()
+            except (RayActorError, RayTaskError) as exc:
+                raise StillroomError(
+                    f"Step {self.name!r}: a new Ray replica could not start: "
+                    f"{describe_error(_cause(exc, self.name))}"
+                ) from None
+            self.actors[index] = actor
 
     async def unload(self) -> None:
         try:
