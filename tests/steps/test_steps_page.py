@@ -13,7 +13,7 @@ import pytest
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "library" / "steps.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", PAGE.read_text("utf-8"), flags=re.S)
-NEEDS_MORE = ("Pipeline(", "LoadDataFromFileSystem(", "LoadDataFromHub(")
+NEEDS_MORE = ("Pipeline(", "LoadDataFromFileSystem(", "LoadDataFromHub(", "LoadDataFromDisk(")
 RUNNABLE = [block for block in BLOCKS if not any(word in block for word in NEEDS_MORE)]
 
 

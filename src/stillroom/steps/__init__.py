@@ -13,7 +13,11 @@ from stillroom.steps.formatting.dpo import FormatChatGenerationDPO, FormatTextGe
 from stillroom.steps.formatting.sft import FormatChatGenerationSFT, FormatTextGenerationSFT
 from stillroom.steps.generators.data import LoadDataFromDicts
 from stillroom.steps.generators.data_sampler import DataSampler
-from stillroom.steps.generators.huggingface import LoadDataFromFileSystem, LoadDataFromHub
+from stillroom.steps.generators.huggingface import (
+    LoadDataFromDisk,
+    LoadDataFromFileSystem,
+    LoadDataFromHub,
+)
 from stillroom.steps.typing import GeneratorStepOutput, StepColumns, StepOutput
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "GroupColumns",
     "KeepColumns",
     "LoadDataFromDicts",
+    "LoadDataFromDisk",
     "LoadDataFromFileSystem",
     "LoadDataFromHub",
     "MergeColumns",

@@ -1,4 +1,4 @@
-"""Loaders for datasets on the Hugging Face Hub and in data files (local or remote)."""
+"""Loaders for datasets on the Hugging Face Hub, in data files, and saved to disk."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr
 
-from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.distiset import Distiset
+from stillroom.errors import MissingExtraError, StillroomError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.base import GeneratorStep
 from stillroom.steps.generators.batching import batches_with_last
 from stillroom.steps.generators.file_formats import (
+    _is_remote,
     file_format,
     first_columns,
     read_rows,
@@ -101,12 +103,7 @@ class LoadDataFromHub(GeneratorStep):
             streaming=self.streaming,
             storage_options=self.storage_options,
         )
-        if self.num_examples is not None:
-            if self.streaming:
-                dataset = dataset.take(self.num_examples)
-            else:
-                dataset = dataset.select(range(min(self.num_examples, len(dataset))))
-        self._dataset = dataset
+        self._dataset = _first_rows(dataset, self.num_examples)
 
     def unload(self) -> None:
         self._dataset = None
@@ -122,13 +119,21 @@ class LoadDataFromHub(GeneratorStep):
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """`(rows, is_last)` batches of `batch_size` rows, from row `offset` on."""
-        dataset = self._dataset
-        if offset:
-            if self.streaming:
-                dataset = dataset.skip(offset)
-            else:
-                dataset = dataset.select(range(min(offset, len(dataset)), len(dataset)))
-        yield from batches_with_last(_rows_of(dataset.iter(self.batch_size)), self.batch_size)
+        yield from _dataset_batches(self._dataset, offset, self.batch_size)
+
+
+def _first_rows(dataset: Any, num_examples: int | None) -> Any:
+    """A `datasets` dataset (streamed or not) cut to its first `num_examples` rows."""
+    return dataset if num_examples is None else dataset.take(num_examples)
+
+
+def _dataset_batches(
+    dataset: Any, offset: int, batch_size: int
+) -> Iterator[tuple[list[Row], bool]]:
+    """`(rows, is_last)` batches of a `datasets` dataset (streamed or not), from row `offset` on."""
+    if offset:
+        dataset = dataset.skip(offset)
+    yield from batches_with_last(_rows_of(dataset.iter(batch_size)), batch_size)
 
 
 def _rows_of(batches: Iterable[dict[str, list[Any]]]) -> Iterator[Row]:
@@ -256,11 +261,237 @@ class LoadDataFromFileSystem(GeneratorStep):
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """`(rows, is_last)` batches of `batch_size` rows, from row `offset` on."""
-        columns = self.outputs
-        rows = chain.from_iterable(
-            read_rows(path, kind, self.storage_options, chunk_size=self.batch_size)
-            for path, kind in self._files
+        rows = _files_rows(self._files, self.storage_options, self.batch_size)
+        yield from _row_batches(rows, self.outputs, offset, self.num_examples, self.batch_size)
+
+
+def _files_rows(
+    files: Iterable[tuple[str, str]], storage_options: dict[str, Any] | None, chunk_size: int
+) -> Iterator[Row]:
+    """The rows of `(path, format)` files, one after the other, read lazily."""
+    return chain.from_iterable(
+        read_rows(path, kind, storage_options, chunk_size=chunk_size) for path, kind in files
+    )
+
+
+def _row_batches(
+    rows: Iterable[Row], columns: list[str], offset: int, num_examples: int | None, size: int
+) -> Iterator[tuple[list[Row], bool]]:
+    """Rows `offset` to `num_examples` in `(rows, is_last)` batches; a missing column is None."""
+    selected = islice(rows, offset, num_examples)
+    filled = ({**dict.fromkeys(columns), **row} for row in selected)
+    yield from batches_with_last(filled, size)
+
+
+class LoadDataFromDisk(GeneratorStep):
+    """Yield the rows of a dataset saved to a folder, by `datasets` or as a stillroom Distiset.
+
+    Two kinds of folder are read:
+        - one written by `datasets`' `Dataset.save_to_disk` or `DatasetDict.save_to_disk`
+          (needs the `[hf]` extra). Rows are read from the memory-mapped Arrow files;
+          `storage_options` lets `datasets` read a remote folder (`s3://...`).
+        - with `is_distiset=True`, one written by `Distiset.save_to_disk` (or a pipeline run's
+          output folder). Its JSONL/Parquet files are read lazily, without `datasets`.
+
+    The folder, configuration and split are checked in `load()`, so a wrong name fails before
+    any row is yielded, with the names that do exist.
+
+    Runtime parameters:
+        - `batch_size`: rows per yielded batch.
+        - `dataset_path`: the folder (required).
+        - `split`: the split; when unset, `"train"` if there is one, else the only split.
+        - `config`: the Distiset configuration; when unset, `"default"`, else the only one.
+        - `is_distiset`: whether the folder holds a Distiset (`False`).
+        - `keep_in_memory`: read the whole split into memory at `load()`.
+        - `num_examples`: yield at most this many rows.
+        - `storage_options`: options for the file system `datasets` reads through.
+
+    Output columns:
+        - dynamic: the dataset's columns.
+
+    Example:
+        ```python
+        loader = LoadDataFromDisk(dataset_path="runs/first", is_distiset=True, batch_size=64)
+        loader.load()
+        rows, is_last = next(loader.process())
+        ```
+    """
+
+    dataset_path: RuntimeParameter[str | Path] = Field(
+        default=None, description="The folder holding the saved dataset or Distiset."
+    )
+    split: RuntimeParameter[str | None] = Field(
+        default=None, description="The split; 'train' (or the only split) when None."
+    )
+    config: RuntimeParameter[str | None] = Field(
+        default=None,
+        description="The Distiset configuration; 'default' (or the only one) when None.",
+    )
+    is_distiset: RuntimeParameter[bool] = Field(
+        default=False, description="Whether the folder was written by Distiset.save_to_disk."
+    )
+    keep_in_memory: RuntimeParameter[bool | None] = Field(
+        default=None, description="Read the whole split into memory when loading."
+    )
+    num_examples: RuntimeParameter[int | None] = Field(
+        default=None, ge=0, description="Load at most this many rows; all when None."
+    )
+    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Options for the file system backend (never dumped: may hold credentials).",
+    )
+
+    _dataset: Any = PrivateAttr(default=None)
+    _files: list[tuple[str, str]] = PrivateAttr(default_factory=list)
+    _rows: list[Row] | None = PrivateAttr(default=None)
+    _columns: list[str] = PrivateAttr(default_factory=list)
+    _columns_of: tuple[Any, ...] | None = PrivateAttr(default=None)
+
+    def load(self) -> None:
+        """Check the folder, open the split, and cut it to `num_examples`."""
+        self.unload()
+        self._check_source()
+        if self.is_distiset:
+            self._files = self._distiset_files()
+            if self.keep_in_memory:
+                rows = _files_rows(self._files, None, self.batch_size)
+                self._rows = list(islice(rows, self.num_examples))
+        else:
+            split = self._saved_split(self.keep_in_memory)
+            self._dataset = _first_rows(split, self.num_examples)
+        self._columns = _columns_of(self._dataset, self._files)
+        self._columns_of = self._source_key()
+
+    def unload(self) -> None:
+        self._dataset = None
+        self._files = []
+        self._rows = None
+        self._columns_of = None
+
+    @property
+    def outputs(self) -> StepColumns:
+        """The split's columns; read from the folder before `load()`, empty if it cannot be."""
+        if self._columns_of != self._source_key():
+            if not self.dataset_path:
+                return []
+            try:
+                self._check_source()
+                if self.is_distiset:
+                    columns = _columns_of(None, self._distiset_files())
+                else:
+                    columns = _columns_of(self._saved_split(keep_in_memory=False), [])
+            except (StillroomError, OSError) as exc:
+                logger.debug("columns of %s unknown before loading: %s", self.dataset_path, exc)
+                return []
+            self._columns = columns
+            self._columns_of = self._source_key()
+        return list(self._columns)
+
+    def process(self, offset: int = 0) -> GeneratorStepOutput:
+        """`(rows, is_last)` batches of `batch_size` rows, from row `offset` on."""
+        if self._dataset is not None:
+            yield from _dataset_batches(self._dataset, offset, self.batch_size)
+            return
+        rows = self._rows
+        if rows is None:
+            rows = _files_rows(self._files, None, self.batch_size)
+        yield from _row_batches(rows, self._columns, offset, self.num_examples, self.batch_size)
+
+    def _source_key(self) -> tuple[Any, ...]:
+        return (str(self.dataset_path), self.is_distiset, self.config, self.split)
+
+    def _check_source(self) -> None:
+        """Errors that need no reading: a missing path, a config without a Distiset..."""
+        label, path = self._label(), self.dataset_path
+        if not path:
+            raise StillroomError(
+                f"{label}: set dataset_path to the folder a dataset was saved to, e.g. "
+                "LoadDataFromDisk(dataset_path='data/my-dataset')."
+            )
+        if self.config is not None and not self.is_distiset:
+            raise StillroomError(
+                f"{label}: config={self.config!r} picks a configuration of a Distiset; set "
+                "is_distiset=True if the folder holds one, or leave config unset."
+            )
+        remote = _is_remote(str(path))
+        if remote and self.is_distiset:
+            raise StillroomError(
+                f"{label}: Distisets are read from local folders; copy {str(path)!r} to this "
+                "machine first (storage_options only apply to datasets folders)."
+            )
+        if not remote and not Path(path).exists():
+            raise FileNotFoundError(
+                f"{label}: dataset_path {str(path)!r} does not exist. Give the folder that "
+                "save_to_disk wrote."
+            )
+
+    def _saved_split(self, keep_in_memory: bool | None) -> Any:
+        """The split of a `datasets` folder (a `Dataset`, or one split of a `DatasetDict`)."""
+        datasets = _datasets(self._label())
+        path = str(self.dataset_path)
+        try:
+            saved = datasets.load_from_disk(
+                path, keep_in_memory=keep_in_memory, storage_options=self.storage_options
+            )
+        except FileNotFoundError as exc:
+            raise StillroomError(
+                f"{self._label()}: {path!r} holds no dataset written by datasets' "
+                f"save_to_disk ({exc}). If Distiset.save_to_disk wrote it, set is_distiset=True."
+            ) from exc
+        if isinstance(saved, datasets.DatasetDict):
+            return saved[_pick(self._label(), "split", self.split, list(saved), "train", path)]
+        own_split = str(saved.split) if saved.split is not None else None
+        if self.split is not None and self.split != own_split:
+            raise StillroomError(
+                f"{self._label()}: {path!r} holds a single dataset, not a DatasetDict of "
+                f"splits, so split={self.split!r} cannot be chosen; leave split unset."
+            )
+        return saved
+
+    def _distiset_files(self) -> list[tuple[str, str]]:
+        """The `(path, format)` data files of the chosen configuration and split."""
+        label, root = self._label(), Path(self.dataset_path)
+        distiset = Distiset.load_from_disk(root)
+        if not distiset:
+            saved_by_datasets = any(
+                (root / marker).exists() for marker in ("dataset_dict.json", "state.json")
+            )
+            hint = " It was saved by datasets: set is_distiset=False." if saved_by_datasets else ""
+            raise StillroomError(
+                f"{label}: {str(root)!r} holds no Distiset: expected <config>/<split>/ folders "
+                f"of .jsonl or .parquet files, as Distiset.save_to_disk writes.{hint}"
+            )
+        config = _pick(label, "config", self.config, list(distiset), "default", str(root))
+        splits = distiset[config]
+        split = _pick(label, "split", self.split, list(splits), "train", f"{root}/{config}")
+        return [(str(f), file_format(label, str(f), None)) for f in splits[split].files]
+
+
+def _columns_of(dataset: Any, files: list[tuple[str, str]]) -> list[str]:
+    """The columns of a `datasets` split, else of the first of a Distiset split's files."""
+    if dataset is not None:
+        return list(dataset.column_names)
+    return first_columns(*files[0], None) if files else []
+
+
+def _pick(
+    label: str, what: str, wanted: str | None, available: list[str], default: str, where: str
+) -> str:
+    """The configuration or split to read: `wanted`, else `default`, else the only one."""
+    if wanted is None:
+        if default in available:
+            return default
+        if len(available) == 1:
+            return available[0]
+        raise StillroomError(
+            f"{label}: {where!r} has several {what}s ({', '.join(available)}) and none is "
+            f"named {default!r}; set {what} to one of them."
         )
-        selected = islice(rows, offset, self.num_examples)
-        filled = ({**dict.fromkeys(columns), **row} for row in selected)
-        yield from batches_with_last(filled, self.batch_size)
+    if wanted not in available:
+        raise StillroomError(
+            f"{label}: no {what} {wanted!r} in {where!r}; available: "
+            f"{', '.join(available)}.{did_you_mean(wanted, available)}"
+        )
+    return wanted
