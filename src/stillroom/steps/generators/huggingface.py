@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from abc import ABC
 from collections.abc import Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
@@ -35,7 +36,22 @@ def _datasets(feature: str) -> Any:
     return datasets
 
 
-class LoadDataFromHub(GeneratorStep):
+class _DatasetLoader(GeneratorStep, ABC):
+    """What the dataset loaders share: a row limit and the file system's options."""
+
+    num_examples: RuntimeParameter[int | None] = Field(
+        default=None, ge=0, description="Load at most this many rows; all when None."
+    )
+    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Options for the file system backend, e.g. fsspec credentials (never "
+        "dumped: they may hold secrets).",
+    )
+
+
+class LoadDataFromHub(_DatasetLoader):
     """Yield the rows of a dataset split from the Hugging Face Hub, through `datasets`.
 
     Needs the `[hf]` extra. `load()` opens the dataset (downloading it unless `streaming`);
@@ -74,15 +90,6 @@ class LoadDataFromHub(GeneratorStep):
     )
     streaming: RuntimeParameter[bool] = Field(
         default=False, description="Stream the rows instead of downloading the split first."
-    )
-    num_examples: RuntimeParameter[int | None] = Field(
-        default=None, ge=0, description="Load at most this many rows; all when None."
-    )
-    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="Options for the file system backend (never dumped: may hold credentials).",
     )
 
     _dataset: Any = PrivateAttr(default=None)
@@ -170,7 +177,7 @@ def _hub_columns(repo_id: str, config: str | None, revision: str | None) -> tupl
     return _known_columns[key]
 
 
-class LoadDataFromFileSystem(GeneratorStep):
+class LoadDataFromFileSystem(_DatasetLoader):
     """Yield the rows of JSON Lines, JSON, CSV/TSV or Parquet files, batch by batch.
 
     `data_files` is a file, a directory (every data file below it), a glob such as
@@ -210,15 +217,6 @@ class LoadDataFromFileSystem(GeneratorStep):
     )
     streaming: RuntimeParameter[bool] = Field(
         default=False, description="Kept for compatibility: files are always read lazily."
-    )
-    num_examples: RuntimeParameter[int | None] = Field(
-        default=None, ge=0, description="Load at most this many rows; all when None."
-    )
-    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="fsspec options for remote paths (never dumped: may hold credentials).",
     )
     filetype: RuntimeParameter[str | None] = Field(
         default=None, description="The files' format; inferred from their suffix when None."
@@ -283,7 +281,7 @@ def _row_batches(
     yield from batches_with_last(filled, size)
 
 
-class LoadDataFromDisk(GeneratorStep):
+class LoadDataFromDisk(_DatasetLoader):
     """Yield the rows of a dataset saved to a folder, by `datasets` or as a stillroom Distiset.
 
     Two kinds of folder are read:
@@ -332,15 +330,6 @@ class LoadDataFromDisk(GeneratorStep):
     )
     keep_in_memory: RuntimeParameter[bool | None] = Field(
         default=None, description="Read the whole split into memory when loading."
-    )
-    num_examples: RuntimeParameter[int | None] = Field(
-        default=None, ge=0, description="Load at most this many rows; all when None."
-    )
-    storage_options: RuntimeParameter[dict[str, Any] | None] = Field(
-        default=None,
-        exclude=True,
-        repr=False,
-        description="Options for the file system backend (never dumped: may hold credentials).",
     )
 
     _dataset: Any = PrivateAttr(default=None)
