@@ -20,6 +20,7 @@ custom `process` makes to the task's LLM (`self.llm.generate(...)`, `agenerate`)
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -157,55 +158,29 @@ class RequestCache:
         stats.output_tokens += sum(t for t in statistics.get("output_tokens") or [] if t)
 
     def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
-        keys = [self.key(i) for i in formatted_inputs]
-        results: list[LLMResult | None] = [self._cached(k) for k in keys]
-        misses = [i for i, r in enumerate(results) if r is None]
-        if misses:
-            llm = task.llm
-            if is_async_llm(llm):
+        llm = task.llm
+        if is_async_llm(llm):  # each reply recorded as it arrives
 
-                async def _all() -> list[LLMResult]:
-                    return list(
-                        await asyncio.gather(
-                            *(self._send(task, formatted_inputs[i], keys[i]) for i in misses)
-                        )
-                    )
+            async def _all() -> list[LLMResult]:
+                return list(
+                    await asyncio.gather(*(self.agenerate_one(task, i) for i in formatted_inputs))
+                )
 
-                sent = llm.run_sync(_all())  # type: ignore[attr-defined]
-            else:
-                self._in_flight(len(misses))
-                try:
-                    sent = llm.generate_results(
-                        [formatted_inputs[i] for i in misses], num_generations=task.num_generations
-                    )
-                finally:
-                    self._in_flight(-len(misses))
-                for i, result in zip(misses, sent, strict=True):
-                    self._record(keys[i], result)
-            for i, result in zip(misses, sent, strict=True):
-                results[i] = result
-        return results  # type: ignore[return-value]
+            return llm.run_sync(_all())  # type: ignore[attr-defined,no-any-return]
+        return self._many(
+            [self.key(i) for i in formatted_inputs],
+            lambda misses: llm.generate_results(
+                [formatted_inputs[i] for i in misses], num_generations=task.num_generations
+            ),
+        )
 
     async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> LLMResult:
-        key = self.key(formatted_input)
-        cached = self._cached(key)
-        if cached is not None:
-            return cached
-        return await self._send(task, formatted_input, key)
-
-    async def _send(self, task: _Task, formatted_input: FormattedInput, key: bytes) -> LLMResult:
-        self._in_flight(1)
-        try:
-            result = await task.llm.agenerate_result(formatted_input, task.num_generations)  # type: ignore[attr-defined]
-        finally:
-            self._in_flight(-1)
-        self._record(key, result)
-        return result
+        return await self._one(
+            self.key(formatted_input),
+            functools.partial(task.llm.agenerate_result, formatted_input, task.num_generations),  # type: ignore[attr-defined]
+        )
 
     # --- the task's own calls (`self.llm.generate(...)` in a custom process) -----------------
-
-    def _direct_key(self, formatted_input: FormattedInput, settings: dict[str, Any]) -> bytes:
-        return self.key(direct_request(formatted_input, settings))
 
     def generate_direct(
         self,
@@ -214,23 +189,8 @@ class RequestCache:
         send: Callable[[list[FormattedInput]], list[GenerateOutput]],
     ) -> list[GenerateOutput]:
         """`llm.generate(inputs, ...)` called by the task's code: cached replies, the rest sent."""
-        keys = [self._direct_key(i, settings) for i in inputs]
-        results: list[GenerateOutput | None] = [self._cached(k) for k in keys]
-        misses = [i for i, r in enumerate(results) if r is None]
-        if misses:
-            self._in_flight(len(misses))
-            try:
-                sent = send([inputs[i] for i in misses])
-            except Exception as exc:
-                for i in misses:
-                    self._record(keys[i], exc)
-                raise
-            finally:
-                self._in_flight(-len(misses))
-            for i, result in zip(misses, sent, strict=True):
-                self._record(keys[i], result)
-                results[i] = result
-        return results  # type: ignore[return-value]
+        keys = [self.key(direct_request(item, settings)) for item in inputs]
+        return self._many(keys, lambda misses: send([inputs[i] for i in misses]))  # type: ignore[return-value]
 
     async def agenerate_direct(
         self,
@@ -239,7 +199,35 @@ class RequestCache:
         send: Callable[[], Awaitable[GenerateOutput]],
     ) -> GenerateOutput:
         """`llm.agenerate(input, ...)` called by the task's code: the cached reply, or sent."""
-        key = self._direct_key(input, settings)
+        return await self._one(self.key(direct_request(input, settings)), send)  # type: ignore[return-value]
+
+    # --- what every path shares --------------------------------------------------------------
+
+    def _many(
+        self, keys: list[bytes], send: Callable[[list[int]], list[LLMResult]]
+    ) -> list[LLMResult]:
+        """Cached replies for `keys`; `send(indices of the misses)` for the others, recorded.
+        Should `send` raise, the failure is counted for each miss and raised."""
+        results: list[LLMResult | None] = [self._cached(k) for k in keys]
+        misses = [i for i, r in enumerate(results) if r is None]
+        if not misses:
+            return results  # type: ignore[return-value]
+        self._in_flight(len(misses))
+        try:
+            sent = send(misses)
+        except Exception as exc:
+            for i in misses:
+                self._record(keys[i], exc)
+            raise
+        finally:
+            self._in_flight(-len(misses))
+        for i, result in zip(misses, sent, strict=True):
+            self._record(keys[i], result)
+            results[i] = result
+        return results  # type: ignore[return-value]
+
+    async def _one(self, key: bytes, send: Callable[[], Awaitable[LLMResult]]) -> LLMResult:
+        """The cached reply for `key`, or `await send()`, recorded (a raise counted, raised)."""
         cached = self._cached(key)
         if cached is not None:
             return cached

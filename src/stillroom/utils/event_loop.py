@@ -29,7 +29,11 @@ class LoopThread:
         return self._loop
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run `coro` on the loop and block until it finishes, re-raising its exception."""
+        """Run `coro` on the loop and block until it finishes, re-raising its exception.
+
+        It runs in a copy of the caller's context (`call_soon_threadsafe` copies it), so
+        context variables set by the caller reach it.
+        """
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("LoopThread.run() cannot be called from its own loop thread.")

@@ -107,14 +107,6 @@ def _bind_call(
     return bound, names[0], {name: bound.arguments[name] for name in names[1:]}
 
 
-async def _in_context(current: tuple[LLM, DirectCallHook], coro: Awaitable[_T]) -> _T:
-    token = _DIRECT_CALLS.set(current)
-    try:
-        return await coro
-    finally:
-        _DIRECT_CALLS.reset(token)
-
-
 def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
@@ -395,11 +387,9 @@ class AsyncLLM(LLM):
     def run_sync(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run a coroutine on this LLM's private loop from synchronous code.
 
-        A hook seeing this context's calls (`calls_through`) sees the coroutine's too.
+        The coroutine runs in a copy of the caller's context (`LoopThread.run`), so a hook
+        seeing this context's calls (`calls_through`) sees the coroutine's too.
         """
-        current = _DIRECT_CALLS.get()
-        if current is not None:
-            coro = _in_context(current, coro)
         if self._loop_thread is None:
             self._loop_thread = LoopThread(name=f"stillroom-{type(self).__name__}")
         return self._loop_thread.run(coro)

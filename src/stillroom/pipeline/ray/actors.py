@@ -187,7 +187,6 @@ class RelayedRequests:
             formatted_inputs,
             formatted_inputs,
             lambda batch: task.llm.generate_results(batch, num_generations=task.num_generations),
-            raises=False,
         )
 
     # the task's own calls (`self.llm.generate(...)` in a custom process): see DirectCallHook
@@ -198,15 +197,16 @@ class RelayedRequests:
         send: Callable[[list[FormattedInput]], list[Any]],
     ) -> list[Any]:
         keyed = [direct_request(item, settings) for item in inputs]
-        return self._many(keyed, inputs, send, raises=True)
+        return self._many(keyed, inputs, send)
 
     async def agenerate_direct(
         self, input: FormattedInput, settings: dict[str, Any], send: Callable[[], Any]
     ) -> Any:
-        return await self._one(direct_request(input, settings), send, raises=True)
+        return await self._one(direct_request(input, settings), send)
 
-    async def _one(self, keyed: Any, send: Callable[[], Any], raises: bool = False) -> Any:
-        """One request through the keeper: its cached reply, or `send()` and record it."""
+    async def _one(self, keyed: Any, send: Callable[[], Any]) -> Any:
+        """One request through the keeper: its cached reply, or `send()` and record it (a
+        raise is recorded as the failure, and raised)."""
         reservations = await self.keeper.reserve.remote(self.step, [keyed], current_attempt.get())
         self._note(reservations)
         key, _, cached = reservations[0]
@@ -215,8 +215,6 @@ class RelayedRequests:
         try:
             result = await send()
         except Exception as exc:
-            if not raises:
-                raise
             await self.keeper.record.remote(
                 self.step, [(key, _portable(exc))], current_attempt.get()
             )
@@ -231,10 +229,9 @@ class RelayedRequests:
         keyed: list[Any],
         inputs: list[FormattedInput],
         send: Callable[[list[FormattedInput]], list[Any]],
-        raises: bool,
     ) -> list[Any]:
         """Requests through the keeper from synchronous code: cached replies, the rest sent
-        together with `send`; with `raises`, a failed `send` is recorded and raised."""
+        together with `send` (a raise is recorded as their failure, and raised)."""
         reservations = ray.get(self.keeper.reserve.remote(self.step, keyed, current_attempt.get()))
         self._note(reservations)
         results = [cached for _, _, cached in reservations]
@@ -244,8 +241,6 @@ class RelayedRequests:
         try:
             sent = send([inputs[i] for i in misses])
         except Exception as exc:
-            if not raises:
-                raise
             ray.get(
                 self.keeper.record.remote(
                     self.step,
