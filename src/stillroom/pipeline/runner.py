@@ -99,49 +99,6 @@ def run_pipeline(
     signature, so its checkpoint and datasets never mix with the full run's."""
     dag = pipeline.dag
     validate(dag, pipeline.name, apply_parameters(dag, parameters))
-    with _generator_batch_size(dag, row_limit):
-        return _run_validated(
-            pipeline,
-            use_cache,
-            storage_format,
-            checkpoint_interval,
-            progress,
-            log_interval,
-            open_store,
-            engine_class,
-            row_limit,
-        )
-
-
-@contextlib.contextmanager
-def _generator_batch_size(dag: DAG, row_limit: int | None) -> Iterator[None]:
-    """For a dry run, generators make batches of `row_limit` rows (restored afterwards)."""
-    if row_limit is None:
-        yield
-        return
-    generators = [step for step in dag.steps.values() if step.is_generator]
-    saved = [step.batch_size for step in generators]  # type: ignore[attr-defined]
-    for step in generators:
-        step.batch_size = row_limit  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        for step, size in zip(generators, saved, strict=True):
-            step.batch_size = size  # type: ignore[attr-defined]
-
-
-def _run_validated(
-    pipeline: Pipeline,
-    use_cache: bool,
-    storage_format: StorageFormat,
-    checkpoint_interval: float,
-    progress: bool | None,
-    log_interval: float,
-    open_store: Callable[[Path], Store],
-    engine_class: Callable[..., Engine],
-    row_limit: int | None,
-) -> Distiset:
-    dag = pipeline.dag
     mode = choose_mode(progress)
     if mode != "off":
         _ensure_log_output()
@@ -153,7 +110,7 @@ def _run_validated(
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
     started = time.monotonic()
-    with _RunLock(rdir / ".lock", pipeline.name):
+    with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, row_limit):
         store = open_store(directory)
         engine: Engine | None = None
         try:
@@ -199,6 +156,23 @@ def _run_validated(
     distiset.summary = summary
     distiset.pipeline = pipeline
     return distiset
+
+
+@contextlib.contextmanager
+def _generator_batch_size(dag: DAG, row_limit: int | None) -> Iterator[None]:
+    """For a dry run, generators make batches of `row_limit` rows (restored afterwards)."""
+    if row_limit is None:
+        yield
+        return
+    generators = [step for step in dag.steps.values() if step.is_generator]
+    saved = [step.batch_size for step in generators]  # type: ignore[attr-defined]
+    for step in generators:
+        step.batch_size = row_limit  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        for step, size in zip(generators, saved, strict=True):
+            step.batch_size = size  # type: ignore[attr-defined]
 
 
 def _open_run(

@@ -9,9 +9,10 @@ its rows and numbers its output batches afresh.
 Flow control. Each step has a slot per predecessor holding the batches it has not finished;
 a producer only starts new work when its successors' slots have room (back-pressure).
 Synchronous user code runs in daemon threads, one unit at a time per step; a `cpu_bound`
-step runs in a process pool instead, with up to one unit per worker process at once. A task on the row path keeps up to `max_concurrent_requests` rows in
-flight, across batch boundaries, and emits each batch once all its rows are done, in order:
-a slow request holds back only its own batch's output, never the requests after it.
+step runs in a process pool instead, up to one unit per worker process at once. A task on
+the row path keeps up to `max_concurrent_requests` rows in flight, across batch boundaries,
+and emits each batch once all its rows are done, in order: a slow request holds back only
+its own batch's output, never the requests after it.
 
 Checkpoints (see `checkpoint.py`). The engine runs on one thread, so a checkpoint taken
 between two events is consistent. A resumed run restores it and redoes only unfinished
@@ -140,9 +141,9 @@ class Engine:
             step = node.step
             if node.kind == "generator":
                 data = getattr(step, "data", None)
-                node.expected_rows = len(data) if isinstance(data, list) else self.row_limit
-                if node.expected_rows is not None and self.row_limit is not None:
-                    node.expected_rows = min(node.expected_rows, self.row_limit)
+                known = [len(data)] if isinstance(data, list) else []
+                limit = [self.row_limit] if self.row_limit is not None else []
+                node.expected_rows = min(known + limit, default=None)
             elif node.kind != "global" and node.preds:
                 first = self.nodes[node.preds[0]]
                 expected = first.expected_rows
