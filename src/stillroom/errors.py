@@ -57,6 +57,30 @@ class LLMRequestError(StillroomError, RuntimeError):
         self.attempts = attempts
 
 
+class StorageError(StillroomError, RuntimeError):
+    """Writing what a run keeps failed: its datasets, request cache, journal or checkpoint
+    (a full disk, a permission, a removed mount).
+
+    It is never recorded as a row's error: it stops the run, whose work saved before the
+    failure stays saved. `path` is the file involved and `cause` the underlying OS or SQLite
+    error."""
+
+    def __init__(self, what: str, path: object, cause: BaseException) -> None:
+        super().__init__(
+            f"Cannot write {what} at {path}: {cause}. The run stopped; what it saved before "
+            "is kept. Free space or fix the problem (permissions, a read-only or missing "
+            "disk), then run the pipeline again to resume."
+        )
+        self.what = what
+        self.path = path
+        self.cause = cause
+
+
+class DamagedCacheError(StillroomError):
+    """A pipeline's request cache was found damaged or behind its last commit, and the run
+    asked for `strict_cache`: raised before any request is sent."""
+
+
 class StructuredOutputError(StillroomError, ValueError):
     """Every reply to a structured-output request failed validation, retries included."""
 

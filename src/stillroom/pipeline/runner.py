@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom.distiset import Distiset
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
@@ -113,6 +113,8 @@ def run_pipeline(
     with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, row_limit):
         store = open_store(directory)
         engine: Engine | None = None
+        cleanup = contextlib.ExitStack()  # every step runs, even if one raises
+        cleanup.callback(store.close)
         try:
             state, batches, resume = _open_run(
                 store, signature, use_cache, storage_format, data_dir
@@ -136,17 +138,21 @@ def run_pipeline(
                 list(engine.nodes.values()), mode, log_interval
             )
             reporter.start()
-            if not drive(engine):
+            cleanup.callback(engine.shutdown)
+            cleanup.callback(engine.close_writers)
+            cleanup.callback(engine.remove_hooks)
+            finished = drive(engine)
+            error = engine.failure[2] if engine.failure is not None else None
+            if isinstance(error, StorageError):
+                reporter.stop(None)
+                raise error
+            if not finished:
                 reporter.stop(None)
                 raise KeyboardInterrupt  # the last checkpoint and the journal hold what is done
             summary = _finish(engine, pipeline.name, names, started, resume)
             reporter.stop(summary)
         finally:
-            if engine is not None:
-                engine.remove_hooks()
-                engine.close_writers()
-                engine.shutdown()
-            store.close()
+            cleanup.close()
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error
