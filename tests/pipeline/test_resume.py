@@ -75,3 +75,53 @@ def test_second_ctrl_c_stops_at_once_then_resume(tmp_path: Path, cache_dir: Path
     assert code != 0 and "KeyboardInterrupt" in err
     assert len(recorded(record)) == 8  # it did not wait for the slow requests
     check_complete(record, cache_dir)
+
+
+def test_sigterm_finishes_the_requests_in_flight_saves_and_exits_143(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    record = tmp_path / "requests.txt"
+    process = start(record, cache_dir)
+    wait_for_requests(process, record, 100)
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == 143, err
+    assert "SIGTERM" in err and "Run the same command again to resume" in err
+    assert 100 <= len(recorded(record)) < ROWS
+    # every request it had sent was answered and saved before it exited
+    assert set(recorded(record)) <= saved_prompts(cache_dir)
+    check_complete(record, cache_dir)
+
+
+def test_sigterm_waits_at_most_the_grace_period(tmp_path: Path, cache_dir: Path) -> None:
+    record = tmp_path / "requests.txt"
+    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20"}
+    process = start(
+        record, cache_dir, latency=0.01, extra_env={**slow, "STILLROOM_SIGTERM_GRACE": "1"}
+    )
+    wait_for_requests(process, record, 8)
+    time.sleep(0.2)  # the slow requests are in flight
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == 143, err
+    assert time.monotonic() - began < 10  # not the 20 s the slow requests take
+    assert len(recorded(record)) == 8
+    check_complete(record, cache_dir)
+
+
+def test_a_second_sigterm_stops_at_once(tmp_path: Path, cache_dir: Path) -> None:
+    record = tmp_path / "requests.txt"
+    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20"}
+    process = start(record, cache_dir, latency=0.01, extra_env=slow)
+    wait_for_requests(process, record, 8)
+    time.sleep(0.2)
+    began = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finish(process)
+    assert code == 143, err
+    assert time.monotonic() - began < 6  # not the 8 s grace period, nor the 20 s requests
+    assert len(recorded(record)) == 8
+    check_complete(record, cache_dir)

@@ -148,11 +148,15 @@ def run_pipeline(
                 raise error
             if not finished:
                 reporter.stop(None)
+                if engine.terminated:
+                    raise _terminated(pipeline.name)
                 raise KeyboardInterrupt  # the last checkpoint and the journal hold what is done
             summary = _finish(engine, pipeline.name, names, started, resume)
             reporter.stop(summary)
         finally:
             cleanup.close()
+    if engine.terminated:
+        raise _terminated(pipeline.name)
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error
@@ -162,6 +166,21 @@ def run_pipeline(
     distiset.summary = summary
     distiset.pipeline = pipeline
     return distiset
+
+
+SIGTERM_EXIT_STATUS = 143
+"""128 + SIGTERM: what a process killed by SIGTERM reports, and what a stopped run exits with."""
+
+
+def _terminated(name: str) -> SystemExit:
+    """The exit a SIGTERM asked for, once what was done is saved: the process ends (unless
+    the caller catches SystemExit) with the status a SIGTERM'd process has."""
+    logger.warning(
+        "Pipeline %r stopped by SIGTERM; what was done is saved. Run the same command again "
+        "to resume.",
+        name,
+    )
+    return SystemExit(SIGTERM_EXIT_STATUS)
 
 
 @contextlib.contextmanager

@@ -122,6 +122,7 @@ class Engine:
         self._estimate_rows()
         self.stopping = False
         self.aborted = False
+        self.terminated = False
         self.failure: tuple[str, int | None, BaseException] | None = None
         self.progress: ProgressReporter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -251,16 +252,31 @@ class Engine:
 
     def interrupt(self) -> None:
         """Ctrl-C, on the engine's loop: the first stops cleanly, the second at once."""
+        self._on_signal("Ctrl-C", "press Ctrl-C again to stop at once")
+
+    def terminate(self, grace: float) -> None:
+        """SIGTERM (`docker stop`, systemd, Kubernetes, `timeout`), on the engine's loop: stop
+        cleanly, but abort if the requests in flight take longer than `grace` seconds (the
+        sender kills the process soon after); a second SIGTERM stops at once."""
+        self.terminated = True
+        self._on_signal("SIGTERM", f"at most {grace:g} s; send it again to stop at once", grace)
+
+    def _on_signal(self, name: str, how: str, grace: float | None = None) -> None:
         self._interrupts += 1
-        if self._interrupts == 1:
-            self.request_stop(
-                "Ctrl-C: finishing the requests in flight and saving what is done "
-                "(press Ctrl-C again to stop at once)"
-            )
-        else:
+        if self._interrupts > 1:
+            self._abort()
+            return
+        self.request_stop(
+            f"{name}: finishing the requests in flight and saving what is done ({how})"
+        )
+        if grace is not None and self.loop is not None:
+            self.loop.call_later(grace, self._abort)
+
+    def _abort(self) -> None:
+        """Stop at once: cancel the run (a no-op once it has ended)."""
+        if self._main is not None and not self._main.done():
             self.aborted = True
-            if self._main is not None:
-                self._main.cancel()
+            self._main.cancel()
 
     def _fail(self, node: Node | None, error: BaseException, seq: int | None) -> None:
         """Record the run's first failure and stop it.
@@ -275,9 +291,7 @@ class Engine:
                 logger.error("Step %r failed: %s: %s", name, type(error).__name__, error)
         if isinstance(error, StorageError):
             self.request_stop(str(error))
-            self.aborted = True
-            if self._main is not None:
-                self._main.cancel()
+            self._abort()
         else:
             self.request_stop(f"step {name!r} failed")
 
