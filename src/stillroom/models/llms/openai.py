@@ -244,15 +244,14 @@ class OpenAILLM(RemoteLLM):
             or not all(isinstance(c, dict) for c in choices)
         ):
             raise self._malformed(
-                f"expected a JSON object with a non-empty 'choices' list of objects, got "
-                f"{_preview(data)}"
+                "expected a JSON object with a non-empty 'choices' list of objects", data
             )
         texts: list[str | None] = []
         logprobs: list[Any] = []
         for choice in sorted(choices, key=lambda c: c.get("index") or 0):
             message = choice.get("message") if chat else choice
             if not isinstance(message, dict):
-                raise self._malformed(f"a choice has no message: {_preview(choice)}")
+                raise self._malformed("a choice has no message", choice)
             texts.append(message.get("content" if chat else "text"))
             logprobs.append(_logprobs(choice.get("logprobs")))
         usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
@@ -266,11 +265,6 @@ class OpenAILLM(RemoteLLM):
 def _total_tokens(data: Any) -> int | None:
     usage = data.get("usage") if isinstance(data, dict) else None
     return usage.get("total_tokens") if isinstance(usage, dict) else None
-
-
-def _preview(value: Any, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]:
