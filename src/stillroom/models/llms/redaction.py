@@ -44,14 +44,15 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
     Overlapping or touching pieces are masked together, by a single `MASK`.
     """
-    pieces = set().union(*(_pieces(secret) for secret in secrets if secret))
+    pieces: set[str] = set().union(*(_pieces(secret) for secret in secrets if secret))
     merged: list[list[int]] = []
     for start, end in sorted(_spans(text, pieces)):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    parts, kept = [], 0
+    parts: list[str] = []
+    kept = 0
     for start, end in merged:
         parts += [text[kept:start], MASK]
         kept = end
