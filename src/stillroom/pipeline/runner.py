@@ -87,16 +87,20 @@ def run_pipeline(
     checkpoint_interval: float,
     progress: bool | None,
     log_interval: float,
-    open_store: Callable[[Path], Store] = Store,
+    open_store: Callable[[Path, bool], Store] = Store,
     engine_class: Callable[..., Engine] = Engine,
     row_limit: int | None = None,
+    strict_cache: bool = False,
 ) -> Distiset:
     """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
     of the pipeline directory given) and `engine_class` (an `Engine` running steps elsewhere);
     everything else, resume decisions, Ctrl-C, summary and Distiset, is the same.
 
     `row_limit` (a dry run) stops each generator after that many rows; such a run has its own
-    signature, so its checkpoint and datasets never mix with the full run's."""
+    signature, so its checkpoint and datasets never mix with the full run's.
+
+    `strict_cache` makes a damaged request cache (see `Store`) an error before any request,
+    where it is otherwise a warning saying how many requests may be sent again."""
     dag = pipeline.dag
     validate(dag, pipeline.name, apply_parameters(dag, parameters))
     mode = choose_mode(progress)
@@ -111,7 +115,7 @@ def run_pipeline(
     data_dir = rdir / "data"
     started = time.monotonic()
     with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, row_limit):
-        store = open_store(directory)
+        store = open_store(directory, strict_cache)
         engine: Engine | None = None
         cleanup = contextlib.ExitStack()  # every step runs, even if one raises
         cleanup.callback(store.close)

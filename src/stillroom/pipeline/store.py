@@ -97,55 +97,66 @@ class Store:
         self._added = 0  # replies inserted since the last commit
         with self._guarded("the request cache", self.path):
             directory.mkdir(parents=True, exist_ok=True)
-            self._conn = self._open_checked()
+            self._conn = self._open_checked(strict)
         self.replay_journals()
         if self.problems:
-            report = "; ".join(self.problems)
             if strict:
                 self.close()
-                raise DamagedCacheError(
-                    f"The request cache of this pipeline is damaged: {report}. Nothing was "
-                    "sent. Run without strict_cache (--strict-cache) to go on with what is "
-                    f"left, or restore {directory} from a backup."
-                )
-            logger.warning("%s. Run with strict_cache=True to stop instead.", report)
+                raise self._refusal()
+            logger.warning("%s. Run with strict_cache=True to stop instead.", self._report())
         with self._guarded("the request cache", self.path):
             self._write_state()
 
     # --- opening and checking ---------------------------------------------------------------
 
-    def _open_checked(self) -> sqlite3.Connection:
-        """Open the database; one that fails SQLite's `quick_check` is moved aside and a new
-        one started. Compare it with the state the last commit recorded beside it, to tell a
-        lost `-wal` file or a restored older copy. Findings go to `problems`."""
+    def _open_checked(self, strict: bool) -> sqlite3.Connection:
+        """Open the database, checked with SQLite's `quick_check` and against the counters
+        its last commit recorded beside it (which tell a lost `-wal` file or an older copy
+        put back). Findings go to `problems`; a database that fails the check is moved
+        aside and a new one started, unless `strict` (then nothing is touched)."""
         expected = self._read_state()
+        conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             verdict = str(exc)
-        if verdict != "ok":
-            moved = self.path.with_name(f"cache.damaged-{int(time.time())}.sqlite")
-            for suffix in ("", "-wal", "-shm"):
-                source = self.path.with_name(self.path.name + suffix)
-                if source.exists():
-                    os.replace(source, moved.with_name(moved.name + suffix))
-            lost = f"up to {expected['requests']}" if expected else "every"
-            self.problems.append(
-                f"{self.path} failed SQLite's integrity check ({verdict}); it was moved to "
-                f"{moved} and a new cache started: {lost} cached replies are lost and those "
-                "requests may be sent again"
-            )
-            conn = self._connect()
-        commits, requests = self._counters(conn)
-        if expected and commits < expected["commits"]:
-            self.problems.append(
-                f"{self.path} is older than its last commit (commit {commits} of "
-                f"{expected['commits']}: its -wal file was deleted, or an older copy "
-                f"restored): {max(expected['requests'] - requests, 0)} cached replies are "
-                "lost and those requests may be sent again"
-            )
-        return conn
+        if verdict == "ok" and conn is not None:
+            commits, requests = self._counters(conn)
+            if expected and commits < expected["commits"]:
+                self.problems.append(
+                    f"{self.path} is older than its last commit (commit {commits} of "
+                    f"{expected['commits']}: its -wal file was deleted, or an older copy "
+                    f"restored): {max(expected['requests'] - requests, 0)} cached replies "
+                    "are lost and those requests may be sent again"
+                )
+            return conn
+        if conn is not None:
+            conn.close()
+        lost = f"up to {expected['requests']}" if expected else "every one of its"
+        self.problems.append(
+            f"{self.path} failed SQLite's integrity check ({verdict}): {lost} cached replies "
+            "are lost and those requests may be sent again"
+        )
+        if strict:
+            raise self._refusal()
+        moved = self.path.with_name(f"cache.damaged-{int(time.time())}.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                os.replace(source, moved.with_name(moved.name + suffix))
+        self.problems[-1] += f"; it was moved to {moved} and a new cache started"
+        return self._connect()
+
+    def _report(self) -> str:
+        return "; ".join(self.problems)
+
+    def _refusal(self) -> DamagedCacheError:
+        return DamagedCacheError(
+            f"The request cache of this pipeline is damaged: {self._report()}. Nothing was "
+            "sent. Run without strict_cache (--strict-cache) to go on with what is left, or "
+            f"restore {self.directory} from a backup."
+        )
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
