@@ -178,12 +178,6 @@ def variables(source: str) -> set[str]:
     return meta.find_undeclared_variables(_ENV.parse(source))
 
 
-def owner_label(cls: type, name: str | None) -> str:
-    """How errors name a step whose template is being checked: "Step 'gen' (TextGeneration)",
-    or just the class while the step has no name yet."""
-    return f"Step {name!r} ({cls.__name__})" if name else cls.__name__
-
-
 @cache
 def package_template(name: str) -> str:
     """The text of a template shipped in `stillroom/steps/tasks/templates/`."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, step_label
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
@@ -36,7 +36,7 @@ class TextGeneration(Task):
     @field_validator("template")
     @classmethod
     def _checked_template(cls, value: str, info: ValidationInfo) -> str:
-        owner = templates.owner_label(cls, info.data.get("name"))
+        owner = step_label(cls, info.data.get("name"))
         return templates.check(value, owner=owner, field="field 'template'")
 
     @field_validator("columns")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, step_label
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.tasks.base import RowInputError
 from stillroom.typing import ChatType
@@ -109,12 +109,12 @@ class EvolMutationsMixin(BaseModel):
     @field_validator("mutation_templates")
     @classmethod
     def _check_templates(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
-        owner = templates.owner_label(cls, info.data.get("name"))
+        owner = step_label(cls, info.data.get("name"))
         return check_mutation_templates(owner, value, cls._template_variables)
 
     def _mutation_request(self, name: str, values: dict[str, Any]) -> ChatType:
         """The request applying mutation `name`, rendered with `values` in the sandbox."""
-        owner = templates.owner_label(type(self), getattr(self, "name", None))
+        owner = step_label(type(self), getattr(self, "name", None))
         prompt = templates.render(
             self.mutation_templates[name], owner=owner, field=_field(name), **values
         )
