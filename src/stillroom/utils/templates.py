@@ -52,7 +52,7 @@ _INTERNAL_NAMES = frozenset(
 )
 """Public-looking names the sandbox still refuses on some objects (`type.mro`, `gi_frame`...)."""
 
-_ATTRIBUTE_FILTERS = {
+_ATTRIBUTE_FILTERS: dict[str, tuple[int | None, str | None]] = {
     "attr": (0, None),
     "selectattr": (0, None),
     "rejectattr": (0, None),
@@ -62,7 +62,7 @@ _ATTRIBUTE_FILTERS = {
     "unique": (None, "attribute"),
     "min": (None, "attribute"),
     "max": (None, "attribute"),
-    "sum": (None, "attribute"),
+    "sum": (0, "attribute"),
 }
 """Filters that read an attribute named by a string: (its position, its keyword)."""
 
