@@ -93,3 +93,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix for an error message, or '' when nothing is close."""
     close = get_close_matches(name, list(candidates), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def step_label(cls: type, name: str | None) -> str:
+    """How a message names a step while its fields are validated: "Step 'gen' (TextGeneration)",
+    or just the class when no name is given (the inferred name is not known yet)."""
+    return f"Step {name!r} ({cls.__name__})" if name else cls.__name__
