@@ -45,7 +45,16 @@ def start(
 
 
 def recorded(record: Path) -> list[str]:
-    return record.read_text().split() if record.exists() else []
+    """The prompts the LLM answered, in order, over every run."""
+    return [prompt for prompt, _ in answers(record)]
+
+
+def answers(record: Path) -> list[tuple[str, float]]:
+    """(prompt, time.time() when its reply came back) for every request answered."""
+    if not record.exists():
+        return []
+    lines = record.read_text().splitlines()
+    return [(prompt, float(at)) for prompt, at in (line.split() for line in lines)]
 
 
 def wait_for_requests(process: subprocess.Popen[str], record: Path, count: int) -> None:
@@ -82,19 +91,24 @@ def check_complete(
     storage: str = "jsonl",
     may_repeat: frozenset[str] = frozenset(),
     extra_env: dict[str, str] | None = None,
+    rows: int = ROWS,
 ) -> None:
     """Resume to the end; then every row is there once, in order, and no request repeated
     (but those in `may_repeat`, whose replies the killed run never saved)."""
-    code, out, err = finish(start(record, cache_dir, storage=storage, extra_env=extra_env))
+    code, out, err = finish(
+        start(record, cache_dir, storage=storage, extra_env=extra_env, rows=rows)
+    )
     assert code == 0, err
     outcome = json.loads(out.splitlines()[-1])
-    assert outcome["completed"] is True and outcome["rows"] == ROWS
+    assert outcome["completed"] is True and outcome["rows"] == rows
     (data_dir,) = cache_dir.glob("pipelines/resume/*/data")
     dataset = Distiset.load_from_disk(data_dir)["default"]["train"]
     assert {f.suffix for f in dataset.files} == {f".{storage}"}
-    rows = dataset.to_list()
-    assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(ROWS)]
-    assert all(r["shout"].split(" ")[:3] == ["ANSWER", "TO", f"Q{i}"] for i, r in enumerate(rows))
+    written = dataset.to_list()
+    assert [r["instruction"] for r in written] == [f"q{i}" for i in range(rows)]
+    assert all(
+        r["shout"].split(" ")[:3] == ["ANSWER", "TO", f"Q{i}"] for i, r in enumerate(written)
+    )
     counts = Counter(recorded(record))
-    assert set(counts) == {f"q{i}" for i in range(ROWS)}
+    assert set(counts) == {f"q{i}" for i in range(rows)}
     assert {p for p, n in counts.items() if n > 1} <= may_repeat

@@ -10,6 +10,7 @@ SIGKILL test reads what the killed run saved (database and journal) to tell thos
 from __future__ import annotations
 
 import json
+import random
 import signal
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from resume_helpers import (
     ROWS,
+    answers,
     check_complete,
     finish,
     recorded,
@@ -125,3 +127,28 @@ def test_a_second_sigterm_stops_at_once(tmp_path: Path, cache_dir: Path) -> None
     assert time.monotonic() - began < 6  # not the 8 s grace period, nor the 20 s requests
     assert len(recorded(record)) == 8
     check_complete(record, cache_dir)
+
+
+@pytest.mark.timeout(240)
+def test_twenty_random_sigkills_over_3000_rows(tmp_path: Path, cache_dir: Path) -> None:
+    """Every row exactly once in the end, and a request is only ever sent twice when it was
+    in flight at a kill or answered less than 250 ms before one (its reply not yet saved)."""
+    record = tmp_path / "requests.txt"
+    rows = 3000
+    chooser = random.Random(20)
+    targets = sorted(chooser.sample(range(50, rows - 50), 20))
+    kills: list[float] = []
+    for target in targets:
+        process = start(record, cache_dir, latency=0.002, rows=rows)
+        wait_for_requests(process, record, min(target, len(recorded(record)) + 20))
+        kills.append(time.time())
+        process.kill()
+        process.wait()
+    check_complete(record, cache_dir, rows=rows, may_repeat=frozenset(recorded(record)))
+    first_answer: dict[str, float] = {}
+    for prompt, at in answers(record):
+        if prompt in first_answer:  # asked again: its first reply must have come just before a kill
+            earlier = first_answer[prompt]
+            assert any(0 <= kill - earlier < 0.25 for kill in kills), (prompt, earlier, kills)
+        else:
+            first_answer[prompt] = at
