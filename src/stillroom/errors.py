@@ -57,6 +57,30 @@ class LLMRequestError(StillroomError, RuntimeError):
         self.attempts = attempts
 
 
+class StorageError(StillroomError, RuntimeError):
+    """Writing what a run keeps failed: its datasets, request cache, journal or checkpoint
+    (a full disk, a permission, a removed mount).
+
+    It is never recorded as a row's error: it stops the run, whose work saved before the
+    failure stays saved. `path` is the file involved and `cause` the underlying OS or SQLite
+    error."""
+
+    def __init__(self, what: str, path: object, cause: BaseException) -> None:
+        super().__init__(
+            f"Cannot write {what} at {path}: {cause}. The run stopped; what it saved before "
+            "is kept. Free space or fix the problem (permissions, a read-only or missing "
+            "disk), then run the pipeline again to resume."
+        )
+        self.what = what
+        self.path = path
+        self.cause = cause
+
+
+class DamagedCacheError(StillroomError):
+    """A pipeline's request cache was found damaged or behind its last commit, and the run
+    asked for `strict_cache`: raised before any request is sent."""
+
+
 class StructuredOutputError(StillroomError, ValueError):
     """Every reply to a structured-output request failed validation, retries included."""
 
@@ -69,3 +93,9 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A ' Did you mean ...?' suffix for an error message, or '' when nothing is close."""
     close = get_close_matches(name, list(candidates), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def step_label(cls: type, name: str | None) -> str:
+    """How a message names a step while its fields are validated: "Step 'gen' (TextGeneration)",
+    or just the class when no name is given (the inferred name is not known yet)."""
+    return f"Step {name!r} ({cls.__name__})" if name else cls.__name__

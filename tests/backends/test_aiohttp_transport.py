@@ -13,10 +13,8 @@ import gzip
 import json
 import logging
 import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
@@ -249,41 +247,7 @@ def test_unload_closes_the_connections(server, make):
         llm.unload()
 
 
-# --- a plain HTTP server, for replies the mock server never sends ------------------------------
-
-
-class _Canned(BaseHTTPRequestHandler):
-    reply: tuple[int, dict[str, str], bytes] = (200, {}, b"")
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        status, headers, body = self.reply
-        self.send_response(status)
-        for name, value in {**headers, "content-length": str(len(body))}.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def canned() -> Iterator[Callable[[int, dict[str, str], bytes], str]]:
-    """`canned(status, headers, body)`: the URL of a server answering every POST with that."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(status: int, headers: dict[str, str], body: bytes) -> str:
-        handler = type("Handler", (_Canned,), {"reply": (status, headers, body)})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=httpd.serve_forever, daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
+# --- replies the mock server never sends (the `canned` server of conftest) ---------------------
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
@@ -115,6 +116,47 @@ def test_slow_reply_hits_the_per_request_timeout_then_success(
 def test_connection_error_then_success(backend: Backend, mock_api: respx.MockRouter, loaded):
     mock_api.post(backend.url).mock(side_effect=[httpx.ConnectError("refused"), backend.ok("ok")])
     assert loaded(backend.make()).generate([USER])[0]["generations"] == ["ok"]
+
+
+def test_retries_are_counted_by_kind_and_logged_at_debug_only(
+    backend: Backend, mock_api: respx.MockRouter, loaded, caplog
+):
+    caplog.set_level(logging.DEBUG, logger="stillroom")
+    statuses = [429, 429, 500]
+    mock_api.post(backend.url).mock(
+        side_effect=[httpx.Response(s) for s in statuses] + [backend.ok("done")]
+    )
+    llm = loaded(backend.make())
+    assert llm.generate([USER])[0]["generations"] == ["done"]
+    assert llm.retries.counts == {"429": 2, "500": 1} and llm.retries.total == 3
+    retried = [r for r in caplog.records if "; retry " in r.getMessage()]
+    assert [r.levelno for r in retried] == [logging.DEBUG] * 3
+    assert all(f"HTTP {s}" in r.getMessage() for r, s in zip(retried, statuses, strict=True))
+    louder = [r for r in caplog.records if r.name.startswith("stillroom") and r.levelno > 10]
+    assert louder == []  # no INFO or WARNING line per retry
+
+
+def test_timeouts_and_connection_errors_are_counted(
+    backend: Backend, mock_api: respx.MockRouter, loaded
+):
+    failures = [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.ReadTimeout("x")]
+    mock_api.post(backend.url).mock(side_effect=[*failures, backend.ok()])
+    llm = loaded(backend.make())
+    llm.generate([USER])
+    assert llm.retries.counts == {"timeout": 2, "connection error": 1}
+
+
+def test_the_retry_counter_is_no_part_of_the_configuration(
+    backend: Backend, mock_api: respx.MockRouter, loaded
+):
+    mock_api.post(backend.url).mock(side_effect=[httpx.Response(503), backend.ok()])
+    llm = loaded(backend.make())
+    llm.generate([USER])
+    fresh = backend.make()
+    assert llm.retries.total == 1 and fresh.retries.total == 0
+    assert llm == fresh and llm.dump() == fresh.dump()
+    assert llm.reply_settings() == fresh.reply_settings()
+    assert "retries" not in llm.dump() and "retries" not in type(llm).model_fields
 
 
 def test_retries_run_out(backend: Backend, mock_api: respx.MockRouter, loaded):

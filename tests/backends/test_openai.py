@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import httpx
 import pytest
@@ -95,6 +96,34 @@ def test_server_rejecting_n_gets_one_request_per_generation_and_is_remembered(
     llm.generate([USER], num_generations=2, seed=1)
     assert route.call_count == 6  # n is not tried again
     assert all("n" not in sent(route, i) for i in (4, 5))
+
+
+def test_requests_in_flight_when_n_is_refused_all_fall_back_and_it_is_said_once(
+    mock_api: respx.MockRouter, loaded, caplog
+):
+    caplog.set_level(logging.INFO, logger="stillroom")
+    llm = loaded(make())
+
+    async def reply(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body.get("n", 1) == 1:
+            return httpx.Response(200, json=chat_completion("one"))
+        if body["messages"][0]["content"] == "late":  # refused after the other row fell back
+            for _ in range(500):
+                if llm._n_supported is False:
+                    break
+                await asyncio.sleep(0.005)
+        else:
+            await asyncio.sleep(0.02)  # so that the other row sends its request meanwhile
+        return httpx.Response(400, json={"error": {"message": "n must be 1"}})
+
+    mock_api.post(CHAT).mock(side_effect=reply)
+    inputs = [[{"role": "user", "content": text}] for text in ("early", "late")]
+    results = llm.generate_results(inputs, num_generations=2)
+    assert [r["generations"] for r in results] == [["one", "one"]] * 2, results
+    said = [r.getMessage() for r in caplog.records if "n=2" in r.getMessage()]
+    assert said == [f"{llm._label()}: the server rejected n=2; asking one generation per "
+                    "request from now on"]  # fmt: skip
 
 
 def test_server_ignoring_n_is_topped_up(mock_api: respx.MockRouter, loaded):

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
 
 import httpx
 import pytest
 
+from stillroom.models.llms.mock import AsyncMockLLM, MockLLM
 from stillroom.models.llms.resilience import (
+    RetryCounter,
     RetryPolicy,
     classify_httpx_error,
     error_detail,
     failure_from_status,
     parse_retry_after,
-    redact,
 )
 
 
@@ -46,7 +48,7 @@ def test_parse_retry_after_http_date():
         ('{"object": "error", "message": "model not found"}', "model not found"),
         ('{"detail": "Not Found"}', "Not Found"),
         ('{"error": "Input validation error"}', "Input validation error"),
-        ("<html>\n  Bad gateway \n</html>", "<html> Bad gateway </html>"),
+        ("<html>Bad gateway</html>", "<html>Bad gateway</html>"),
         ("", ""),
     ],
 )
@@ -85,6 +87,48 @@ def test_backoff_never_shorter_than_retry_after():
     assert all(5.0 <= policy.delay(1, 5.0) <= 5.5 for _ in range(50))
 
 
-def test_redact():
-    assert redact("key sk-abcdef was refused", ["sk-abcdef"]) == "key *** was refused"
-    assert redact("abc", ["", "ab"]) == "abc"  # empty or tiny values are not "secrets"
+def test_error_detail_keeps_a_long_message_whole():
+    # Shortening is left to `Failure.redacted`, which masks keys first.
+    message = "x" * 2000
+    assert error_detail(f'{{"error": {{"message": "{message}"}}}}') == message
+    assert error_detail(message) == message
+
+
+def test_retry_counter_counts_by_kind_and_since_the_last_summary():
+    counter = RetryCounter()
+    assert counter.counts == {} and counter.total == 0 and counter.take_since_last() == {}
+    for kind in ["429", "429", "500"]:
+        counter.record(kind)
+    assert counter.take_since_last() == {"429": 2, "500": 1}
+    counter.record("timeout")
+    counter.record("429")
+    assert counter.take_since_last() == {"timeout": 1, "429": 1}
+    assert counter.take_since_last() == {}
+    assert counter.counts == {"429": 3, "500": 1, "timeout": 1} and counter.total == 5
+    counter.counts["429"] = 0  # a copy: the counter is read-only from outside
+    assert counter.counts["429"] == 3
+
+
+def test_retry_counter_loses_nothing_across_threads():
+    counter = RetryCounter()
+    taken: list[dict[str, int]] = []
+
+    def work(kind: str) -> None:
+        for _ in range(2000):
+            counter.record(kind)
+            if kind == "429":
+                taken.append(counter.take_since_last())
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in ["429", "500", "timeout"] * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken.append(counter.take_since_last())
+    assert counter.counts == {"429": 4000, "500": 4000, "timeout": 4000}
+    assert sum(sum(t.values()) for t in taken) == 12000  # every retry summarised exactly once
+
+
+def test_every_llm_has_a_retry_counter():
+    for llm in (MockLLM(), AsyncMockLLM()):
+        assert llm.retries.counts == {} and llm.retries is llm.retries

@@ -1,24 +1,169 @@
-"""No API key in any log line, repr, dump, saved file, row or exception text."""
+"""No API key, nor any piece of one, in any log line, repr, dump, saved file, row or error."""
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
-from backend_helpers import Backend
+from backend_helpers import USER, Backend
 
+from stillroom.errors import LLMRequestError
+from stillroom.models.llms.openai import KEYLESS_PLACEHOLDER, OpenAILLM
+from stillroom.models.llms.redaction import excerpt, redact
+from stillroom.pipeline import Pipeline
+from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 
 pytestmark = pytest.mark.timeout(30)
 
 KEY = "sk-live-7hG2kPq9Rt4WxYz0"
+PROBE = "sk-SECRET-probe-x7Q"
+PADDED = "p" * 485 + PROBE
+"""A server message whose first 500 characters end 15 characters into the key."""
 
 
 def texts_of(error: BaseException) -> list[str]:
     return [str(error), repr(error), "".join(traceback.format_exception(error))]
+
+
+def pieces(secret: str = PROBE) -> set[str]:
+    """Every 6-character piece of `secret`: none may show anywhere."""
+    return {secret[i : i + 6] for i in range(len(secret) - 5)}
+
+
+def assert_hidden(texts: list[str], secret: str = PROBE) -> None:
+    for text in texts:
+        shown = [piece for piece in pieces(secret) if piece in text]
+        assert not shown, f"{shown} of the key in {text[-300:]!r}"
+
+
+def log_texts(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records] + [caplog.text]
+
+
+# --- the rule ---------------------------------------------------------------------------------
+
+
+def test_redact_masks_the_key_and_every_piece_of_six_characters_or_more():
+    assert redact(f"key {PROBE} was refused", [PROBE]) == "key *** was refused"
+    assert redact(f"{PROBE}{PROBE}, {PROBE}", [PROBE]) == "***, ***"
+    assert redact(f"echo: {PROBE[:12]}", [PROBE]) == "echo: ***"  # cut by the server
+    assert redact(f"{PROBE[-7:]} and on", [PROBE]) == "*** and on"
+    assert redact(f"x{PROBE[3:9]}x", [PROBE]) == "x***x"  # any 6 characters of it
+    assert redact(f"only {PROBE[:5]}", [PROBE]) == f"only {PROBE[:5]}"  # 5 may stay
+
+
+def test_redact_masks_short_secrets_whole_and_ignores_tiny_ones():
+    assert redact("abcd and abc", ["abcd"]) == "*** and abc"  # 4-5 characters: whole only
+    assert redact("abc", ["", "abc"]) == "abc"  # below 4 characters: not a secret
+
+
+def test_excerpt_redacts_before_it_cuts():
+    shown = excerpt(PADDED, [PROBE], 500)
+    assert_hidden([shown])
+    assert shown.endswith("***")
+    assert excerpt("a\n  b " * 300, [], 20) == "a b a b a b a b a..."
+
+
+# --- a key echoed by the server, cut at 500 characters -----------------------------------------
+
+
+def test_a_key_after_485_characters_is_masked_before_the_message_is_cut(
+    backend: Backend, mock_api: respx.MockRouter, loaded, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    mock_api.post(backend.url).mock(
+        return_value=httpx.Response(401, json={"error": {"message": PADDED}})
+    )
+    (error,) = loaded(backend.make(api_key=PROBE)).generate_results([USER])
+    assert isinstance(error, LLMRequestError) and error.status_code == 401
+    assert "ppp" in str(error)  # the server's message is still shown
+    assert_hidden(texts_of(error) + log_texts(caplog))
+
+
+def test_a_key_the_server_cut_short_is_masked(
+    backend: Backend, mock_api: respx.MockRouter, loaded, sleeps, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    echo = {"error": {"message": f"Incorrect API key provided: {PROBE[:11]}"}}
+    mock_api.post(backend.url).mock(
+        side_effect=[httpx.Response(500, json=echo), httpx.Response(403, json=echo)]
+    )
+    (error,) = loaded(backend.make(api_key=PROBE)).generate_results([USER])
+    assert isinstance(error, LLMRequestError) and error.status_code == 403
+    assert "Incorrect API key provided: ***" in str(error)
+    assert any("retry 1/" in text for text in log_texts(caplog))  # the retry's DEBUG line
+    assert_hidden(texts_of(error) + log_texts(caplog))
+
+
+def test_a_malformed_reply_echoing_the_key_is_masked_before_it_is_cut(
+    backend: Backend, mock_api: respx.MockRouter, loaded
+):
+    mock_api.post(backend.url).mock(
+        return_value=httpx.Response(200, json={"unexpected": "p" * 170 + PROBE})
+    )
+    (error,) = loaded(backend.make(api_key=PROBE)).generate_results([USER])
+    assert isinstance(error, LLMRequestError) and "malformed reply" in str(error)
+    assert_hidden(texts_of(error))
+
+
+def test_an_unexpected_exception_holding_the_key_is_replaced(
+    backend: Backend, mock_api: respx.MockRouter, loaded
+):
+    def fail(request: httpx.Request) -> httpx.Response:
+        header = request.headers.get("authorization") or request.headers["x-api-key"]
+        raise RuntimeError(f"cannot send the header {header}") from ValueError(header)
+
+    mock_api.post(backend.url).mock(side_effect=fail)
+    (error,) = loaded(backend.make(api_key=PROBE)).generate_results([USER])
+    assert isinstance(error, LLMRequestError)
+    assert "RuntimeError" in str(error) and "cannot send the header" in str(error)
+    assert error.__cause__ is None and error.__context__ is None
+    assert_hidden(texts_of(error))
+
+
+def test_the_keyless_placeholder_is_not_masked(mock_api: respx.MockRouter, loaded):
+    mock_api.post("http://local.test/v1/chat/completions").mock(
+        return_value=httpx.Response(401, json={"error": {"message": "a key is required"}})
+    )
+    llm = loaded(OpenAILLM(model="m", base_url="http://local.test/v1", api_key_env=None))
+    (error,) = llm.generate_results([USER])
+    assert llm._secret.get_secret_value() == KEYLESS_PLACEHOLDER
+    assert "a key is required" in str(error)
+
+
+def test_aiohttp_a_key_after_485_characters_is_masked(canned, loaded, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger: stillroom, aiohttp, asyncio
+    body = json.dumps({"error": {"message": PADDED}}).encode()
+    url = canned(401, {"content-type": "application/json"}, body)
+    llm = OpenAILLM(model="m", base_url=url, api_key=PROBE, http_transport="aiohttp")
+    (error,) = loaded(llm).generate_results([USER])
+    assert isinstance(error, LLMRequestError) and error.status_code == 401
+    assert_hidden(texts_of(error) + log_texts(caplog))
+
+
+def test_a_pipeline_saves_no_piece_of_the_key(canned, tmp_path: Path, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = json.dumps({"error": {"message": PADDED}}).encode()
+    url = canned(401, {"content-type": "application/json"}, body)
+    with Pipeline(name="redact", cache_dir=tmp_path / "cache") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(3)])
+        llm = OpenAILLM(model="m", base_url=url, api_key=PROBE, http_transport="aiohttp")
+        load >> TextGeneration(name="gen", llm=llm)
+    distiset = pipeline.run(progress=False)
+    rows = distiset["default"]["train"].to_list()
+    errors = [row["stillroom_metadata"]["error_gen"] for row in rows]
+    assert len(errors) == 3 and all("HTTP 401" in error and "ppp" in error for error in errors)
+    distiset.save_to_disk(tmp_path / "saved")
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.is_relative_to(tmp_path / "saved") for path in files)
+    texts = [path.read_bytes().decode("latin-1") for path in files]
+    assert_hidden([str(rows), *texts, *log_texts(caplog)])
 
 
 def test_key_never_leaks(backend: Backend, mock_api: respx.MockRouter, caplog, tmp_path):

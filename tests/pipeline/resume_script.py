@@ -1,6 +1,7 @@
 """A pipeline run in a subprocess by the resume tests: generator >> task >> step.
 
-Usage: RECORDING_LATENCY=seconds [STORAGE_FORMAT=parquet] resume_script.py RECORD_FILE ROWS
+Usage: RECORDING_LATENCY=seconds [STORAGE_FORMAT=parquet] [REPLY_PADDING=chars]
+resume_script.py RECORD_FILE ROWS (REPLY_PADDING makes each reply that much longer)
 With MOCK_SERVER_URL set, the task asks that mock OpenAI-compatible server instead (which
 counts the requests; RECORD_FILE is then unused).
 Prints one JSON line: {"completed": bool, "rows": int, "resumed": bool}.
@@ -22,6 +23,8 @@ from stillroom.steps.tasks import TextGeneration
 if __name__ == "__main__":
     record, rows = sys.argv[1], int(sys.argv[2])
     server_url = os.environ.get("MOCK_SERVER_URL")
+    padding_size = int(os.environ.get("REPLY_PADDING", "0"))
+    padding = " " + "x" * padding_size if padding_size else ""
     if server_url:  # the mock OpenAI-compatible server counts the requests itself
         llm = OpenAILLM(
             model="mock-model", base_url=server_url, max_concurrent_requests=8, retry_backoff=0.01
@@ -29,7 +32,7 @@ if __name__ == "__main__":
     else:
         llm = RecordingLLM(
             record_path=record,
-            responses=lambda m: "answer to " + m[-1]["content"],
+            responses=lambda m: "answer to " + m[-1]["content"] + padding,
             max_concurrent_requests=8,
         )
     with Pipeline(name="resume") as pipeline:

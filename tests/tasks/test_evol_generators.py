@@ -9,6 +9,7 @@ from task_helpers import meta
 from stillroom.models import MockLLM
 from stillroom.steps.tasks import EvolComplexityGenerator, EvolInstructGenerator
 from stillroom.steps.tasks.evol_instruct import mutations
+from stillroom.utils import templates
 
 
 def _growing(messages):
@@ -131,7 +132,7 @@ def test_evol_complexity_generator_prompts_and_reply_parsing() -> None:
     sources = ["Explain tides.", "Explain tides. In detail."]
     for prompt, source in zip(prompts[1:], sources, strict=True):
         rendered = {
-            name: mutations.compiled(template).render(instruction=source)
+            name: templates.render(template, owner="test", field=name, instruction=source)
             for name, template in depth.items()
         }
         assert prompt in rendered.values(), "every evolution round is an in-depth mutation"

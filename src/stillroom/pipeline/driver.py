@@ -1,7 +1,10 @@
 """The event loop a run uses, and what Ctrl-C does to it.
 
-From plain code the engine runs on a new loop in the calling thread, with a SIGINT handler
-(main thread only): the first Ctrl-C asks the engine to stop cleanly, the second cancels it.
+From plain code the engine runs on a new loop in the calling thread, with SIGINT and SIGTERM
+handlers (main thread only): the first Ctrl-C asks the engine to stop cleanly, the second
+cancels it. SIGTERM, which `docker stop`, systemd, Kubernetes and `timeout` send, does the
+same, but waits at most `$STILLROOM_SIGTERM_GRACE` seconds (default 8: `docker stop` kills
+after 10) for the requests in flight; the run then saves and exits with status 143.
 From inside a running loop (a notebook cell) it runs on its own thread and loop, and a
 KeyboardInterrupt in the caller is forwarded the same way.
 """
@@ -10,15 +13,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Any
+
+from stillroom.errors import StillroomError
 
 if TYPE_CHECKING:
     from stillroom.pipeline.scheduler import Engine
 
 CLEANUP_SECONDS = 5.0
 """How long tasks still pending after a run (closing clients) may take before being cancelled."""
+
+SIGTERM_GRACE_ENV = "STILLROOM_SIGTERM_GRACE"
+DEFAULT_SIGTERM_GRACE = 8.0
+
+
+def sigterm_grace() -> float:
+    """Seconds a SIGTERM leaves the requests in flight (`$STILLROOM_SIGTERM_GRACE`)."""
+    raw = os.environ.get(SIGTERM_GRACE_ENV)
+    if raw is None:
+        return DEFAULT_SIGTERM_GRACE
+    try:
+        grace = float(raw)
+    except ValueError:
+        grace = -1.0
+    if grace < 0:
+        raise StillroomError(
+            f"{SIGTERM_GRACE_ENV}={raw!r} should be a number of seconds (0 or more)."
+        )
+    return grace
 
 
 def drive(engine: Engine) -> bool:
@@ -35,13 +61,20 @@ def _drive_here(
     engine: Engine, handle_signals: bool, started: threading.Event | None = None
 ) -> bool:
     loop = asyncio.new_event_loop()
-    installed = False
+    installed: list[signal.Signals] = []
     try:
         main = loop.create_task(engine.run())
         if handle_signals:
+            grace = sigterm_grace()
+            handlers = {
+                signal.SIGINT: engine.interrupt,
+                signal.SIGTERM: functools.partial(engine.terminate, grace),
+            }
+            # not on Windows, nor where signals cannot be handled (NotImplementedError)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signal.SIGINT, engine.interrupt)
-                installed = True
+                for signum, handler in handlers.items():
+                    loop.add_signal_handler(signum, handler)
+                    installed.append(signum)
         if started is not None:
             started.set()
         loop.run_until_complete(main)
@@ -50,8 +83,8 @@ def _drive_here(
     finally:
         if started is not None:
             started.set()
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for signum in installed:
+            loop.remove_signal_handler(signum)
         pending = asyncio.all_tasks(loop)
         if pending and not engine.aborted:  # e.g. clients closing after unload()
             loop.run_until_complete(asyncio.wait(pending, timeout=CLEANUP_SECONDS))

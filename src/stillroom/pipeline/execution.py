@@ -8,7 +8,8 @@ distributed runner (Ray actors) can call too:
 - `execute_unit(step, inputs)`: a normal step on one unit, in chunks of its
   `input_batch_size`; returns every output row, in order. A chunk the step raises on is
   kept (`kept_on_failure`): its rows go on with the step's outputs None and the error in
-  the metadata column, so one bad batch never stops a long run nor loses rows.
+  the metadata column, so one bad batch never stops a long run nor loses rows. A
+  `StorageError` (the run's own files cannot be written) is never kept: it stops the run.
 - `execute_global(step, inputs)`: a global step on all its rows; returns its output batches.
 - `uses_row_path(step)` / `prepare_rows` / `process_row` / `finish_rows`: a task using
   the default `process` with an `AsyncLLM`, one request per row (no batch barrier).
@@ -21,6 +22,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
+from stillroom.errors import StorageError
 from stillroom.models.llms.base import is_async_llm
 from stillroom.steps.base import _input_parameters
 from stillroom.steps.columns import apply_input_mappings, check_required_columns, restore_columns
@@ -79,6 +81,8 @@ def execute_unit(step: Step, inputs: list[list[Row]]) -> list[Row]:
     for chunk in _chunks(step, _copies(merge_inputs(step, inputs))):
         try:
             produced = [row for rows in step.process_applying_mappings(*chunk) for row in rows]
+        except StorageError:
+            raise  # not the rows' fault: the run stops
         except Exception as exc:
             produced = kept_on_failure(step, _zip_rows(chunk), exc)
         outputs.extend(produced)
@@ -157,6 +161,8 @@ async def process_row(task: Task, row: Row) -> list[Row]:
     task's outputs None and the error recorded, as a failed request's row is."""
     try:
         return await task.aprocess_row(row)
+    except StorageError:
+        raise  # not the row's fault: the run stops
     except Exception as exc:
         return task.rows_from_result(row, None, exc)
 

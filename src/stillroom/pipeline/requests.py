@@ -91,9 +91,8 @@ class RequestCache:
 
     def key(self, formatted_input: FormattedInput) -> bytes:
         """The cache key of the next request with this input, counting it as sent."""
-        content = hashlib.blake2b(
-            self._prefix + canonical_json(formatted_input).encode("utf-8"), digest_size=16
-        ).digest()
+        text = canonical_json(formatted_input).encode("utf-8", "surrogatepass")  # any str
+        content = hashlib.blake2b(self._prefix + text, digest_size=16).digest()
         with self.store.lock:
             earlier = self._pending.get(content, 0)
             occurrence = self.store.seen_count(self.run, self.step, content) + earlier

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillroom.distiset import Distiset
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.logs import setup_logging
@@ -76,9 +76,10 @@ def run_pipeline(
     checkpoint_interval: float,
     progress: bool | None,
     log_interval: float,
-    open_store: Callable[[Path], Store] = Store,
+    open_store: Callable[[Path, bool], Store] = Store,
     engine_class: Callable[..., Engine] = Engine,
     row_limit: int | None = None,
+    strict_cache: bool = False,
     max_failed_fraction: float | None = None,
 ) -> Distiset:
     """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
@@ -87,6 +88,9 @@ def run_pipeline(
 
     `row_limit` (a dry run) stops each generator after that many rows; such a run has its own
     signature, so its checkpoint and datasets never mix with the full run's.
+
+    `strict_cache` makes a damaged request cache (see `Store`) an error before any request,
+    where it is otherwise a warning saying how many requests may be sent again.
 
     `max_failed_fraction` stops the run once a step's failed rows are over that fraction
     (see `failures.py`); the run then raises `TooManyFailuresError`."""
@@ -103,8 +107,10 @@ def run_pipeline(
     data_dir = rdir / "data"
     started = time.monotonic()
     with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, row_limit):
-        store = open_store(directory)
+        store = open_store(directory, strict_cache)
         engine: Engine | None = None
+        cleanup = contextlib.ExitStack()  # every step runs, even if one raises
+        cleanup.callback(store.close)
         try:
             state, batches, resume = _open_run(
                 store, signature, use_cache, storage_format, data_dir
@@ -129,17 +135,25 @@ def run_pipeline(
                 list(engine.nodes.values()), mode, log_interval, engine.failures
             )
             reporter.start()
-            if not drive(engine):
+            cleanup.callback(engine.shutdown)
+            cleanup.callback(engine.close_writers)
+            cleanup.callback(engine.remove_hooks)
+            finished = drive(engine)
+            error = engine.failure[2] if engine.failure is not None else None
+            if isinstance(error, StorageError):
                 reporter.stop(None)
+                raise error
+            if not finished:
+                reporter.stop(None)
+                if engine.terminated:
+                    raise _terminated(pipeline.name)
                 raise KeyboardInterrupt  # the last checkpoint and the journal hold what is done
             summary = _finish(engine, pipeline.name, names, started, resume)
             reporter.stop(summary)
         finally:
-            if engine is not None:
-                engine.remove_hooks()
-                engine.close_writers()
-                engine.shutdown()
-            store.close()
+            cleanup.close()
+    if engine.terminated:
+        raise _terminated(pipeline.name)
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error
@@ -151,6 +165,21 @@ def run_pipeline(
     distiset.summary = summary
     distiset.pipeline = pipeline
     return distiset
+
+
+SIGTERM_EXIT_STATUS = 143
+"""128 + SIGTERM: what a process killed by SIGTERM reports, and what a stopped run exits with."""
+
+
+def _terminated(name: str) -> SystemExit:
+    """The exit a SIGTERM asked for, once what was done is saved: the process ends (unless
+    the caller catches SystemExit) with the status a SIGTERM'd process has."""
+    logger.warning(
+        "Pipeline %r stopped by SIGTERM; what was done is saved. Run the same command again "
+        "to resume.",
+        name,
+    )
+    return SystemExit(SIGTERM_EXIT_STATUS)
 
 
 @contextlib.contextmanager

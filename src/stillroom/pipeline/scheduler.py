@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stillroom.errors import StorageError
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
@@ -123,6 +124,7 @@ class Engine:
         self._estimate_rows()
         self.stopping = False
         self.aborted = False
+        self.terminated = False
         self.failure: tuple[str, int | None, BaseException] | None = None
         self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
         self.max_failed_fraction: float | None = None
@@ -255,32 +257,80 @@ class Engine:
 
     def interrupt(self) -> None:
         """Ctrl-C, on the engine's loop: the first stops cleanly, the second at once."""
-        self._interrupts += 1
-        if self._interrupts == 1:
-            self.request_stop(
-                "Ctrl-C: finishing the requests in flight and saving what is done "
-                "(press Ctrl-C again to stop at once)"
-            )
-        else:
-            self.aborted = True
-            if self._main is not None:
-                self._main.cancel()
+        self._on_signal("Ctrl-C", "press Ctrl-C again to stop at once")
 
-    def _fail(self, node: Node, error: BaseException, seq: int | None) -> None:
+    def terminate(self, grace: float) -> None:
+        """SIGTERM (`docker stop`, systemd, Kubernetes, `timeout`), on the engine's loop: stop
+        cleanly, but abort if the requests in flight take longer than `grace` seconds (the
+        sender kills the process soon after); a second SIGTERM stops at once."""
+        self.terminated = True
+        self._on_signal("SIGTERM", f"at most {grace:g} s; send it again to stop at once", grace)
+
+    def _on_signal(self, name: str, how: str, grace: float | None = None) -> None:
+        self._interrupts += 1
+        if self._interrupts > 1:
+            self._abort()
+            return
+        self.request_stop(
+            f"{name}: finishing the requests in flight and saving what is done ({how})"
+        )
+        if grace is not None and self.loop is not None:
+            self.loop.call_later(grace, self._abort)
+
+    def _abort(self) -> None:
+        """Stop at once: cancel the run (a no-op once it has ended)."""
+        if self._main is not None and not self._main.done():
+            self.aborted = True
+            self._main.cancel()
+
+    def _fail(self, node: Node | None, error: BaseException, seq: int | None) -> None:
+        """Record the run's first failure and stop it.
+
+        A step that raised stops the run cleanly: work in flight finishes and is saved. A
+        `StorageError` stops it at once: nothing more can be saved, so nothing more is done
+        (the last checkpoint and the journal hold what was finished)."""
+        name = node.name if node is not None else ""
         if self.failure is None:
-            self.failure = (node.name, seq, error)
-            logger.error("Step %r failed: %s: %s", node.name, type(error).__name__, error)
-        self.request_stop(f"step {node.name!r} failed")
+            self.failure = (name, seq, error)
+            if not isinstance(error, StorageError):
+                logger.error("Step %r failed: %s: %s", name, type(error).__name__, error)
+        if isinstance(error, StorageError):
+            self.request_stop(str(error))
+            self._abort()
+        else:
+            self.request_stop(f"step {name!r} failed")
+
+    def _soon(self, node: Node, callback: Callable[[], None]) -> None:
+        """Run `callback` at the loop's next step; should it raise, the step fails (asyncio
+        would only log an exception raised by a bare loop callback)."""
+
+        def guarded() -> None:
+            try:
+                callback()
+            except Exception as exc:
+                self._fail(node, exc, None)
+
+        assert self.loop is not None
+        self.loop.call_soon(guarded)
 
     async def _tick(self) -> None:
+        """Checkpoint every `checkpoint_interval` and refresh the progress display; stop the
+        run as soon as the store reports a failed write (made by any thread)."""
         last = time.monotonic()
         while True:
             await asyncio.sleep(min(self.checkpoint_interval, 0.1))
-            if time.monotonic() - last >= self.checkpoint_interval:
-                self.checkpoint()
-                last = time.monotonic()
-            if self.progress is not None:
-                self.progress.refresh()
+            try:
+                failure = getattr(self.store, "failure", None)
+                if failure is not None:
+                    raise failure
+                if time.monotonic() - last >= self.checkpoint_interval:
+                    self.checkpoint()
+                    last = time.monotonic()
+                if self.progress is not None:
+                    self.progress.refresh()
+            except Exception as exc:
+                self._fail(None, exc, None)
+                return
 
     async def _run_node(self, node: Node) -> None:
         runner = {
@@ -445,7 +495,6 @@ class Engine:
         order: deque[_RowUnit] = deque()
         waiting: deque[tuple[_RowUnit, int, Row]] = deque()
         workers: set[asyncio.Task[None]] = set()
-        loop = asyncio.get_running_loop()
 
         def emit_ready() -> None:
             while order and order[0].remaining == 0 and not order[0].failed:
@@ -460,14 +509,17 @@ class Engine:
                 token = unit_hashes.set(current.unit.hashes)
                 try:
                     current.results[index] = await process_row(task, row)  # type: ignore[arg-type]
-                except asyncio.CancelledError:
+                except BaseException as exc:
                     current.failed = True  # a unit missing rows is never emitted
-                    raise
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    self._fail(node, exc, current.unit.seq)
+                    return
                 finally:
                     unit_hashes.reset(token)
                     current.remaining -= 1
                     if current.remaining == 0:
-                        loop.call_soon(emit_ready)  # after the next request has left
+                        self._soon(node, emit_ready)  # after the next request has left
                 item = waiting.popleft() if waiting and not self.stopping else None
 
         try:
@@ -494,7 +546,7 @@ class Engine:
                     workers.add(worker)
                     worker.add_done_callback(workers.discard)
             if workers:
-                await asyncio.gather(*workers, return_exceptions=True)
+                await asyncio.gather(*workers)  # each worker reports its own failure
         except asyncio.CancelledError:
             for worker in workers:
                 worker.cancel()

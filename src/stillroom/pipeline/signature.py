@@ -6,7 +6,9 @@ signature names the run directory a checkpoint belongs to. A step's `resources` 
 CPUs, GPUs: how it runs on Ray, not what it computes) are left out, so a run resumes whatever
 resources it is given, on Ray or locally. Secrets never enter a signature,
 and objects that cannot be dumped (a mock LLM scripted with a function) are described by their
-qualified names, so the signature stays the same from one process to the next.
+qualified names, so the signature stays the same from one process to the next. A step whose
+configuration holds text that is not valid Unicode (a lone surrogate) has no signature: the
+error names the step and where in its configuration that text is.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from pydantic import BaseModel, SecretStr
 
 from stillroom.steps.base import StepResources
 from stillroom.utils.serialization import secret_fields
+from stillroom.utils.text import InvalidTextError, invalid_text, lone_surrogate, subscripts
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
+    from stillroom.steps.base import _Step
 
 
 def qualified_name(obj: Any) -> str:
@@ -76,8 +80,22 @@ def step_signatures(dag: DAG) -> dict[str, str]:
     signatures: dict[str, str] = {}
     for name in dag.topological_order():
         inputs = [signatures[p] for p in dag.predecessors(name)]
-        signatures[name] = digest(canonical_json([dag.steps[name], inputs]))
+        step = dag.steps[name]
+        try:
+            encoded = canonical_json([step, inputs]).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _invalid_configuration_text(step) from exc
+        signatures[name] = digest(encoded)
     return signatures
+
+
+def _invalid_configuration_text(step: _Step) -> InvalidTextError:
+    """The error naming `step` and the field of its configuration holding invalid text."""
+    found = lone_surrogate(json.loads(canonical_json(step)))
+    assert found is not None, "text that failed to encode holds a lone surrogate"
+    (field, *rest), char = found
+    where = f"field {field!r}" + (f" at {subscripts(tuple(rest))}" if rest else "")
+    return invalid_text(step._label(), where, char)
 
 
 def pipeline_signature(dag: DAG) -> str:

@@ -14,19 +14,30 @@ commit is never per row. A reply finished between two commits would be lost if t
 were killed, so each one is also appended to a journal file with a single `write` (which
 survives the process dying); the journal is emptied after each commit and replayed into the
 database when the pipeline next opens it.
+
+A write that fails (a full disk, a lost mount, a permission) raises `StorageError` and leaves
+the store failed: every later write raises the same error, and the engine, which watches
+`failure`, stops the run. Nothing is written after a failed write, so the last commit stays
+a consistent checkpoint to resume from.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from stillroom.errors import DamagedCacheError, StorageError
+from stillroom.utils.jsonl import json_lines
 
 try:
     import fcntl
@@ -42,6 +53,7 @@ CREATE TABLE IF NOT EXISTS seen (
 CREATE TABLE IF NOT EXISTS runs (
     signature TEXT PRIMARY KEY, status TEXT NOT NULL, state BLOB, updated REAL
 );
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
     signature TEXT NOT NULL, location TEXT NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (signature, location, id)
@@ -49,6 +61,13 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 _JOURNAL_GLOB = "journal-*.log"
+_INSERT = "INSERT OR IGNORE INTO requests VALUES (?, ?)"
+_ADD_REQUESTS = "UPDATE meta SET value = value + ? WHERE name = 'requests'"
+_COUNT = "SELECT count(*) FROM requests"
+_STATE_FILE = "cache-state.json"
+"""Beside the database: its counters as of the last commit, to notice a lost commit."""
+
+logger = logging.getLogger("stillroom.pipeline")
 
 
 def try_lock(fd: int) -> bool:
@@ -65,65 +84,190 @@ def try_lock(fd: int) -> bool:
 class Store:
     """Thread-safe access to one pipeline's cache database and its request journal."""
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, directory: Path, strict: bool = False) -> None:
         self.directory = directory
+        self.path = directory / "cache.sqlite"
         self.lock = threading.RLock()
-        self._conn = sqlite3.connect(
-            directory / "cache.sqlite", check_same_thread=False, timeout=30.0
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        self.failure: StorageError | None = None
+        """The first write that failed; once set, every write raises it again."""
+        self.problems: list[str] = []
+        """What was found lost or damaged on opening (see `check`)."""
         self._journal_fd: int | None = None
         self._journal_path: Path | None = None
+        self._added = 0  # replies inserted since the last commit
+        with self._guarded("the request cache", self.path):
+            directory.mkdir(parents=True, exist_ok=True)
+            self._conn = self._open_checked(strict)
         self.replay_journals()
+        if self.problems:
+            if strict:
+                self.close()
+                raise self._refusal()
+            logger.warning("%s. Run with strict_cache=True to stop instead.", self._report())
+        with self._guarded("the request cache", self.path):
+            self._write_state()
+
+    # --- opening and checking ---------------------------------------------------------------
+
+    def _open_checked(self, strict: bool) -> sqlite3.Connection:
+        """Open the database, checked with SQLite's `quick_check` and against the counters
+        its last commit recorded beside it (which tell a lost `-wal` file or an older copy
+        put back). Findings go to `problems`; a database that fails the check is moved
+        aside and a new one started, unless `strict` (then nothing is touched)."""
+        expected = self._read_state()
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = self._connect()
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            verdict = str(exc)
+        if verdict == "ok" and conn is not None:
+            commits, requests = self._counters(conn)
+            if expected and commits < expected["commits"]:
+                self.problems.append(
+                    f"{self.path} is older than its last commit (commit {commits} of "
+                    f"{expected['commits']}: its -wal file was deleted, or an older copy "
+                    f"restored): {max(expected['requests'] - requests, 0)} cached replies "
+                    "are lost and those requests may be sent again"
+                )
+            return conn
+        if conn is not None:
+            conn.close()
+        lost = f"up to {expected['requests']}" if expected else "every one of its"
+        self.problems.append(
+            f"{self.path} failed SQLite's integrity check ({verdict}): {lost} cached replies "
+            "are lost and those requests may be sent again"
+        )
+        if strict:
+            raise self._refusal()
+        moved = self.path.with_name(f"cache.damaged-{int(time.time())}.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            source = self.path.with_name(self.path.name + suffix)
+            if source.exists():
+                os.replace(source, moved.with_name(moved.name + suffix))
+        self.problems[-1] += f"; it was moved to {moved} and a new cache started"
+        return self._connect()
+
+    def _report(self) -> str:
+        return "; ".join(self.problems)
+
+    def _refusal(self) -> DamagedCacheError:
+        return DamagedCacheError(
+            f"The request cache of this pipeline is damaged: {self._report()}. Nothing was "
+            "sent. Run without strict_cache (--strict-cache) to go on with what is left, or "
+            f"restore {self.directory} from a backup."
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        if conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 0:  # new, or older
+            conn.executemany(
+                "INSERT INTO meta VALUES (?, ?)",
+                [("commits", 0), ("requests", conn.execute(_COUNT).fetchone()[0])],
+            )
+            conn.commit()
+        return conn
+
+    @staticmethod
+    def _counters(conn: sqlite3.Connection) -> tuple[int, int]:
+        """(commits, cached replies) as the database records them."""
+        values = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+        return values["commits"], values["requests"]
+
+    def _state_path(self) -> Path:
+        return self.directory / _STATE_FILE
+
+    def _read_state(self) -> dict[str, int] | None:
+        try:
+            state = json.loads(self._state_path().read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            self.problems.append(f"{self._state_path()} could not be read ({exc})")
+            return None
+        return state if isinstance(state, dict) else None
+
+    def _write_state(self) -> None:
+        """Record the database's counters beside it, after each commit (atomically)."""
+        commits, requests = self._counters(self._conn)
+        temporary = self._state_path().with_suffix(".tmp")
+        temporary.write_text(json.dumps({"commits": commits, "requests": requests}))
+        os.replace(temporary, self._state_path())
+
+    @contextlib.contextmanager
+    def _guarded(self, what: str, path: Path) -> Iterator[None]:
+        """Turn an OS or SQLite error into a `StorageError` and keep it as the store's
+        failure; refuse to write at all once a write has failed."""
+        with self.lock:
+            if self.failure is not None:
+                raise self.failure
+            try:
+                yield
+            except (OSError, sqlite3.Error) as exc:
+                self.failure = StorageError(what, path, exc)
+                raise self.failure from exc
 
     # --- request cache ---------------------------------------------------------------------
 
     def get_request(self, key: bytes) -> dict[str, Any] | None:
-        with self.lock:
+        with self._guarded("the request cache", self.path):
             row = self._conn.execute("SELECT value FROM requests WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
         try:
-            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            line = json_lines([value], compact=True)
         except (TypeError, ValueError):
             return False
-        record = f"{key.hex()}\t{text}\n".encode()
-        with self.lock:
-            os.write(self._journal(), record)  # first: it is what survives a kill
-            self._conn.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)", (key, text))
+        with self._guarded("the request journal", self.directory):
+            self._write_journal(key.hex().encode("ascii") + b"\t" + line)
+        with self._guarded("the request cache", self.path):
+            text = line[:-1].decode()
+            inserted = self._conn.execute(_INSERT, (key, text)).rowcount
+            if not inserted:
+                self._conn.execute("UPDATE requests SET value = ? WHERE key = ?", (text, key))
+            self._added += inserted
         return True
 
-    def _journal(self) -> int:
+    def _write_journal(self, record: bytes) -> None:
+        """Append one record with a single `write` (first: it is what survives a kill)."""
         if self._journal_fd is None:
             self._journal_path = self.directory / f"journal-{uuid.uuid4().hex}.log"
             fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             try_lock(fd)
             self._journal_fd = fd
-        return self._journal_fd
+        written = os.write(self._journal_fd, record)
+        if written != len(record):  # a full disk may take part of it
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self._journal_path))
 
     def replay_journals(self) -> int:
-        """Move replies left in journals of dead processes into the database; count them."""
+        """Move replies left in journals of dead processes into the database; count them.
+
+        A journal line that cannot be read back (not a torn last line) is reported in
+        `problems`: its reply is lost and that request may be sent again."""
         count = 0
-        with self.lock:
+        with self._guarded("the request journal", self.directory):
             for path in sorted(self.directory.glob(_JOURNAL_GLOB)):
                 if path == self._journal_path:
                     continue
-                try:
-                    fd = os.open(path, os.O_RDONLY)
-                except OSError:
-                    continue
+                fd = os.open(path, os.O_RDONLY)
                 try:
                     if not try_lock(fd):  # a live process still writes it
                         continue
                     with os.fdopen(os.dup(fd), "rb") as handle:
                         data = handle.read()
-                    rows = list(_parse_journal(data))
-                    self._conn.executemany("INSERT OR REPLACE INTO requests VALUES (?, ?)", rows)
+                    rows, unreadable = _parse_journal(data)
+                    if unreadable:
+                        self.problems.append(
+                            f"{unreadable} line(s) of the request journal {path} could not be "
+                            "read; those replies are lost and their requests may be sent again"
+                        )
+                    inserted = self._conn.executemany(_INSERT, rows).rowcount
+                    self._conn.execute(_ADD_REQUESTS, (max(inserted, 0),))
                     self._conn.commit()
                     path.unlink()
                     count += len(rows)
@@ -134,14 +278,14 @@ class Store:
     # --- duplicate counting -----------------------------------------------------------------
 
     def seen_count(self, run: str, step: str, digest: bytes) -> int:
-        with self.lock:
+        with self._guarded("the request cache", self.path):
             row = self._conn.execute(
                 "SELECT n FROM seen WHERE run = ? AND step = ? AND hash = ?", (run, step, digest)
             ).fetchone()
         return row[0] if row else 0
 
     def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None:
-        with self.lock:
+        with self._guarded("the request cache", self.path):
             self._conn.executemany(
                 "INSERT INTO seen VALUES (?, ?, ?, 1) "
                 "ON CONFLICT (run, step, hash) DO UPDATE SET n = n + 1",
@@ -152,7 +296,7 @@ class Store:
 
     def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
         """(status, state, [(location, batch id, data)]) of a run; status "" when unknown."""
-        with self.lock:
+        with self._guarded("the checkpoint", self.path):
             row = self._conn.execute(
                 "SELECT status, state FROM runs WHERE signature = ?", (signature,)
             ).fetchone()
@@ -173,7 +317,7 @@ class Store:
         removed: Iterable[tuple[str, int]],
         updated: float,
     ) -> None:
-        with self.lock:
+        with self._guarded("the checkpoint", self.path):
             self._conn.executemany(
                 "DELETE FROM batches WHERE signature = ? AND location = ? AND id = ?",
                 ((signature, loc, bid) for loc, bid in removed),
@@ -189,42 +333,61 @@ class Store:
 
     def clear_run(self, signature: str, run: str | None = None) -> None:
         """Forget a run's in-flight batches (and its duplicate counts when `run` is given)."""
-        with self.lock:
+        with self._guarded("the checkpoint", self.path):
             self._conn.execute("DELETE FROM batches WHERE signature = ?", (signature,))
             if run is not None:
                 self._conn.execute("DELETE FROM seen WHERE run = ?", (run,))
 
     def commit(self) -> None:
         """Make everything written so far durable, then empty the journal it supersedes."""
-        with self.lock:
+        with self._guarded("the request cache", self.path):
+            self._conn.execute(_ADD_REQUESTS, (self._added,))
+            self._conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'commits'")
             self._conn.commit()
-            if self._journal_fd is not None:
+            self._added = 0
+            self._write_state()
+        if self._journal_fd is not None:
+            with self._guarded("the request journal", self._journal_path or self.directory):
                 os.ftruncate(self._journal_fd, 0)
 
     def close(self) -> None:
         """Close the database, dropping writes no checkpoint committed (the journal keeps
-        the replies among them, and is replayed next time; an empty journal is removed)."""
+        the replies among them, and is replayed next time; an empty journal is removed).
+
+        Runs after a failed write too; an error closing is raised only when no earlier
+        failure already explains it."""
         with self.lock:
-            self._conn.rollback()
-            self._conn.close()
-            if self._journal_fd is not None:
-                empty = os.fstat(self._journal_fd).st_size == 0
-                os.close(self._journal_fd)
-                self._journal_fd = None
-                if empty and self._journal_path is not None:
-                    with contextlib.suppress(OSError):
+            try:
+                self._conn.rollback()
+                self._conn.close()
+                if self._journal_fd is not None:
+                    fd, self._journal_fd = self._journal_fd, None
+                    empty = os.fstat(fd).st_size == 0
+                    os.close(fd)
+                    if empty and self._journal_path is not None:
                         self._journal_path.unlink()
+            except (OSError, sqlite3.Error) as exc:
+                if self.failure is None:
+                    raise StorageError("the request cache", self.path, exc) from exc
 
 
-def _parse_journal(data: bytes) -> Iterable[tuple[bytes, str]]:
-    for line in data.split(b"\n"):
+def _parse_journal(data: bytes) -> tuple[list[tuple[bytes, str]], int]:
+    """The (key, reply) records of a journal, and how many lines could not be read (a torn
+    last line, cut by a kill mid-write, is expected and not counted)."""
+    records: list[tuple[bytes, str]] = []
+    unreadable = 0
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines):
         key_hex, sep, value = line.partition(b"\t")
-        if not sep:
-            continue  # empty or torn last line
         try:
+            if not sep:
+                raise ValueError("no tab")
             key = bytes.fromhex(key_hex.decode("ascii"))
             text = value.decode("utf-8")
             json.loads(text)
         except ValueError:
+            if line and number < len(lines) - 1:
+                unreadable += 1
             continue
-        yield key, text
+        records.append((key, text))
+    return records, unreadable

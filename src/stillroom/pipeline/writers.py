@@ -21,9 +21,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from stillroom.errors import StorageError
+from stillroom.utils.jsonl import json_lines
 
 if TYPE_CHECKING:
     from stillroom.pipeline.scheduler import Batch
@@ -50,9 +54,17 @@ def json_default(value: Any) -> Any:
 
 
 def dumps_rows(rows: list[Row]) -> bytes:
-    return "".join(
-        json.dumps(row, ensure_ascii=False, default=json_default) + "\n" for row in rows
-    ).encode("utf-8")
+    """Rows as JSON lines; text UTF-8 cannot hold (lone surrogates) is `\\u`-escaped."""
+    return json_lines(rows, default=json_default)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """An OS error writing a dataset file becomes a `StorageError` naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise StorageError("the dataset", path, exc) from exc
 
 
 def resolve_format(requested: StorageFormat) -> StorageFormat:
@@ -88,22 +100,25 @@ class JsonlWriter:
 
     def restore(self, state: dict[str, Any] | None, pending: list[Any]) -> None:
         """Open for appending; with a checkpoint, cut the file back to where it was."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if state is None:
-            self.path.write_bytes(b"")
-        else:
-            self.rows = state["rows"]
-            with open(self.path, "ab") as handle:
-                handle.truncate(state["offset"])
-        self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
+        with writing(self.path):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if state is None:
+                self.path.write_bytes(b"")
+            else:
+                self.rows = state["rows"]
+                with open(self.path, "ab") as handle:
+                    handle.truncate(state["offset"])
+            self._file = open(self.path, "ab")  # noqa: SIM115 (closed in close())
 
     def write(self, batch: Batch) -> None:
         if batch.rows:
-            self._file.write(dumps_rows(batch.rows))
+            with writing(self.path):
+                self._file.write(dumps_rows(batch.rows))
             self.rows += len(batch.rows)
 
     def flush(self, force: bool = False) -> None:
-        self._file.flush()
+        with writing(self.path):
+            self._file.flush()
 
     def pending(self) -> list[Encoded]:
         return []
@@ -116,8 +131,9 @@ class JsonlWriter:
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with writing(self.path):
+                file.close()
 
 
 @dataclass(slots=True)
@@ -164,14 +180,15 @@ class ParquetWriter:
             self._schema, self._unsupported = None, str(exc)
 
     def restore(self, state: dict[str, Any] | None, pending: list[Encoded]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         if state is not None:
             self.rows = state["rows"]
             self.parts = list(state["parts"])
         keep = set(self.parts)
-        for path in self.directory.iterdir():
-            if path.name not in keep:
-                path.unlink()
+        with writing(self.directory):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for path in self.directory.iterdir():
+                if path.name not in keep:
+                    path.unlink()
         for item in pending:
             self._add_to_schema([json.loads(line) for line in item.lines.splitlines()])
             self._buffer.append(item)
@@ -195,7 +212,8 @@ class ParquetWriter:
         if not (force or due):
             return
         lines = b"".join(item.lines for item in self._buffer)
-        self.parts.append(self._write_part(lines, self._buffered, len(self.parts)))
+        with writing(self.directory):
+            self.parts.append(self._write_part(lines, self._buffered, len(self.parts)))
         self.rows += self._buffered
         self._buffer, self._buffered = [], 0
         self._last_flush = time.monotonic()

@@ -12,9 +12,11 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import sys
 import typing
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal, TypeVar
 
 import yaml
@@ -30,14 +32,28 @@ def type_info(cls: type) -> dict[str, str]:
     return {"module": cls.__module__, "name": cls.__qualname__}
 
 
-def import_type(info: dict[str, str], allowed_modules: Iterable[str] = ()) -> type:
-    """The class named by a dump's `type_info`, if its module is allowed."""
+def import_type(
+    info: dict[str, str], allowed_modules: Iterable[str] = (), *, expected: type
+) -> type:
+    """The class named by a dump's `type_info`: a subclass of `expected`, defined in the module
+    the dump names, under `stillroom` or a module the caller allowed.
+
+    Importing runs a module's top-level code, so a module is imported only once the names
+    pass these checks, and a `__main__` module (which acts when imported, e.g. by running a
+    command line) is never imported: the running script's own classes (module `__main__`,
+    when allowed) are looked up in it as it is. A class re-exported under another module is
+    refused, with the module to write instead.
+    """
     try:
         module_name, name = info["module"], info["name"]
     except (KeyError, TypeError) as exc:
         raise SerializationError(
             f"Malformed {TYPE_INFO_KEY!r}: expected {{'module': ..., 'name': ...}}, got {info!r}."
         ) from exc
+    if not isinstance(module_name, str) or not isinstance(name, str):
+        raise SerializationError(f"Malformed {TYPE_INFO_KEY!r}: {info!r} should name strings.")
+    where = f"{TYPE_INFO_KEY} {module_name}.{name}"
+    kind = expected.__name__.lstrip("_")
     allowed = ("stillroom", *allowed_modules)
     if not any(module_name == m or module_name.startswith(m + ".") for m in allowed):
         raise SerializationError(
@@ -45,15 +61,49 @@ def import_type(info: dict[str, str], allowed_modules: Iterable[str] = ()) -> ty
             f"was not allowed. Pass allowed_modules=[{module_name!r}] (or --allow-module on the "
             "CLI) if you trust it."
         )
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise SerializationError(f"Cannot import {module_name}.{name}: {exc}") from exc
+    parts = name.split(".")
+    if not all(part.isidentifier() and not part.startswith("_") for part in parts):
+        raise SerializationError(
+            f"Refusing {where}: a type_info names a public class by its qualified name "
+            "(e.g. 'TextGeneration'), not a private or dotted-in attribute."
+        )
+    module = _module(module_name, where)
+    obj: Any = module
+    for part in parts:
+        obj = getattr(obj, part, None)
     if not isinstance(obj, type):
-        raise SerializationError(f"{module_name}.{name} is not a class.")
+        found = "nothing" if obj is None else f"a {type(obj).__name__}"
+        raise SerializationError(f"Refusing {where}: it names {found}, not a {kind} class.")
+    if obj.__module__ != module.__name__ or obj.__qualname__ != name:
+        raise SerializationError(
+            f"Refusing {where}: that class is defined as {obj.__module__}.{obj.__qualname__}; "
+            f"write type_info {{module: {obj.__module__}, name: {obj.__qualname__}}} instead."
+        )
+    if not issubclass(obj, expected):
+        raise SerializationError(
+            f"Refusing {where}: that class is not a {kind}, which is what this part of the "
+            "file must hold."
+        )
     return obj
+
+
+def _module(module_name: str, where: str) -> ModuleType:
+    """The module `module_name`, imported if it must be; never a `__main__` module (importing
+    `a.__main__.b` would import `a.__main__` first)."""
+    if module_name == "__main__":
+        return sys.modules["__main__"]
+    parts = module_name.split(".")
+    if not all(part.isidentifier() for part in parts):
+        raise SerializationError(f"Refusing {where}: {module_name!r} is not a module name.")
+    if "__main__" in parts:
+        raise SerializationError(
+            f"Refusing {where}: {module_name} is a program's entry point, which acts when "
+            "imported; classes are loaded only from ordinary modules."
+        )
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SerializationError(f"Cannot import {where}: {exc}") from exc
 
 
 def _mentions_secret(annotation: Any) -> bool:
@@ -136,9 +186,7 @@ class Serializable(BaseModel):
         info = data.pop(TYPE_INFO_KEY, None)
         target: type[Any] = cls
         if info is not None:
-            target = import_type(info, allowed)
-            if not issubclass(target, cls):
-                raise SerializationError(f"{info} does not describe a {cls.__name__}.")
+            target = import_type(info, allowed, expected=cls)
         return target._validate_loaded(
             {key: load_value(value, allowed) for key, value in data.items()}
         )
@@ -165,10 +213,8 @@ def load_value(value: Any, allowed_modules: Iterable[str]) -> Any:
     """Rebuild nested objects in a dumped value (dicts carrying `type_info`)."""
     if isinstance(value, dict):
         if TYPE_INFO_KEY in value:
-            target = import_type(value[TYPE_INFO_KEY], allowed_modules)
-            if issubclass(target, Serializable):
-                return target.from_dict(value, allowed_modules)
-            raise SerializationError(f"{target.__name__} cannot be loaded from a dump.")
+            target = import_type(value[TYPE_INFO_KEY], allowed_modules, expected=Serializable)
+            return target.from_dict(value, allowed_modules)
         return {k: load_value(v, allowed_modules) for k, v in value.items()}
     if isinstance(value, list):
         return [load_value(v, allowed_modules) for v in value]

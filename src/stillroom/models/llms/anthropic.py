@@ -111,7 +111,7 @@ class AnthropicLLM(RemoteLLM):
         data = await self._post_json(url, body)
         content = data.get("content") if isinstance(data, dict) else None
         if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
-            raise self._malformed(f"expected a 'content' list of blocks, got {str(data)[:200]!r}")
+            raise self._malformed("expected a 'content' list of blocks", data)
         if spec is not None:
             tool_inputs = [b.get("input") for b in content if b.get("type") == "tool_use"]
             text = json.dumps(tool_inputs[0]) if tool_inputs else _text(content)

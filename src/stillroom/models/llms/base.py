@@ -26,6 +26,7 @@ from stillroom.mixins.runtime_parameters import (
     RuntimeParametersNames,
     accepted_keyword_names,
 )
+from stillroom.models.llms.resilience import RetryCounter
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
 from stillroom.utils.serialization import Serializable, secret_fields
@@ -197,6 +198,7 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     )
 
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
+    _retries: RetryCounter = PrivateAttr(default_factory=RetryCounter)
 
     _transport_fields: ClassVar[frozenset[str]] = frozenset()
     """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
@@ -240,6 +242,12 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
     ) -> list[GenerateOutput]:
         """One `GenerateOutput` per input, each with `num_generations` generations."""
+
+    @property
+    def retries(self) -> RetryCounter:
+        """The requests this LLM retried, by kind: stays empty for a backend that never
+        retries, so a pipeline can summarise any LLM's retries the same way."""
+        return self._retries
 
     @property
     def last_reply(self) -> str | None:

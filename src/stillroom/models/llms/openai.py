@@ -182,27 +182,31 @@ class OpenAILLM(RemoteLLM):
         try:
             samples = await self._request(body, count, params, offset)
         except LLMRequestError as error:
-            if self._n_supported is not None or error.status_code not in (400, 422):
+            # Not `is not None`: a request sent with `n` before another one found `n` refused
+            # gets its 400 after `_n_supported` became False, and must fall back too.
+            if self._n_supported is True or error.status_code not in (400, 422):
                 raise
             samples = await self._one_by_one(body, count, params, offset)
-            logger.info(
-                "%s: the server rejected n=%d; asking one generation per request from now on",
-                self._label(),
-                count,
-            )
-            self._n_supported = False
+            self._n_unsupported("rejected", count)
             return samples
         if len(samples) >= count:
             self._n_supported = True
             return samples
-        logger.info(
-            "%s: the server ignored n=%d; asking one generation per request from now on",
-            self._label(),
-            count,
-        )
-        self._n_supported = False
+        self._n_unsupported("ignored", count)
         rest = await self._one_by_one(body, count - len(samples), params, offset + len(samples))
         return samples + rest
+
+    def _n_unsupported(self, how: str, count: int) -> None:
+        """Ask one generation per request from now on, saying so once (not once per request
+        that was in flight with `n` when the server refused it)."""
+        if self._n_supported is None:
+            logger.info(
+                "%s: the server %s n=%d; asking one generation per request from now on",
+                self._label(),
+                how,
+                count,
+            )
+        self._n_supported = False
 
     async def _one_by_one(
         self, body: dict[str, Any], count: int, params: dict[str, Any], offset: int
@@ -244,15 +248,14 @@ class OpenAILLM(RemoteLLM):
             or not all(isinstance(c, dict) for c in choices)
         ):
             raise self._malformed(
-                f"expected a JSON object with a non-empty 'choices' list of objects, got "
-                f"{_preview(data)}"
+                "expected a JSON object with a non-empty 'choices' list of objects", data
             )
         texts: list[str | None] = []
         logprobs: list[Any] = []
         for choice in sorted(choices, key=lambda c: c.get("index") or 0):
             message = choice.get("message") if chat else choice
             if not isinstance(message, dict):
-                raise self._malformed(f"a choice has no message: {_preview(choice)}")
+                raise self._malformed("a choice has no message", choice)
             texts.append(message.get("content" if chat else "text"))
             logprobs.append(_logprobs(choice.get("logprobs")))
         usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
@@ -266,11 +269,6 @@ class OpenAILLM(RemoteLLM):
 def _total_tokens(data: Any) -> int | None:
     usage = data.get("usage") if isinstance(data, dict) else None
     return usage.get("total_tokens") if isinstance(usage, dict) else None
-
-
-def _preview(value: Any, limit: int = 200) -> str:
-    text = " ".join(str(value).split())
-    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]:

@@ -37,6 +37,7 @@ from stillroom.errors import LLMRequestError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
 from stillroom.models.llms.rate_limit import RateLimiter
+from stillroom.models.llms.redaction import error_mentions, redact
 from stillroom.models.llms.resilience import (
     FailedAttempt,
     Failure,
@@ -45,7 +46,6 @@ from stillroom.models.llms.resilience import (
     classify_httpx_error,
     error_detail,
     failure_from_status,
-    redact,
     timeout_failure,
 )
 from stillroom.models.llms.settings import RequestSettingsMixin
@@ -238,7 +238,8 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         try:
             return json.loads(reply.body)
         except ValueError as exc:
-            raise self._malformed(f"the body is not valid JSON ({exc})") from None
+            received = reply.body.decode("utf-8", "replace")
+            raise self._malformed(f"the body is not valid JSON ({exc})", received) from None
 
     async def _send(
         self,
@@ -247,36 +248,74 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         estimated_tokens: int = 0,
         tokens_used: Callable[[_T], int | None] = lambda _: None,
     ) -> _T:
-        """`call()` under the rate limits, the timeout and the retry policy."""
+        """`call()` under the rate limits, the timeout and the retry policy.
+
+        An exception that is no request failure (a bug, a library's own error) is raised as
+        it is, unless its text or chain holds the key: then a redacted copy of its message is
+        raised instead, without the chain.
+        """
 
         async def attempt() -> _T:
             if self._limiter is not None:
                 await self._limiter.acquire(estimated_tokens)
             return await _within(call(), self.timeout)
 
-        result = await call_with_retries(
-            attempt,
-            policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
-            classify=self._classify_error,
-            give_up=self._request_error,
-            label=self._label(),
+        try:
+            result = await call_with_retries(
+                attempt,
+                policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
+                classify=self._classify_error,
+                give_up=self._request_error,
+                label=self._label(),
+                counter=self.retries,
+            )
+        except Exception as error:
+            if isinstance(error, LLMRequestError) or not error_mentions(error, self._secrets()):
+                raise
+            shown = redact(repr(error), self._secrets())
+        else:
+            if self._limiter is not None:
+                self._limiter.settle(estimated_tokens, tokens_used(result))
+            return result
+        # Raised outside the `except` block, so that it keeps no link to the leaking error.
+        raise LLMRequestError(
+            f"{self._label()}: the request failed with {shown} (its traceback is left out: "
+            "it holds the API key)"
         )
-        if self._limiter is not None:
-            self._limiter.settle(estimated_tokens, tokens_used(result))
-        return result
+
+    def _secrets(self) -> list[str]:
+        """What must never be shown: the key, unless it is the keyless placeholder (masking
+        pieces of "sk-no-key-required" would mangle words such as "required")."""
+        if self._secret is None:
+            return []
+        value = self._secret.get_secret_value()
+        return [] if value == self._keyless_value() else [value]
 
     def _classify_error(self, error: BaseException) -> Failure | None:
-        """A `Failure` for an exception raised by one attempt (None: not a request failure)."""
+        """A `Failure` for an exception raised by one attempt (None: not a request failure),
+        redacted: from here on its texts go to logs and errors."""
         if isinstance(error, FailedAttempt):
-            return error.failure
-        if isinstance(error, asyncio.TimeoutError):
-            return timeout_failure(self.timeout)
-        return classify_httpx_error(error, self.timeout)
+            failure: Failure | None = error.failure
+        elif isinstance(error, asyncio.TimeoutError):
+            failure = timeout_failure(self.timeout)
+        else:
+            failure = classify_httpx_error(error, self.timeout)
+        return failure.redacted(self._secrets()) if failure is not None else None
 
-    def _malformed(self, what: str) -> FailedAttempt:
-        """The failure for a reply that is not what the API promises (not retried)."""
+    def _malformed(self, what: str, received: Any) -> FailedAttempt:
+        """The failure for a reply that is not what the API promises (not retried).
+
+        `received` (the decoded JSON, or the text) becomes the failure's detail.
+        """
+        if not isinstance(received, str):
+            received = json.dumps(received, ensure_ascii=False, default=str)
         return FailedAttempt(
-            Failure(summary=f"malformed reply from {self._endpoint()}: {what}", retryable=False)
+            Failure(
+                summary=f"malformed reply from {self._endpoint()}: {what}",
+                retryable=False,
+                kind="malformed reply",
+                detail=received,
+            )
         )
 
     def _endpoint(self) -> str:
@@ -317,7 +356,8 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         message = "; ".join(parts) + "."
         if failure.detail:
             message += f" Server said: {failure.detail}"
-        secret = self._secret.get_secret_value() if self._secret is not None else ""
+        # The failure is redacted already; the label and hint name the model and base_url,
+        # where a user may have put the key too (`?key=...`).
         return LLMRequestError(
-            redact(message, [secret]), status_code=failure.status_code, attempts=attempts
+            redact(message, self._secrets()), status_code=failure.status_code, attempts=attempts
         )

@@ -4,6 +4,8 @@ A backend turns whatever went wrong in one attempt into a `Failure` (status, whe
 attempt may succeed, how long the server asks us to wait). `call_with_retries` then decides:
 retry 429/5xx/timeouts/connection errors with exponential backoff and jitter, honouring
 `Retry-After`; give up at once on other client errors with a message saying what to check.
+Each retry is logged at DEBUG and counted in the LLM's `RetryCounter`: a run summarises the
+counts instead of printing one line per retry.
 """
 
 from __future__ import annotations
@@ -13,13 +15,16 @@ import email.utils
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, TypeVar
 
 import httpx
+
+from stillroom.models.llms.redaction import excerpt, redact
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -27,6 +32,9 @@ _T = TypeVar("_T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Client errors worth a new attempt; every 5xx is retried too."""
+
+DETAIL_LIMIT = 500
+"""Characters of a server's message kept in an error, after redaction."""
 
 _sleep = asyncio.sleep  # module attribute so tests can observe the delays without waiting
 
@@ -38,10 +46,22 @@ class Failure:
     summary: str
     """One line: 'HTTP 429 (Too Many Requests)', 'no reply within 30 s', ..."""
     retryable: bool
+    kind: str
+    """What a `RetryCounter` counts it as: the HTTP status ('429'), 'timeout', ..."""
     status_code: int | None = None
     retry_after: float | None = None
     detail: str = ""
-    """What the server said (its error message), if anything."""
+    """What the server said (its error message, or the reply it sent), if anything: in full
+    until `redacted` shortens it."""
+
+    def redacted(self, secrets: Iterable[str]) -> Failure:
+        """This failure fit to show: `secrets` masked, then the detail cut to `DETAIL_LIMIT`."""
+        secrets = list(secrets)
+        return replace(
+            self,
+            summary=redact(self.summary, secrets),
+            detail=excerpt(self.detail, secrets, DETAIL_LIMIT),
+        )
 
 
 class FailedAttempt(Exception):
@@ -99,8 +119,9 @@ def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def error_detail(body: str | bytes | None, limit: int = 500) -> str:
-    """The server's error message from a response body (OpenAI, Anthropic, vLLM, TGI shapes)."""
+def error_detail(body: str | bytes | None) -> str:
+    """The server's error message from a response body (OpenAI, Anthropic, vLLM, TGI shapes),
+    else the whole body; never shortened here, so that redaction sees every key in it."""
     if not body:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
@@ -113,13 +134,13 @@ def error_detail(body: str | bytes | None, limit: int = 500) -> str:
         if isinstance(error, dict):
             message = error.get("message") or error.get("detail")
             if message:
-                return str(message)[:limit]
+                return str(message)
         elif isinstance(error, str):
-            return error[:limit]
+            return error
         for key in ("message", "detail"):
             if data.get(key):
-                return str(data[key])[:limit]
-    return " ".join(text.split())[:limit]
+                return str(data[key])
+    return text
 
 
 def failure_from_status(
@@ -133,6 +154,7 @@ def failure_from_status(
     return Failure(
         summary=f"HTTP {status_code} ({phrase})",
         retryable=status_code in RETRYABLE_STATUS or status_code >= 500,
+        kind=str(status_code),
         status_code=status_code,
         retry_after=parse_retry_after(headers),
         detail=detail,
@@ -141,7 +163,7 @@ def failure_from_status(
 
 def timeout_failure(seconds: float | None) -> Failure:
     after = f" within {seconds:g} s" if seconds else ""
-    return Failure(summary=f"no reply{after} (timeout)", retryable=True)
+    return Failure(summary=f"no reply{after} (timeout)", retryable=True, kind="timeout")
 
 
 def classify_httpx_error(error: BaseException, timeout: float | None) -> Failure | None:
@@ -154,16 +176,54 @@ def classify_httpx_error(error: BaseException, timeout: float | None) -> Failure
     if isinstance(error, httpx.TimeoutException):
         return timeout_failure(timeout)
     if isinstance(error, httpx.TransportError):
-        return Failure(summary=f"connection error ({type(error).__name__})", retryable=True)
+        return Failure(
+            summary=f"connection error ({type(error).__name__})",
+            retryable=True,
+            kind="connection error",
+        )
     return None
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret (longer than 3 characters) replaced by '***'."""
-    for secret in secrets:
-        if secret and len(secret) > 3:
-            text = text.replace(secret, "***")
-    return text
+class RetryCounter:
+    """Retries an LLM made, by kind ('429', '500', 'timeout', 'connection error', ...).
+
+    Safe to use from several threads: a pipeline's workers share one LLM.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+        self._reported: dict[str, int] = {}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Retries of each kind since the LLM was created (a copy)."""
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def record(self, kind: str) -> None:
+        with self._lock:
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+
+    def take_since_last(self) -> dict[str, int]:
+        """Retries of each kind since the previous call (all of them the first time), for a
+        periodic summary; kinds with none are left out."""
+        with self._lock:
+            since = {
+                kind: count - self._reported.get(kind, 0)
+                for kind, count in self._counts.items()
+                if count > self._reported.get(kind, 0)
+            }
+            self._reported = dict(self._counts)
+        return since
+
+    def __repr__(self) -> str:
+        return f"RetryCounter({self.counts})"
 
 
 async def call_with_retries(
@@ -173,11 +233,15 @@ async def call_with_retries(
     classify: Callable[[BaseException], Failure | None],
     give_up: Callable[[Failure, int, str], BaseException],
     label: str,
+    counter: RetryCounter,
 ) -> _T:
     """Run `attempt` until it succeeds, a failure is not retryable, or retries run out.
 
-    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as is).
-    `give_up(failure, attempts, reason)` builds the exception raised in the end.
+    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as is);
+    its texts are logged as they are, so it must return them redacted.
+    `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
+    is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
+    line each would flood the console (the counts are summarised instead).
     """
     attempts = 0
     while True:
@@ -201,10 +265,12 @@ async def call_with_retries(
             )
             raise give_up(failure, attempts, reason)
         delay = policy.delay(retries_done + 1, failure.retry_after)
-        logger.info(
-            "%s: %s; retry %d/%d in %.2f s",
+        counter.record(failure.kind)
+        logger.debug(
+            "%s: %s%s; retry %d/%d in %.2f s",
             label,
             failure.summary,
+            f" ({failure.detail})" if failure.detail else "",
             retries_done + 1,
             policy.max_retries,
             delay,

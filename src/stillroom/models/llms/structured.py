@@ -177,7 +177,8 @@ class GenerationCollector:
                 self.accepted.append(replace(sample, text=text))
             else:
                 self.errors.append(error)
-                logger.info("%s: structured reply rejected: %s", self.label, error)
+                # DEBUG: one line per rejected reply would flood a run's console
+                logger.debug("%s: structured reply rejected: %s", self.label, error)
 
     def output(self) -> GenerateOutput:
         if not self.accepted and self.errors:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from stillroom.errors import StillroomError
+from stillroom.errors import DamagedCacheError, StillroomError
 from stillroom.models.llms.base import is_async_llm
 from stillroom.pipeline.execution import (
     finish_rows,
@@ -56,12 +56,21 @@ current_attempt: ContextVar[str | None] = ContextVar("stillroom_attempt", defaul
 class CacheKeeper:
     """The pipeline's cache database, for the driver (checkpoints) and the replicas (replies)."""
 
-    def __init__(self, directory: str) -> None:
-        self.store = Store(Path(directory))
+    def __init__(self, directory: str, strict: bool = False) -> None:
+        self.opening_error: Exception | None = None
+        try:
+            self.store = Store(Path(directory), strict)
+        except DamagedCacheError as exc:  # raised to the driver by `opened`
+            self.opening_error = exc
         self.caches: dict[str, RequestCache] = {}
         # attempt -> (step, requests it reserved, keys still in flight): what to undo should
         # the replica running it die
         self._attempts: dict[str, tuple[str, list[bytes], set[bytes]]] = {}
+
+    def opened(self) -> None:
+        """Raise what opening the store raised (an actor's constructor cannot)."""
+        if self.opening_error is not None:
+            raise self.opening_error
 
     # checkpoints: the driver's `Store` calls, one for one
     def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:

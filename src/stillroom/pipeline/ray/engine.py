@@ -25,7 +25,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from stillroom.errors import StillroomError
+from stillroom.errors import DamagedCacheError, StillroomError
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
@@ -68,11 +68,16 @@ def _driver_node() -> str:
 class KeeperStore:
     """The driver's `Store`: each call goes to the `CacheKeeper` actor that owns the database."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, strict: bool = False) -> None:
         self.directory = directory.resolve()  # workers run from other working directories
         self.keeper = CacheKeeperActor.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(_driver_node(), soft=False)
-        ).remote(str(self.directory))
+        ).remote(str(self.directory), strict)
+        try:
+            ray.get(self.keeper.opened.remote())
+        except DamagedCacheError:
+            ray.kill(self.keeper)
+            raise
         self.stats: dict[str, RequestStats] = {}
         self._consumed: dict[str, list[bytes]] = {}
 

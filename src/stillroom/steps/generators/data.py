@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
+from stillroom.errors import step_label
 from stillroom.steps.base import GeneratorStep
 from stillroom.steps.columns.bookkeeping import columns_in_rows
 from stillroom.steps.typing import GeneratorStepOutput, StepColumns
+from stillroom.utils.text import invalid_text, lone_surrogate, subscripts
 
 
 class LoadDataFromDicts(GeneratorStep):
@@ -29,10 +31,11 @@ class LoadDataFromDicts(GeneratorStep):
 
     @field_validator("data", mode="plain")
     @classmethod
-    def _rows_as_given(cls, value: Any) -> list[dict[str, Any]]:
+    def _rows_as_given(cls, value: Any, info: ValidationInfo) -> list[dict[str, Any]]:
         """Check the rows without copying them: pydantic's own validation would build a second
         list of dicts, doubling the memory a large `data` takes. Batches are copies, so steps
-        downstream never change `data`."""
+        downstream never change `data`. Text that is not valid Unicode is refused here, where
+        the row and column can still be named, rather than when the rows are hashed or saved."""
         if isinstance(value, tuple):
             value = list(value)
         if not isinstance(value, list):
@@ -43,6 +46,12 @@ class LoadDataFromDicts(GeneratorStep):
                     f"expected a list of dicts (one per row); row {index} is "
                     f"{type(row).__name__} {row!r:.80}"
                 )
+        found = lone_surrogate(value)
+        if found:
+            (index, column, *rest), char = found
+            owner = step_label(cls, info.data.get("name"))
+            inside = f" at {subscripts(tuple(rest))}" if rest else ""
+            raise invalid_text(owner, f"row {index}, column {column!r}{inside}", char)
         return value
 
     @property

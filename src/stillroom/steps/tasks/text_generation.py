@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import jinja2
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, step_label
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
@@ -34,7 +33,11 @@ class TextGeneration(Task):
         default="instruction", validate_default=True, description="Row columns the template reads."
     )
 
-    _template: jinja2.Template | None = PrivateAttr(default=None)
+    @field_validator("template")
+    @classmethod
+    def _checked_template(cls, value: str, info: ValidationInfo) -> str:
+        owner = step_label(cls, info.data.get("name"))
+        return templates.check(value, owner=owner, field="field 'template'")
 
     @field_validator("columns")
     @classmethod
@@ -50,7 +53,6 @@ class TextGeneration(Task):
                 f"{self.template!r}. Reference each column as {{{{ column }}}} in the template, "
                 "or drop it from `columns`."
             )
-        self._template = templates.from_string(self.template)
 
     @property
     def inputs(self) -> StepColumns:
@@ -70,8 +72,10 @@ class TextGeneration(Task):
                     f"{type(value).__name__} {value!r}. Use ChatGeneration for conversations."
                 )
             values[column] = value
-        assert self._template is not None
-        messages: ChatType = [{"role": "user", "content": self._template.render(**values)}]
+        prompt = templates.render(
+            self.template, owner=self._label(), field="field 'template'", **values
+        )
+        messages: ChatType = [{"role": "user", "content": prompt}]
         system_prompt = input.get("system_prompt") or self.system_prompt
         if system_prompt and self.use_system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})

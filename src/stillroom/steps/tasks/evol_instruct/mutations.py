@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any, ClassVar
 
-import jinja2
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, step_label
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.tasks.base import RowInputError
 from stillroom.typing import ChatType
@@ -70,8 +68,8 @@ def evol_quality_templates() -> dict[str, str]:
 def check_mutation_templates(
     owner: str, mutations: dict[str, str], allowed: Iterable[str]
 ) -> dict[str, str]:
-    """`mutations` with distilabel placeholders converted, each checked to compile and to
-    read only `allowed` variables; raises a clear error otherwise."""
+    """`mutations` with distilabel placeholders converted, each checked to be a valid, safe
+    template reading only `allowed` variables; raises a clear error naming `owner` otherwise."""
     allowed = set(allowed)
     if not mutations:
         raise StillroomError(f"{owner}: mutation_templates must hold at least one template.")
@@ -79,12 +77,8 @@ def check_mutation_templates(
     for key, source in mutations.items():
         for placeholder, variable in _PLACEHOLDERS.items():
             source = source.replace(placeholder, variable)
-        try:
-            unknown = templates.variables(source) - allowed
-        except jinja2.TemplateSyntaxError as exc:
-            raise StillroomError(
-                f"{owner}: mutation template {key!r} is not valid Jinja2: {exc}"
-            ) from exc
+        templates.check(source, owner=owner, field=_field(key))
+        unknown = templates.variables(source) - allowed
         if unknown:
             raise StillroomError(
                 f"{owner}: mutation template {key!r} uses {sorted(unknown)}; it may only use "
@@ -94,10 +88,8 @@ def check_mutation_templates(
     return converted
 
 
-@lru_cache(maxsize=256)
-def compiled(source: str) -> jinja2.Template:
-    """The compiled form of a mutation template (cached by source)."""
-    return templates.from_string(source)
+def _field(key: str) -> str:
+    return f"field 'mutation_templates' (template {key!r})"
 
 
 class EvolMutationsMixin(BaseModel):
@@ -116,12 +108,16 @@ class EvolMutationsMixin(BaseModel):
 
     @field_validator("mutation_templates")
     @classmethod
-    def _check_templates(cls, value: dict[str, str]) -> dict[str, str]:
-        return check_mutation_templates(cls.__name__, value, cls._template_variables)
+    def _check_templates(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        owner = step_label(cls, info.data.get("name"))
+        return check_mutation_templates(owner, value, cls._template_variables)
 
     def _mutation_request(self, name: str, values: dict[str, Any]) -> ChatType:
-        """The request applying mutation `name`, rendered with `values`."""
-        prompt = compiled(self.mutation_templates[name]).render(**values)
+        """The request applying mutation `name`, rendered with `values` in the sandbox."""
+        owner = step_label(type(self), getattr(self, "name", None))
+        prompt = templates.render(
+            self.mutation_templates[name], owner=owner, field=_field(name), **values
+        )
         return [{"role": "user", "content": prompt}]
 
     def _text(self, row: dict[str, Any], column: str) -> str:
