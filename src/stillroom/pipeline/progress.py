@@ -208,7 +208,9 @@ class ProgressReporter:
         if summary is None or self.mode == "off":
             return
         if self.mode == "rich":
-            console().print("\n".join(summary.lines()), markup=False, highlight=False)
+            console().print(
+                "\n".join(summary.lines()), markup=False, highlight=False, soft_wrap=True
+            )
         else:
             for line in summary.lines():
                 summary_logger.info("%s", line)
