@@ -80,7 +80,7 @@ def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
     assert matches and all(matches), progress
     assert any(m.group(2) == "2" for m in matches)  # both request slots busy at some point
     assert matches[-1].group(1) == "6" and matches[-1].group(4) == "1"  # the final line
-    assert any("Pipeline 'small' completed in" in m for m in messages)
+    assert any("Pipeline 'small' finished with 1 failed row in" in m for m in messages)
     assert any("dataset 'default': 6 rows" in m for m in messages)
     assert (
         "  step 'text_generation': 1 rows kept with an error (see stillroom_metadata)" in messages

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from stillroom.models import AsyncMockLLM, MockLLM
@@ -59,6 +61,7 @@ class Exploding(TextGeneration):
 
 
 def test_a_task_keeps_its_model_name_and_earlier_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="stillroom.pipeline")  # one line per failed chunk
     task = Exploding(name="gen", llm=MockLLM(responses="x"), input_batch_size=2)
     task.load()
     rows = [

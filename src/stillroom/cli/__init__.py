@@ -2,19 +2,23 @@
 
 Each subcommand lives in its own module with a `register(subparsers)` function listed in
 `SUBCOMMANDS`; a new command (such as `stillroom demo`) is one module and one line here.
+`--log-level`/`--quiet` go before the command (or after `pipeline run`); exit statuses are in
+`exit_codes`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from stillroom import __version__
-from stillroom.cli import demo, pipeline
+from stillroom.cli import demo, exit_codes, pipeline
+from stillroom.cli.options import log_options
 from stillroom.errors import StillroomError
+from stillroom.pipeline.errors import TooManyFailuresError
+from stillroom.pipeline.logs import setup_logging
 
 SUBCOMMANDS: list[Callable[[Any], None]] = [demo.register, pipeline.register]
 """Functions adding one subcommand each to the `stillroom` parser."""
@@ -22,7 +26,7 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [demo.register, pipeline.register]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="stillroom", description="Build synthetic datasets with LLMs."
+        prog="stillroom", description="Build synthetic datasets with LLMs.", parents=[log_options()]
     )
     parser.add_argument("--version", action="version", version=f"stillroom {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
@@ -32,16 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (130 when stopped with Ctrl-C)."""
+    """Run the command line; returns the exit status (see `exit_codes`)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s [stillroom] %(message)s", datefmt="%H:%M:%S"
-    )
     try:
-        return int(args.handler(args) or 0)
+        setup_logging(getattr(args, "log_level", None))
+        return int(args.handler(args) or exit_codes.OK)
+    except TooManyFailuresError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.TOO_MANY_FAILURES
     except StillroomError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exit_codes.ERROR
     except KeyboardInterrupt:
         print("stopped at once; run the same command again to resume", file=sys.stderr)
-        return 130
+        return exit_codes.INTERRUPTED

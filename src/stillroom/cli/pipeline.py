@@ -1,4 +1,8 @@
-"""`stillroom pipeline run|info --config p.yaml`: run or describe a saved pipeline."""
+"""`stillroom pipeline run|info --config p.yaml`: run or describe a saved pipeline.
+
+`run` exits 0 when every row succeeded, 3 when the run finished with failed rows, 130 when
+stopped with Ctrl-C (see `exit_codes`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from stillroom.cli import exit_codes
+from stillroom.cli.options import log_options
 from stillroom.errors import StillroomError
 
 
@@ -15,7 +21,7 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("pipeline", help="Run or inspect a pipeline saved as YAML/JSON.")
     actions = parser.add_subparsers(dest="action", metavar="<action>", required=True)
 
-    run = actions.add_parser("run", help="Run (or resume) a pipeline.")
+    run = actions.add_parser("run", help="Run (or resume) a pipeline.", parents=[log_options()])
     _common(run)
     run.add_argument(
         "--param",
@@ -45,6 +51,14 @@ def register(commands: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="Progress bars (default: on a terminal only; log lines otherwise).",
+    )
+    run.add_argument(
+        "--max-failed-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="Stop (exit status 4) once a step has 50 rows and more than this fraction of them "
+        "failed, e.g. 0.5; running again retries the failed rows. Default: never stop.",
     )
     run.set_defaults(handler=_run)
 
@@ -107,19 +121,29 @@ def _run(args: argparse.Namespace) -> int:
     pipeline = _load(args)
     parameters = parse_params(args.param)
     if args.dry_run is not None:
-        distiset = pipeline.dry_run(parameters, args.dry_run, progress=args.progress)
+        distiset = pipeline.dry_run(
+            parameters,
+            args.dry_run,
+            progress=args.progress,
+            max_failed_fraction=args.max_failed_fraction,
+        )
     else:
         distiset = pipeline.run(
             parameters=parameters,
             use_cache=not args.no_cache,
             storage_format=args.storage_format,
             progress=args.progress,
+            max_failed_fraction=args.max_failed_fraction,
         )
     if args.output_dir is not None:
         distiset.save_to_disk(args.output_dir)
         print(f"datasets saved to {args.output_dir}")
     summary = distiset.summary
-    return 0 if summary is None or summary.completed else 130
+    if summary is None:
+        return exit_codes.OK
+    if not summary.completed:
+        return exit_codes.INTERRUPTED
+    return exit_codes.FAILED_ROWS if summary.total_failed_rows else exit_codes.OK
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -141,6 +141,7 @@ class Pipeline:
         log_interval: float = 10.0,
         dataset: Iterable[dict[str, Any]] | None = None,
         dataset_batch_size: int = 50,
+        max_failed_fraction: float | None = None,
     ) -> Distiset:
         """Run the pipeline and return one dataset per leaf step.
 
@@ -156,6 +157,15 @@ class Pipeline:
             checkpoint_interval: seconds between checkpoints (commits of the cache database).
             progress: True for progress bars, False for none, None to choose: bars on a
                 terminal, a log line every `log_interval` seconds otherwise.
+            max_failed_fraction: stop the run once a step has produced at least 50 rows and
+                more than this fraction of them failed (0.5: half), and raise
+                `TooManyFailuresError`, so that a dead server does not burn a long run. None
+                (default): never stop; failed rows are kept with `None` outputs and the
+                error in `stillroom_metadata`, and counted in `distiset.summary`.
+
+        A row that failed is never cached as an answer: running the pipeline again after it
+        finished (or was stopped by `max_failed_fraction`) sends the failed rows' requests
+        again and takes the others from the cache.
 
         Ctrl-C stops starting new work, lets requests in flight finish, saves, and returns
         what is done (`distiset.summary.completed` is False); run again to resume. A second
@@ -164,6 +174,7 @@ class Pipeline:
         """
         from stillroom.pipeline.runner import run_pipeline
 
+        _check_fraction(self.name, max_failed_fraction)
         if dataset is not None:
             self._feed(dataset, dataset_batch_size)
         with self._execution() as engine_options:
@@ -176,6 +187,7 @@ class Pipeline:
                 progress,
                 log_interval,
                 row_limit=self._row_limit,
+                max_failed_fraction=max_failed_fraction,
                 **engine_options,
             )
 
@@ -186,6 +198,7 @@ class Pipeline:
         *,
         progress: bool | None = None,
         dataset: Iterable[dict[str, Any]] | None = None,
+        max_failed_fraction: float | None = None,
     ) -> Distiset:
         """Run the pipeline on the first `batch_size` rows of each generator step only.
 
@@ -194,6 +207,7 @@ class Pipeline:
         (a generator that yields more is cut to `batch_size`). The dry run's checkpoint and
         datasets are kept apart from the full run's, so the full run never resumes from it;
         the LLM replies it received are cached, so the full run does not pay for them again.
+        `max_failed_fraction` is `run`'s (it applies once a step has 50 rows).
         """
         if batch_size < 1:
             raise StillroomError(
@@ -202,7 +216,12 @@ class Pipeline:
             )
         self._row_limit = batch_size
         try:
-            return self.run(parameters, progress=progress, dataset=dataset)
+            return self.run(
+                parameters,
+                progress=progress,
+                dataset=dataset,
+                max_failed_fraction=max_failed_fraction,
+            )
         finally:
             self._row_limit = None
 
@@ -327,3 +346,11 @@ class Pipeline:
     def from_file(cls, path: str | Path, allowed_modules: Iterable[str] = ()) -> Pipeline:
         fmt: Literal["yaml", "json"] = "json" if Path(path).suffix == ".json" else "yaml"
         return cls.from_dict(read_file(path, fmt), allowed_modules)
+
+
+def _check_fraction(pipeline_name: str, fraction: float | None) -> None:
+    if fraction is not None and not 0 <= fraction <= 1:
+        raise StillroomError(
+            f"Pipeline {pipeline_name!r}: max_failed_fraction={fraction!r} should be a fraction "
+            "between 0 and 1 (0.1 stops the run once more than 10% of a step's rows failed)."
+        )

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stillroom.errors import StillroomError
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.failures import ErrorTally
 
 
 class PipelineValidationError(StillroomError, ValueError):
@@ -28,4 +33,31 @@ class StepFailedError(StillroomError, RuntimeError):
             f"Step {step_name!r} failed{where}: {type(error).__name__}: {error}. Everything "
             "finished before the failure is saved; fix the step and run the pipeline again to "
             "resume from there."
+        )
+
+
+class TooManyFailuresError(StillroomError, RuntimeError):
+    """A step's share of failed rows went over `max_failed_fraction`, so the run was stopped.
+
+    Raised after the requests in flight finished and the cache was saved; `messages` holds
+    the first distinct error messages, with how many rows each one hit.
+    """
+
+    def __init__(
+        self, step_name: str, failed: int, rows: int, threshold: float, errors: ErrorTally
+    ) -> None:
+        self.step_name = step_name
+        self.failed = failed
+        self.rows = rows
+        self.threshold = threshold
+        self.messages = dict(errors.counts)
+        self.reason = (
+            f"step {step_name!r}: {failed:,} of {rows:,} rows failed ({failed / rows:.0%}), "
+            f"more than max_failed_fraction={threshold:g}"
+        )
+        listed = "\n".join(errors.lines("  "))
+        super().__init__(
+            f"Stopped: {self.reason}. First errors:\n{listed}\nFix the cause (a server "
+            "down, a wrong model name or key...) and run the pipeline again: the requests "
+            "already answered come from the cache and the failed rows are sent again."
         )

@@ -94,7 +94,7 @@ def kept_on_failure(step: _Step, rows: list[Row], error: Exception) -> list[Row]
     task's `model_name` still set) and the error in the metadata column under
     `error_<step>`, where failed LLM requests are recorded too."""
     message = describe_error(error)
-    logger.warning(
+    logger.debug(  # the engine reports failed rows in periodic summaries, not one by one
         "Step %r raised on %d rows (%s); they go on with its outputs None and the error in "
         "%s['error_%s'].",
         step.name,
@@ -102,7 +102,7 @@ def kept_on_failure(step: _Step, rows: list[Row], error: Exception) -> list[Row]
         message,
         METADATA_COLUMN,
         step.name,
-        exc_info=logger.isEnabledFor(logging.DEBUG),
+        exc_info=True,
     )
     values: dict[str, Any] = dict.fromkeys(step.get_outputs())
     if isinstance(step, _Task):

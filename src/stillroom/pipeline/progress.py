@@ -2,8 +2,10 @@
 
 On a terminal: a rich progress bar per step (rows done / expected, requests in flight,
 errors, tokens), refreshed a few times a second from counters the engine keeps anyway (no
-per-row work). Elsewhere: one log line every `log_interval` seconds. At the end: a summary
-of rows written, failed rows, requests, tokens per model and wall time.
+per-row work). Elsewhere: one log line every `log_interval` seconds. Either way, at most one
+warning per step every few seconds about failed rows and retries (see `failures.py`). At
+the end: a summary of rows written, failed rows with their first error messages, retries,
+requests, tokens per model and wall time; its first line says whether rows failed.
 """
 
 from __future__ import annotations
@@ -14,24 +16,36 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from stillroom.pipeline.failures import ErrorTally, describe_retries
+from stillroom.pipeline.logs import SUMMARY_LOGGER, console
 from stillroom.steps.tasks.base import METADATA_COLUMN
 
 if TYPE_CHECKING:
+    from stillroom.pipeline.failures import FailureWatch
     from stillroom.pipeline.scheduler import Node
 
 logger = logging.getLogger("stillroom.pipeline")
+summary_logger = logging.getLogger(SUMMARY_LOGGER)
 
 ProgressMode = Literal["rich", "log", "off"]
 
 
 @dataclass
 class RunSummary:
-    """The outcome of `Pipeline.run`: also available as `distiset.summary`."""
+    """The outcome of `Pipeline.run`: also available as `distiset.summary`.
+
+    `failed_rows`: rows kept with an error, per step; `error_messages`: per step, the first
+    distinct messages with their counts; `retries`: per step, requests retried by kind
+    ('429', '500', 'timeout'...); `stop_reason`: why the run stopped early, if it did so by
+    itself (`max_failed_fraction`).
+    """
 
     pipeline: str
     wall_time: float
     rows: dict[str, int] = field(default_factory=dict)
     failed_rows: dict[str, int] = field(default_factory=dict)
+    error_messages: dict[str, ErrorTally] = field(default_factory=dict)
+    retries: dict[str, dict[str, int]] = field(default_factory=dict)
     requests_sent: int = 0
     cache_hits: int = 0
     failed_requests: int = 0
@@ -40,17 +54,24 @@ class RunSummary:
     resumed: bool = False
     interrupted: bool = False
     completed: bool = True
+    stop_reason: str | None = None
 
     @property
     def total_failed_rows(self) -> int:
         return sum(self.failed_rows.values())
 
+    def headline(self) -> str:
+        failed = self.total_failed_rows
+        rows = f"{failed:,} failed row" + ("s" if failed != 1 else "")
+        if not self.completed:
+            state = "stopped before the end" + (f" ({rows})" if failed else "")
+        else:
+            state = f"finished with {rows}" if failed else "completed"
+        resumed = " (resumed from its checkpoint)" if self.resumed else ""
+        return f"Pipeline {self.pipeline!r} {state} in {self.wall_time:.1f}s{resumed}"
+
     def lines(self) -> list[str]:
-        state = "completed" if self.completed else "stopped before the end"
-        lines = [
-            f"Pipeline {self.pipeline!r} {state} in {self.wall_time:.1f}s"
-            + (" (resumed from its checkpoint)" if self.resumed else "")
-        ]
+        lines = [self.headline()]
         for name, count in self.rows.items():
             lines.append(f"  dataset {name!r}: {count} rows")
         for name, count in self.failed_rows.items():
@@ -58,6 +79,11 @@ class RunSummary:
                 lines.append(
                     f"  step {name!r}: {count} rows kept with an error (see {METADATA_COLUMN})"
                 )
+                tally = self.error_messages.get(name)
+                if tally is not None:
+                    lines.extend(tally.lines("    "))
+        for name, counts in self.retries.items():
+            lines.append(f"  step {name!r}: retried {describe_retries(counts)}")
         kinds = ", ".join(f"{name}: {count}" for name, count in sorted(self.errors.items()))
         lines.append(
             f"  LLM requests: {self.requests_sent} sent, {self.cache_hits} from cache, "
@@ -65,8 +91,18 @@ class RunSummary:
         )
         for model, counts in self.tokens.items():
             lines.append(f"  tokens for {model}: {counts['input']} in, {counts['output']} out")
-        if not self.completed:
+        if self.stop_reason is not None:
+            lines.append(f"  Stopped: {self.stop_reason}.")
+            lines.append(
+                "  Fix the cause and run the pipeline again: answered requests come from the "
+                "cache, failed rows are sent again."
+            )
+        elif not self.completed:
             lines.append("  Run the pipeline again to resume where it stopped.")
+        elif self.total_failed_rows:
+            lines.append(
+                "  Run the pipeline again to retry the failed rows (the others come from the cache)."
+            )
         return lines
 
     def __str__(self) -> str:
@@ -88,10 +124,17 @@ def _tokens(count: int) -> str:
 class ProgressReporter:
     """Draws (or logs) progress from the engine's counters when asked to refresh."""
 
-    def __init__(self, nodes: list[Node], mode: ProgressMode, log_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        nodes: list[Node],
+        mode: ProgressMode,
+        log_interval: float = 10.0,
+        failures: FailureWatch | None = None,
+    ) -> None:
         self.nodes = nodes
         self.mode = mode
         self.log_interval = log_interval
+        self.failures = failures
         self._last_log = time.monotonic()
         self._progress: Any = None
         self._tasks: dict[str, Any] = {}
@@ -99,7 +142,6 @@ class ProgressReporter:
     def start(self) -> None:
         if self.mode != "rich":
             return
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -114,7 +156,7 @@ class ProgressReporter:
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console(),
             refresh_per_second=4,
         )
         for node in self.nodes:
@@ -137,6 +179,8 @@ class ProgressReporter:
         return " · ".join(parts)
 
     def refresh(self) -> None:
+        if self.failures is not None:
+            self.failures.poll()
         if self.mode == "rich" and self._progress is not None:
             for node in self.nodes:
                 self._progress.update(
@@ -164,9 +208,9 @@ class ProgressReporter:
         if summary is None or self.mode == "off":
             return
         if self.mode == "rich":
-            from rich.console import Console
-
-            Console(stderr=True).print("\n".join(summary.lines()), highlight=False)
+            console().print(
+                "\n".join(summary.lines()), markup=False, highlight=False, soft_wrap=True
+            )
         else:
             for line in summary.lines():
-                logger.info("%s", line)
+                summary_logger.info("%s", line)

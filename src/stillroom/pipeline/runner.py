@@ -12,7 +12,6 @@ import logging
 import os
 import pickle
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from stillroom.distiset import Distiset
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.logs import setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import ProgressReporter, RunSummary, choose_mode
 from stillroom.pipeline.scheduler import Engine
@@ -68,17 +68,6 @@ class _RunLock:
             os.close(self.fd)
 
 
-def _ensure_log_output() -> None:
-    """Show stillroom's INFO lines when the application configured no logging at all."""
-    package = logging.getLogger("stillroom")
-    if package.handlers or logging.getLogger().handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s [stillroom] %(message)s", "%H:%M:%S"))
-    package.addHandler(handler)
-    package.setLevel(logging.INFO)
-
-
 def run_pipeline(
     pipeline: Pipeline,
     parameters: dict[str, Any] | None,
@@ -91,6 +80,7 @@ def run_pipeline(
     engine_class: Callable[..., Engine] = Engine,
     row_limit: int | None = None,
     strict_cache: bool = False,
+    max_failed_fraction: float | None = None,
 ) -> Distiset:
     """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
     of the pipeline directory given) and `engine_class` (an `Engine` running steps elsewhere);
@@ -100,12 +90,14 @@ def run_pipeline(
     signature, so its checkpoint and datasets never mix with the full run's.
 
     `strict_cache` makes a damaged request cache (see `Store`) an error before any request,
-    where it is otherwise a warning saying how many requests may be sent again."""
+    where it is otherwise a warning saying how many requests may be sent again.
+
+    `max_failed_fraction` stops the run once a step's failed rows are over that fraction
+    (see `failures.py`); the run then raises `TooManyFailuresError`."""
     dag = pipeline.dag
     validate(dag, pipeline.name, apply_parameters(dag, parameters))
     mode = choose_mode(progress)
-    if mode != "off":
-        _ensure_log_output()
+    setup_logging()
     signature = pipeline_signature(dag)
     if row_limit is not None:
         signature = digest(f"{signature}:dry-run:{row_limit}")
@@ -138,8 +130,9 @@ def run_pipeline(
             else:
                 engine.start_writers()
             engine.install_hooks(read_cache=use_cache)
+            engine.max_failed_fraction = max_failed_fraction
             engine.progress = reporter = ProgressReporter(
-                list(engine.nodes.values()), mode, log_interval
+                list(engine.nodes.values()), mode, log_interval, engine.failures
             )
             reporter.start()
             cleanup.callback(engine.shutdown)
@@ -164,6 +157,8 @@ def run_pipeline(
     if engine.failure is not None:
         step, seq, error = engine.failure
         raise StepFailedError(step, seq, error) from error
+    if engine.too_many_failures is not None:
+        raise engine.too_many_failures
     if not summary.completed:
         logger.warning("Pipeline %r stopped before the end; run it again to resume.", pipeline.name)
     distiset = Distiset.load_from_disk(data_dir)
@@ -228,20 +223,27 @@ def _open_run(
 def _finish(
     engine: Engine, name: str, names: dict[str, str], started: float, resumed: bool
 ) -> RunSummary:
-    """Save the final checkpoint (or mark the run complete) and summarise."""
+    """Save the final checkpoint (or mark the run complete) and summarise.
+
+    A run stopped by `max_failed_fraction` is saved as "stopped", which the next run does
+    not resume: it starts afresh, answered requests come from the cache and the rows that
+    failed are sent again."""
+    too_many = engine.too_many_failures
     completed = engine.completed and engine.failure is None
     if completed:
         engine.checkpoint(status="completed", force_flush=True)
         engine.store.clear_run(engine.signature, run=engine.run_id)
         engine.store.commit()
     else:
-        engine.checkpoint(status="running", force_flush=True)
+        engine.checkpoint(status="running" if too_many is None else "stopped", force_flush=True)
     summary = RunSummary(
         pipeline=name,
         wall_time=time.monotonic() - started,
         resumed=resumed,
         completed=completed,
-        interrupted=engine.stopping and engine.failure is None,
+        interrupted=engine.stopping and engine.failure is None and too_many is None,
+        retries=engine.failures.finish(),
+        stop_reason=None if too_many is None else too_many.reason,
     )
     for leaf, dataset in names.items():
         writer = engine.nodes[leaf].writer
@@ -249,6 +251,9 @@ def _finish(
     for node in engine.nodes.values():
         if node.stats.failed_rows or node.request_stats is not None:
             summary.failed_rows[node.name] = node.stats.failed_rows
+        tally = engine.failures.tallies[node.name]
+        if tally.total:
+            summary.error_messages[node.name] = tally
         stats = node.request_stats
         if stats is None:
             continue

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
 from stillroom.pipeline.checkpoint import Checkpointer
+from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
     execute_global,
     execute_unit,
@@ -42,6 +43,7 @@ from stillroom.pipeline.execution import (
     prepare_rows,
     process_row,
 )
+from stillroom.pipeline.failures import ErrorTally, FailureWatch, exceeds, row_error
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
 from stillroom.pipeline.requests import RequestCache, unit_hashes
 from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
@@ -124,6 +126,9 @@ class Engine:
         self.aborted = False
         self.terminated = False
         self.failure: tuple[str, int | None, BaseException] | None = None
+        self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
+        self.max_failed_fraction: float | None = None
+        self.too_many_failures: TooManyFailuresError | None = None
         self.progress: ProgressReporter | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
@@ -567,14 +572,28 @@ class Engine:
         if node.hook is not None:
             node.hook.consume(unit.hashes)
         node.stats.rows_in += unit.size
-        node.stats.failed_rows += _count_failed(outputs, f"error_{node.name}")
+        failed = _count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
+        node.stats.failed_rows += failed
         if node.kind == "global":
             for seq, rows in enumerate(outputs):
                 self._emit(node, seq, rows)
         else:
             self._emit(node, unit.seq, outputs[0])
+        if failed:
+            self._check_failed_fraction(node)
         assert self._signal is not None
         self._signal.notify()
+
+    def _check_failed_fraction(self, node: Node) -> None:
+        """Stop the run once `node`'s failed rows are over `max_failed_fraction`."""
+        failed, rows = node.stats.failed_rows, node.stats.rows_out
+        limit = self.max_failed_fraction
+        if self.too_many_failures is None and exceeds(failed, rows, limit):
+            assert limit is not None
+            self.too_many_failures = TooManyFailuresError(
+                node.name, failed, rows, limit, self.failures.tallies[node.name]
+            )
+            self.request_stop(self.too_many_failures.reason)
 
     def _finish(self, node: Node) -> None:
         node.done = True
@@ -611,14 +630,14 @@ class Engine:
         return self.checkpointer.save(self.nodes.values(), self.state(), status)
 
 
-def _count_failed(outputs: list[list[Row]], key: str) -> int:
+def _count_failed(outputs: list[list[Row]], key: str, tally: ErrorTally) -> int:
+    """Rows of `outputs` whose metadata holds an error under `key`, their messages tallied."""
     failed = 0
     for rows in outputs:
         for row in rows:
             meta = row.get(METADATA_COLUMN)
-            if not meta:
-                continue
-            error = meta.get(key)
-            if error and (not isinstance(error, list) or any(error)):
+            error = row_error(meta.get(key)) if meta else None
+            if error is not None:
                 failed += 1
+                tally.add(error)
     return failed

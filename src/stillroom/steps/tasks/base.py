@@ -211,7 +211,7 @@ class _Task(_Step, ABC):
         count = self.num_generations
         request_error = describe_error(result) if isinstance(result, BaseException) else None
         if request_error is not None:
-            logger.warning(
+            logger.debug(  # per row; the engine reports failed rows in periodic summaries
                 "%s: no reply for this row, kept with None outputs: %s",
                 self._label(),
                 request_error,

@@ -126,7 +126,7 @@ def row_with_transcript(
     meta = {**(row.get(METADATA_COLUMN) or {}), **transcript.metadata(task)}
     if error is not None:
         meta[f"error_{task.name}"] = error
-        logger.warning("%s: row kept, error recorded: %s", task._label(), error)
+        logger.debug("%s: row kept, error recorded: %s", task._label(), error)  # summarised
     built = {**row, **outputs, METADATA_COLUMN: meta}
     return task._finalize_rows([built])[0]
 

@@ -186,7 +186,7 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
         for index, reply in enumerate(replies):
             slot = slots[index]
             if isinstance(reply, ReplyError):
-                logger.warning("%s: instruction dropped: %s", self._label(), reply)
+                logger.debug("%s: instruction dropped: %s", self._label(), reply)
                 slots[index] = _Slot()
                 continue
             size = len(reply.encode("utf-8"))

@@ -1,0 +1,161 @@
+"""What failed in a run: each step's error messages (bounded), and reports about them.
+
+A row whose request (or step) failed goes on with `None` outputs and the error in its
+metadata's `error_<step>`; the engine hands each such message to its step's `ErrorTally`,
+which keeps the first `MAX_MESSAGES` distinct messages with their counts and counts the rest
+as "other": a dead server repeating one message 100,000 times costs a few strings.
+
+`FailureWatch` turns the tallies and the LLMs' retry counters into at most one WARNING per
+step every `REPORT_INTERVAL` seconds, instead of a line per failed row or retry (those are
+logged at DEBUG by the code that sees them), and `exceeds` says when a step failed too often
+to go on (`Pipeline.run(max_failed_fraction=...)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger("stillroom.pipeline")
+
+MAX_MESSAGES = 5
+"""Distinct error messages a step keeps (with counts); later ones are only counted."""
+
+MAX_MESSAGE_LENGTH = 300
+"""Characters of a message kept: an HTML error page is not worth more."""
+
+MIN_ROWS = 50
+"""Rows a step must have produced before `max_failed_fraction` can stop the run, so that a
+first unlucky batch does not."""
+
+REPORT_INTERVAL = 10.0
+"""Seconds between two failure reports of the same step."""
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
+@dataclass
+class ErrorTally:
+    """A step's failed rows by error message: at most `MAX_MESSAGES` kept, the rest `other`.
+
+    `recent`/`recent_first` count the rows since the last `take_recent()` (the periodic
+    report) and the first message among them.
+    """
+
+    counts: dict[str, int] = field(default_factory=dict)
+    other: int = 0
+    recent: int = 0
+    recent_first: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values()) + self.other
+
+    def add(self, message: str) -> None:
+        message = shorten(message)
+        if message in self.counts:
+            self.counts[message] += 1
+        elif len(self.counts) < MAX_MESSAGES:
+            self.counts[message] = 1
+        else:
+            self.other += 1
+        self.recent += 1
+        if self.recent_first is None:
+            self.recent_first = message
+
+    def take_recent(self) -> tuple[int, str | None]:
+        """Rows failed since the previous call, and the first message among them."""
+        taken = (self.recent, self.recent_first)
+        self.recent, self.recent_first = 0, None
+        return taken
+
+    def lines(self, indent: str) -> list[str]:
+        lines = [f"{indent}{count:,} rows: {message}" for message, count in self.counts.items()]
+        if self.other:
+            lines.append(f"{indent}{self.other:,} rows: other errors")
+        return lines
+
+
+def row_error(value: Any) -> str | None:
+    """The error a row's `error_<step>` metadata holds: a message, or (grouped generations)
+    a list with one entry per generation; None when nothing failed."""
+    if isinstance(value, list):
+        value = next((item for item in value if item), None)
+    return str(value) if value else None
+
+
+def exceeds(failed: int, rows: int, threshold: float | None) -> bool:
+    """Whether `failed` of `rows` is over `threshold` (a fraction), once `MIN_ROWS` are done."""
+    return threshold is not None and rows >= MIN_ROWS and failed > threshold * rows
+
+
+def retry_counter(step: Any) -> Any | None:
+    """The `retries` counter of a task's LLM (`counts`, `take_since_last()`), if it has one."""
+    return getattr(getattr(step, "llm", None), "retries", None)
+
+
+def describe_retries(counts: Mapping[str, int]) -> str:
+    """`{'429': 50, '500': 7}` -> '57 requests (429: 50, 500: 7)'."""
+    ordered = sorted(counts.items(), key=lambda item: -item[1])
+    kinds = ", ".join(f"{kind}: {count:,}" for kind, count in ordered)
+    return f"{sum(counts.values()):,} requests ({kinds})"
+
+
+class FailureWatch:
+    """Each step's `ErrorTally`, its retries this run, and the periodic WARNING about both."""
+
+    def __init__(self, steps: Mapping[str, Any], interval: float = REPORT_INTERVAL) -> None:
+        self.interval = interval
+        self.tallies = {name: ErrorTally() for name in steps}
+        self.retries: dict[str, dict[str, int]] = {}
+        self._counters = {
+            name: counter
+            for name, step in steps.items()
+            if (counter := retry_counter(step)) is not None
+        }
+        for counter in self._counters.values():
+            counter.take_since_last()  # retries made before this run are not its own
+        now = time.monotonic()
+        self._since = dict.fromkeys(steps, now)
+        self._reported = dict.fromkeys(steps, float("-inf"))
+
+    def poll(self, now: float | None = None) -> None:
+        """Log what failed or was retried since a step's last report, if that was at least
+        `interval` seconds ago (so the first trouble shows at once, then in summaries)."""
+        now = time.monotonic() if now is None else now
+        for name, tally in self.tallies.items():
+            if now - self._reported[name] < self.interval:
+                continue
+            retried = self._take_retries(name)
+            failed, first = tally.take_recent()
+            if not failed and not retried:
+                continue
+            parts = []
+            if failed:
+                parts.append(f"{failed:,} rows failed (first: {first})")
+            if retried:
+                parts.append(f"retried {describe_retries(retried)}")
+            seconds = max(1, round(now - self._since[name]))
+            logger.warning("step %r, last %d s: %s", name, seconds, "; ".join(parts))
+            self._reported[name] = self._since[name] = now
+
+    def finish(self) -> dict[str, dict[str, int]]:
+        """Every step's retries this run by kind ('429', '500', 'timeout'...), for the summary."""
+        for name in self._counters:
+            self._take_retries(name)
+        return {name: counts for name, counts in self.retries.items() if counts}
+
+    def _take_retries(self, name: str) -> dict[str, int]:
+        counter = self._counters.get(name)
+        if counter is None:
+            return {}
+        taken: dict[str, int] = {k: v for k, v in counter.take_since_last().items() if v}
+        total = self.retries.setdefault(name, {})
+        for kind, count in taken.items():
+            total[kind] = total.get(kind, 0) + count
+        return taken

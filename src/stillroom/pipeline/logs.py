@@ -1,0 +1,76 @@
+"""Where stillroom's log lines go, and at which level.
+
+Lines are printed through the same rich console as the progress bars (`console()`), so
+they appear above the bars instead of breaking them. stillroom only installs its handler
+when the application configured no logging (no handler on the root or "stillroom" logger):
+an application's own configuration is never changed; there, set the "stillroom" logger's
+level yourself.
+
+The level is the one given (the command line's `--log-level` / `--quiet`), else
+`$STILLROOM_LOG_LEVEL`, else INFO. The final summary goes through the `stillroom.summary`
+logger, which stays at INFO, so a quiet run still ends with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from rich.console import Console
+
+from stillroom.errors import StillroomError
+
+LEVEL_ENV = "STILLROOM_LOG_LEVEL"
+"""Environment variable naming the level: DEBUG, INFO, WARNING or ERROR."""
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+SUMMARY_LOGGER = "stillroom.summary"
+"""Logger of the final summary (kept at INFO when stillroom sets the level)."""
+
+_console: Console | None = None
+
+
+def console() -> Console:
+    """The stderr console shared by the progress bars, the log handler and the summary."""
+    global _console
+    if _console is None:
+        _console = Console(stderr=True)
+    return _console
+
+
+class ConsoleHandler(logging.Handler):
+    """Prints records on `console()`: above a live progress display, never through it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            console().print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+        except Exception:
+            self.handleError(record)  # logging's own report of a handler that cannot write
+
+
+def parse_level(name: str, source: str) -> int:
+    """`"debug"` -> logging.DEBUG; anything else than `LEVELS` is an error naming `source`."""
+    level = name.strip().upper()
+    if level not in LEVELS:
+        raise StillroomError(
+            f"{source}={name!r} is not a log level; use one of {', '.join(LEVELS)}."
+        )
+    return int(logging.getLevelName(level))
+
+
+def setup_logging(level: str | None = None) -> None:
+    """Show stillroom's lines on the console at `level` (or `$STILLROOM_LOG_LEVEL`, or INFO),
+    unless the application configured logging itself."""
+    package = logging.getLogger("stillroom")
+    if package.handlers or logging.getLogger().handlers:
+        return
+    if level is not None:
+        chosen = parse_level(level, "--log-level")
+    else:
+        chosen = parse_level(os.environ.get(LEVEL_ENV) or "INFO", LEVEL_ENV)
+    handler = ConsoleHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s [stillroom] %(message)s", "%H:%M:%S"))
+    package.addHandler(handler)
+    package.setLevel(chosen)
+    logging.getLogger(SUMMARY_LOGGER).setLevel(min(chosen, logging.INFO))
