@@ -162,3 +162,18 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
     assert bad.returncode == 1 and "Did you mean 'input_batch_size'" in bad.stderr
     refused = cli("pipeline", "info", "--config", str(config), cache_dir=cache_dir)
     assert refused.returncode == 1 and "--allow-module" in refused.stderr
+
+
+def test_cli_strict_cache_refuses_a_damaged_cache(tmp_path: Path, cache_dir: Path) -> None:
+    config = build().save(tmp_path / "p.yaml")
+    args = ["pipeline", "run", "--config", str(config), "--allow-module", "pipeline_helpers"]
+    assert cli(*args, cache_dir=cache_dir).returncode == 0
+    (database,) = cache_dir.glob("pipelines/*/cache.sqlite")
+    database.write_bytes(database.read_bytes()[:2000])
+    strict = cli(*args, "--no-cache", "--strict-cache", cache_dir=cache_dir)
+    assert strict.returncode == 1
+    assert "damaged" in strict.stderr and "integrity check" in strict.stderr
+    assert "LLM requests" not in strict.stderr
+    lenient = cli(*args, "--no-cache", cache_dir=cache_dir)
+    assert lenient.returncode == 0, lenient.stderr
+    assert "integrity check" in lenient.stderr and "strict_cache" in lenient.stderr

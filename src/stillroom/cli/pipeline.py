@@ -60,6 +60,12 @@ def register(commands: Any) -> None:
         help="Stop (exit status 4) once a step has 50 rows and more than this fraction of them "
         "failed, e.g. 0.5; running again retries the failed rows. Default: never stop.",
     )
+    run.add_argument(
+        "--strict-cache",
+        action="store_true",
+        help="Stop before any request if the request cache is found damaged (default: warn "
+        "how many requests may be sent again, and go on).",
+    )
     run.set_defaults(handler=_run)
 
     info = actions.add_parser("info", help="Show steps, connections and runtime parameters.")
@@ -126,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
             args.dry_run,
             progress=args.progress,
             max_failed_fraction=args.max_failed_fraction,
+            strict_cache=args.strict_cache,
         )
     else:
         distiset = pipeline.run(
@@ -134,6 +141,7 @@ def _run(args: argparse.Namespace) -> int:
             storage_format=args.storage_format,
             progress=args.progress,
             max_failed_fraction=args.max_failed_fraction,
+            strict_cache=args.strict_cache,
         )
     if args.output_dir is not None:
         distiset.save_to_disk(args.output_dir)

@@ -142,6 +142,7 @@ class Pipeline:
         dataset: Iterable[dict[str, Any]] | None = None,
         dataset_batch_size: int = 50,
         max_failed_fraction: float | None = None,
+        strict_cache: bool = False,
     ) -> Distiset:
         """Run the pipeline and return one dataset per leaf step.
 
@@ -162,6 +163,9 @@ class Pipeline:
                 `TooManyFailuresError`, so that a dead server does not burn a long run. None
                 (default): never stop; failed rows are kept with `None` outputs and the
                 error in `stillroom_metadata`, and counted in `distiset.summary`.
+            strict_cache: raise `DamagedCacheError` before any request when the request
+                cache is found damaged (a failed integrity check, a lost `-wal` file, unreadable
+                journal lines) instead of warning how many requests may be sent again.
 
         A row that failed is never cached as an answer: running the pipeline again after it
         finished (or was stopped by `max_failed_fraction`) sends the failed rows' requests
@@ -188,6 +192,7 @@ class Pipeline:
                 log_interval,
                 row_limit=self._row_limit,
                 max_failed_fraction=max_failed_fraction,
+                strict_cache=strict_cache,
                 **engine_options,
             )
 
@@ -199,6 +204,7 @@ class Pipeline:
         progress: bool | None = None,
         dataset: Iterable[dict[str, Any]] | None = None,
         max_failed_fraction: float | None = None,
+        strict_cache: bool = False,
     ) -> Distiset:
         """Run the pipeline on the first `batch_size` rows of each generator step only.
 
@@ -207,7 +213,8 @@ class Pipeline:
         (a generator that yields more is cut to `batch_size`). The dry run's checkpoint and
         datasets are kept apart from the full run's, so the full run never resumes from it;
         the LLM replies it received are cached, so the full run does not pay for them again.
-        `max_failed_fraction` is `run`'s (it applies once a step has 50 rows).
+        `max_failed_fraction` (it applies once a step has 50 rows) and `strict_cache` are
+        `run`'s.
         """
         if batch_size < 1:
             raise StillroomError(
@@ -221,6 +228,7 @@ class Pipeline:
                 progress=progress,
                 dataset=dataset,
                 max_failed_fraction=max_failed_fraction,
+                strict_cache=strict_cache,
             )
         finally:
             self._row_limit = None
