@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,19 +64,35 @@ def test_ctrl_c_stops_cleanly_then_resume(tmp_path: Path, cache_dir: Path) -> No
     check_complete(record, cache_dir)
 
 
-def test_second_ctrl_c_stops_at_once_then_resume(tmp_path: Path, cache_dir: Path) -> None:
-    record = tmp_path / "requests.txt"
-    # the first 8 rows answer at once, the rest take 20 s: a clean stop would wait for them
-    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20"}
+def start_with_requests_in_flight(
+    record: Path, cache_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """A run whose first 8 rows answer at once and the rest take 20 s; it returns once the
+    slow requests are in flight (a clean stop would wait for them)."""
+    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20", **(env or {})}
     process = start(record, cache_dir, latency=0.01, extra_env=slow)
     wait_for_requests(process, record, 8)
-    time.sleep(0.2)  # the next requests are in flight
-    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    return process
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_stops_at_once_then_resume(
+    tmp_path: Path, cache_dir: Path, signum: signal.Signals
+) -> None:
+    record = tmp_path / "requests.txt"
+    process = start_with_requests_in_flight(record, cache_dir)
+    began = time.monotonic()
+    process.send_signal(signum)
     time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     code, _, err = finish(process)
-    assert code != 0 and "KeyboardInterrupt" in err
-    assert len(recorded(record)) == 8  # it did not wait for the slow requests
+    if signum == signal.SIGINT:
+        assert code != 0 and "KeyboardInterrupt" in err
+    else:
+        assert code == 143, err
+    assert time.monotonic() - began < 6  # not the 8 s grace period, nor the 20 s requests
+    assert len(recorded(record)) == 8
     check_complete(record, cache_dir)
 
 
@@ -97,34 +114,12 @@ def test_sigterm_finishes_the_requests_in_flight_saves_and_exits_143(
 
 def test_sigterm_waits_at_most_the_grace_period(tmp_path: Path, cache_dir: Path) -> None:
     record = tmp_path / "requests.txt"
-    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20"}
-    process = start(
-        record, cache_dir, latency=0.01, extra_env={**slow, "STILLROOM_SIGTERM_GRACE": "1"}
-    )
-    wait_for_requests(process, record, 8)
-    time.sleep(0.2)  # the slow requests are in flight
+    process = start_with_requests_in_flight(record, cache_dir, {"STILLROOM_SIGTERM_GRACE": "1"})
     began = time.monotonic()
     process.send_signal(signal.SIGTERM)
     code, _, err = finish(process)
     assert code == 143, err
     assert time.monotonic() - began < 10  # not the 20 s the slow requests take
-    assert len(recorded(record)) == 8
-    check_complete(record, cache_dir)
-
-
-def test_a_second_sigterm_stops_at_once(tmp_path: Path, cache_dir: Path) -> None:
-    record = tmp_path / "requests.txt"
-    slow = {"RECORDING_SLOW_FROM": "8", "RECORDING_SLOW_LATENCY": "20"}
-    process = start(record, cache_dir, latency=0.01, extra_env=slow)
-    wait_for_requests(process, record, 8)
-    time.sleep(0.2)
-    began = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    time.sleep(0.1)
-    process.send_signal(signal.SIGTERM)
-    code, _, err = finish(process)
-    assert code == 143, err
-    assert time.monotonic() - began < 6  # not the 8 s grace period, nor the 20 s requests
     assert len(recorded(record)) == 8
     check_complete(record, cache_dir)
 
