@@ -18,14 +18,13 @@ import pytest
 from stillroom.errors import DamagedCacheError
 from stillroom.models import AsyncMockLLM
 from stillroom.pipeline import Pipeline
-from stillroom.pipeline.runner import run_pipeline
-from stillroom.pipeline.store import Store
+from stillroom.pipeline.store import SQLiteStore
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 
 
-def filled_store(directory: Path, replies: int) -> Store:
-    store = Store(directory)
+def filled_store(directory: Path, replies: int) -> SQLiteStore:
+    store = SQLiteStore(directory)
     for i in range(replies):
         store.put_request(i.to_bytes(16, "little"), {"generations": [f"reply {i}"]})
     store.commit()
@@ -34,7 +33,7 @@ def filled_store(directory: Path, replies: int) -> Store:
 
 def test_a_healthy_cache_reports_nothing(tmp_path: Path) -> None:
     filled_store(tmp_path, 5).close()
-    store = Store(tmp_path, strict=True)
+    store = SQLiteStore(tmp_path, strict=True)
     assert store.problems == []
     assert store.get_request((3).to_bytes(16, "little")) == {"generations": ["reply 3"]}
     store.close()
@@ -46,7 +45,7 @@ def test_a_lost_wal_file_is_reported_with_the_replies_lost(
     live = tmp_path / "live"
     store = filled_store(live, 0)  # the database file, checkpointed
     store.close()
-    store = Store(live)
+    store = SQLiteStore(live)
     for i in range(50):  # committed to the -wal file only (the process is then "killed")
         store.put_request(i.to_bytes(16, "little"), {"generations": ["x"]})
     store.commit()
@@ -57,19 +56,19 @@ def test_a_lost_wal_file_is_reported_with_the_replies_lost(
     store.close()
 
     with caplog.at_level(logging.WARNING, "stillroom"):
-        reopened = Store(copy)
+        reopened = SQLiteStore(copy)
     (problem,) = reopened.problems
     assert "older than its last commit" in problem and "50 cached replies are lost" in problem
     assert "50 cached replies are lost" in caplog.text and "strict_cache" in caplog.text
     reopened.close()
     # the warning is given once: the state now describes the database as it is
-    assert Store(copy).problems == []
+    assert SQLiteStore(copy).problems == []
 
 
 def test_strict_cache_refuses_a_lost_wal_file(tmp_path: Path) -> None:
     live, copy = tmp_path / "live", tmp_path / "copy"
     filled_store(live, 0).close()
-    store = Store(live)
+    store = SQLiteStore(live)
     store.put_request(b"k" * 16, {"generations": ["x"]})
     store.commit()
     copy.mkdir()
@@ -77,7 +76,7 @@ def test_strict_cache_refuses_a_lost_wal_file(tmp_path: Path) -> None:
     shutil.copy(live / "cache-state.json", copy)
     store.close()
     with pytest.raises(DamagedCacheError, match=r"1 cached replies are lost.*Nothing was sent"):
-        Store(copy, strict=True)
+        SQLiteStore(copy, strict=True)
 
 
 def test_a_truncated_database_is_moved_aside_and_reported(tmp_path: Path) -> None:
@@ -85,8 +84,8 @@ def test_a_truncated_database_is_moved_aside_and_reported(tmp_path: Path) -> Non
     path = tmp_path / "cache.sqlite"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(DamagedCacheError, match="integrity check"):
-        Store(tmp_path, strict=True)
-    store = Store(tmp_path)
+        SQLiteStore(tmp_path, strict=True)
+    store = SQLiteStore(tmp_path)
     (problem,) = store.problems
     assert "failed SQLite's integrity check" in problem and "up to 300 cached" in problem
     assert list(tmp_path.glob("cache.damaged-*.sqlite"))
@@ -99,7 +98,7 @@ def test_unreadable_journal_lines_are_counted(tmp_path: Path) -> None:
     filled_store(tmp_path, 0).close()
     good = (b"a" * 16).hex() + '\t{"generations":["ok"]}\n'
     (tmp_path / "journal-dead.log").write_text(f"{good}garbage line\nnot\thex\n{good}torn")
-    store = Store(tmp_path)
+    store = SQLiteStore(tmp_path)
     (problem,) = store.problems
     assert problem.startswith("2 line(s) of the request journal")
     assert store.get_request(b"a" * 16) == {"generations": ["ok"]}
@@ -119,6 +118,6 @@ def test_strict_cache_stops_a_run_before_any_request(cache_dir: Path) -> None:
     database.write_bytes(database.read_bytes()[:1000])
     pipeline = _pipeline()
     with pytest.raises(DamagedCacheError, match="integrity check"):
-        run_pipeline(pipeline, None, True, "jsonl", 1.0, False, 10.0, strict_cache=True)
+        pipeline.run(progress=False, strict_cache=True)
     (task,) = [s for s in pipeline.dag.steps.values() if isinstance(s, TextGeneration)]
     assert task.llm.calls == []  # type: ignore[attr-defined]

@@ -111,7 +111,7 @@ def test_a_failed_write_in_a_loop_callback_stops_the_run(monkeypatch: pytest.Mon
     def add_seen(*args: Any) -> None:
         raise StorageError("the request cache", "cache.sqlite", OSError(errno.ENOSPC, "full"))
 
-    monkeypatch.setattr(store_module.Store, "add_seen", add_seen)
+    monkeypatch.setattr(store_module.SQLiteStore, "add_seen", add_seen)
     with pytest.raises(StorageError, match="full"):
         _pipeline("callback", rows=10).run(progress=False)
 
@@ -128,7 +128,7 @@ def test_an_unwritable_dataset_stops_the_run(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_store_refuses_every_write_after_one_failed(tmp_path: Path) -> None:
-    store = store_module.Store(tmp_path)
+    store = store_module.SQLiteStore(tmp_path)
     store._conn.close()  # any SQLite call now fails
     with pytest.raises(StorageError) as first:
         store.add_seen("run", "step", [b"x"])

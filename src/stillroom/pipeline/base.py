@@ -27,6 +27,7 @@ from stillroom import __version__
 from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
 from stillroom.pipeline.context import reset_current_pipeline, set_current_pipeline
+from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -35,7 +36,11 @@ from stillroom.steps.base import _Step
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
 
 if TYPE_CHECKING:
+    from stillroom.pipeline.contracts import Executor
     from stillroom.pipeline.ray import RayPipeline
+
+DATASET_BATCH_SIZE = 50
+"""Rows per batch of a `dataset=` fed to `run`/`dry_run` (`dataset_batch_size`)."""
 
 DATASET_STEP = "load_dataset"
 """Name of the generator step `run(dataset=...)` adds."""
@@ -55,7 +60,6 @@ class Pipeline:
         self.cache_dir = cache_dir
         self.dag = DAG()
         self._tokens: list[Any] = []
-        self._row_limit: int | None = None  # set by `dry_run` for the `run` it calls
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, steps={list(self.dag.steps)})"
@@ -140,7 +144,7 @@ class Pipeline:
         progress: bool | None = None,
         log_interval: float = 10.0,
         dataset: Iterable[dict[str, Any]] | None = None,
-        dataset_batch_size: int = 50,
+        dataset_batch_size: int = DATASET_BATCH_SIZE,
         max_failed_fraction: float | None = None,
         strict_cache: bool = False,
     ) -> Distiset:
@@ -176,25 +180,31 @@ class Pipeline:
         Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
         checkpoint without resending any finished request.
         """
-        from stillroom.pipeline.runner import run_pipeline
-
         _check_fraction(self.name, max_failed_fraction)
         if dataset is not None:
             self._feed(dataset, dataset_batch_size)
-        with self._execution() as engine_options:
-            return run_pipeline(
-                self,
-                parameters,
-                use_cache,
-                storage_format,
-                checkpoint_interval,
-                progress,
-                log_interval,
-                row_limit=self._row_limit,
-                max_failed_fraction=max_failed_fraction,
-                strict_cache=strict_cache,
-                **engine_options,
-            )
+        config = RunConfig(
+            parameters=parameters,
+            use_cache=use_cache,
+            storage_format=storage_format,
+            checkpoint_interval=checkpoint_interval,
+            progress=progress,
+            log_interval=log_interval,
+            max_failed_fraction=max_failed_fraction,
+            strict_cache=strict_cache,
+        )
+        return self._run(config)
+
+    def _run(self, config: RunConfig) -> Distiset:
+        """Run as `config` asks, on this pipeline's executor; the datasets as a Distiset."""
+        from stillroom.pipeline.runner import run_pipeline
+
+        with self._executor() as executor:
+            outcome = run_pipeline(self, config, executor)
+        distiset = Distiset.load_from_disk(outcome.data_dir)
+        distiset.summary = outcome.summary
+        distiset.pipeline = self
+        return distiset
 
     def dry_run(
         self,
@@ -221,23 +231,25 @@ class Pipeline:
                 f"Pipeline {self.name!r}: dry_run(batch_size={batch_size}) needs a batch_size of "
                 "at least 1, the number of rows each generator step yields."
             )
-        self._row_limit = batch_size
-        try:
-            return self.run(
-                parameters,
-                progress=progress,
-                dataset=dataset,
-                max_failed_fraction=max_failed_fraction,
-                strict_cache=strict_cache,
-            )
-        finally:
-            self._row_limit = None
+        _check_fraction(self.name, max_failed_fraction)
+        if dataset is not None:
+            self._feed(dataset, DATASET_BATCH_SIZE)
+        config = RunConfig(
+            parameters=parameters,
+            progress=progress,
+            row_limit=batch_size,
+            max_failed_fraction=max_failed_fraction,
+            strict_cache=strict_cache,
+        )
+        return self._run(config)
 
     @contextlib.contextmanager
-    def _execution(self) -> Iterator[dict[str, Any]]:
-        """Where `run` executes steps: the local engine here (`RayPipeline` connects to Ray
-        and yields its store opener and engine class for `run_pipeline`)."""
-        yield {}
+    def _executor(self) -> Iterator[Executor]:
+        """Where `run` executes steps: this process (`RayPipeline` connects to Ray for the
+        run and yields its own executor)."""
+        from stillroom.pipeline.runner import LocalExecutor
+
+        yield LocalExecutor()
 
     def ray(
         self,

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from stillroom.pipeline.contracts import Store
     from stillroom.pipeline.nodes import Node
-    from stillroom.pipeline.store import Store
 
 logger = logging.getLogger("stillroom.pipeline")
 

@@ -31,7 +31,7 @@ from stillroom.models.llms.base import is_async_llm
 from stillroom.pipeline.signature import canonical_json, qualified_name
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.store import Store
+    from stillroom.pipeline.store import SQLiteStore
     from stillroom.steps.tasks.base import LLMResult, _Task
     from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -70,7 +70,7 @@ def direct_request(formatted_input: FormattedInput, settings: dict[str, Any]) ->
 class RequestCache:
     """`RequestHook` for one task: cache lookups and writes, duplicate counting, counters."""
 
-    def __init__(self, store: Store, run: str, task: _Task, read: bool) -> None:
+    def __init__(self, store: SQLiteStore, run: str, task: _Task, read: bool) -> None:
         self.store = store
         self.run = run
         self.step = str(task.name)

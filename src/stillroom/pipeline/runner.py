@@ -1,8 +1,9 @@
-"""One call of `Pipeline.run`: validate, open the cache, run or resume the engine, report.
+"""One call of `Pipeline.run`: validate, open the store, run or resume the engine, report.
 
 Decides between a fresh run and a resume (a checkpoint of the same pipeline signature that
-did not finish), builds the engine, runs it (see `driver.py` for the loop and Ctrl-C), saves
-the final checkpoint and turns the outcome into a `Distiset`.
+did not finish), builds the engine through the `Executor` (see `contracts.py`), runs it (see
+`driver.py` for the loop and the signals), saves the final checkpoint and returns the
+`RunOutcome`: where the datasets are and the summary.
 """
 
 from __future__ import annotations
@@ -14,26 +15,28 @@ import pickle
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stillroom.distiset import Distiset
 from stillroom.errors import StillroomError, StorageError
+from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.logs import setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
-from stillroom.pipeline.progress import ProgressReporter, RunSummary, choose_mode
+from stillroom.pipeline.progress import RunSummary
 from stillroom.pipeline.scheduler import Engine
 from stillroom.pipeline.signature import digest, pipeline_signature
-from stillroom.pipeline.store import Store, try_lock
+from stillroom.pipeline.store import SQLiteStore, try_lock
 from stillroom.pipeline.validation import apply_parameters, validate
-from stillroom.pipeline.writers import StorageFormat, make_writer, resolve_format
+from stillroom.pipeline.writers import make_writer, resolve_format
 
 if TYPE_CHECKING:
     from stillroom.pipeline.base import Pipeline
+    from stillroom.pipeline.contracts import Executor, RunConfig, Store
     from stillroom.pipeline.graph import DAG
+    from stillroom.pipeline.writers import LeafWriter
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -68,88 +71,80 @@ class _RunLock:
             os.close(self.fd)
 
 
-def run_pipeline(
-    pipeline: Pipeline,
-    parameters: dict[str, Any] | None,
-    use_cache: bool,
-    storage_format: StorageFormat,
-    checkpoint_interval: float,
-    progress: bool | None,
-    log_interval: float,
-    open_store: Callable[[Path, bool], Store] = Store,
-    engine_class: Callable[..., Engine] = Engine,
-    row_limit: int | None = None,
-    strict_cache: bool = False,
-    max_failed_fraction: float | None = None,
-) -> Distiset:
-    """`Pipeline.run`. A distributed pipeline passes its own `open_store` (the cache database
-    of the pipeline directory given) and `engine_class` (an `Engine` running steps elsewhere);
-    everything else, resume decisions, Ctrl-C, summary and Distiset, is the same.
+class LocalExecutor:
+    """The steps run in this process, on one asyncio loop (see `scheduler.py`); the cache
+    and checkpoints are the pipeline's SQLite database."""
 
-    `row_limit` (a dry run) stops each generator after that many rows; such a run has its own
-    signature, so its checkpoint and datasets never mix with the full run's.
+    def open_store(self, directory: Path, strict: bool) -> SQLiteStore:
+        return SQLiteStore(directory, strict)
 
-    `strict_cache` makes a damaged request cache (see `Store`) an error before any request,
-    where it is otherwise a warning saying how many requests may be sent again.
+    def engine(
+        self,
+        dag: DAG,
+        store: Store,
+        run: RunIdentity,
+        writers: dict[str, LeafWriter],
+        config: RunConfig,
+    ) -> Engine:
+        return Engine(dag, store, run, writers, config)
 
-    `max_failed_fraction` stops the run once a step's failed rows are over that fraction
-    (see `failures.py`); the run then raises `TooManyFailuresError`."""
+
+def run_pipeline(pipeline: Pipeline, config: RunConfig, executor: Executor) -> RunOutcome:
+    """`Pipeline.run`: validate, open the store, run (or resume) the engine the executor
+    builds, save, summarise. Resume decisions, signals, the summary and the errors are the
+    same whatever the executor.
+
+    A dry run (`config.row_limit`) has its own signature, so its checkpoint and datasets
+    never mix with the full run's. Raises `StorageError` when the run's files cannot be
+    written, `StepFailedError` when a step raised, `TooManyFailuresError` when
+    `max_failed_fraction` stopped it, and SystemExit(143) after a SIGTERM."""
     dag = pipeline.dag
-    validate(dag, pipeline.name, apply_parameters(dag, parameters))
-    mode = choose_mode(progress)
+    validate(dag, pipeline.name, apply_parameters(dag, config.parameters))
     setup_logging()
     signature = pipeline_signature(dag)
-    if row_limit is not None:
-        signature = digest(f"{signature}:dry-run:{row_limit}")
+    if config.row_limit is not None:
+        signature = digest(f"{signature}:dry-run:{config.row_limit}")
     directory = pipeline_dir(cache_root(pipeline.cache_dir), pipeline.name)
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
     started = time.monotonic()
-    with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, row_limit):
-        store = open_store(directory, strict_cache)
+    with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, config.row_limit):
+        store = executor.open_store(directory, config.strict_cache)
         engine: Engine | None = None
         cleanup = contextlib.ExitStack()  # every step runs, even if one raises
         cleanup.callback(store.close)
         try:
-            state, batches, resume = _open_run(
-                store, signature, use_cache, storage_format, data_dir
-            )
-            state["meta"]["row_limit"] = row_limit
+            state, batches, resume = _open_run(store, signature, config, data_dir)
             names = dataset_names(dag.leaves)
             writers = {
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")
                 for leaf, name in names.items()
             }
-            engine = engine_class(
-                dag, store, signature, state["run_id"], writers, checkpoint_interval, state["meta"]
-            )
+            run = RunIdentity(signature, state["run_id"], state["meta"])
+            engine = executor.engine(dag, store, run, writers, config)
             if resume:
                 engine.restore(state, batches)
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
             else:
                 engine.start_writers()
-            engine.install_hooks(read_cache=use_cache)
-            engine.max_failed_fraction = max_failed_fraction
-            engine.progress = reporter = ProgressReporter(
-                list(engine.nodes.values()), mode, log_interval, engine.failures
-            )
-            reporter.start()
+            engine.install_hooks()
+            engine.progress.start()
             cleanup.callback(engine.shutdown)
             cleanup.callback(engine.close_writers)
             cleanup.callback(engine.remove_hooks)
             finished = drive(engine)
             error = engine.failure[2] if engine.failure is not None else None
             if isinstance(error, StorageError):
-                reporter.stop(None)
+                engine.progress.stop(None)
                 raise error
             if not finished:
-                reporter.stop(None)
+                engine.progress.stop(None)
                 if engine.terminated:
                     raise _terminated(pipeline.name)
                 raise KeyboardInterrupt  # the last checkpoint and the journal hold what is done
             summary = _finish(engine, pipeline.name, names, started, resume)
-            reporter.stop(summary)
+            engine.progress.stop(summary)
         finally:
             cleanup.close()
     if engine.terminated:
@@ -161,10 +156,7 @@ def run_pipeline(
         raise engine.too_many_failures
     if not summary.completed:
         logger.warning("Pipeline %r stopped before the end; run it again to resume.", pipeline.name)
-    distiset = Distiset.load_from_disk(data_dir)
-    distiset.summary = summary
-    distiset.pipeline = pipeline
-    return distiset
+    return RunOutcome(data_dir, summary)
 
 
 SIGTERM_EXIT_STATUS = 143
@@ -200,14 +192,14 @@ def _generator_batch_size(dag: DAG, row_limit: int | None) -> Iterator[None]:
 
 
 def _open_run(
-    store: Store, signature: str, use_cache: bool, storage_format: StorageFormat, data_dir: Path
+    store: Store, signature: str, config: RunConfig, data_dir: Path
 ) -> tuple[dict[str, Any], list[tuple[str, int, bytes]], bool]:
     """The checkpoint to resume (state, batches, True), or a fresh state with the previous
     run's leftovers (checkpoint, counts, datasets) removed."""
     status, raw_state, batches = store.load_run(signature)
     state = pickle.loads(raw_state) if raw_state else None
     if (
-        use_cache
+        config.use_cache
         and status == "running"
         and isinstance(state, dict)
         and state.get("version") == STATE_VERSION
@@ -216,8 +208,8 @@ def _open_run(
     store.clear_run(signature, run=state.get("run_id") if isinstance(state, dict) else None)
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    fresh = {"run_id": uuid.uuid4().hex, "meta": {"format": resolve_format(storage_format)}}
-    return fresh, [], False
+    meta = {"format": resolve_format(config.storage_format)}
+    return {"run_id": uuid.uuid4().hex, "meta": meta}, [], False
 
 
 def _finish(

@@ -45,16 +45,17 @@ from stillroom.pipeline.execution import (
 )
 from stillroom.pipeline.failures import ErrorTally, FailureWatch, exceeds, row_error
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
+from stillroom.pipeline.progress import ProgressReporter, choose_mode
 from stillroom.pipeline.requests import RequestCache, unit_hashes
+from stillroom.pipeline.store import SQLiteStore
 from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
 from stillroom.steps.tasks.base import METADATA_COLUMN, _Task
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from stillroom.pipeline.contracts import RunConfig, RunIdentity, Store
     from stillroom.pipeline.graph import DAG
-    from stillroom.pipeline.progress import ProgressReporter
-    from stillroom.pipeline.store import Store
     from stillroom.pipeline.writers import LeafWriter
     from stillroom.steps.typing import Row
 
@@ -95,18 +96,17 @@ class Engine:
         self,
         dag: DAG,
         store: Store,
-        signature: str,
-        run_id: str,
+        run: RunIdentity,
         writers: dict[str, LeafWriter],
-        checkpoint_interval: float = 1.0,
-        meta: dict[str, Any] | None = None,
+        config: RunConfig,
     ) -> None:
-        self.meta = dict(meta or {})
-        self.row_limit: int | None = self.meta.get("row_limit")
+        self.config = config
+        self.meta = dict(run.meta)
+        self.row_limit = config.row_limit
         self.store = store
-        self.signature = signature
-        self.run_id = run_id
-        self.checkpoint_interval = checkpoint_interval
+        self.signature = run.signature
+        self.run_id = run.run_id
+        self.checkpoint_interval = config.checkpoint_interval
         self.nodes: dict[str, Node] = {}
         for name in dag.topological_order():
             self.nodes[name] = Node(name, dag.steps[name], dag.predecessors(name))
@@ -127,15 +127,20 @@ class Engine:
         self.terminated = False
         self.failure: tuple[str, int | None, BaseException] | None = None
         self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
-        self.max_failed_fraction: float | None = None
+        self.max_failed_fraction = config.max_failed_fraction
         self.too_many_failures: TooManyFailuresError | None = None
-        self.progress: ProgressReporter | None = None
+        self.progress = ProgressReporter(
+            list(self.nodes.values()),
+            choose_mode(config.progress),
+            config.log_interval,
+            self.failures,
+        )
         self.loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[Any] | None = None
         self._interrupts = 0
         self._signal: _Signal | None = None
         self._next_id = 0
-        self.checkpointer = Checkpointer(store, signature)
+        self.checkpointer = Checkpointer(store, run.signature)
         self._threads = DaemonThreads(len(self.nodes) + 2)
         self._processes: ProcessPoolExecutor | None = None
         self._process_workers = os.cpu_count() or 1
@@ -159,13 +164,13 @@ class Engine:
                     expected *= task.num_generations
                 node.expected_rows = expected
 
-    def install_hooks(self, read_cache: bool) -> None:
+    def install_hooks(self) -> None:
         """Put a request cache on every task (removed by `remove_hooks`)."""
+        assert isinstance(self.store, SQLiteStore)  # the local executor's store
         for node in self.nodes.values():
             if isinstance(node.step, _Task):
-                node.hook = RequestCache(
-                    self.store, self.run_id, node.step, read_cache and node.step.use_cache
-                )
+                read = self.config.use_cache and node.step.use_cache
+                node.hook = RequestCache(self.store, self.run_id, node.step, read)
                 node.step._request_hook = node.hook
 
     def remove_hooks(self) -> None:
@@ -326,8 +331,7 @@ class Engine:
                 if time.monotonic() - last >= self.checkpoint_interval:
                     self.checkpoint()
                     last = time.monotonic()
-                if self.progress is not None:
-                    self.progress.refresh()
+                self.progress.refresh()
             except Exception as exc:
                 self._fail(None, exc, None)
                 return

@@ -81,7 +81,7 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-class Store:
+class SQLiteStore:
     """Thread-safe access to one pipeline's cache database and its request journal."""
 
     def __init__(self, directory: Path, strict: bool = False) -> None:

@@ -36,7 +36,7 @@ from stillroom.pipeline.execution import (
 )
 from stillroom.pipeline.ray.transfer import unpack
 from stillroom.pipeline.requests import RequestCache, RequestStats, direct_request, unit_hashes
-from stillroom.pipeline.store import Store
+from stillroom.pipeline.store import SQLiteStore
 from stillroom.steps.tasks.base import Task, _Task, describe_error
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class CacheKeeper:
     def __init__(self, directory: str, strict: bool = False) -> None:
         self.opening_error: Exception | None = None
         try:
-            self.store = Store(Path(directory), strict)
+            self.store = SQLiteStore(Path(directory), strict)
         except DamagedCacheError as exc:  # raised to the driver by `opened`
             self.opening_error = exc
         self.caches: dict[str, RequestCache] = {}

@@ -38,6 +38,7 @@ from stillroom.steps.tasks.base import _Task, describe_error
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from stillroom.pipeline.contracts import RunConfig, RunIdentity, Store
     from stillroom.pipeline.graph import DAG
     from stillroom.pipeline.writers import LeafWriter
     from stillroom.steps.typing import Row
@@ -306,15 +307,12 @@ class RayEngine(Engine):
         self,
         dag: DAG,
         store: KeeperStore,
-        signature: str,
-        run_id: str,
+        run: RunIdentity,
         writers: dict[str, LeafWriter],
-        checkpoint_interval: float = 1.0,
-        meta: dict[str, Any] | None = None,
-        *,
-        pipeline_name: str = "pipeline",
+        config: RunConfig,
+        pipeline_name: str,
     ) -> None:
-        super().__init__(dag, store, signature, run_id, writers, checkpoint_interval, meta)  # type: ignore[arg-type]
+        super().__init__(dag, store, run, writers, config)
         self.keeper_store = store
         self.pools: dict[str, ReplicaPool] = {}
         problems = [
@@ -326,12 +324,12 @@ class RayEngine(Engine):
         if problems:
             raise PipelineValidationError(pipeline_name, problems)
 
-    def install_hooks(self, read_cache: bool) -> None:
+    def install_hooks(self) -> None:
         """Give each task a request cache in the keeper; the replicas relay to it."""
         registrations = []
         for node in self.nodes.values():
             if isinstance(node.step, _Task):
-                read = read_cache and node.step.use_cache
+                read = self.config.use_cache and node.step.use_cache
                 registrations.append(
                     self.keeper_store.keeper.add_task.remote(self.run_id, pack(node.step), read)
                 )
@@ -412,3 +410,25 @@ def check_resources(nodes: Any) -> None:
             )
     if problems:
         raise StillroomError("\n".join(problems))
+
+
+class RayExecutor:
+    """Step code runs in Ray actors; the driver schedules, and the cache keeper actor owns
+    the pipeline's SQLite store."""
+
+    def __init__(self, pipeline_name: str) -> None:
+        self.pipeline_name = pipeline_name
+
+    def open_store(self, directory: Path, strict: bool) -> KeeperStore:
+        return KeeperStore(directory, strict)
+
+    def engine(
+        self,
+        dag: DAG,
+        store: Store,
+        run: RunIdentity,
+        writers: dict[str, LeafWriter],
+        config: RunConfig,
+    ) -> RayEngine:
+        assert isinstance(store, KeeperStore)  # what `open_store` gave
+        return RayEngine(dag, store, run, writers, config, self.pipeline_name)

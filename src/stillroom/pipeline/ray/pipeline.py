@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillroom.pipeline.base import Pipeline
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.contracts import Executor
 
 
 class RayPipeline(Pipeline):
@@ -50,15 +52,12 @@ class RayPipeline(Pipeline):
         self.init_kwargs = dict(init_kwargs or {})
 
     @contextlib.contextmanager
-    def _execution(self) -> Iterator[dict[str, Any]]:
-        """Connected to Ray (or a local instance started for the run): the engine options."""
+    def _executor(self) -> Iterator[Executor]:
+        """Connected to Ray (or a local instance started for the run): its executor."""
         from stillroom.pipeline.ray.cluster import RayConnection, import_ray
 
         import_ray()
-        from stillroom.pipeline.ray.engine import KeeperStore, RayEngine
+        from stillroom.pipeline.ray.engine import RayExecutor
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            yield {
-                "open_store": KeeperStore,
-                "engine_class": partial(RayEngine, pipeline_name=self.name),
-            }
+            yield RayExecutor(self.name)
