@@ -79,10 +79,10 @@ def test_a_task_keeps_its_model_name_and_earlier_errors(caplog: pytest.LogCaptur
 class BrokenForQ3(TextGeneration):
     """On the row path; its request for "q3" raises instead of returning a result."""
 
-    async def agenerate_one(self, formatted_input):  # type: ignore[no-untyped-def]
+    async def agenerate_one(self, formatted_input, llm=None):  # type: ignore[no-untyped-def]
         if formatted_input[-1]["content"] == "q3":
             raise RuntimeError("the request path broke")
-        return await super().agenerate_one(formatted_input)
+        return await super().agenerate_one(formatted_input, llm)
 
 
 def test_a_row_whose_request_path_raises_is_kept_and_the_run_completes() -> None:

@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
-from stillroom.models.llms.base import is_async_llm
+from stillroom.models.llms.base import LLM, is_async_llm
 from stillroom.steps.base import _input_parameters
 from stillroom.steps.columns import apply_input_mappings, check_required_columns, restore_columns
 from stillroom.steps.tasks.base import METADATA_COLUMN, Task, _Task, describe_error
@@ -156,11 +156,12 @@ def prepare_rows(task: Task, inputs: list[list[Row]]) -> list[Row]:
     return mapped
 
 
-async def process_row(task: Task, row: Row) -> list[Row]:
-    """`task.aprocess_row(row)` on the row path; should it raise, the row is kept with the
-    task's outputs None and the error recorded, as a failed request's row is."""
+async def process_row(task: Task, row: Row, llm: LLM | None = None) -> list[Row]:
+    """`task.aprocess_row(row, llm)` on the row path (`llm`: the task's LLM as the engine
+    wraps it for the row's unit); should it raise, the row is kept with the task's outputs
+    None and the error recorded, as a failed request's row is."""
     try:
-        return await task.aprocess_row(row)
+        return await task.aprocess_row(row, llm)
     except StorageError:
         raise  # not the row's fault: the run stops
     except Exception as exc:

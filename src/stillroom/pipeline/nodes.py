@@ -18,6 +18,8 @@ from stillroom.pipeline.execution import uses_row_path
 from stillroom.pipeline.workers import is_cpu_bound
 
 if TYPE_CHECKING:
+    from stillroom.models.llms.base import LLM
+    from stillroom.pipeline.cached_llm import CachedLLM
     from stillroom.pipeline.requests import RequestCache, RequestStats
     from stillroom.pipeline.writers import Encoded, LeafWriter
     from stillroom.steps.base import _Step
@@ -71,7 +73,11 @@ class Node:
         self.preds = preds
         self.succs: list[Node] = []
         self.writer: LeafWriter | None = None
-        self.hook: RequestCache | None = None
+        self.requests: RequestCache | None = None
+        """A task's request cache: its counters, and the counts `_complete` commits."""
+        self.own_llm: LLM | None = None
+        """A task's own LLM, while `cached` stands in for it (local engine)."""
+        self.cached: CachedLLM | None = None
         if step.is_generator:
             self.kind = "generator"
         elif step.is_global:
@@ -94,7 +100,7 @@ class Node:
 
     @property
     def request_stats(self) -> RequestStats | None:
-        return self.hook.stats if self.hook is not None else None
+        return self.requests.stats if self.requests is not None else None
 
     @property
     def rows_done(self) -> int:

@@ -1,33 +1,27 @@
-"""The request cache a pipeline installs on each task, and the counters it keeps.
+"""The request cache behind the LLM a pipeline gives each task, and the counters it keeps.
 
 A request's key hashes what determines its reply: the step, the LLM class, the LLM's
 configuration (`LLM.reply_settings()`: model, server URL, generation settings, structured
 output, scripted replies, ... but not the transport fields saying how requests are sent, such
-as concurrency, timeouts, retries and rate limits), `num_generations`, the messages, and the
-request's *occurrence*: how many identical requests the same step sent earlier in the run.
-The occurrence is what gives two rows with the same prompt two different replies, and it is
-stable across a resume because counts are committed together with the checkpoint that
-consumed the rows (see `consume`). API keys never enter a key.
+as concurrency, timeouts, retries and rate limits), the input, the call's own settings
+(`num_generations`, keyword arguments), and the request's *occurrence*: how many identical
+requests the same step sent earlier in the run. The occurrence is what gives two rows with
+the same prompt two different replies, and it is stable across a resume because counts are
+committed together with the checkpoint that consumed the rows (see `consume`), from the
+`Ledger` of each unit of work. API keys never enter a key.
 
 Only successful replies with text for every generation are cached, so a rerun retries
-exactly the requests that failed.
-
-Besides the task's own requests (`generate_all`, `agenerate_one`), the cache sees the calls a
-custom `process` makes to the task's LLM (`self.llm.generate(...)`, `agenerate`), through
-`generate_direct` / `agenerate_direct`: they are counted, cached and resumed the same way.
+exactly the requests that failed. `cached_llm.py` puts this cache in front of a task's LLM.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import hashlib
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stillroom.models.llms.base import is_async_llm
+from stillroom.models.llms.wrapper import unwrap
 from stillroom.pipeline.signature import canonical_json, qualified_name
 
 if TYPE_CHECKING:
@@ -35,8 +29,23 @@ if TYPE_CHECKING:
     from stillroom.steps.tasks.base import LLMResult, _Task
     from stillroom.typing import FormattedInput, GenerateOutput
 
-unit_hashes: ContextVar[list[bytes] | None] = ContextVar("stillroom_unit_hashes", default=None)
-"""Content hashes of the requests made for the unit of work being processed (set by the engine)."""
+
+@dataclass
+class Ledger:
+    """The requests one unit of work made (content hashes, in order). The engine makes their
+    counts permanent with the checkpoint that records the unit (`RequestCache.consume`),
+    which is what makes a resume key every request as the first run did. `attempt` names
+    a Ray replica's try at the unit (see `CacheKeeper`)."""
+
+    hashes: list[bytes] = field(default_factory=list)
+    attempt: str | None = None
+
+
+def request_content(
+    formatted_input: FormattedInput, num_generations: int, kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What keys one request besides the task and its LLM: the input and the call's settings."""
+    return {"input": formatted_input, "call": {"num_generations": num_generations, **kwargs}}
 
 
 @dataclass
@@ -61,21 +70,15 @@ def cacheable(result: Any) -> bool:
     return bool(generations) and all(g is not None for g in generations)
 
 
-def direct_request(formatted_input: FormattedInput, settings: dict[str, Any]) -> Any:
-    """What keys a call the task's own code made: its input, and its other arguments in place
-    of the task's `num_generations`."""
-    return {"input": formatted_input, "call": settings}
-
-
 class RequestCache:
-    """`RequestHook` for one task: cache lookups and writes, duplicate counting, counters."""
+    """One task's requests: keys, cache lookups and writes, duplicate counting, counters."""
 
     def __init__(self, store: SQLiteStore, run: str, task: _Task, read: bool) -> None:
         self.store = store
         self.run = run
         self.step = str(task.name)
         self.read = read
-        llm = task.llm
+        llm = unwrap(task.llm)
         self.stats = RequestStats(model=llm.model_name)
         self._pending: dict[bytes, int] = {}
         settings = {
@@ -83,23 +86,22 @@ class RequestCache:
             "llm": qualified_name(type(llm)),
             "model": llm.model_name,
             "config": llm.reply_settings(),
-            "num_generations": task.num_generations,
         }
         self._prefix = canonical_json(settings).encode("utf-8") + b"\x00"
 
     # --- keys -------------------------------------------------------------------------------
 
-    def key(self, formatted_input: FormattedInput) -> bytes:
-        """The cache key of the next request with this input, counting it as sent."""
-        text = canonical_json(formatted_input).encode("utf-8", "surrogatepass")  # any str
+    def key(self, request: Any, ledger: Ledger | None) -> bytes:
+        """The cache key of the next request with this content (`request_content`),
+        counting it as sent, in `ledger` too."""
+        text = canonical_json(request).encode("utf-8", "surrogatepass")  # any str
         content = hashlib.blake2b(self._prefix + text, digest_size=16).digest()
         with self.store.lock:
             earlier = self._pending.get(content, 0)
             occurrence = self.store.seen_count(self.run, self.step, content) + earlier
             self._pending[content] = earlier + 1
-        hashes = unit_hashes.get()
-        if hashes is not None:
-            hashes.append(content)
+        if ledger is not None:
+            ledger.hashes.append(content)
         return hashlib.blake2b(content + occurrence.to_bytes(8, "little"), digest_size=16).digest()
 
     def consume(self, hashes: list[bytes]) -> None:
@@ -156,49 +158,21 @@ class RequestCache:
         stats.input_tokens += inputs[0] if inputs and inputs[0] else 0
         stats.output_tokens += sum(t for t in statistics.get("output_tokens") or [] if t)
 
-    def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
-        llm = task.llm
-        if is_async_llm(llm):  # each reply recorded as it arrives
-
-            async def _all() -> list[LLMResult]:
-                return list(
-                    await asyncio.gather(*(self.agenerate_one(task, i) for i in formatted_inputs))
-                )
-
-            return llm.run_sync(_all())  # type: ignore[attr-defined,no-any-return]
-        return self._many(
-            [self.key(i) for i in formatted_inputs],
-            lambda misses: llm.generate_results(
-                [formatted_inputs[i] for i in misses], num_generations=task.num_generations
-            ),
-        )
-
-    async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> LLMResult:
-        return await self._one(
-            self.key(formatted_input),
-            functools.partial(task.llm.agenerate_result, formatted_input, task.num_generations),  # type: ignore[attr-defined]
-        )
-
-    # --- the task's own calls (`self.llm.generate(...)` in a custom process) -----------------
-
-    def generate_direct(
+    def many(
         self,
-        inputs: list[FormattedInput],
-        settings: dict[str, Any],
-        send: Callable[[list[FormattedInput]], list[GenerateOutput]],
-    ) -> list[GenerateOutput]:
-        """`llm.generate(inputs, ...)` called by the task's code: cached replies, the rest sent."""
-        keys = [self.key(direct_request(item, settings)) for item in inputs]
-        return self._many(keys, lambda misses: send([inputs[i] for i in misses]))  # type: ignore[return-value]
+        requests: list[Any],
+        ledger: Ledger | None,
+        send: Callable[[list[int]], list[LLMResult]],
+    ) -> list[LLMResult]:
+        """Results for `requests` (`request_content`): cached replies, and `send(indices of
+        the misses)` for the others, recorded."""
+        return self._many([self.key(request, ledger) for request in requests], send)
 
-    async def agenerate_direct(
-        self,
-        input: FormattedInput,
-        settings: dict[str, Any],
-        send: Callable[[], Awaitable[GenerateOutput]],
-    ) -> GenerateOutput:
-        """`llm.agenerate(input, ...)` called by the task's code: the cached reply, or sent."""
-        return await self._one(self.key(direct_request(input, settings)), send)  # type: ignore[return-value]
+    async def one(
+        self, request: Any, ledger: Ledger | None, send: Callable[[], Awaitable[LLMResult]]
+    ) -> LLMResult:
+        """The result for one request: the cached reply, or `await send()`, recorded."""
+        return await self._one(self.key(request, ledger), send)
 
     # --- what every path shares --------------------------------------------------------------
 

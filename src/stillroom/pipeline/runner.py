@@ -128,11 +128,11 @@ def run_pipeline(pipeline: Pipeline, config: RunConfig, executor: Executor) -> R
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
             else:
                 engine.start_writers()
-            engine.install_hooks()
+            engine.install_llms()
             engine.progress.start()
             cleanup.callback(engine.shutdown)
             cleanup.callback(engine.close_writers)
-            cleanup.callback(engine.remove_hooks)
+            cleanup.callback(engine.remove_llms)
             finished = drive(engine)
             error = engine.failure[2] if engine.failure is not None else None
             if isinstance(error, StorageError):

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
+from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
@@ -46,7 +47,7 @@ from stillroom.pipeline.execution import (
 from stillroom.pipeline.failures import ErrorTally, FailureWatch, exceeds, row_error
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode
-from stillroom.pipeline.requests import RequestCache, unit_hashes
+from stillroom.pipeline.requests import Ledger, RequestCache
 from stillroom.pipeline.store import SQLiteStore
 from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
 from stillroom.steps.tasks.base import METADATA_COLUMN, _Task
@@ -86,6 +87,7 @@ class _RowUnit:
     unit: Unit
     results: list[list[Row] | None]
     remaining: int
+    llm: CachedLLM | None  # the task's LLM, noting the requests in the unit's ledger
     failed: bool = False
 
 
@@ -164,19 +166,29 @@ class Engine:
                     expected *= task.num_generations
                 node.expected_rows = expected
 
-    def install_hooks(self) -> None:
-        """Put a request cache on every task (removed by `remove_hooks`)."""
+    def install_llms(self) -> None:
+        """Put each task's LLM behind the run's request cache (`remove_llms` puts the task's
+        own back): every request a task makes is then cached, counted and resumable."""
         assert isinstance(self.store, SQLiteStore)  # the local executor's store
         for node in self.nodes.values():
             if isinstance(node.step, _Task):
                 read = self.config.use_cache and node.step.use_cache
-                node.hook = RequestCache(self.store, self.run_id, node.step, read)
-                node.step._request_hook = node.hook
+                node.requests = cache = RequestCache(self.store, self.run_id, node.step, read)
+                node.own_llm = node.step.llm
+                node.cached = cached_llm(node.own_llm, cache)
+                swap_llm(node.step, node.cached)
 
-    def remove_hooks(self) -> None:
+    def remove_llms(self) -> None:
         for node in self.nodes.values():
-            if isinstance(node.step, _Task):
-                node.step._request_hook = None
+            if node.own_llm is not None:
+                swap_llm(node.step, node.own_llm)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _bind(node: Node, ledger: Ledger) -> None:
+        """The task's LLM notes its requests in `ledger` (the steps that are not on the row
+        path run one unit at a time, so the task holds one unit's view at a time)."""
+        if node.cached is not None:
+            swap_llm(node.step, node.cached.for_unit(ledger))  # type: ignore[arg-type]
 
     def restore(self, state: dict[str, Any], batches: list[tuple[str, int, bytes]]) -> None:
         """Put the engine back where a checkpoint left it."""
@@ -371,16 +383,19 @@ class Engine:
             return await loop.run_in_executor(
                 self._processes, run_in_worker, node.name, function, unit.inputs()
             )
-        token = unit_hashes.set(unit.hashes)
-        try:
-            return await self._threads.run(function, node.step, unit.inputs())
-        finally:
-            unit_hashes.reset(token)
+        self._bind(node, Ledger(unit.hashes))
+        return await self._threads.run(function, node.step, unit.inputs())
 
     def _batches_of(self, node: Node) -> Any:
         """An iterator of a generator step's `(rows, is_last)` batches from its offset on, with
         `close()`; a distributed engine returns one that runs the step elsewhere."""
         return generator_batches(node.step, node.gen_offset)  # type: ignore[arg-type]
+
+    def _next_batch(self, node: Node, batches: Any, ledger: Ledger) -> Any:
+        """A generator's next `(rows, is_last)` (None at the end), its requests noted in
+        `ledger`; runs in a worker thread."""
+        self._bind(node, ledger)
+        return next(batches, None)
 
     async def _generate(self, node: Node) -> None:
         if node.done:
@@ -392,14 +407,10 @@ class Engine:
                 await self._signal.wait_until(lambda: self.stopping or self._has_room(node))
                 if self.stopping:
                     return
-                hashes: list[bytes] = []  # the requests this batch makes, counted once emitted
-                token = unit_hashes.set(hashes)
-                try:
-                    item = await self._threads.run(next, iterator, None)
-                finally:
-                    unit_hashes.reset(token)
-                if node.hook is not None:
-                    node.hook.consume(hashes)
+                ledger = Ledger()  # the requests this batch makes, counted once emitted
+                item = await self._threads.run(self._next_batch, node, iterator, ledger)
+                if node.requests is not None:
+                    node.requests.consume(ledger.hashes)
                 if item is None:
                     break
                 rows, is_last = item
@@ -510,9 +521,8 @@ class Engine:
         async def work(item: tuple[_RowUnit, int, Row] | None) -> None:
             while item is not None:
                 current, index, row = item
-                token = unit_hashes.set(current.unit.hashes)
                 try:
-                    current.results[index] = await process_row(task, row)  # type: ignore[arg-type]
+                    current.results[index] = await process_row(task, row, current.llm)  # type: ignore[arg-type]
                 except BaseException as exc:
                     current.failed = True  # a unit missing rows is never emitted
                     if isinstance(exc, asyncio.CancelledError):
@@ -520,7 +530,6 @@ class Engine:
                     self._fail(node, exc, current.unit.seq)
                     return
                 finally:
-                    unit_hashes.reset(token)
                     current.remaining -= 1
                     if current.remaining == 0:
                         self._soon(node, emit_ready)  # after the next request has left
@@ -538,7 +547,8 @@ class Engine:
                 except Exception as exc:
                     self._fail(node, exc, unit.seq)
                     break
-                current = _RowUnit(unit, [None] * len(rows), len(rows))
+                llm = node.cached.for_unit(Ledger(unit.hashes)) if node.cached is not None else None
+                current = _RowUnit(unit, [None] * len(rows), len(rows), llm)
                 order.append(current)
                 node.held += unit.size
                 if not rows:
@@ -573,8 +583,8 @@ class Engine:
     def _complete(self, node: Node, unit: Unit, outputs: list[list[Row]]) -> None:
         """Record a finished unit: consume its batches and emit its output, atomically."""
         del node.inflight[unit.seq]
-        if node.hook is not None:
-            node.hook.consume(unit.hashes)
+        if node.requests is not None:
+            node.requests.consume(unit.hashes)
         node.stats.rows_in += unit.size
         failed = _count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
         node.stats.failed_rows += failed

@@ -9,7 +9,6 @@ yields. That is what lets `next(task.process())` work the same standalone and in
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import re
@@ -138,8 +137,7 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
         if not generator:
             batches = _row_lists(signature, self, args, kwargs)
             check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
-        with self._process_context():
-            result = method(self, *args, **kwargs)
+        result = method(self, *args, **kwargs)
         return self._normalized(result, generator)
 
     process.__stillroom_wrapped__ = True  # type: ignore[attr-defined]
@@ -258,17 +256,12 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             )
         return self._finalize_rows(rows)
 
-    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
-        """Entered around every piece of `process` that runs (a task routes its LLM calls)."""
-        return contextlib.nullcontext()
-
     def _normalized(self, result: Any, generator: bool) -> Iterator[Any]:
         items: Iterator[Any] = iter(
             result if inspect.isgenerator(result) or isinstance(result, Iterator) else [result]
         )
         while True:
-            with self._process_context():
-                item = next(items, _END)
+            item = next(items, _END)
             if item is _END:
                 return
             if generator and isinstance(item, tuple) and len(item) == 2:

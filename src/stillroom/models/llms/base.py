@@ -8,13 +8,12 @@ background event loop so it also works inside a notebook's running loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable
 from contextvars import ContextVar
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
@@ -41,90 +40,11 @@ _NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 _T = TypeVar("_T")
 
 
-class DirectCallHook(Protocol):
-    """What sees the calls a task's own code makes to its LLM (`self.llm.generate(...)` in a
-    custom `process`) while a pipeline runs it: the pipeline's request cache.
-
-    `settings` are the call's other arguments (`num_generations`, generation settings), for
-    the cache key; `send` makes the real call for the inputs that are not cached. Failures
-    raise, as the LLM method itself does.
-    """
-
-    def generate_direct(
-        self,
-        inputs: list[FormattedInput],
-        settings: dict[str, Any],
-        send: Callable[[list[FormattedInput]], list[GenerateOutput]],
-    ) -> list[GenerateOutput]: ...
-
-    async def agenerate_direct(
-        self,
-        input: FormattedInput,
-        settings: dict[str, Any],
-        send: Callable[[], Awaitable[GenerateOutput]],
-    ) -> GenerateOutput: ...
-
-
-_DIRECT_CALLS: ContextVar[tuple[LLM, DirectCallHook] | None] = ContextVar(
-    "stillroom_direct_calls", default=None
-)
-"""The LLM whose `generate`/`agenerate` calls in this context go through a hook, and the hook."""
-
-
-@contextlib.contextmanager
-def calls_through(llm: LLM | None, hook: DirectCallHook | None) -> Iterator[None]:
-    """Inside, `llm.generate`/`agenerate` called in this context go through `hook`.
-
-    `calls_through(None, None)` sends calls straight to the LLM: what a hook does for the
-    calls it makes itself, so that no request is counted twice.
-    """
-    token = _DIRECT_CALLS.set((llm, hook) if llm is not None and hook is not None else None)
-    try:
-        yield
-    finally:
-        _DIRECT_CALLS.reset(token)
-
-
-def _direct_hook(llm: LLM) -> DirectCallHook | None:
-    current = _DIRECT_CALLS.get()
-    return current[1] if current is not None and current[0] is llm else None
-
-
-def _bind_call(
-    method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[inspect.BoundArguments, str, dict[str, Any]] | None:
-    """A call's arguments: bound, the name of its input(s) parameter, and the others.
-
-    None when they do not fit the method (the call itself then raises Python's error).
-    """
-    try:
-        bound = inspect.signature(method).bind(*args, **kwargs)
-    except TypeError:
-        return None
-    bound.apply_defaults()
-    names = list(bound.arguments)[1:]  # after self
-    if not names:
-        return None
-    return bound, names[0], {name: bound.arguments[name] for name in names[1:]}
-
-
 def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("generate()")
-        hook = _direct_hook(self)
-        call = _bind_call(method, (self, *args), kwargs) if hook is not None else None
-        if hook is not None and call is not None:
-            bound, inputs_name, settings = call
-
-            def send(inputs: list[FormattedInput]) -> list[GenerateOutput]:
-                bound.arguments[inputs_name] = inputs
-                with calls_through(None, None):
-                    return wrapper(*bound.args, **bound.kwargs)  # type: ignore[no-any-return]
-
-            outputs = hook.generate_direct(list(bound.arguments[inputs_name]), settings, send)
-        else:
-            outputs = method(self, *args, **kwargs)
+        outputs = method(self, *args, **kwargs)
         if outputs:
             self._last_output = outputs[-1]
         return outputs
@@ -137,27 +57,18 @@ def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def wrapper(self: AsyncLLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("agenerate()")
-        hook = _direct_hook(self)
-        call = _bind_call(method, (self, *args), kwargs) if hook is not None else None
-        if hook is not None and call is not None:
-            bound, input_name, settings = call
-
-            async def send() -> GenerateOutput:
-                with calls_through(None, None):
-                    return await wrapper(self, *args, **kwargs)  # type: ignore[no-any-return]
-
-            output = await hook.agenerate_direct(bound.arguments[input_name], settings, send)
-            self._last_output = output
-            return output
         holding = _HOLDING_SLOT.get()
-        if id(self) in holding:  # a subclass's agenerate calling super(): one slot is enough
-            return await method(self, *args, **kwargs)
-        async with self._request_slot():
-            token = _HOLDING_SLOT.set(holding | {id(self)})
-            try:
-                output = await method(self, *args, **kwargs)
-            finally:
-                _HOLDING_SLOT.reset(token)
+        if not self._limits_concurrency or id(self) in holding:
+            # a wrapper (the LLM it wraps holds the slot), or a subclass's agenerate calling
+            # super(): one slot is enough
+            output = await method(self, *args, **kwargs)
+        else:
+            async with self._request_slot():
+                token = _HOLDING_SLOT.set(holding | {id(self)})
+                try:
+                    output = await method(self, *args, **kwargs)
+                finally:
+                    _HOLDING_SLOT.reset(token)
         self._last_output = output
         return output
 
@@ -199,6 +110,9 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
     _retries: RetryCounter = PrivateAttr(default_factory=RetryCounter)
+
+    _limits_concurrency: ClassVar[bool] = True
+    """Whether `agenerate` takes one of `max_concurrent_requests` slots (wrappers do not)."""
 
     _transport_fields: ClassVar[frozenset[str]] = frozenset()
     """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
@@ -395,8 +309,7 @@ class AsyncLLM(LLM):
     def run_sync(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run a coroutine on this LLM's private loop from synchronous code.
 
-        The coroutine runs in a copy of the caller's context (`LoopThread.run`), so a hook
-        seeing this context's calls (`calls_through`) sees the coroutine's too.
+        The coroutine runs in a copy of the caller's context (`LoopThread.run`).
         """
         if self._loop_thread is None:
             self._loop_thread = LoopThread(name=f"stillroom-{type(self).__name__}")

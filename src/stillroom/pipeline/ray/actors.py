@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray
 
 from stillroom.errors import DamagedCacheError, StillroomError
-from stillroom.models.llms.base import is_async_llm
+from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
 from stillroom.pipeline.execution import (
     finish_rows,
     generator_batches,
@@ -35,19 +34,15 @@ from stillroom.pipeline.execution import (
     process_row,
 )
 from stillroom.pipeline.ray.transfer import unpack
-from stillroom.pipeline.requests import RequestCache, RequestStats, direct_request, unit_hashes
+from stillroom.pipeline.requests import Ledger, RequestCache, RequestStats
 from stillroom.pipeline.store import SQLiteStore
 from stillroom.steps.tasks.base import Task, _Task, describe_error
 
 if TYPE_CHECKING:
     from stillroom.steps.typing import Row
-    from stillroom.typing import FormattedInput
 
 Reservation = tuple[bytes, bytes, Any]
 """(cache key, content hash, cached reply or None) of one request."""
-
-current_attempt: ContextVar[str | None] = ContextVar("stillroom_attempt", default=None)
-"""The attempt at a unit a replica is running: the keeper notes its requests under it."""
 
 
 # --- the cache keeper -----------------------------------------------------------------------
@@ -110,19 +105,16 @@ class CacheKeeper:
         self.caches[task.name] = RequestCache(self.store, run, task, read)
 
     def reserve(
-        self, step: str, formatted_inputs: list[FormattedInput], attempt: str | None = None
+        self, step: str, requests: list[Any], attempt: str | None = None
     ) -> list[Reservation]:
         """Key each request as the local engine does (counting duplicates) and look it up."""
         cache = self.caches[step]
         made = self._attempts.setdefault(attempt, (step, [], set())) if attempt else None
         reservations = []
-        for formatted_input in formatted_inputs:
-            content: list[bytes] = []
-            token = unit_hashes.set(content)
-            try:
-                key = cache.key(formatted_input)
-            finally:
-                unit_hashes.reset(token)
+        for request in requests:
+            ledger = Ledger()
+            key = cache.key(request, ledger)
+            content = ledger.hashes
             cached = cache._cached(key)
             if cached is None:
                 cache._in_flight(1)
@@ -162,99 +154,60 @@ class CacheKeeper:
 
 
 class RelayedRequests:
-    """A task's `RequestHook` inside a replica: the cache lives with the keeper."""
+    """A task's requests inside a replica (the `Replies` of its `CachedLLM`): the keeper
+    keys, looks up and records them, in the same transactions as the driver's checkpoints."""
 
     def __init__(self, keeper: Any, step: str) -> None:
         self.keeper = keeper
         self.step = step
 
     @staticmethod
-    def _note(reservations: list[Reservation]) -> None:
-        """Tell the unit being processed which requests it made (see `unit_hashes`)."""
-        hashes = unit_hashes.get()
-        if hashes is not None:
-            hashes.extend(content for _, content, _ in reservations)
+    def _note(ledger: Ledger | None, reservations: list[Reservation]) -> None:
+        if ledger is not None:
+            ledger.hashes.extend(content for _, content, _ in reservations)
 
-    async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> Any:
-        return await self._one(
-            formatted_input,
-            lambda: task.llm.agenerate_result(formatted_input, task.num_generations),  # type: ignore[attr-defined]
-        )
-
-    def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[Any]:
-        if is_async_llm(task.llm):  # record each reply as it arrives, like the local engine
-
-            async def each() -> list[Any]:
-                return list(
-                    await asyncio.gather(
-                        *(self.agenerate_one(task, item) for item in formatted_inputs)
-                    )
-                )
-
-            return task.llm.run_sync(each())  # type: ignore[attr-defined]
-        return self._many(
-            formatted_inputs,
-            formatted_inputs,
-            lambda batch: task.llm.generate_results(batch, num_generations=task.num_generations),
-        )
-
-    # the task's own calls (`self.llm.generate(...)` in a custom process): see DirectCallHook
-    def generate_direct(
-        self,
-        inputs: list[FormattedInput],
-        settings: dict[str, Any],
-        send: Callable[[list[FormattedInput]], list[Any]],
-    ) -> list[Any]:
-        keyed = [direct_request(item, settings) for item in inputs]
-        return self._many(keyed, inputs, send)
-
-    async def agenerate_direct(
-        self, input: FormattedInput, settings: dict[str, Any], send: Callable[[], Any]
+    async def one(
+        self, request: Any, ledger: Ledger | None, send: Callable[[], Awaitable[Any]]
     ) -> Any:
-        return await self._one(direct_request(input, settings), send)
-
-    async def _one(self, keyed: Any, send: Callable[[], Any]) -> Any:
         """One request through the keeper: its cached reply, or `send()` and record it (a
         raise is recorded as the failure, and raised)."""
-        reservations = await self.keeper.reserve.remote(self.step, [keyed], current_attempt.get())
-        self._note(reservations)
+        attempt = ledger.attempt if ledger is not None else None
+        reservations = await self.keeper.reserve.remote(self.step, [request], attempt)
+        self._note(ledger, reservations)
         key, _, cached = reservations[0]
         if cached is not None:
             return cached
         try:
             result = await send()
         except Exception as exc:
-            await self.keeper.record.remote(
-                self.step, [(key, _portable(exc))], current_attempt.get()
-            )
+            await self.keeper.record.remote(self.step, [(key, _portable(exc))], attempt)
             raise
-        await self.keeper.record.remote(
-            self.step, [(key, _portable(result))], current_attempt.get()
-        )
+        await self.keeper.record.remote(self.step, [(key, _portable(result))], attempt)
         return result
 
-    def _many(
+    def many(
         self,
-        keyed: list[Any],
-        inputs: list[FormattedInput],
-        send: Callable[[list[FormattedInput]], list[Any]],
+        requests: list[Any],
+        ledger: Ledger | None,
+        send: Callable[[list[int]], list[Any]],
     ) -> list[Any]:
         """Requests through the keeper from synchronous code: cached replies, the rest sent
-        together with `send` (a raise is recorded as their failure, and raised)."""
-        reservations = ray.get(self.keeper.reserve.remote(self.step, keyed, current_attempt.get()))
-        self._note(reservations)
+        together with `send(indices of the misses)` (a raise is recorded as their failure,
+        and raised)."""
+        attempt = ledger.attempt if ledger is not None else None
+        reservations = ray.get(self.keeper.reserve.remote(self.step, requests, attempt))
+        self._note(ledger, reservations)
         results = [cached for _, _, cached in reservations]
         misses = [i for i, result in enumerate(results) if result is None]
         if not misses:
             return results
         try:
-            sent = send([inputs[i] for i in misses])
+            sent = send(misses)
         except Exception as exc:
+            failure = _portable(exc)
             ray.get(
                 self.keeper.record.remote(
-                    self.step,
-                    [(reservations[i][0], _portable(exc)) for i in misses],
-                    current_attempt.get(),
+                    self.step, [(reservations[i][0], failure) for i in misses], attempt
                 )
             )
             raise
@@ -264,7 +217,7 @@ class RelayedRequests:
             self.keeper.record.remote(
                 self.step,
                 [(reservations[i][0], _portable(r)) for i, r in zip(misses, sent, strict=True)],
-                current_attempt.get(),
+                attempt,
             )
         )
         return results
@@ -283,13 +236,16 @@ def _portable(result: Any) -> Any:
 # --- step replicas --------------------------------------------------------------------------
 
 
-async def execute_rows(task: Task, inputs: list[list[Row]], slots: asyncio.Semaphore) -> list[Row]:
-    """A row-path task on one unit: every row's request sent when one of `slots` (shared by
-    every unit the replica holds, sized by the LLM's concurrency) is free; rows in order."""
+async def execute_rows(
+    task: Task, inputs: list[list[Row]], slots: asyncio.Semaphore, llm: CachedLLM | None
+) -> list[Row]:
+    """A row-path task on one unit: every row's request sent (through `llm`, the task's LLM
+    noting the unit's requests) when one of `slots` (shared by every unit the replica holds,
+    sized by the LLM's concurrency) is free; rows in order."""
 
     async def one(row: Row) -> list[Row]:
         async with slots:
-            return await process_row(task, row)
+            return await process_row(task, row, llm)
 
     rows = prepare_rows(task, inputs)
     parts = await asyncio.gather(*(one(row) for row in rows))
@@ -306,6 +262,7 @@ class StepReplica:
         self._exclusive = asyncio.Lock()
         self._slots: asyncio.Semaphore | None = None
         self._batches: Any = None
+        self._cached: CachedLLM | None = None
 
     async def start(self) -> None:
         """Rebuild the step and `load()` it; raises what went wrong, for the driver to show."""
@@ -319,7 +276,8 @@ class StepReplica:
                 "{'py_modules': [...]}}, or define the step in the script you run."
             ) from None
         if isinstance(step, _Task) and self._keeper is not None:
-            step._request_hook = RelayedRequests(self._keeper, step.name)
+            self._cached = cached_llm(step.llm, RelayedRequests(self._keeper, step.name))
+            swap_llm(step, self._cached)
         await asyncio.to_thread(step.load)
         self.step, self._packed = step, None
 
@@ -328,21 +286,22 @@ class StepReplica:
     ) -> Any:
         """`function(step, inputs)` on one unit; returns (its result, the unit's requests).
         `attempt` names this try at the unit, for the keeper (see `CacheKeeper.abandon`)."""
-        hashes: list[bytes] = []
-        token = unit_hashes.set(hashes)
-        attempt_token = current_attempt.set(attempt)
-        try:
-            if function is execute_rows:
-                if self._slots is None:
-                    self._slots = asyncio.Semaphore(self.step.llm.max_concurrent_requests)  # type: ignore[attr-defined]
-                result = await execute_rows(self.step, inputs, self._slots)  # type: ignore[arg-type]
-            else:
-                async with self._exclusive:  # user code runs one unit at a time, as locally
-                    result = await asyncio.to_thread(function, self.step, inputs)
-        finally:
-            current_attempt.reset(attempt_token)
-            unit_hashes.reset(token)
-        return result, hashes
+        ledger = Ledger(attempt=attempt)
+        if function is execute_rows:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.step.llm.max_concurrent_requests)  # type: ignore[attr-defined]
+            llm = self._cached.for_unit(ledger) if self._cached is not None else None
+            result = await execute_rows(self.step, inputs, self._slots, llm)  # type: ignore[arg-type]
+        else:
+            async with self._exclusive:  # user code runs one unit at a time, as locally
+                self._bind(ledger)
+                result = await asyncio.to_thread(function, self.step, inputs)
+        return result, ledger.hashes
+
+    def _bind(self, ledger: Ledger) -> None:
+        """The task's LLM notes its requests in `ledger` (one unit at a time)."""
+        if self._cached is not None:
+            swap_llm(self.step, self._cached.for_unit(ledger))
 
     async def start_batches(self, offset: int) -> None:
         """Start a generator step's batches from row `offset`."""
@@ -350,13 +309,10 @@ class StepReplica:
 
     async def next_batch(self) -> tuple[tuple[list[Row], bool] | None, list[bytes]]:
         """The generator's next batch (None at the end) and the requests made for it."""
-        hashes: list[bytes] = []
-        token = unit_hashes.set(hashes)
-        try:
-            item = await asyncio.to_thread(next, self._batches, None)
-        finally:
-            unit_hashes.reset(token)
-        return item, hashes
+        ledger = Ledger()
+        self._bind(ledger)
+        item = await asyncio.to_thread(next, self._batches, None)
+        return item, ledger.hashes
 
     async def close_batches(self) -> None:
         if self._batches is not None:
@@ -370,6 +326,6 @@ class StepReplica:
 
 # The actor classes. The plain classes above stay importable by name, so Ray ships them to
 # workers by reference rather than by value (their methods use module globals that cannot be
-# pickled, such as the `unit_hashes` context variable).
+# pickled).
 CacheKeeperActor = ray.remote(num_cpus=0, max_concurrency=8)(CacheKeeper)
 StepReplicaActor = ray.remote(StepReplica)

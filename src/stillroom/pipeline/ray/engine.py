@@ -31,7 +31,7 @@ from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import CacheKeeperActor, StepReplicaActor, execute_rows
 from stillroom.pipeline.ray.transfer import pack
-from stillroom.pipeline.requests import RequestStats, unit_hashes
+from stillroom.pipeline.requests import Ledger, RequestStats
 from stillroom.pipeline.scheduler import ROWS_HELD_PER_REQUEST, Engine
 from stillroom.steps.tasks.base import _Task, describe_error
 
@@ -275,20 +275,14 @@ class RemoteBatches:
         self.actor = pool.actors[0]
         ray.get(self.actor.start_batches.remote(offset))
 
-    def __iter__(self) -> RemoteBatches:
-        return self
-
-    def __next__(self) -> tuple[list[Row], bool]:
+    def next_batch(self, ledger: Ledger) -> tuple[list[Row], bool] | None:
+        """The next batch (None at the end); the requests it made go to `ledger`."""
         try:
             item, hashes = ray.get(self.actor.next_batch.remote())
         except (RayActorError, RayTaskError) as exc:
             raise _cause(exc, self.pool.name) from None
-        made = unit_hashes.get()  # the engine counts these requests with the batch
-        if made is not None:
-            made.extend(hashes)
-        if item is None:
-            raise StopIteration
-        return item
+        ledger.hashes.extend(hashes)
+        return item  # type: ignore[no-any-return]
 
     def close(self) -> None:
         try:
@@ -324,7 +318,7 @@ class RayEngine(Engine):
         if problems:
             raise PipelineValidationError(pipeline_name, problems)
 
-    def install_hooks(self) -> None:
+    def install_llms(self) -> None:
         """Give each task a request cache in the keeper; the replicas relay to it."""
         registrations = []
         for node in self.nodes.values():
@@ -333,7 +327,7 @@ class RayEngine(Engine):
                 registrations.append(
                     self.keeper_store.keeper.add_task.remote(self.run_id, pack(node.step), read)
                 )
-                node.hook = KeptRequests(  # type: ignore[assignment]
+                node.requests = KeptRequests(  # type: ignore[assignment]
                     self.keeper_store, node.name, node.step.llm.model_name
                 )
         ray.get(registrations)
@@ -356,6 +350,9 @@ class RayEngine(Engine):
 
     def _batches_of(self, node: Node) -> RemoteBatches:
         return RemoteBatches(self.pools[node.name], node.gen_offset)
+
+    def _next_batch(self, node: Node, batches: Any, ledger: Ledger) -> Any:
+        return batches.next_batch(ledger)
 
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
         result, hashes = await self.pools[node.name].run(function, unit.inputs())

@@ -9,19 +9,18 @@ yields, whatever the task's own code did.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.base import LLM, AsyncLLM, calls_through
+from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
@@ -35,25 +34,6 @@ METADATA_COLUMN = STILLROOM_METADATA_KEY
 
 LLMResult = GenerateOutput | BaseException
 """What one request produced: the reply, or the exception that ended it."""
-
-
-class RequestHook(Protocol):
-    """What an engine installs on a task (`task._request_hook`) to see every LLM request.
-
-    The pipeline uses it for its request cache and counters; when no hook is installed a
-    task calls its LLM directly. Both methods must behave like the defaults they replace:
-    one result per input, a failed request returned as its exception. A hook that also has
-    `generate_direct`/`agenerate_direct` (`models.llms.base.DirectCallHook`) sees the calls a
-    custom `process` makes to `self.llm` as well.
-    """
-
-    def generate_all(self, task: _Task, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
-        """Results for a batch, in input order."""
-        ...
-
-    async def agenerate_one(self, task: _Task, formatted_input: FormattedInput) -> LLMResult:
-        """The result of one request."""
-        ...
 
 
 def _wrap_format_output(method: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -97,7 +77,6 @@ class _Task(_Step, ABC):
     )
 
     _warned_reply_text: bool = PrivateAttr(default=False)
-    _request_hook: RequestHook | None = PrivateAttr(default=None)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -137,14 +116,6 @@ class _Task(_Step, ABC):
 
     def load(self) -> None:
         self.llm.load()
-
-    def _process_context(self) -> contextlib.AbstractContextManager[Any]:
-        """While `process` runs under a hook that can see them (a pipeline's request cache),
-        the calls it makes to `self.llm` go through the hook: counted, cached, resumable."""
-        hook = self._request_hook
-        if hook is None or not hasattr(hook, "generate_direct"):
-            return contextlib.nullcontext()
-        return calls_through(self.llm, hook)  # type: ignore[arg-type]
 
     def unload(self) -> None:
         self.llm.unload()
@@ -266,9 +237,6 @@ class _Task(_Step, ABC):
 
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
         """One result per input (the reply, or the exception that ended its request)."""
-        if self._request_hook is not None:
-            with calls_through(None, None):  # the hook's own requests are seen once
-                return self._request_hook.generate_all(self, formatted_inputs)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
@@ -297,14 +265,16 @@ class _Task(_Step, ABC):
         )
         show_formatted_input(formatted, f"{type(self).__name__} {self.name!r}", pre_query)
 
-    async def agenerate_one(self, formatted_input: FormattedInput) -> LLMResult:
-        """One request through an `AsyncLLM`; an exception is returned, not raised."""
-        if not isinstance(self.llm, AsyncLLM):
+    async def agenerate_one(
+        self, formatted_input: FormattedInput, llm: LLM | None = None
+    ) -> LLMResult:
+        """One request through an `AsyncLLM` (`llm`, by default the task's own: an engine
+        passes the task's LLM as it wraps it for one unit of work); an exception is returned,
+        not raised."""
+        llm = llm or self.llm
+        if not isinstance(llm, AsyncLLM):
             raise StillroomError(f"{self._label()}: agenerate_one needs an AsyncLLM.")
-        if self._request_hook is not None:
-            with calls_through(None, None):
-                return await self._request_hook.agenerate_one(self, formatted_input)
-        return await self.llm.agenerate_result(formatted_input, self.num_generations)
+        return await llm.agenerate_result(formatted_input, self.num_generations)
 
 
 def _messages(formatted_input: FormattedInput) -> ChatType:
@@ -360,12 +330,13 @@ class Task(_Task, Step, ABC):
     def _sample_input(self) -> FormattedInput:
         return self.format_input(self._sample_row())
 
-    async def aprocess_row(self, row: Row) -> list[Row]:
-        """The rows one input row becomes, for engines that schedule requests row by row."""
+    async def aprocess_row(self, row: Row, llm: LLM | None = None) -> list[Row]:
+        """The rows one input row becomes, for engines that schedule requests row by row
+        (`llm` as for `agenerate_one`)."""
         request = self.request_for(row)
         if isinstance(request, RowInputError):
             return self.rows_from_result(row, None, request)
-        result = await self.agenerate_one(request)
+        result = await self.agenerate_one(request, llm)
         return self.rows_from_result(row, request, result)
 
 

@@ -17,6 +17,7 @@ before any request. The row is then kept with `None` outputs and the error recor
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, field_validator
 
 from stillroom.errors import StillroomError
+from stillroom.models.llms.base import LLM
 from stillroom.steps.base import StepInput
 from stillroom.steps.tasks.base import (
     METADATA_COLUMN,
@@ -244,5 +246,5 @@ class MultiRoundTask(OneGenerationPerRequest, RepliesReadInRounds, Task, ABC):
         """Run every row's rounds, batching the requests of each round."""
         yield run_lockstep([self.exchange(row) for row in inputs], self.generate_all)
 
-    async def aprocess_row(self, row: Row) -> list[Row]:
-        return [await run_alone(self.exchange(row), self.agenerate_one)]
+    async def aprocess_row(self, row: Row, llm: LLM | None = None) -> list[Row]:
+        return [await run_alone(self.exchange(row), functools.partial(self.agenerate_one, llm=llm))]
