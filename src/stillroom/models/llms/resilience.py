@@ -276,7 +276,9 @@ async def call_with_retries(
     `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
     is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
     line each would flood the console (the counts are summarised instead).
-    The loop is tenacity's; the decisions above are the callbacks handed to it.
+    The retry loop is tenacity's, the decisions above its callbacks. A first attempt that
+    succeeds never enters it: tenacity costs about 35 us a call even then (benchmarks/
+    retry_overhead.py), which every request would pay.
     """
 
     async def classified() -> _T:
@@ -287,6 +289,16 @@ async def call_with_retries(
             if failure is None:
                 raise
             raise _Classified(failure) from error
+
+    try:
+        return await classified()
+    except _Classified as error:
+        replay = [error]
+
+    async def first_then_again() -> _T:
+        if replay:
+            raise replay.pop()  # the first attempt's failure, already classified
+        return await classified()
 
     def stop(state: tenacity.RetryCallState) -> bool:
         return _stop_reason(_failure_of(state), state.attempt_number, policy) is not None
@@ -320,4 +332,4 @@ async def call_with_retries(
         before_sleep=before_sleep,
         retry_error_callback=fail,
     )
-    return await retrying(classified)
+    return await retrying(first_then_again)
