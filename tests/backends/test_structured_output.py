@@ -243,7 +243,9 @@ def test_anyof_names_the_closest_alternative():
 
 
 def test_broken_schemas_are_explained():
-    with pytest.raises(ValueError, match=r"the JSON schema is itself invalid at \$\.type: 5 is not"):
+    with pytest.raises(
+        ValueError, match=r"the JSON schema is itself invalid at \$\.type: 5 is not"
+    ):
         schema_errors(1, {"type": 5})
     with pytest.raises(ValueError, match=r"cannot resolve .*#/\$defs/Nope.* only references"):
         schema_errors(1, {"$ref": "#/$defs/Nope"})
