@@ -197,6 +197,62 @@ def test_schema_validator_on_a_pydantic_schema(value, problem):
         assert any(problem in e for e in errors), errors
 
 
+@pytest.mark.parametrize(
+    ("schema", "good", "bad", "problem"),
+    [
+        ({"uniqueItems": True}, [1, 2], [1, 1], "$: [1, 1] has non-unique elements"),
+        ({"multipleOf": 5}, 10, 12, "$: 12 is not a multiple of 5"),
+        ({"not": {"type": "null"}}, 0, None, "$: None should not be valid under"),
+        ({"minProperties": 1}, {"a": 1}, {}, "$: {} should be non-empty"),
+        (
+            {"patternProperties": {"^n_": {"type": "integer"}}},
+            {"n_a": 1},
+            {"n_a": "x"},
+            "$.n_a: expected integer, got str",
+        ),
+        (
+            {"if": {"required": ["a"]}, "then": {"required": ["b"]}},
+            {"a": 1, "b": 2},
+            {"a": 1},
+            "$: missing required key 'b'",
+        ),
+        (
+            {"$defs": {"Id": {"type": "string", "minLength": 3}}, "items": {"$ref": "#/$defs/Id"}},
+            ["abc"],
+            ["ab"],
+            "$[0]: 'ab' is too short",
+        ),
+        (
+            {"contains": {"const": "x"}},
+            ["x", "y"],
+            ["y"],
+            "$: ['y'] does not contain items matching",
+        ),
+    ],
+)
+def test_keywords_the_hand_written_validator_ignored_are_enforced(schema, good, bad, problem):
+    assert schema_errors(good, schema) == []
+    errors = schema_errors(bad, schema)
+    assert len(errors) == 1 and errors[0].startswith(problem), errors
+
+
+def test_anyof_names_the_closest_alternative():
+    schema = {"anyOf": [{"type": "string"}, {"type": "object", "required": ["k"]}]}
+    (error,) = schema_errors({}, schema)
+    assert error.startswith("$: matches none of the anyOf alternatives (closest: $: ")
+
+
+def test_broken_schemas_are_explained():
+    with pytest.raises(
+        ValueError, match=r"the JSON schema is itself invalid at \$\.type: 5 is not"
+    ):
+        schema_errors(1, {"type": 5})
+    with pytest.raises(ValueError, match=r"cannot resolve .*#/\$defs/Nope.* only references"):
+        schema_errors(1, {"$ref": "#/$defs/Nope"})
+    with pytest.raises(ValueError, match=r"cannot resolve .*https://example\.invalid/s"):
+        schema_errors(1, {"$ref": "https://example.invalid/s"})
+
+
 def test_schema_validator_keywords():
     schema = {
         "type": "object",

@@ -80,6 +80,19 @@ def test_unsupported_schemas_raise_schema_error() -> None:
         instance_for(endless, "t")
 
 
+@pytest.mark.parametrize(
+    ("schema", "keyword_message"),
+    [
+        ({"type": "string", "pattern": "^[0-9]+$"}, "does not match"),
+        ({"type": "array", "minItems": 2, "uniqueItems": True}, "non-unique"),
+        ({"type": "integer", "minimum": 1, "multipleOf": 7}, "not a multiple of 7"),
+    ],
+)
+def test_keywords_the_builder_cannot_satisfy_are_named(schema: dict, keyword_message: str) -> None:
+    with pytest.raises(SchemaError, match=f"the value built for it breaks it: .*{keyword_message}"):
+        instance_for(schema, "text")
+
+
 def test_unsatisfiable_schema_answers_400() -> None:
     import httpx
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from stillroom.testing.replies import Generation, LLMRequest, Structured
@@ -132,12 +133,12 @@ class OpenAIChat:
         )
 
     @staticmethod
-    def authorized(headers: dict[str, str], api_key: str) -> bool:
+    def authorized(headers: Mapping[str, str], api_key: str) -> bool:
         """OpenAI clients send `Authorization: Bearer <key>`."""
         return hmac.compare_digest(headers.get("authorization", ""), f"Bearer {api_key}")
 
     @staticmethod
-    def check_headers(headers: dict[str, str]) -> None:
+    def check_headers(headers: Mapping[str, str]) -> None:
         """OpenAI's API needs no header besides the key."""
 
     def error(self, status: int, message: str) -> dict[str, Any]:
@@ -289,12 +290,12 @@ class AnthropicMessages:
         )
 
     @staticmethod
-    def authorized(headers: dict[str, str], api_key: str) -> bool:
+    def authorized(headers: Mapping[str, str], api_key: str) -> bool:
         """Anthropic clients send the key in `x-api-key`."""
         return hmac.compare_digest(headers.get("x-api-key", ""), api_key)
 
     @staticmethod
-    def check_headers(headers: dict[str, str]) -> None:
+    def check_headers(headers: Mapping[str, str]) -> None:
         """Anthropic's API refuses requests without an `anthropic-version` header."""
         if "anthropic-version" not in headers:
             raise BadRequest("anthropic-version: header is required")

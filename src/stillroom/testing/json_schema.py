@@ -3,14 +3,17 @@
 Covers what structured-output requests use in practice: objects with properties and
 `required`, strings (with length bounds), integers and numbers (with bounds), booleans, null,
 arrays (with item counts), `enum`, `const`, `anyOf`/`oneOf`/`allOf`, and local `$ref`s into
-`$defs`/`definitions` as pydantic emits them. Keywords it does not know (`pattern`,
-`format`, ...) are ignored.
+`$defs`/`definitions` as pydantic emits them. Every value it builds is then checked with
+`jsonschema`, so a keyword the builder cannot satisfy (a `pattern`, `uniqueItems`, ...) gives a
+`SchemaError` naming it rather than a "valid" value that is not.
 """
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from stillroom.models.llms.json_schema import schema_errors
 
 MAX_DEPTH = 16
 """Nesting depth past which optional properties and items are left out (recursive schemas)."""
@@ -21,8 +24,18 @@ class SchemaError(ValueError):
 
 
 def instance_for(schema: dict[str, Any], text: str, index: int = 0) -> Any:
-    """A value valid for `schema`: strings are `text`, enums pick entry `index` (modulo size)."""
-    return _Builder(schema, text, index).build(schema, 0)
+    """A value valid for `schema`: strings are `text`, enums pick entry `index` (modulo size).
+
+    Raises `SchemaError` when the schema asks for more than the builder knows how to satisfy.
+    """
+    value = _Builder(schema, text, index).build(schema, 0)
+    try:
+        problems = schema_errors(value, schema)
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from exc
+    if problems:
+        raise SchemaError(f"the value built for it breaks it: {'; '.join(problems[:3])}")
+    return value
 
 
 def invalid_instance_for(schema: dict[str, Any], text: str) -> Any:

@@ -1,9 +1,10 @@
 """`MockLLMServer`: an OpenAI- and Anthropic-compatible HTTP server for tests and benchmarks.
 
-It listens on 127.0.0.1 only and answers deterministically (see `replies`), with the latency,
-faults and authentication its `MockServerConfig` asks for, and counts what it receives (see
-`stats`). Run it in a background thread (`with MockLLMServer() as server:`), on the current
-event loop (`async with` / `await start()`), or in a child process (`start_server_process`).
+It is an `aiohttp.web` application listening on 127.0.0.1 only. It answers deterministically
+(see `replies`), with the latency, faults and authentication its `MockServerConfig` asks for,
+and counts what it receives (see `stats`). Run it in a background thread
+(`with MockLLMServer() as server:`), on the current event loop (`async with` / `await start()`),
+or in a child process (`start_server_process`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import itertools
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+from aiohttp import web
 
 from stillroom.testing import draws
 from stillroom.testing.config import MockServerConfig
@@ -25,14 +29,6 @@ from stillroom.testing.dialects import (
     Dialect,
     OpenAIChat,
     OpenAICompletions,
-)
-from stillroom.testing.http import (
-    MAX_HEADER_BYTES,
-    ProtocolError,
-    Request,
-    encode_response,
-    json_bytes,
-    read_request,
 )
 from stillroom.testing.json_schema import SchemaError
 from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
@@ -44,9 +40,36 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 10.0
 """Seconds to wait for the server to start or stop before giving up."""
 
+CANCEL_GRACE = 0.05
+"""Seconds `stop()` lets requests in flight finish before cancelling them (aiohttp reads 0
+as "wait forever", so a hung request would hold the server open)."""
+
+MAX_HEADER_BYTES = 64 * 1024
+"""Longest request line or header field accepted (aiohttp answers 400 beyond it)."""
+
+SERVER_SETTINGS = ("idle_timeout", "max_body_bytes")
+"""Options read when the server starts: `configure` refuses them while it runs."""
+
 _logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-Handler = Callable[[Request], Awaitable[bytes | None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_bytes(payload: Any) -> bytes:
+    """Compact JSON encoding used for every response body."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=json_bytes(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+class _Dropped(Exception):
+    """Raised after aborting a connection on purpose (a "hang" or "crash" fault)."""
 
 
 class MockLLMServer:
@@ -63,22 +86,12 @@ class MockLLMServer:
         self._requested_port = port
         self._port: int | None = None
         self._stats = ServerStats()
-        self._server: asyncio.Server | None = None
+        self._runner: web.AppRunner | None = None
+        self._seen_transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._connections: set[asyncio.Task[None]] = set()
         self._reply_ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
-        chat, completions, messages = OpenAIChat(), OpenAICompletions(), AnthropicMessages()
-        self._routes: dict[str, dict[str, Handler]] = {
-            chat.path: {"POST": lambda r: self._llm(r, chat)},
-            completions.path: {"POST": lambda r: self._llm(r, completions)},
-            messages.path: {"POST": lambda r: self._llm(r, messages)},
-            "/v1/models": {"GET": self._models},
-            "/_stats": {"GET": self._get_stats},
-            "/_reset": {"POST": self._post_reset},
-            "/_config": {"GET": self._get_config, "POST": self._post_config},
-        }
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not running"
@@ -111,8 +124,18 @@ class MockLLMServer:
         return self._config
 
     def configure(self, **options: Any) -> MockServerConfig:
-        """Change behaviour while running (e.g. `configure(rate_500=1.0)` for an outage)."""
+        """Change behaviour while running (e.g. `configure(rate_500=1.0)` for an outage).
+
+        `idle_timeout` and `max_body_bytes` belong to the listening socket: they can only be
+        changed while the server is stopped (a `ValueError` says so otherwise).
+        """
         new = MockServerConfig.from_options(self._config, **options)
+        fixed = [n for n in SERVER_SETTINGS if getattr(new, n) != getattr(self._config, n)]
+        if fixed and self._runner is not None:
+            raise ValueError(
+                f"{', '.join(fixed)} cannot change while the server runs; "
+                "stop it, configure, and start it again"
+            )
         self._config = new
         return new
 
@@ -146,30 +169,34 @@ class MockLLMServer:
 
     async def start(self) -> None:
         """Start listening on the running event loop."""
-        if self._server is not None:
+        if self._runner is not None:
             raise RuntimeError("The mock server is already running.")
-        self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(
-            self._handle_connection,
-            host=HOST,
-            port=self._requested_port,
-            limit=MAX_HEADER_BYTES,
-            backlog=1024,
+        runner = web.AppRunner(
+            self._application(),
+            access_log=None,
+            keepalive_timeout=self._config.idle_timeout,
+            max_line_size=MAX_HEADER_BYTES,
+            max_field_size=MAX_HEADER_BYTES,
+            shutdown_timeout=CANCEL_GRACE,
+            lingering_time=0,  # close at once after refusing a body instead of reading it
         )
-        self._port = self._server.sockets[0].getsockname()[1]
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, HOST, self._requested_port, backlog=1024).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._loop = asyncio.get_running_loop()
+        self._port = runner.addresses[0][1]
 
     async def stop(self) -> None:
         """Stop listening and close every open connection (hung requests included)."""
-        server = self._server
-        if server is None:
+        runner = self._runner
+        if runner is None:
             return
-        self._server = None
-        server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.wait(list(self._connections), timeout=STARTUP_TIMEOUT)
-        await asyncio.wait_for(server.wait_closed(), STARTUP_TIMEOUT)
+        self._runner = None
+        await asyncio.wait_for(runner.cleanup(), STARTUP_TIMEOUT)
         self._port = None
         self._loop = None
 
@@ -195,7 +222,7 @@ class MockLLMServer:
     # -- running in a background thread --------------------------------------------------------
 
     def __enter__(self) -> MockLLMServer:
-        if self._thread is not None or self._server is not None:
+        if self._thread is not None or self._runner is not None:
             raise RuntimeError("The mock server is already running.")
         ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(
@@ -236,97 +263,85 @@ class MockLLMServer:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    async def _handle_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections.add(task)
-        self._stats.connections += 1
-        transport = writer.transport
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                idle = loop.call_later(self._config.idle_timeout, transport.close)
-                try:
-                    request = await read_request(reader, self._config.max_body_bytes)
-                except ProtocolError as exc:
-                    body = json_bytes(
-                        {"error": {"message": exc.message, "type": "invalid_request_error"}}
-                    )
-                    writer.write(encode_response(exc.status, body, keep_alive=False))
-                    break
-                finally:
-                    idle.cancel()
-                if request is None:
-                    break
-                response = await self._respond(request)
-                if response is None:
-                    transport.abort()
-                    break
-                writer.write(response)
-                await writer.drain()
-                if not request.keep_alive:
-                    break
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._connections.discard(task)
-            if not transport.is_closing():
-                transport.close()
+    def _application(self) -> web.Application:
+        app = web.Application(
+            middlewares=[self._json_errors], client_max_size=self._config.max_body_bytes
+        )
+        for dialect in (OpenAIChat(), OpenAICompletions(), AnthropicMessages()):
+            app.router.add_post(dialect.path, self._llm_handler(dialect))
+        app.router.add_get("/v1/models", self._models, allow_head=False)
+        app.router.add_get("/_stats", self._get_stats, allow_head=False)
+        app.router.add_post("/_reset", self._post_reset)
+        app.router.add_get("/_config", self._get_config, allow_head=False)
+        app.router.add_post("/_config", self._post_config)
+        return app
 
-    async def _respond(self, request: Request) -> bytes | None:
-        methods = self._routes.get(request.path)
-        if methods is None:
-            return self._plain_error(request, 404, f"no route for {request.method} {request.path}")
-        handler = methods.get(request.method)
-        if handler is None:
-            allowed = ", ".join(methods)
-            return self._plain_error(
-                request, 405, f"{request.path} accepts {allowed}, not {request.method}"
-            )
+    def _count_connection(self, request: web.Request) -> None:
+        """Count the request's connection the first time one of its requests arrives."""
+        transport = request.transport
+        if transport is not None and transport not in self._seen_transports:
+            self._seen_transports.add(transport)
+            self._stats.connections += 1
+
+    @web.middleware
+    async def _json_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Answer routing errors and server bugs in OpenAI's JSON error format."""
+        self._count_connection(request)
         try:
             return await handler(request)
+        except web.HTTPMethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            message = f"{request.path} accepts {allowed}, not {request.method}"
+            return self._plain_error(exc.status, message)
+        except web.HTTPException as exc:
+            if exc.status == 404:
+                return self._plain_error(404, f"no route for {request.method} {request.path}")
+            return self._plain_error(exc.status, exc.text or exc.reason)
         except Exception as exc:  # a bug here must still give the client an answer
             _logger.exception("The mock server failed on %s %s", request.method, request.path)
-            return self._plain_error(
-                request, 500, f"mock server error: {type(exc).__name__}: {exc}"
-            )
+            return self._plain_error(500, f"mock server error: {type(exc).__name__}: {exc}")
 
     @staticmethod
-    def _plain_error(request: Request, status: int, message: str) -> bytes:
-        body = OpenAIChat().error(status, message)
-        return encode_response(status, json_bytes(body), keep_alive=request.keep_alive)
+    def _plain_error(status: int, message: str) -> web.Response:
+        return _json_response(OpenAIChat().error(status, message), status)
 
     @staticmethod
-    def _json(request: Request, payload: Any, status: int = 200) -> bytes:
-        return encode_response(status, json_bytes(payload), keep_alive=request.keep_alive)
+    def _drop(request: web.Request) -> web.Response:
+        """Abort the connection; aiohttp then skips writing the (empty) response."""
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response()
 
     # -- LLM endpoints -------------------------------------------------------------------------
 
-    async def _llm(self, request: Request, dialect: Dialect) -> bytes | None:
-        stats = self._stats
-        stats.count_request(dialect.endpoint)
-        stats.enter()
-        try:
-            return await self._llm_reply(request, dialect, self._config)
-        finally:
-            stats.leave()
+    def _llm_handler(self, dialect: Dialect) -> Handler:
+        async def handle(request: web.Request) -> web.Response:
+            stats = self._stats
+            stats.count_request(dialect.endpoint)
+            stats.enter()
+            try:
+                return await self._llm_reply(request, dialect, self._config)
+            finally:
+                stats.leave()
+
+        return handle
 
     async def _llm_reply(
-        self, request: Request, dialect: Dialect, config: MockServerConfig
-    ) -> bytes | None:
+        self, request: web.Request, dialect: Dialect, config: MockServerConfig
+    ) -> web.Response:
         stats = self._stats
 
-        def error(status: int, message: str, headers: dict[str, str] | None = None) -> bytes:
+        def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
             stats.count_error(status)
-            body = json_bytes(dialect.error(status, message))
-            return encode_response(
-                status, body, keep_alive=request.keep_alive, extra_headers=headers
-            )
+            return _json_response(dialect.error(status, message), status, headers)
 
+        limit = config.max_body_bytes
+        if (request.content_length or 0) > limit:
+            response = error(413, f"request body of {request.content_length} bytes (limit {limit})")
+            response.force_close()  # the unread body must not be taken for the next request
+            return response
         try:
-            llm_request = dialect.parse(json.loads(request.body))
+            llm_request = dialect.parse(json.loads(await request.read()))
         except ValueError:
             return error(400, "the request body is not valid JSON")
         except BadRequest as exc:
@@ -356,10 +371,10 @@ class MockLLMServer:
         if fault == "hang":
             stats.hangs += 1
             await asyncio.sleep(config.hang_seconds)
-            return None
+            return self._drop(request)
         if fault == "crash":
             stats.crashes += 1
-            return None
+            return self._drop(request)
         if fault is not None:
             status = int(fault)
             headers = None
@@ -389,37 +404,37 @@ class MockLLMServer:
         stats.generations += len(generations)
         stats.prompt_tokens += llm_request.prompt_tokens
         stats.completion_tokens += sum(g.tokens for g in generations)
-        return self._json(request, payload)
+        return _json_response(payload)
 
-    async def _models(self, request: Request) -> bytes:
+    async def _models(self, request: web.Request) -> web.Response:
         api_key = self._config.api_key
         if api_key is not None and not OpenAIChat.authorized(request.headers, api_key):
-            return self._plain_error(request, 401, "invalid or missing API key")
+            return self._plain_error(401, "invalid or missing API key")
         data = [
             {"id": m, "object": "model", "created": 0, "owned_by": "stillroom"}
             for m in self._config.models
         ]
-        return self._json(request, {"object": "list", "data": data})
+        return _json_response({"object": "list", "data": data})
 
     # -- admin endpoints -------------------------------------------------------------------------
 
-    async def _get_stats(self, request: Request) -> bytes:
+    async def _get_stats(self, request: web.Request) -> web.Response:
         include_prompts = request.query.get("prompts", "1").lower() not in ("0", "false", "no")
-        return self._json(request, self._stats.snapshot(include_prompts).as_dict())
+        return _json_response(self._stats.snapshot(include_prompts).as_dict())
 
-    async def _post_reset(self, request: Request) -> bytes:
+    async def _post_reset(self, request: web.Request) -> web.Response:
         self._stats.reset()
-        return self._json(request, {"reset": True})
+        return _json_response({"reset": True})
 
-    async def _get_config(self, request: Request) -> bytes:
-        return self._json(request, self._config.public_dict())
+    async def _get_config(self, request: web.Request) -> web.Response:
+        return _json_response(self._config.public_dict())
 
-    async def _post_config(self, request: Request) -> bytes:
+    async def _post_config(self, request: web.Request) -> web.Response:
         try:
-            options = json.loads(request.body or b"{}")
+            options = json.loads(await request.read() or b"{}")
             if not isinstance(options, dict):
                 raise ValueError("the body must be a JSON object of options")
             config = self.configure(**options)
         except (TypeError, ValueError) as exc:
-            return self._plain_error(request, 400, str(exc))
-        return self._json(request, config.public_dict())
+            return self._plain_error(400, str(exc))
+        return _json_response(config.public_dict())

@@ -1,130 +1,80 @@
-"""A small JSON Schema validator for checking structured replies against a schema dict.
+"""Check a structured reply against a JSON schema dict, with `jsonschema`'s Draft 2020-12 validator.
 
-It covers the keywords that output schemas use in practice (those pydantic generates included):
-`type`, `enum`, `const`, `properties`, `required`, `additionalProperties`, `items`,
-`prefixItems`, `minItems`/`maxItems`, `minLength`/`maxLength`, `pattern`, `minimum`/`maximum`,
-`exclusiveMinimum`/`exclusiveMaximum`, `anyOf`, `oneOf`, `allOf` and local `$ref`s. Other
-keywords are ignored, so a reply is never rejected for a rule this module does not know.
+Every keyword of the draft is enforced (`uniqueItems`, `multipleOf`, `not`, `if`/`then`,
+`patternProperties`, `$ref`/`$defs`, ...); `format` stays an annotation, as the draft says.
+Each problem is one 'path: what was expected' line, the path written `$.key[0]`, so a model
+that is asked again sees which field to fix.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
-_TYPES: dict[str, Any] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match, relevance
+from referencing.exceptions import Unresolvable
+
+_CACHE_SIZE = 64
+"""Schemas whose validator is kept (a pipeline checks many replies against a few schemas)."""
+
+_validators: dict[int, tuple[Any, Draft202012Validator]] = {}
 
 
-def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
-    if not ref.startswith("#"):
-        raise ValueError(f"only local $ref ('#/...') is supported, got {ref!r}")
-    node: Any = root
-    for part in ref.lstrip("#").strip("/").split("/"):
-        if part:
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
+def schema_errors(value: Any, schema: Any) -> list[str]:
+    """Every way `value` breaks `schema`, most relevant first, as 'path: problem' lines.
+
+    Raises `ValueError` when the schema itself is not a valid JSON schema or has a `$ref`
+    that cannot be resolved inside it (remote references are never fetched).
+    """
+    validator = _validator(schema)
+    try:
+        errors = sorted(validator.iter_errors(value), key=relevance, reverse=True)
+    except Unresolvable as exc:
+        raise ValueError(
+            f"cannot resolve {exc} in the JSON schema: only references into the schema "
+            "itself (e.g. '#/$defs/Name') are supported"
+        ) from exc
+    return [f"{_path(error)}: {_problem(error)}" for error in errors]
 
 
-def schema_errors(
-    value: Any, schema: Any, root: dict[str, Any] | None = None, path: str = "$"
-) -> list[str]:
-    """Every way `value` breaks `schema`, as 'path: problem' lines (empty when valid)."""
-    if schema is True or schema is None:
-        return []
-    if schema is False:
-        return [f"{path}: no value is allowed here"]
-    root = schema if root is None else root
-    if "$ref" in schema:
-        return schema_errors(value, _resolve(schema["$ref"], root), root, path)
-
-    errors: list[str] = []
-    expected = schema.get("type")
-    if expected is not None:
-        names = expected if isinstance(expected, list) else [expected]
-        if not any(_TYPES.get(name, lambda _: True)(value) for name in names):
-            return [f"{path}: expected {' or '.join(names)}, got {type(value).__name__}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} is not one of {schema['enum']!r}")
-    if "const" in schema and value != schema["const"]:
-        errors.append(f"{path}: expected {schema['const']!r}")
-
-    for sub in schema.get("allOf", []):
-        errors += schema_errors(value, sub, root, path)
-    for key, needed in (("anyOf", "any"), ("oneOf", "one")):
-        if key in schema:
-            matching = sum(not schema_errors(value, sub, root, path) for sub in schema[key])
-            if matching == 0 or (needed == "one" and matching > 1):
-                errors.append(f"{path}: matches {matching} of the {key} alternatives")
-
-    if isinstance(value, dict):
-        errors += _object_errors(value, schema, root, path)
-    elif isinstance(value, list):
-        errors += _array_errors(value, schema, root, path)
-    elif isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            errors.append(f"{path}: shorter than {schema['minLength']} characters")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(f"{path}: longer than {schema['maxLength']} characters")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{path}: does not match {schema['pattern']!r}")
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        errors += _number_errors(value, schema, path)
-    return errors
+def _validator(schema: Any) -> Draft202012Validator:
+    """The validator for `schema`, checked once and then reused while the same dict is used."""
+    cached = _validators.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValueError(
+            f"the JSON schema is itself invalid at {_path(exc)}: {exc.message}"
+        ) from exc
+    validator = Draft202012Validator(schema)
+    if len(_validators) >= _CACHE_SIZE:
+        _validators.pop(next(iter(_validators)))
+    _validators[id(schema)] = (schema, validator)
+    return validator
 
 
-def _object_errors(
-    value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str
-) -> list[str]:
-    required = schema.get("required", [])
-    errors = [f"{path}: missing required key {key!r}" for key in required if key not in value]
-    properties = schema.get("properties", {})
-    extra = schema.get("additionalProperties", True)
-    for key, item in value.items():
-        if key in properties:
-            errors += schema_errors(item, properties[key], root, f"{path}.{key}")
-        elif extra is False:
-            errors.append(f"{path}: unexpected key {key!r}")
-        elif isinstance(extra, dict):
-            errors += schema_errors(item, extra, root, f"{path}.{key}")
-    return errors
+def _path(error: ValidationError | SchemaError) -> str:
+    parts: Iterable[str | int] = error.absolute_path
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
 
 
-def _array_errors(
-    value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str
-) -> list[str]:
-    errors: list[str] = []
-    if len(value) < schema.get("minItems", 0):
-        errors.append(f"{path}: fewer than {schema['minItems']} items")
-    if "maxItems" in schema and len(value) > schema["maxItems"]:
-        errors.append(f"{path}: more than {schema['maxItems']} items")
-    prefix = schema.get("prefixItems", [])
-    for index, item in enumerate(value):
-        sub = prefix[index] if index < len(prefix) else schema.get("items")
-        if isinstance(sub, dict | bool):
-            errors += schema_errors(item, sub, root, f"{path}[{index}]")
-    return errors
-
-
-def _number_errors(value: float, schema: dict[str, Any], path: str) -> list[str]:
-    checks = (
-        ("minimum", lambda bound: value < bound, "less than"),
-        ("maximum", lambda bound: value > bound, "greater than"),
-        ("exclusiveMinimum", lambda bound: value <= bound, "not greater than"),
-        ("exclusiveMaximum", lambda bound: value >= bound, "not less than"),
-    )
-    return [
-        f"{path}: {value!r} is {words} {schema[key]!r}"
-        for key, broken, words in checks
-        if isinstance(schema.get(key), (int, float)) and broken(schema[key])
-    ]
+def _problem(error: ValidationError) -> str:
+    """What was expected, in our words where jsonschema's message does not say it plainly."""
+    keyword, value = error.validator, error.instance
+    if keyword == "type":
+        names = error.validator_value
+        names = names if isinstance(names, list) else [names]
+        return f"expected {' or '.join(names)}, got {type(value).__name__}"
+    if keyword == "required":
+        missing = error.message.removesuffix(" is a required property")
+        return f"missing required key {missing}"
+    if keyword in ("anyOf", "oneOf") and error.context:
+        closest = best_match(error.context)
+        return (
+            f"matches none of the {keyword} alternatives "
+            f"(closest: {_path(closest)}: {_problem(closest)})"
+        )
+    return error.message

@@ -20,9 +20,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
+import tenacity
 
 from stillroom.models.llms.redaction import excerpt, redact
 
@@ -226,6 +227,39 @@ class RetryCounter:
         return f"RetryCounter({self.counts})"
 
 
+class _Classified(Exception):
+    """An attempt's exception once `classify` has turned it into a `Failure`."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.summary)
+        self.failure = failure
+
+
+def _stop_reason(failure: Failure, attempts: int, policy: RetryPolicy) -> str | None:
+    """Why no new attempt is made after `attempts` ('' for a failure not worth one), or None."""
+    if not failure.retryable:
+        return ""
+    if attempts > policy.max_retries:
+        return f"gave up after {attempts} attempts (max_retries={policy.max_retries})"
+    if failure.retry_after is not None and failure.retry_after > policy.max_backoff:
+        return (
+            f"the server asks to wait {failure.retry_after:g} s, longer than "
+            f"retry_max_backoff={policy.max_backoff:g} s; raise retry_max_backoff to wait"
+        )
+    return None
+
+
+def _failure_of(state: tenacity.RetryCallState) -> Failure:
+    assert state.outcome is not None
+    error = state.outcome.exception()
+    assert isinstance(error, _Classified)
+    return error.failure
+
+
+async def _pause(seconds: float) -> None:
+    await _sleep(seconds)  # looked up at each call, so a test's patched `_sleep` is used
+
+
 async def call_with_retries(
     attempt: Callable[[], Awaitable[_T]],
     *,
@@ -242,37 +276,60 @@ async def call_with_retries(
     `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
     is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
     line each would flood the console (the counts are summarised instead).
+    The retry loop is tenacity's, the decisions above its callbacks. A first attempt that
+    succeeds never enters it: tenacity costs about 35 us a call even then (benchmarks/
+    retry_overhead.py), which every request would pay.
     """
-    attempts = 0
-    while True:
-        attempts += 1
+
+    async def classified() -> _T:
         try:
             return await attempt()
         except Exception as error:
             failure = classify(error)
             if failure is None:
                 raise
-        if not failure.retryable:
-            raise give_up(failure, attempts, "")
-        retries_done = attempts - 1
-        if retries_done >= policy.max_retries:
-            reason = f"gave up after {attempts} attempts (max_retries={policy.max_retries})"
-            raise give_up(failure, attempts, reason)
-        if failure.retry_after is not None and failure.retry_after > policy.max_backoff:
-            reason = (
-                f"the server asks to wait {failure.retry_after:g} s, longer than "
-                f"retry_max_backoff={policy.max_backoff:g} s; raise retry_max_backoff to wait"
-            )
-            raise give_up(failure, attempts, reason)
-        delay = policy.delay(retries_done + 1, failure.retry_after)
+            raise _Classified(failure) from error
+
+    try:
+        return await classified()
+    except _Classified as error:
+        replay = [error]
+
+    async def first_then_again() -> _T:
+        if replay:
+            raise replay.pop()  # the first attempt's failure, already classified
+        return await classified()
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return _stop_reason(_failure_of(state), state.attempt_number, policy) is not None
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        return policy.delay(state.attempt_number, _failure_of(state).retry_after)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        failure = _failure_of(state)
         counter.record(failure.kind)
         logger.debug(
             "%s: %s%s; retry %d/%d in %.2f s",
             label,
             failure.summary,
             f" ({failure.detail})" if failure.detail else "",
-            retries_done + 1,
+            state.attempt_number,
             policy.max_retries,
-            delay,
+            state.upcoming_sleep,
         )
-        await _sleep(delay)
+
+    def fail(state: tenacity.RetryCallState) -> NoReturn:
+        failure = _failure_of(state)
+        reason = _stop_reason(failure, state.attempt_number, policy)
+        raise give_up(failure, state.attempt_number, reason or "")
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(_Classified),
+        stop=stop,
+        wait=wait,
+        sleep=_pause,
+        before_sleep=before_sleep,
+        retry_error_callback=fail,
+    )
+    return await retrying(first_then_again)
