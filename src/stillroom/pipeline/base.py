@@ -26,12 +26,13 @@ import yaml
 from stillroom import __version__
 from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
-from stillroom.pipeline.context import reset_current_pipeline, set_current_pipeline
 from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.runner import run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat
 from stillroom.steps.base import _Step
+from stillroom.steps.context import reset_current_pipeline, set_current_pipeline
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
 
 if TYPE_CHECKING:
@@ -176,8 +177,6 @@ class Pipeline:
         Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
         checkpoint without resending any finished request.
         """
-        from stillroom.pipeline.runner import run_pipeline
-
         _check_fraction(self.name, max_failed_fraction)
         if dataset is not None:
             self._feed(dataset, dataset_batch_size)
@@ -253,6 +252,7 @@ class Pipeline:
         this machine, "host:port" or "ray://host:10001" for a remote one. Needs the `[ray]`
         extra when it runs.
         """
+        # Lazy on purpose: `RayPipeline` subclasses `Pipeline`, and is the [ray] extra's door.
         from stillroom.pipeline.ray import RayPipeline
 
         ray_pipeline = RayPipeline(

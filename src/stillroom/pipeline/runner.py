@@ -32,8 +32,8 @@ from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat, make_writer, resolve_format
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.base import Pipeline
     from stillroom.pipeline.graph import DAG
+    from stillroom.pipeline.runnable import RunnablePipeline
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -69,7 +69,7 @@ class _RunLock:
 
 
 def run_pipeline(
-    pipeline: Pipeline,
+    pipeline: RunnablePipeline,
     parameters: dict[str, Any] | None,
     use_cache: bool,
     storage_format: StorageFormat,
