@@ -27,6 +27,8 @@ demo: $(DEMO_STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples $(wildcard benchmarks)
 	$(BIN)/ruff format --check src tests examples $(wildcard benchmarks)
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site

@@ -17,13 +17,10 @@ import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from stillroom.errors import MissingExtraError, StillroomError
-
-if TYPE_CHECKING:
-    from stillroom.pipeline.base import Pipeline
-    from stillroom.pipeline.progress import RunSummary
+from stillroom.run_summary import RunSummary
 
 logger = logging.getLogger("stillroom.distiset")
 
@@ -117,14 +114,24 @@ class RowDataset:
         return f"RowDataset(num_rows={self.num_rows}, files={len(self.files)})"
 
 
-class Distiset(dict):  # type: ignore[type-arg]
+class SavablePipeline(Protocol):
+    """What a Distiset needs of the pipeline that made it: its name, and `save` for
+    `save_to_disk` (a structural type, so that this module never imports the pipeline)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def save(self, path: str | Path) -> Path: ...
+
+
+class Distiset(dict[str, dict[str, RowDataset]]):
     """Configuration name -> {split name -> RowDataset}; `summary` describes the run."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.summary: RunSummary | None = None
         self.path: Path | None = None
-        self.pipeline: Pipeline | None = None
+        self.pipeline: SavablePipeline | None = None
 
     @classmethod
     def load_from_disk(cls, path: str | Path) -> Distiset:

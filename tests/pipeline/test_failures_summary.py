@@ -14,7 +14,8 @@ from stillroom.errors import StillroomError
 from stillroom.models import AsyncMockLLM, OpenAILLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import TooManyFailuresError
-from stillroom.pipeline.failures import MAX_MESSAGES, ErrorTally, FailureWatch
+from stillroom.pipeline.failures import FailureWatch
+from stillroom.run_summary import MAX_MESSAGES, ErrorTally
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import MockLLMServer

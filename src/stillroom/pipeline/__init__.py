@@ -1,7 +1,7 @@
 """Pipelines: wire steps into a graph and run them (mirrors `distilabel.pipeline`).
 
-`Pipeline` and `RayPipeline` are imported on first access: `stillroom.steps` imports
-`stillroom.pipeline.context`, and must not pull the engine (or Ray) in with it.
+`Pipeline` and `RayPipeline` are imported on first access, so that importing a module of
+this package (its errors, its logs) does not pull the whole engine in with it.
 """
 
 from __future__ import annotations

@@ -26,18 +26,19 @@ import yaml
 from stillroom import __version__
 from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
-from stillroom.pipeline.context import reset_current_pipeline, set_current_pipeline
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat
 from stillroom.steps.base import _Step
+from stillroom.steps.context import reset_current_pipeline, set_current_pipeline
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.contracts import Executor
     from stillroom.pipeline.ray import RayPipeline
+    from stillroom.pipeline.runner import Executor
 
 DATASET_BATCH_SIZE = 50
 """Rows per batch of a `dataset=` fed to `run`/`dry_run` (`dataset_batch_size`)."""
@@ -197,8 +198,6 @@ class Pipeline:
 
     def _run(self, config: RunConfig) -> Distiset:
         """Run as `config` asks, on this pipeline's executor; the datasets as a Distiset."""
-        from stillroom.pipeline.runner import run_pipeline
-
         with self._executor() as executor:
             outcome = run_pipeline(self, config, executor)
         distiset = Distiset.load_from_disk(outcome.data_dir)
@@ -247,8 +246,6 @@ class Pipeline:
     def _executor(self) -> Iterator[Executor]:
         """Where `run` executes steps: this process (`RayPipeline` connects to Ray for the
         run and yields its own executor)."""
-        from stillroom.pipeline.runner import LocalExecutor
-
         yield LocalExecutor()
 
     def ray(
@@ -265,6 +262,7 @@ class Pipeline:
         this machine, "host:port" or "ray://host:10001" for a remote one. Needs the `[ray]`
         extra when it runs.
         """
+        # Lazy on purpose: `RayPipeline` subclasses `Pipeline`, and is the [ray] extra's door.
         from stillroom.pipeline.ray import RayPipeline
 
         ray_pipeline = RayPipeline(

@@ -64,12 +64,14 @@ class CachedLLM(WrapperLLM):
     ) -> list[GenerateOutput]:
         """Cached replies, the others from the wrapped LLM; a failure raises, as it would."""
         inputs = list(inputs)
-        return self.replies.many(  # type: ignore[return-value]
-            self._requests(inputs, num_generations, kwargs),
-            self._ledger,
-            lambda misses: self.wrapped.generate(
-                [inputs[i] for i in misses], num_generations, **kwargs
-            ),
+
+        def send(misses: list[int]) -> list[LLMResult]:
+            return list(
+                self.wrapped.generate([inputs[i] for i in misses], num_generations, **kwargs)
+            )
+
+        return self.replies.many(  # type: ignore[return-value]  # send raised on any failure
+            self._requests(inputs, num_generations, kwargs), self._ledger, send
         )
 
     def generate_results(
@@ -127,8 +129,7 @@ def cached_llm(llm: LLM, replies: Replies) -> CachedLLM:
     """`llm` behind `replies`: async when `llm` is, so the engine's row path still applies."""
     cls = wrapper_class(llm, CachedLLM, AsyncCachedLLM)
     mirrored = {name: getattr(llm, name) for name in _MIRRORED if name in cls.model_fields}
-    wrapper: CachedLLM = cls(wrapped=llm, replies=replies, **mirrored)
-    return wrapper
+    return cls(wrapped=llm, replies=replies, **mirrored)
 
 
 _MIRRORED = ("generation_kwargs", "structured_output", "max_concurrent_requests")

@@ -1,10 +1,10 @@
 """The engine's contracts: what a run is asked, what it gives back, and the seams behind it.
 
 `Pipeline.run` turns its arguments into a `RunConfig` and hands it, with the pipeline, to
-`run_pipeline`, which returns a `RunOutcome`. Where the steps execute is an `Executor`: the
-local one (one process, asyncio) or the Ray one. Both keep the run's request cache and
-checkpoints in a `Store`: the SQLite database on this machine, or the Ray cache keeper that
-owns it for a cluster. See docs/architecture.md.
+`run_pipeline`, which returns a `RunOutcome`. Where the steps execute is an `Executor`
+(`runner.py`): the local one (one process, asyncio) or the Ray one. Both keep the run's
+request cache and checkpoints in a `Store`: the SQLite database on this machine, or the Ray
+cache keeper that owns it for a cluster. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from stillroom.errors import StorageError
-    from stillroom.pipeline.graph import DAG
-    from stillroom.pipeline.progress import RunSummary
-    from stillroom.pipeline.scheduler import Engine
-    from stillroom.pipeline.writers import LeafWriter, StorageFormat
+    from stillroom.pipeline.writers import StorageFormat
+    from stillroom.run_summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -82,18 +80,3 @@ class Store(Protocol):
     def commit(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-class Executor(Protocol):
-    """Where a run's steps execute: the store it opens and the engine it builds."""
-
-    def open_store(self, directory: Path, strict: bool) -> Store: ...
-
-    def engine(
-        self,
-        dag: DAG,
-        store: Store,
-        run: RunIdentity,
-        writers: dict[str, LeafWriter],
-        config: RunConfig,
-    ) -> Engine: ...

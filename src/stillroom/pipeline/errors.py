@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from stillroom.errors import StillroomError
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.failures import ErrorTally
+    from stillroom.run_summary import ErrorTally
 
 
 class PipelineValidationError(StillroomError, ValueError):

@@ -1,9 +1,8 @@
-"""What failed in a run: each step's error messages (bounded), and reports about them.
+"""What failed in a run, while it runs: periodic reports, and when to stop.
 
 A row whose request (or step) failed goes on with `None` outputs and the error in its
-metadata's `error_<step>`; the engine hands each such message to its step's `ErrorTally`,
-which keeps the first `MAX_MESSAGES` distinct messages with their counts and counts the rest
-as "other": a dead server repeating one message 100,000 times costs a few strings.
+metadata's `error_<step>`; the engine hands each such message to its step's `ErrorTally`
+(see `stillroom.run_summary`, where the summary keeps it).
 
 `FailureWatch` turns the tallies and the LLMs' retry counters into at most one WARNING per
 step every `REPORT_INTERVAL` seconds, instead of a line per failed row or retry (those are
@@ -16,16 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+# `as` re-exports: the engine imports `ErrorTally` from here.
+from stillroom.run_summary import ErrorTally as ErrorTally
+from stillroom.run_summary import describe_retries
+
 logger = logging.getLogger("stillroom.pipeline")
-
-MAX_MESSAGES = 5
-"""Distinct error messages a step keeps (with counts); later ones are only counted."""
-
-MAX_MESSAGE_LENGTH = 300
-"""Characters of a message kept: an HTML error page is not worth more."""
 
 MIN_ROWS = 50
 """Rows a step must have produced before `max_failed_fraction` can stop the run, so that a
@@ -33,52 +29,6 @@ first unlucky batch does not."""
 
 REPORT_INTERVAL = 10.0
 """Seconds between two failure reports of the same step."""
-
-
-def shorten(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-@dataclass
-class ErrorTally:
-    """A step's failed rows by error message: at most `MAX_MESSAGES` kept, the rest `other`.
-
-    `recent`/`recent_first` count the rows since the last `take_recent()` (the periodic
-    report) and the first message among them.
-    """
-
-    counts: dict[str, int] = field(default_factory=dict)
-    other: int = 0
-    recent: int = 0
-    recent_first: str | None = None
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values()) + self.other
-
-    def add(self, message: str) -> None:
-        message = shorten(message)
-        if message in self.counts:
-            self.counts[message] += 1
-        elif len(self.counts) < MAX_MESSAGES:
-            self.counts[message] = 1
-        else:
-            self.other += 1
-        self.recent += 1
-        if self.recent_first is None:
-            self.recent_first = message
-
-    def take_recent(self) -> tuple[int, str | None]:
-        """Rows failed since the previous call, and the first message among them."""
-        taken = (self.recent, self.recent_first)
-        self.recent, self.recent_first = 0, None
-        return taken
-
-    def lines(self, indent: str) -> list[str]:
-        lines = [f"{indent}{count:,} rows: {message}" for message, count in self.counts.items()]
-        if self.other:
-            lines.append(f"{indent}{self.other:,} rows: other errors")
-        return lines
 
 
 def row_error(value: Any) -> str | None:
@@ -97,13 +47,6 @@ def exceeds(failed: int, rows: int, threshold: float | None) -> bool:
 def retry_counter(step: Any) -> Any | None:
     """The `retries` counter of a task's LLM (`counts`, `take_since_last()`), if it has one."""
     return getattr(getattr(step, "llm", None), "retries", None)
-
-
-def describe_retries(counts: Mapping[str, int]) -> str:
-    """`{'429': 50, '500': 7}` -> '57 requests (429: 50, 500: 7)'."""
-    ordered = sorted(counts.items(), key=lambda item: -item[1])
-    kinds = ", ".join(f"{kind}: {count:,}" for kind, count in ordered)
-    return f"{sum(counts.values()):,} requests ({kinds})"
 
 
 class FailureWatch:

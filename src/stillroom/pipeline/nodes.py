@@ -14,6 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+# `as` re-export: the scheduler imports `Batch` from here.
+from stillroom.pipeline.batch import Batch as Batch
 from stillroom.pipeline.execution import uses_row_path
 from stillroom.pipeline.workers import is_cpu_bound
 
@@ -30,15 +32,6 @@ SLOT_BATCHES = 4
 
 WAIT, READY, DONE = range(3)
 """What `Node.readiness()` returns."""
-
-
-@dataclass(slots=True)
-class Batch:
-    """Rows travelling between steps; `id` is unique within a run, `seq` is the source batch."""
-
-    id: int
-    seq: int
-    rows: list[Row]
 
 
 @dataclass

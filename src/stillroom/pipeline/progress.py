@@ -13,100 +13,21 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from stillroom.pipeline.failures import ErrorTally, describe_retries
 from stillroom.pipeline.logs import SUMMARY_LOGGER, console
-from stillroom.steps.tasks.base import METADATA_COLUMN
+
+# `as` re-export: the runner imports `RunSummary` from here.
+from stillroom.run_summary import RunSummary as RunSummary
 
 if TYPE_CHECKING:
     from stillroom.pipeline.failures import FailureWatch
-    from stillroom.pipeline.scheduler import Node
+    from stillroom.pipeline.nodes import Node
 
 logger = logging.getLogger("stillroom.pipeline")
 summary_logger = logging.getLogger(SUMMARY_LOGGER)
 
 ProgressMode = Literal["rich", "log", "off"]
-
-
-@dataclass
-class RunSummary:
-    """The outcome of `Pipeline.run`: also available as `distiset.summary`.
-
-    `failed_rows`: rows kept with an error, per step; `error_messages`: per step, the first
-    distinct messages with their counts; `retries`: per step, requests retried by kind
-    ('429', '500', 'timeout'...); `stop_reason`: why the run stopped early, if it did so by
-    itself (`max_failed_fraction`).
-    """
-
-    pipeline: str
-    wall_time: float
-    rows: dict[str, int] = field(default_factory=dict)
-    failed_rows: dict[str, int] = field(default_factory=dict)
-    error_messages: dict[str, ErrorTally] = field(default_factory=dict)
-    retries: dict[str, dict[str, int]] = field(default_factory=dict)
-    requests_sent: int = 0
-    cache_hits: int = 0
-    failed_requests: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, dict[str, int]] = field(default_factory=dict)
-    resumed: bool = False
-    interrupted: bool = False
-    completed: bool = True
-    stop_reason: str | None = None
-
-    @property
-    def total_failed_rows(self) -> int:
-        return sum(self.failed_rows.values())
-
-    def headline(self) -> str:
-        failed = self.total_failed_rows
-        rows = f"{failed:,} failed row" + ("s" if failed != 1 else "")
-        if not self.completed:
-            state = "stopped before the end" + (f" ({rows})" if failed else "")
-        else:
-            state = f"finished with {rows}" if failed else "completed"
-        resumed = " (resumed from its checkpoint)" if self.resumed else ""
-        return f"Pipeline {self.pipeline!r} {state} in {self.wall_time:.1f}s{resumed}"
-
-    def lines(self) -> list[str]:
-        lines = [self.headline()]
-        for name, count in self.rows.items():
-            lines.append(f"  dataset {name!r}: {count} rows")
-        for name, count in self.failed_rows.items():
-            if count:
-                lines.append(
-                    f"  step {name!r}: {count} rows kept with an error (see {METADATA_COLUMN})"
-                )
-                tally = self.error_messages.get(name)
-                if tally is not None:
-                    lines.extend(tally.lines("    "))
-        for name, counts in self.retries.items():
-            lines.append(f"  step {name!r}: retried {describe_retries(counts)}")
-        kinds = ", ".join(f"{name}: {count}" for name, count in sorted(self.errors.items()))
-        lines.append(
-            f"  LLM requests: {self.requests_sent} sent, {self.cache_hits} from cache, "
-            f"{self.failed_requests} failed" + (f" ({kinds})" if kinds else "")
-        )
-        for model, counts in self.tokens.items():
-            lines.append(f"  tokens for {model}: {counts['input']} in, {counts['output']} out")
-        if self.stop_reason is not None:
-            lines.append(f"  Stopped: {self.stop_reason}.")
-            lines.append(
-                "  Fix the cause and run the pipeline again: answered requests come from the "
-                "cache, failed rows are sent again."
-            )
-        elif not self.completed:
-            lines.append("  Run the pipeline again to resume where it stopped.")
-        elif self.total_failed_rows:
-            lines.append(
-                "  Run the pipeline again to retry the failed rows (the others come from the cache)."
-            )
-        return lines
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
 
 
 def choose_mode(requested: bool | None) -> ProgressMode:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
@@ -33,9 +33,9 @@ from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import make_writer, resolve_format
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.base import Pipeline
-    from stillroom.pipeline.contracts import Executor, RunConfig, Store
+    from stillroom.pipeline.contracts import RunConfig, Store
     from stillroom.pipeline.graph import DAG
+    from stillroom.pipeline.runnable import RunnablePipeline
     from stillroom.pipeline.writers import LeafWriter
 
 logger = logging.getLogger("stillroom.pipeline")
@@ -71,6 +71,21 @@ class _RunLock:
             os.close(self.fd)
 
 
+class Executor(Protocol):
+    """Where a run's steps execute: the store it opens and the engine it builds."""
+
+    def open_store(self, directory: Path, strict: bool) -> Store: ...
+
+    def engine(
+        self,
+        dag: DAG,
+        store: Store,
+        run: RunIdentity,
+        writers: dict[str, LeafWriter],
+        config: RunConfig,
+    ) -> Engine: ...
+
+
 class LocalExecutor:
     """The steps run in this process, on one asyncio loop (see `scheduler.py`); the cache
     and checkpoints are the pipeline's SQLite database."""
@@ -89,7 +104,7 @@ class LocalExecutor:
         return Engine(dag, store, run, writers, config)
 
 
-def run_pipeline(pipeline: Pipeline, config: RunConfig, executor: Executor) -> RunOutcome:
+def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Executor) -> RunOutcome:
     """`Pipeline.run`: validate, open the store, run (or resume) the engine the executor
     builds, save, summarise. Resume decisions, signals, the summary and the errors are the
     same whatever the executor.

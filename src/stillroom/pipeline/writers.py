@@ -30,7 +30,7 @@ from stillroom.errors import StorageError
 from stillroom.utils.jsonl import json_lines
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.scheduler import Batch
+    from stillroom.pipeline.batch import Batch
     from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")

@@ -14,7 +14,7 @@ import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, ClassVar, Literal, get_args, get_type_hints
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_type_hints, overload
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 from typing_extensions import Self
@@ -22,13 +22,13 @@ from typing_extensions import Self
 from stillroom.errors import StepDefinitionError, StillroomError
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
-from stillroom.pipeline.context import current_pipeline
-from stillroom.steps.columns import (
+from stillroom.steps.bookkeeping import (
     apply_input_mappings,
     check_required_columns,
     normalize_columns,
     restore_columns,
 )
+from stillroom.steps.context import current_pipeline
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
 from stillroom.utils.serialization import Serializable
 
@@ -36,6 +36,9 @@ StepInput = Annotated[list[dict[str, Any]], "StepInput"]
 """Annotation of the parameter(s) of `Step.process` that receive input rows."""
 
 StepKind = Literal["normal", "generator", "global"]
+
+_StepT = TypeVar("_StepT", bound="_Step")
+"""The step (or steps, in a list) on the right of `>>`, which `>>` returns as it is."""
 
 _END = object()
 """Marks the end of a `process` iteration."""
@@ -182,7 +185,7 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         if getattr(method, "__isabstractmethod__", False):
             return
         _check_process_signature(cls, method)
-        cls.process = _wrap_process(cls, method)  # type: ignore[method-assign]
+        cls.process = _wrap_process(cls, method)  # type: ignore[attr-defined]  # `process` is declared by the subclasses
 
     @classmethod
     def _step_family(cls) -> str:
@@ -281,7 +284,15 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         for other in steps:
             self.pipeline._add_edge(self.name, other.name)
 
-    def __rshift__(self, other: Any) -> Any:
+    @overload
+    def __rshift__(self, other: list[_StepT]) -> list[_StepT]: ...
+
+    @overload
+    def __rshift__(self, other: _StepT) -> _StepT: ...
+
+    def __rshift__(self, other: _Step | list[_StepT]) -> _Step | list[_StepT]:
+        """`a >> b` returns `b` and `a >> [b, c]` returns the list, so chains read left to
+        right: `load >> [answer, judge] >> combine`."""
         if isinstance(other, list):
             self.connect(*other)
             return other
@@ -290,7 +301,8 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             return other
         return NotImplemented
 
-    def __rrshift__(self, other: Any) -> Self:
+    def __rrshift__(self, other: list[_StepT]) -> Self:
+        """`[a, b] >> c` sends the rows of both to `c`, and returns `c`."""
         if isinstance(other, list) and all(isinstance(s, _Step) for s in other):
             for step in other:
                 step.connect(self)

@@ -11,11 +11,13 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import SkipValidation
 
 from stillroom.models.llms.base import LLM, AsyncLLM, is_async_llm
+
+_W = TypeVar("_W", bound="WrapperLLM")
 
 
 class WrapperLLM(LLM):
@@ -70,7 +72,7 @@ class AsyncWrapperLLM(WrapperLLM, AsyncLLM):
         return AsyncLLM.generate(self, inputs, num_generations, **kwargs)
 
 
-def wrapper_class(llm: LLM, sync: type[WrapperLLM], asynchronous: type[WrapperLLM]) -> type:
+def wrapper_class(llm: LLM, sync: type[_W], asynchronous: type[_W]) -> type[_W]:
     """`asynchronous` for an `AsyncLLM`, else `sync`: a wrapper is async when what it wraps is."""
     return asynchronous if is_async_llm(llm) else sync
 

@@ -25,7 +25,7 @@ import ray
 from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from stillroom.errors import DamagedCacheError, StillroomError
+from stillroom.errors import DamagedCacheError, StillroomError, StorageError
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
@@ -81,6 +81,8 @@ class KeeperStore:
             raise
         self.stats: dict[str, RequestStats] = {}
         self._consumed: dict[str, list[bytes]] = {}
+        self.failure: StorageError | None = None
+        """Always None here: a write the keeper could not make is raised by its next call."""
 
     def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
         return ray.get(self.keeper.load_run.remote(signature))
@@ -282,7 +284,7 @@ class RemoteBatches:
         except (RayActorError, RayTaskError) as exc:
             raise _cause(exc, self.pool.name) from None
         ledger.hashes.extend(hashes)
-        return item  # type: ignore[no-any-return]
+        return item
 
     def close(self) -> None:
         try:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from stillroom.pipeline.base import Pipeline
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.contracts import Executor
+    from stillroom.pipeline.runner import Executor
 
 
 class RayPipeline(Pipeline):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.steps.base import Step, StepInput
 from stillroom.steps.columns.joining import aligned_rows, merge_metadata
-from stillroom.steps.typing import StepOutput
+from stillroom.steps.typing import Row, StepOutput
 
 
 class CombineOutputs(Step):
@@ -34,7 +34,7 @@ class CombineOutputs(Step):
         """One batch: the paired rows merged. Batches of different sizes are an error."""
         combined = []
         for rows in aligned_rows(self._label(), inputs):
-            row: dict = {}
+            row: Row = {}
             for part in rows:
                 row.update(part)
             metadata = merge_metadata(rows)

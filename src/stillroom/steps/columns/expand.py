@@ -116,7 +116,7 @@ class ExpandColumns(Step):
                 new[STILLROOM_METADATA_KEY] = metadata[k]
             yield new
 
-    def _list_value(self, index: int, row: Row, column: str, encoded: set[str]) -> list | None:
+    def _list_value(self, index: int, row: Row, column: str, encoded: set[str]) -> list[Any] | None:
         value = row[column]
         if column in encoded and isinstance(value, str):
             try:

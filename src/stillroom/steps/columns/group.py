@@ -8,7 +8,7 @@ from typing_extensions import Self
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.steps.base import Step, StepInput
 from stillroom.steps.columns.joining import aligned_rows, merge_metadata
-from stillroom.steps.typing import StepColumns, StepOutput
+from stillroom.steps.typing import Row, StepColumns, StepOutput
 
 
 class GroupColumns(Step):
@@ -66,7 +66,7 @@ class GroupColumns(Step):
         renamed = dict(zip(self.columns, self.outputs, strict=True))
         grouped_rows = []
         for rows in aligned_rows(self._label(), inputs):
-            row: dict = {}
+            row: Row = {}
             for part in rows:
                 row.update({k: v for k, v in part.items() if k not in renamed})
             for column, output in renamed.items():

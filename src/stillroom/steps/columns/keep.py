@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
+from stillroom.steps.bookkeeping import check_required_columns
 from stillroom.steps.typing import StepColumns, StepOutput
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from stillroom.steps.base import Step, StepInput
@@ -53,7 +55,7 @@ class MergeColumns(Step):
         yield [self._merge(row) for row in inputs]
 
     def _merge(self, row: Row) -> Row:
-        merged: list = []
+        merged: list[Any] = []
         new = dict(row)
         for column in self.columns:
             value = new.pop(column)

@@ -8,7 +8,7 @@ from typing import Any
 
 from stillroom.errors import InvalidRowsError
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.columns.bookkeeping import check_required_columns
+from stillroom.steps.bookkeeping import check_required_columns
 from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType
 

@@ -65,7 +65,7 @@ class _FormatDPO(RowFormattingStep):
                     pair[f"{side}_model"] = models[k]
         return {**row, **pair}
 
-    def _candidates(self, index: int, row: Row) -> tuple[list, list, list | None]:
+    def _candidates(self, index: int, row: Row) -> tuple[list[Any], list[Any], list[Any] | None]:
         label = self._label()
         generations, ratings = row["generations"], row["ratings"]
         models = row.get("generation_models")

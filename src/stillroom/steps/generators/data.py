@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from stillroom.errors import step_label
 from stillroom.steps.base import GeneratorStep
-from stillroom.steps.columns.bookkeeping import columns_in_rows
+from stillroom.steps.bookkeeping import columns_in_rows
 from stillroom.steps.typing import GeneratorStepOutput, StepColumns
 from stillroom.utils.text import invalid_text, lone_surrogate, subscripts
 

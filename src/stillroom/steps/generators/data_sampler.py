@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field, NonNegativeInt, PositiveInt
 
 from stillroom.steps.base import GeneratorStep
-from stillroom.steps.columns.bookkeeping import columns_in_rows
+from stillroom.steps.bookkeeping import columns_in_rows
 from stillroom.steps.generators.batching import batches_with_last
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns
 

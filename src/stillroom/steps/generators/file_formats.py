@@ -58,7 +58,9 @@ def _visible(path: str) -> bool:
 
 
 def resolve_files(
-    label: str, data_files: str | Path | Sequence[str | Path], storage_options: dict | None
+    label: str,
+    data_files: str | Path | Sequence[str | Path],
+    storage_options: dict[str, Any] | None,
 ) -> list[str]:
     """The data files named by a path, a directory, a glob, or a list of those, in order.
 
@@ -78,7 +80,7 @@ def resolve_files(
     return files
 
 
-def _resolve_one(entry: str, storage_options: dict) -> list[str]:
+def _resolve_one(entry: str, storage_options: dict[str, Any]) -> list[str]:
     has_glob = any(char in entry for char in _GLOB_CHARS)
     if _is_remote(entry):
         fs, root = _fsspec(f"Reading {entry!r}").core.url_to_fs(entry, **storage_options)
@@ -122,7 +124,7 @@ def file_format(label: str, path: str, filetype: str | None) -> str:
 
 
 @contextmanager
-def _opened(path: str, storage_options: dict | None) -> Iterator[IO[bytes]]:
+def _opened(path: str, storage_options: dict[str, Any] | None) -> Iterator[IO[bytes]]:
     """The file's bytes (decompressed for `.gz`); everything opened is closed on exit."""
     if _is_remote(path):
         source = _fsspec(f"Reading {path!r}").open(path, mode="rb", **(storage_options or {}))
@@ -137,7 +139,7 @@ def _opened(path: str, storage_options: dict | None) -> Iterator[IO[bytes]]:
 
 
 def read_rows(
-    path: str, kind: str, storage_options: dict | None, chunk_size: int = 1024
+    path: str, kind: str, storage_options: dict[str, Any] | None, chunk_size: int = 1024
 ) -> Iterator[Row]:
     """The rows of one file, read lazily; malformed content raises naming file and line."""
     with _opened(path, storage_options) as handle:
@@ -153,7 +155,7 @@ def read_rows(
             yield from _csv_rows(path, text, "\t" if kind == "tsv" else ",")
 
 
-def first_columns(path: str, kind: str, storage_options: dict | None) -> list[str]:
+def first_columns(path: str, kind: str, storage_options: dict[str, Any] | None) -> list[str]:
     """The columns of a file: the Parquet schema, or the keys of its first row."""
     if kind == "parquet":
         pq = _pyarrow_parquet()

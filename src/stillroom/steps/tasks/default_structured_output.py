@@ -8,6 +8,8 @@ mode) return JSON the task parses directly.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
@@ -39,7 +41,7 @@ class DefaultStructuredOutputMixin(BaseModel):
         return messages, structured
 
 
-def json_schema(properties: dict[str, object], required: list[str] | None = None) -> dict:
+def json_schema(properties: dict[str, object], required: list[str] | None = None) -> dict[str, Any]:
     """A JSON schema of an object with `properties` (all required unless told otherwise)."""
     return {
         "type": "object",
@@ -48,7 +50,7 @@ def json_schema(properties: dict[str, object], required: list[str] | None = None
     }
 
 
-def with_item_count(schema: dict, items: int) -> dict:
+def with_item_count(schema: dict[str, Any], items: int) -> dict[str, Any]:
     """A copy of an object `schema` whose array properties must hold exactly `items` entries."""
     properties = {
         name: {**prop, "minItems": items, "maxItems": items}

@@ -1,6 +1,7 @@
 """The pipeline that steps created right now join (`with Pipeline(...) as p:`).
 
-Kept apart from the pipeline itself so that `stillroom.steps` never imports the engine.
+It lives with the steps, below the pipeline layer: a step created inside the block finds its
+pipeline here, and `stillroom.steps` never imports `stillroom.pipeline`.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def columns_in_rows(rows: Iterable[Row]) -> list[str]:
 
 
 def check_required_columns(
-    step_name: str,
+    step_name: str | None,
     required: Iterable[str],
     batches: tuple[list[Row], ...],
     input_mappings: Mapping[str, str],
@@ -59,7 +59,7 @@ def check_required_columns(
 
 
 def _missing(
-    step_name: str,
+    step_name: str | None,
     missing: list[str],
     index: int | None,
     available: Iterable[str],
