@@ -17,7 +17,9 @@ most requests it saw in flight, which must not exceed `--concurrency`.
 
 Per run it prints both throughputs, their ratio (pipeline over bare loop: 1.0 would mean the
 engine costs nothing), each side's ratio to the physical limit when latency is not zero, the
-client CPU time per row, and each side's peak RSS; then the median, minimum and maximum of
+client CPU time per row (the time counted by `time.process_time` over the measured call,
+threads included), the mock server's CPU time per row (the mean of both sides', with psutil),
+and each side's peak RSS; then the median, minimum and maximum of
 each column over the runs.
 
     python benchmarks/hot_path.py                               # zero latency, 5 runs
@@ -65,14 +67,19 @@ def _children_peak_rss_mb() -> float:
 def measure(side: str, base_url: str, rows: int, concurrency: int, time_limit: float) -> dict:
     """One measurement in this process: seconds, failed rows, CPU seconds and peak RSS."""
     prompts = [prompt(r) for r in range(rows)]
-    cpu_start = time.process_time()
+    # Each side imports only what it uses (its peak RSS is its own), and before the CPU
+    # time starts counting.
+    import aiohttp  # noqa: F401 (what both sides send with)
+
     if side == "pipeline":
         from pipeline_openai import run_against
 
+        cpu_start = time.process_time()
         elapsed, failures = run_against(base_url, prompts, concurrency, time_limit)
     else:
         from semaphore_baseline import send_all
 
+        cpu_start = time.process_time()
         elapsed, _, failures = asyncio.run(
             asyncio.wait_for(send_all("aiohttp", base_url, rows, concurrency), time_limit)
         )
@@ -95,6 +102,7 @@ class Measurement:
     elapsed: float
     failures: int
     cpu: float
+    server_cpu: float
     peak_rss_mb: float
     requests: int
     max_in_flight: int
@@ -112,10 +120,21 @@ class Measurement:
         return limit / self.elapsed if limit else None
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds the server process has used so far (nan without psutil)."""
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def _measure_in_child(
     side: str, server, rows: int, concurrency: int, time_limit: float
 ) -> Measurement:
     server.reset()
+    server_cpu = _server_cpu(server.pid)
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -133,6 +152,7 @@ def _measure_in_child(
     done = subprocess.run(command, capture_output=True, text=True, timeout=time_limit + 120)
     if done.returncode != 0:
         raise SystemExit(f"the {side} measurement failed:\n{done.stdout}\n{done.stderr[-4000:]}")
+    server_cpu = _server_cpu(server.pid) - server_cpu
     child = json.loads(done.stdout.strip().splitlines()[-1])
     stats = server.stats(include_prompts=False)
     if stats.max_in_flight > concurrency:
@@ -145,6 +165,7 @@ def _measure_in_child(
         elapsed=child["elapsed"],
         failures=child["failures"],
         cpu=child["cpu"],
+        server_cpu=server_cpu,
         peak_rss_mb=max(child["peak_rss_mb"], child["children_peak_rss_mb"]),
         requests=stats.requests_total,
         max_in_flight=stats.max_in_flight,
@@ -171,7 +192,8 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
     print(
         f"{'run':>3} {'first':>8} {'pipeline rows/s':>16} {'bare rows/s':>12} {'ratio':>6}"
         + (f" {'pipe/limit':>10} {'bare/limit':>10}" if latency else "")
-        + f" {'pipe CPU us/row':>15} {'bare CPU us/row':>15} {'pipe RSS MB':>11} {'bare RSS MB':>11}"
+        + f" {'pipe CPU us/row':>15} {'bare CPU us/row':>15} {'server us/row':>13}"
+        + f" {'pipe RSS MB':>11} {'bare RSS MB':>11}"
         + f" {'req/row':>7}",
         flush=True,
     )
@@ -193,6 +215,7 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
                 line += f" {pipe.limit_ratio:>10.3f} {bare.limit_ratio:>10.3f}"
             line += (
                 f" {pipe.cpu / rows * 1e6:>15,.0f} {bare.cpu / rows * 1e6:>15,.0f}"
+                f" {(pipe.server_cpu + bare.server_cpu) / 2 / rows * 1e6:>13,.0f}"
                 f" {pipe.peak_rss_mb:>11.1f} {bare.peak_rss_mb:>11.1f}"
                 f" {pipe.requests / rows:>7.3f}"
             )
@@ -222,6 +245,8 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
             f"{side + ' CPU us/row':<20} "
             f"{_spread(column(side, lambda m: m.cpu / m.rows * 1e6), ',.0f')}"
         )
+    servers = [(p["pipeline"].server_cpu + p["bare"].server_cpu) / 2 / rows * 1e6 for p in pairs]
+    print(f"server CPU us/row    {_spread(servers, ',.0f')}")
     print(f"pipeline peak RSS MB {_spread(column('pipeline', lambda m: m.peak_rss_mb), '.1f')}")
     print(
         f"bare peak RSS MB     {_spread(column('bare', lambda m: m.peak_rss_mb), '.1f')}",
