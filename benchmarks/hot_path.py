@@ -17,10 +17,13 @@ most requests it saw in flight, which must not exceed `--concurrency`.
 
 Per run it prints both throughputs, their ratio (pipeline over bare loop: 1.0 would mean the
 engine costs nothing), each side's ratio to the physical limit when latency is not zero, the
-client CPU time per row (the time counted by `time.process_time` over the measured call,
-threads included), the mock server's CPU time per row (the mean of both sides', with psutil),
-and each side's peak RSS; then the median, minimum and maximum of
-each column over the runs.
+client CPU time per row (`time.process_time` over `Pipeline.run`, or over the bare loop's
+`asyncio.run`; threads included) and the CPU ratio (the bare loop's CPU per row over the
+pipeline's, which other load on the machine disturbs far less than wall time: at 0 ms both
+clients spend most of the run on their own CPU, so it is close to what the throughput ratio
+is on an idle machine), the mock server's CPU time per row (the mean of both sides', with
+psutil), requests per row, and each side's peak RSS; then the median, minimum and maximum
+of each column over the runs.
 
     python benchmarks/hot_path.py                               # zero latency, 5 runs
     python benchmarks/hot_path.py --scenario all                # zero, fixed 100 ms, lognormal
@@ -74,8 +77,7 @@ def measure(side: str, base_url: str, rows: int, concurrency: int, time_limit: f
     if side == "pipeline":
         from pipeline_openai import run_against
 
-        cpu_start = time.process_time()
-        elapsed, failures = run_against(base_url, prompts, concurrency, time_limit)
+        elapsed, cpu, failures = run_against(base_url, prompts, concurrency, time_limit)
     else:
         from semaphore_baseline import send_all
 
@@ -83,7 +85,7 @@ def measure(side: str, base_url: str, rows: int, concurrency: int, time_limit: f
         elapsed, _, failures = asyncio.run(
             asyncio.wait_for(send_all("aiohttp", base_url, rows, concurrency), time_limit)
         )
-    cpu = time.process_time() - cpu_start
+        cpu = time.process_time() - cpu_start
     return {
         "side": side,
         "elapsed": elapsed,
@@ -192,7 +194,7 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
     print(
         f"{'run':>3} {'first':>8} {'pipeline rows/s':>16} {'bare rows/s':>12} {'ratio':>6}"
         + (f" {'pipe/limit':>10} {'bare/limit':>10}" if latency else "")
-        + f" {'pipe CPU us/row':>15} {'bare CPU us/row':>15} {'server us/row':>13}"
+        + f" {'pipe CPU us/row':>15} {'bare CPU us/row':>15} {'CPU ratio':>9} {'server us/row':>13}"
         + f" {'pipe RSS MB':>11} {'bare RSS MB':>11}"
         + f" {'req/row':>7}",
         flush=True,
@@ -215,6 +217,7 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
                 line += f" {pipe.limit_ratio:>10.3f} {bare.limit_ratio:>10.3f}"
             line += (
                 f" {pipe.cpu / rows * 1e6:>15,.0f} {bare.cpu / rows * 1e6:>15,.0f}"
+                f" {bare.cpu / pipe.cpu:>9.3f}"
                 f" {(pipe.server_cpu + bare.server_cpu) / 2 / rows * 1e6:>13,.0f}"
                 f" {pipe.peak_rss_mb:>11.1f} {bare.peak_rss_mb:>11.1f}"
                 f" {pipe.requests / rows:>7.3f}"
@@ -245,6 +248,8 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
             f"{side + ' CPU us/row':<20} "
             f"{_spread(column(side, lambda m: m.cpu / m.rows * 1e6), ',.0f')}"
         )
+    cpu_ratios = [p["bare"].cpu / p["pipeline"].cpu for p in pairs]
+    print(f"CPU ratio bare/pipe  {_spread(cpu_ratios, '.3f')}")
     servers = [(p["pipeline"].server_cpu + p["bare"].server_cpu) / 2 / rows * 1e6 for p in pairs]
     print(f"server CPU us/row    {_spread(servers, ',.0f')}")
     print(f"pipeline peak RSS MB {_spread(column('pipeline', lambda m: m.peak_rss_mb), '.1f')}")

@@ -26,10 +26,11 @@ from stillroom.testing import start_server_process
 
 def run_against(
     base_url: str, prompts: list[str], concurrency: int, time_limit: float
-) -> tuple[float, int]:
+) -> tuple[float, float, int]:
     """Run the pipeline on `prompts` against a server already listening at `base_url`, in a
-    fresh cache directory; check every row it wrote; return the seconds `Pipeline.run` took
-    and the number of rows that failed."""
+    fresh cache directory; check every row it wrote; return the seconds `Pipeline.run` took,
+    the CPU seconds this process used meanwhile (threads included) and the number of rows
+    that failed."""
     with tempfile.TemporaryDirectory() as cache:
         llm = OpenAILLM(
             model="mock-model",
@@ -41,9 +42,9 @@ def run_against(
         with Pipeline(name="bench-openai", cache_dir=cache) as pipeline:
             load = LoadDataFromDicts(data=[{"instruction": p} for p in prompts])
             load >> TextGeneration(llm=llm)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         distiset = pipeline.run(use_cache=False, progress=False)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         written = distiset["default"]["train"]
         failures = sum(1 for row in written if row["generation"] is None)
         if len(written) != len(prompts):
@@ -55,14 +56,14 @@ def run_against(
         ]
         if wrong or [row["instruction"] for row in written] != prompts:
             raise SystemExit(f"rows out of order or with another row's reply: {wrong[:3]}")
-    return elapsed, failures
+    return elapsed, cpu, failures
 
 
 def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> Result:
     """One measured pipeline run of `rows` rows against a fresh server process."""
     prompts = [prompt(r) for r in range(rows)]
     with start_server_process(**scenario.server_options) as server:
-        elapsed, failures = run_against(server.base_url, prompts, concurrency, time_limit)
+        elapsed, _, failures = run_against(server.base_url, prompts, concurrency, time_limit)
         stats = server.stats(include_prompts=False)
     if stats.max_in_flight > concurrency:
         raise SystemExit(
