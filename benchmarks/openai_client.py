@@ -17,14 +17,10 @@ import argparse
 import asyncio
 import time
 
-from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb
+from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb, prompt
 
 from stillroom.models.llms.openai import OpenAILLM
 from stillroom.testing import start_server_process
-
-
-def _prompt(row: int) -> str:
-    return f"Write a short poem about row {row}."
 
 
 async def _generate_all(
@@ -38,7 +34,7 @@ async def _generate_all(
         nonlocal failures
         for row in pending:
             start = time.perf_counter()
-            result = await llm.agenerate_result([{"role": "user", "content": _prompt(row)}])
+            result = await llm.agenerate_result([{"role": "user", "content": prompt(row)}])
             latencies.append(time.perf_counter() - start)
             if isinstance(result, BaseException) or result["generations"][0] is None:
                 failures += 1
@@ -88,7 +84,7 @@ def run(
         failures=failures,
         peak_rss_mb=peak_rss_mb(),
         in_order_limit_seconds=in_order_limit(
-            scenario, [_prompt(r) for r in range(rows)], concurrency
+            scenario, [prompt(r) for r in range(rows)], concurrency
         ),
     )
     return result, cpu / rows

@@ -15,7 +15,7 @@ import argparse
 import tempfile
 import time
 
-from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb
+from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb, prompt
 
 from stillroom.models import OpenAILLM
 from stillroom.pipeline import Pipeline
@@ -24,20 +24,17 @@ from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import start_server_process
 
 
-def _prompt(row: int) -> str:
-    return f"Write a short poem about row {row}."
-
-
-def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> Result:
-    """One measured pipeline run of `rows` rows against a fresh server process."""
-    prompts = [_prompt(r) for r in range(rows)]
-    with (
-        start_server_process(**scenario.server_options) as server,
-        tempfile.TemporaryDirectory() as cache,
-    ):
+def run_against(
+    base_url: str, prompts: list[str], concurrency: int, time_limit: float
+) -> tuple[float, float, int]:
+    """Run the pipeline on `prompts` against a server already listening at `base_url`, in a
+    fresh cache directory; check every row it wrote; return the seconds `Pipeline.run` took,
+    the CPU seconds this process used meanwhile (threads included) and the number of rows
+    that failed."""
+    with tempfile.TemporaryDirectory() as cache:
         llm = OpenAILLM(
             model="mock-model",
-            base_url=server.base_url,
+            base_url=base_url,
             max_concurrent_requests=concurrency,
             timeout=time_limit,
             generation_kwargs={"max_new_tokens": 64},
@@ -45,14 +42,13 @@ def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> R
         with Pipeline(name="bench-openai", cache_dir=cache) as pipeline:
             load = LoadDataFromDicts(data=[{"instruction": p} for p in prompts])
             load >> TextGeneration(llm=llm)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         distiset = pipeline.run(use_cache=False, progress=False)
-        elapsed = time.perf_counter() - started
-        stats = server.stats(include_prompts=False)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         written = distiset["default"]["train"]
         failures = sum(1 for row in written if row["generation"] is None)
-        if len(written) != rows:
-            raise SystemExit(f"{len(written)} rows written, expected {rows}")
+        if len(written) != len(prompts):
+            raise SystemExit(f"{len(written)} rows written, expected {len(prompts)}")
         wrong = [
             row["instruction"]
             for row in written
@@ -60,6 +56,15 @@ def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> R
         ]
         if wrong or [row["instruction"] for row in written] != prompts:
             raise SystemExit(f"rows out of order or with another row's reply: {wrong[:3]}")
+    return elapsed, cpu, failures
+
+
+def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> Result:
+    """One measured pipeline run of `rows` rows against a fresh server process."""
+    prompts = [prompt(r) for r in range(rows)]
+    with start_server_process(**scenario.server_options) as server:
+        elapsed, _, failures = run_against(server.base_url, prompts, concurrency, time_limit)
+        stats = server.stats(include_prompts=False)
     if stats.max_in_flight > concurrency:
         raise SystemExit(
             f"the server saw {stats.max_in_flight} requests in flight, over {concurrency}"

@@ -18,6 +18,7 @@ BENCHMARKS = [
     ["semaphore_baseline.py", "--client", "openai"],
     ["openai_client.py"],
     ["pipeline_openai.py"],
+    ["hot_path.py", "--scenario", "all"],
     ["pipeline_mock_llm.py"],
     ["ray_vs_local.py", "--rows", "2400"],
 ]

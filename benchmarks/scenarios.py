@@ -116,6 +116,11 @@ class Result:
         return "\n".join(lines)
 
 
+def prompt(row: int) -> str:
+    """The prompt of row `row`: distinct for every row, the same in every LLM benchmark."""
+    return f"Write a short poem about row {row}."
+
+
 def in_order_limit(scenario: Scenario, prompts: Sequence[str], concurrency: int) -> float:
     """Seconds a zero-overhead client needs to send `prompts` in order, `concurrency` at a time.
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb
+from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb, prompt
 
 from stillroom.testing import start_server_process
 
@@ -33,14 +33,10 @@ Send = Callable[[dict[str, Any]], Awaitable[bool]]
 """Sends one chat completion body; True when a reply text came back."""
 
 
-def _prompt(row: int) -> str:
-    return f"Write a short poem about row {row}."
-
-
 def _body(row: int) -> dict[str, Any]:
     return {
         "model": "mock-model",
-        "messages": [{"role": "user", "content": _prompt(row)}],
+        "messages": [{"role": "user", "content": prompt(row)}],
         "max_tokens": 64,
     }
 
@@ -111,7 +107,7 @@ async def _openai_sender(base_url: str, concurrency: int) -> AsyncIterator[Send]
 SENDERS = {"httpx": _httpx_sender, "aiohttp": _aiohttp_sender, "openai": _openai_sender}
 
 
-async def _send_all(
+async def send_all(
     client: str, base_url: str, rows: int, concurrency: int
 ) -> tuple[float, list[float], int]:
     semaphore = asyncio.Semaphore(concurrency)
@@ -138,7 +134,7 @@ def run(scenario: Scenario, client: str, rows: int, concurrency: int, time_limit
     """One measured run of `rows` requests against a fresh server process."""
     with start_server_process(**scenario.server_options) as server:
         elapsed, latencies, failures = asyncio.run(
-            asyncio.wait_for(_send_all(client, server.base_url, rows, concurrency), time_limit)
+            asyncio.wait_for(send_all(client, server.base_url, rows, concurrency), time_limit)
         )
         stats = server.stats(include_prompts=False)
     if stats.max_in_flight > concurrency:
@@ -157,7 +153,7 @@ def run(scenario: Scenario, client: str, rows: int, concurrency: int, time_limit
         failures=failures,
         peak_rss_mb=peak_rss_mb(),
         in_order_limit_seconds=in_order_limit(
-            scenario, [_prompt(r) for r in range(rows)], concurrency
+            scenario, [prompt(r) for r in range(rows)], concurrency
         ),
     )
 
