@@ -15,7 +15,7 @@ from stillroom.steps.typing import StepColumns, StepOutput
 
 
 class RecordingLLM(AsyncMockLLM):
-    """Appends each finished request's prompt, and the time it finished, to a file.
+    """Appends each finished request's prompt to a file.
 
     It waits `$RECORDING_LATENCY` seconds, or `$RECORDING_SLOW_LATENCY` for prompts "q<i>"
     with i >= `$RECORDING_SLOW_FROM`: environment variables, so that runs of the same
@@ -34,7 +34,7 @@ class RecordingLLM(AsyncMockLLM):
         output = await super().agenerate(input, num_generations, **kwargs)
         fd = os.open(self.record_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{prompt} {time.time()}\n".encode())
+            os.write(fd, (prompt + "\n").encode())
         finally:
             os.close(fd)
         return output

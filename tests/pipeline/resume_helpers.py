@@ -46,15 +46,7 @@ def start(
 
 def recorded(record: Path) -> list[str]:
     """The prompts the LLM answered, in order, over every run."""
-    return [prompt for prompt, _ in answers(record)]
-
-
-def answers(record: Path) -> list[tuple[str, float]]:
-    """(prompt, time.time() when its reply came back) for every request answered."""
-    if not record.exists():
-        return []
-    lines = record.read_text().splitlines()
-    return [(prompt, float(at)) for prompt, at in (line.split() for line in lines)]
+    return record.read_text().split() if record.exists() else []
 
 
 def wait_for_requests(process: subprocess.Popen[str], record: Path, count: int) -> None:

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from resume_helpers import (
     ROWS,
-    answers,
     check_complete,
     finish,
     recorded,
@@ -126,24 +125,21 @@ def test_sigterm_waits_at_most_the_grace_period(tmp_path: Path, cache_dir: Path)
 
 @pytest.mark.timeout(240)
 def test_twenty_random_sigkills_over_3000_rows(tmp_path: Path, cache_dir: Path) -> None:
-    """Every row exactly once in the end, and a request is only ever sent twice when it was
-    in flight at a kill or answered less than 250 ms before one (its reply not yet saved)."""
+    """Every row exactly once in the end, and a request is only ever sent twice when the
+    killed run had its reply but had not saved it yet (read from its database and journal
+    right after each kill): the microseconds between the LLM answering and the journal
+    write. Timing bounds would be flaky on a loaded machine; this check is exact."""
     record = tmp_path / "requests.txt"
     rows = 3000
     chooser = random.Random(20)
     targets = sorted(chooser.sample(range(50, rows - 50), 20))
-    kills: list[float] = []
+    unsaved: set[str] = set()
     for target in targets:
         process = start(record, cache_dir, latency=0.002, rows=rows)
         wait_for_requests(process, record, min(target, len(recorded(record)) + 20))
-        kills.append(time.time())
         process.kill()
         process.wait()
-    check_complete(record, cache_dir, rows=rows, may_repeat=frozenset(recorded(record)))
-    first_answer: dict[str, float] = {}
-    for prompt, at in answers(record):
-        if prompt in first_answer:  # asked again: its first reply must have come just before a kill
-            earlier = first_answer[prompt]
-            assert any(0 <= kill - earlier < 0.25 for kill in kills), (prompt, earlier, kills)
-        else:
-            first_answer[prompt] = at
+        lost = set(recorded(record)) - saved_prompts(cache_dir)
+        assert len(lost) <= 8, f"more replies unsaved than requests in flight: {sorted(lost)}"
+        unsaved |= lost
+    check_complete(record, cache_dir, rows=rows, may_repeat=frozenset(unsaved))

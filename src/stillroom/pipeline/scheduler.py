@@ -1,4 +1,4 @@
-"""The local engine: one asyncio loop streaming batches through the step graph (DESIGN.md §4).
+"""The local engine: one asyncio loop streaming batches through the step graph (docs/architecture.md).
 
 Data model (see `nodes.py`). A generator's batches are numbered (`seq`); every other step
 turns the rows it receives for one seq (one list per predecessor, aligned) into exactly one

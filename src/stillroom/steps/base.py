@@ -1,4 +1,4 @@
-"""The step hierarchy: `_Step` -> `Step` / `GeneratorStep` / `GlobalStep` (DESIGN.md §2).
+"""The step hierarchy: `_Step` -> `Step` / `GeneratorStep` / `GlobalStep` (docs/architecture.md).
 
 Steps are pydantic models: configuration is fields, runtime state private attributes.
 Every `process` a subclass defines is checked when the class is created (a generator's

@@ -1,4 +1,4 @@
-"""The LLM contract every backend implements (DESIGN.md §3).
+"""The LLM contract every backend implements (docs/architecture.md).
 
 `LLM.generate(inputs, num_generations)` returns one `GenerateOutput` per input. `AsyncLLM`
 backends implement `agenerate` for one input; their sync `generate` runs on a private

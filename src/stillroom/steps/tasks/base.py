@@ -1,4 +1,4 @@
-"""Tasks: steps that turn rows into LLM requests and replies back into rows (DESIGN.md §2).
+"""Tasks: steps that turn rows into LLM requests and replies back into rows (docs/architecture.md).
 
 `Task.process` formats each row, asks the LLM, formats each reply and keeps the input
 columns. Nothing the LLM does can lose a row: a request that fails, or a reply that
