@@ -4,8 +4,8 @@ Requests are JSON bodies built here and POSTed through `RemoteLLM` (one keep-ali
 event loop, see `transport`); replies are parsed as plain JSON. Going around the openai SDK's
 request and response models saves about a millisecond of CPU per request, which is what
 bounded throughput with many requests in flight. The SDK client (`AsyncOpenAI`, with its own
-retries off) is still made in `load()` as `_aclient`, for users' own code: it sends through the
-same connections and resolves the organisation and project the requests carry.
+retries off) is still there as `_aclient`, for users' own code: it sends through the same
+connections, and the SDK is imported when that property is first read, not with this module.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import httpx
-import openai
 from pydantic import Field, PrivateAttr
 
 from stillroom.errors import LLMRequestError
@@ -24,8 +23,11 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
-from stillroom.models.llms.transport import LoopSessions, SessionTransport
+from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
+
+if TYPE_CHECKING:
+    import openai
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -53,10 +55,15 @@ class OpenAILLM(RemoteLLM):
     _n_supported: bool | None = PrivateAttr(default=None)
 
     def _keyless_value(self) -> str | None:
-        host = httpx.URL(self.base_url).host
+        host = urlsplit(self.base_url).hostname or ""
         return None if host.endswith("openai.com") else KEYLESS_PLACEHOLDER
 
     def _make_client(self, sessions: LoopSessions) -> openai.AsyncOpenAI:
+        import httpx
+        import openai
+
+        from stillroom.models.llms.sdk_transport import SessionTransport
+
         secret = self._secret.get_secret_value() if self._secret is not None else None
         return openai.AsyncOpenAI(
             api_key=secret,
@@ -66,6 +73,9 @@ class OpenAILLM(RemoteLLM):
             http_client=httpx.AsyncClient(transport=SessionTransport(sessions)),
         )
 
+    async def _close_client(self, client: openai.AsyncOpenAI) -> None:
+        await client.close()
+
     def _request_headers(self) -> dict[str, str]:
         secret = self._secret.get_secret_value() if self._secret is not None else ""
         headers = {
@@ -73,11 +83,13 @@ class OpenAILLM(RemoteLLM):
             "content-type": "application/json",
             "accept": "application/json",
         }
-        # The SDK resolves these from its arguments or OPENAI_ORG_ID / OPENAI_PROJECT_ID.
-        if self._aclient.organization:
-            headers["openai-organization"] = self._aclient.organization
-        if self._aclient.project:
-            headers["openai-project"] = self._aclient.project
+        # Read from the variables the SDK reads, without building the SDK client.
+        for header, variable in (
+            ("openai-organization", "OPENAI_ORG_ID"),
+            ("openai-project", "OPENAI_PROJECT_ID"),
+        ):
+            if value := os.environ.get(variable):
+                headers[header] = value
         return headers
 
     # --- settings ----------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-import httpx
-
 from stillroom.models.llms.redaction import excerpt, redact
 
 logger = logging.getLogger("stillroom.llms")
@@ -168,6 +166,8 @@ def timeout_failure(seconds: float | None) -> Failure:
 
 def classify_httpx_error(error: BaseException, timeout: float | None) -> Failure | None:
     """A `Failure` for the exceptions httpx raises, or None for anything else."""
+    import httpx  # here, not at the top: importing httpx takes 0.1 s (see `transport`)
+
     if isinstance(error, httpx.HTTPStatusError):
         response = error.response
         return failure_from_status(
