@@ -18,12 +18,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
 
 from stillroom.errors import StillroomError, did_you_mean
-
-if TYPE_CHECKING:
-    from stillroom.models.llms.base import LLM
+from stillroom.models.llms.base import LLM
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -75,8 +72,6 @@ class Backend:
 
     def load(self) -> type[LLM]:
         """The class, imported now; a clear `BackendPluginError` if that fails."""
-        from stillroom.models.llms.base import LLM
-
         try:
             loaded = self.entry_point.load()
         except Exception as exc:  # a plugin may raise anything while importing
@@ -153,18 +148,22 @@ def for_class(name: str) -> Backend | None:
     return _one([b for b in plugins() if b.class_name == name], f"The class name {name!r}")
 
 
+def backends() -> list[Backend]:
+    """Every known backend, the built-ins first (reads the installed metadata)."""
+    return [*builtins(), *plugins()]
+
+
 def prefixes() -> list[str]:
     """Every known prefix, the built-ins first (reads the installed metadata)."""
-    return [*BUILTINS, *sorted({backend.prefix for backend in plugins()})]
+    return list(dict.fromkeys(backend.prefix for backend in backends()))
 
 
 def class_attribute(module: str, name: str) -> type[LLM]:
     """The backend class `name`, imported now, for a module's `__getattr__` (`module` names it
     in the AttributeError raised when no backend has that class name)."""
-    backend = None if name.startswith("_") else for_class(name)
+    private = name.startswith("_")  # never a backend: answered without reading any metadata
+    backend = None if private else for_class(name)
     if backend is None:
-        known = {b.class_name for b in [*builtins(), *plugins()]} if name[:1] != "_" else set()
-        raise AttributeError(
-            f"module {module!r} has no attribute {name!r}.{did_you_mean(name, known)}"
-        )
+        hint = "" if private else did_you_mean(name, {b.class_name for b in backends()})
+        raise AttributeError(f"module {module!r} has no attribute {name!r}.{hint}")
     return backend.load()
