@@ -34,6 +34,9 @@ llm = OpenAILLM(model="gpt-4o-mini", timeout=30.0)
 assert_type(llm, RealOpenAILLM)
 assert_type(llm.model, str)
 
-OpenAILLM(model=42)  # type: ignore[arg-type]
-AnthropicLLM(model="claude", timeout="soon")  # type: ignore[arg-type]
-LlamaCppLLM(n_ctx="big")  # type: ignore[arg-type]
+# Each line below is an error only for a checker that knows the class (names checked even by
+# the pydantic plugin's untyped constructors; argument types by the methods).
+OpenAILLM(modle="gpt-4o-mini")  # type: ignore[call-arg]
+AnthropicLLM(model="claude", timeout_s=30)  # type: ignore[call-arg]
+llm.generate("not a list of conversations")  # type: ignore[arg-type]
+LlamaCppLLM().apply_chat_template("not a list of messages")  # type: ignore[arg-type]

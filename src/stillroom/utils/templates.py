@@ -178,7 +178,7 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
     `{{ missing }}` raises instead of rendering an empty string; what the sandbox refuses at
     run time raises `UnsafeTemplateError` naming `owner` and `field`.
     """
-    from jinja2.sandbox import SecurityError
+    from jinja2.exceptions import SecurityError
 
     check(source, owner=owner, field=field)
     try:
