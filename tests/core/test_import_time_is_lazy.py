@@ -16,7 +16,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
-DEFERRED = ("openai", "anthropic", "rich", "jinja2", "httpx", "aiohttp", "jsonschema", "tenacity")
+DEFERRED = (
+    *("openai", "anthropic", "rich", "jinja2", "httpx", "aiohttp"),
+    *("yaml", "jsonschema", "tenacity"),
+)
 """Top-level packages none of the statements below may import."""
 
 COMMON_IMPORTS = (
