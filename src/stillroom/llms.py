@@ -1,12 +1,19 @@
-"""Alias of `stillroom.models.llms`: the LLM contract, the backends and the mock LLMs."""
+"""Alias of `stillroom.models.llms`: the LLM contract, the backends and the mock LLMs.
+
+Every name is looked up there on access, so the backend classes stay lazy; type checkers read
+the star import, which gives them the real classes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillroom.models import llms as _llms
 
-__all__ = _llms.__all__  # re-exported, lazily extended by the backends
+if TYPE_CHECKING:
+    from stillroom.models.llms import *  # noqa: F403
+
+__all__ = _llms.__all__
 
 
 def __getattr__(name: str) -> Any:

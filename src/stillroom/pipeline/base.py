@@ -21,8 +21,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
 from stillroom import __version__
 from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
@@ -323,6 +321,8 @@ class Pipeline:
         if fmt == "json":
             text = json.dumps(data, indent=2)
         else:
+            import yaml  # here: only saving YAML needs it (import time, see benchmarks)
+
             dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
             text = yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
         path.write_text(text, encoding="utf-8")

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from stillroom.errors import StillroomError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 LEVEL_ENV = "STILLROOM_LOG_LEVEL"
 """Environment variable naming the level: DEBUG, INFO, WARNING or ERROR."""
@@ -35,6 +37,8 @@ def console() -> Console:
     """The stderr console shared by the progress bars, the log handler and the summary."""
     global _console
     if _console is None:
+        from rich.console import Console  # here: rich takes some 30 ms to import
+
         _console = Console(stderr=True)
     return _console
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, SecretStr
 
 from stillroom.errors import SerializationError
@@ -170,6 +169,8 @@ class Serializable(BaseModel):
         path = Path(path)
         fmt = format or ("json" if path.suffix == ".json" else "yaml")
         data = self.dump()
+        import yaml  # here: only YAML files need it (import time, see benchmarks)
+
         text = (
             json.dumps(data, indent=2) if fmt == "json" else yaml.safe_dump(data, sort_keys=False)
         )
@@ -223,6 +224,8 @@ def load_value(value: Any, allowed_modules: Iterable[str]) -> Any:
 
 def read_file(path: str | Path, fmt: Literal["yaml", "json"]) -> dict[str, Any]:
     """Parse a YAML/JSON file into a dict, with an error naming the file and the line."""
+    import yaml  # here: only YAML files need it (import time, see benchmarks)
+
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

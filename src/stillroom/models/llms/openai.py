@@ -4,8 +4,8 @@ Requests are JSON bodies built here and POSTed through `RemoteLLM` (one keep-ali
 event loop, see `transport`); replies are parsed as plain JSON. Going around the openai SDK's
 request and response models saves about a millisecond of CPU per request, which is what
 bounded throughput with many requests in flight. The SDK client (`AsyncOpenAI`, with its own
-retries off) is still made in `load()` as `_aclient`, for users' own code: it sends through the
-same connections and resolves the organisation and project the requests carry.
+retries off) is still there as `_aclient`, for users' own code: it sends through the same
+connections, and the SDK is imported when that property is first read, not with this module.
 """
 
 from __future__ import annotations
@@ -13,25 +13,41 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import httpx
-import openai
 from pydantic import Field, PrivateAttr
 
-from stillroom.errors import LLMRequestError
+from stillroom.errors import LLMRequestError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
-from stillroom.models.llms.transport import LoopSessions, SessionTransport
+from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
+
+if TYPE_CHECKING:
+    import openai
+
+    from stillroom.models.llms.spec import LLMSpec
 
 logger = logging.getLogger("stillroom.llms")
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 KEYLESS_PLACEHOLDER = "sk-no-key-required"
 """Sent as the key to a self-hosted server when no key is configured (most accept any)."""
+
+OPENAI_COMPATIBLE: dict[str, str] = {
+    "vllm": "http://localhost:8000/v1",
+    "ollama": "http://localhost:11434/v1",
+    "llama-server": "http://localhost:8080/v1",
+    "tgi": "http://localhost:8080/v1",
+    "lmstudio": "http://localhost:1234/v1",
+}
+"""Spec prefix -> default base URL of OpenAI-compatible servers (started as their docs say)."""
+
+SELF_HOSTED_KEY_VARIABLES: dict[str, str] = {"vllm": "VLLM_API_KEY"}
+"""Self-hosted providers with a conventional API-key variable; the others need no key."""
 
 
 class OpenAILLM(RemoteLLM):
@@ -52,11 +68,41 @@ class OpenAILLM(RemoteLLM):
 
     _n_supported: bool | None = PrivateAttr(default=None)
 
+    @classmethod
+    def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
+        """The fields of an `openai:`, `vllm:`, `ollama:`, ... spec (see `llm_from_spec`).
+
+        Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the
+        user's OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` reads);
+        other servers get a placeholder key unless `api_key=` is passed. TGI serves one model
+        and ignores its name, so a `tgi` spec may leave it out.
+        """
+        model = (spec.model or "tgi") if spec.provider == "tgi" else spec.require_model()
+        if spec.provider == "openai":
+            return {"model": model, **({"base_url": spec.url} if spec.url else {})}
+        base_url = spec.url or OPENAI_COMPATIBLE.get(spec.provider)
+        if base_url is None:  # a prefix a plugin maps to OpenAILLM, with no default server
+            raise StillroomError(
+                f"The LLM spec {spec.text!r} names no server; write "
+                f"{spec.provider}:MODEL@http://HOST:PORT/v1."
+            )
+        # api_key_env is saved with the LLM, so a pipeline file loaded back keeps the rule.
+        return {
+            "model": model,
+            "base_url": base_url,
+            "api_key_env": SELF_HOSTED_KEY_VARIABLES.get(spec.provider),
+        }
+
     def _keyless_value(self) -> str | None:
-        host = httpx.URL(self.base_url).host
+        host = urlsplit(self.base_url).hostname or ""
         return None if host.endswith("openai.com") else KEYLESS_PLACEHOLDER
 
     def _make_client(self, sessions: LoopSessions) -> openai.AsyncOpenAI:
+        import httpx
+        import openai
+
+        from stillroom.models.llms.sdk_transport import SessionTransport
+
         secret = self._secret.get_secret_value() if self._secret is not None else None
         return openai.AsyncOpenAI(
             api_key=secret,
@@ -66,6 +112,9 @@ class OpenAILLM(RemoteLLM):
             http_client=httpx.AsyncClient(transport=SessionTransport(sessions)),
         )
 
+    async def _close_client(self, client: openai.AsyncOpenAI) -> None:
+        await client.close()
+
     def _request_headers(self) -> dict[str, str]:
         secret = self._secret.get_secret_value() if self._secret is not None else ""
         headers = {
@@ -73,11 +122,13 @@ class OpenAILLM(RemoteLLM):
             "content-type": "application/json",
             "accept": "application/json",
         }
-        # The SDK resolves these from its arguments or OPENAI_ORG_ID / OPENAI_PROJECT_ID.
-        if self._aclient.organization:
-            headers["openai-organization"] = self._aclient.organization
-        if self._aclient.project:
-            headers["openai-project"] = self._aclient.project
+        # Read from the variables the SDK reads, without building the SDK client.
+        for header, variable in (
+            ("openai-organization", "OPENAI_ORG_ID"),
+            ("openai-project", "OPENAI_PROJECT_ID"),
+        ):
+            if value := os.environ.get(variable):
+                headers[header] = value
         return headers
 
     # --- settings ----------------------------------------------------------------------------

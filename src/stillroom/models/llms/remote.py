@@ -7,8 +7,9 @@ and turns one request into one JSON `POST` (`_post_json`), parsing the reply its
 
 Requests go through `transport`: one keep-alive pool per event loop (an LLM is used from its
 private loop for the sync `generate`, from a pipeline's loop, from each `asyncio.run`), on
-aiohttp by default or httpx (`http_transport`). `_aclient`, made in `load()`, is a client for
-users' own code (the openai SDK for `OpenAILLM`) sending through the same connections.
+aiohttp by default or httpx (`http_transport`). `_aclient` is a client for users' own code
+(the openai SDK for `OpenAILLM`) sending through the same connections; it is built on first
+access, so that the SDK is imported only by code that uses it.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     )
     api_key_env: str | None = Field(default=None, description=API_KEY_ENV_DESCRIPTION)
 
-    _aclient: Any = PrivateAttr(default=None)
+    _sdk_client: Any = PrivateAttr(default=None)
     _sessions: LoopSessions | None = PrivateAttr(default=None)
     _headers: dict[str, str] = PrivateAttr(default_factory=dict)
     _secret: SecretStr | None = PrivateAttr(default=None)
@@ -150,7 +151,7 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     # --- lifecycle -------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Resolve the API key, set up the rate limits, the connections and `_aclient`.
+        """Resolve the API key, set up the rate limits and the connections.
 
         Loading again (two tasks sharing this LLM) keeps the connections and the rate limiter,
         so the limits stay shared.
@@ -166,12 +167,25 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
             self._sessions = LoopSessions(
                 lambda: SESSIONS[self.http_transport](self.max_concurrent_requests)
             )
-        if self._aclient is None:
-            self._aclient = self._make_client(self._sessions)
         self._headers = {"user-agent": USER_AGENT, **self._request_headers()}
 
+    @property
+    def _aclient(self) -> Any:
+        """The SDK client for users' own code (see `_make_client`), built on first access while
+        the LLM is loaded (None otherwise, as in distilabel).
+
+        Built lazily because importing an SDK (the openai one takes about half a second) is a
+        cost only code using the client should pay: the LLM's own requests never go through it.
+        """
+        if self._sdk_client is None and self._sessions is not None:
+            self._sdk_client = self._make_client(self._sessions)
+        return self._sdk_client
+
     def unload(self) -> None:
-        sessions, self._sessions, self._aclient = self._sessions, None, None
+        client, self._sdk_client = self._sdk_client, None
+        if client is not None:
+            self.run_sync(self._close_client(client))
+        sessions, self._sessions = self._sessions, None
         closing = sessions.close_all() if sessions is not None else []
         private = self._loop_thread.loop if self._loop_thread is not None else None
         for loop, close in closing:
@@ -206,7 +220,11 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     @abstractmethod
     def _make_client(self, sessions: LoopSessions) -> Any:
         """The client kept in `_aclient` for users' own code, sending through `sessions`
-        (wrap them in a `transport.SessionTransport`)."""
+        (wrap them in a `sdk_transport.SessionTransport`)."""
+
+    async def _close_client(self, client: Any) -> None:
+        """Close a client made by `_make_client` (an `httpx.AsyncClient` unless overridden)."""
+        await client.aclose()
 
     @abstractmethod
     def _request_headers(self) -> dict[str, str]:

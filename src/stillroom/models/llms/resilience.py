@@ -20,12 +20,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import Any, NoReturn, TypeVar
-
-import httpx
-import tenacity
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from stillroom.models.llms.redaction import excerpt, redact
+
+if TYPE_CHECKING:
+    import tenacity
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -169,6 +169,8 @@ def timeout_failure(seconds: float | None) -> Failure:
 
 def classify_httpx_error(error: BaseException, timeout: float | None) -> Failure | None:
     """A `Failure` for the exceptions httpx raises, or None for anything else."""
+    import httpx  # here, not at the top: importing httpx takes 0.1 s (see `transport`)
+
     if isinstance(error, httpx.HTTPStatusError):
         response = error.response
         return failure_from_status(
@@ -294,6 +296,7 @@ async def call_with_retries(
         return await classified()
     except _Classified as error:
         replay = [error]
+    import tenacity  # here: only a request that failed once pays for importing it
 
     async def first_then_again() -> _T:
         if replay:

@@ -11,52 +11,64 @@
 `provider:model@base_url`: the part after the last "@" (when it is a URL) overrides the
 provider's default address. `llm_from_env()` reads the spec from `STILLROOM_LLM`.
 
-Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the user's
-OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` itself reads); the other
-servers get a placeholder key unless `api_key=` is passed.
+Providers are the prefixes of `registry` (built-ins and installed plugins). The backend class
+turns the parsed spec into its constructor's fields with a `spec_fields(spec)` classmethod;
+without one, the model goes to its `model` field and the URL to its `base_url` field.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError, did_you_mean
-from stillroom.models.llms.base import LLM
+from stillroom.models.llms import registry
+
+if TYPE_CHECKING:
+    from stillroom.models.llms.base import LLM
 
 logger = logging.getLogger("stillroom.llms")
 
 ENV_VAR = "STILLROOM_LLM"
-
-OPENAI_COMPATIBLE: dict[str, str | None] = {
-    "openai": None,  # OPENAI_BASE_URL, else OpenAI's API
-    "vllm": "http://localhost:8000/v1",
-    "ollama": "http://localhost:11434/v1",
-    "llama-server": "http://localhost:8080/v1",
-    "tgi": "http://localhost:8080/v1",
-    "lmstudio": "http://localhost:1234/v1",
-}
-"""Provider name -> default base URL of OpenAI-compatible servers (started as their docs say)."""
-
-SELF_HOSTED_KEY_VARIABLES: dict[str, str] = {"vllm": "VLLM_API_KEY"}
-"""Self-hosted providers with a conventional API-key variable; the others need no key."""
-
-PROVIDERS = ("local", *OPENAI_COMPATIBLE, "anthropic", "mock")
 
 _EXAMPLES = (
     "e.g. 'local', 'openai:gpt-4o-mini', 'ollama:llama3.1', 'vllm:MODEL@http://host:8000/v1'"
 )
 
 
-def _split(spec: str) -> tuple[str, str, str | None]:
-    provider, _, rest = spec.strip().partition(":")
-    model, url = rest, None
-    if "@" in rest:
-        head, _, tail = rest.rpartition("@")
-        if tail.startswith(("http://", "https://")):
-            model, url = head, tail
-    return provider.strip().lower(), model.strip(), url
+@dataclass(frozen=True)
+class LLMSpec:
+    """A spec string taken apart: what a backend's `spec_fields` receives."""
+
+    text: str
+    """The spec as written."""
+    provider: str
+    """The prefix, lower case: "ollama" in "ollama:llama3.1"."""
+    model: str
+    """What follows the prefix, without the URL ("" when nothing does)."""
+    url: str | None
+    """The URL after the last "@", if there is one."""
+
+    @classmethod
+    def parse(cls, text: str) -> LLMSpec:
+        provider, _, rest = text.strip().partition(":")
+        model, url = rest, None
+        if "@" in rest:
+            head, _, tail = rest.rpartition("@")
+            if tail.startswith(("http://", "https://")):
+                model, url = head, tail
+        return cls(text, provider.strip().lower(), model.strip(), url)
+
+    def require_model(self) -> str:
+        """The model, or a clear error when the spec names none."""
+        if not self.model:
+            raise StillroomError(
+                f"The LLM spec {self.text!r} names no model; write {self.provider}:MODEL "
+                f"({_EXAMPLES})."
+            )
+        return self.model
 
 
 def llm_from_spec(spec: str, **fields: Any) -> LLM:
@@ -66,14 +78,18 @@ def llm_from_spec(spec: str, **fields: Any) -> LLM:
     settings the chosen backend does not accept (say `seed` for Anthropic) are dropped with an
     info log, so one set of settings serves every backend.
     """
-    provider, model, url = _split(spec)
-    if provider not in PROVIDERS:
+    parsed = LLMSpec.parse(spec)
+    backend = registry.for_prefix(parsed.provider)
+    if backend is None:
+        known = registry.prefixes()
         raise StillroomError(
-            f"Unknown LLM provider {provider!r} in {spec!r}.{did_you_mean(provider, PROVIDERS)} "
-            f"Known: {', '.join(PROVIDERS)} ({_EXAMPLES})."
+            f"Unknown LLM provider {parsed.provider!r} in {spec!r}."
+            f"{did_you_mean(parsed.provider, known)} Known: {', '.join(known)} ({_EXAMPLES}). "
+            f"A backend from another package is found once it is installed and declares its "
+            f"prefix in the entry-point group {registry.GROUP!r}."
         )
-    llm_class, options = _resolve(provider, model, url, spec)
-    llm = llm_class(**{**options, **fields})
+    llm_class = backend.load()
+    llm = llm_class(**{**spec_fields(llm_class, parsed), **fields})
     return _keep_accepted_settings(llm)
 
 
@@ -83,35 +99,24 @@ def llm_from_env(default: str = "local", variable: str = ENV_VAR, **fields: Any)
     return llm_from_spec(spec, **fields)
 
 
-def _resolve(
-    provider: str, model: str, url: str | None, spec: str
-) -> tuple[type[LLM], dict[str, Any]]:
-    if provider == "local":
-        from stillroom.models.llms.llamacpp import LlamaCppLLM
-
-        return LlamaCppLLM, {"model_path": model} if model else {}
-    if provider == "mock":
-        from stillroom.models.llms.mock import AsyncMockLLM
-
-        return AsyncMockLLM, {}
-    if not model:
-        if provider != "tgi":  # TGI serves one model and ignores the name
+def spec_fields(llm_class: type[LLM], spec: LLMSpec) -> dict[str, Any]:
+    """The constructor fields `spec` means for `llm_class`: its `spec_fields(spec)` if it has
+    one, else the model as `model` (required if the field is) and the URL as `base_url`."""
+    custom = getattr(llm_class, "spec_fields", None)
+    if custom is not None:
+        return dict(custom(spec))
+    declared = llm_class.model_fields
+    fields: dict[str, Any] = {}
+    if "model" in declared and (spec.model or declared["model"].is_required()):
+        fields["model"] = spec.require_model()
+    if spec.url:
+        if "base_url" not in declared:
             raise StillroomError(
-                f"The LLM spec {spec!r} names no model; write {provider}:MODEL ({_EXAMPLES})."
+                f"The LLM spec {spec.text!r} gives a URL, but {llm_class.__name__} takes none; "
+                "leave out the '@URL' part."
             )
-        model = "tgi"
-    if provider == "anthropic":
-        from stillroom.models.llms.anthropic import AnthropicLLM
-
-        return AnthropicLLM, {"model": model, **({"base_url": url} if url else {})}
-    from stillroom.models.llms.openai import OpenAILLM
-
-    base_url = url or OPENAI_COMPATIBLE[provider]
-    options: dict[str, Any] = {"model": model, **({"base_url": base_url} if base_url else {})}
-    if provider != "openai":  # never OPENAI_API_KEY: it would go to the self-hosted server
-        # saved with the LLM, so a pipeline file loaded back keeps the rule
-        options["api_key_env"] = SELF_HOSTED_KEY_VARIABLES.get(provider)
-    return OpenAILLM, options
+        fields["base_url"] = spec.url
+    return fields
 
 
 def _keep_accepted_settings(llm: LLM) -> LLM:

@@ -12,38 +12,33 @@ the (decompressed) body; nothing else sits between them and the socket. Two sess
 
 Connections belong to the event loop that opened them, and one LLM is used from several loops
 (its private loop for the sync `generate`, a pipeline's loop, each `asyncio.run`), so
-`LoopSessions` keeps one session per loop and closes it when that loop shuts down.
-`SessionTransport` lets any `httpx.AsyncClient` (the openai SDK's, say) send through the same
-sessions. Failures are raised as httpx exceptions whatever the session, so `resilience`
-classifies them in one place.
+`LoopSessions` keeps one session per loop and closes it when that loop shuts down
+(`sdk_transport` lets an SDK's `httpx.AsyncClient` send through them). Failures are raised as
+httpx exceptions whatever the session, so `resilience` classifies them in one place.
+
+aiohttp and httpx are imported when a session is made or an error converted, not with this
+module: together they take about a quarter of a second, which `import stillroom` should not pay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import ssl
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import aiohttp
-import httpx
-import yarl
-from aiohttp.helpers import get_env_proxy_for_url
+if TYPE_CHECKING:
+    import ssl
+
+    import aiohttp
+    import httpx
+    import yarl
 
 HttpTransportName = Literal["aiohttp", "httpx"]
 
 HeaderItems = Mapping[str, str] | Iterable[tuple[str, str]]
-
-_SET_BY_THE_SESSION = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
-"""Request headers each session computes itself (the encodings: those it can decode)."""
-
-_NOT_VALID_AFTER_DECODING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-"""Response headers describing the body on the wire, not the decoded body a session returns."""
 
 
 class Reply(NamedTuple):
@@ -80,13 +75,19 @@ class HttpSession(ABC):
         """Close every connection (idempotent)."""
 
 
-_UNBOUNDED = aiohttp.ClientTimeout()
-"""No time limit: the caller bounds each attempt (`RemoteLLM.timeout`)."""
+@functools.cache
+def _unbounded() -> aiohttp.ClientTimeout:
+    """No time limit: the caller bounds each attempt (`RemoteLLM.timeout`)."""
+    import aiohttp
+
+    return aiohttp.ClientTimeout()
 
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """Certificate checks as httpx does them (certifi, or SSL_CERT_FILE / SSL_CERT_DIR)."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 
@@ -100,9 +101,11 @@ class AiohttpSession(HttpSession):
     """
 
     def __init__(self, pool_size: int) -> None:
+        import aiohttp
+
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=pool_size, ssl=_tls_context()),
-            timeout=_UNBOUNDED,
+            timeout=_unbounded(),
         )
         self._targets: dict[str, _Target] = {}
 
@@ -114,6 +117,8 @@ class AiohttpSession(HttpSession):
         body: bytes,
         timeout: float | None = None,
     ) -> Reply:
+        import aiohttp
+
         target = self._targets.get(url) or self._resolve(url)
         try:
             async with self._session.request(
@@ -124,7 +129,7 @@ class AiohttpSession(HttpSession):
                 allow_redirects=False,
                 proxy=target.proxy,
                 proxy_headers=target.proxy_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else _UNBOUNDED,
+                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else _unbounded(),
             ) as response:
                 content = await response.read()
                 return Reply(response.status, response.headers, content, response.reason or "")
@@ -153,6 +158,9 @@ class _Target(NamedTuple):
     @classmethod
     def of(cls, url: str) -> _Target:
         """`url` parsed, with the proxy the environment names for it, if any."""
+        import yarl
+        from aiohttp.helpers import get_env_proxy_for_url
+
         parsed = yarl.URL(url)
         try:
             proxy, auth = get_env_proxy_for_url(parsed)
@@ -163,6 +171,9 @@ class _Target(NamedTuple):
 
 def _as_httpx_error(exc: BaseException) -> httpx.TransportError:
     """The httpx exception for what aiohttp raised, so one classifier serves both sessions."""
+    import aiohttp
+    import httpx
+
     message = f"{type(exc).__name__}: {exc}"
     error: type[httpx.TransportError]
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -186,6 +197,8 @@ class HttpxSession(HttpSession):
     """An `httpx.AsyncClient` keeping up to `pool_size` idle connections."""
 
     def __init__(self, pool_size: int) -> None:
+        import httpx
+
         self._client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=pool_size),
             timeout=None,
@@ -262,38 +275,3 @@ async def _close_on_shutdown(session: HttpSession) -> AsyncGenerator[None, None]
         yield
     finally:
         await session.aclose()
-
-
-class SessionTransport(httpx.AsyncBaseTransport):
-    """An httpx transport sending through `LoopSessions`: an `httpx.AsyncClient` built on it
-    (such as the openai SDK client `OpenAILLM` keeps in `_aclient`) shares the LLM's
-    connections and works from any event loop."""
-
-    def __init__(self, sessions: LoopSessions) -> None:
-        self._sessions = sessions
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        headers = [
-            (name, value)
-            for name, value in request.headers.multi_items()
-            if name.lower() not in _SET_BY_THE_SESSION
-        ]
-        timeout = request.extensions.get("timeout", {}).get("read")
-        session = await self._sessions.session()
-        try:
-            reply = await session.send(request.method, str(request.url), headers, body, timeout)
-        except httpx.RequestError as exc:
-            exc.request = request
-            raise
-        return httpx.Response(
-            reply.status,
-            headers=[
-                (name, value)
-                for name, value in reply.headers.items()
-                if name.lower() not in _NOT_VALID_AFTER_DECODING
-            ],
-            content=reply.body,
-            request=request,
-            extensions={"reason_phrase": reply.reason.encode()},
-        )

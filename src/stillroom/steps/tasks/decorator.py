@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import yaml
-
 from stillroom.errors import StepDefinitionError, StillroomError
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
@@ -27,6 +25,8 @@ from stillroom.typing import ChatType
 
 
 def _prompts_from_docstring(func: Callable[..., Any]) -> dict[str, str]:
+    import yaml  # here: only @task needs it (import time, see benchmarks)
+
     doc = func.__doc__ or ""
     parts = doc.split("---")
     if len(parts) < 3:
