@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from stillroom.errors import LLMRequestError
-from stillroom.models import AsyncMockLLM, MockLLM
-from stillroom.models.llms.fallback import FallbackLLM
+from stillroom.models import AsyncMockLLM, FallbackLLM, MockLLM
 from stillroom.models.llms.wrapper import unwrap
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.cached_llm import AsyncCachedLLM, CachedLLM, cached_llm

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom.models.llms import registry
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.llms.fallback import FallbackLLM
 from stillroom.models.llms.mock import AsyncMockLLM, MockCall, MockLLM
 from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
@@ -24,6 +25,7 @@ __all__ = [
     "AnthropicLLM",
     "AsyncLLM",
     "AsyncMockLLM",
+    "FallbackLLM",
     "LlamaCppLLM",
     "MockCall",
     "MockLLM",
