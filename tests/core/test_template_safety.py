@@ -137,3 +137,13 @@ def test_the_cli_refuses_a_pipeline_file_with_an_unsafe_template_before_any_requ
     assert "Step 'gen' (TextGeneration): field 'template' is refused" in result.stderr
     assert "`cycler.__init__`" in result.stderr
     assert "LLM requests" not in result.stderr
+
+
+@pytest.mark.parametrize("source", ["{{ instruction }}", "{{instruction}}", "{{  instruction\n}}"])
+@pytest.mark.parametrize("value", ["plain", "", "  spaces and\nnew lines\n", "<b>&</b>", "{{ x }}"])
+def test_a_lone_variable_renders_as_jinja_renders_it(source: str, value: str) -> None:
+    """The shortcut for `{{ name }}` alone gives exactly what the sandbox renders."""
+    from stillroom.utils.templates import _compiled
+
+    fast = templates.render(source, owner="o", field="f", instruction=value)
+    assert fast == _compiled(source).render(instruction=value)

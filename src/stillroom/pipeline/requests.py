@@ -87,7 +87,8 @@ class RequestCache:
             "model": llm.model_name,
             "config": llm.reply_settings(),
         }
-        self._prefix = canonical_json(settings).encode("utf-8") + b"\x00"
+        prefix = canonical_json(settings).encode("utf-8") + b"\x00"
+        self._hasher = hashlib.blake2b(prefix, digest_size=16)  # copied for each key
 
     # --- keys -------------------------------------------------------------------------------
 
@@ -95,7 +96,9 @@ class RequestCache:
         """The cache key of the next request with this content (`request_content`),
         counting it as sent, in `ledger` too."""
         text = canonical_json(request).encode("utf-8", "surrogatepass")  # any str
-        content = hashlib.blake2b(self._prefix + text, digest_size=16).digest()
+        hasher = self._hasher.copy()
+        hasher.update(text)
+        content = hasher.digest()
         with self.store.lock:
             earlier = self._pending.get(content, 0)
             occurrence = self.store.seen_count(self.run, self.step, content) + earlier

@@ -94,7 +94,9 @@ class SQLiteStore:
         """What was found lost or damaged on opening (see `check`)."""
         self._journal_fd: int | None = None
         self._journal_path: Path | None = None
-        self._added = 0  # replies inserted since the last commit
+        self._unsaved: dict[bytes, str] = {}
+        """Replies journaled since the last commit, inserted into the database by `commit`
+        (one `executemany` a checkpoint, not one INSERT a reply)."""
         with self._guarded("the request cache", self.path):
             directory.mkdir(parents=True, exist_ok=True)
             self._conn = self._open_checked(strict)
@@ -214,8 +216,13 @@ class SQLiteStore:
 
     def get_request(self, key: bytes) -> dict[str, Any] | None:
         with self._guarded("the request cache", self.path):
-            row = self._conn.execute("SELECT value FROM requests WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+            text = self._unsaved.get(key)
+            if text is None:
+                row = self._conn.execute(
+                    "SELECT value FROM requests WHERE key = ?", (key,)
+                ).fetchone()
+                text = row[0] if row else None
+        return json.loads(text) if text is not None else None
 
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
@@ -223,14 +230,10 @@ class SQLiteStore:
             line = json_lines([value], compact=True)
         except (TypeError, ValueError):
             return False
+        # Both under the one lock, so that no commit empties the journal in between.
         with self._guarded("the request journal", self.directory):
             self._write_journal(key.hex().encode("ascii") + b"\t" + line)
-        with self._guarded("the request cache", self.path):
-            text = line[:-1].decode()
-            inserted = self._conn.execute(_INSERT, (key, text)).rowcount
-            if not inserted:
-                self._conn.execute("UPDATE requests SET value = ? WHERE key = ?", (text, key))
-            self._added += inserted
+            self._unsaved[key] = line[:-1].decode()
         return True
 
     def _write_journal(self, record: bytes) -> None:
@@ -341,14 +344,27 @@ class SQLiteStore:
     def commit(self) -> None:
         """Make everything written so far durable, then empty the journal it supersedes."""
         with self._guarded("the request cache", self.path):
-            self._conn.execute(_ADD_REQUESTS, (self._added,))
+            self._insert_unsaved()
             self._conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'commits'")
             self._conn.commit()
-            self._added = 0
             self._write_state()
         if self._journal_fd is not None:
             with self._guarded("the request journal", self._journal_path or self.directory):
                 os.ftruncate(self._journal_fd, 0)
+
+    def _insert_unsaved(self) -> None:
+        """Put the replies journaled since the last commit into the database (a reply for a
+        key already there, sent again with the cache not read, replaces it)."""
+        if not self._unsaved:
+            return
+        rows = list(self._unsaved.items())
+        inserted = self._conn.executemany(_INSERT, rows).rowcount
+        if inserted < len(rows):
+            self._conn.executemany(
+                "UPDATE requests SET value = ? WHERE key = ?", [(t, k) for k, t in rows]
+            )
+        self._conn.execute(_ADD_REQUESTS, (inserted,))
+        self._unsaved = {}
 
     def close(self) -> None:
         """Close the database, dropping writes no checkpoint committed (the journal keeps

@@ -17,6 +17,7 @@ jinja2.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib import resources
@@ -168,6 +169,17 @@ def check(source: str, *, owner: str, field: str) -> str:
 
 
 @lru_cache(maxsize=512)
+def _lone_variable(source: str) -> str | None:
+    """The variable a template consisting of `{{ name }}` alone prints, else None (such as
+    `TextGeneration`'s default template, rendered for every row)."""
+    match = _LONE_VARIABLE.fullmatch(source)
+    return match.group(1) if match else None
+
+
+_LONE_VARIABLE = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_]*)\s*\}\}")
+
+
+@lru_cache(maxsize=512)
 def _compiled(source: str) -> jinja2.Template:
     return _env().from_string(source)
 
@@ -181,6 +193,9 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
     from jinja2.exceptions import SecurityError
 
     check(source, owner=owner, field=field)
+    name = _lone_variable(source)
+    if name is not None and isinstance(values.get(name), str):
+        return values[name]  # what Jinja renders for it, without its per-render setup
     try:
         return _compiled(source).render(**values)
     except SecurityError as exc:
