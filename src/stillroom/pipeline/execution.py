@@ -36,7 +36,7 @@ logger = logging.getLogger("stillroom.pipeline")
 
 
 @functools.cache
-def _input_count(cls: type) -> int | None:
+def _input_count(cls: type[Step]) -> int | None:
     """How many row lists `cls.process` takes: None when any number (`*inputs`)."""
     params = _input_parameters(cls, cls.process)
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):

@@ -15,11 +15,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # `as` re-exports: the engine imports `ErrorTally` from here.
 from stillroom.run_summary import ErrorTally as ErrorTally
 from stillroom.run_summary import describe_retries
+from stillroom.steps.tasks.base import METADATA_COLUMN
+
+if TYPE_CHECKING:
+    from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -102,3 +106,16 @@ class FailureWatch:
         for kind, count in taken.items():
             total[kind] = total.get(kind, 0) + count
         return taken
+
+
+def count_failed(outputs: list[list[Row]], key: str, tally: ErrorTally) -> int:
+    """Rows of `outputs` whose metadata holds an error under `key`, their messages tallied."""
+    failed = 0
+    for rows in outputs:
+        for row in rows:
+            meta = row.get(METADATA_COLUMN)
+            error = row_error(meta.get(key)) if meta else None
+            if error is not None:
+                failed += 1
+                tally.add(error)
+    return failed

@@ -19,6 +19,7 @@ from stillroom.pipeline.logs import SUMMARY_LOGGER, console
 
 # `as` re-export: the runner imports `RunSummary` from here.
 from stillroom.run_summary import RunSummary as RunSummary
+from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
     from stillroom.pipeline.failures import FailureWatch
@@ -135,3 +136,22 @@ class ProgressReporter:
         else:
             for line in summary.lines():
                 summary_logger.info("%s", line)
+
+
+def estimate_rows(nodes: dict[str, Node], row_limit: int | None) -> None:
+    """Set each step's `expected_rows` (the progress bars' totals) when the data says so: a
+    generator's list of rows (or a dry run's limit), times a task's generations below it."""
+    for node in nodes.values():
+        step = node.step
+        if node.kind == "generator":
+            data = getattr(step, "data", None)
+            known = [len(data)] if isinstance(data, list) else []
+            limit = [row_limit] if row_limit is not None else []
+            node.expected_rows = min(known + limit, default=None)
+        elif node.kind != "global" and node.preds:
+            first = nodes[node.preds[0]]
+            expected = first.expected_rows
+            task = first.step if isinstance(first.step, _Task) else None
+            if expected is not None and task is not None and not task.group_generations:
+                expected *= task.num_generations
+            node.expected_rows = expected

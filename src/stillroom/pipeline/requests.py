@@ -67,7 +67,7 @@ def cacheable(result: Any) -> bool:
     if isinstance(result, BaseException) or not isinstance(result, dict):
         return False
     generations = result.get("generations")
-    return bool(generations) and all(g is not None for g in generations)
+    return isinstance(generations, list) and bool(generations) and None not in generations
 
 
 class RequestCache:

@@ -29,28 +29,25 @@ import os
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
-from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
+from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
     execute_global,
     execute_unit,
-    finish_rows,
     generator_batches,
-    prepare_rows,
-    process_row,
 )
-from stillroom.pipeline.failures import ErrorTally, FailureWatch, exceeds, row_error
+from stillroom.pipeline.failures import FailureWatch, count_failed, exceeds
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
-from stillroom.pipeline.progress import ProgressReporter, choose_mode
+from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
 from stillroom.pipeline.requests import Ledger, RequestCache
+from stillroom.pipeline.row_path import run_rows
 from stillroom.pipeline.store import SQLiteStore
 from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
-from stillroom.steps.tasks.base import METADATA_COLUMN, _Task
+from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,10 +58,6 @@ if TYPE_CHECKING:
     from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
-
-ROWS_HELD_PER_REQUEST = 20
-"""Rows a row-path task may hold (admitted, output not yet emitted) per concurrent request;
-room for stragglers 20 latencies long before admission pauses."""
 
 
 class _Signal:
@@ -80,15 +73,6 @@ class _Signal:
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         while not predicate():
             await self._event.wait()
-
-
-@dataclass
-class _RowUnit:
-    unit: Unit
-    results: list[list[Row] | None]
-    remaining: int
-    llm: CachedLLM | None  # the task's LLM, noting the requests in the unit's ledger
-    failed: bool = False
 
 
 class Engine:
@@ -123,7 +107,7 @@ class Engine:
             if len({origins[p] for p in node.preds}) > 1:
                 node.capacity = None  # rows of unrelated sources never wait on each other
             node.writer = writers.get(name)
-        self._estimate_rows()
+        estimate_rows(self.nodes, self.row_limit)
         self.stopping = False
         self.aborted = False
         self.terminated = False
@@ -148,23 +132,6 @@ class Engine:
         self._process_workers = os.cpu_count() or 1
 
     # --- setup --------------------------------------------------------------------------------
-
-    def _estimate_rows(self) -> None:
-        """Expected rows per step for the progress display, when the data says so."""
-        for node in self.nodes.values():
-            step = node.step
-            if node.kind == "generator":
-                data = getattr(step, "data", None)
-                known = [len(data)] if isinstance(data, list) else []
-                limit = [self.row_limit] if self.row_limit is not None else []
-                node.expected_rows = min(known + limit, default=None)
-            elif node.kind != "global" and node.preds:
-                first = self.nodes[node.preds[0]]
-                expected = first.expected_rows
-                task = first.step if isinstance(first.step, _Task) else None
-                if expected is not None and task is not None and not task.group_generations:
-                    expected *= task.num_generations
-                node.expected_rows = expected
 
     def install_llms(self) -> None:
         """Put each task's LLM behind the run's request cache (`remove_llms` puts the task's
@@ -495,79 +462,8 @@ class Engine:
         self._finish(node)
 
     async def _run_rows(self, node: Node) -> None:
-        """A task on the row path: requests row by row, output batch by batch, in order.
-
-        Up to `max_concurrent_requests` workers each take the next admitted row as soon as
-        their previous one is done, in the same step of the loop: a new request leaves
-        before the other replies that arrived together are processed, so replies that come
-        back in bursts do not hold the next requests back. A finished unit is emitted just
-        after, in input order.
-        """
-        assert self._signal is not None
-        task = node.step
-        limit = task.llm.max_concurrent_requests  # type: ignore[attr-defined]
-        hold_limit = ROWS_HELD_PER_REQUEST * limit
-        order: deque[_RowUnit] = deque()
-        waiting: deque[tuple[_RowUnit, int, Row]] = deque()
-        workers: set[asyncio.Task[None]] = set()
-
-        def emit_ready() -> None:
-            while order and order[0].remaining == 0 and not order[0].failed:
-                done = order.popleft()
-                node.held -= done.unit.size
-                rows = [row for part in done.results if part for row in part]
-                self._complete(node, done.unit, [finish_rows(task, rows)])  # type: ignore[arg-type]
-
-        async def work(item: tuple[_RowUnit, int, Row] | None) -> None:
-            while item is not None:
-                current, index, row = item
-                try:
-                    current.results[index] = await process_row(task, row, current.llm)  # type: ignore[arg-type]
-                except BaseException as exc:
-                    current.failed = True  # a unit missing rows is never emitted
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    self._fail(node, exc, current.unit.seq)
-                    return
-                finally:
-                    current.remaining -= 1
-                    if current.remaining == 0:
-                        self._soon(node, emit_ready)  # after the next request has left
-                item = waiting.popleft() if waiting and not self.stopping else None
-
-        try:
-            while True:
-                await self._wait_for_work(node, lambda: node.held < hold_limit)
-                if self.stopping or node.readiness() == DONE:
-                    break
-                unit = node.take()
-                self._signal.notify()
-                try:
-                    rows = prepare_rows(task, unit.inputs())  # type: ignore[arg-type]
-                except Exception as exc:
-                    self._fail(node, exc, unit.seq)
-                    break
-                llm = node.cached.for_unit(Ledger(unit.hashes)) if node.cached is not None else None
-                current = _RowUnit(unit, [None] * len(rows), len(rows), llm)
-                order.append(current)
-                node.held += unit.size
-                if not rows:
-                    emit_ready()
-                    continue
-                waiting.extend((current, index, row) for index, row in enumerate(rows))
-                while waiting and len(workers) < limit:
-                    worker = asyncio.create_task(work(waiting.popleft()))
-                    workers.add(worker)
-                    worker.add_done_callback(workers.discard)
-            if workers:
-                await asyncio.gather(*workers)  # each worker reports its own failure
-        except asyncio.CancelledError:
-            for worker in workers:
-                worker.cancel()
-            raise
-        emit_ready()
-        if not self.stopping and not order:
-            self._finish(node)
+        """A task on the row path (see `row_path.py`)."""
+        await run_rows(self, node)
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -586,7 +482,7 @@ class Engine:
         if node.requests is not None:
             node.requests.consume(unit.hashes)
         node.stats.rows_in += unit.size
-        failed = _count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
+        failed = count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
         node.stats.failed_rows += failed
         if node.kind == "global":
             for seq, rows in enumerate(outputs):
@@ -642,16 +538,3 @@ class Engine:
             if node.writer is not None:
                 node.writer.flush(force=force_flush)
         return self.checkpointer.save(self.nodes.values(), self.state(), status)
-
-
-def _count_failed(outputs: list[list[Row]], key: str, tally: ErrorTally) -> int:
-    """Rows of `outputs` whose metadata holds an error under `key`, their messages tallied."""
-    failed = 0
-    for rows in outputs:
-        for row in rows:
-            meta = row.get(METADATA_COLUMN)
-            error = row_error(meta.get(key)) if meta else None
-            if error is not None:
-                failed += 1
-                tally.add(error)
-    return failed

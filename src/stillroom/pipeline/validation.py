@@ -6,7 +6,7 @@ Nothing here loads a step or calls an LLM.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -109,7 +109,7 @@ def _missing_column(step: _Step, column: str, source: str, upstream: set[str]) -
     )
 
 
-def apply_parameters(dag: DAG, parameters: dict[str, Any] | None) -> list[str]:
+def apply_parameters(dag: DAG, parameters: Mapping[str, Any] | None) -> list[str]:
     """Set runtime parameters given per step name; return what could not be set."""
     problems: list[str] = []
     if not parameters:

@@ -194,8 +194,9 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
 
     check(source, owner=owner, field=field)
     name = _lone_variable(source)
-    if name is not None and isinstance(values.get(name), str):
-        return values[name]  # what Jinja renders for it, without its per-render setup
+    value = values.get(name) if name is not None else None
+    if isinstance(value, str):
+        return value  # what Jinja renders for it, without its per-render setup
     try:
         return _compiled(source).render(**values)
     except SecurityError as exc:

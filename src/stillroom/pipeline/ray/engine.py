@@ -32,7 +32,8 @@ from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import CacheKeeperActor, StepReplicaActor, execute_rows
 from stillroom.pipeline.ray.transfer import pack
 from stillroom.pipeline.requests import Ledger, RequestStats
-from stillroom.pipeline.scheduler import ROWS_HELD_PER_REQUEST, Engine
+from stillroom.pipeline.row_path import ROWS_HELD_PER_REQUEST
+from stillroom.pipeline.scheduler import Engine
 from stillroom.steps.tasks.base import _Task, describe_error
 
 if TYPE_CHECKING:

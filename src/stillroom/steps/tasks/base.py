@@ -103,7 +103,7 @@ class _Task(_Step, ABC):
             return output["generations"][0] if output["generations"] else None
         last = self.llm.last_reply
         if last is None:
-            return output
+            return output  # type: ignore[no-any-return]  # whatever the caller passed
         if not self._warned_reply_text:
             self._warned_reply_text = True
             logger.warning(
@@ -180,8 +180,9 @@ class _Task(_Step, ABC):
         carries the input columns, the formatted outputs, `model_name` and its metadata.
         """
         count = self.num_generations
-        request_error = describe_error(result) if isinstance(result, BaseException) else None
-        if request_error is not None:
+        request_error: str | None = None
+        if isinstance(result, BaseException):
+            request_error = describe_error(result)
             logger.debug(  # per row; the engine reports failed rows in periodic summaries
                 "%s: no reply for this row, kept with None outputs: %s",
                 self._label(),
@@ -192,7 +193,7 @@ class _Task(_Step, ABC):
             generation_errors: list[str | None] = []
         else:
             generations = list(result["generations"])
-            statistics = dict(result.get("statistics") or {})
+            statistics = dict(result.get("statistics") or {})  # type: ignore[arg-type]
             generation_errors = list(result.get("errors") or [])
             generations += [None] * (count - len(generations))
 
@@ -304,7 +305,7 @@ class Task(_Task, Step, ABC):
         except Exception as exc:
             return RowInputError(f"format_input failed: {describe_error(exc)}")
 
-    def process(self, inputs: StepInput) -> StepOutput:
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]  # one input, as distilabel's
         """Format every row, ask the LLM, and yield the rows its replies become, in order.
 
         Rows that cannot be formatted send no request (see `request_for`)."""
