@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from stillroom.errors import MissingColumnsError
 from stillroom.models import AsyncMockLLM, MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.execution import execute_unit
@@ -94,3 +95,28 @@ def test_a_row_whose_request_path_raises_is_kept_and_the_run_completes() -> None
     assert [r["generation"] for r in rows] == ["fine", "fine", "fine", None, "fine", "fine"]
     assert rows[3][METADATA_COLUMN]["error_gen"] == "RuntimeError: the request path broke"
     assert distiset.summary is not None and distiset.summary.failed_rows == {"gen": 1}
+
+
+@pytest.mark.parametrize("llm_class", [MockLLM, AsyncMockLLM])
+def test_the_row_path_and_the_batch_path_map_and_check_alike(llm_class: type) -> None:
+    """A task gets the same mappings and the same column check whether the engine feeds it
+    row by row (an async LLM) or batch by batch (a sync one): both start at `map_inputs`
+    and end at `restore_outputs`."""
+    with Pipeline(name=f"paths-{llm_class.__name__}") as pipeline:
+        task = TextGeneration(
+            name="t",
+            llm=llm_class(responses="fine"),
+            input_mappings={"instruction": "question"},
+            output_mappings={"generation": "answer"},
+        )
+        LoadDataFromDicts(data=[{"question": "q1", "extra": 1}]) >> task
+    rows = pipeline.run(progress=False)["default"]["train"].to_list()
+    assert {k: v for k, v in rows[0].items() if k != "stillroom_metadata"} == {
+        "question": "q1",
+        "extra": 1,
+        "answer": "fine",
+        "model_name": "mock",
+    }
+    task.load()
+    with pytest.raises(MissingColumnsError, match=r"'t'.*instruction.*question"):
+        task.map_inputs([{"extra": 1}])

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from stillroom.errors import StorageError
 from stillroom.models.llms.base import LLM, is_async_llm
 from stillroom.steps.base import _input_parameters
-from stillroom.steps.columns import apply_input_mappings, check_required_columns, restore_columns
 from stillroom.steps.tasks.base import METADATA_COLUMN, Task, _Task, describe_error
 
 if TYPE_CHECKING:
@@ -147,13 +146,9 @@ def uses_row_path(step: _Step) -> bool:
 
 
 def prepare_rows(task: Task, inputs: list[list[Row]]) -> list[Row]:
-    """The rows of a unit as `format_input` sees them: merged, input mappings applied,
-    required columns checked (what the wrapped `process` does on the batch path)."""
-    task._ensure_loaded("process()")
-    rows = [row for rows in merge_inputs(task, inputs) for row in rows]
-    mapped = apply_input_mappings((rows,), task.input_mappings)[0]
-    check_required_columns(task.name, task._required_inputs(), (mapped,), task.input_mappings)
-    return mapped
+    """The rows of a unit as `format_input` sees them: merged, then `task.map_inputs` (the
+    mappings and checks of the batch path too)."""
+    return [row for rows in task.map_inputs(*merge_inputs(task, inputs)) for row in rows]
 
 
 async def process_row(task: Task, row: Row, llm: LLM | None = None) -> list[Row]:
@@ -169,5 +164,5 @@ async def process_row(task: Task, row: Row, llm: LLM | None = None) -> list[Row]
 
 
 def finish_rows(task: Task, rows: list[Row]) -> list[Row]:
-    """Output rows of the row path with the input mappings undone and outputs renamed."""
-    return restore_columns(rows, task.input_mappings, task.output_mappings, task.get_outputs())
+    """Output rows of the row path, as the batch path leaves them (`task.restore_outputs`)."""
+    return task.restore_outputs(rows)

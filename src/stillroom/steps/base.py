@@ -272,6 +272,12 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             else:
                 yield self._as_rows(item)
 
+    def restore_outputs(self, rows: list[Row]) -> list[Row]:
+        """Rows `process` produced, as the pipeline passes them on: `input_mappings` undone
+        and the outputs renamed by `output_mappings` (the other end of `map_inputs`)."""
+        undone = {} if self.is_generator else self.input_mappings  # a generator reads no rows
+        return restore_columns(rows, undone, self.output_mappings, self.get_outputs())
+
     # --- graph wiring ------------------------------------------------------------------------
 
     def connect(self, *steps: _Step) -> None:
@@ -336,10 +342,17 @@ class Step(_Step, ABC):
 
     def process_applying_mappings(self, *inputs: list[Row]) -> StepOutput:
         """`process` with `input_mappings`/`output_mappings` applied; what the engine calls."""
+        for rows in self.process(*self.map_inputs(*inputs)):
+            yield self.restore_outputs(rows)
+
+    def map_inputs(self, *inputs: list[Row]) -> tuple[list[Row], ...]:
+        """The rows as `process` receives them in a pipeline: `input_mappings` applied and
+        the required columns checked, on a loaded step (a clear error otherwise). Both ways
+        the engine feeds a step, batch by batch or row by row, start here."""
+        self._ensure_loaded("process()")
         mapped = apply_input_mappings(inputs, self.input_mappings)
-        outputs = self.get_outputs()
-        for rows in self.process(*mapped):
-            yield restore_columns(rows, self.input_mappings, self.output_mappings, outputs)
+        check_required_columns(self.name, self._required_inputs(), mapped, self.input_mappings)
+        return mapped
 
 
 class GlobalStep(Step, ABC):
@@ -368,10 +381,9 @@ class GeneratorStep(_Step, ABC):
         a last, empty batch: each batch leaves as soon as it is made, never held back while
         the next one is computed, so what a stopped run saved matches what it sent.
         """
-        outputs = self.get_outputs()
         for item in self.process(offset):
             rows, is_last = item if isinstance(item, tuple) else (item, False)
-            yield restore_columns(rows, {}, self.output_mappings, outputs), is_last
+            yield self.restore_outputs(rows), is_last
             if is_last:
                 return
         yield [], True
