@@ -179,9 +179,6 @@ class Pipeline:
         Ctrl-C stops at once (KeyboardInterrupt); running again resumes from the last
         checkpoint without resending any finished request.
         """
-        _check_fraction(self.name, max_failed_fraction)
-        if dataset is not None:
-            self._feed(dataset, dataset_batch_size)
         config = RunConfig(
             parameters=parameters,
             use_cache=use_cache,
@@ -192,10 +189,19 @@ class Pipeline:
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
         )
-        return self._run(config)
+        return self._run(config, dataset, dataset_batch_size)
 
-    def _run(self, config: RunConfig) -> Distiset:
-        """Run as `config` asks, on this pipeline's executor; the datasets as a Distiset."""
+    def _run(
+        self,
+        config: RunConfig,
+        dataset: Iterable[dict[str, Any]] | None,
+        dataset_batch_size: int = DATASET_BATCH_SIZE,
+    ) -> Distiset:
+        """Run as `config` asks, on this pipeline's executor (fed `dataset` first, if
+        given); the datasets as a Distiset."""
+        _check_fraction(self.name, config.max_failed_fraction)
+        if dataset is not None:
+            self._feed(dataset, dataset_batch_size)
         with self._executor() as executor:
             outcome = run_pipeline(self, config, executor)
         distiset = Distiset.load_from_disk(outcome.data_dir)
@@ -228,9 +234,6 @@ class Pipeline:
                 f"Pipeline {self.name!r}: dry_run(batch_size={batch_size}) needs a batch_size of "
                 "at least 1, the number of rows each generator step yields."
             )
-        _check_fraction(self.name, max_failed_fraction)
-        if dataset is not None:
-            self._feed(dataset, DATASET_BATCH_SIZE)
         config = RunConfig(
             parameters=parameters,
             progress=progress,
@@ -238,7 +241,7 @@ class Pipeline:
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
         )
-        return self._run(config)
+        return self._run(config, dataset)
 
     @contextlib.contextmanager
     def _executor(self) -> Iterator[Executor]:
