@@ -265,3 +265,25 @@ def test_a_replica_that_dies_is_replaced_and_its_batch_runs_again_without_paying
     # every reply the dead replica received and recorded came from the cache on the retry
     assert set(answered.values()) == {1}, answered
     assert counts["question 12"] <= 2  # its reply was received, but not recorded, when it died
+
+
+def test_strict_cache_stops_a_ray_run_with_a_damaged_cache(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    """The cache keeper opens the store on Ray: its finding reaches the driver as the same
+    `DamagedCacheError`, before any request."""
+    from stillroom.errors import DamagedCacheError
+
+    def small() -> Pipeline:
+        with Pipeline(name="damaged-on-ray", cache_dir=tmp_path) as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(4)])
+            load >> TextGeneration(llm=server_llm(server))
+        return pipeline
+
+    small().run(progress=False)
+    (database,) = tmp_path.glob("pipelines/damaged-on-ray/cache.sqlite")
+    database.write_bytes(database.read_bytes()[:1500])
+    server.reset()
+    with pytest.raises(DamagedCacheError, match="integrity check"):
+        small().ray().run(progress=False, strict_cache=True, use_cache=False)
+    assert server.stats().requests_total == 0
