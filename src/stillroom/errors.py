@@ -9,9 +9,41 @@ from __future__ import annotations
 from collections.abc import Iterable
 from difflib import get_close_matches
 
+from stillroom.constants import STILLROOM_DOCS_URL
+
 
 class StillroomError(Exception):
-    """Base class of every error stillroom raises on purpose."""
+    """Base class of every error stillroom raises on purpose.
+
+    `page` (a path of the documentation) adds where to read more to the message, as
+    distilabel's errors do.
+    """
+
+    def __init__(self, *args: object, page: str | None = None) -> None:
+        super().__init__(*args)
+        self.page = page
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.page is None:
+            return text
+        return f"{text}\n\nFor further information visit {STILLROOM_DOCS_URL}{self.page}"
+
+
+class StillroomUserError(StillroomError, ValueError):
+    """A user's mistake: a value, a configuration or a call that cannot work as given."""
+
+
+class StillroomTypeError(StillroomError, TypeError):
+    """A value of the wrong type was given."""
+
+
+class StillroomNotImplementedError(StillroomError, NotImplementedError):
+    """What was asked is not available for this step, LLM or setting."""
 
 
 class StepDefinitionError(StillroomError, TypeError):

@@ -23,6 +23,7 @@ from stillroom.errors import StillroomError
 from stillroom.models.llms.base import LLM, AsyncLLM, reply_to_each
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
+from stillroom.utils.chat import content_text
 
 Reply = Union[str, None, BaseException]  # noqa: UP007 (a runtime alias, Python 3.10)
 """One scripted generation: text, None (a failed generation) or an exception to raise."""
@@ -45,7 +46,7 @@ class MockCall:
     @property
     def prompt(self) -> str:
         """The content of the last message: usually the rendered user prompt."""
-        return self.messages[-1]["content"] if self.messages else ""
+        return content_text(self.messages[-1]["content"]) if self.messages else ""
 
 
 def _split_input(input: FormattedInput) -> tuple[ChatType, StructuredOutputType | None]:

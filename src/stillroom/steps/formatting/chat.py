@@ -11,6 +11,7 @@ from stillroom.steps.base import Step, StepInput
 from stillroom.steps.bookkeeping import check_required_columns
 from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType
+from stillroom.utils.chat import content_text
 
 
 def prompt_id(prompt: str | None) -> str | None:
@@ -44,7 +45,7 @@ def first_user_message(label: str, index: int, messages: ChatType) -> str | None
     """The content of the first user message, which identifies the conversation's prompt."""
     for message in messages:
         if message["role"] == "user":
-            return message["content"]
+            return content_text(message["content"])
     raise InvalidRowsError(
         f"{label}: the messages of row {index} have no user message, so there is no prompt "
         f"to format (roles found: {[m['role'] for m in messages]})."

@@ -1,0 +1,86 @@
+"""distilabel 1.5.3's public names, renamed, resolve at their paths in stillroom.
+
+The names are data (what a ported script imports); the check is that each exists where a
+renamed import looks for it, and that the errors keep distilabel's builtin bases, so an
+existing `except ValueError` still catches them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from stillroom.errors import (
+    StillroomError,
+    StillroomNotImplementedError,
+    StillroomTypeError,
+    StillroomUserError,
+)
+
+NAMES = {
+    "stillroom.constants": (
+        "BASE_CACHE_DIR CONVERGENCE_STEP_ATTR_NAME STILLROOM_DOCS_URL STILLROOM_METADATA_KEY "
+        "DISTISET_ARTIFACTS_FOLDER DISTISET_CONFIG_FOLDER INPUT_QUEUE_ATTR_NAME "
+        "LAST_BATCH_SENT_FLAG PIPELINES_CACHE_DIR PIPELINE_CONFIG_FILENAME "
+        "PIPELINE_LOG_FILENAME RECEIVES_ROUTED_BATCHES_ATTR_NAME "
+        "ROUTING_BATCH_FUNCTION_ATTR_NAME SIGINT_HANDLER_CALLED_ENV_NAME STEPS_ARTIFACTS_PATH "
+        "STEPS_OUTPUTS_PATH STEP_ATTR_NAME"
+    ),
+    "stillroom.typing": (
+        "ChatItem ChatType DownstreamConnectable DownstreamConnectableSteps FormattedInput "
+        "GenerateOutput GeneratorStepOutput HiddenState ImageContent ImageUrl InputDataset "
+        "InstructorStructuredOutputType LLMLogprobs LLMOutput LLMStatistics LoadGroups Logprob "
+        "OutlinesStructuredOutputType PipelineRuntimeParametersInfo StandardInput StepColumns "
+        "StepLoadStatus StepOutput StructuredInput StructuredOutputType TextContent TokenCount "
+        "UpstreamConnectableSteps"
+    ),
+    "stillroom.errors": (
+        "StillroomError StillroomUserError StillroomTypeError StillroomNotImplementedError"
+    ),
+    "stillroom.exceptions": (
+        "StillroomException StillroomGenerationException "
+        "StillroomOfflineBatchGenerationNotFinishedException"
+    ),
+    "stillroom.pipeline.local": "Pipeline",
+    "stillroom.utils.chat": "is_openai_format",
+}
+
+
+@pytest.mark.parametrize("module", sorted(NAMES))
+def test_every_name_resolves_at_its_renamed_path(module: str) -> None:
+    loaded = importlib.import_module(module)
+    missing = [name for name in NAMES[module].split() if not hasattr(loaded, name)]
+    assert missing == []
+
+
+def test_the_errors_keep_distilabels_builtin_bases() -> None:
+    assert issubclass(StillroomUserError, ValueError)
+    assert issubclass(StillroomTypeError, TypeError)
+    assert issubclass(StillroomNotImplementedError, NotImplementedError)
+    with pytest.raises(ValueError, match="bad value"):
+        raise StillroomUserError("bad value")
+
+
+def test_an_error_with_a_page_says_where_to_read_more() -> None:
+    from stillroom.constants import STILLROOM_DOCS_URL
+
+    error = StillroomError("Something is off.", page="pipeline/cli/")
+    assert str(error) == (
+        f"Something is off.\n\nFor further information visit {STILLROOM_DOCS_URL}pipeline/cli/"
+    )
+    assert error.message == "Something is off." and str(StillroomUserError("plain")) == "plain"
+
+
+def test_chat_helpers() -> None:
+    from stillroom.utils.chat import content_text, is_openai_format
+
+    assert is_openai_format([{"role": "user", "content": "hi"}])
+    assert not is_openai_format("hi") and not is_openai_format([{"content": "no role"}])
+    parts = [
+        {"type": "text", "text": "Describe "},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+        {"type": "text", "text": "this."},
+    ]
+    assert content_text(parts) == "Describe this."  # type: ignore[arg-type]
+    assert content_text("plain") == "plain"
