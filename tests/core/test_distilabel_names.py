@@ -44,6 +44,11 @@ NAMES = {
     ),
     "stillroom.pipeline.local": "Pipeline",
     "stillroom.utils.chat": "is_openai_format",
+    "stillroom.steps.tasks.evol_instruct.utils": "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES",
+    "stillroom.steps.tasks.evol_instruct.evol_complexity.utils": (
+        "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES"
+    ),
+    "stillroom.steps.tasks.evol_quality.utils": "MUTATION_TEMPLATES",
 }
 
 
@@ -84,3 +89,25 @@ def test_chat_helpers() -> None:
     ]
     assert content_text(parts) == "Describe this."  # type: ignore[arg-type]
     assert content_text("plain") == "plain"
+
+
+def test_the_evol_template_names_are_the_tasks_defaults() -> None:
+    from stillroom.models import MockLLM
+    from stillroom.steps.tasks import EvolComplexity, EvolInstructGenerator, EvolQuality
+    from stillroom.steps.tasks.evol_instruct import utils as instruct
+    from stillroom.steps.tasks.evol_instruct.evol_complexity import utils as complexity
+    from stillroom.steps.tasks.evol_quality import utils as quality
+
+    llm = MockLLM()
+    assert (
+        EvolInstructGenerator(llm=llm).mutation_templates == instruct.GENERATION_MUTATION_TEMPLATES
+    )
+    assert EvolComplexity(llm=llm).mutation_templates == complexity.MUTATION_TEMPLATES
+    assert EvolQuality(llm=llm).mutation_templates == quality.MUTATION_TEMPLATES
+
+
+def test_an_llm_without_a_batch_api_says_so() -> None:
+    from stillroom.models import MockLLM
+
+    with pytest.raises(StillroomNotImplementedError, match="no offline batch generation"):
+        MockLLM().offline_batch_generate()

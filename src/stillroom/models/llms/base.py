@@ -17,7 +17,11 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
-from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
+from stillroom.errors import (
+    StillroomNotImplementedError,
+    UnknownRuntimeParameterError,
+    did_you_mean,
+)
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.runtime_parameters import (
     RuntimeParameter,
@@ -169,6 +173,19 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         if self._last_output is None or not self._last_output["generations"]:
             return None
         return self._last_output["generations"][0]
+
+    def offline_batch_generate(
+        self,
+        inputs: list[FormattedInput] | None = None,
+        num_generations: int = 1,
+        **kwargs: Any,
+    ) -> list[GenerateOutput]:
+        """Replies through the provider's batch API (cheaper, answered within hours). A
+        backend with such an API overrides it; the others raise this error."""
+        raise StillroomNotImplementedError(
+            f"{self._label()} has no offline batch generation: use generate(), or a backend "
+            "whose provider has a batch API."
+        )
 
     def generate_results(
         self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
