@@ -99,11 +99,12 @@ def test_the_evol_template_names_are_the_tasks_defaults() -> None:
     from stillroom.steps.tasks.evol_quality import utils as quality
 
     llm = MockLLM()
-    assert (
-        EvolInstructGenerator(llm=llm).mutation_templates == instruct.GENERATION_MUTATION_TEMPLATES
-    )
-    assert EvolComplexity(llm=llm).mutation_templates == complexity.MUTATION_TEMPLATES
-    assert EvolQuality(llm=llm).mutation_templates == quality.MUTATION_TEMPLATES
+    generator = EvolInstructGenerator(llm=llm, num_instructions=2)
+    assert generator.mutation_templates == instruct.GENERATION_MUTATION_TEMPLATES
+    complexity_task = EvolComplexity(llm=llm, num_evolutions=2)
+    assert complexity_task.mutation_templates == complexity.MUTATION_TEMPLATES
+    quality_task = EvolQuality(llm=llm, num_evolutions=2)
+    assert quality_task.mutation_templates == quality.MUTATION_TEMPLATES
 
 
 def test_an_llm_without_a_batch_api_says_so() -> None:
