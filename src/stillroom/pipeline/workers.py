@@ -12,8 +12,8 @@ importable (the usual `if __name__ == "__main__":` guard applies to scripts).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
+import logging
 import queue
 import signal
 import threading
@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from stillroom.utils.serialization import TYPE_INFO_KEY
+
+logger = logging.getLogger("stillroom.pipeline")
 
 
 class DaemonThreads:
@@ -60,9 +62,11 @@ class DaemonThreads:
                 result, error = context.run(fn, *args), None
             except BaseException as exc:
                 result, error = None, exc
-            # a closed loop means nobody waits for this result any more
-            with contextlib.suppress(RuntimeError):
+            try:
                 loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop closed: the run was aborted, nobody waits for it
+                if error is not None:
+                    logger.debug("A step's code raised after the run stopped: %r", error)
             with self._lock:
                 self._idle += 1
 
