@@ -11,7 +11,7 @@ the replica's relay to the cache keeper; both are `Replies`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import PrivateAttr, SkipValidation
@@ -120,9 +120,6 @@ class AsyncCachedLLM(CachedLLM, AsyncWrapperLLM):
         self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
     ) -> list[GenerateOutput | BaseException]:
         return AsyncWrapperLLM.generate_results(self, inputs, num_generations, **kwargs)
-
-    def run_sync(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        return self.wrapped.run_sync(coro)  # type: ignore[attr-defined,no-any-return]
 
 
 def cached_llm(llm: LLM, replies: Replies) -> CachedLLM:

@@ -11,6 +11,7 @@ docs/architecture.md.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import SkipValidation
@@ -18,6 +19,7 @@ from pydantic import SkipValidation
 from stillroom.models.llms.base import LLM, AsyncLLM, is_async_llm
 
 _W = TypeVar("_W", bound="WrapperLLM")
+_T = TypeVar("_T")
 
 
 class WrapperLLM(LLM):
@@ -70,6 +72,11 @@ class AsyncWrapperLLM(WrapperLLM, AsyncLLM):
 
     def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[Any]:
         return AsyncLLM.generate(self, inputs, num_generations, **kwargs)
+
+    def run_sync(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """On the wrapped LLM's own loop: a wrapper (or a view of one per unit of work)
+        starts no loop thread of its own."""
+        return self.wrapped.run_sync(coro)  # type: ignore[attr-defined,no-any-return]
 
 
 def wrapper_class(llm: LLM, sync: type[_W], asynchronous: type[_W]) -> type[_W]:
