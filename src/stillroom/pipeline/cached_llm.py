@@ -12,7 +12,7 @@ the replica's relay to the cache keeper; both are `Replies`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import PrivateAttr, SkipValidation
 
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from stillroom.models.llms.base import LLM
     from stillroom.steps.tasks.base import LLMResult, _Task
     from stillroom.typing import FormattedInput, GenerateOutput
-
-_T = TypeVar("_T")
 
 
 class Replies(Protocol):
