@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 from pydantic import Field, ValidationError
 
 from stillroom.errors import UnknownRuntimeParameterError
-from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
 from stillroom.models import AsyncMockLLM
-from stillroom.steps import LoadDataFromDicts
+from stillroom.pipeline import Pipeline
+from stillroom.pipeline.errors import PipelineValidationError
+from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import TextGeneration
+from stillroom.steps.typing import StepOutput
 
 
 def test_task_lists_its_own_and_its_llm_parameters() -> None:
@@ -87,3 +92,60 @@ def test_required_runtime_parameter_is_reported_as_not_optional() -> None:
     assert step.runtime_parameters_names["note"] is True
     info = {i["name"]: i for i in step.get_runtime_parameters_info()}
     assert info["path"] == {"name": "path", "optional": False, "description": "Where to read."}
+
+
+class _Inner(RuntimeParametersMixin):
+    required: RuntimeParameter[str] = Field(default=None, description="Must be set.")
+    maybe: Optional[RuntimeParameter[str]] = Field(default=None, description="May be set.")  # noqa: UP045 (distilabel's spelling)
+
+
+class _Outer(RuntimeParametersMixin):
+    inner: _Inner
+    items: list[_Inner]
+
+
+def test_an_optional_runtime_parameter_and_lists_of_nested_objects() -> None:
+    """`Optional[RuntimeParameter[T]]` (distilabel's spelling) is a runtime parameter, and a
+    list of objects with parameters exposes them by index."""
+    outer = _Outer(inner=_Inner(), items=[_Inner(), _Inner()])
+    expected = {"required": False, "maybe": True}
+    assert outer.runtime_parameters_names == {
+        "inner": expected,
+        "items": {"0": expected, "1": expected},
+    }
+    info = outer.get_runtime_parameters_info()
+    assert info[1]["name"] == "items" and set(info[1]["runtime_parameters_info"]) == {"0", "1"}
+    assert info[0]["runtime_parameters_info"][1] == {
+        "name": "maybe",
+        "optional": True,
+        "description": "May be set.",
+    }
+    outer.set_runtime_parameters({"inner": {"maybe": "a"}, "items": {"1": {"required": "b"}}})
+    assert outer.inner.maybe == "a" and outer.items[1].required == "b"
+    with pytest.raises(UnknownRuntimeParameterError, match="there is no item '5'"):
+        outer.set_runtime_parameters({"items": {"5": {"required": "c"}}})
+
+
+class _WithHelpers(Step):
+    helpers: list[_Inner]
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["text"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["text"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield inputs
+
+
+def test_a_required_parameter_inside_a_list_is_checked_before_the_run() -> None:
+    with Pipeline(name="helpers") as pipeline:
+        LoadDataFromDicts(data=[{"text": "t"}]) >> _WithHelpers(
+            name="uses", helpers=[_Inner(required="set"), _Inner()]
+        )
+    with pytest.raises(PipelineValidationError, match=r"'helpers\.1\.required'"):
+        pipeline.validate()
+    pipeline.validate({"uses": {"helpers": {"1": {"required": "now set"}}}})

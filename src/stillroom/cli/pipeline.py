@@ -179,8 +179,14 @@ def _parameter_lines(obj: Any, info: list[dict[str, Any]], indent: str) -> list[
         name = entry["name"]
         value = getattr(obj, name, None)
         if "runtime_parameters_info" in entry:
+            nested = entry["runtime_parameters_info"]
             lines.append(f"{indent}{name}:")
-            lines.extend(_parameter_lines(value, entry["runtime_parameters_info"], indent + "  "))
+            if isinstance(nested, dict) and isinstance(value, list):  # items, by index
+                for index, item_info in nested.items():
+                    lines.append(f"{indent}  {index}:")
+                    lines.extend(_parameter_lines(value[int(index)], item_info, indent + "    "))
+            else:
+                lines.extend(_parameter_lines(value, nested, indent + "  "))
             continue
         shown = "***" if "secret" in type(value).__name__.lower() else repr(value)
         required = "" if entry.get("optional", True) else " (required)"

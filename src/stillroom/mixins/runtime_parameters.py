@@ -2,7 +2,8 @@
 
 A field annotated `RuntimeParameter[T]` is listed by `runtime_parameters_names`, can be set with
 `set_runtime_parameters` and is validated like any other field. Nested objects that are
-themselves `RuntimeParametersMixin` (a task's `llm`) expose their parameters as a nested dict.
+themselves `RuntimeParametersMixin` (a task's `llm`) expose their parameters as a nested dict,
+and a list of them (e.g. a `FallbackLLM`'s `llms`) as a dict of their indexes ("0", "1", ...).
 """
 
 from __future__ import annotations
@@ -32,7 +33,31 @@ RuntimeParametersNames: TypeAlias = dict[str, Union[bool, "RuntimeParametersName
 
 
 def _is_runtime_parameter(field: FieldInfo) -> bool:
-    return _MARKER in field.metadata
+    """Marked directly (`RuntimeParameter[T]`) or inside an optional
+    (`Optional[RuntimeParameter[T]]`, as distilabel's own steps write it)."""
+    return _MARKER in field.metadata or _marked(field.annotation)
+
+
+def _marked(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        return _MARKER in annotation.__metadata__
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_marked(arg) for arg in get_args(annotation))
+    return False
+
+
+def _nested(value: Any) -> dict[str, RuntimeParametersMixin] | None:
+    """The objects with runtime parameters of their own that `value` holds, by key: itself
+    under "", or a list's items under "0", "1", ...; None when there are none."""
+    if isinstance(value, RuntimeParametersMixin):
+        return {"": value}
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(item, RuntimeParametersMixin) for item in value)
+    ):
+        return {str(index): item for index, item in enumerate(value)}
+    return None
 
 
 def _is_optional(field: FieldInfo) -> bool:
@@ -55,11 +80,15 @@ class RuntimeParametersMixin(BaseModel):
         """Every runtime parameter -> whether it is optional (nested objects as dicts)."""
         names: RuntimeParametersNames = {}
         for name, field in type(self).model_fields.items():
-            value = getattr(self, name, None)
-            if isinstance(value, RuntimeParametersMixin):
-                nested = value.runtime_parameters_names
-                if nested:
-                    names[name] = nested
+            nested = _nested(getattr(self, name, None))
+            if nested is not None:
+                found: RuntimeParametersNames = {
+                    key: item_names
+                    for key, item in nested.items()
+                    if (item_names := item.runtime_parameters_names)
+                }
+                if found:
+                    names[name] = found.get("", found)
             elif _is_runtime_parameter(field):
                 names[name] = _is_optional(field)
         return names
@@ -68,11 +97,16 @@ class RuntimeParametersMixin(BaseModel):
         """Name, optionality and description of each runtime parameter, for docs and the CLI."""
         info: list[dict[str, Any]] = []
         for name, field in type(self).model_fields.items():
-            value = getattr(self, name, None)
-            if isinstance(value, RuntimeParametersMixin):
-                nested = value.get_runtime_parameters_info()
-                if nested:
-                    info.append({"name": name, "runtime_parameters_info": nested})
+            nested = _nested(getattr(self, name, None))
+            if nested is not None:
+                described = {
+                    key: item_info
+                    for key, item in nested.items()
+                    if (item_info := item.get_runtime_parameters_info())
+                }
+                if described:
+                    shown = described.get("", described)
+                    info.append({"name": name, "runtime_parameters_info": shown})
             elif _is_runtime_parameter(field):
                 entry: dict[str, Any] = {"name": name, "optional": _is_optional(field)}
                 if field.description:
@@ -90,14 +124,23 @@ class RuntimeParametersMixin(BaseModel):
                     f"{self._label()} has no runtime parameter {name!r}."
                     f"{did_you_mean(name, names)} Valid runtime parameters: {valid}."
                 )
-            current = getattr(self, name)
-            if isinstance(current, RuntimeParametersMixin):
+            nested = _nested(getattr(self, name))
+            if nested is not None:
                 if not isinstance(value, dict):
                     raise UnknownRuntimeParameterError(
                         f"{self._label()}: runtime parameter {name!r} holds nested "
                         f"parameters; give it a dict such as {{{name!r}: {{...}}}}, not {value!r}."
                     )
-                current.set_runtime_parameters(value)
+                if "" in nested:
+                    nested[""].set_runtime_parameters(value)
+                    continue
+                for key, item_values in value.items():  # a list's items, by index
+                    if str(key) not in nested:
+                        raise UnknownRuntimeParameterError(
+                            f"{self._label()}: {name!r} holds {len(nested)} items, indexed "
+                            f"0 to {len(nested) - 1}; there is no item {key!r}."
+                        )
+                    nested[str(key)].set_runtime_parameters(item_values)
             else:
                 setattr(self, name, self._check_runtime_value(name, value))
 

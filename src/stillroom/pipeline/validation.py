@@ -170,6 +170,9 @@ def _unset_required(obj: RuntimeParametersMixin, prefix: tuple[str, ...]) -> lis
         if isinstance(optional, dict):
             if isinstance(value, RuntimeParametersMixin):
                 missing.extend(_unset_required(value, (*prefix, param)))
+            elif isinstance(value, list):  # a list of objects with parameters, by index
+                for index, item in enumerate(value):
+                    missing.extend(_unset_required(item, (*prefix, param, str(index))))
         elif not optional and value is None:
             missing.append((*prefix, param))
     return missing
