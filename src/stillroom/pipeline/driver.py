@@ -60,12 +60,12 @@ def drive(engine: Engine) -> bool:
 def _drive_here(
     engine: Engine, handle_signals: bool, started: threading.Event | None = None
 ) -> bool:
+    grace = sigterm_grace() if handle_signals else 0.0  # a bad value: an error before the run
     loop = asyncio.new_event_loop()
     installed: list[signal.Signals] = []
     try:
         main = loop.create_task(engine.run())
         if handle_signals:
-            grace = sigterm_grace()
             handlers = {
                 signal.SIGINT: engine.interrupt,
                 signal.SIGTERM: functools.partial(engine.terminate, grace),

@@ -168,22 +168,9 @@ class RequestCache:
         send: Callable[[list[int]], list[LLMResult]],
     ) -> list[LLMResult]:
         """Results for `requests` (`request_content`): cached replies, and `send(indices of
-        the misses)` for the others, recorded."""
-        return self._many([self.key(request, ledger) for request in requests], send)
-
-    async def one(
-        self, request: Any, ledger: Ledger | None, send: Callable[[], Awaitable[LLMResult]]
-    ) -> LLMResult:
-        """The result for one request: the cached reply, or `await send()`, recorded."""
-        return await self._one(self.key(request, ledger), send)
-
-    # --- what every path shares --------------------------------------------------------------
-
-    def _many(
-        self, keys: list[bytes], send: Callable[[list[int]], list[LLMResult]]
-    ) -> list[LLMResult]:
-        """Cached replies for `keys`; `send(indices of the misses)` for the others, recorded.
-        Should `send` raise, the failure is counted for each miss and raised."""
+        the misses)` for the others, recorded. Should `send` raise, the failure is counted
+        for each miss and raised."""
+        keys = [self.key(request, ledger) for request in requests]
         results: list[LLMResult | None] = [self._cached(k) for k in keys]
         misses = [i for i, r in enumerate(results) if r is None]
         if not misses:
@@ -202,8 +189,12 @@ class RequestCache:
             results[i] = result
         return results  # type: ignore[return-value]
 
-    async def _one(self, key: bytes, send: Callable[[], Awaitable[LLMResult]]) -> LLMResult:
-        """The cached reply for `key`, or `await send()`, recorded (a raise counted, raised)."""
+    async def one(
+        self, request: Any, ledger: Ledger | None, send: Callable[[], Awaitable[LLMResult]]
+    ) -> LLMResult:
+        """The result for one request: the cached reply, or `await send()`, recorded (a
+        raise counted, and raised)."""
+        key = self.key(request, ledger)
         cached = self._cached(key)
         if cached is not None:
             return cached

@@ -304,9 +304,8 @@ class Engine:
         while True:
             await asyncio.sleep(min(self.checkpoint_interval, 0.1))
             try:
-                failure = getattr(self.store, "failure", None)
-                if failure is not None:
-                    raise failure
+                if self.store.failure is not None:
+                    raise self.store.failure
                 if time.monotonic() - last >= self.checkpoint_interval:
                     self.checkpoint()
                     last = time.monotonic()
