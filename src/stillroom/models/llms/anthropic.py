@@ -8,6 +8,7 @@ schema is the output schema; the tool call's input is the reply, validated like 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
+from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
@@ -101,20 +103,18 @@ class AnthropicLLM(RemoteLLM):
         url = f"{self.base_url.rstrip('/')}/v1/messages"
         body = self._json_body(payload)
         while count := collector.missing:
-            samples = []
-            for _ in range(count):
-                samples.append(
-                    await self._send(
-                        lambda: self._post(url, body, collector.spec),
-                        estimated_tokens=estimate,
-                        tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
-                    )
-                )
-            collector.add(samples)
+            request = Request(
+                url,
+                body,
+                read=functools.partial(self._sample, spec=collector.spec),
+                estimated_tokens=estimate,
+                tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
+            )
+            collector.add([await self._send(request) for _ in range(count)])
         return collector.output()
 
-    async def _post(self, url: str, body: bytes, spec: StructuredSpec | None) -> Sample:
-        data = await self._post_json(url, body)
+    def _sample(self, data: Any, spec: StructuredSpec | None) -> Sample:
+        """One generation from a Messages API reply (the forced tool's input when `spec`)."""
         content = data.get("content") if isinstance(data, dict) else None
         if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
             raise self._malformed("expected a 'content' list of blocks", data)

@@ -12,7 +12,6 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable
-from contextvars import ContextVar
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
@@ -33,11 +32,6 @@ from stillroom.models.llms.resilience import RetryCounter
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
 from stillroom.utils.serialization import Serializable, secret_fields
-
-_HOLDING_SLOT: ContextVar[frozenset[int]] = ContextVar(
-    "stillroom_holding_slot", default=frozenset()
-)
-"""ids of the AsyncLLMs whose request slot the current task holds."""
 
 _NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 
@@ -61,18 +55,13 @@ def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def wrapper(self: AsyncLLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("agenerate()")
-        holding = _HOLDING_SLOT.get()
-        if not self._limits_concurrency or id(self) in holding:
-            # a wrapper (the LLM it wraps holds the slot), or a subclass's agenerate calling
-            # super(): one slot is enough
+        if not self._limits_concurrency or type(self).agenerate is not wrapper:
+            # A wrapper LLM (the LLM it wraps holds the slot), or a subclass's `agenerate`
+            # calling `super().agenerate(...)`: the caller holds the slot already.
             output = await method(self, *args, **kwargs)
         else:
             async with self._request_slot():
-                token = _HOLDING_SLOT.set(holding | {id(self)})
-                try:
-                    output = await method(self, *args, **kwargs)
-                finally:
-                    _HOLDING_SLOT.reset(token)
+                output = await method(self, *args, **kwargs)
         self._last_output = output
         return output
 

@@ -295,7 +295,8 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     @property
     def chat_template(self) -> str | None:
         """The Jinja chat template stored in the GGUF file (None if it has none)."""
-        return self._model.llama.metadata.get("tokenizer.chat_template")
+        template = self._model.llama.metadata.get("tokenizer.chat_template")
+        return str(template) if template is not None else None
 
     def apply_chat_template(self, messages: ChatType, add_generation_prompt: bool = True) -> str:
         """The prompt text the model sees for `messages`, rendered with the GGUF's template.
@@ -316,7 +317,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
             bos_token=_token_text(llama, llama.token_bos()),
             add_generation_prompt=add_generation_prompt,
         )
-        return formatter(messages=list(messages)).prompt
+        return str(formatter(messages=list(messages)).prompt)
 
     def _magpie_prompt(self, messages: ChatType, pre_query: str) -> str:
         """`messages` rendered up to the opening of a new user turn (Magpie).
@@ -329,7 +330,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         falls back to the conversation rendered on its own.
         """
         probe = "\u2063magpie-probe\u2063"
-        with_user = [*messages, {"role": "user", "content": probe}]
+        with_user: ChatType = [*messages, {"role": "user", "content": probe}]
         rendered = self.apply_chat_template(with_user, add_generation_prompt=False)
         cut = rendered.find(pre_query + probe)
         if cut < 0:

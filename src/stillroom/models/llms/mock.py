@@ -102,17 +102,19 @@ class _ScriptedReplies(LLM, MagpieChatTemplateMixin):
     def _next_scripted(self, messages: ChatType) -> Reply | list[Reply]:
         responses = self.responses
         if callable(responses):
-            return responses(messages)
+            answer: Reply | list[Reply] = responses(messages)
+            return answer
         if isinstance(responses, list):
             if self._cursor >= len(responses):
                 raise StillroomError(
                     f"{type(self).__name__} ran out of scripted responses after "
                     f"{len(responses)}; give more responses or a function."
                 )
-            reply = responses[self._cursor]
+            reply: Reply | list[Reply] = responses[self._cursor]
             self._cursor += 1
             return reply
-        return responses
+        single: Reply = responses
+        return single
 
     def _reply(
         self, input: FormattedInput, num_generations: int, kwargs: dict[str, Any]

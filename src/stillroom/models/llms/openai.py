@@ -22,6 +22,7 @@ from stillroom.errors import LLMRequestError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
+from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
@@ -109,7 +110,8 @@ class OpenAILLM(RemoteLLM):
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=0,  # retries happen in RemoteLLM, in one place for every backend
-            http_client=httpx.AsyncClient(transport=SessionTransport(sessions)),
+            # the SDK's stubs name their own vendored httpx type; the class is httpx's
+            http_client=httpx.AsyncClient(transport=SessionTransport(sessions)),  # type: ignore[arg-type]
         )
 
     async def _close_client(self, client: openai.AsyncOpenAI) -> None:
@@ -281,14 +283,16 @@ class OpenAILLM(RemoteLLM):
         estimate = estimate_tokens(texts, 0) + n * (params.get("max_tokens") or 0)
 
         url = f"{self.base_url.rstrip('/')}/{'chat/completions' if chat else 'completions'}"
-        content = self._json_body(payload)
-
-        async def call() -> tuple[list[Sample], int | None]:
-            data = await self._post_json(url, content)
-            return self._samples(data, chat), _total_tokens(data)
-
-        samples, _ = await self._send(call, estimated_tokens=estimate, tokens_used=lambda r: r[1])
-        return samples
+        reply = await self._send(
+            Request(
+                url,
+                self._json_body(payload),
+                read=lambda data: (self._samples(data, chat), _total_tokens(data)),
+                estimated_tokens=estimate,
+                tokens_used=lambda read: read[1],
+            )
+        )
+        return reply[0]
 
     def _samples(self, data: Any, chat: bool) -> list[Sample]:
         """The generations of a (chat) completion body, with token usage split across them."""
@@ -337,7 +341,7 @@ def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]
     shares = [total * w // sum(weights) for w in weights]
     for index in range(total - sum(shares)):
         shares[index % len(shares)] += 1
-    return shares
+    return [*shares]  # as list[int | None]
 
 
 def _logprobs(raw: Any) -> list[dict[str, Any]] | None:

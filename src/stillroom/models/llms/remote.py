@@ -1,9 +1,10 @@
 """`RemoteLLM`: what every backend calling an HTTP API shares.
 
 The API key (a `SecretStr`, read from an environment variable by default), a per-attempt
-timeout, retries with backoff (`resilience`), optional requests/tokens-per-minute limits
-(`rate_limit`) and the concurrency limit of `AsyncLLM`. A subclass builds its request headers
-and turns one request into one JSON `POST` (`_post_json`), parsing the reply itself.
+timeout, retries with backoff, optional requests/tokens-per-minute limits and the concurrency
+limit of `AsyncLLM`. A subclass builds its request headers and each request (`Request`: the
+JSON body and how to read the reply) and hands it to `_send`, which passes it down the chain
+of wrappers in `sending` (retries, rate limits, timeout) to the connections.
 
 Requests go through `transport`: one keep-alive pool per event loop (an LLM is used from its
 private loop for the sync `generate`, from a pipeline's loop, from each `asyncio.run`), on
@@ -18,10 +19,8 @@ import asyncio
 import json
 import logging
 import os
-import sys
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import (
     Field,
@@ -38,16 +37,22 @@ from stillroom.errors import LLMRequestError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
 from stillroom.models.llms.rate_limit import RateLimiter
-from stillroom.models.llms.redaction import error_mentions, redact
+from stillroom.models.llms.redaction import redact
 from stillroom.models.llms.resilience import (
     FailedAttempt,
     Failure,
     RetryPolicy,
-    call_with_retries,
     classify_httpx_error,
-    error_detail,
-    failure_from_status,
     timeout_failure,
+)
+from stillroom.models.llms.sending import (
+    Post,
+    RateLimited,
+    Redacting,
+    Request,
+    Retrying,
+    Sender,
+    Timed,
 )
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import StructuredOutputMixin
@@ -61,16 +66,6 @@ HTTP_TRANSPORT_ENV = "STILLROOM_HTTP_TRANSPORT"
 """Environment variable giving the default `http_transport`."""
 
 USER_AGENT = f"stillroom/{stillroom.__version__}"
-
-if sys.version_info >= (3, 11):
-
-    async def _within(awaitable: Awaitable[_T], seconds: float) -> _T:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-
-else:  # pragma: no cover - Python 3.10
-    _within = asyncio.wait_for
-
 
 API_KEY_ENV_DESCRIPTION = (
     "Environment variable read, when the LLM loads, for the key if `api_key` is not given; "
@@ -112,7 +107,9 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         description="At most this many tokens (prompt + reply) a minute, shared likewise.",
     )
     http_transport: HttpTransportName = Field(
-        default_factory=lambda: os.environ.get(HTTP_TRANSPORT_ENV) or "aiohttp",
+        default_factory=lambda: (
+            cast(HttpTransportName, os.environ.get(HTTP_TRANSPORT_ENV)) or "aiohttp"
+        ),
         description="HTTP client library: 'aiohttp' (fast connection pool, the default) or "
         f"'httpx' (e.g. for respx-mocked tests). Default ${HTTP_TRANSPORT_ENV}, else aiohttp.",
     )
@@ -143,6 +140,7 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     _secret: SecretStr | None = PrivateAttr(default=None)
     _limiter: RateLimiter | None = PrivateAttr(default=None)
     _limiter_settings: tuple[int | None, int | None] = PrivateAttr(default=(None, None))
+    _chain: tuple[tuple[Any, ...], Sender] | None = PrivateAttr(default=None)
 
     @property
     def model_name(self) -> str:
@@ -168,6 +166,7 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
                 lambda: SESSIONS[self.http_transport](self.max_concurrent_requests)
             )
         self._headers = {"user-agent": USER_AGENT, **self._request_headers()}
+        self._chain = None  # the key or headers may have changed
 
     @property
     def _aclient(self) -> Any:
@@ -242,64 +241,41 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
                 "messages and generation_kwargs."
             ) from None
 
-    async def _post_json(self, url: str, body: bytes) -> Any:
-        """POST a JSON body on this loop's connections and return the decoded JSON reply.
+    async def _send(self, request: Request[_T]) -> _T:
+        """Send `request` through this LLM's chain (`sending`): rate limits, a timeout per
+        attempt and retries. A failure that is not worth another attempt, or the last one,
+        raises `LLMRequestError` with what to check."""
+        return await self._sender()(request)
 
-        An error status or a reply that is not JSON raises `FailedAttempt` for the retry loop.
-        """
-        session = await self._sessions.session()  # type: ignore[union-attr]  # set by load()
-        reply = await session.send("POST", url, self._headers, body)
-        if not 200 <= reply.status < 300:
-            raise FailedAttempt(
-                failure_from_status(reply.status, reply.headers, error_detail(reply.body))
-            )
-        try:
-            return json.loads(reply.body)
-        except ValueError as exc:
-            received = reply.body.decode("utf-8", "replace")
-            raise self._malformed(f"the body is not valid JSON ({exc})", received) from None
-
-    async def _send(
-        self,
-        call: Callable[[], Awaitable[_T]],
-        *,
-        estimated_tokens: int = 0,
-        tokens_used: Callable[[_T], int | None] = lambda _: None,
-    ) -> _T:
-        """`call()` under the rate limits, the timeout and the retry policy.
-
-        An exception that is no request failure (a bug, a library's own error) is raised as
-        it is, unless its text or chain holds the key: then a redacted copy of its message is
-        raised instead, without the chain.
-        """
-
-        async def attempt() -> _T:
-            if self._limiter is not None:
-                await self._limiter.acquire(estimated_tokens)
-            return await _within(call(), self.timeout)
-
-        try:
-            result = await call_with_retries(
-                attempt,
-                policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
-                classify=self._classify_error,
-                give_up=self._request_error,
-                label=self._label(),
-                counter=self.retries,
-            )
-        except Exception as error:
-            if isinstance(error, LLMRequestError) or not error_mentions(error, self._secrets()):
-                raise
-            shown = redact(repr(error), self._secrets())
-        else:
-            if self._limiter is not None:
-                self._limiter.settle(estimated_tokens, tokens_used(result))
-            return result
-        # Raised outside the `except` block, so that it keeps no link to the leaking error.
-        raise LLMRequestError(
-            f"{self._label()}: the request failed with {shown} (its traceback is left out: "
-            "it holds the API key)"
+    def _sender(self) -> Sender:
+        """The chain for the current settings (rebuilt when a runtime parameter changes
+        them after `load()`)."""
+        settings = (
+            self.timeout,
+            self.max_retries,
+            self.retry_backoff,
+            self.retry_max_backoff,
+            self._limiter,
         )
+        if self._chain is None or self._chain[0] != settings:
+            self._chain = (settings, self._build_chain())
+        return self._chain[1]
+
+    def _build_chain(self) -> Sender:
+        if self._sessions is None:
+            raise RuntimeError(f"{self._label()} sends only once loaded")  # _ensure_loaded ran
+        sender: Sender = Timed(Post(self._sessions, self._headers, self._malformed), self.timeout)
+        if self._limiter is not None:
+            sender = RateLimited(sender, self._limiter)
+        sender = Retrying(
+            sender,
+            policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
+            classify=self._classify_error,
+            give_up=self._request_error,
+            label=self._label(),
+            counter=self.retries,
+        )
+        return Redacting(sender, self._secrets(), self._label())
 
     def _secrets(self) -> list[str]:
         """What must never be shown: the key, unless it is the keyless placeholder (masking

@@ -93,7 +93,7 @@ class RetryPolicy:
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:
             delay = max(delay, retry_after + random.uniform(0, 0.1 * retry_after))
-        return delay
+        return float(delay)
 
 
 def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:

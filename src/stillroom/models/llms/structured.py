@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field, NonNegativeInt, ValidationError
 
@@ -181,7 +181,7 @@ class GenerationCollector:
                 logger.debug("%s: structured reply rejected: %s", self.label, error)
 
     def output(self) -> GenerateOutput:
-        if not self.accepted and self.errors:
+        if not self.accepted and self.errors and self.spec is not None:
             raise StructuredOutputError(
                 f"{self.label}: no reply matched the structured output {self.spec.name!r} "
                 f"in {self.requests} request(s) (structured_output_retries={self.retries}); "
@@ -216,6 +216,10 @@ class StructuredOutputMixin(BaseModel):
 
     # Only replies valid for every generation are cached, so the retry count cannot change one.
     _transport_fields: ClassVar[frozenset[str]] = frozenset({"structured_output_retries"})
+
+    if TYPE_CHECKING:
+
+        def _label(self) -> str: ...  # the LLM's
 
     def _collector(
         self, structured: StructuredOutputType | None, num_generations: int

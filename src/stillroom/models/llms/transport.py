@@ -213,7 +213,7 @@ class HttpxSession(HttpSession):
         timeout: float | None = None,
     ) -> Reply:
         response = await self._client.request(
-            method, url, headers=headers, content=body or None, timeout=timeout
+            method, url, headers=dict(headers), content=body or None, timeout=timeout
         )
         return Reply(
             response.status_code, response.headers, response.content, response.reason_phrase
