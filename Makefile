@@ -18,7 +18,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray,minhash]'
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)

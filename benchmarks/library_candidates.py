@@ -1,16 +1,19 @@
-"""Our rate limiter and MinHash/LSH next to the libraries that could replace them, in one run.
+"""Our rate limiter next to aiolimiter, and MinHashDedup next to a bare datasketch loop, in one run.
 
     PYTHONPATH=src python benchmarks/library_candidates.py [--rows 5000] [--repeats 5]
 
-Needs `aiolimiter` and `datasketch` (pip install aiolimiter datasketch), which stillroom
-itself does not depend on. Each figure is the median (and range) of `--repeats` runs, ours and
-the library's alternating, so both see the same load on the machine.
+Needs `aiolimiter` (pip install aiolimiter), which stillroom does not depend on, and the
+`[minhash]` extra. Each figure is the median (and range) of `--repeats` runs, the two sides
+alternating, so both see the same load on the machine.
 
 - rate limiter: microseconds per `acquire()` when the limit never makes a caller wait (the cost
   every request pays), and the rate reached when it does (a 60,000 requests/minute limit, past its burst).
-- MinHash + LSH (128 permutations, threshold 0.8, word sets of the minhash_dedup corpus):
-  rows/s to sign every text and keep the first of each near-duplicate group, and how many rows
-  each keeps.
+- MinHash + LSH (128 permutations, threshold 0.8, the minhash_dedup corpus): rows/s to sign
+  every text and keep the first of each near-duplicate group, and how many rows each keeps.
+  `MinHashDedup` has used datasketch since 2026-12-04; this compares the step (batches of 1,000)
+  with the plainest datasketch loop (a new `MinHash` per row), both tokenizing the texts: the
+  difference is the step's overhead less what it saves by copying one MinHash's permutations.
+  The hand-written MinHash/LSH it replaced is in benchmarks/README.md's figures.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from datasketch import MinHash, MinHashLSH
 from minhash_dedup import corpus
 
 from stillroom.models.llms.rate_limit import RateLimiter
-from stillroom.steps.filtering.lsh import LSHIndex, MemoryBuckets, MinHasher, optimal_bands
-from stillroom.steps.filtering.minhash import word_tokens
+from stillroom.steps import MinHashDedup
+from stillroom.steps.filtering.minhash import KEEP_COLUMN, word_tokens
 
 NUM_PERM = 128
 THRESHOLD = 0.8
@@ -75,13 +78,19 @@ def _aiolimiter(per_minute: int) -> Callable[[], object]:
     return AsyncLimiter(per_minute / 6, 10).acquire  # the same 10-second burst as ours
 
 
-def _dedup_ours(token_sets: list[list[bytes]]) -> int:
-    bands, rows = optimal_bands(THRESHOLD, NUM_PERM)
-    hasher, index = MinHasher(NUM_PERM, 0), LSHIndex(bands, rows, MemoryBuckets(bands))
-    return sum(not index.is_duplicate(hasher.signature(tokens)) for tokens in token_sets)
+def _dedup_step(texts: list[str]) -> int:
+    step = MinHashDedup(threshold=THRESHOLD, num_perm=NUM_PERM, seed=0)
+    step.load()
+    kept = 0
+    for begin in range(0, len(texts), 1000):
+        (rows,) = step.process([{"text": text} for text in texts[begin : begin + 1000]])
+        kept += sum(row[KEEP_COLUMN] for row in rows)
+    step.unload()
+    return kept
 
 
-def _dedup_datasketch(token_sets: list[list[bytes]]) -> int:
+def _dedup_datasketch(texts: list[str]) -> int:
+    token_sets = [sorted(word_tokens(text)) for text in texts]
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     kept = 0
     for i, tokens in enumerate(token_sets):
@@ -109,7 +118,6 @@ def main() -> None:
         figures.setdefault(name, []).append(value)
 
     texts, _ = corpus(args.rows)
-    token_sets = [sorted(word_tokens(text)) for text in texts]
     kept: dict[str, int] = {}
     for _ in range(args.repeats):
         for name, make in (("ours", _ours), ("aiolimiter", _aiolimiter)):
@@ -120,9 +128,9 @@ def main() -> None:
                 f"rate limiter {name}: requests/s at 1,000/s",
                 _throttled_rate(partial(make, 60_000), 11_000),
             )
-        for name, dedup in (("ours", _dedup_ours), ("datasketch", _dedup_datasketch)):
+        for name, dedup in (("MinHashDedup", _dedup_step), ("bare datasketch", _dedup_datasketch)):
             start = time.perf_counter()
-            kept[name] = dedup(token_sets)
+            kept[name] = dedup(texts)
             record(f"minhash+lsh {name}: rows/s", args.rows / (time.perf_counter() - start))
 
     print(f"{args.repeats} runs each; median (min to max)")

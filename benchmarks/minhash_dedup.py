@@ -1,6 +1,6 @@
 """Throughput and accuracy of MinHashDedup on a synthetic corpus with planted near-duplicates.
 
-Run: `PYTHONPATH=src python benchmarks/minhash_dedup.py [--rows 20000]`
+Run: `PYTHONPATH=src python benchmarks/minhash_dedup.py [--rows 20000]` (needs the `[minhash]` extra)
 
 The corpus: `rows` texts of about 60 words drawn from a Zipf-like vocabulary; a quarter of
 them are near-duplicates of an earlier text (two words replaced, one inserted: word-set

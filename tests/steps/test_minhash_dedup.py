@@ -1,16 +1,29 @@
-"""MinHashDedup, its MinHash signatures and its LSH banding."""
+"""MinHashDedup: near-duplicates flagged with datasketch's MinHash and LSH, in memory or on disk."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from stillroom.errors import InvalidRowsError, NotLoadedError, StillroomError
+from stillroom.errors import (
+    InvalidRowsError,
+    MissingExtraError,
+    NotLoadedError,
+    StillroomError,
+    StillroomUserError,
+)
 from stillroom.steps import MinHashDedup
-from stillroom.steps.filtering.lsh import LSHIndex, MinHasher, SqliteBuckets, optimal_bands
+from stillroom.steps.filtering.lsh_storage import SqliteTable
 from stillroom.steps.filtering.minhash import KEEP_COLUMN, char_ngrams, word_tokens
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 VOCABULARY = [f"word{i}" for i in range(5000)]
 
@@ -40,30 +53,22 @@ def test_tokenizers() -> None:
     assert char_ngrams("ab", 3) == {b"ab"} and char_ngrams("", 3) == set()
 
 
-def test_signature_agreement_estimates_jaccard() -> None:
-    hasher = MinHasher(num_perm=256, seed=3)
-    for jaccard in (0.2, 0.5, 0.9):
-        a, b = text_pair(jaccard)
-        sa, sb = hasher.signature(word_tokens(a)), hasher.signature(word_tokens(b))
-        agreement = sum(x == y for x, y in zip(sa, sb, strict=True)) / 256
-        assert abs(agreement - jaccard) < 0.1, (jaccard, agreement)
+def test_similar_pairs_are_flagged_and_dissimilar_ones_kept() -> None:
+    for jaccard, flagged in ((0.95, True), (0.9, True), (0.5, False), (0.2, False)):
+        for seed in range(3):
+            first, second = text_pair(jaccard, seed=seed)
+            assert flags(dedup(threshold=0.8), [{"text": first}, {"text": second}]) == [
+                True,
+                not flagged,
+            ], (jaccard, seed)
 
 
-def test_signatures_are_reproducible_for_a_seed() -> None:
-    tokens = word_tokens("the same tokens every time")
-    assert MinHasher(64, seed=1).signature(tokens) == MinHasher(64, seed=1).signature(tokens)
-    assert MinHasher(64, seed=1).signature(tokens) != MinHasher(64, seed=2).signature(tokens)
-    assert MinHasher(8, 1).signature([]) == [0xFFFFFFFF] * 8
-    assert MinHasher(8, 1).signature([b"x"]) == MinHasher(8, 1).signature({b"x"})
-
-
-def test_bands_follow_the_threshold() -> None:
-    for threshold in (0.5, 0.7, 0.9):
-        bands, rows = optimal_bands(threshold, 128)
-        assert bands * rows <= 128
-        # The S-curve's steepest point (1/bands)^(1/rows) lands near the threshold.
-        assert abs((1 / bands) ** (1 / rows) - threshold) < 0.1
-    assert optimal_bands(0.9, 128)[1] > optimal_bands(0.5, 128)[1]
+def test_flags_depend_only_on_the_seed() -> None:
+    # Pairs right at the threshold: whether each is flagged is a coin toss of the hash functions.
+    rows = [{"text": t} for s in range(30) for t in text_pair(0.8, size=100, seed=s)]
+    by_seed = {seed: flags(dedup(threshold=0.8, seed=seed), rows) for seed in (1, 2)}
+    assert flags(dedup(threshold=0.8, seed=1), rows) == by_seed[1]
+    assert by_seed[1] != by_seed[2]
 
 
 def test_near_duplicates_are_flagged_and_first_occurrence_kept() -> None:
@@ -120,14 +125,48 @@ def test_same_result_on_every_run_and_with_disk_storage() -> None:
     assert flags(dedup(threshold=0.8, storage="disk"), rows) == expected
 
 
-def test_disk_storage_is_removed_on_unload() -> None:
-    buckets = SqliteBuckets()
-    directory = Path(buckets._directory)
-    index = LSHIndex(2, 2, buckets)
-    assert index.is_duplicate([1, 2, 3, 4]) is False
-    assert index.is_duplicate([9, 9, 3, 4]) is True  # shares the second band
-    index.close()
+def test_disk_storage_holds_the_index_in_a_file_removed_on_unload() -> None:
+    step = dedup(storage="disk")
+    assert step._tables is not None
+    directory = step._tables.directory
+    assert [path.name for path in directory.iterdir()] == ["lsh.sqlite"]
+    # The engine loads a step and processes its batches on different threads.
+    result: list[bool] = []
+    rows = [{"text": "alpha beta gamma"}, {"text": "gamma beta alpha"}, {"text": "delta"}]
+    worker = threading.Thread(target=lambda: result.extend(flags(step, rows)))
+    worker.start()
+    worker.join()
+    assert result == [True, False, True]
+    assert all(isinstance(table, SqliteTable) for table in step._lsh.hashtables)
+    step.unload()
     assert not directory.exists()
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "datasketch", None)  # what an absent package looks like
+    with pytest.raises(MissingExtraError, match=r"pip install 'stillroom\[minhash\]'") as error:
+        dedup()
+    assert error.value.extra == "minhash" and error.value.package == "datasketch"
+    assert "min_hash_dedup" in str(error.value)
+
+
+def test_too_few_permutations_for_an_index() -> None:
+    with pytest.raises(StillroomUserError, match="raise num_perm"):
+        dedup(num_perm=1)
+
+
+def test_building_the_step_imports_neither_datasketch_nor_numpy() -> None:
+    script = (
+        "import json, sys\nfrom stillroom.steps import MinHashDedup\nMinHashDedup(threshold=0.8)\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'datasketch', 'numpy', 'scipy'})))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
 def test_lifecycle_errors_and_mappings() -> None:

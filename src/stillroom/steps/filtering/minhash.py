@@ -1,21 +1,19 @@
-"""`MinHashDedup`: flag near-duplicate texts with MinHash and LSH, as rows stream by."""
+"""`MinHashDedup`: flag near-duplicate texts with MinHash and LSH, as rows stream by.
+
+The signatures and the LSH index are datasketch's `MinHash` and `MinHashLSH` (the `[minhash]`
+extra), imported by `load()` so that importing stillroom never loads numpy or scipy.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
-from stillroom.errors import InvalidRowsError, StillroomError
+from stillroom.errors import InvalidRowsError, MissingExtraError, StillroomError, StillroomUserError
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.filtering.lsh import (
-    LSHIndex,
-    MemoryBuckets,
-    MinHasher,
-    SqliteBuckets,
-    optimal_bands,
-)
+from stillroom.steps.filtering.lsh_storage import SqliteTables
 from stillroom.steps.typing import StepColumns, StepOutput
 
 KEEP_COLUMN = "keep_row_after_minhash_filtering"
@@ -47,15 +45,16 @@ class MinHashDedup(Step):
     index lives for the step's whole run, so duplicates are found across batches. Empty and
     `None` texts count as equal to each other. Results are the same on every run for a
     given `seed`. Run it with one replica: replicas would each see only part of the rows.
+    Needs the `[minhash]` extra (datasketch): `pip install 'stillroom[minhash]'`.
 
     Attributes:
-        num_perm: hashes per signature; more is more accurate and slower.
+        num_perm: hashes per signature (at least 2); more is more accurate and slower.
         seed: seed of the hash functions.
         tokenizer: `"words"` or `"ngrams"`.
         n: the n-gram size for `tokenizer="ngrams"`.
         threshold: similarity from which texts count as duplicates (lower finds more).
-        storage: `"dict"` keeps the index in memory; `"disk"` in a temporary SQLite file,
-            for inputs whose index does not fit in memory (slower).
+        storage: `"dict"` keeps the index in memory; `"disk"` keeps datasketch's LSH tables in a
+            temporary SQLite file, for inputs whose index does not fit in memory (slower).
 
     Input columns:
         - text (`str`): the text to compare (map another column with `input_mappings`).
@@ -89,8 +88,10 @@ class MinHashDedup(Step):
         default="dict", description="Keep the LSH index in memory ('dict') or on disk."
     )
 
-    _hasher: MinHasher | None = PrivateAttr(default=None)
-    _index: LSHIndex | None = PrivateAttr(default=None)
+    _signature: Any = PrivateAttr(default=None)  # an empty datasketch MinHash to copy
+    _lsh: Any = PrivateAttr(default=None)  # a datasketch MinHashLSH
+    _tables: SqliteTables | None = PrivateAttr(default=None)
+    _indexed: int = PrivateAttr(default=0)
 
     @property
     def inputs(self) -> StepColumns:
@@ -108,25 +109,45 @@ class MinHashDedup(Step):
                 "replica would keep its own index and miss duplicates seen by the others."
             )
         self.unload()
-        bands, rows = optimal_bands(self.threshold, self.num_perm)
-        buckets = MemoryBuckets(bands) if self.storage == "dict" else SqliteBuckets()
-        self._hasher = MinHasher(self.num_perm, self.seed)
-        self._index = LSHIndex(bands, rows, buckets)
+        try:
+            from datasketch import MinHash, MinHashLSH
+        except ImportError as exc:
+            raise MissingExtraError(self._label(), "minhash", "datasketch") from exc
+        try:
+            lsh = MinHashLSH(threshold=self.threshold, num_perm=self.num_perm)
+        except ValueError as exc:  # too few permutations, or too few bands for the threshold
+            raise StillroomUserError(
+                f"{self._label()}: num_perm={self.num_perm} with threshold={self.threshold} "
+                f"cannot make an LSH index ({exc}); raise num_perm."
+            ) from exc
+        if self.storage == "disk":
+            self._tables = SqliteTables()
+            self._tables.attach(lsh)
+        self._lsh = lsh
+        self._signature = MinHash(num_perm=self.num_perm, seed=self.seed)
+        self._indexed = 0
 
     def unload(self) -> None:
         """Drop the index (and its temporary file with `storage="disk"`)."""
-        if self._index is not None:
-            self._index.close()
-        self._index = None
-        self._hasher = None
+        if self._tables is not None:
+            self._tables.close()
+        self._tables = None
+        self._lsh = None
+        self._signature = None
 
     def process(self, inputs: StepInput) -> StepOutput:
         """The batch, each row flagged; kept rows join the index."""
-        assert self._hasher is not None and self._index is not None  # set by load()
+        assert self._lsh is not None and self._signature is not None  # set by load()
+        lsh, empty = self._lsh, self._signature
         rows = []
         for position, row in enumerate(inputs):
-            signature = self._hasher.signature(self._tokens(position, row["text"]))
-            rows.append({**row, KEEP_COLUMN: not self._index.is_duplicate(signature)})
+            signature = empty.copy()  # reuses the permutations: no per-row set-up
+            signature.update_batch(self._tokens(position, row["text"]))
+            keep = not lsh.query(signature)
+            if keep:
+                lsh.insert(self._indexed, signature, check_duplication=False)
+                self._indexed += 1
+            rows.append({**row, KEEP_COLUMN: keep})
         yield rows
 
     def _tokens(self, position: int, text: object) -> set[bytes]:
