@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 DEFERRED = (
     *("openai", "anthropic", "rich", "jinja2", "httpx", "aiohttp"),
-    *("yaml", "jsonschema", "tenacity"),
+    *("yaml", "jsonschema", "tenacity", "datasketch", "numpy", "scipy"),
 )
 """Top-level packages none of the statements below may import."""
 
