@@ -19,9 +19,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, SecretStr
+from pydantic import (
+    BaseModel,
+    ModelWrapValidatorHandler,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from stillroom.errors import SerializationError
+from stillroom.errors import SerializationError, did_you_mean
 
 TYPE_INFO_KEY = "type_info"
 _S = TypeVar("_S", bound="Serializable")
@@ -135,8 +142,54 @@ def _dump_value(value: Any) -> Any:
     return value
 
 
+def _field_names(cls: type[BaseModel]) -> frozenset[str]:
+    """The keywords `cls` accepts: its fields and their aliases."""
+    names = set(cls.model_fields)
+    for field in cls.model_fields.values():
+        if isinstance(field.alias, str):
+            names.add(field.alias)
+        if isinstance(field.validation_alias, str):
+            names.add(field.validation_alias)
+    return frozenset(names)
+
+
 class Serializable(BaseModel):
     """`dump()`, `save()` and the matching loaders for pydantic-based stillroom objects."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_unknown_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        """A mistyped keyword names the class, the closest field and where to find them all,
+        where pydantic's own message says only "Extra inputs are not permitted". The value
+        given is not shown: a mistyped `api_key` would otherwise print the key."""
+        try:
+            return handler(data)
+        except ValidationError as error:
+            details = error.errors()
+            if not any(d["type"] == "extra_forbidden" for d in details):
+                raise
+            name = data.get("name") if isinstance(data, dict) else None
+            owner = f"{cls.__name__}({name!r})" if isinstance(name, str) else cls.__name__
+            known = _field_names(cls)
+            lines: list[Any] = [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "extra_forbidden",
+                        "{message}",
+                        {
+                            "message": f"{owner} has no field {d['loc'][-1]!r}."
+                            f"{did_you_mean(str(d['loc'][-1]), known)} Its fields: "
+                            f"{', '.join(sorted(cls.model_fields))}."
+                        },
+                    ),
+                    loc=d["loc"],
+                    input=f"<{type(d['input']).__name__}>",
+                )
+                if d["type"] == "extra_forbidden"
+                else d
+                for d in details
+            ]
+            raise ValidationError.from_exception_data(error.title, lines) from None
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         """This object as a plain dict with `type_info`; secret and excluded fields left out."""

@@ -18,6 +18,7 @@ from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
 from stillroom.errors import (
     StillroomNotImplementedError,
+    StillroomTypeError,
     UnknownRuntimeParameterError,
     did_you_mean,
 )
@@ -42,6 +43,7 @@ def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: LLM, *args: Any, **kwargs: Any) -> Any:
         self._ensure_loaded("generate()")
+        _check_inputs(self, args[0] if args else kwargs.get("inputs"))
         outputs = method(self, *args, **kwargs)
         if outputs:
             self._last_output = outputs[-1]
@@ -49,6 +51,22 @@ def _guard_sync(method: Callable[..., Any]) -> Callable[..., Any]:
 
     wrapper.__stillroom_guarded__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _check_inputs(llm: LLM, inputs: Any) -> None:
+    """`generate` takes a list of inputs: say so when it is given one conversation (or a
+    string) instead, before a backend fails on it with an unrelated error."""
+    if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+        got = "one conversation (a list of messages)"
+    elif isinstance(inputs, (str, dict)):
+        got = f"a {type(inputs).__name__}"
+    else:
+        return
+    raise StillroomTypeError(
+        f"{llm._label()}: generate() takes a list of inputs, each a conversation (a list of "
+        f"{{'role': ..., 'content': ...}} messages); it got {got}. Wrap a single "
+        "conversation in a list: llm.generate([conversation])."
+    )
 
 
 def _guard_async(method: Callable[..., Any]) -> Callable[..., Any]:
