@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
 
+from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomTypeError
 from stillroom.models import MockLLM, OpenAILLM
-from stillroom.steps import LoadDataFromDicts
+from stillroom.steps import GeneratorStep, LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
+from stillroom.typing import GeneratorStepOutput
 
 
 def test_a_mistyped_llm_field_says_which_field_was_meant() -> None:
@@ -63,3 +67,48 @@ def test_one_conversation_passed_to_generate_says_to_wrap_it_in_a_list() -> None
     with pytest.raises(TypeError, match=r"got a str"):
         llm.generate("hello")  # type: ignore[arg-type]
     assert llm.generate([conversation])[0]["generations"] == ["hi"]
+
+
+class _Questions(GeneratorStep):
+    """Declares `instruction`, but the rows it yields say `instrucion`."""
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["instruction"]
+
+    def process(self, offset: int = 0) -> GeneratorStepOutput:
+        yield [{"instrucion": "What is 2 + 2?"}], True
+
+
+class _Declared(GeneratorStep):
+    @property
+    def outputs(self) -> list[str]:
+        return ["instruction"]
+
+    def process(self, offset: int = 0) -> GeneratorStepOutput:
+        yield [{"instruction": "What is 2 + 2?", STILLROOM_METADATA_KEY: {}}], True
+
+
+def test_a_generator_yielding_an_undeclared_column_warns_naming_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    step = _Questions(name="questions")
+    step.load()
+    with caplog.at_level(logging.WARNING, logger="stillroom.steps"):
+        batches = list(step.process_applying_mappings())
+    assert batches == [([{"instrucion": "What is 2 + 2?"}], True)]  # the rows are kept as made
+    [record] = caplog.records
+    message = record.getMessage()
+    assert "Step 'questions' (_Questions) yields 'instrucion', not in its outputs" in message
+    assert "Did you mean 'instruction'?" in message
+    assert "declares 'instruction' but does not yield it" in message
+
+
+def test_a_generator_yielding_its_declared_columns_is_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    step = _Declared(name="questions")
+    step.load()
+    with caplog.at_level(logging.WARNING, logger="stillroom.steps"):
+        list(step.process_applying_mappings())
+    assert caplog.records == []

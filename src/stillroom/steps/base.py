@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_typ
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 from typing_extensions import Self
 
-from stillroom.errors import StepDefinitionError, StillroomError
+from stillroom.constants import STILLROOM_METADATA_KEY
+from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
 from stillroom.steps.bookkeeping import (
@@ -31,6 +33,8 @@ from stillroom.steps.bookkeeping import (
 from stillroom.steps.context import current_pipeline
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
 from stillroom.utils.serialization import Serializable
+
+logger = logging.getLogger("stillroom.steps")
 
 StepInput = Annotated[list[dict[str, Any]], "StepInput"]
 """Annotation of the parameter(s) of `Step.process` that receive input rows."""
@@ -374,6 +378,34 @@ class GeneratorStep(_Step, ABC):
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """Yield rows from `offset` on: `(rows, is_last)`, a list of rows or one row at a time."""
 
+    def _check_yielded_columns(self, row: Row) -> None:
+        """Warn, naming this step, when its first row's columns differ from its declared
+        `outputs`: otherwise the next step is blamed for a column this one never wrote."""
+        declared = self.get_outputs()
+        if not declared or not isinstance(row, dict):
+            return
+        extra = [c for c in row if c not in declared and c != STILLROOM_METADATA_KEY]
+        missing = [c for c, required in declared.items() if required and c not in row]
+        if not extra and not missing:
+            return
+        parts = []
+        if extra:
+            hints = "".join(did_you_mean(column, declared) for column in extra).strip()
+            parts.append(
+                f"yields {', '.join(map(repr, extra))}, not in its outputs"
+                + (f" ({hints})" if hints else "")
+            )
+        if missing:
+            parts.append(f"declares {', '.join(map(repr, missing))} but does not yield it")
+        logger.warning(
+            "Step %r (%s) %s. Declared outputs: %s. Steps after it see the declared columns, "
+            "so fix the rows it yields or its `outputs`.",
+            self.name,
+            type(self).__name__,
+            "; ".join(parts),
+            list(declared),
+        )
+
     def process_applying_mappings(self, offset: int = 0) -> Iterator[tuple[list[Row], bool]]:
         """`process` as `(rows, is_last)` batches, with `output_mappings` applied.
 
@@ -381,8 +413,12 @@ class GeneratorStep(_Step, ABC):
         a last, empty batch: each batch leaves as soon as it is made, never held back while
         the next one is computed, so what a stopped run saved matches what it sent.
         """
+        checked = False
         for item in self.process(offset):
             rows, is_last = item if isinstance(item, tuple) else (item, False)
+            if rows and not checked:
+                checked = True
+                self._check_yielded_columns(rows[0] if isinstance(rows, list) else rows)
             yield self.restore_outputs(rows), is_last
             if is_last:
                 return
