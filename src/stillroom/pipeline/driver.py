@@ -17,6 +17,7 @@ import functools
 import os
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError
@@ -66,7 +67,7 @@ def _drive_here(
     try:
         main = loop.create_task(engine.run())
         if handle_signals:
-            handlers = {
+            handlers: dict[signal.Signals, Callable[[], object]] = {
                 signal.SIGINT: engine.interrupt,
                 signal.SIGTERM: functools.partial(engine.terminate, grace),
             }

@@ -18,9 +18,12 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stillroom.utils.serialization import TYPE_INFO_KEY
+
+if TYPE_CHECKING:
+    from stillroom.steps.base import _Step
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -90,7 +93,7 @@ def is_cpu_bound(step: Any) -> bool:
 
 # --- the process pool side ----------------------------------------------------------------------
 
-_SPECS: dict[str, tuple[type, dict[str, Any]]] = {}
+_SPECS: dict[str, tuple[type[_Step], dict[str, Any]]] = {}
 _BUILT: dict[str, Any] = {}
 
 

@@ -341,8 +341,13 @@ class Step(_Step, ABC):
     )
 
     @abstractmethod
-    def process(self, *inputs: StepInput) -> StepOutput:
-        """Yield lists of rows built from the input batches (one per predecessor)."""
+    def process(self, *inputs: Any, **kwargs: Any) -> StepOutput:
+        """Yield lists of rows built from the input batches (one per predecessor).
+
+        Each input is a `StepInput` (a list of rows). Declared with `Any` so that a subclass
+        may name its inputs as it likes, `process(self, inputs: StepInput)` for one
+        predecessor as distilabel's steps do, and still type-check as an override.
+        """
 
     def process_applying_mappings(self, *inputs: list[Row]) -> StepOutput:
         """`process` with `input_mappings`/`output_mappings` applied; what the engine calls."""

@@ -120,7 +120,7 @@ def _type_of(schema: dict[str, Any]) -> str:
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), kind[0] if kind else None)
     if kind:
-        return kind
+        return str(kind)
     if "properties" in schema:
         return "object"
     if "items" in schema or "prefixItems" in schema:
@@ -171,7 +171,8 @@ class _Builder:
             if not isinstance(node, dict) or part not in node:
                 raise SchemaError(f"cannot resolve $ref {ref!r} in the schema")
             node = node[part]
-        return node
+        resolved: dict[str, Any] = node
+        return resolved
 
     def build(self, schema: dict[str, Any], depth: int) -> Any:
         if depth > 4 * MAX_DEPTH:

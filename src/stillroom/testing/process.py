@@ -56,7 +56,8 @@ class ServerProcess:
 
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change the child's behaviour while it runs (`POST /_config`); returns the new settings."""
-        return self._call("POST", "/_config", options)
+        settings: dict[str, Any] = self._call("POST", "/_config", options)
+        return settings
 
     def _call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> Any:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=ADMIN_TIMEOUT)
@@ -122,9 +123,9 @@ def start_server_process(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env
     )
     first_line: list[bytes] = []
-    reader = threading.Thread(
-        target=lambda: first_line.append(process.stdout.readline()), daemon=True
-    )  # type: ignore[union-attr]
+    stdout = process.stdout
+    assert stdout is not None  # stdout=PIPE above
+    reader = threading.Thread(target=lambda: first_line.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout=startup_timeout)
     url = first_line[0].decode().strip() if first_line else ""

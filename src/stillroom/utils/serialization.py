@@ -32,6 +32,7 @@ from stillroom.errors import SerializationError, did_you_mean
 
 TYPE_INFO_KEY = "type_info"
 _S = TypeVar("_S", bound="Serializable")
+_T = TypeVar("_T")
 
 
 def type_info(cls: type) -> dict[str, str]:
@@ -39,8 +40,8 @@ def type_info(cls: type) -> dict[str, str]:
 
 
 def import_type(
-    info: dict[str, str], allowed_modules: Iterable[str] = (), *, expected: type
-) -> type:
+    info: dict[str, str], allowed_modules: Iterable[str] = (), *, expected: type[_T]
+) -> type[_T]:
     """The class named by a dump's `type_info`: a subclass of `expected`, defined in the module
     the dump names, under `stillroom` or a module the caller allowed.
 
@@ -238,7 +239,7 @@ class Serializable(BaseModel):
         allowed = (*allowed_modules, cls.__module__)
         data = dict(data)
         info = data.pop(TYPE_INFO_KEY, None)
-        target: type[Any] = cls
+        target = cls
         if info is not None:
             target = import_type(info, allowed, expected=cls)
         return target._validate_loaded(

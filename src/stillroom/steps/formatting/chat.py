@@ -57,7 +57,8 @@ def user_turn(system_prompt: Any, instruction: str | None) -> ChatType:
     messages: ChatType = []
     if isinstance(system_prompt, str) and system_prompt:
         messages.append({"role": "system", "content": system_prompt})
-    messages.append({"role": "user", "content": instruction})
+    # a None instruction (its request failed upstream) stays None in the conversation
+    messages.append({"role": "user", "content": instruction})  # type: ignore[typeddict-item]
     return messages
 
 

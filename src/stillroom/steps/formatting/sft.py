@@ -59,7 +59,8 @@ class FormatTextGenerationSFT(_FormatSFT):
         instruction = text_value(label, index, "instruction", row["instruction"])
         generation = text_value(label, index, "generation", row["generation"])
         messages = user_turn(row.get("system_prompt"), instruction)
-        messages.append({"role": "assistant", "content": generation})
+        # a None generation (its request failed upstream) stays None, as distilabel keeps it
+        messages.append({"role": "assistant", "content": generation})  # type: ignore[typeddict-item]
         return {
             **row,
             "prompt": instruction,

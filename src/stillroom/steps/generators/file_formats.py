@@ -14,7 +14,7 @@ import glob
 import gzip
 import io
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -140,7 +140,7 @@ def _opened(path: str, storage_options: dict[str, Any] | None) -> Iterator[IO[by
 
 def read_rows(
     path: str, kind: str, storage_options: dict[str, Any] | None, chunk_size: int = 1024
-) -> Iterator[Row]:
+) -> Generator[Row, None, None]:
     """The rows of one file, read lazily; malformed content raises naming file and line."""
     with _opened(path, storage_options) as handle:
         if kind == "parquet":

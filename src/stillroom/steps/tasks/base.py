@@ -305,7 +305,7 @@ class Task(_Task, Step, ABC):
         except Exception as exc:
             return RowInputError(f"format_input failed: {describe_error(exc)}")
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]  # one input, as distilabel's
+    def process(self, inputs: StepInput) -> StepOutput:
         """Format every row, ask the LLM, and yield the rows its replies become, in order.
 
         Rows that cannot be formatted send no request (see `request_for`)."""

@@ -8,6 +8,7 @@ mode) return JSON the task parses directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,7 +42,9 @@ class DefaultStructuredOutputMixin(BaseModel):
         return messages, structured
 
 
-def json_schema(properties: dict[str, object], required: list[str] | None = None) -> dict[str, Any]:
+def json_schema(
+    properties: Mapping[str, object], required: list[str] | None = None
+) -> dict[str, Any]:
     """A JSON schema of an object with `properties` (all required unless told otherwise)."""
     return {
         "type": "object",

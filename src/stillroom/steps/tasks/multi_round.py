@@ -170,7 +170,8 @@ async def run_alone(exchange: Exchange[T], send_one: Callable[[FormattedInput], 
         try:
             request = exchange.send(reply)  # type: ignore[arg-type]
         except StopIteration as stop:
-            return stop.value
+            result: T = stop.value
+            return result
         reply = await send_one(request)
 
 

@@ -11,6 +11,7 @@ from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.evol_instruct import mutations
 from stillroom.steps.tasks.multi_round import Exchange, MultiRoundTask, Transcript
 from stillroom.steps.typing import Row, StepColumns
+from stillroom.typing import ChatType
 
 clean_instruction = partial(
     parsing.clean_text,
@@ -92,6 +93,6 @@ def answer_each(transcript: Transcript, instructions: list[str]) -> Exchange[lis
     """Ask the LLM to answer each instruction in turn, returning the answers."""
     answers = []
     for instruction in instructions:
-        request = [{"role": "user", "content": instruction}]
+        request: ChatType = [{"role": "user", "content": instruction}]
         answers.append((yield from transcript.ask(request, parsing.clean_text)))
     return answers

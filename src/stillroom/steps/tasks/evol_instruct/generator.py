@@ -122,7 +122,7 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
             return exc
 
     def _read_instruction(self, text: str) -> str:
-        return self.format_output(text)["instruction"]
+        return str(self.format_output(text)["instruction"])
 
     def _rows(self, accepted: list[_Slot]) -> list[Row]:
         """Rows for the accepted instructions, answering them first if asked to."""

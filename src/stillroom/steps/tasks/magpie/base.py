@@ -59,7 +59,8 @@ class MagpieBase(BaseModel):
                 raise ValueError(
                     "system_prompt: give every prompt a probability, (prompt, probability), or none."
                 )
-            if all(weighted) and abs(sum(w for _, w in value.values()) - 1.0) > 1e-6:  # type: ignore[misc]
+            weights = [v[1] for v in value.values() if isinstance(v, tuple)]
+            if all(weighted) and abs(sum(weights) - 1.0) > 1e-6:
                 raise ValueError("system_prompt: the probabilities must add up to 1.")
         if isinstance(value, (list, dict)) and not value:
             raise ValueError("system_prompt: give at least one prompt.")
@@ -98,18 +99,20 @@ class MagpieBase(BaseModel):
         """The conversation before the first user turn, and the system prompt key used."""
         if row.get("system_prompt"):
             return [{"role": "system", "content": str(row["system_prompt"])}], None
-        chosen = self.system_prompt
+        prompts_given = self.system_prompt
+        chosen: str | None = None
         key: str | None = None
-        if isinstance(chosen, list):
-            chosen = _RNG.choice(chosen)
-        elif isinstance(chosen, dict):
-            keys = list(chosen)
-            values = list(chosen.values())
-            weights = [v[1] for v in values] if isinstance(values[0], tuple) else None
+        if isinstance(prompts_given, str):
+            chosen = prompts_given
+        elif isinstance(prompts_given, list):
+            chosen = _RNG.choice(prompts_given)
+        elif isinstance(prompts_given, dict):
+            keys = list(prompts_given)
+            values = list(prompts_given.values())
+            weights = [v[1] for v in values if isinstance(v, tuple)] or None
             key = _RNG.choices(keys, weights=weights)[0]
-            chosen = chosen[key]
-            if isinstance(chosen, tuple):
-                chosen = chosen[0]
+            picked = prompts_given[key]
+            chosen = picked[0] if isinstance(picked, tuple) else picked
         if chosen is None and self.n_turns > 1 and not self.only_instruction:
             chosen = prompts.render("magpie/multi_turn_system")
         if chosen is None:

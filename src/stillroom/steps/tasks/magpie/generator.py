@@ -34,7 +34,8 @@ class MagpieGenerator(OneGenerationPerRequest, RepliesReadInRounds, MagpieBase, 
     `system_prompt_key` (when `system_prompt` is a dict), `model_name`.
     """
 
-    num_rows: RuntimeParameter[int] = Field(default=None, description="Rows to generate.")
+    # distilabel's declaration: required when the pipeline runs, None until then
+    num_rows: RuntimeParameter[int] = Field(default=None, description="Rows to generate.")  # type: ignore[assignment]
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
