@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParametersMixin
+from stillroom.steps.base import process_takes_rows
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
@@ -37,6 +38,13 @@ def graph_problems(dag: DAG) -> list[str]:
         ]
     problems: list[str] = []
     generators = [name for name, step in dag.steps.items() if step.is_generator]
+    for name, step in dag.steps.items():
+        if not step.is_generator and not process_takes_rows(type(step)):
+            problems.append(
+                f"{_label(step)} receives rows, but its process takes none: define it as "
+                "`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "
+                "predecessors)."
+            )
     for name in generators:
         preds = dag.predecessors(name)
         if preds:
