@@ -43,5 +43,5 @@ def test_the_step_joins_the_pipeline_given() -> None:
 
 
 def test_anything_else_is_refused_with_what_is_accepted() -> None:
-    with pytest.raises(StillroomUserError, match="expected a list of dicts, a datasets.Dataset"):
+    with pytest.raises(StillroomUserError, match=r"expected a list of dicts, a datasets\.Dataset"):
         make_generator_step("rows.csv")

@@ -38,7 +38,7 @@ def graph_problems(dag: DAG) -> list[str]:
         ]
     problems: list[str] = []
     generators = [name for name, step in dag.steps.items() if step.is_generator]
-    for name, step in dag.steps.items():
+    for step in dag.steps.values():
         if not step.is_generator and not process_takes_rows(type(step)):
             problems.append(
                 f"{_label(step)} receives rows, but its process takes none: define it as "
