@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stillroom.errors import StepDefinitionError
+from stillroom.errors import StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models import MockLLM
 from stillroom.steps import GeneratorStep, GlobalStep, Step, StepInput, step
@@ -77,7 +77,7 @@ def test_task_decorator_renders_prompts_and_formats_output() -> None:
 
 
 def test_task_decorator_needs_the_docstring_block() -> None:
-    with pytest.raises(StepDefinitionError, match="docstring needs a block"):
+    with pytest.raises(StillroomUserError, match="doesn't follow the expected format"):
 
         @task(inputs=["q"], outputs=["a"])
         def NoPrompt(output, input=None):
