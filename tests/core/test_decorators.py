@@ -34,7 +34,7 @@ def Total(inputs: StepInput):
 def test_step_decorator_builds_a_step_with_runtime_parameters() -> None:
     assert issubclass(TextLength, Step)
     s = TextLength(scale=2)
-    assert s.name == "text_length"
+    assert s.name == "text_length_0"  # distilabel's default names
     assert s.runtime_parameters_names["scale"] is True
     assert next(s.process([{"text": "abc"}])) == [{"text": "abc", "length": 6}]
     assert s.get_inputs() == {"text": True} and s.get_outputs() == {"length": True}

@@ -50,7 +50,7 @@ def test_steps_no_generator_reaches_and_generators_with_inputs() -> None:
         orphan >> after
     found = problems(pipeline)
     assert any(
-        "'other' (LoadDataFromDicts) is a generator" in p and "['load_data_from_dicts']" in p
+        "'other' (LoadDataFromDicts) is a generator" in p and "['load_data_from_dicts_0']" in p
         for p in found
     )
     assert any("'orphan' (TextGeneration) has no predecessor" in p for p in found)
