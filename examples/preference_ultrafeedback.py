@@ -45,6 +45,6 @@ def build_pipeline(llm: Any = None) -> Any:
 
 if __name__ == "__main__":
     distiset = build_pipeline().run(
-        parameters={"text_generation": {"llm": {"generation_kwargs": {"temperature": 0.8}}}},
+        parameters={"text_generation_0": {"llm": {"generation_kwargs": {"temperature": 0.8}}}},
     )
     print(distiset)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stillroom.errors import StepDefinitionError
+from stillroom.errors import StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models import MockLLM
 from stillroom.steps import GeneratorStep, GlobalStep, Step, StepInput, step
@@ -34,7 +34,7 @@ def Total(inputs: StepInput):
 def test_step_decorator_builds_a_step_with_runtime_parameters() -> None:
     assert issubclass(TextLength, Step)
     s = TextLength(scale=2)
-    assert s.name == "text_length"
+    assert s.name == "text_length_0"  # distilabel's default names
     assert s.runtime_parameters_names["scale"] is True
     assert next(s.process([{"text": "abc"}])) == [{"text": "abc", "length": 6}]
     assert s.get_inputs() == {"text": True} and s.get_outputs() == {"length": True}
@@ -77,7 +77,7 @@ def test_task_decorator_renders_prompts_and_formats_output() -> None:
 
 
 def test_task_decorator_needs_the_docstring_block() -> None:
-    with pytest.raises(StepDefinitionError, match="docstring needs a block"):
+    with pytest.raises(StillroomUserError, match="doesn't follow the expected format"):
 
         @task(inputs=["q"], outputs=["a"])
         def NoPrompt(output, input=None):

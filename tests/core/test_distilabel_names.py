@@ -42,7 +42,12 @@ NAMES = {
         "StillroomException StillroomGenerationException "
         "StillroomOfflineBatchGenerationNotFinishedException"
     ),
+    "stillroom.pipeline": "Pipeline RayPipeline routing_batch_function sample_n_steps",
     "stillroom.pipeline.local": "Pipeline",
+    "stillroom.pipeline.routing_batch_function": (
+        "RoutingBatchFunction routing_batch_function sample_n_steps"
+    ),
+    "stillroom.steps.generators.utils": "make_generator_step",
     "stillroom.utils.chat": "is_openai_format",
     "stillroom.steps.tasks.evol_instruct.utils": "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES",
     "stillroom.steps.tasks.evol_instruct.evol_complexity.utils": (

@@ -108,4 +108,4 @@ def test_second_example_rejects_the_instruction_the_usage_snippet_passes() -> No
 def test_outputs_always_include_model_name() -> None:
     task = MyCustomTask(instruction="x", llm=OpenAILLM("gpt-4"))
     assert list(task.get_outputs()) == ["output_field", "model_name"]
-    assert task.name == "my_custom_task"
+    assert task.name == "my_custom_task_0"

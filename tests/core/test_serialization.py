@@ -42,7 +42,7 @@ def test_dump_has_type_information() -> None:
         "module": "stillroom.steps.generators.data",
         "name": "LoadDataFromDicts",
     }
-    assert dump["name"] == "load_data_from_dicts"
+    assert dump["name"] == "load_data_from_dicts_0"
     assert "pipeline" not in dump
 
 

@@ -180,7 +180,7 @@ def test_mapping_over_an_existing_column_restores_it() -> None:
 
 def test_task_process_before_load() -> None:
     task = Rate(llm=MockLLM())
-    with pytest.raises(NotLoadedError, match=r"Step 'rate' \(Rate\).*load\(\)"):
+    with pytest.raises(NotLoadedError, match=r"Step 'rate_0' \(Rate\).*load\(\)"):
         task.process([{"text": "a"}])
 
 

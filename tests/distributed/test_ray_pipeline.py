@@ -47,10 +47,10 @@ def test_same_rows_as_the_local_engine(
     failed = [row for row in got if row["generation"] is None]
     assert len(failed) == 12
     assert all(row["digest"] is None for row in failed)
-    assert all("no answer" in row[METADATA_COLUMN]["error_text_generation"] for row in failed)
+    assert all("no answer" in row[METADATA_COLUMN]["error_text_generation_0"] for row in failed)
     assert {row["rows"] for row in got} == {120} and {row["digested"] for row in got} == {108}
     assert on_ray.summary is not None and local.summary is not None
-    assert on_ray.summary.failed_rows == local.summary.failed_rows == {"text_generation": 12}
+    assert on_ray.summary.failed_rows == local.summary.failed_rows == {"text_generation_0": 12}
     stats = server.stats()
     assert stats.requests_total == on_ray.summary.requests_sent == 120
     assert stats.max_requests_per_prompt == 1
@@ -69,14 +69,14 @@ def test_a_raising_replica_keeps_its_rows_with_the_error_like_the_local_engine(
     rows = rows_of(on_ray)
     assert rows == rows_of(local)
     assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(120)]
-    failed = [row for row in rows if "error_digest" in (row.get(METADATA_COLUMN) or {})]
+    failed = [row for row in rows if "error_digest_0" in (row.get(METADATA_COLUMN) or {})]
     assert [row["instruction"] for row in failed] == [f"question {i}" for i in range(50, 60)]
     assert all(row["digest"] is None for row in failed)
-    assert {row[METADATA_COLUMN]["error_digest"] for row in failed} == {
+    assert {row[METADATA_COLUMN]["error_digest_0"] for row in failed} == {
         "ValueError: cannot digest while broken exists"
     }
     assert on_ray.summary is not None and on_ray.summary.completed
-    assert on_ray.summary.failed_rows == {"text_generation": 12, "digest": 10}
+    assert on_ray.summary.failed_rows == {"text_generation_0": 12, "digest_0": 10}
 
 
 def test_a_raising_global_step_fails_the_run_like_the_local_engine_and_runs_resume_across_engines(
@@ -94,14 +94,14 @@ def test_a_raising_global_step_fails_the_run_like_the_local_engine_and_runs_resu
     ):
         pipeline.ray().run(progress=False)
     assert "Resuming pipeline 'ray-test'" in caplog.text
-    assert ray_error.value.step_name == local_error.value.step_name == "tally"
+    assert ray_error.value.step_name == local_error.value.step_name == "tally_0"
     assert type(ray_error.value.error) is type(local_error.value.error) is ValueError
     assert str(ray_error.value.error) == str(local_error.value.error)
 
     marker.unlink()
     # and the local engine resumes the Ray run's checkpoint; resources are how a step runs,
     # not what it computes, so changing them keeps the checkpoint too
-    resumed = pipeline.run({"digest": {"resources": {"replicas": 1}}}, progress=False)
+    resumed = pipeline.run({"digest_0": {"resources": {"replicas": 1}}}, progress=False)
     rows = rows_of(resumed)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed
@@ -254,7 +254,7 @@ def test_a_replica_that_dies_is_replaced_and_its_batch_runs_again_without_paying
         distiset = pipeline.ray().run(progress=False)
 
     assert not marker.exists(), "the replica never died"
-    assert "A Ray replica of step 'text_generation' stopped" in caplog.text
+    assert "A Ray replica of step 'text_generation_0' stopped" in caplog.text
     rows = rows_of(distiset)
     assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(40)]
     for i, row in enumerate(rows):

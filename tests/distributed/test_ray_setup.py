@@ -78,8 +78,8 @@ def test_ray_pipeline_is_a_pipeline_that_saves_and_loads(tmp_path: Path) -> None
 
 def test_resources_are_runtime_parameters() -> None:
     pipeline = build(Path("unused"), AsyncMockLLM())
-    pipeline.validate({"digest": {"resources": {"replicas": 3, "cpus": 0.5}}})
-    resources = pipeline.get_step("digest").resources
+    pipeline.validate({"digest_0": {"resources": {"replicas": 3, "cpus": 0.5}}})
+    resources = pipeline.get_step("digest_0").resources
     assert (resources.replicas, resources.cpus) == (3, 0.5)
 
 
@@ -88,7 +88,7 @@ def test_resources_do_not_change_signatures() -> None:
     resources, on Ray or locally."""
     pipeline = build(Path("unused"), AsyncMockLLM())
     before = (pipeline.signature, pipeline.step_signatures())
-    pipeline.validate({"digest": {"resources": {"replicas": 4, "cpus": 2, "gpus": 1}}})
+    pipeline.validate({"digest_0": {"resources": {"replicas": 4, "cpus": 2, "gpus": 1}}})
     assert (pipeline.signature, pipeline.step_signatures()) == before
 
 
@@ -96,8 +96,8 @@ def test_resources_do_not_change_signatures() -> None:
 @pytest.mark.timeout(60)
 def test_a_generator_cannot_have_replicas(ray_address: str, tmp_path: Path) -> None:
     pipeline = build(tmp_path, AsyncMockLLM()).ray()
-    with pytest.raises(PipelineValidationError, match=r"load_data_from_dicts.*replicas=2"):
-        pipeline.run({"load_data_from_dicts": {"resources": {"replicas": 2}}}, progress=False)
+    with pytest.raises(PipelineValidationError, match=r"load_data_from_dicts_0.*replicas=2"):
+        pipeline.run({"load_data_from_dicts_0": {"resources": {"replicas": 2}}}, progress=False)
 
 
 @pytest.mark.ray
@@ -106,8 +106,8 @@ def test_asking_for_resources_no_node_has_fails_before_running(
     ray_address: str, tmp_path: Path
 ) -> None:
     pipeline = build(tmp_path, AsyncMockLLM()).ray()
-    with pytest.raises(StillroomError, match=r"'digest'.*GPU=1.*no node"):
-        pipeline.run({"digest": {"resources": {"gpus": 1}}}, progress=False)
+    with pytest.raises(StillroomError, match=r"'digest_0'.*GPU=1.*no node"):
+        pipeline.run({"digest_0": {"resources": {"gpus": 1}}}, progress=False)
 
 
 class Holding(Step):
@@ -128,7 +128,7 @@ class Holding(Step):
 def test_a_step_that_cannot_be_pickled_is_named(ray_address: str, tmp_path: Path) -> None:
     with Pipeline(name="unpicklable", cache_dir=tmp_path) as pipeline:
         LoadDataFromDicts(data=[{"a": 1}]) >> Holding(handle=threading.Lock())
-    with pytest.raises(StillroomError, match=r"Step 'holding' cannot be sent to Ray.*load\(\)"):
+    with pytest.raises(StillroomError, match=r"Step 'holding_0' cannot be sent to Ray.*load\(\)"):
         pipeline.ray().run(progress=False)
 
 

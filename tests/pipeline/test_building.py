@@ -22,9 +22,9 @@ def test_steps_created_inside_join_and_rshift_forms_connect() -> None:
         load >> a >> [b, c]
         [b, c] >> d
     outside = LoadDataFromDicts(data=[])
-    assert list(pipeline.steps) == ["load_data_from_dicts", "a", "b", "c", "d"]
+    assert list(pipeline.steps) == ["load_data_from_dicts_0", "a", "b", "c", "d"]
     assert pipeline.dag.edges == [
-        ("load_data_from_dicts", "a"),
+        ("load_data_from_dicts_0", "a"),
         ("a", "b"),
         ("a", "c"),
         ("b", "d"),
@@ -41,7 +41,7 @@ def test_inferred_duplicate_names_are_numbered_explicit_ones_rejected() -> None:
         with pytest.raises(StillroomError, match="already has a step named 'mine'"):
             make_task("mine")
     assert [first.name, second.name, third.name] == [
-        "text_generation",
+        "text_generation_0",
         "text_generation_1",
         "text_generation_2",
     ]

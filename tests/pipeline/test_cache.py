@@ -80,7 +80,7 @@ def test_a_rerun_retries_exactly_the_failed_requests() -> None:
 
     pipeline, llm = build()
     distiset = pipeline.run(progress=False)
-    assert distiset.summary is not None and distiset.summary.failed_rows == {"text_generation": 2}
+    assert distiset.summary is not None and distiset.summary.failed_rows == {"text_generation_0": 2}
     failing.clear()
     pipeline, llm = build()
     rows = pipeline.run(progress=False)["default"]["train"].to_list()

@@ -74,8 +74,8 @@ def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
         pipeline.run(progress=None, log_interval=0.05)
     messages = [r.getMessage() for r in caplog.records]
     progress = [m for m in messages if m.startswith("progress: ")]
-    step = r"text_generation (\d)/6 \(in flight (\d) · tokens (\d+)(?: · errors (\d))?\)"
-    line = re.compile(rf"progress: load_data_from_dicts \d/6 \| {step}$")
+    step = r"text_generation_0 (\d)/6 \(in flight (\d) · tokens (\d+)(?: · errors (\d))?\)"
+    line = re.compile(rf"progress: load_data_from_dicts_0 \d/6 \| {step}$")
     matches = [line.match(m) for m in progress]
     assert matches and all(matches), progress
     assert any(m.group(2) == "2" for m in matches)  # both request slots busy at some point
@@ -83,7 +83,7 @@ def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
     assert any("Pipeline 'small' finished with 1 failed row in" in m for m in messages)
     assert any("dataset 'default': 6 rows" in m for m in messages)
     assert (
-        "  step 'text_generation': 1 rows kept with an error (see stillroom_metadata)" in messages
+        "  step 'text_generation_0': 1 rows kept with an error (see stillroom_metadata)" in messages
     )
     assert any(m.startswith("  LLM requests: 6 sent, 0 from cache, 1 failed") for m in messages)
     assert "  tokens for mock: 5 in, 10 out" in messages

@@ -256,12 +256,12 @@ def test_a_cpu_bound_batch_that_raises_keeps_its_rows_with_the_error(tmp_path: P
     failed = [r for r in rows if r["pid"] is None]
     assert [r["instruction"] for r in failed] == ["q6", "q7"]
     assert all(r["started"] is None and r["ended"] is None for r in failed)
-    assert {r[METADATA_COLUMN]["error_span_step"] for r in failed} == {
+    assert {r[METADATA_COLUMN]["error_span_step_0"] for r in failed} == {
         "RuntimeError: cannot handle q6"
     }
     assert all(METADATA_COLUMN not in r for r in rows if r not in failed)
     assert distiset.summary is not None and distiset.summary.completed
-    assert distiset.summary.failed_rows == {"span_step": 2}
+    assert distiset.summary.failed_rows == {"span_step_0": 2}
 
 
 def test_a_step_that_raises_keeps_the_rows_and_a_rerun_after_the_fix_fills_them(
@@ -275,26 +275,26 @@ def test_a_step_that_raises_keeps_the_rows_and_a_rerun_after_the_fix_fills_them(
         with Pipeline(name="failing") as pipeline:
             load = LoadDataFromDicts(data=instructions(20), batch_size=4)
             load >> TextGeneration(llm=llm) >> Shout(output_mappings={"shout": "loud"})
-            pipeline.get_step("text_generation") >> FailOnce(flag=str(flag), bad="q9")
+            pipeline.get_step("text_generation_0") >> FailOnce(flag=str(flag), bad="q9")
         return pipeline
 
     distiset = build().run(progress=False)
-    rows = rows_of(distiset, "fail_once")
+    rows = rows_of(distiset, "fail_once_0")
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(20)]
-    failed = [r for r in rows if "error_fail_once" in r[METADATA_COLUMN]]
+    failed = [r for r in rows if "error_fail_once_0" in r[METADATA_COLUMN]]
     assert [r["instruction"] for r in failed] == ["q8", "q9", "q10", "q11"]
     assert all(r["generation"] == "re " + r["instruction"] for r in failed)
-    assert "RuntimeError: cannot handle q9" in failed[0][METADATA_COLUMN]["error_fail_once"]
-    assert [r["loud"] for r in rows_of(distiset, "shout")] == [f"RE Q{i}" for i in range(20)]
+    assert "RuntimeError: cannot handle q9" in failed[0][METADATA_COLUMN]["error_fail_once_0"]
+    assert [r["loud"] for r in rows_of(distiset, "shout_0")] == [f"RE Q{i}" for i in range(20)]
     assert distiset.summary is not None and distiset.summary.failed_rows == {
-        "text_generation": 0,
-        "fail_once": 4,
+        "text_generation_0": 0,
+        "fail_once_0": 4,
     }
-    assert "step 'fail_once': 4 rows kept with an error" in str(distiset.summary)
+    assert "step 'fail_once_0': 4 rows kept with an error" in str(distiset.summary)
 
     flag.unlink()
     fixed = build().run(progress=False)
-    assert all("error_fail_once" not in r[METADATA_COLUMN] for r in rows_of(fixed, "fail_once"))
+    assert all("error_fail_once_0" not in r[METADATA_COLUMN] for r in rows_of(fixed, "fail_once_0"))
     assert fixed.summary is not None and fixed.summary.cache_hits == 20
     assert len(llm.calls) == 20  # the rerun took every reply from the cache
 
@@ -313,7 +313,7 @@ def test_a_global_step_that_raises_stops_the_run_and_a_rerun_resumes_after_the_f
         return pipeline
 
     with pytest.raises(
-        StepFailedError, match="Step 'failing_global' failed on batch 0: RuntimeError: broken"
+        StepFailedError, match="Step 'failing_global_0' failed on batch 0: RuntimeError: broken"
     ):
         build().run(progress=False)
     assert len(llm.calls) == 20
@@ -352,7 +352,7 @@ def test_rows_given_to_run_feed_a_pipeline_without_generator() -> None:
     assert [r["shout"] for r in rows] == ["OK"] * 5
     rows = rows_of(pipeline.run(dataset=instructions(3), progress=False))
     assert [r["instruction"] for r in rows] == ["q0", "q1", "q2"]
-    assert list(pipeline.steps) == ["text_generation", "shout", "load_dataset"]
+    assert list(pipeline.steps) == ["text_generation_0", "shout_0", "load_dataset"]
 
 
 def test_generators_of_different_lengths_align_by_batch_position() -> None:

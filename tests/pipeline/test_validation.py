@@ -50,7 +50,7 @@ def test_steps_no_generator_reaches_and_generators_with_inputs() -> None:
         orphan >> after
     found = problems(pipeline)
     assert any(
-        "'other' (LoadDataFromDicts) is a generator" in p and "['load_data_from_dicts']" in p
+        "'other' (LoadDataFromDicts) is a generator" in p and "['load_data_from_dicts_0']" in p
         for p in found
     )
     assert any("'orphan' (TextGeneration) has no predecessor" in p for p in found)
@@ -145,3 +145,18 @@ def test_columns_of_generators_without_declared_outputs_are_checked_at_run_time(
     with Pipeline(name="p") as pipeline:
         Opaque() >> TextGeneration(llm=AsyncMockLLM())
     pipeline.validate()
+
+
+class TakesNoRows(Step):
+    """A step whose `process` has no parameter for rows: fine to define, not to run."""
+
+    def process(self) -> StepOutput:  # type: ignore[override]
+        yield []
+
+
+def test_a_step_whose_process_takes_no_rows_is_reported_when_rows_would_reach_it() -> None:
+    with Pipeline(name="p") as pipeline:
+        LoadDataFromDicts(data=[{"instruction": "x"}]) >> TakesNoRows(name="sink")
+    (problem,) = problems(pipeline)
+    assert "Step 'sink' (TakesNoRows) receives rows, but its process takes none" in problem
+    assert "def process(self, inputs: StepInput)" in problem

@@ -117,9 +117,9 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
         "--allow-module",
         "pipeline_helpers",
         "--param",
-        "text_generation.llm.generation_kwargs.temperature=0.2",
+        "text_generation_0.llm.generation_kwargs.temperature=0.2",
         "--param",
-        "text_generation.input_batch_size=3",
+        "text_generation_0.input_batch_size=3",
         "--output-dir",
         str(out),
         cache_dir=cache_dir,
@@ -129,7 +129,7 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
     distiset = Distiset.load_from_disk(out)
     assert distiset["louder"]["train"]["shout"] == ["HELLO"] * 5
     saved = Pipeline.from_yaml(out / "pipeline.yaml", allowed_modules=["pipeline_helpers"])
-    task = saved.get_step("text_generation")
+    task = saved.get_step("text_generation_0")
     assert task.llm.generation_kwargs == {"temperature": 0.2} and task.input_batch_size == 3
 
     info = cli(
@@ -143,10 +143,10 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
     )
     assert info.returncode == 0, info.stderr
     assert (
-        "text_generation (TextGeneration): instruction, system_prompt -> generation, model_name"
+        "text_generation_0 (TextGeneration): instruction, system_prompt -> generation, model_name"
         in info.stdout
     )
-    assert "generation_kwargs = {}" in info.stdout and "text_generation >> loud" in info.stdout
+    assert "generation_kwargs = {}" in info.stdout and "text_generation_0 >> loud" in info.stdout
 
     bad = cli(
         "pipeline",
@@ -156,7 +156,7 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
         "--allow-module",
         "pipeline_helpers",
         "--param",
-        "text_generation.input_batch_sise=1",
+        "text_generation_0.input_batch_sise=1",
         cache_dir=cache_dir,
     )
     assert bad.returncode == 1 and "Did you mean 'input_batch_size'" in bad.stderr

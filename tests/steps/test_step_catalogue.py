@@ -68,8 +68,8 @@ def test_every_step_round_trips_through_a_dump(tmp_path: Path) -> None:
 
 
 def test_inferred_names_are_snake_case() -> None:
-    assert stillroom.steps.FormatTextGenerationDPO().name == "format_text_generation_dpo"
-    assert stillroom.steps.MinHashDedup().name == "min_hash_dedup"
+    assert stillroom.steps.FormatTextGenerationDPO().name == "format_text_generation_dpo_0"
+    assert stillroom.steps.MinHashDedup().name == "min_hash_dedup_0"
 
 
 def test_storage_options_never_reach_a_dump_or_repr() -> None:

@@ -138,7 +138,7 @@ def test_a_failed_generation_flows_through_evol_instruct() -> None:
     assert by_input["fails"]["evolved_instruction"] is None
     assert (
         "input column 'instruction' (fed by column 'draft') is None"
-        in (by_input["fails"][METADATA_COLUMN]["error_evol_instruct"])
+        in (by_input["fails"][METADATA_COLUMN]["error_evol_instruct_0"])
     )
     assert by_input["works"]["evolved_instruction"] == "a harder one"
     assert len(evol.llm.calls) == 1

@@ -12,7 +12,7 @@ import inspect
 from types import UnionType
 from typing import Annotated, Any, TypeAlias, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -25,8 +25,9 @@ RuntimeParameter: TypeAlias = Annotated[_T, _MARKER]
 """Marks a field as settable at run time: `batch_size: RuntimeParameter[int] = 50`.
 
 A parameter is optional when it has a default other than None or its type admits None
-(`RuntimeParameter[Optional[str]] = None`). One declared `RuntimeParameter[str] =
-Field(default=None)` is required: it must be set before the pipeline runs."""
+(`RuntimeParameter[Optional[str]] = None`). One declared without a default
+(`key: RuntimeParameter[str]`), or with `Field(default=None)`, is required: it may be left
+unset when the object is built, and must be set before the pipeline runs."""
 
 RuntimeParametersNames: TypeAlias = dict[str, Union[bool, "RuntimeParametersNames"]]
 """Parameter name -> whether it is optional, nested as a dict for nested objects."""
@@ -71,6 +72,25 @@ def _is_optional(field: FieldInfo) -> bool:
 
 class RuntimeParametersMixin(BaseModel):
     """Lists, describes and sets the runtime parameters of a pydantic model."""
+
+    _runtime_parameters: dict[str, Any] = PrivateAttr(default_factory=dict)
+    """The values `set_runtime_parameters` was given, by name (as distilabel keeps them)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A runtime parameter declared without a default (`key: RuntimeParameter[str]`)
+        defaults to None, as in distilabel: the object can be built first and the value
+        given when the pipeline runs; the checks before a run report it if still unset."""
+        super().__pydantic_init_subclass__(**kwargs)
+        unset = [
+            field
+            for field in cls.model_fields.values()
+            if _is_runtime_parameter(field) and field.is_required()
+        ]
+        for field in unset:
+            field.default = None
+        if unset:
+            cls.model_rebuild(force=True)
 
     def _label(self) -> str:
         return f"{type(self).__name__}"
@@ -124,6 +144,7 @@ class RuntimeParametersMixin(BaseModel):
                     f"{self._label()} has no runtime parameter {name!r}."
                     f"{did_you_mean(name, names)} Valid runtime parameters: {valid}."
                 )
+            self._runtime_parameters[name] = value
             nested = _nested(getattr(self, name))
             if nested is not None:
                 if not isinstance(value, dict):

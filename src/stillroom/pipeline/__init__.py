@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stillroom.pipeline.routing_batch_function import routing_batch_function, sample_n_steps
+
 if TYPE_CHECKING:
     from stillroom.pipeline.base import Pipeline
     from stillroom.pipeline.ray import RayPipeline
 
-__all__ = ["Pipeline", "RayPipeline"]
+__all__ = ["Pipeline", "RayPipeline", "routing_batch_function", "sample_n_steps"]
 
 
 def __getattr__(name: str) -> Any:

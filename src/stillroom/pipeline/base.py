@@ -83,7 +83,8 @@ class Pipeline:
                     f"({type(existing).__name__}); give this {type(step).__name__} another "
                     "name=..."
                 )
-            base, index = step.name, 1
+            base, _, first = step.name.rpartition("_")
+            index = int(first) + 1
             while f"{base}_{index}" in self.dag:
                 index += 1
             step.name = f"{base}_{index}"
@@ -100,6 +101,15 @@ class Pipeline:
         if source == target:
             raise StillroomError(f"Step {source!r} cannot send its rows to itself.")
         self.dag.add_edge(source, target)
+
+    def _add_routing(self, source: str, routing: Any) -> None:
+        """Called by `connect(..., routing_batch_function=...)`."""
+        if not callable(routing):
+            raise StillroomError(
+                f"Step {source!r}: routing_batch_function should be a function of the "
+                f"downstream step names (or a RoutingBatchFunction), got {routing!r}."
+            )
+        self.dag.routing[source] = routing
 
     @property
     def steps(self) -> Mapping[str, _Step]:

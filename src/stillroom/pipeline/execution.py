@@ -103,7 +103,7 @@ def kept_on_failure(step: _Step, rows: list[Row], error: Exception) -> list[Row]
         step.name,
         exc_info=True,
     )
-    values: dict[str, Any] = dict.fromkeys(step.get_outputs())
+    values: dict[str, Any] = dict.fromkeys(step._declared_outputs())
     if isinstance(step, _Task):
         values["model_name"] = step.llm.model_name
     outputs = {step.output_mappings.get(column, column): value for column, value in values.items()}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from stillroom.constants import ROUTING_BATCH_FUNCTION_ATTR_NAME, STEP_ATTR_NAME
 
 if TYPE_CHECKING:
     from stillroom.steps.base import _Step
@@ -16,6 +19,21 @@ class DAG:
         self.steps: dict[str, _Step] = {}
         self._successors: dict[str, list[str]] = {}
         self._predecessors: dict[str, list[str]] = {}
+        self.routing: dict[str, Any] = {}
+        """Step name -> the routing batch function choosing which successors get a batch."""
+
+    @property
+    def G(self) -> Mapping[str, list[str]]:
+        """Step name -> its successors (distilabel's `dag.G[name]`, read-only)."""
+        return MappingProxyType(self._successors)
+
+    def get_step(self, name: str) -> dict[str, Any]:
+        """The step's node as distilabel shapes it: the step under "step", and its routing
+        batch function under "routing_batch_function" when it has one."""
+        node: dict[str, Any] = {STEP_ATTR_NAME: self.steps[name]}
+        if name in self.routing:
+            node[ROUTING_BATCH_FUNCTION_ATTR_NAME] = self.routing[name]
+        return node
 
     def __contains__(self, name: object) -> bool:
         return name in self.steps

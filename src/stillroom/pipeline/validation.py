@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParametersMixin
+from stillroom.steps.base import process_takes_rows
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
@@ -37,6 +38,19 @@ def graph_problems(dag: DAG) -> list[str]:
         ]
     problems: list[str] = []
     generators = [name for name, step in dag.steps.items() if step.is_generator]
+    for step in dag.steps.values():
+        if not step.is_generator and not process_takes_rows(type(step)):
+            problems.append(
+                f"{_label(step)} receives rows, but its process takes none: define it as "
+                "`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "
+                "predecessors)."
+            )
+    for name, routing in dag.routing.items():
+        problems.append(
+            f"{_label(dag.steps[name])} routes its batches with {routing!r}, which this "
+            "engine does not do yet: it would send every batch to every successor. Remove "
+            "the routing batch function (see docs/porting.md)."
+        )
     for name in generators:
         preds = dag.predecessors(name)
         if preds:
@@ -87,11 +101,11 @@ def column_problems(dag: DAG) -> list[str]:
             else:
                 upstream |= pred_columns
         if not step.is_generator and upstream is not None:
-            for column, required in step.get_inputs().items():
+            for column, required in step._declared_inputs().items():
                 source = step.input_mappings.get(column, column)
                 if required and source not in upstream:
                     problems.append(_missing_column(step, column, source, upstream))
-        outputs = {step.output_mappings.get(c, c) for c in step.get_outputs()}
+        outputs = {step.output_mappings.get(c, c) for c in step._declared_outputs()}
         if step.is_generator:
             available[name] = outputs or None
         else:

@@ -24,8 +24,10 @@ from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
+from stillroom.steps.artifacts import ArtifactsMixin
 from stillroom.steps.bookkeeping import (
     apply_input_mappings,
+    check_mapping_keys,
     check_required_columns,
     normalize_columns,
     restore_columns,
@@ -103,14 +105,19 @@ def _check_process_signature(cls: type[_Step], method: Callable[..., Any]) -> No
                 f"{cls.__name__}.process must accept `offset` (how many rows were already "
                 f"produced, for resuming). Define it as `def process(self, offset: int = 0)`."
             )
-    elif not any(
-        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
-    ):
-        raise StepDefinitionError(
-            f"{cls.__name__}.process must accept the input rows: define it as "
-            f"`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "
-            f"predecessors)."
-        )
+
+
+def process_takes_rows(step_cls: type[_Step]) -> bool:
+    """Whether a (non-generator) step's `process` has a parameter that can receive rows.
+
+    Checked when a pipeline is validated rather than when the class is defined: a class
+    whose `process` takes no rows is harmless until rows are sent to it (distilabel's own
+    test doubles define such classes and never run them).
+    """
+    process = getattr(step_cls, "process")  # noqa: B009  # declared by the subclasses
+    params = list(inspect.signature(process).parameters.values())[1:]
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return any(p.kind in kinds or p.kind is p.VAR_POSITIONAL for p in params)
 
 
 def _row_lists(
@@ -151,7 +158,7 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
     return process
 
 
-class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
+class _Step(RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, Serializable, ABC):
     """Fields, lifecycle, columns and graph wiring common to every step."""
 
     model_config = ConfigDict(
@@ -179,6 +186,7 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
     _step_kind: ClassVar[StepKind] = "normal"
     _name_inferred: bool = PrivateAttr(default=False)
+    _built_from_decorator: bool = PrivateAttr(default=False)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -200,13 +208,22 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         return "Step"
 
     def model_post_init(self, context: Any, /) -> None:
-        if self.name is None:
-            self.name = camel_to_snake(type(self).__name__)
-            self._name_inferred = True
         if self.pipeline is None:
             self.pipeline = current_pipeline()
+        if self.name is None:
+            # distilabel's scheme: `<snake_case class name>_0`, the index raised by the
+            # pipeline while the name is taken (see `Pipeline._add_step`).
+            self.name = f"{camel_to_snake(type(self).__name__)}_0"
+            self._name_inferred = True
         if self.pipeline is not None:
             self.pipeline._add_step(self)
+        else:
+            logging.getLogger(f"stillroom.step.{self.name}").warning(
+                "Step %r hasn't received a pipeline: it was created outside a `with "
+                "Pipeline(...)` block, so it can be used on its own but not connected to other "
+                "steps. Create it inside the block to make it part of a pipeline.",
+                self.name,
+            )
 
     def _label(self) -> str:
         return f"Step {self.name!r} ({type(self).__name__})"
@@ -223,14 +240,34 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         """Columns this step writes (list, or dict column -> required)."""
         return []
 
-    def get_inputs(self) -> dict[str, bool]:
+    def _declared_inputs(self) -> dict[str, bool]:
         return normalize_columns(self.inputs)
 
-    def get_outputs(self) -> dict[str, bool]:
+    def _declared_outputs(self) -> dict[str, bool]:
         return normalize_columns(self.outputs)
 
+    def get_inputs(self) -> dict[str, bool]:
+        """Columns this step reads, as the incoming rows name them (`input_mappings`
+        applied) -> required."""
+        declared = self._declared_inputs().items()
+        return {self.input_mappings.get(c, c): required for c, required in declared}
+
+    def get_outputs(self) -> dict[str, bool]:
+        """Columns this step writes, as the outgoing rows name them (`output_mappings`
+        applied) -> always written."""
+        declared = self._declared_outputs().items()
+        return {self.output_mappings.get(c, c): written for c, written in declared}
+
+    def verify_inputs_mappings(self) -> None:
+        """Raise if `input_mappings` names a column this step does not read."""
+        check_mapping_keys(self._label(), "input", self.input_mappings, self._declared_inputs())
+
+    def verify_outputs_mappings(self) -> None:
+        """Raise if `output_mappings` names a column this step does not write."""
+        check_mapping_keys(self._label(), "output", self.output_mappings, self._declared_outputs())
+
     def _required_inputs(self) -> list[str]:
-        return [c for c, required in self.get_inputs().items() if required]
+        return [c for c, required in self._declared_inputs().items() if required]
 
     @property
     def is_generator(self) -> bool:
@@ -280,12 +317,13 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         """Rows `process` produced, as the pipeline passes them on: `input_mappings` undone
         and the outputs renamed by `output_mappings` (the other end of `map_inputs`)."""
         undone = {} if self.is_generator else self.input_mappings  # a generator reads no rows
-        return restore_columns(rows, undone, self.output_mappings, self.get_outputs())
+        return restore_columns(rows, undone, self.output_mappings, self._declared_outputs())
 
     # --- graph wiring ------------------------------------------------------------------------
 
-    def connect(self, *steps: _Step) -> None:
-        """Send this step's rows to `steps` (same as `self >> steps`)."""
+    def connect(self, *steps: _Step, routing_batch_function: Any = None) -> None:
+        """Send this step's rows to `steps` (same as `self >> steps`); with a
+        `routing_batch_function`, each batch to those of them it chooses."""
         if self.pipeline is None:
             raise StillroomError(
                 f"{self._label()} is not part of a pipeline, so it cannot be connected. Create "
@@ -293,6 +331,8 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             )
         for other in steps:
             self.pipeline._add_edge(self.name, other.name)
+        if routing_batch_function is not None:
+            self.pipeline._add_routing(self.name, routing_batch_function)
 
     @overload
     def __rshift__(self, other: list[_StepT]) -> list[_StepT]: ...
@@ -300,7 +340,10 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     @overload
     def __rshift__(self, other: _StepT) -> _StepT: ...
 
-    def __rshift__(self, other: _Step | list[_StepT]) -> _Step | list[_StepT]:
+    @overload
+    def __rshift__(self, other: Any) -> Any: ...  # a RoutingBatchFunction, returned attached
+
+    def __rshift__(self, other: Any) -> Any:
         """`a >> b` returns `b` and `a >> [b, c]` returns the list, so chains read left to
         right: `load >> [answer, judge] >> combine`."""
         if isinstance(other, list):
@@ -309,6 +352,9 @@ class _Step(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         if isinstance(other, _Step):
             self.connect(other)
             return other
+        attach = getattr(other, "_attach_upstream", None)  # a RoutingBatchFunction
+        if callable(attach):
+            return attach(self)
         return NotImplemented
 
     def __rrshift__(self, other: list[_StepT]) -> Self:

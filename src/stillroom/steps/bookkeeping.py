@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stillroom.errors import MissingColumnsError
+from stillroom.errors import MissingColumnsError, StillroomUserError
 from stillroom.steps.typing import Row, StepColumns
 
 _OVERRIDDEN = "__stillroom_overridden__"
@@ -20,6 +20,20 @@ def normalize_columns(columns: StepColumns | None) -> dict[str, bool]:
     if isinstance(columns, str):
         return {columns: True}
     return {str(c): True for c in columns}
+
+
+def check_mapping_keys(
+    owner: str, kind: str, mappings: Mapping[str, str], columns: Mapping[str, bool]
+) -> None:
+    """Raise `StillroomUserError` if a key of `mappings` is not one of `columns` (the step's
+    declared input or output columns): the mapping would silently do nothing."""
+    for column in mappings:
+        if column not in columns:
+            raise StillroomUserError(
+                f"{owner}: The {kind} column {column!r} doesn't exist in the {kind}s of the "
+                f"step, so {kind}_mappings cannot rename it. Its {kind} columns are "
+                f"{list(columns)}; fix the key of {kind}_mappings."
+            )
 
 
 def columns_in_rows(rows: Iterable[Row]) -> list[str]:

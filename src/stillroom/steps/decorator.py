@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any, Literal, get_type_hints
 
+from stillroom.errors import StillroomUserError
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _is_step_input, _Step
 from stillroom.steps.typing import StepColumns
 
@@ -53,11 +54,26 @@ def step(
     annotated `RuntimeParameter[...]`).
     """
     if step_type not in _BASES:
-        raise ValueError(f"step_type must be one of {sorted(_BASES)}, got {step_type!r}.")
+        raise StillroomUserError(
+            f"Invalid step type {step_type!r} given to @step: use 'normal' (a Step), 'global' "
+            "(a GlobalStep) or 'generator' (a GeneratorStep)."
+        )
 
     def decorator(func: Callable[..., Any]) -> type[_Step]:
         hints = _parameter_hints(func)
         signature = inspect.signature(func)
+        row_params = [
+            name
+            for name, param in signature.parameters.items()
+            if param.kind is not param.VAR_POSITIONAL and _receives_rows(hints.get(name))
+        ]
+        if len(row_params) > 1 and step_type != "generator":
+            raise StillroomUserError(
+                f"Function {func.__name__!r} has more than one parameter annotated with "
+                f"`StepInput` ({', '.join(row_params)}): @step passes the rows of every "
+                "predecessor to one; write `*inputs: StepInput` to receive one batch per "
+                "predecessor."
+            )
         annotations: dict[str, Any] = {}
         defaults: dict[str, Any] = {}
         field_names: list[str] = []
@@ -94,6 +110,7 @@ def step(
             "inputs": property(lambda self: inputs or []),
             "outputs": property(lambda self: outputs or []),
             "process": process,
+            "_built_from_decorator": True,
             **defaults,
         }
         return type(func.__name__, (_BASES[step_type],), namespace)

@@ -93,9 +93,14 @@ class LoadDataFromHub(_DatasetLoader):
     )
 
     _dataset: Any = PrivateAttr(default=None)
+    _in_memory: Any = PrivateAttr(default=None)
+    """A `datasets.Dataset` handed over in code (`make_generator_step`): read, not opened."""
 
     def load(self) -> None:
         """Open the split (and cut it to `num_examples`)."""
+        if self._in_memory is not None:
+            self._dataset = _first_rows(self._in_memory, self.num_examples)
+            return
         datasets = _datasets(self._label())
         if not self.repo_id:
             raise StillroomError(

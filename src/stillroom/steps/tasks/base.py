@@ -131,8 +131,8 @@ class _Task(_Step, ABC):
     ) -> dict[str, Any]:
         """Turn one reply (None when it failed) into the task's output columns."""
 
-    def get_outputs(self) -> dict[str, bool]:
-        outputs = super().get_outputs()
+    def _declared_outputs(self) -> dict[str, bool]:
+        outputs = super()._declared_outputs()
         outputs.setdefault("model_name", True)
         return outputs
 
@@ -143,11 +143,11 @@ class _Task(_Step, ABC):
         return rows
 
     def _output_on_failure(self) -> dict[str, Any]:
-        return {column: None for column in self.get_outputs() if column != "model_name"}
+        return {column: None for column in self._declared_outputs() if column != "model_name"}
 
     def _input_problem(self, row: Row) -> RowInputError | None:
         """Why `row` cannot be sent: a required input column holding None, else None."""
-        for column, required in self.get_inputs().items():
+        for column, required in self._declared_inputs().items():
             if required and row.get(column) is None:
                 source = self.input_mappings.get(column)
                 origin = f" (fed by column {source!r})" if source else ""
@@ -324,7 +324,7 @@ class Task(_Task, Step, ABC):
         """A row with a `<PLACEHOLDER_COLUMN>` string for each required input column."""
         return {
             column: f"<PLACEHOLDER_{column.upper()}>"
-            for column, required in self.get_inputs().items()
+            for column, required in self._declared_inputs().items()
             if required
         }
 

@@ -10,47 +10,70 @@
         '''
         return {"answer": output}
 
-`user_message_template` is filled with `str.format` from the row's columns.
+Both prompts are filled with `str.format` from the row's columns (only the input columns may
+be named; both keys are required, as in distilabel: `system_prompt: ""` for none).
 """
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable
 from typing import Any
 
-from stillroom.errors import StepDefinitionError, StillroomError
+from stillroom.errors import StillroomError, StillroomUserError
+from stillroom.steps.bookkeeping import normalize_columns
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
 
 
-def _prompts_from_docstring(func: Callable[..., Any]) -> dict[str, str]:
+def _prompts_from_docstring(func: Callable[..., Any], columns: list[str]) -> dict[str, str]:
+    """`system_prompt` and `user_message_template` from the docstring's `---` block, each
+    checked to name only the task's input `columns` as placeholders."""
     import yaml  # here: only @task needs it (import time, see benchmarks)
 
-    doc = func.__doc__ or ""
-    parts = doc.split("---")
-    if len(parts) < 3:
-        raise StepDefinitionError(
-            f"@task {func.__name__}: the docstring needs a block between two '---' lines with "
-            "`user_message_template:` (and optionally `system_prompt:`)."
+    name = func.__name__
+    if not (func.__doc__ or "").strip():
+        raise StillroomUserError(
+            f"When using the `task` decorator, including a docstring in the formatting function "
+            f"is mandatory: give {name} one holding a block between two '---' lines with "
+            "`system_prompt:` and `user_message_template:`."
         )
-    try:
-        block = yaml.safe_load(_dedent_block(parts[1])) or {}
-    except yaml.YAMLError as exc:
-        raise StepDefinitionError(
-            f"@task {func.__name__}: the docstring block is not YAML: {exc}"
-        ) from exc
-    if not isinstance(block, dict) or "user_message_template" not in block:
-        raise StepDefinitionError(
-            f"@task {func.__name__}: the docstring block must define `user_message_template`."
+    parts = (func.__doc__ or "").split("---")
+    block: Any = None
+    if len(parts) >= 3:
+        try:
+            block = yaml.safe_load(_dedent_block(parts[1])) or {}
+        except yaml.YAMLError:
+            block = None
+    if not isinstance(block, dict):
+        raise StillroomUserError(
+            f"Formatting function decorated with `task` doesn't follow the expected format: "
+            f"{name}'s docstring needs a YAML mapping between two '---' lines, with "
+            "`system_prompt:` and `user_message_template:`."
         )
-    unknown = set(block) - {"system_prompt", "user_message_template"}
-    if unknown:
-        raise StepDefinitionError(
-            f"@task {func.__name__}: unknown docstring keys {sorted(unknown)}; expected "
-            "system_prompt and user_message_template."
+    keys = ("system_prompt", "user_message_template")
+    if set(block) != set(keys):
+        raise StillroomUserError(
+            f"The formatting function decorated with `task` must include both the "
+            f"`system_prompt` and `user_message_template` keys in the docstring, and no other "
+            f"({name}'s block has {sorted(block)}). Write `system_prompt: ''` for none."
         )
-    return {k: str(v) for k, v in block.items()}
+    prompts = {key: str(block[key] or "") for key in keys}
+    for key, text in prompts.items():
+        unknown = [field for field in _placeholders(text) if field not in columns]
+        if unknown:
+            raise StillroomUserError(
+                f"The formatting function decorated with `task` includes invalid placeholders "
+                f"in the extracted `{key}` of {name}: {unknown} are not among its inputs "
+                f"{columns}. Add them to `inputs=` or remove them from the prompt."
+            )
+    return prompts
+
+
+def _placeholders(template: str) -> list[str]:
+    """The field names of a `str.format` template."""
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field]
 
 
 def _dedent_block(text: str) -> str:
@@ -65,21 +88,24 @@ def task(
     """Make a `Task` class from a `format_output` function and the prompts in its docstring."""
 
     def decorator(func: Callable[..., dict[str, Any]]) -> type[Task]:
-        prompts = _prompts_from_docstring(func)
-        template = prompts["user_message_template"]
-        system_prompt = prompts.get("system_prompt")
+        prompts = _prompts_from_docstring(func, list(normalize_columns(inputs)))
 
-        def format_input(self: Task, input: dict[str, Any]) -> ChatType:
+        def render(self: Task, key: str, input: dict[str, Any]) -> str:
             try:
-                content = template.format(**input)
+                return prompts[key].format(**input).strip()
             except KeyError as exc:
                 raise StillroomError(
-                    f"Task {self.name!r}: the user_message_template needs column {exc.args[0]!r}, "
-                    f"which the row does not have (it has {sorted(input)})."
+                    f"Task {self.name!r}: the {key} needs column {exc.args[0]!r}, which the "
+                    f"row does not have (it has {sorted(input)})."
                 ) from None
-            messages: ChatType = [{"role": "user", "content": content}]
-            if system_prompt:
-                messages.insert(0, {"role": "system", "content": system_prompt.strip()})
+
+        def format_input(self: Task, input: dict[str, Any]) -> ChatType:
+            messages: ChatType = [
+                {"role": "user", "content": render(self, "user_message_template", input)}
+            ]
+            if prompts["system_prompt"].strip():
+                system = render(self, "system_prompt", input)
+                messages.insert(0, {"role": "system", "content": system})
             return messages
 
         def format_output(
