@@ -47,7 +47,8 @@ class StillroomNotImplementedError(StillroomError, NotImplementedError):
 
 
 class StepDefinitionError(StillroomError, TypeError):
-    """A step or task class is defined in a way the framework cannot run (raised at class creation)."""
+    """A step or task class is defined in a way the framework cannot run (raised at class
+    creation, or for a generator's `process` signature before the step runs)."""
 
 
 class NotLoadedError(StillroomError, RuntimeError):

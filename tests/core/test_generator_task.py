@@ -8,6 +8,7 @@ import pytest
 
 from stillroom.errors import NotLoadedError, StepDefinitionError, StillroomError
 from stillroom.models import MockLLM
+from stillroom.pipeline import Pipeline
 from stillroom.steps.tasks import GeneratorTask
 from stillroom.steps.typing import GeneratorOutput
 
@@ -83,43 +84,52 @@ def test_unload_requires_load_again() -> None:
         task.process()
 
 
-def test_process_taking_inputs_is_rejected_at_class_definition() -> None:
+class _TakesInputs(GeneratorTask):
+    """A generator written as a Step: distilabel accepts the class until it runs."""
+
+    def process(self, inputs: list[dict[str, Any]]) -> GeneratorOutput:
+        yield {}
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["x"]
+
+    def format_output(
+        self, output: str | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {}
+
+
+class _NoOffset(_TakesInputs):
+    def process(self) -> GeneratorOutput:  # type: ignore[override]
+        yield {}
+
+
+def test_process_taking_inputs_is_rejected_before_it_runs() -> None:
+    task = _TakesInputs(llm=MockLLM())  # defining and building it is allowed, as in distilabel
+    task.load()
     with pytest.raises(StepDefinitionError) as info:
-
-        class Wrong(GeneratorTask):
-            def process(self, inputs: list[dict[str, Any]]) -> GeneratorOutput:
-                yield {}
-
-            @property
-            def outputs(self) -> list[str]:
-                return ["x"]
-
-            def format_output(
-                self, output: str | None, input: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-                return {}
-
+        task.process([])
     message = str(info.value)
-    assert "Wrong.process(self, inputs" in message
+    assert "_TakesInputs.process(self, inputs" in message
     assert "GeneratorTask" in message
     assert "def process(self, offset: int = 0)" in message
 
 
-def test_process_without_offset_is_rejected() -> None:
+def test_process_without_offset_is_rejected_before_it_runs() -> None:
+    task = _NoOffset(llm=MockLLM())
+    task.load()
     with pytest.raises(StepDefinitionError, match="must accept `offset`"):
+        task.process()
 
-        class NoOffset(GeneratorTask):
-            def process(self) -> GeneratorOutput:
-                yield {}
 
-            @property
-            def outputs(self) -> list[str]:
-                return ["x"]
-
-            def format_output(
-                self, output: str | None, input: dict[str, Any] | None = None
-            ) -> dict[str, Any]:
-                return {}
+def test_a_pipeline_with_such_a_generator_is_refused_before_any_step_runs() -> None:
+    llm = MockLLM()
+    with Pipeline(name="wrong-generator") as pipeline:
+        _TakesInputs(name="gen", llm=llm)
+    with pytest.raises(StillroomError, match=r"_TakesInputs.process\(self, inputs"):
+        pipeline.run(use_cache=False)
+    assert llm.calls == []
 
 
 def test_missing_abstract_members_cannot_be_instantiated() -> None:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParametersMixin
-from stillroom.steps.base import process_takes_rows
+from stillroom.steps.base import generator_process_problem, process_takes_rows
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG
@@ -39,7 +39,11 @@ def graph_problems(dag: DAG) -> list[str]:
     problems: list[str] = []
     generators = [name for name, step in dag.steps.items() if step.is_generator]
     for step in dag.steps.values():
-        if not step.is_generator and not process_takes_rows(type(step)):
+        if step.is_generator:
+            problem = generator_process_problem(type(step))
+            if problem is not None:
+                problems.append(f"{_label(step)}: {problem}")
+        elif not process_takes_rows(type(step)):
             problems.append(
                 f"{_label(step)} receives rows, but its process takes none: define it as "
                 "`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "

@@ -88,23 +88,32 @@ def _input_parameters(cls: type, method: Callable[..., Any]) -> list[inspect.Par
     ]
 
 
-def _check_process_signature(cls: type[_Step], method: Callable[..., Any]) -> None:
+def generator_process_problem(cls: type[_Step]) -> str | None:
+    """What is wrong with a generator's `process` signature (None: nothing).
+
+    A generator creates rows, so its `process` takes `offset`, not rows. Reported when the
+    step is run (pipeline validation, or a direct call of `process`) rather than when the
+    class is defined: distilabel accepts such a class until it runs, and its users' test
+    doubles define some that never do.
+    """
+    method = getattr(cls, "process")  # noqa: B009  # declared by the subclasses
+    method = getattr(method, "__wrapped__", method)
     params = list(inspect.signature(method).parameters.values())[1:]
-    base = cls._step_family()
-    if cls._step_kind == "generator":
-        rows = _input_parameters(cls, method)
-        if rows:
-            shown = ", ".join(str(p) for p in params)
-            raise StepDefinitionError(
-                f"{cls.__name__}.process(self, {shown}) is not allowed: {cls.__name__} is a "
-                f"{base}, which creates rows instead of receiving them, so its process must not "
-                f"take {rows[0].name!r}. Define it as `def process(self, offset: int = 0)`."
-            )
-        if not any(p.name == "offset" or p.kind is p.VAR_KEYWORD for p in params):
-            raise StepDefinitionError(
-                f"{cls.__name__}.process must accept `offset` (how many rows were already "
-                f"produced, for resuming). Define it as `def process(self, offset: int = 0)`."
-            )
+    rows = _input_parameters(cls, method)
+    if rows:
+        shown = ", ".join(str(p) for p in params)
+        return (
+            f"{cls.__name__}.process(self, {shown}) is not allowed: {cls.__name__} is a "
+            f"{cls._step_family()}, which creates rows instead of receiving them, so its "
+            f"process must not take {rows[0].name!r}. Define it as "
+            "`def process(self, offset: int = 0)`."
+        )
+    if not any(p.name == "offset" or p.kind is p.VAR_KEYWORD for p in params):
+        return (
+            f"{cls.__name__}.process must accept `offset` (how many rows were already "
+            "produced, for resuming). Define it as `def process(self, offset: int = 0)`."
+        )
+    return None
 
 
 def process_takes_rows(step_cls: type[_Step]) -> bool:
@@ -148,7 +157,11 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
     @functools.wraps(method)
     def process(self: _Step, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._ensure_loaded("process()")
-        if not generator:
+        if generator:
+            problem = generator_process_problem(cls)
+            if problem is not None:
+                raise StepDefinitionError(problem)
+        else:
             batches = _row_lists(signature, self, args, kwargs)
             check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
         result = method(self, *args, **kwargs)
@@ -196,7 +209,6 @@ class _Step(RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, Serializable,
             return
         if getattr(method, "__isabstractmethod__", False):
             return
-        _check_process_signature(cls, method)
         cls.process = _wrap_process(cls, method)  # type: ignore[attr-defined]  # `process` is declared by the subclasses
 
     @classmethod
