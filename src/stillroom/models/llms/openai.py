@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr
 
-from stillroom.errors import LLMRequestError, StillroomError
+from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
@@ -257,6 +257,9 @@ class OpenAILLM(RemoteLLM):
                         mode,
                     )
                     continue
+                except StructuredOutputError:
+                    self._learn(mode)  # the server took the form; its replies did not match
+                    raise
                 self._learn(mode)
                 return output
         raise AssertionError("the 'prompt' form is never refused")  # pragma: no cover
