@@ -13,7 +13,15 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # The demo needs only the embedded model; the tests need every extra.
+# No reachable registry has a prebuilt llama-cpp-python wheel, so the first install compiles
+# llama.cpp: say so once, before it starts, and show the compiler's progress lines meanwhile.
+BUILD_NOTE := First run: building llama-cpp-python, which compiles llama.cpp from source (about 5-8 minutes on 2 cores, only this once; later runs start in seconds).
+BUILD_PROGRESS := ^ *\[ *[0-9]+(/[0-9]+|%)\]|^Successfully|[Ee]rror
+
 $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	@$(BIN)/python -c 'import llama_cpp' 2>/dev/null || { echo '$(BUILD_NOTE)'; \
+	  bash -o pipefail -c "$(BIN)/python -m pip install --verbose -e '.[local]' 2>&1 \
+	    | grep --line-buffered -E '$(BUILD_PROGRESS)'"; }
 	$(BIN)/python -m pip install --quiet -e '.[local]'
 	touch $(DEMO_STAMP)
 

@@ -144,7 +144,13 @@ class Node:
             "done": self.done,
             "gen_offset": self.gen_offset,
             "stats": [self.stats.rows_in, self.stats.rows_out, self.stats.failed_rows],
+            **({"llm": llm.learnt_state()} if (llm := self._llm()) is not None else {}),
         }
+
+    def _llm(self) -> LLM | None:
+        """The task's LLM (behind the run's cache while it runs), None for other steps."""
+        llm = getattr(self.step, "llm", None)
+        return llm if hasattr(llm, "learnt_state") else None
 
     def restore(self, state: dict[str, Any]) -> None:
         self.next_seq = state["next_seq"]
@@ -152,6 +158,9 @@ class Node:
         self.done = state["done"]
         self.gen_offset = state["gen_offset"]
         self.stats = NodeStats(*state["stats"])
+        llm = self._llm()
+        if llm is not None and state.get("llm"):  # what it found out about its server
+            llm.restore_learnt_state(state["llm"])
 
     def pending(self) -> list[tuple[str, Batch | Encoded]]:
         """(location, batch) of every batch this step has not finished, for checkpoints."""

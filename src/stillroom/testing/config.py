@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from stillroom.errors import did_you_mean
+from stillroom.testing.dialects import OPENAI_SERVERS
 from stillroom.testing.replies import ReplyContext, check_template
 
 API_KEY_ENV = "STILLROOM_MOCK_API_KEY"
@@ -95,6 +96,14 @@ class MockServerConfig:
         default=("mock-model",),
         metadata=_option(str, "model ids listed by GET /v1/models", nargs="+"),
     )
+    openai_server: str = field(
+        default="openai",
+        metadata=_option(
+            str,
+            "how /v1/chat/completions takes a structured output: openai, vllm, "
+            "llama-cpp-python, llama-server, tgi, ollama or plain (none)",
+        ),
+    )
     reply: Reply = field(
         default=None,
         metadata=_option(
@@ -141,6 +150,11 @@ class MockServerConfig:
         ):
             problems.append(
                 f"fail_with must be an HTTP status 400-599, 'hang' or 'crash' (got {self.fail_with!r})"
+            )
+        if self.openai_server not in OPENAI_SERVERS:
+            problems.append(
+                f"openai_server must be one of {', '.join(OPENAI_SERVERS)} "
+                f"(got {self.openai_server!r})"
             )
         if not self.models:
             problems.append("models must name at least one model")

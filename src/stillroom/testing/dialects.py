@@ -8,6 +8,7 @@ errors in that API's format. The server itself never looks at API-specific field
 from __future__ import annotations
 
 import hmac
+import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -20,6 +21,8 @@ MAX_N = 128
 
 class BadRequest(Exception):
     """A request body the API would reject with 400; the message says what is wrong."""
+
+    status: int = 400
 
 
 def _text_of(content: Any, where: str) -> str:
@@ -99,9 +102,13 @@ class OpenAIChat:
             n=self._n(body),
             max_tokens=_positive_int(body, "max_completion_tokens", None)
             or _positive_int(body, "max_tokens", None),
-            structured=self._response_format(body.get("response_format")),
+            structured=self._structured_of(body),
             body=body,
         )
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        """The structured output a chat request asks for, in OpenAI's forms."""
+        return self._response_format(body.get("response_format")) or _forced_tool(body)
 
     @staticmethod
     def _n(body: dict[str, Any]) -> int:
@@ -166,8 +173,8 @@ class OpenAIChat:
             "choices": [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": g.text},
-                    "finish_reason": g.finish,
+                    "message": _chat_message(g, request.structured, f"call_{reply_id}_{i}"),
+                    "finish_reason": "tool_calls" if g.tool_input is not None else g.finish,
                     "logprobs": None,
                 }
                 for i, g in enumerate(generations)
@@ -341,3 +348,146 @@ class AnthropicMessages:
 
 Dialect = OpenAIChat | AnthropicMessages
 """Any of the served APIs (`OpenAICompletions` is an `OpenAIChat`)."""
+
+
+# --- OpenAI-compatible servers: where each takes a structured output ---------------------------
+
+
+class Refused(BadRequest):
+    """A request refused with the status the real server uses (TGI 422, llama-cpp-python 500)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _forced_tool(body: dict[str, Any]) -> Structured | None:
+    """A forced function call (`tool_choice` naming one of `tools`), as OpenAI takes it."""
+    choice, tools = body.get("tool_choice"), body.get("tools") or []
+    if not isinstance(choice, dict) or not isinstance(tools, list):
+        return None
+    name = (choice.get("function") or {}).get("name")
+    for tool in tools:
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and function.get("name") == name:
+            return Structured("tool", schema=function.get("parameters") or {}, tool_name=name)
+    raise BadRequest(f"tool_choice names {name!r}, which is not in 'tools'")
+
+
+def _chat_message(g: Generation, structured: Structured | None, call_id: str) -> dict[str, Any]:
+    if g.tool_input is None or structured is None:
+        return {"role": "assistant", "content": g.text}
+    call = {"name": structured.tool_name, "arguments": json.dumps(g.tool_input)}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": call_id, "type": "function", "function": call}],
+    }
+
+
+def _schema(value: Any, where: str) -> Structured:
+    if not isinstance(value, dict):
+        raise BadRequest(f"'{where}' must be a JSON schema object")
+    return Structured("json_schema", schema=value)
+
+
+class VLLMChat(OpenAIChat):
+    """vLLM: OpenAI's response formats, plus `guided_json` and `structured_outputs.json`."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        if body.get("guided_json") is not None:
+            return _schema(body["guided_json"], "guided_json")
+        outputs = body.get("structured_outputs")
+        if isinstance(outputs, dict) and outputs.get("json") is not None:
+            return _schema(outputs["json"], "structured_outputs.json")
+        return super()._structured_of(body)
+
+
+class LlamaCppPythonChat(OpenAIChat):
+    """llama-cpp-python's server (`python -m llama_cpp.server`): `response_format` is `text` or
+    `json_object` (with an optional `schema`), anything else a pydantic validation error sent
+    as HTTP 500; `n` is ignored (one choice)."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        value = body.get("response_format")
+        if isinstance(value, dict) and value.get("type") not in ("text", "json_object"):
+            raise Refused(
+                500,
+                "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+                "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", "
+                f"'input': {value.get('type')!r}}}",
+            )
+        if isinstance(value, dict) and value.get("type") == "json_object" and "schema" in value:
+            return _schema(value["schema"], "response_format.schema")
+        return super()._structured_of(body)
+
+    @staticmethod
+    def _n(body: dict[str, Any]) -> int:
+        return 1
+
+
+class LlamaServerChat(OpenAIChat):
+    """llama.cpp's `llama-server`: `json_schema` and `json_object` + `schema` response formats,
+    and its own top-level `json_schema` field."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        value = body.get("response_format")
+        if isinstance(value, dict) and value.get("type") == "json_object" and "schema" in value:
+            return _schema(value["schema"], "response_format.schema")
+        if body.get("json_schema") is not None:
+            return _schema(body["json_schema"], "json_schema")
+        return super()._structured_of(body)
+
+
+class TGIChat(OpenAIChat):
+    """Text Generation Inference's Messages API: a grammar `{"type": "json", "value": schema}`
+    (`json_object` is an alias) or `regex`; other forms fail to deserialize (HTTP 422)."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        value = body.get("response_format")
+        if value is None:
+            return _forced_tool(body)
+        kind = value.get("type") if isinstance(value, dict) else None
+        prefix = "Failed to deserialize the JSON body into the target type: response_format"
+        if kind not in ("json", "json_object", "regex"):
+            raise Refused(422, f"{prefix}: unknown variant `{kind}`, expected `json` or `regex`")
+        if "value" not in value:
+            raise Refused(422, f"{prefix}: missing field `value`")
+        if kind == "regex":
+            raise BadRequest("the mock server does not generate from a regex")
+        return _schema(value["value"], "response_format.value")
+
+
+class OllamaChat(OpenAIChat):
+    """Ollama's OpenAI-compatible endpoint: OpenAI's response formats, and Ollama's `format`
+    (a JSON schema, or "json")."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        value = body.get("format")
+        if value == "json":
+            return Structured("json_object")
+        if value is not None:
+            return _schema(value, "format")
+        return super()._structured_of(body)
+
+
+class PlainChat(OpenAIChat):
+    """A server with no structured output at all: it refuses `response_format` and `tools`."""
+
+    def _structured_of(self, body: dict[str, Any]) -> Structured | None:
+        for field in ("response_format", "tools"):
+            if body.get(field) is not None:
+                raise BadRequest(f"'{field}' is not supported by this server")
+        return None
+
+
+OPENAI_SERVERS: dict[str, type[OpenAIChat]] = {
+    "openai": OpenAIChat,
+    "vllm": VLLMChat,
+    "llama-cpp-python": LlamaCppPythonChat,
+    "llama-server": LlamaServerChat,
+    "tgi": TGIChat,
+    "ollama": OllamaChat,
+    "plain": PlainChat,
+}
+"""`openai_server` option -> how `/v1/chat/completions` takes a structured output there."""

@@ -24,6 +24,7 @@ from aiohttp import web
 from stillroom.testing import draws
 from stillroom.testing.config import MockServerConfig
 from stillroom.testing.dialects import (
+    OPENAI_SERVERS,
     AnthropicMessages,
     BadRequest,
     Dialect,
@@ -340,12 +341,14 @@ class MockLLMServer:
             response = error(413, f"request body of {request.content_length} bytes (limit {limit})")
             response.force_close()  # the unread body must not be taken for the next request
             return response
+        if type(dialect) is OpenAIChat:  # the chat endpoint speaks the configured server's forms
+            dialect = OPENAI_SERVERS[config.openai_server]()
         try:
             llm_request = dialect.parse(json.loads(await request.read()))
         except ValueError:
             return error(400, "the request body is not valid JSON")
         except BadRequest as exc:
-            return error(400, str(exc))
+            return error(exc.status, str(exc))
         key = prompt_key(llm_request.messages)
         attempt = stats.count_attempt(key)
         if config.api_key is not None and not dialect.authorized(request.headers, config.api_key):

@@ -145,6 +145,15 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         """Every `_transport_fields` name declared by this class or its bases."""
         return frozenset().union(*(vars(base).get("_transport_fields", ()) for base in cls.__mro__))
 
+    def learnt_state(self) -> dict[str, Any]:
+        """What the LLM found out about its server during a run (JSON-able), which a resumed
+        run gives back through `restore_learnt_state` so it need not find it out again: e.g.
+        the structured-output form an OpenAI-compatible server takes. Empty by default."""
+        return {}
+
+    def restore_learnt_state(self, state: dict[str, Any]) -> None:
+        """Take back what `learnt_state` returned in an earlier run (nothing by default)."""
+
     def reply_settings(self) -> dict[str, Any]:
         """The configuration that decides the replies: every field but secrets, excluded
         fields and transport fields. A pipeline's request cache keys on it, so changing

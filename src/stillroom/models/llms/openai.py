@@ -13,17 +13,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr
 
-from stillroom.errors import LLMRequestError, StillroomError
+from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
+from stillroom.models.llms.structured_modes import (
+    AUTO_ORDER,
+    StructuredOutputMode,
+    refuses_mode,
+    reply_text,
+    structured_payload,
+)
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -50,14 +58,24 @@ OPENAI_COMPATIBLE: dict[str, str] = {
 SELF_HOSTED_KEY_VARIABLES: dict[str, str] = {"vllm": "VLLM_API_KEY"}
 """Self-hosted providers with a conventional API-key variable; the others need no key."""
 
+STRUCTURED_OUTPUT_PRESETS: dict[str, StructuredOutputMode] = {
+    "vllm": "json_schema",
+    "ollama": "json_schema",
+    "llama-server": "json_schema",
+    "lmstudio": "json_schema",
+    "tgi": "tgi_grammar",
+}
+"""Spec prefix -> the structured-output form that server documents (no probing needed)."""
+
 
 class OpenAILLM(RemoteLLM):
     """OpenAI chat and completions, or an OpenAI-compatible server (vLLM, Ollama, TGI, ...).
 
     `num_generations` is sent as `n`; a server that rejects `n` (or ignores it) is asked one
     generation at a time instead, and the LLM remembers that for its later requests.
-    A structured output is sent as a `json_schema` response format and every reply is
-    validated against it.
+    A structured output is sent in the form `structured_output_mode` names (`auto`: OpenAI's
+    `json_schema` response format, then the other forms a server may take, see
+    `structured_modes`), and every reply is validated against it.
     """
 
     base_url: RuntimeParameter[str] = Field(
@@ -66,8 +84,21 @@ class OpenAILLM(RemoteLLM):
         "self-hosted server something like http://localhost:8000/v1.",
     )
     api_key_env: str | None = Field(default="OPENAI_API_KEY", description=API_KEY_ENV_DESCRIPTION)
+    structured_output_mode: StructuredOutputMode = Field(
+        default="auto",
+        description="How a structured output is asked for: 'json_schema' (OpenAI's response "
+        "format), 'json_object' (with the schema, llama-cpp-python), 'tgi_grammar', "
+        "'guided_json' / 'structured_outputs' (vLLM), 'llama_server', 'ollama_format', 'tools' "
+        "(a forced tool call), 'prompt' (the schema in a system message), or 'auto': the "
+        "standard form first, the next one when the server refuses it.",
+    )
 
     _n_supported: bool | None = PrivateAttr(default=None)
+    _learnt_mode: StructuredOutputMode | None = PrivateAttr(default=None)
+    _refused_modes: set[str] = PrivateAttr(default_factory=set)
+    _probe_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = PrivateAttr(
+        default_factory=weakref.WeakKeyDictionary
+    )
 
     @classmethod
     def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
@@ -92,6 +123,7 @@ class OpenAILLM(RemoteLLM):
             "model": model,
             "base_url": base_url,
             "api_key_env": SELF_HOSTED_KEY_VARIABLES.get(spec.provider),
+            "structured_output_mode": STRUCTURED_OUTPUT_PRESETS.get(spec.provider, "auto"),
         }
 
     def _keyless_value(self) -> str | None:
@@ -179,12 +211,80 @@ class OpenAILLM(RemoteLLM):
         messages, structured = split_input(input)
         params = self._settings_payload(settings)
         collector = self._collector(structured, num_generations)
-        if collector.spec is not None:
-            params["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": collector.spec.name, "schema": collector.spec.schema},
-            }
-        return await self._collect({"messages": messages}, params, collector)
+        if collector.spec is None:
+            return await self._collect({"messages": messages}, params, collector)
+        mode: StructuredOutputMode = self.structured_output_mode
+        if mode == "auto":
+            if self._learnt_mode is None:
+                return await self._probe(messages, params, collector)
+            mode = self._learnt_mode
+        return await self._collect_in(mode, messages, params, collector)
+
+    async def _collect_in(
+        self,
+        mode: StructuredOutputMode,
+        messages: list[Any],
+        params: dict[str, Any],
+        collector: GenerationCollector,
+    ) -> GenerateOutput:
+        assert collector.spec is not None
+        messages, fields = structured_payload(mode, collector.spec, messages)
+        return await self._collect({"messages": messages}, {**params, **fields}, collector, mode)
+
+    async def _probe(
+        self, messages: list[Any], params: dict[str, Any], collector: GenerationCollector
+    ) -> GenerateOutput:
+        """`auto` while the server's form is unknown: this row tries the forms in turn, one
+        row at a time, so each refused form costs one request per run, and the first form
+        the server answers is kept for this LLM (`learnt_state` carries it to a resumed run)."""
+        loop = asyncio.get_running_loop()
+        lock = self._probe_locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            if self._learnt_mode is not None:  # another row found it while this one waited
+                return await self._collect_in(self._learnt_mode, messages, params, collector)
+            for mode in AUTO_ORDER:
+                if mode in self._refused_modes:
+                    continue
+                try:
+                    output = await self._collect_in(mode, messages, params, collector)
+                except LLMRequestError as error:
+                    if not refuses_mode(mode, error.status_code, str(error)):
+                        raise  # the row's own failure: kept with it, nothing learnt
+                    self._refused_modes.add(mode)
+                    logger.info(
+                        "%s: the server refused the structured-output form %r; trying the next",
+                        self._label(),
+                        mode,
+                    )
+                    continue
+                except StructuredOutputError:
+                    self._learn(mode)  # the server took the form; its replies did not match
+                    raise
+                self._learn(mode)
+                return output
+        raise AssertionError("the 'prompt' form is never refused")  # pragma: no cover
+
+    def _learn(self, mode: StructuredOutputMode) -> None:
+        if self._learnt_mode != mode:
+            logger.info("%s: structured output sent as %r from now on", self._label(), mode)
+        self._learnt_mode = mode
+
+    def learnt_state(self) -> dict[str, Any]:
+        """What this LLM found out about its server: the structured-output form `auto`
+        settled on and whether `n` is honoured (a resumed run restores it, not probing again)."""
+        state: dict[str, Any] = {}
+        if self._learnt_mode is not None:
+            state["structured_output_mode"] = self._learnt_mode
+        if self._n_supported is not None:
+            state["n_supported"] = self._n_supported
+        return state
+
+    def restore_learnt_state(self, state: dict[str, Any]) -> None:
+        mode = state.get("structured_output_mode")
+        if mode in AUTO_ORDER:
+            self._learnt_mode = mode
+        if isinstance(state.get("n_supported"), bool):
+            self._n_supported = state["n_supported"]
 
     async def agenerate_from_prompt(
         self, prompt: str, num_generations: int = 1, **settings: Any
@@ -220,33 +320,48 @@ class OpenAILLM(RemoteLLM):
         return self.run_sync(all_prompts())
 
     async def _collect(
-        self, body: dict[str, Any], params: dict[str, Any], collector: GenerationCollector
+        self,
+        body: dict[str, Any],
+        params: dict[str, Any],
+        collector: GenerationCollector,
+        mode: StructuredOutputMode | None = None,
     ) -> GenerateOutput:
         while count := collector.missing:
-            collector.add(await self._sample(body, count, params, collector.issued))
+            collector.add(await self._sample(body, count, params, collector.issued, mode))
         return collector.output()
 
     async def _sample(
-        self, body: dict[str, Any], count: int, params: dict[str, Any], offset: int
+        self,
+        body: dict[str, Any],
+        count: int,
+        params: dict[str, Any],
+        offset: int,
+        mode: StructuredOutputMode | None,
     ) -> list[Sample]:
         """`count` generations: one request with `n`, or one request each if `n` fails."""
         if count == 1 or self._n_supported is False:
-            return await self._one_by_one(body, count, params, offset)
+            return await self._one_by_one(body, count, params, offset, mode)
         try:
-            samples = await self._request(body, count, params, offset)
+            samples = await self._request(body, count, params, offset, mode)
         except LLMRequestError as error:
             # Not `is not None`: a request sent with `n` before another one found `n` refused
             # gets its 400 after `_n_supported` became False, and must fall back too.
-            if self._n_supported is True or error.status_code not in (400, 422):
+            if (
+                self._n_supported is True
+                or error.status_code not in (400, 422)
+                or (mode is not None and refuses_mode(mode, error.status_code, str(error)))
+            ):
                 raise
-            samples = await self._one_by_one(body, count, params, offset)
+            samples = await self._one_by_one(body, count, params, offset, mode)
             self._n_unsupported("rejected", count)
             return samples
         if len(samples) >= count:
             self._n_supported = True
             return samples
         self._n_unsupported("ignored", count)
-        rest = await self._one_by_one(body, count - len(samples), params, offset + len(samples))
+        rest = await self._one_by_one(
+            body, count - len(samples), params, offset + len(samples), mode
+        )
         return samples + rest
 
     def _n_unsupported(self, how: str, count: int) -> None:
@@ -262,16 +377,26 @@ class OpenAILLM(RemoteLLM):
         self._n_supported = False
 
     async def _one_by_one(
-        self, body: dict[str, Any], count: int, params: dict[str, Any], offset: int
+        self,
+        body: dict[str, Any],
+        count: int,
+        params: dict[str, Any],
+        offset: int,
+        mode: StructuredOutputMode | None,
     ) -> list[Sample]:
         # Sequential, so one row never holds more requests in flight than its one slot.
         samples: list[Sample] = []
         for index in range(count):
-            samples += (await self._request(body, 1, params, offset + index))[:1]
+            samples += (await self._request(body, 1, params, offset + index, mode))[:1]
         return samples
 
     async def _request(
-        self, body: dict[str, Any], n: int, params: dict[str, Any], offset: int
+        self,
+        body: dict[str, Any],
+        n: int,
+        params: dict[str, Any],
+        offset: int,
+        mode: StructuredOutputMode | None = None,
     ) -> list[Sample]:
         payload: dict[str, Any] = {"model": self.model, **body, **params}
         if n > 1:
@@ -287,14 +412,16 @@ class OpenAILLM(RemoteLLM):
             Request(
                 url,
                 self._json_body(payload),
-                read=lambda data: (self._samples(data, chat), _total_tokens(data)),
+                read=lambda data: (self._samples(data, chat, mode), _total_tokens(data)),
                 estimated_tokens=estimate,
                 tokens_used=lambda read: read[1],
             )
         )
         return reply[0]
 
-    def _samples(self, data: Any, chat: bool) -> list[Sample]:
+    def _samples(
+        self, data: Any, chat: bool, mode: StructuredOutputMode | None = None
+    ) -> list[Sample]:
         """The generations of a (chat) completion body, with token usage split across them."""
         choices = data.get("choices") if isinstance(data, dict) else None
         if (
@@ -311,7 +438,7 @@ class OpenAILLM(RemoteLLM):
             message = choice.get("message") if chat else choice
             if not isinstance(message, dict):
                 raise self._malformed("a choice has no message", choice)
-            texts.append(message.get("content" if chat else "text"))
+            texts.append(reply_text(message, mode) if chat else message.get("text"))
             logprobs.append(_logprobs(choice.get("logprobs")))
         usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
         outputs = _split_count(usage.get("completion_tokens"), texts)

@@ -15,6 +15,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -33,6 +34,14 @@ _T = TypeVar("_T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Client errors worth a new attempt; every 5xx is retried too."""
+
+REFUSAL_WORDING = re.compile(
+    r"validation error|failed to deserialize|unknown variant|missing field|unknown field"
+    r"|extra inputs are not permitted|input should be|field required|unrecognized request argument",
+    re.IGNORECASE,
+)
+"""How a server's message reads when it refused the request itself (a framework's request
+validation: pydantic/FastAPI, serde/axum), whatever status it sends it with."""
 
 DETAIL_LIMIT = 500
 """Characters of a server's message kept in an error, after redaction."""
@@ -147,19 +156,30 @@ def error_detail(body: str | bytes | None) -> str:
 def failure_from_status(
     status_code: int, headers: Mapping[str, str] | None = None, detail: str = ""
 ) -> Failure:
-    """Classify an HTTP error status."""
+    """Classify an HTTP error status.
+
+    A 5xx is retried, unless its message shows the server refused the request itself (a
+    validation error naming a request field, as llama-cpp-python sends with HTTP 500): the
+    same request would be refused again, so it is not worth a retry.
+    """
     try:
         phrase = HTTPStatus(status_code).phrase
     except ValueError:
         phrase = "error"
+    refused = status_code >= 500 and is_refusal(detail)
     return Failure(
-        summary=f"HTTP {status_code} ({phrase})",
-        retryable=status_code in RETRYABLE_STATUS or status_code >= 500,
+        summary=f"HTTP {status_code} ({phrase})" + (", the request was refused" if refused else ""),
+        retryable=status_code in RETRYABLE_STATUS or (status_code >= 500 and not refused),
         kind=str(status_code),
         status_code=status_code,
         retry_after=parse_retry_after(headers),
         detail=detail,
     )
+
+
+def is_refusal(detail: str) -> bool:
+    """Whether a server's error message says the request itself was invalid."""
+    return bool(REFUSAL_WORDING.search(detail))
 
 
 def timeout_failure(seconds: float | None) -> Failure:

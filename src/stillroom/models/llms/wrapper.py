@@ -53,6 +53,12 @@ class WrapperLLM(LLM):
     def reply_settings(self) -> dict[str, Any]:
         return self.wrapped.reply_settings()
 
+    def learnt_state(self) -> dict[str, Any]:
+        return self.wrapped.learnt_state()
+
+    def restore_learnt_state(self, state: dict[str, Any]) -> None:
+        self.wrapped.restore_learnt_state(state)
+
     def dump(self, **kwargs: Any) -> dict[str, Any]:
         """The wrapped LLM's dump: a wrapper added for a run is not configuration."""
         return self.wrapped.dump(**kwargs)
