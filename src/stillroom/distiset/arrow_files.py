@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,6 +119,28 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(value: Any, path: Path) -> Any:
+    """`value` with each lone surrogate (valid JSON, not valid UTF-8) replaced by U+FFFD,
+    which Arrow's UTF-8 strings can hold; the file keeps the original."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value
+        logger.warning(
+            "%s holds text with a lone surrogate (\\ud800-\\udfff), which Arrow cannot store: it "
+            "is replaced by U+FFFD in the dataset (the file keeps the original).",
+            path,
+        )
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {k: _valid_text(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(v, path) for v in value]
+    return value
+
+
 def _jsonl_tables(path: Path, schema: pa.Schema, as_text: set[str]) -> Iterator[pa.Table]:
     """A JSONL file as tables of about `BLOCK_BYTES`, typed as `schema`."""
     import pyarrow as pa
@@ -126,10 +149,12 @@ def _jsonl_tables(path: Path, schema: pa.Schema, as_text: set[str]) -> Iterator[
     size = 0
 
     def table() -> pa.Table:
-        lines = b"".join(block)
         if not as_text:
-            return table_from_json_lines(lines, schema, len(block))
-        rows = [json.loads(line) for line in block]
+            try:
+                return table_from_json_lines(b"".join(block), schema, len(block))
+            except UnsupportedRows:
+                pass  # text Arrow cannot hold (a lone surrogate): the rows are read below
+        rows = [_valid_text(json.loads(line), path) for line in block]
         for row in rows:
             for name in as_text:
                 if name in row:

@@ -11,6 +11,7 @@ module only holds the mapping and what it knows about the run (paths, summary, c
 from __future__ import annotations
 
 import html
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,6 +22,8 @@ from stillroom.run_summary import RunSummary
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+logger = logging.getLogger("stillroom.distiset")
 
 
 class SavablePipeline(Protocol):
@@ -52,6 +55,7 @@ class Distiset(dict[str, Any]):
         self.pipeline: SavablePipeline | None = None
         self.license: str | None = None
         self._pipeline_path: Path | None = None
+        self._pipeline_yaml_target: Path | None = None
         self._log_filename_path: Path | None = None
         self._artifacts_path: Path | None = None
         self._citations: list[str] | None = None
@@ -60,8 +64,25 @@ class Distiset(dict[str, Any]):
 
     @property
     def pipeline_path(self) -> Path | None:
-        """The `pipeline.yaml` of the pipeline that made these datasets, if known."""
+        """The `pipeline.yaml` of the pipeline that made these datasets, if known. A run's
+        Distiset writes it into the run's folder when first asked (dumping a pipeline whose
+        steps hold their data can take a while, so a run does not pay for it up front)."""
+        if self._pipeline_path is None and self._pipeline_yaml_target is not None:
+            target, self._pipeline_yaml_target = self._pipeline_yaml_target, None
+            if self.pipeline is not None:
+                try:
+                    self._pipeline_path = self.pipeline.save(target)
+                except Exception as exc:  # a pipeline holding a function cannot be dumped
+                    logger.warning(
+                        "pipeline.yaml not written (the pipeline cannot be dumped): %s", exc
+                    )
         return self._pipeline_path
+
+    def write_pipeline_yaml_to(self, pipeline: SavablePipeline, target: Path) -> None:
+        """Make `pipeline` the one that made these datasets; its `pipeline.yaml` is written to
+        `target` when `pipeline_path` is first read."""
+        self.pipeline = pipeline
+        self._pipeline_yaml_target = target
 
     @pipeline_path.setter
     def pipeline_path(self, path: str | os.PathLike[str]) -> None:
@@ -252,7 +273,6 @@ class Distiset(dict[str, Any]):
                     + "</tr>"
                 )
         head = "".join(f"<th>{h}</th>" for h in ("configuration", "split", "rows", "columns"))
-        return (
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>"
-            + (f"<p>{html.escape(self.summary.headline())}</p>" if self.summary else "")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(cells)}</tbody></table>" + (
+            f"<p>{html.escape(self.summary.headline())}</p>" if self.summary else ""
         )

@@ -119,7 +119,7 @@ def size_category(rows: int) -> str:
     bounds += [(10**8, "100M"), (10**9, "1B"), (10**10, "10B"), (10**11, "100B"), (10**12, "1T")]
     if rows < bounds[0][0]:
         return "n<1K"
-    for (low, low_name), (high, high_name) in zip(bounds, bounds[1:]):
+    for (low, low_name), (high, high_name) in zip(bounds, bounds[1:], strict=False):
         if low <= rows < high:
             return f"{low_name}<n<{high_name}"
     return "n>1T"

@@ -36,7 +36,11 @@ def _splits(data_dir: Path) -> dict[str, dict[str, list[Path]]]:
             found[step.name] = {"train": source_files(step)}
         return found
     for config in sorted(data_dir.iterdir()):
-        if not config.is_dir() or config.name.startswith(".") or config.name == STEPS_ARTIFACTS_PATH:
+        if (
+            not config.is_dir()
+            or config.name.startswith(".")
+            or config.name == STEPS_ARTIFACTS_PATH
+        ):
             continue
         found[config.name] = {
             split.name: source_files(split)

@@ -34,7 +34,10 @@ def hub_offline() -> bool:
     """Whether the Hub's offline mode is on (`HF_HUB_OFFLINE`, or `HF_DATASETS_OFFLINE`)."""
     from huggingface_hub import constants
 
-    env = (os.environ.get(name, "").strip().lower() for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    env = (
+        os.environ.get(name, "").strip().lower()
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
     return bool(constants.HF_HUB_OFFLINE) or any(value in _TRUE for value in env)
 
 
@@ -153,7 +156,10 @@ def _upload(
             commit_message="Add the pipeline's artifacts",
             **common,
         )
-    for source, name in ((pipeline_path, PIPELINE_CONFIG_FILENAME), (log_filename_path, PIPELINE_LOG_FILENAME)):
+    for source, name in (
+        (pipeline_path, PIPELINE_CONFIG_FILENAME),
+        (log_filename_path, PIPELINE_LOG_FILENAME),
+    ):
         if source is not None and source.is_file():
             upload_file(
                 path_or_fileobj=str(source),

@@ -30,7 +30,7 @@ from stillroom.constants import (
     PIPELINE_CONFIG_FILENAME,
     PIPELINE_LOG_FILENAME,
 )
-from stillroom.distiset.arrow_files import SOURCE_SUFFIXES, arrow_file, source_files
+from stillroom.distiset.arrow_files import arrow_file, source_files
 from stillroom.errors import StillroomError
 
 ARROW_CACHE = ".arrow"
@@ -73,7 +73,10 @@ def save(
     if card_text is not None:
         with fs.open(posixpath.join(configs, CARD_FILENAME), "wb") as handle:
             handle.write(card_text.encode("utf-8"))
-    for source, name in ((pipeline_path, PIPELINE_CONFIG_FILENAME), (log_filename_path, PIPELINE_LOG_FILENAME)):
+    for source, name in (
+        (pipeline_path, PIPELINE_CONFIG_FILENAME),
+        (log_filename_path, PIPELINE_LOG_FILENAME),
+    ):
         if source is not None and source.is_file():
             with fs.open(posixpath.join(configs, name), "wb") as handle:
                 handle.write(source.read_bytes())
@@ -117,6 +120,12 @@ def load(
             f"Distiset.load_from_disk: {url!r} is not a folder. Give the folder (or URL) that "
             "Distiset.save_to_disk wrote, or a pipeline run's data folder."
         )
+    for marker in ("dataset_dict.json", "state.json"):
+        if fs.isfile(posixpath.join(root, marker)):
+            raise StillroomError(
+                f"Distiset.load_from_disk: {url!r} was saved by datasets' save_to_disk (it holds "
+                f"{marker}), not by Distiset.save_to_disk: read it with datasets.load_from_disk."
+            )
     if _is_local(fs):
         local = Path(root)
     else:
@@ -182,7 +191,3 @@ def from_files(
 
     path = arrow_file(files, target, drop, use_cache)
     return datasets.Dataset.from_file(str(path), split=datasets.NamedSplit(split))
-
-
-def has_data_files(folder: Path) -> bool:
-    return any(p.suffix in SOURCE_SUFFIXES for p in folder.iterdir() if p.is_file())

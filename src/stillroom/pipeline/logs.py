@@ -107,6 +107,8 @@ def log_file(path: Path) -> Iterator[None]:
 def append_summary(path: Path, lines: list[str]) -> None:
     """Append a run's summary `lines` to its `pipeline.log`, stamped like its log lines."""
     formatter = logging.Formatter(_FILE_FORMAT, _FILE_DATES)
-    records = [logging.LogRecord(SUMMARY_LOGGER, logging.INFO, "", 0, line, None, None) for line in lines]
+    records = [
+        logging.LogRecord(SUMMARY_LOGGER, logging.INFO, "", 0, line, None, None) for line in lines
+    ]
     with open(path, "a", encoding="utf-8") as handle:
         handle.writelines(formatter.format(record) + "\n" for record in records)
