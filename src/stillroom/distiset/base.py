@@ -78,15 +78,15 @@ class Distiset(dict[str, Any]):
                     )
         return self._pipeline_path
 
+    @pipeline_path.setter
+    def pipeline_path(self, path: str | os.PathLike[str]) -> None:
+        self._pipeline_path = Path(path)
+
     def write_pipeline_yaml_to(self, pipeline: SavablePipeline, target: Path) -> None:
         """Make `pipeline` the one that made these datasets; its `pipeline.yaml` is written to
         `target` when `pipeline_path` is first read."""
         self.pipeline = pipeline
         self._pipeline_yaml_target = target
-
-    @pipeline_path.setter
-    def pipeline_path(self, path: str | os.PathLike[str]) -> None:
-        self._pipeline_path = Path(path)
 
     @property
     def log_filename_path(self) -> Path | None:

@@ -148,13 +148,14 @@ def _upload(
 
     for name, dataset in datasets.items():
         dataset.push_to_hub(repo_id, config_name=name, private=private, token=token, **kwargs)
-    common = {"repo_id": repo_id, "repo_type": "dataset", "token": token}
     if artifacts_path is not None and artifacts_path.is_dir():
         upload_folder(
             folder_path=str(artifacts_path),
             path_in_repo="artifacts",
             commit_message="Add the pipeline's artifacts",
-            **common,
+            repo_id=repo_id,
+            repo_type="dataset",
+            token=token,
         )
     for source, name in (
         (pipeline_path, PIPELINE_CONFIG_FILENAME),
@@ -165,14 +166,18 @@ def _upload(
                 path_or_fileobj=str(source),
                 path_in_repo=name,
                 commit_message=f"Add {name}",
-                **common,
+                repo_id=repo_id,
+                repo_type="dataset",
+                token=token,
             )
     if script is not None:
         upload_file(
             path_or_fileobj=str(script),
             path_in_repo=script.name,
             commit_message="Add the pipeline's script",
-            **common,
+            repo_id=repo_id,
+            repo_type="dataset",
+            token=token,
         )
     if card is not None:
         card(script.name if script is not None else None).push_to_hub(
