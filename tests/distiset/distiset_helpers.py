@@ -18,7 +18,7 @@ def two_leaf_run(rows: int = 6) -> Distiset:
 
     with Pipeline(name="two-leaves") as pipeline:
         load = LoadDataFromDicts(
-            data=[{"instruction": f"q{i}", "when": "2024-01-0%d" % (1 + i % 9)} for i in range(rows)],
+            data=[{"instruction": f"q{i}", "when": f"2024-01-0{1 + i % 9}"} for i in range(rows)],
             batch_size=4,
         )
         load >> [

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stillroom.constants import DISTISET_CONFIG_FOLDER, PIPELINE_CONFIG_FILENAME
 from stillroom.distiset import card, hub, io
 from stillroom.errors import StillroomError
 from stillroom.run_summary import RunSummary
@@ -182,7 +183,7 @@ class Distiset(dict[str, Any]):
                 "storage_options": storage_options,
             },
             storage_options=storage_options,
-            card_text=str(self._card(Path(target).name)) if save_card else None,
+            card_text=str(self._card(Path(target).name, on_disk=True)) if save_card else None,
             pipeline_path=self.pipeline_path if save_pipeline_config else None,
             log_filename_path=self.log_filename_path if save_pipeline_log else None,
             artifacts_path=self.artifacts_path,
@@ -237,8 +238,9 @@ class Distiset(dict[str, Any]):
             **kwargs,
         )
 
-    def _card(self, repo_id: str, script: str | None = None) -> Any:
-        """The dataset card (`huggingface_hub.DatasetCard`)."""
+    def _card(self, repo_id: str, script: str | None = None, on_disk: bool = False) -> Any:
+        """The dataset card (`huggingface_hub.DatasetCard`); `on_disk`: for a saved folder,
+        whose `pipeline.yaml` is in `distiset_configs/`."""
         return card.dataset_card(
             self,
             repo_id,
@@ -248,6 +250,9 @@ class Distiset(dict[str, Any]):
             license=self.license,
             script=script,
             artifacts=card.artifacts_metadata(self.artifacts_path),
+            config_location=f"{DISTISET_CONFIG_FOLDER}/{PIPELINE_CONFIG_FILENAME}"
+            if on_disk
+            else None,
         )
 
     # --- display -----------------------------------------------------------------------

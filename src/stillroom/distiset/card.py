@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,7 @@ def size_category(rows: int) -> str:
     bounds += [(10**8, "100M"), (10**9, "1B"), (10**10, "10B"), (10**11, "100B"), (10**12, "1T")]
     if rows < bounds[0][0]:
         return "n<1K"
-    for (low, low_name), (high, high_name) in zip(bounds, bounds[1:], strict=False):
+    for (low, low_name), (high, high_name) in pairwise(bounds):
         if low <= rows < high:
             return f"{low_name}<n<{high_name}"
     return "n>1T"
@@ -220,8 +221,10 @@ def dataset_card(
     license: str | None,
     script: str | None,
     artifacts: dict[str, list[dict[str, Any]]],
+    config_location: str | None = None,
 ) -> Any:
-    """The card of `datasets`, for the Hub repository (or folder) `repo_id`."""
+    """The card of `datasets`, for the Hub repository (or folder) `repo_id`; the rerun
+    command reads `config_location` (default: the repository's `pipeline.yaml` on the Hub)."""
     import yaml
     from huggingface_hub import DatasetCard, DatasetCardData
 
@@ -241,7 +244,8 @@ def dataset_card(
         template_str=_TEMPLATE,
         title=f"Dataset card for {repo_id}",
         repo_id=repo_id,
-        config_url=f"https://huggingface.co/datasets/{repo_id}/raw/main/pipeline.yaml",
+        config_url=config_location
+        or f"https://huggingface.co/datasets/{repo_id}/raw/main/pipeline.yaml",
         pipeline_yaml=pipeline_yaml,
         mermaid=drawing,
         script=script,

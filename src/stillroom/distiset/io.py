@@ -66,7 +66,10 @@ def save(
 ) -> None:
     """Write `datasets` and the run's files to `target` (a folder or an fsspec URL)."""
     for name, dataset in datasets.items():
-        dataset.save_to_disk(posixpath.join(target, name), **datasets_options)
+        options = dict(datasets_options)
+        if isinstance(dataset, dict) and isinstance(options.get("num_shards"), int):
+            options["num_shards"] = dict.fromkeys(dataset, options["num_shards"])  # per split
+        dataset.save_to_disk(posixpath.join(target, name), **options)
     fs, root = _file_system(target, storage_options)
     configs = posixpath.join(root, DISTISET_CONFIG_FOLDER)
     fs.makedirs(configs, exist_ok=True)
