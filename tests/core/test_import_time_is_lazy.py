@@ -19,6 +19,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 DEFERRED = (
     *("openai", "anthropic", "rich", "jinja2", "httpx", "aiohttp"),
     *("yaml", "jsonschema", "tenacity", "datasketch", "numpy", "scipy"),
+    *("datasets", "pyarrow", "pandas", "huggingface_hub", "fsspec"),  # a Distiset's, when used
 )
 """Top-level packages none of the statements below may import."""
 

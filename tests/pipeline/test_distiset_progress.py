@@ -1,17 +1,14 @@
-"""Distiset conversions and the progress/summary output."""
+"""The progress/summary output of a run (the Distiset itself: tests/distiset/)."""
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from stillroom.distiset import Distiset
-from stillroom.errors import MissingExtraError
 from stillroom.models import AsyncMockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts
@@ -27,36 +24,6 @@ def small_run(**run_kwargs: Any) -> Distiset:
             llm=AsyncMockLLM(responses="ok", latency=0.1, max_concurrent_requests=2)
         )
     return pipeline.run(**run_kwargs)
-
-
-def test_to_hf_and_push_to_hub_delegate_to_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
-    datasets = pytest.importorskip("datasets")
-    distiset = small_run(progress=False)
-    converted = distiset.to_hf()
-    assert converted["default"]["train"].num_rows == 6
-    assert converted["default"]["train"][0]["generation"] == "ok"
-    pushed: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr(
-        datasets.DatasetDict, "push_to_hub", lambda self, repo, **kw: pushed.append((repo, kw))
-    )
-    distiset.push_to_hub("me/data", private=True)
-    assert pushed == [("me/data", {"config_name": "default", "private": True, "token": None})]
-
-
-def test_without_datasets_conversion_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    distiset = small_run(progress=False)
-    monkeypatch.setitem(sys.modules, "datasets", None)
-    with pytest.raises(MissingExtraError, match=r"pip install 'stillroom\[hf\]'"):
-        distiset.to_hf()
-
-
-def test_rows_read_lazily_and_by_column(tmp_path: Path) -> None:
-    dataset = small_run(progress=False)["default"]["train"]
-    assert len(dataset) == 6 and dataset.column_names[:2] == ["instruction", "generation"]
-    assert dataset["instruction"] == [f"q{i}" for i in range(6)]
-    assert dataset[1:3][0]["instruction"] == "q1"
-    with pytest.raises(KeyError, match="No column 'nope'"):
-        dataset["nope"]
 
 
 def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(

@@ -259,7 +259,7 @@ def test_a_cpu_bound_batch_that_raises_keeps_its_rows_with_the_error(tmp_path: P
     assert {r[METADATA_COLUMN]["error_span_step_0"] for r in failed} == {
         "RuntimeError: cannot handle q6"
     }
-    assert all(METADATA_COLUMN not in r for r in rows if r not in failed)
+    assert all(r[METADATA_COLUMN] is None for r in rows if r not in failed)
     assert distiset.summary is not None and distiset.summary.completed
     assert distiset.summary.failed_rows == {"span_step_0": 2}
 
@@ -281,7 +281,7 @@ def test_a_step_that_raises_keeps_the_rows_and_a_rerun_after_the_fix_fills_them(
     distiset = build().run(progress=False)
     rows = rows_of(distiset, "fail_once_0")
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(20)]
-    failed = [r for r in rows if "error_fail_once_0" in r[METADATA_COLUMN]]
+    failed = [r for r in rows if r[METADATA_COLUMN]["error_fail_once_0"] is not None]
     assert [r["instruction"] for r in failed] == ["q8", "q9", "q10", "q11"]
     assert all(r["generation"] == "re " + r["instruction"] for r in failed)
     assert "RuntimeError: cannot handle q9" in failed[0][METADATA_COLUMN]["error_fail_once_0"]
@@ -294,7 +294,9 @@ def test_a_step_that_raises_keeps_the_rows_and_a_rerun_after_the_fix_fills_them(
 
     flag.unlink()
     fixed = build().run(progress=False)
-    assert all("error_fail_once_0" not in r[METADATA_COLUMN] for r in rows_of(fixed, "fail_once_0"))
+    assert all(
+        r[METADATA_COLUMN].get("error_fail_once_0") is None for r in rows_of(fixed, "fail_once_0")
+    )
     assert fixed.summary is not None and fixed.summary.cache_hits == 20
     assert len(llm.calls) == 20  # the rerun took every reply from the cache
 
@@ -325,7 +327,9 @@ def test_a_global_step_that_raises_stops_the_run_and_a_rerun_resumes_after_the_f
     assert len(llm.calls) == 20
 
 
-def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(tmp_path: Path) -> None:
+def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(
+    tmp_path: Path, cache_dir: Path
+) -> None:
     pytest.importorskip("pyarrow")
     for storage in ("jsonl", "parquet"):
         with Pipeline(name=f"store-{storage}") as pipeline:
@@ -334,14 +338,15 @@ def test_sync_llm_tasks_and_jsonl_parquet_datasets_load_back(tmp_path: Path) -> 
             )
             load >> TextGeneration(llm=MockLLM(responses="x"))
         distiset = pipeline.run(progress=False, storage_format=storage)
-        files = distiset["default"]["train"].files
+        (data_dir,) = cache_dir.glob(f"pipelines/store-{storage}/*/data")
+        files = [f for f in (data_dir / "default" / "train").iterdir() if f.is_file()]
         assert files and all(f.suffix == f".{storage}" for f in files)
         saved = Distiset.load_from_disk(distiset.save_to_disk(tmp_path / storage))
         rows = saved["default"]["train"].to_list()
         assert [(r["instruction"], r["n"], r["generation"]) for r in rows] == [
             (f"q{i}", i, "x") for i in range(7)
         ]
-        assert (tmp_path / storage / "pipeline.yaml").exists()
+        assert (tmp_path / storage / "distiset_configs" / "pipeline.yaml").exists()
         assert saved["default"]["train"]["n"] == list(range(7))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ class CountingLLM(AsyncMockLLM):
         return output
 
 
-def test_a_lone_surrogate_in_a_file_keeps_every_row(tmp_path: Path) -> None:
+def test_a_lone_surrogate_in_a_file_keeps_every_row(
+    tmp_path: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     lines = [json.dumps({"instruction": f"q{i}"}) for i in range(11)]
     lines[7] = '{"instruction": "q7 \\ud800"}'  # valid JSON, not valid UTF-8 once decoded
     path = tmp_path / "in.jsonl"
@@ -44,16 +47,19 @@ def test_a_lone_surrogate_in_a_file_keeps_every_row(tmp_path: Path) -> None:
     with Pipeline(name="surrogates") as pipeline:
         load = LoadDataFromFileSystem(data_files=str(path), batch_size=5)
         load >> TextGeneration(llm=AsyncMockLLM())
-    distiset = pipeline.run(progress=False)
+    with caplog.at_level(logging.WARNING, logger="stillroom.distiset"):
+        distiset = pipeline.run(progress=False)
     rows = distiset["default"]["train"].to_list()
+    # Arrow's strings are UTF-8: the dataset holds U+FFFD where the surrogate was, and says so
     assert [r["instruction"] for r in rows] == [f"q{i}" for i in range(7)] + [
-        "q7 \ud800",
+        "q7 \ufffd",
         *(f"q{i}" for i in range(8, 11)),
     ]
+    assert any("lone surrogate" in r.getMessage() for r in caplog.records)
     assert all(r["generation"] for r in rows)
     assert distiset.summary is not None and distiset.summary.completed
-    # the escaped line is valid UTF-8 JSON and reads back as the same text
-    (data,) = distiset["default"]["train"].files
+    # the run's file is valid UTF-8 JSON and keeps the escaped text as it was
+    (data,) = cache_dir.glob("pipelines/surrogates/*/data/default/train/00000.jsonl")
     raw = data.read_bytes()
     raw.decode("utf-8")
     assert b"\\ud800" in raw

@@ -128,7 +128,9 @@ def test_cli_runs_a_saved_pipeline_with_params_and_describes_it(
     assert "dataset 'loud': 5 rows" in result.stderr and "LLM requests: 5 sent" in result.stderr
     distiset = Distiset.load_from_disk(out)
     assert distiset["louder"]["train"]["shout"] == ["HELLO"] * 5
-    saved = Pipeline.from_yaml(out / "pipeline.yaml", allowed_modules=["pipeline_helpers"])
+    saved = Pipeline.from_yaml(
+        out / "distiset_configs" / "pipeline.yaml", allowed_modules=["pipeline_helpers"]
+    )
     task = saved.get_step("text_generation_0")
     assert task.llm.generation_kwargs == {"temperature": 0.2} and task.input_batch_size == 3
 

@@ -1,8 +1,7 @@
-"""LoadDataFromDisk: `datasets` folders, Distisets saved by a run, errors, and no `[hf]` extra."""
+"""LoadDataFromDisk: `datasets` folders, Distisets saved by a run (local or fsspec), errors."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 
 import stillroom.steps
 from stillroom.distiset import Distiset
-from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.errors import StillroomError
 from stillroom.models import MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts, LoadDataFromDisk
@@ -116,11 +115,9 @@ def test_path_and_source_errors_name_the_step(tmp_path: Path, saved_distiset: Pa
         LoadDataFromDisk(dataset_path=tmp_path / "nowhere").load()
     with pytest.raises(StillroomError, match="is_distiset=True"):
         LoadDataFromDisk(dataset_path=saved_distiset, config="default").load()
-    with pytest.raises(StillroomError, match="local folders"):
-        LoadDataFromDisk(dataset_path="s3://bucket/run", is_distiset=True).load()
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(StillroomError, match=r"holds no Distiset.*<config>/<split>"):
+    with pytest.raises(StillroomError, match=r"holds no Distiset.*one folder per configuration"):
         LoadDataFromDisk(dataset_path=empty, is_distiset=True).load()
 
 
@@ -186,17 +183,15 @@ def test_a_several_leaf_distiset_needs_a_config(tmp_path: Path) -> None:
     assert [r["generation"] for r in all_rows(second)] == ["2"]
 
 
-def test_a_distiset_needs_no_extra_but_a_datasets_folder_does(
-    saved_distiset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "datasets", None)
-    loader = LoadDataFromDisk(dataset_path=saved_distiset, is_distiset=True)
+def test_a_distiset_saved_to_an_fsspec_url_is_read_through_it(saved_distiset: Path) -> None:
+    distiset = Distiset.load_from_disk(saved_distiset)
+    distiset.save_to_disk("memory://loader-test/saved")
+    loader = LoadDataFromDisk(
+        dataset_path="memory://loader-test/saved", is_distiset=True, batch_size=5
+    )
+    assert {"instruction", "generation"} <= set(loader.outputs)
     loader.load()
-    assert len(all_rows(loader)) == 7
-    with pytest.raises(MissingExtraError, match=r"pip install 'stillroom\[hf\]'") as info:
-        LoadDataFromDisk(dataset_path=tmp_path).load()
-    assert info.value.package == "datasets"
-    assert LoadDataFromDisk(dataset_path=tmp_path).outputs == []
+    assert [r["instruction"] for r in all_rows(loader)] == [f"q{i}" for i in range(7)]
 
 
 def test_runtime_parameters_export_dump_and_secrets() -> None:

@@ -7,11 +7,12 @@ give back.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from typing_extensions import assert_type
 
-from stillroom.distiset import Distiset, RowDataset
+from stillroom.distiset import Distiset
 from stillroom.models.llms import MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.run_summary import RunSummary
@@ -75,8 +76,8 @@ assert_type(pipeline.get_step("answer"), _Step)
 
 distiset = pipeline.run(use_cache=False)
 assert_type(distiset, Distiset)
-assert_type(distiset["default"], dict[str, RowDataset])
-assert_type(distiset["default"]["train"], RowDataset)
-assert_type(distiset["default"]["train"].to_list(), list[dict[str, Any]])
+assert_type(distiset["default"], Any)  # a datasets.DatasetDict (datasets ships no types)
 assert_type(distiset.summary, RunSummary | None)
-assert_type(Distiset.load_from_disk("out")["default"]["train"].num_rows, int)
+assert_type(distiset.pipeline_path, Path | None)
+assert_type(distiset.train_test_split(0.8), Distiset)
+assert_type(Distiset.load_from_disk("out"), Distiset)

@@ -26,6 +26,7 @@ from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.outputs import run_distiset
 from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -214,10 +215,7 @@ class Pipeline:
             self._feed(dataset, dataset_batch_size)
         with self._executor() as executor:
             outcome = run_pipeline(self, config, executor)
-        distiset = Distiset.load_from_disk(outcome.data_dir)
-        distiset.summary = outcome.summary
-        distiset.pipeline = self
-        return distiset
+        return run_distiset(self, outcome)
 
     def dry_run(
         self,

@@ -13,8 +13,11 @@ logger, which stays at INFO, so a quiet run still ends with it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillroom.errors import StillroomError
@@ -78,3 +81,34 @@ def setup_logging(level: str | None = None) -> None:
     package.addHandler(handler)
     package.setLevel(chosen)
     logging.getLogger(SUMMARY_LOGGER).setLevel(min(chosen, logging.INFO))
+
+
+_FILE_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+_FILE_DATES = "%Y-%m-%d %H:%M:%S"
+
+
+@contextlib.contextmanager
+def log_file(path: Path) -> Iterator[None]:
+    """Also write stillroom's log lines to `path` (the run's `pipeline.log`), appended, each
+    with its date and time, for as long as the block runs. The summary is left to
+    `append_summary`, which writes it whether or not it was logged."""
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_FILE_FORMAT, _FILE_DATES))
+    handler.addFilter(lambda record: record.name != SUMMARY_LOGGER)
+    package = logging.getLogger("stillroom")
+    package.addHandler(handler)
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        handler.close()
+
+
+def append_summary(path: Path, lines: list[str]) -> None:
+    """Append a run's summary `lines` to its `pipeline.log`, stamped like its log lines."""
+    formatter = logging.Formatter(_FILE_FORMAT, _FILE_DATES)
+    records = [
+        logging.LogRecord(SUMMARY_LOGGER, logging.INFO, "", 0, line, None, None) for line in lines
+    ]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.writelines(formatter.format(record) + "\n" for record in records)

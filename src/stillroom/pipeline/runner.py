@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stillroom.constants import PIPELINE_LOG_FILENAME
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
-from stillroom.pipeline.logs import setup_logging
+from stillroom.pipeline.logs import log_file, setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import RunSummary
 from stillroom.pipeline.scheduler import Engine
@@ -124,7 +125,11 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
     started = time.monotonic()
-    with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, config.row_limit):
+    with (
+        _RunLock(rdir / ".lock", pipeline.name),
+        _generator_batch_size(dag, config.row_limit),
+        log_file(rdir / PIPELINE_LOG_FILENAME),
+    ):
         store = executor.open_store(directory, config.strict_cache)
         engine: Engine | None = None
         cleanup = contextlib.ExitStack()  # every step runs, even if one raises

@@ -164,13 +164,13 @@ class ParquetWriter:
         self._reset_schema()
 
     def _reset_schema(self) -> None:
-        from stillroom.pipeline.arrow import SchemaBuilder
+        from stillroom.utils.arrow import SchemaBuilder
 
         self._schema: SchemaBuilder | None = SchemaBuilder()
         self._unsupported = ""
 
     def _add_to_schema(self, rows: list[Row]) -> None:
-        from stillroom.pipeline.arrow import UnsupportedRows
+        from stillroom.utils.arrow import UnsupportedRows
 
         if self._schema is None:
             return
@@ -223,7 +223,7 @@ class ParquetWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from stillroom.pipeline.arrow import UnsupportedRows, table_from_json_lines
+        from stillroom.utils.arrow import UnsupportedRows, table_from_json_lines
 
         name = f"{index:05d}.parquet"
         temporary = self.directory / f".{name}.tmp"

@@ -293,8 +293,9 @@ class LoadDataFromDisk(_DatasetLoader):
         - one written by `datasets`' `Dataset.save_to_disk` or `DatasetDict.save_to_disk`
           (needs the `[hf]` extra). Rows are read from the memory-mapped Arrow files;
           `storage_options` lets `datasets` read a remote folder (`s3://...`).
-        - with `is_distiset=True`, one written by `Distiset.save_to_disk` (or a pipeline run's
-          output folder). Its JSONL/Parquet files are read lazily, without `datasets`.
+        - with `is_distiset=True`, one written by `Distiset.save_to_disk` (stillroom's or
+          distilabel's), or a pipeline run's data folder; `storage_options` lets it be read
+          from a remote folder too.
 
     The folder, configuration and split are checked in `load()`, so a wrong name fails before
     any row is yielded, with the names that do exist.
@@ -338,8 +339,6 @@ class LoadDataFromDisk(_DatasetLoader):
     )
 
     _dataset: Any = PrivateAttr(default=None)
-    _files: list[tuple[str, str]] = PrivateAttr(default_factory=list)
-    _rows: list[Row] | None = PrivateAttr(default=None)
     _columns: list[str] = PrivateAttr(default_factory=list)
     _columns_of: tuple[Any, ...] | None = PrivateAttr(default=None)
 
@@ -348,20 +347,15 @@ class LoadDataFromDisk(_DatasetLoader):
         self.unload()
         self._check_source()
         if self.is_distiset:
-            self._files = self._distiset_files()
-            if self.keep_in_memory:
-                rows = _files_rows(self._files, None, self.batch_size)
-                self._rows = list(islice(rows, self.num_examples))
+            split = self._distiset_split(self.keep_in_memory)
         else:
             split = self._saved_split(self.keep_in_memory)
-            self._dataset = _first_rows(split, self.num_examples)
-        self._columns = _columns_of(self._dataset, self._files)
+        self._dataset = _first_rows(split, self.num_examples)
+        self._columns = list(self._dataset.column_names)
         self._columns_of = self._source_key()
 
     def unload(self) -> None:
         self._dataset = None
-        self._files = []
-        self._rows = None
         self._columns_of = None
 
     @property
@@ -373,9 +367,10 @@ class LoadDataFromDisk(_DatasetLoader):
             try:
                 self._check_source()
                 if self.is_distiset:
-                    columns = _columns_of(None, self._distiset_files())
+                    split = self._distiset_split(keep_in_memory=False)
                 else:
-                    columns = _columns_of(self._saved_split(keep_in_memory=False), [])
+                    split = self._saved_split(keep_in_memory=False)
+                columns = list(split.column_names)
             except (StillroomError, OSError) as exc:
                 logger.debug("columns of %s unknown before loading: %s", self.dataset_path, exc)
                 return []
@@ -385,13 +380,9 @@ class LoadDataFromDisk(_DatasetLoader):
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """`(rows, is_last)` batches of `batch_size` rows, from row `offset` on."""
-        if self._dataset is not None:
-            yield from _dataset_batches(self._dataset, offset, self.batch_size)
-            return
-        rows = self._rows
-        if rows is None:
-            rows = _files_rows(self._files, None, self.batch_size)
-        yield from _row_batches(rows, self._columns, offset, self.num_examples, self.batch_size)
+        if self._dataset is None:
+            raise StillroomError(f"{self._label()}: call load() before process().")
+        yield from _dataset_batches(self._dataset, offset, self.batch_size)
 
     def _source_key(self) -> tuple[Any, ...]:
         return (str(self.dataset_path), self.is_distiset, self.config, self.split)
@@ -409,13 +400,7 @@ class LoadDataFromDisk(_DatasetLoader):
                 f"{label}: config={self.config!r} picks a configuration of a Distiset; set "
                 "is_distiset=True if the folder holds one, or leave config unset."
             )
-        remote = _is_remote(str(path))
-        if remote and self.is_distiset:
-            raise StillroomError(
-                f"{label}: Distisets are read from local folders; copy {str(path)!r} to this "
-                "machine first (storage_options only apply to datasets folders)."
-            )
-        if not remote and not Path(path).exists():
+        if not _is_remote(str(path)) and not Path(path).exists():
             raise FileNotFoundError(
                 f"{label}: dataset_path {str(path)!r} does not exist. Give the folder that "
                 "save_to_disk wrote."
@@ -444,30 +429,34 @@ class LoadDataFromDisk(_DatasetLoader):
             )
         return saved
 
-    def _distiset_files(self) -> list[tuple[str, str]]:
-        """The `(path, format)` data files of the chosen configuration and split."""
-        label, root = self._label(), Path(self.dataset_path)
-        distiset = Distiset.load_from_disk(root)
-        if not distiset:
-            saved_by_datasets = any(
-                (root / marker).exists() for marker in ("dataset_dict.json", "state.json")
+    def _distiset_split(self, keep_in_memory: bool | None) -> Any:
+        """The chosen configuration and split of a saved Distiset."""
+        label, root = self._label(), str(self.dataset_path)
+        try:
+            distiset = Distiset.load_from_disk(
+                root, keep_in_memory=keep_in_memory, storage_options=self.storage_options
             )
-            hint = " It was saved by datasets: set is_distiset=False." if saved_by_datasets else ""
+        except StillroomError as exc:
+            hint = (
+                " It was saved by datasets: set is_distiset=False."
+                if "datasets'" in str(exc)
+                else ""
+            )
             raise StillroomError(
-                f"{label}: {str(root)!r} holds no Distiset: expected <config>/<split>/ folders "
-                f"of .jsonl or .parquet files, as Distiset.save_to_disk writes.{hint}"
-            )
-        config = _pick(label, "config", self.config, list(distiset), "default", str(root))
-        splits = distiset[config]
-        split = _pick(label, "split", self.split, list(splits), "train", f"{root}/{config}")
-        return [(str(f), file_format(label, str(f), None)) for f in splits[split].files]
-
-
-def _columns_of(dataset: Any, files: list[tuple[str, str]]) -> list[str]:
-    """The columns of a `datasets` split, else of the first of a Distiset split's files."""
-    if dataset is not None:
-        return list(dataset.column_names)
-    return first_columns(*files[0], None) if files else []
+                f"{label}: {root!r} holds no Distiset: expected one folder per configuration, "
+                f"as Distiset.save_to_disk writes.{hint}"
+            ) from exc
+        config = _pick(label, "config", self.config, list(distiset), "default", root)
+        chosen = distiset[config]
+        if not isinstance(chosen, dict):
+            if self.split is not None and self.split != "train":
+                raise StillroomError(
+                    f"{label}: configuration {config!r} of {root!r} is a single dataset, not a "
+                    f"DatasetDict of splits, so split={self.split!r} cannot be chosen."
+                )
+            return chosen
+        split = _pick(label, "split", self.split, list(chosen), "train", f"{root}/{config}")
+        return chosen[split]
 
 
 def _pick(

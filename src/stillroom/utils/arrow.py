@@ -23,7 +23,7 @@ class UnsupportedRows(ValueError):
     """The rows hold values that do not map to one Arrow type per column."""
 
 
-def _type_of(value: Any) -> pa.DataType:
+def type_of(value: Any) -> pa.DataType:
     import pyarrow as pa
 
     if value is None:
@@ -39,16 +39,16 @@ def _type_of(value: Any) -> pa.DataType:
     if isinstance(value, str):
         return pa.string()
     if isinstance(value, dict):
-        return pa.struct([pa.field(str(k), _type_of(v)) for k, v in value.items()])
+        return pa.struct([pa.field(str(k), type_of(v)) for k, v in value.items()])
     if isinstance(value, (list, tuple)):
         element = pa.null()
         for item in value:
-            element = _unify(element, _type_of(item))
+            element = unify(element, type_of(item))
         return pa.list_(element)
     raise UnsupportedRows(f"values of type {type(value).__name__}")
 
 
-def _unify(a: pa.DataType, b: pa.DataType) -> pa.DataType:
+def unify(a: pa.DataType, b: pa.DataType) -> pa.DataType:
     import pyarrow as pa
 
     if a == b:
@@ -63,10 +63,10 @@ def _unify(a: pa.DataType, b: pa.DataType) -> pa.DataType:
         fields = {a.field(i).name: a.field(i).type for i in range(a.num_fields)}
         for i in range(b.num_fields):
             field = b.field(i)
-            fields[field.name] = _unify(fields.get(field.name, pa.null()), field.type)
+            fields[field.name] = unify(fields.get(field.name, pa.null()), field.type)
         return pa.struct([pa.field(name, kind) for name, kind in fields.items()])
     if pa.types.is_list(a) and pa.types.is_list(b):
-        return pa.list_(_unify(a.value_type, b.value_type))
+        return pa.list_(unify(a.value_type, b.value_type))
     raise UnsupportedRows(f"a column holds both {a} and {b}")
 
 
@@ -82,7 +82,7 @@ class SchemaBuilder:
         columns = self._columns
         for row in rows:
             for key, value in row.items():
-                columns[key] = _unify(columns.get(key, pa.null()), _type_of(value))
+                columns[key] = unify(columns.get(key, pa.null()), type_of(value))
 
     def schema(self) -> pa.Schema:
         import pyarrow as pa
