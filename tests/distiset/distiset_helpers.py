@@ -10,7 +10,7 @@ from stillroom.steps.tasks import TextGeneration
 
 
 def two_leaf_run(rows: int = 6) -> Distiset:
-    """A run with two leaf steps: `text_generation` (with a failed row) and `keep_columns`."""
+    """A run with two leaf steps: `text_generation_0` (with a failed row) and `keep_columns_0`."""
 
     def reply(messages: list[dict[str, str]]) -> str | Exception:
         text = messages[-1]["content"]

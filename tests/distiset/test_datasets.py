@@ -23,13 +23,13 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 def test_a_run_returns_a_dict_of_datasetdicts_mapped_from_arrow_files() -> None:
     distiset = two_leaf_run()
-    assert isinstance(distiset, dict) and set(distiset) == {"text_generation", "keep_columns"}
-    generated = distiset["text_generation"]
+    assert isinstance(distiset, dict) and set(distiset) == {"text_generation_0", "keep_columns_0"}
+    generated = distiset["text_generation_0"]
     assert isinstance(generated, datasets.DatasetDict) and list(generated) == ["train"]
     train = generated["train"]
     assert isinstance(train, datasets.Dataset) and train.num_rows == 6
     (cache_file,) = train.cache_files
-    assert cache_file["filename"].endswith("/data/.arrow/text_generation/train.arrow")
+    assert cache_file["filename"].endswith("/data/.arrow/text_generation_0/train.arrow")
     assert train.features["instruction"] == datasets.Value("string")
     # a string that looks like a date stays a string
     assert train.features["when"] == datasets.Value("string") and train[0]["when"] == "2024-01-01"
@@ -38,8 +38,8 @@ def test_a_run_returns_a_dict_of_datasetdicts_mapped_from_arrow_files() -> None:
     assert train.map(lambda r: {"n": len(r["instruction"])})["n"] == [2] * 6
     assert train.select([5, 0])["instruction"] == ["q5", "q0"]
     failed = train[3]["stillroom_metadata"]
-    assert "RuntimeError: no answer" in failed["error_text_generation"]
-    assert distiset["keep_columns"]["train"].column_names == ["instruction"]
+    assert "RuntimeError: no answer" in failed["error_text_generation_0"]
+    assert distiset["keep_columns_0"]["train"].column_names == ["instruction"]
 
 
 def test_one_leaf_is_default_and_the_run_folder_has_its_log_and_pipeline(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_train_test_split_splits_each_configuration() -> None:
     distiset = two_leaf_run(rows=10)
     same = distiset.train_test_split(train_size=0.8, seed=1)
     assert same is distiset
-    for name in ("text_generation", "keep_columns"):
+    for name in ("text_generation_0", "keep_columns_0"):
         assert isinstance(distiset[name], datasets.DatasetDict)
         assert {s: d.num_rows for s, d in distiset[name].items()} == {"train": 8, "test": 2}
     with pytest.raises(StillroomError, match=r"strictly between 0 and 1"):
@@ -149,11 +149,11 @@ def test_html_display_for_notebooks() -> None:
     distiset = two_leaf_run()
     page = distiset._repr_html_()
     assert page.startswith("<table>") and "<th>configuration</th>" in page
-    assert "<td>text_generation</td><td>train</td><td>6</td>" in page
+    assert "<td>text_generation_0</td><td>train</td><td>6</td>" in page
     assert "finished with 1 failed row" in page
     crafted = Distiset({"<b>": datasets.Dataset.from_dict({"x": [1]})})
     assert "&lt;b&gt;" in crafted._repr_html_() and "<b>" not in crafted._repr_html_()
-    assert repr(distiset).startswith("Distiset({\n    keep_columns: DatasetDict({")
+    assert repr(distiset).startswith("Distiset({\n    keep_columns_0: DatasetDict({")
 
 
 def test_transform_columns_to_image_names_the_extra_without_pillow(

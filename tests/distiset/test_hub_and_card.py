@@ -120,7 +120,7 @@ def test_the_card_describes_the_pipeline_the_run_and_an_example_per_config() -> 
         in card
     )
     assert "```mermaid\nflowchart LR" in card
-    assert "load_data_from_dicts<br/>LoadDataFromDicts" in card and "s0 --> s1" in card
+    assert "load_data_from_dicts_0<br/>LoadDataFromDicts" in card and "s0 --> s1" in card
     assert "name: one-leaf" in card  # the pipeline.yaml
     assert "- configuration `default`: 5 rows" in card
     assert "- LLM requests: 5 sent, 0 answered from the cache, 0 failed" in card

@@ -56,8 +56,8 @@ def test_save_without_card_config_or_log(tmp_path: Path) -> None:
     )
     assert sorted(p.name for p in (tmp_path / "bare").iterdir()) == [
         "distiset_configs",
-        "keep_columns",
-        "text_generation",
+        "keep_columns_0",
+        "text_generation_0",
     ]
     assert list((tmp_path / "bare" / "distiset_configs").iterdir()) == []
 
@@ -65,13 +65,13 @@ def test_save_without_card_config_or_log(tmp_path: Path) -> None:
 def test_shards_and_in_memory_loading(tmp_path: Path) -> None:
     distiset = two_leaf_run(rows=10)
     distiset.save_to_disk(tmp_path / "sharded", num_shards=2)
-    arrow_files = sorted((tmp_path / "sharded" / "keep_columns" / "train").glob("*.arrow"))
+    arrow_files = sorted((tmp_path / "sharded" / "keep_columns_0" / "train").glob("*.arrow"))
     assert [p.name for p in arrow_files] == [
         "data-00000-of-00002.arrow",
         "data-00001-of-00002.arrow",
     ]
     loaded = Distiset.load_from_disk(tmp_path / "sharded", keep_in_memory=True)
-    assert loaded["keep_columns"]["train"].cache_files == []  # read into memory
+    assert loaded["keep_columns_0"]["train"].cache_files == []  # read into memory
     assert rows(loaded) == rows(distiset)
 
 
