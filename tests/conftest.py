@@ -9,7 +9,21 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "HF_TOKEN", "STILLROOM_LLM"):
+    for name in (
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "HF_TOKEN",
+        "STILLROOM_LLM",
+        "AZURE_OPENAI_API_KEY",
+        "AZURE_OPENAI_AD_TOKEN",
+        "AZURE_OPENAI_ENDPOINT",
+        "OPENAI_API_VERSION",
+        "TOGETHER_API_KEY",
+        "ANYSCALE_API_KEY",
+        "GROQ_API_KEY",
+        "MISTRAL_API_KEY",
+        "VLLM_API_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

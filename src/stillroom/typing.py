@@ -45,6 +45,10 @@ class StructuredOutputType(TypedDict, total=False):
     format: Literal["json", "regex"]
     schema: Any
     max_retries: int
+    mode: str
+    """distilabel's instructor mode ("tool_call", "json", ...), accepted so its pipelines load;
+    each backend asks for the schema in the form its server takes, and replies are checked
+    against the schema whatever the mode."""
 
 
 StandardInput: TypeAlias = ChatType

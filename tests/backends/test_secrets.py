@@ -116,7 +116,11 @@ def test_an_unexpected_exception_holding_the_key_is_replaced(
     backend: Backend, mock_api: respx.MockRouter, loaded
 ):
     def fail(request: httpx.Request) -> httpx.Response:
-        header = request.headers.get("authorization") or request.headers["x-api-key"]
+        header = (
+            request.headers.get("authorization")
+            or request.headers.get("api-key")  # Azure
+            or request.headers["x-api-key"]
+        )
         raise RuntimeError(f"cannot send the header {header}") from ValueError(header)
 
     mock_api.post(backend.url).mock(side_effect=fail)
@@ -222,6 +226,8 @@ def test_key_not_in_exceptions_raised_directly(backend: Backend, mock_api: respx
 
 def test_key_from_env_is_not_dumped(backend: Backend, monkeypatch):
     monkeypatch.setenv(backend.key_env_var, KEY)
+    for name, value in backend.env.items():
+        monkeypatch.setenv(name, value)
     llm = type(backend.make())(model="m")
     llm.load()  # the key is read from the environment variable when the LLM loads
     try:

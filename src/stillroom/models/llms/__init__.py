@@ -12,24 +12,40 @@ from typing import TYPE_CHECKING, Any
 from stillroom.models.llms import registry
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.llms.fallback import FallbackLLM
+from stillroom.models.llms.moa import MixtureOfAgentsLLM
 from stillroom.models.llms.mock import AsyncMockLLM, MockCall, MockLLM
 from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
 if TYPE_CHECKING:
     from stillroom.models.llms.anthropic import AnthropicLLM as AnthropicLLM
+    from stillroom.models.llms.anyscale import AnyscaleLLM as AnyscaleLLM
+    from stillroom.models.llms.azure import AzureOpenAILLM as AzureOpenAILLM
+    from stillroom.models.llms.groq import GroqLLM as GroqLLM
+    from stillroom.models.llms.litellm import LiteLLM as LiteLLM
     from stillroom.models.llms.llamacpp import LlamaCppLLM as LlamaCppLLM
+    from stillroom.models.llms.mistral import MistralLLM as MistralLLM
     from stillroom.models.llms.openai import OpenAILLM as OpenAILLM
+    from stillroom.models.llms.together import TogetherLLM as TogetherLLM
+    from stillroom.models.llms.vllm import ClientvLLM as ClientvLLM
 
 __all__ = [
     "LLM",
     "AnthropicLLM",
+    "AnyscaleLLM",
     "AsyncLLM",
     "AsyncMockLLM",
+    "AzureOpenAILLM",
+    "ClientvLLM",
     "FallbackLLM",
+    "GroqLLM",
+    "LiteLLM",
     "LlamaCppLLM",
+    "MistralLLM",
+    "MixtureOfAgentsLLM",
     "MockCall",
     "MockLLM",
     "OpenAILLM",
+    "TogetherLLM",
     "llm_from_env",
     "llm_from_spec",
 ]

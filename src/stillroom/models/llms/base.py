@@ -14,7 +14,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
+from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
+from typing_extensions import Self
 
 from stillroom.errors import (
     StillroomNotImplementedError,
@@ -118,6 +119,19 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         default=None,
         description="Shape every reply must follow: {'format': 'json', 'schema': ...}.",
     )
+    use_offline_batch_generation: RuntimeParameter[bool] = Field(
+        default=False,
+        description="Send the requests through the provider's batch API (backends that have "
+        "one); an LLM without one refuses True when it is built.",
+    )
+    offline_batch_generation_block_until_done: RuntimeParameter[PositiveInt | None] = Field(
+        default=None,
+        description="With the batch API: poll every this many seconds until the batch is "
+        "done, instead of stopping the run to resume it later.",
+    )
+    jobs_ids: tuple[str, ...] | None = Field(
+        default=None, description="The batch API's job ids of the requests sent (kept to resume)."
+    )
 
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
     _retries: RetryCounter = PrivateAttr(default_factory=RetryCounter)
@@ -125,10 +139,17 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     _limits_concurrency: ClassVar[bool] = True
     """Whether `agenerate` takes one of `max_concurrent_requests` slots (wrappers do not)."""
 
-    _transport_fields: ClassVar[frozenset[str]] = frozenset()
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {"use_offline_batch_generation", "offline_batch_generation_block_until_done", "jobs_ids"}
+    )
     """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
     not what comes back. Each class lists its own; `transport_fields` gathers them over the
     class's bases. They are left out of request-cache keys (`reply_settings`)."""
+
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset()
+    """Fields stillroom adds to distilabel's for the same class. Each class lists its own;
+    `dump` writes them only when set to something other than their default, so the dump of
+    an LLM configured as distilabel allows is distilabel's (and loads in either library)."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -143,7 +164,35 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     @classmethod
     def transport_fields(cls) -> frozenset[str]:
         """Every `_transport_fields` name declared by this class or its bases."""
-        return frozenset().union(*(vars(base).get("_transport_fields", ()) for base in cls.__mro__))
+        return _gathered(cls, "_transport_fields")
+
+    @model_validator(mode="after")
+    def _batch_api_available(self) -> Self:
+        if self.use_offline_batch_generation and not self._has_batch_api():
+            raise StillroomNotImplementedError(
+                f"{type(self).__name__} has no offline batch generation: leave "
+                "use_offline_batch_generation at False, or use a backend whose provider has a "
+                "batch API."
+            )
+        return self
+
+    def _has_batch_api(self) -> bool:
+        return type(self).offline_batch_generate is not LLM.offline_batch_generate
+
+    def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The configuration as a dict (see `Serializable.dump`), without the fields stillroom
+        adds to distilabel's (`_stillroom_fields`) while they hold their default."""
+        data = super().dump(**kwargs)
+        fields = type(self).model_fields
+        for name in _gathered(type(self), "_stillroom_fields"):
+            field = fields.get(name)
+            if (
+                field is not None
+                and name in data
+                and getattr(self, name) == field.get_default(call_default_factory=True)
+            ):
+                del data[name]
+        return data
 
     def learnt_state(self) -> dict[str, Any]:
         """What the LLM found out about its server during a run (JSON-able), which a resumed
@@ -278,6 +327,7 @@ class AsyncLLM(LLM):
     )
 
     _transport_fields: ClassVar[frozenset[str]] = frozenset({"max_concurrent_requests"})
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"max_concurrent_requests"})
 
     _loop_thread: LoopThread | None = PrivateAttr(default=None)
     _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = PrivateAttr(default_factory=dict)
@@ -355,5 +405,22 @@ class AsyncLLM(LLM):
         super().unload()
 
 
+def _gathered(cls: type, attribute: str) -> frozenset[str]:
+    """The union of the name sets `attribute` holds on `cls` and its bases."""
+    return frozenset().union(*(vars(base).get(attribute, ()) for base in cls.__mro__))
+
+
 def is_async_llm(llm: LLM) -> bool:
     return isinstance(llm, AsyncLLM) and inspect.iscoroutinefunction(type(llm).agenerate)
+
+
+async def ask(
+    llm: LLM, input: FormattedInput, num_generations: int, kwargs: dict[str, Any]
+) -> GenerateOutput | BaseException:
+    """One LLM's result for one input, from async code (its failure returned, not raised):
+    for LLMs composed of LLMs (`FallbackLLM`, `MixtureOfAgentsLLM`). A synchronous LLM
+    answers in a worker thread, so the event loop is not blocked."""
+    if is_async_llm(llm):
+        return await llm.agenerate_result(input, num_generations, **kwargs)  # type: ignore[attr-defined,no-any-return]
+    (result,) = await asyncio.to_thread(llm.generate_results, [input], num_generations, **kwargs)
+    return result

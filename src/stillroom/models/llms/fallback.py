@@ -8,13 +8,12 @@ says what happened at every step.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from stillroom.errors import LLMRequestError
-from stillroom.models.llms.base import LLM, AsyncLLM, is_async_llm
+from stillroom.models.llms.base import LLM, AsyncLLM, ask
 from stillroom.typing import FormattedInput, GenerateOutput
 
 
@@ -47,20 +46,10 @@ class FallbackLLM(AsyncLLM):
     ) -> GenerateOutput:
         failures: list[str] = []
         for llm in self.llms:
-            result = await _ask(llm, input, num_generations, kwargs)
+            result = await ask(llm, input, num_generations, kwargs)
             if not isinstance(result, BaseException):
                 return result
             failures.append(f"{llm._label()}: {type(result).__name__}: {result}")
         raise LLMRequestError(
             f"{self._label()}: every LLM failed for this request: " + "; ".join(failures)
         )
-
-
-async def _ask(
-    llm: LLM, input: FormattedInput, num_generations: int, kwargs: dict[str, Any]
-) -> GenerateOutput | BaseException:
-    """One LLM's result for one request (its failure returned, not raised)."""
-    if is_async_llm(llm):
-        return await llm.agenerate_result(input, num_generations, **kwargs)  # type: ignore[attr-defined,no-any-return]
-    (result,) = await asyncio.to_thread(llm.generate_results, [input], num_generations, **kwargs)
-    return result

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr
@@ -92,6 +92,11 @@ class OpenAILLM(RemoteLLM):
         "(a forced tool call), 'prompt' (the schema in a system message), or 'auto': the "
         "standard form first, the next one when the server refuses it.",
     )
+    default_headers: RuntimeParameter[dict[str, str] | None] = Field(
+        default=None, description="Headers added to every request (e.g. a gateway's)."
+    )
+
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"structured_output_mode"})
 
     _n_supported: bool | None = PrivateAttr(default=None)
     _learnt_mode: StructuredOutputMode | None = PrivateAttr(default=None)
@@ -142,6 +147,7 @@ class OpenAILLM(RemoteLLM):
             base_url=self.base_url,
             timeout=self.timeout,
             max_retries=0,  # retries happen in RemoteLLM, in one place for every backend
+            default_headers=self.default_headers,
             # the SDK's stubs name their own vendored httpx type; the class is httpx's
             http_client=httpx.AsyncClient(transport=SessionTransport(sessions)),  # type: ignore[arg-type]
         )
@@ -163,7 +169,11 @@ class OpenAILLM(RemoteLLM):
         ):
             if value := os.environ.get(variable):
                 headers[header] = value
-        return headers
+        return {**headers, **(self.default_headers or {})}
+
+    def _api_url(self, endpoint: str) -> str:
+        """The URL of `endpoint` ("chat/completions" or "completions") on this server."""
+        return f"{self.base_url.rstrip('/')}/{endpoint}"
 
     # --- settings ----------------------------------------------------------------------------
 
@@ -295,13 +305,21 @@ class OpenAILLM(RemoteLLM):
         Magpie-style generation needs). `generation_kwargs` apply, overridden by `settings`.
         """
         self._ensure_loaded("agenerate_from_prompt()")
-        params = self._settings_payload({**self.generation_kwargs, **settings})
+        async with self._request_slot():
+            return await self._complete_prompt(
+                {"prompt": prompt}, num_generations, {**self.generation_kwargs, **settings}
+            )
+
+    async def _complete_prompt(
+        self, body: dict[str, Any], num_generations: int, settings: dict[str, Any]
+    ) -> GenerateOutput:
+        """`agenerate_from_prompt` once the slot is held (`body` holds the prompt)."""
+        params = self._settings_payload(settings)
         if params.pop("logprobs", False):  # the completions API takes a count, not a flag
             params["logprobs"] = params.pop("top_logprobs", None) or 1
         params.pop("top_logprobs", None)
         collector = GenerationCollector(None, num_generations, 0, self._label())
-        async with self._request_slot():
-            return await self._collect({"prompt": prompt}, params, collector)
+        return await self._collect(body, params, collector)
 
     def generate_results_from_prompts(
         self, prompts: list[str], num_generations: int = 1, **settings: Any
@@ -407,7 +425,7 @@ class OpenAILLM(RemoteLLM):
         texts = [str(m.get("content", "")) for m in body["messages"]] if chat else [body["prompt"]]
         estimate = estimate_tokens(texts, 0) + n * (params.get("max_tokens") or 0)
 
-        url = f"{self.base_url.rstrip('/')}/{'chat/completions' if chat else 'completions'}"
+        url = self._api_url("chat/completions" if chat else "completions")
         reply = await self._send(
             Request(
                 url,

@@ -41,6 +41,13 @@ BUILTINS: dict[str, str] = {
     "tgi": _OPENAI,
     "lmstudio": _OPENAI,
     "anthropic": "stillroom.models.llms.anthropic:AnthropicLLM",
+    "azure": "stillroom.models.llms.azure:AzureOpenAILLM",
+    "together": "stillroom.models.llms.together:TogetherLLM",
+    "anyscale": "stillroom.models.llms.anyscale:AnyscaleLLM",
+    "groq": "stillroom.models.llms.groq:GroqLLM",
+    "mistral": "stillroom.models.llms.mistral:MistralLLM",
+    "vllm-client": "stillroom.models.llms.vllm:ClientvLLM",
+    "litellm": "stillroom.models.llms.litellm:LiteLLM",
     "mock": "stillroom.models.llms.mock:AsyncMockLLM",
 }
 """Prefix -> class of the backends stillroom ships (also in pyproject.toml)."""

@@ -127,6 +127,17 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         }
     )
 
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "retry_backoff",
+            "retry_max_backoff",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "http_transport",
+            "api_key_env",
+        }
+    )
+
     api_key: RuntimeParameter[SecretStr | None] = Field(
         default=None,
         description="The API key (default: read from $api_key_env when the LLM loads). A "

@@ -216,6 +216,7 @@ class StructuredOutputMixin(BaseModel):
 
     # Only replies valid for every generation are cached, so the retry count cannot change one.
     _transport_fields: ClassVar[frozenset[str]] = frozenset({"structured_output_retries"})
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"structured_output_retries"})
 
     if TYPE_CHECKING:
 
