@@ -17,19 +17,29 @@ from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
 if TYPE_CHECKING:
     from stillroom.models.llms.anthropic import AnthropicLLM as AnthropicLLM
+    from stillroom.models.llms.cohere import CohereLLM as CohereLLM
+    from stillroom.models.llms.huggingface.inference_endpoints import (
+        InferenceEndpointsLLM as InferenceEndpointsLLM,
+    )
     from stillroom.models.llms.llamacpp import LlamaCppLLM as LlamaCppLLM
+    from stillroom.models.llms.ollama import OllamaLLM as OllamaLLM
     from stillroom.models.llms.openai import OpenAILLM as OpenAILLM
+    from stillroom.models.llms.vertexai import VertexAILLM as VertexAILLM
 
 __all__ = [
     "LLM",
     "AnthropicLLM",
     "AsyncLLM",
     "AsyncMockLLM",
+    "CohereLLM",
     "FallbackLLM",
+    "InferenceEndpointsLLM",
     "LlamaCppLLM",
     "MockCall",
     "MockLLM",
+    "OllamaLLM",
     "OpenAILLM",
+    "VertexAILLM",
     "llm_from_env",
     "llm_from_spec",
 ]

@@ -42,6 +42,11 @@ BUILTINS: dict[str, str] = {
     "lmstudio": _OPENAI,
     "anthropic": "stillroom.models.llms.anthropic:AnthropicLLM",
     "mock": "stillroom.models.llms.mock:AsyncMockLLM",
+    "hf": "stillroom.models.llms.huggingface.inference_endpoints:InferenceEndpointsLLM",
+    "hf-endpoint": "stillroom.models.llms.huggingface.inference_endpoints:InferenceEndpointsLLM",
+    "ollama-native": "stillroom.models.llms.ollama:OllamaLLM",
+    "cohere": "stillroom.models.llms.cohere:CohereLLM",
+    "vertexai": "stillroom.models.llms.vertexai:VertexAILLM",
 }
 """Prefix -> class of the backends stillroom ships (also in pyproject.toml)."""
 

@@ -10,6 +10,7 @@ not None. Hosted chat APIs cannot do this: they render the template on their sid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -81,8 +82,30 @@ class MagpieChatTemplateMixin(BaseModel):
         return prompt if suffix is None else prompt + suffix
 
 
+def render_magpie_prompt(
+    render: Callable[[ChatType, bool], str], messages: ChatType, pre_query: str
+) -> str:
+    """`messages` rendered up to the opening of a new user turn, with `render(messages,
+    add_generation_prompt)` (a chat template).
+
+    Rendered as they would be with a user message following, and cut where that message
+    starts: chat templates that add a default system prompt when the conversation has none
+    only add it inside their loop over messages, so rendering an empty conversation alone
+    would lose it, and the model, prompted without its usual system turn, writes junk. A
+    template whose user turn does not open with `pre_query` falls back to the conversation
+    rendered on its own.
+    """
+    probe = "\u2063magpie-probe\u2063"
+    rendered = render([*messages, {"role": "user", "content": probe}], False)
+    cut = rendered.find(pre_query + probe)
+    if cut < 0:
+        return render(messages, False) + pre_query
+    return rendered[:cut] + pre_query
+
+
 __all__ = [
     "MAGPIE_PRE_QUERY_TEMPLATES",
     "MagpieAvailablePreQueryTemplates",
     "MagpieChatTemplateMixin",
+    "render_magpie_prompt",
 ]
