@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from typing_extensions import Self
@@ -39,6 +39,9 @@ from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+
+if TYPE_CHECKING:
+    from stillroom.models.llms.spec import LLMSpec
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -139,6 +142,22 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
             # distilabel's behaviour: structured output by grammar needs the raw prompt
             self.tokenizer_id = self.model_id
         return self
+
+    @classmethod
+    def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
+        """`hf:ORG/MODEL` (serverless), `hf:@http://host:port` (a TGI server) and
+        `hf-endpoint:[NAMESPACE/]NAME` (a dedicated endpoint)."""
+        if spec.provider == "hf-endpoint":
+            namespace, _, name = spec.require_model().rpartition("/")
+            return {"endpoint_name": name, "endpoint_namespace": namespace or None}
+        if spec.url and not spec.model:
+            return {"base_url": spec.url}
+        if spec.url:
+            raise StillroomError(
+                f"The LLM spec {spec.text!r} names both a model and a URL; write "
+                "hf:ORG/MODEL (serverless) or hf:@http://host:port (a TGI server)."
+            )
+        return {"model_id": spec.require_model()}
 
     @property
     def model_name(self) -> str:
@@ -320,13 +339,15 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
             if k in _TEXT_GENERATION_SETTINGS
         }
         parameters.update(seed=seed, details=True)
+        input_tokens = self._prompt_tokens(prompt)
+        if input_tokens is None:  # no tokenizer: the server counts the prompt ("prefill")
+            parameters["decoder_input_details"] = True
         if spec is not None:
             parameters["grammar"] = {"type": "json", "value": spec.schema}
         if self.model_id:
             url = f"{ROUTER_URL}/hf-inference/models/{self.model_id}"
         else:
             url = self._tgi_url()
-        input_tokens = self._prompt_tokens(prompt)
         return await self._send(
             Request(
                 url,

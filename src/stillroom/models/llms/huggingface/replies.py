@@ -59,4 +59,7 @@ def text_generation_sample(data: Any, input_tokens: int | None, malformed: Malfo
             for position in top_tokens
             if isinstance(position, list)
         ]
+    prefill = details.get("prefill")
+    if input_tokens is None and isinstance(prefill, list):
+        input_tokens = len(prefill)
     return Sample(text, input_tokens, details.get("generated_tokens"), logprobs)
