@@ -43,8 +43,8 @@ def generated(text: str, tokens: int = 3, top_tokens=None, prefill: int = 0) -> 
 
 
 def test_the_module_path_is_distilabels():
-    from stillroom.models.llms.huggingface.inference_endpoints import InferenceEndpointsLLM as a
     from stillroom.llms import InferenceEndpointsLLM as b
+    from stillroom.models.llms.huggingface.inference_endpoints import InferenceEndpointsLLM as a
 
     assert a is b is InferenceEndpointsLLM
 
