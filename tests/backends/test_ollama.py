@@ -10,6 +10,7 @@ from backend_helpers import FAST, OLLAMA_URL, ollama_reply
 from chat_tokenizer import chatml_tokenizer  # noqa: F401 (a fixture)
 from pydantic import BaseModel
 
+from stillroom.errors import StillroomError
 from stillroom.models import OllamaLLM
 
 pytestmark = pytest.mark.timeout(60)
@@ -145,3 +146,10 @@ def test_spec_prefixes_keep_ollama_on_the_openai_api():
     assert isinstance(llm_from_spec("ollama:llama3.1"), OpenAILLM)
     native = llm_from_spec("ollama-native:llama3.1@http://gpu:11434")
     assert isinstance(native, OllamaLLM) and native.host == "http://gpu:11434"
+
+
+def test_magpie_switched_on_later_without_a_tokenizer_fails_at_load():
+    llm = OllamaLLM(model="m", magpie_pre_query_template="llama3")
+    llm.use_magpie_template = True  # as the Magpie tasks do
+    with pytest.raises(StillroomError, match="Magpie needs tokenizer_id"):
+        llm.load()

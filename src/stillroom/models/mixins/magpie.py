@@ -3,9 +3,11 @@
 An instruct model was trained on conversations rendered with its chat template. If the
 prompt ends right after the header that opens a user turn, the model continues by writing a
 plausible user message (Magpie, Xu et al. 2024). A backend that renders prompts itself (the
-embedded llama.cpp model, the mock LLMs) mixes `MagpieChatTemplateMixin` in and, for each
-request, appends `magpie_pre_query_for(messages)` to the rendered conversation when it is
-not None. Hosted chat APIs cannot do this: they render the template on their side.
+embedded llama.cpp model, the mock LLMs, and the HTTP backends that send raw prompts rendered
+with a tokenizer's template: `InferenceEndpointsLLM`, `OllamaLLM`) mixes
+`MagpieChatTemplateMixin` in and, for each request, appends `magpie_pre_query_for(messages)`
+to the rendered conversation when it is not None. Chat APIs cannot do this: they render the
+template on their side.
 """
 
 from __future__ import annotations
