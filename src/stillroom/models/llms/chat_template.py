@@ -47,12 +47,6 @@ class TokenizerChatTemplateMixin(MagpieChatTemplateMixin):
 
     def _load_tokenizer(self) -> None:
         """Load the tokenizer of `tokenizer_id` (kept while the id stays the same)."""
-        if self.use_magpie_template and self.tokenizer_id is None:  # switched on by a task
-            raise StillroomError(
-                f"{type(self).__name__}: Magpie needs tokenizer_id, to render the prompt the "
-                "pre-query template is appended to; set it to the model's Hub repo id or a "
-                "local tokenizer folder."
-            )
         if self.tokenizer_id is None or self.tokenizer_id == self._tokenizer_loaded_from:
             return
         try:
