@@ -26,7 +26,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray,minhash]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray,minhash,hf-transformers,vertexai,litellm]'
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)

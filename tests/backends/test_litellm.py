@@ -28,6 +28,7 @@ def test_without_litellm_the_error_names_the_extra(monkeypatch):
         LiteLLM(model="openai/m").load()
 
 
+@pytest.mark.litellm
 def test_generations_and_usage_through_litellm():
     pytest.importorskip("litellm", reason="the [litellm] extra is not installed")
     with MockLLMServer(api_key=KEY) as server:
@@ -46,6 +47,7 @@ def test_generations_and_usage_through_litellm():
     assert KEY not in str(llm.dump()) and llm.model_name == "openai/mock-model"
 
 
+@pytest.mark.litellm
 def test_a_refused_key_is_an_error_without_the_key():
     pytest.importorskip("litellm", reason="the [litellm] extra is not installed")
     with MockLLMServer(api_key=KEY) as server:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
-from backend_helpers import USER, Backend
+from backend_helpers import BACKENDS, USER, Backend
 
 from stillroom.errors import LLMRequestError
 from stillroom.models.llms.openai import KEYLESS_PLACEHOLDER, OpenAILLM
@@ -224,11 +224,14 @@ def test_key_not_in_exceptions_raised_directly(backend: Backend, mock_api: respx
     assert caught.value.__cause__ is None
 
 
+@pytest.mark.parametrize(
+    "backend", [b for b in BACKENDS.values() if b.bare is not None], ids=lambda b: b.name
+)
 def test_key_from_env_is_not_dumped(backend: Backend, monkeypatch):
     monkeypatch.setenv(backend.key_env_var, KEY)
     for name, value in backend.env.items():
         monkeypatch.setenv(name, value)
-    llm = type(backend.make())(model="m")
+    llm = type(backend.make())(**backend.bare)
     llm.load()  # the key is read from the environment variable when the LLM loads
     try:
         assert llm._secret is not None and llm._secret.get_secret_value() == KEY

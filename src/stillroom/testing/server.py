@@ -27,9 +27,15 @@ from stillroom.testing.dialects import (
     OPENAI_SERVERS,
     AnthropicMessages,
     BadRequest,
+    CohereChat,
     Dialect,
+    GeminiGenerateContent,
+    OllamaChat,
+    OllamaGenerate,
     OpenAIChat,
     OpenAICompletions,
+    TGIGenerate,
+    TGIGenerateRoute,
 )
 from stillroom.testing.json_schema import SchemaError
 from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
@@ -270,6 +276,16 @@ class MockLLMServer:
         )
         for dialect in (OpenAIChat(), OpenAICompletions(), AnthropicMessages()):
             app.router.add_post(dialect.path, self._llm_handler(dialect))
+        native: tuple[Dialect, ...] = (
+            TGIGenerate(),
+            TGIGenerateRoute(),
+            OllamaChat(),
+            OllamaGenerate(),
+            CohereChat(),
+            GeminiGenerateContent(),
+        )
+        for served in native:
+            app.router.add_post(served.path, self._llm_handler(served))
         app.router.add_get("/v1/models", self._models, allow_head=False)
         app.router.add_get("/_stats", self._get_stats, allow_head=False)
         app.router.add_post("/_reset", self._post_reset)

@@ -20,12 +20,18 @@ if TYPE_CHECKING:
     from stillroom.models.llms.anthropic import AnthropicLLM as AnthropicLLM
     from stillroom.models.llms.anyscale import AnyscaleLLM as AnyscaleLLM
     from stillroom.models.llms.azure import AzureOpenAILLM as AzureOpenAILLM
+    from stillroom.models.llms.cohere import CohereLLM as CohereLLM
     from stillroom.models.llms.groq import GroqLLM as GroqLLM
+    from stillroom.models.llms.huggingface.inference_endpoints import (
+        InferenceEndpointsLLM as InferenceEndpointsLLM,
+    )
     from stillroom.models.llms.litellm import LiteLLM as LiteLLM
     from stillroom.models.llms.llamacpp import LlamaCppLLM as LlamaCppLLM
     from stillroom.models.llms.mistral import MistralLLM as MistralLLM
+    from stillroom.models.llms.ollama import OllamaLLM as OllamaLLM
     from stillroom.models.llms.openai import OpenAILLM as OpenAILLM
     from stillroom.models.llms.together import TogetherLLM as TogetherLLM
+    from stillroom.models.llms.vertexai import VertexAILLM as VertexAILLM
     from stillroom.models.llms.vllm import ClientvLLM as ClientvLLM
 
 __all__ = [
@@ -36,16 +42,20 @@ __all__ = [
     "AsyncMockLLM",
     "AzureOpenAILLM",
     "ClientvLLM",
+    "CohereLLM",
     "FallbackLLM",
     "GroqLLM",
+    "InferenceEndpointsLLM",
     "LiteLLM",
     "LlamaCppLLM",
     "MistralLLM",
     "MixtureOfAgentsLLM",
     "MockCall",
     "MockLLM",
+    "OllamaLLM",
     "OpenAILLM",
     "TogetherLLM",
+    "VertexAILLM",
     "llm_from_env",
     "llm_from_spec",
 ]

@@ -49,6 +49,11 @@ BUILTINS: dict[str, str] = {
     "vllm-client": "stillroom.models.llms.vllm:ClientvLLM",
     "litellm": "stillroom.models.llms.litellm:LiteLLM",
     "mock": "stillroom.models.llms.mock:AsyncMockLLM",
+    "hf": "stillroom.models.llms.huggingface.inference_endpoints:InferenceEndpointsLLM",
+    "hf-endpoint": "stillroom.models.llms.huggingface.inference_endpoints:InferenceEndpointsLLM",
+    "ollama-native": "stillroom.models.llms.ollama:OllamaLLM",
+    "cohere": "stillroom.models.llms.cohere:CohereLLM",
+    "vertexai": "stillroom.models.llms.vertexai:VertexAILLM",
 }
 """Prefix -> class of the backends stillroom ships (also in pyproject.toml)."""
 

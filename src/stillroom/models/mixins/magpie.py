@@ -3,13 +3,16 @@
 An instruct model was trained on conversations rendered with its chat template. If the
 prompt ends right after the header that opens a user turn, the model continues by writing a
 plausible user message (Magpie, Xu et al. 2024). A backend that renders prompts itself (the
-embedded llama.cpp model, the mock LLMs) mixes `MagpieChatTemplateMixin` in and, for each
-request, appends `magpie_pre_query_for(messages)` to the rendered conversation when it is
-not None. Hosted chat APIs cannot do this: they render the template on their side.
+embedded llama.cpp model, the mock LLMs, and the HTTP backends that send raw prompts rendered
+with a tokenizer's template: `InferenceEndpointsLLM`, `OllamaLLM`) mixes
+`MagpieChatTemplateMixin` in and, for each request, appends `magpie_pre_query_for(messages)`
+to the rendered conversation when it is not None. Chat APIs cannot do this: they render the
+template on their side.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -81,8 +84,30 @@ class MagpieChatTemplateMixin(BaseModel):
         return prompt if suffix is None else prompt + suffix
 
 
+def render_magpie_prompt(
+    render: Callable[[ChatType, bool], str], messages: ChatType, pre_query: str
+) -> str:
+    """`messages` rendered up to the opening of a new user turn, with `render(messages,
+    add_generation_prompt)` (a chat template).
+
+    Rendered as they would be with a user message following, and cut where that message
+    starts: chat templates that add a default system prompt when the conversation has none
+    only add it inside their loop over messages, so rendering an empty conversation alone
+    would lose it, and the model, prompted without its usual system turn, writes junk. A
+    template whose user turn does not open with `pre_query` falls back to the conversation
+    rendered on its own.
+    """
+    probe = "\u2063magpie-probe\u2063"
+    rendered = render([*messages, {"role": "user", "content": probe}], False)
+    cut = rendered.find(pre_query + probe)
+    if cut < 0:
+        return render(messages, False) + pre_query
+    return rendered[:cut] + pre_query
+
+
 __all__ = [
     "MAGPIE_PRE_QUERY_TEMPLATES",
     "MagpieAvailablePreQueryTemplates",
     "MagpieChatTemplateMixin",
+    "render_magpie_prompt",
 ]
