@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from stillroom.errors import StillroomError, StructuredOutputError
 from stillroom.models.llms.json_schema import schema_errors
+from stillroom.models.llms.openai import OpenAILLM
 from stillroom.models.llms.structured import extract_json, resolve_structured
 from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.tasks.base import METADATA_COLUMN
@@ -52,7 +53,7 @@ def test_invalid_reply_is_asked_again_then_passes(
         name="Lyon", population=520000
     )
     body = json.loads(route.calls[0].request.content)
-    if backend.name != "anthropic":  # the OpenAI-compatible family
+    if isinstance(llm, OpenAILLM):  # the OpenAI-compatible family
         assert body["response_format"] == {
             "type": "json_schema",
             "json_schema": {"name": "City", "schema": City.model_json_schema()},
