@@ -17,8 +17,11 @@ from stillroom.models.llms.spec import llm_from_env, llm_from_spec
 
 if TYPE_CHECKING:
     from stillroom.models.llms.anthropic import AnthropicLLM as AnthropicLLM
+    from stillroom.models.llms.huggingface.transformers import TransformersLLM as TransformersLLM
     from stillroom.models.llms.llamacpp import LlamaCppLLM as LlamaCppLLM
+    from stillroom.models.llms.mlx import MlxLLM as MlxLLM
     from stillroom.models.llms.openai import OpenAILLM as OpenAILLM
+    from stillroom.models.llms.vllm import vLLM as vLLM
 
 __all__ = [
     "LLM",
@@ -27,11 +30,14 @@ __all__ = [
     "AsyncMockLLM",
     "FallbackLLM",
     "LlamaCppLLM",
+    "MlxLLM",
     "MockCall",
     "MockLLM",
     "OpenAILLM",
+    "TransformersLLM",
     "llm_from_env",
     "llm_from_spec",
+    "vLLM",
 ]
 
 

@@ -257,7 +257,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         pre_query = self.magpie_pre_query_for(messages)
         prompt: dict[str, Any] = {"messages": messages}
         if pre_query is not None:
-            prompt = {"prompt": self._tokenize(self._magpie_prompt(messages, pre_query))}
+            prompt = {"prompt": self._tokenize(self.magpie_prompt(messages, pre_query))}
         if collector.spec is not None:
             params["response_format"] = {"type": "json_object", "schema": collector.spec.schema}
         while count := collector.missing:
@@ -318,24 +318,6 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
             add_generation_prompt=add_generation_prompt,
         )
         return str(formatter(messages=list(messages)).prompt)
-
-    def _magpie_prompt(self, messages: ChatType, pre_query: str) -> str:
-        """`messages` rendered up to the opening of a new user turn (Magpie).
-
-        Rendered as they would be with a user message following, and cut where that message
-        starts: chat templates that add a default system prompt when the conversation has
-        none (SmolLM2's does) only add it inside their loop over messages, so rendering an
-        empty conversation alone would lose it, and the model, prompted without its usual
-        system turn, writes junk. A template whose user turn does not open with `pre_query`
-        falls back to the conversation rendered on its own.
-        """
-        probe = "\u2063magpie-probe\u2063"
-        with_user: ChatType = [*messages, {"role": "user", "content": probe}]
-        rendered = self.apply_chat_template(with_user, add_generation_prompt=False)
-        cut = rendered.find(pre_query + probe)
-        if cut < 0:
-            return self.apply_chat_template(messages, add_generation_prompt=False) + pre_query
-        return rendered[:cut] + pre_query
 
     def generate_results_from_prompts(
         self, prompts: list[str], num_generations: int = 1, **settings: Any

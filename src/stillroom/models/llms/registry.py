@@ -42,6 +42,9 @@ BUILTINS: dict[str, str] = {
     "lmstudio": _OPENAI,
     "anthropic": "stillroom.models.llms.anthropic:AnthropicLLM",
     "mock": "stillroom.models.llms.mock:AsyncMockLLM",
+    "transformers": "stillroom.models.llms.huggingface.transformers:TransformersLLM",
+    "vllm-local": "stillroom.models.llms.vllm:vLLM",
+    "mlx": "stillroom.models.llms.mlx:MlxLLM",
 }
 """Prefix -> class of the backends stillroom ships (also in pyproject.toml)."""
 

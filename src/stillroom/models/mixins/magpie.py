@@ -10,7 +10,7 @@ not None. Hosted chat APIs cannot do this: they render the template on their sid
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from typing_extensions import Self
@@ -74,6 +74,31 @@ class MagpieChatTemplateMixin(BaseModel):
         if not self.use_magpie_template or (messages and messages[-1]["role"] == "user"):
             return None
         return self.magpie_pre_query_template
+
+    if TYPE_CHECKING:
+
+        def apply_chat_template(
+            self, messages: ChatType, add_generation_prompt: bool = True
+        ) -> str: ...  # the backend's, for `magpie_prompt`
+
+    def magpie_prompt(self, messages: ChatType, pre_query: str) -> str:
+        """`messages` rendered with the backend's `apply_chat_template` up to the opening of a
+        new user turn, so that the model writes the user's message (Magpie).
+
+        Rendered as they would be with a user message following, and cut where that message
+        starts: chat templates that add a default system prompt when the conversation has
+        none (SmolLM2's does) only add it inside their loop over messages, so rendering an
+        empty conversation alone would lose it, and the model, prompted without its usual
+        system turn, writes junk. A template whose user turn does not open with `pre_query`
+        falls back to the conversation rendered on its own.
+        """
+        probe = "\u2063magpie-probe\u2063"
+        with_user: ChatType = [*messages, {"role": "user", "content": probe}]
+        rendered = self.apply_chat_template(with_user, add_generation_prompt=False)
+        cut = rendered.find(pre_query + probe)
+        if cut < 0:
+            return self.apply_chat_template(messages, add_generation_prompt=False) + pre_query
+        return rendered[:cut] + pre_query
 
     def apply_magpie_pre_query_template(self, prompt: str, input: ChatType) -> str:
         """`prompt` (the rendered `input`, without an assistant header) plus the pre-query."""
