@@ -19,6 +19,11 @@ from stillroom.models.llms.llamacpp import EMBEDDED_FILE, embedded_model_path
 from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
 
 
+MEAN_POOLING = 1
+"""llama.cpp's LLAMA_POOLING_TYPE_MEAN: one vector per text, the mean over its tokens (a chat
+model's GGUF has no pooling of its own and would give one vector per token)."""
+
+
 class LlamaCppEmbeddings(Embeddings, CudaDevicePlacementMixin):
     """Mean-pooled vectors of a GGUF model (a file, a file in `model_path`, or a Hub repo)."""
 
@@ -62,6 +67,7 @@ class LlamaCppEmbeddings(Embeddings, CudaDevicePlacementMixin):
         llama_cpp = import_extra("llama_cpp", self._label(), "local", "llama-cpp-python")
         settings = {
             "embedding": True,
+            "pooling_type": MEAN_POOLING,
             "n_gpu_layers": self.n_gpu_layers,
             "n_ctx": self.n_ctx,
             "n_batch": self.n_batch,
@@ -101,6 +107,10 @@ class LlamaCppEmbeddings(Embeddings, CudaDevicePlacementMixin):
         super().unload()
 
     def encode(self, inputs: list[str]) -> list[list[float]]:
+        """One vector per text, each text embedded alone (llama.cpp's context holds one
+        sequence unless `extra_kwargs` sets `n_seq_max`)."""
         self._ensure_loaded("encode()")
-        vectors = self._model.embed(list(inputs), normalize=self.normalize_embeddings)
-        return [[float(x) for x in row] for row in vectors]
+        return [
+            [float(x) for x in self._model.embed(text, normalize=self.normalize_embeddings)]
+            for text in inputs
+        ]

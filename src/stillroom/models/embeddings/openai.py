@@ -14,7 +14,15 @@ import asyncio
 import os
 from typing import Any, ClassVar
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, PrivateAttr, SecretStr
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    SecretStr,
+)
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.embeddings.base import Embeddings
@@ -49,6 +57,9 @@ class OpenAIEmbeddings(Embeddings):
     max_retries: RuntimeParameter[NonNegativeInt] = Field(
         default=6, description="New attempts after a 429, a 5xx, a timeout or a lost connection."
     )
+    retry_backoff: RuntimeParameter[NonNegativeFloat] = Field(
+        default=1.0, description="Base wait in seconds before a retry (doubles each time)."
+    )
     requests_per_minute: RuntimeParameter[PositiveInt | None] = Field(
         default=None, description="At most this many requests a minute."
     )
@@ -65,6 +76,7 @@ class OpenAIEmbeddings(Embeddings):
             "max_concurrent_requests",
             "timeout",
             "max_retries",
+            "retry_backoff",
             "requests_per_minute",
             "tokens_per_minute",
             "http_transport",
@@ -91,6 +103,7 @@ class OpenAIEmbeddings(Embeddings):
                 "max_concurrent_requests",
                 "timeout",
                 "max_retries",
+                "retry_backoff",
                 "requests_per_minute",
                 "tokens_per_minute",
             )

@@ -8,8 +8,8 @@ from stillroom.models.mixins.magpie import (
 )
 
 __all__ = [
-    "CudaDevicePlacementMixin",
     "MAGPIE_PRE_QUERY_TEMPLATES",
+    "CudaDevicePlacementMixin",
     "MagpieAvailablePreQueryTemplates",
     "MagpieChatTemplateMixin",
 ]
