@@ -5,6 +5,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.stillroom-demo-installed
 STAMP := $(VENV)/.stillroom-installed
+# torch comes first, from its CPU-only index (no multi-GB CUDA libraries; a GPU machine can
+# point TORCH_INDEX elsewhere); --no-deps so that its dependencies come from the usual index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test lint docs bench clean
 
@@ -18,7 +21,10 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray,minhash]'
+	PIP_EXTRA_INDEX_URL= $(BIN)/python -m pip install --quiet --retries 0 --timeout 10 \
+		--no-deps --index-url $(TORCH_INDEX) torch
+	$(BIN)/python -m pip install --quiet -e \
+		'.[dev,local,parquet,hf,ray,minhash,transformers,sentence-transformers]'
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)

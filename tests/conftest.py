@@ -21,7 +21,7 @@ def _private_cache_dir(
     monkeypatch.setenv("STILLROOM_CACHE_DIR", str(tmp_path_factory.mktemp("stillroom-cache")))
 
 
-_EXTRA_MARKERS = ("local_model", "ray")
+_EXTRA_MARKERS = ("local_model", "ray", "transformers", "sentence_transformers")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -18,7 +18,6 @@ from stillroom.models.extras import import_extra
 from stillroom.models.llms.llamacpp import EMBEDDED_FILE, embedded_model_path
 from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
 
-
 MEAN_POOLING = 1
 """llama.cpp's LLAMA_POOLING_TYPE_MEAN: one vector per text, the mean over its tokens (a chat
 model's GGUF has no pooling of its own and would give one vector per token)."""
