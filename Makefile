@@ -5,6 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.stillroom-demo-installed
 STAMP := $(VENV)/.stillroom-installed
+# torch comes first, from its CPU-only index only (PIP_CONFIG_FILE=/dev/null drops configured
+# extra indexes, whose CUDA builds would win; PIP_FIND_LINKS still applies): no multi-GB CUDA
+# libraries. A GPU machine can point TORCH_INDEX elsewhere. --no-deps: torch's dependencies
+# come with the extras, from the usual indexes.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: demo test lint docs bench clean
 
@@ -26,7 +31,10 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	touch $(DEMO_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,local,parquet,hf,ray,minhash,hf-transformers,vertexai,litellm]'
+	PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip install --quiet --retries 0 --timeout 10 \
+		--no-deps --index-url $(TORCH_INDEX) torch
+	$(BIN)/python -m pip install --quiet -e \
+		'.[dev,local,parquet,hf,ray,minhash,hf-transformers,vertexai,litellm,transformers,sentence-transformers]'
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)

@@ -35,7 +35,10 @@ def _private_cache_dir(
     monkeypatch.setenv("STILLROOM_CACHE_DIR", str(tmp_path_factory.mktemp("stillroom-cache")))
 
 
-_EXTRA_MARKERS = ("local_model", "ray", "hf_transformers", "litellm")
+_EXTRA_MARKERS = (
+    *("local_model", "ray", "hf_transformers", "litellm", "transformers"),
+    "sentence_transformers",
+)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -20,6 +20,7 @@ DEFERRED = (
     *("openai", "anthropic", "rich", "jinja2", "httpx", "aiohttp"),
     *("yaml", "jsonschema", "tenacity", "datasketch", "numpy", "scipy"),
     *("datasets", "pyarrow", "pandas", "huggingface_hub", "fsspec"),  # a Distiset's, when used
+    *("torch", "transformers", "sentence_transformers", "vllm", "mlx_lm", "llama_cpp"),
 )
 """Top-level packages none of the statements below may import."""
 
@@ -50,6 +51,8 @@ def imported_after(code: str) -> set[str]:
         COMMON_IMPORTS,
         "from stillroom.llms import OpenAILLM, AnthropicLLM",
         "from stillroom.models.llms import llm_from_spec; llm_from_spec('ollama:llama3.1')",
+        "from stillroom.models import TransformersLLM, vLLM, MlxLLM, SentenceTransformerEmbeddings, "
+        "LlamaCppEmbeddings, vLLMEmbeddings; TransformersLLM(model='m'); vLLM(model='m')",
     ],
 )
 def test_importing_and_building_llms_imports_no_sdk_nor_rich_nor_jinja2(code: str):

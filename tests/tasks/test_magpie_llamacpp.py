@@ -47,13 +47,13 @@ def test_the_default_system_prompt_is_rendered(
     monkeypatch: pytest.MonkeyPatch, messages: ChatType, expected: str
 ) -> None:
     monkeypatch.setattr(LlamaCppLLM, "apply_chat_template", _default_system_template)
-    assert LlamaCppLLM()._magpie_prompt(messages, CHATML) == expected
+    assert LlamaCppLLM().magpie_prompt(messages, CHATML) == expected
 
 
 def test_a_template_without_the_pre_query_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LlamaCppLLM, "apply_chat_template", _plain_template)
     messages = [{"role": "system", "content": "S"}]
-    assert LlamaCppLLM()._magpie_prompt(messages, CHATML) == "[system] S\n" + CHATML
+    assert LlamaCppLLM().magpie_prompt(messages, CHATML) == "[system] S\n" + CHATML
 
 
 @pytest.mark.local_model
@@ -67,7 +67,7 @@ def test_smollm2_magpie_prompt_opens_with_its_system_turn() -> None:
     llm = LlamaCppLLM(n_threads=1, n_ctx=1024, magpie_pre_query_template="chatml")
     llm.load()
     assert llm.apply_chat_template([], add_generation_prompt=False) == ""  # the bug's cause
-    prompt = llm._magpie_prompt([], CHATML)
+    prompt = llm.magpie_prompt([], CHATML)
     assert prompt.startswith(SMOL_DEFAULT)
     assert prompt.endswith("<|im_end|>\n" + CHATML)
     assert prompt.count("<|im_start|>") == 2

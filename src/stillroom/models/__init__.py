@@ -8,15 +8,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from stillroom.models import embeddings as _embeddings
 from stillroom.models import llms as _llms
 
 if TYPE_CHECKING:
+    from stillroom.models.embeddings import *  # noqa: F403
     from stillroom.models.llms import *  # noqa: F403
+    from stillroom.models.mixins.cuda_device_placement import (
+        CudaDevicePlacementMixin as CudaDevicePlacementMixin,
+    )
 
-__all__ = _llms.__all__
+__all__ = [*_llms.__all__, *_embeddings.__all__, "CudaDevicePlacementMixin"]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _embeddings.__all__:
+        return getattr(_embeddings, name)
+    if name == "CudaDevicePlacementMixin":
+        from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
+
+        return CudaDevicePlacementMixin
     return getattr(_llms, name)
 
 

@@ -37,6 +37,7 @@ from stillroom.testing.dialects import (
     TGIGenerate,
     TGIGenerateRoute,
 )
+from stillroom.testing.embeddings import embeddings_reply, parse_embeddings_request
 from stillroom.testing.json_schema import SchemaError
 from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
 from stillroom.testing.stats import ServerStats, StatsSnapshot
@@ -287,6 +288,7 @@ class MockLLMServer:
         for served in native:
             app.router.add_post(served.path, self._llm_handler(served))
         app.router.add_get("/v1/models", self._models, allow_head=False)
+        app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_get("/_stats", self._get_stats, allow_head=False)
         app.router.add_post("/_reset", self._post_reset)
         app.router.add_get("/_config", self._get_config, allow_head=False)
@@ -424,6 +426,44 @@ class MockLLMServer:
         stats.prompt_tokens += llm_request.prompt_tokens
         stats.completion_tokens += sum(g.tokens for g in generations)
         return _json_response(payload)
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        """OpenAI's `/v1/embeddings` (see `embeddings.py`), with the key check and the
+        configured faults (`fail_first`/`fail_with`, random faults) keyed by the first text."""
+        stats, config = self._stats, self._config
+        stats.count_request("embeddings")
+
+        def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+            stats.count_error(status)
+            return _json_response(OpenAIChat().error(status, message), status, headers)
+
+        try:
+            body = json.loads(await request.read())
+            texts, dimensions = parse_embeddings_request(body)
+        except ValueError:
+            return error(400, "the request body is not valid JSON")
+        except BadRequest as exc:
+            return error(400, str(exc))
+        if config.api_key is not None and not OpenAIChat.authorized(
+            request.headers, config.api_key
+        ):
+            return error(401, "invalid or missing API key")
+        attempt = stats.count_attempt(texts[0])
+        fault = (
+            config.fail_with
+            if attempt <= config.fail_first
+            else draws.random_fault(config, texts[0], attempt)
+        )
+        if fault in ("hang", "crash"):
+            return self._drop(request)
+        if fault is not None:
+            status = int(fault)
+            headers = None
+            if status == 429 and config.retry_after is not None:
+                headers = {"retry-after": f"{config.retry_after:g}"}
+            return error(status, f"mock fault {status} on attempt {attempt}", headers)
+        stats.successes += 1
+        return _json_response(embeddings_reply(body["model"], texts, dimensions))
 
     async def _models(self, request: web.Request) -> web.Response:
         api_key = self._config.api_key

@@ -25,14 +25,17 @@ if TYPE_CHECKING:
     from stillroom.models.llms.huggingface.inference_endpoints import (
         InferenceEndpointsLLM as InferenceEndpointsLLM,
     )
+    from stillroom.models.llms.huggingface.transformers import TransformersLLM as TransformersLLM
     from stillroom.models.llms.litellm import LiteLLM as LiteLLM
     from stillroom.models.llms.llamacpp import LlamaCppLLM as LlamaCppLLM
     from stillroom.models.llms.mistral import MistralLLM as MistralLLM
+    from stillroom.models.llms.mlx import MlxLLM as MlxLLM
     from stillroom.models.llms.ollama import OllamaLLM as OllamaLLM
     from stillroom.models.llms.openai import OpenAILLM as OpenAILLM
     from stillroom.models.llms.together import TogetherLLM as TogetherLLM
     from stillroom.models.llms.vertexai import VertexAILLM as VertexAILLM
     from stillroom.models.llms.vllm import ClientvLLM as ClientvLLM
+    from stillroom.models.llms.vllm import vLLM as vLLM
 
 __all__ = [
     "LLM",
@@ -50,14 +53,17 @@ __all__ = [
     "LlamaCppLLM",
     "MistralLLM",
     "MixtureOfAgentsLLM",
+    "MlxLLM",
     "MockCall",
     "MockLLM",
     "OllamaLLM",
     "OpenAILLM",
     "TogetherLLM",
+    "TransformersLLM",
     "VertexAILLM",
     "llm_from_env",
     "llm_from_spec",
+    "vLLM",
 ]
 
 

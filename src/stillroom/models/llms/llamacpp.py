@@ -41,7 +41,7 @@ from stillroom.models.llms.structured import (
     StructuredOutputMixin,
     split_input,
 )
-from stillroom.models.mixins.magpie import MagpieChatTemplateMixin, render_magpie_prompt
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
 if TYPE_CHECKING:
@@ -257,7 +257,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         pre_query = self.magpie_pre_query_for(messages)
         prompt: dict[str, Any] = {"messages": messages}
         if pre_query is not None:
-            prompt = {"prompt": self._tokenize(self._magpie_prompt(messages, pre_query))}
+            prompt = {"prompt": self._tokenize(self.magpie_prompt(messages, pre_query))}
         if collector.spec is not None:
             params["response_format"] = {"type": "json_object", "schema": collector.spec.schema}
         while count := collector.missing:
@@ -318,10 +318,6 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
             add_generation_prompt=add_generation_prompt,
         )
         return str(formatter(messages=list(messages)).prompt)
-
-    def _magpie_prompt(self, messages: ChatType, pre_query: str) -> str:
-        """`messages` rendered up to the opening of a new user turn (Magpie)."""
-        return render_magpie_prompt(self.apply_chat_template, messages, pre_query)
 
     def generate_results_from_prompts(
         self, prompts: list[str], num_generations: int = 1, **settings: Any

@@ -54,6 +54,9 @@ BUILTINS: dict[str, str] = {
     "ollama-native": "stillroom.models.llms.ollama:OllamaLLM",
     "cohere": "stillroom.models.llms.cohere:CohereLLM",
     "vertexai": "stillroom.models.llms.vertexai:VertexAILLM",
+    "transformers": "stillroom.models.llms.huggingface.transformers:TransformersLLM",
+    "vllm-local": "stillroom.models.llms.vllm:vLLM",
+    "mlx": "stillroom.models.llms.mlx:MlxLLM",
 }
 """Prefix -> class of the backends stillroom ships (also in pyproject.toml)."""
 

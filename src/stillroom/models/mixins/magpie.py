@@ -13,7 +13,7 @@ template on their side.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from typing_extensions import Self
@@ -77,6 +77,21 @@ class MagpieChatTemplateMixin(BaseModel):
         if not self.use_magpie_template or (messages and messages[-1]["role"] == "user"):
             return None
         return self.magpie_pre_query_template
+
+    if TYPE_CHECKING:
+
+        def apply_chat_template(
+            self, messages: ChatType, add_generation_prompt: bool = True
+        ) -> str: ...  # the backend's, for `magpie_prompt`
+
+    def magpie_prompt(self, messages: ChatType, pre_query: str) -> str:
+        """`messages` rendered with the backend's `apply_chat_template` up to the opening of a
+        new user turn, so that the model writes the user's message (`render_magpie_prompt`)."""
+        return render_magpie_prompt(
+            lambda chat, generation: self.apply_chat_template(chat, generation),
+            messages,
+            pre_query,
+        )
 
     def apply_magpie_pre_query_template(self, prompt: str, input: ChatType) -> str:
         """`prompt` (the rendered `input`, without an assistant header) plus the pre-query."""

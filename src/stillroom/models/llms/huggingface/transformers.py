@@ -1,0 +1,216 @@
+"""`TransformersLLM`: a Hugging Face causal LM run in-process by transformers ([transformers]).
+
+The model and its tokenizer are loaded with `AutoModelForCausalLM` / `AutoTokenizer` from a
+Hub id or a local folder. Each conversation is rendered with the tokenizer's chat template
+(or `chat_template`), and the prompts of one `generate` call go through `model.generate` as
+one left-padded batch, so token counts are exact and a GPU sees whole batches.
+
+Structured output: transformers has no JSON-schema constrained decoding of its own, and no
+maintained constrained decoder (outlines, llguidance, xgrammar) is a dependency here, so a
+structured output is *validated, not enforced*: each reply is checked against the schema and
+an invalid one is asked for again (`structured_output_retries`); one that never validates is
+kept as None with the error. Ask for JSON in the prompt; a small model rarely follows a
+schema unprompted.
+
+Prompts and Magpie (`in_process.HFTokenizerPromptsMixin`): with `use_magpie_template` the
+conversation is rendered up to the opening of a user turn, so the model writes the user's
+message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import Field, PrivateAttr, SecretStr
+
+from stillroom.errors import StillroomError
+from stillroom.models.extras import import_extra
+from stillroom.models.llms.in_process import InProcessLLM, collect_in_batches
+from stillroom.models.llms.structured import (
+    GenerationCollector,
+    Sample,
+)
+from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
+from stillroom.typing import GenerateOutput
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+HF_TOKEN_ENV = "HF_TOKEN"
+
+
+def hf_token_from_env() -> SecretStr | None:
+    value = os.environ.get(HF_TOKEN_ENV)
+    return SecretStr(value) if value else None
+
+
+class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
+    """A causal language model from the Hub or a folder, run by transformers in this process."""
+
+    model: str = Field(description="Hub repository id or local folder of the model.")
+    revision: str = Field(default="main", description="Hub revision (branch, tag or commit).")
+    torch_dtype: str = Field(
+        default="auto", description='Weights dtype: "auto" (as saved), "float16", "bfloat16", ...'
+    )
+    trust_remote_code: bool = Field(
+        default=False, description="Run modelling code shipped with the model."
+    )
+    model_kwargs: dict[str, Any] | None = Field(
+        default=None, description="More arguments for AutoModelForCausalLM.from_pretrained."
+    )
+    tokenizer: str | None = Field(
+        default=None, description="Hub id or folder of the tokenizer; None: the model's."
+    )
+    use_fast: bool = Field(default=True, description="Use the fast (Rust) tokenizer.")
+    chat_template: str | None = Field(
+        default=None, description="A Jinja chat template replacing the tokenizer's."
+    )
+    device: str | int | None = Field(
+        default=None,
+        description='Where the model runs: "cpu", "cuda" (a GPU chosen by cuda_devices), '
+        '"cuda:1", "mps", a GPU number; None: the CPU unless device_map places it.',
+    )
+    device_map: str | dict[str, Any] | None = Field(
+        default=None, description='Spread the model over devices ("auto", or a layer map).'
+    )
+    token: SecretStr | None = Field(
+        default_factory=hf_token_from_env,
+        description=f"Hub token for gated or private models (default ${HF_TOKEN_ENV}).",
+    )
+
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {"device", "device_map", "cuda_devices", "disable_cuda_device_placement", "use_fast"}
+    )
+
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the tokenizer and the model (on the chosen GPU when `device` is "cuda")."""
+        super().load()
+        if self.device == "cuda":
+            self.place_on_cuda_devices()
+        auto = import_extra("transformers", self._label(), "transformers")
+        token = self.token.get_secret_value() if self.token is not None else None
+        common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
+        try:
+            tokenizer = auto.AutoTokenizer.from_pretrained(
+                self.tokenizer or self.model, use_fast=self.use_fast, token=token, **common
+            )
+            model = auto.AutoModelForCausalLM.from_pretrained(
+                self.model,
+                dtype=self.torch_dtype,
+                device_map=self.device_map,
+                token=token,
+                **common,
+                **(self.model_kwargs or {}),
+            )
+        except (OSError, ValueError) as exc:
+            raise StillroomError(
+                f"{self._label()}: transformers could not load {self.model!r}: {exc}"
+            ) from exc
+        if self.device is not None and self.device_map is None:
+            model = model.to(self.device)
+        model.eval()
+        if self.chat_template is not None:
+            tokenizer.chat_template = self.chat_template
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"  # generation continues the prompts' right ends
+        self._tokenizer, self._model = tokenizer, model
+
+    def unload(self) -> None:
+        self._model = self._tokenizer = None
+        if self.device == "cuda":
+            self.release_cuda_devices()
+        super().unload()
+
+    # --- settings ------------------------------------------------------------------------------
+
+    def request_settings(
+        self,
+        *,
+        max_new_tokens: int = 128,
+        temperature: float = 0.1,
+        repetition_penalty: float = 1.1,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        do_sample: bool = True,
+    ) -> dict[str, Any]:
+        """The generation settings `TransformersLLM` accepts, with distilabel's defaults.
+
+        `do_sample=False` (or `temperature` 0) decodes greedily; the sampling settings are
+        then left out, as transformers ignores them.
+        """
+        sample = do_sample and temperature > 0
+        payload: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "repetition_penalty": repetition_penalty,
+            "do_sample": sample,
+        }
+        if sample:
+            payload.update(temperature=temperature, top_p=top_p, top_k=top_k)
+        return payload
+
+    # --- prompts -------------------------------------------------------------------------------
+
+    @property
+    def _loaded_tokenizer(self) -> Any:
+        self._ensure_loaded("using the tokenizer")
+        return self._tokenizer
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def generate_results_from_prompts(
+        self, prompts: list[str], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`num_generations` continuations of each raw prompt (special tokens in it parsed)."""
+        self._ensure_loaded("generate_results_from_prompts()")
+        params = self._settings_payload({**self.generation_kwargs, **settings})
+        collectors = [GenerationCollector(None, num_generations, 0, self._label()) for _ in prompts]
+        return self._generate(prompts, collectors, params)
+
+    def _generate(
+        self, prompts: list[str], collectors: list[GenerationCollector], params: dict[str, Any]
+    ) -> list[GenerateOutput | BaseException]:
+        return collect_in_batches(
+            collectors, lambda indices: self._generate_batch([prompts[i] for i in indices], params)
+        )
+
+    def _generate_batch(self, prompts: list[str], params: dict[str, Any]) -> list[Sample]:
+        """One generation per prompt, in one `model.generate` call."""
+        torch = _torch(self._label())
+        tokenizer, model = self._loaded_tokenizer, self._model
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = encoded.to(model.device)
+        with torch.inference_mode():
+            output = model.generate(**encoded, pad_token_id=tokenizer.pad_token_id, **params)
+        prompt_length = encoded["input_ids"].shape[1]
+        stops = _stop_ids(model, tokenizer)
+        samples = []
+        for row, mask in zip(output, encoded["attention_mask"], strict=True):
+            new = row[prompt_length:].tolist()
+            length = next((k + 1 for k, token in enumerate(new) if token in stops), len(new))
+            text = tokenizer.decode(new[:length], skip_special_tokens=True)
+            samples.append(Sample(text, int(mask.sum()), length))
+        return samples
+
+
+def _torch(feature: str) -> ModuleType:
+    return import_extra("torch", feature, "transformers")
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Token ids that end a generation: the model's EOS ids and the tokenizer's."""
+    ids = model.generation_config.eos_token_id
+    stops = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        stops.add(tokenizer.eos_token_id)
+    return stops

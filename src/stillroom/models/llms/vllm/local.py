@@ -1,0 +1,161 @@
+"""`vLLM`: a model run in this process by vLLM's offline engine ([vllm] extra, a GPU).
+
+`vllm.LLM` is built in `load()` from the fields and `extra_kwargs`; conversations are rendered
+with the tokenizer's chat template (or `chat_template`), Magpie included, and the prompts of
+one call go to `LLM.generate` at once with one `SamplingParams` each. A structured output is
+enforced by vLLM's guided decoding (the JSON schema constrains every token) and still
+validated, so an invalid reply is asked for again like on any backend. To talk to a vLLM
+*server* instead, use `OpenAILLM` (spec `vllm:MODEL`); this class's spec is `vllm-local:MODEL`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, PrivateAttr
+
+from stillroom.errors import StillroomError
+from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.extras import import_extra
+from stillroom.models.llms.in_process import InProcessLLM, collect_in_batches
+from stillroom.models.llms.structured import (
+    GenerationCollector,
+    Sample,
+)
+from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
+from stillroom.typing import GenerateOutput
+
+
+class vLLM(InProcessLLM, CudaDevicePlacementMixin):
+    """A Hub model or local folder served in-process by vLLM's engine."""
+
+    model: str = Field(description="Hub repository id or local folder of the model.")
+    dtype: str = Field(default="auto", description='Weights dtype ("auto", "float16", ...).')
+    trust_remote_code: bool = Field(default=False, description="Run the model's own code.")
+    quantization: str | None = Field(default=None, description="vLLM quantization method.")
+    revision: str | None = Field(default=None, description="Hub revision of the model.")
+    tokenizer: str | None = Field(default=None, description="Tokenizer id or folder.")
+    tokenizer_mode: Literal["auto", "slow"] = Field(default="auto", description="Tokenizer kind.")
+    tokenizer_revision: str | None = Field(default=None, description="Tokenizer revision.")
+    skip_tokenizer_init: bool = Field(default=False, description="Do not load a tokenizer.")
+    chat_template: str | None = Field(
+        default=None, description="A Jinja chat template replacing the tokenizer's."
+    )
+    seed: int = Field(default=0, description="Seed of the engine's random numbers.")
+    extra_kwargs: RuntimeParameter[dict[str, Any]] = Field(
+        default_factory=dict, description="More arguments for vllm.LLM(...)."
+    )
+
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {"cuda_devices", "disable_cuda_device_placement"}
+    )
+
+    _model: Any = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
+
+    @property
+    def model_name(self) -> str:
+        return self.model
+
+    def load(self) -> None:
+        """Place the model on its GPUs and start vLLM's engine."""
+        super().load()
+        vllm = import_extra("vllm", self._label(), "vllm")
+        self._desired_num_gpus = int(self.extra_kwargs.get("tensor_parallel_size", 1))
+        self.place_on_cuda_devices()
+        self._model = vllm.LLM(
+            model=self.model,
+            dtype=self.dtype,
+            trust_remote_code=self.trust_remote_code,
+            quantization=self.quantization,
+            revision=self.revision,
+            tokenizer=self.tokenizer,
+            tokenizer_mode=self.tokenizer_mode,
+            tokenizer_revision=self.tokenizer_revision,
+            skip_tokenizer_init=self.skip_tokenizer_init,
+            seed=self.seed,
+            **self.extra_kwargs,
+        )
+        self._tokenizer = self._model.get_tokenizer()
+        if self.chat_template is not None:
+            self._tokenizer.chat_template = self.chat_template
+
+    def unload(self) -> None:
+        self._model = self._tokenizer = None
+        self.release_cuda_devices()
+        super().unload()
+
+    @property
+    def _loaded_tokenizer(self) -> Any:
+        self._ensure_loaded("using the tokenizer")
+        if self._tokenizer is None:
+            raise StillroomError(f"{self._label()}: skip_tokenizer_init=True leaves no tokenizer.")
+        return self._tokenizer
+
+    def request_settings(
+        self,
+        *,
+        max_new_tokens: int = 128,
+        presence_penalty: float = 0.0,
+        frequency_penalty: float = 0.0,
+        repetition_penalty: float = 1.0,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = -1,
+        min_p: float = 0.0,
+        stop: list[str] | None = None,
+        stop_token_ids: list[int] | None = None,
+        include_stop_str_in_output: bool = False,
+        skip_special_tokens: bool = True,
+        extra_sampling_params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """vLLM's sampling parameters, with distilabel's defaults."""
+        return {
+            "max_tokens": max_new_tokens,
+            "presence_penalty": presence_penalty,
+            "frequency_penalty": frequency_penalty,
+            "repetition_penalty": repetition_penalty,
+            "temperature": temperature,
+            "top_p": top_p,
+            "top_k": top_k,
+            "min_p": min_p,
+            "stop": stop,
+            "stop_token_ids": stop_token_ids,
+            "include_stop_str_in_output": include_stop_str_in_output,
+            "skip_special_tokens": skip_special_tokens,
+            **(extra_sampling_params or {}),
+        }
+
+    def _generate(
+        self, prompts: list[str], collectors: list[GenerationCollector], params: dict[str, Any]
+    ) -> list[GenerateOutput | BaseException]:
+        vllm = import_extra("vllm", self._label(), "vllm")
+        sampling = [
+            vllm.SamplingParams(**params, **_guided(vllm, collector)) for collector in collectors
+        ]
+
+        def generate(indices: list[int]) -> list[Sample]:
+            outputs = self._model.generate(
+                [prompts[i] for i in indices], [sampling[i] for i in indices], use_tqdm=False
+            )
+            return [
+                Sample(
+                    output.outputs[0].text,
+                    len(output.prompt_token_ids),
+                    len(output.outputs[0].token_ids),
+                )
+                for output in outputs
+            ]
+
+        return collect_in_batches(collectors, generate)
+
+
+def _guided(vllm: Any, collector: GenerationCollector) -> dict[str, Any]:
+    """The SamplingParams argument constraining decoding to the collector's JSON schema, in
+    the form this vLLM takes (`structured_outputs` since 0.10, `guided_decoding` before)."""
+    if collector.spec is None:
+        return {}
+    params = vllm.sampling_params
+    if hasattr(params, "StructuredOutputsParams"):
+        return {"structured_outputs": params.StructuredOutputsParams(json=collector.spec.schema)}
+    return {"guided_decoding": params.GuidedDecodingParams(json=collector.spec.schema)}
