@@ -146,6 +146,7 @@ class Pipeline:
         dataset_batch_size: int = DATASET_BATCH_SIZE,
         max_failed_fraction: float | None = None,
         strict_cache: bool = False,
+        view: bool = False,
     ) -> Distiset:
         """Run the pipeline and return one dataset per leaf step.
 
@@ -169,6 +170,8 @@ class Pipeline:
             strict_cache: raise `DamagedCacheError` before any request when the request
                 cache is found damaged (a failed integrity check, a lost `-wal` file, unreadable
                 journal lines) instead of warning how many requests may be sent again.
+            view: open the run's datasets in the browser (a page served on 127.0.0.1 by
+                this process), refreshed as rows are written; `stillroom view` shows them later.
 
         A row that failed is never cached as an answer: running the pipeline again after it
         finished (or was stopped by `max_failed_fraction`) sends the failed rows' requests
@@ -188,6 +191,7 @@ class Pipeline:
             log_interval=log_interval,
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
+            view=view,
         )
         return self._run(config, dataset, dataset_batch_size)
 

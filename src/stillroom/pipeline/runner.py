@@ -24,7 +24,7 @@ from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.logs import setup_logging
-from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
+from stillroom.pipeline.paths import RUN_STATUS_FILE, cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import RunSummary
 from stillroom.pipeline.scheduler import Engine
 from stillroom.pipeline.signature import digest, pipeline_signature
@@ -123,6 +123,10 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
+    if config.view:
+        from stillroom.viewer import DataSource, open_viewer
+
+        open_viewer(DataSource.for_run(rdir))
     started = time.monotonic()
     with _RunLock(rdir / ".lock", pipeline.name), _generator_batch_size(dag, config.row_limit):
         store = executor.open_store(directory, config.strict_cache)
@@ -138,6 +142,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
             }
             run = RunIdentity(signature, state["run_id"], state["meta"])
             engine = executor.engine(dag, store, run, writers, config)
+            engine.progress.status_file = rdir / RUN_STATUS_FILE
+            engine.progress.pipeline = pipeline.name
             if resume:
                 engine.restore(state, batches)
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
@@ -252,6 +258,7 @@ def _finish(
         retries=engine.failures.finish(),
         stop_reason=None if too_many is None else too_many.reason,
     )
+    summary.steps = engine.progress.step_summaries(summary.retries)
     for leaf, dataset in names.items():
         writer = engine.nodes[leaf].writer
         summary.rows[dataset] = writer.rows if writer is not None else 0

@@ -119,13 +119,29 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         description="Shape every reply must follow: {'format': 'json', 'schema': ...}.",
     )
 
+    input_price_per_1m: float | None = Field(
+        default=None,
+        ge=0,
+        description="US dollars per million input tokens, for the cost shown while a pipeline "
+        "runs and in its summary (default: `pricing.PRICES` by model name, if listed).",
+    )
+    output_price_per_1m: float | None = Field(
+        default=None, ge=0, description="US dollars per million output tokens (see above)."
+    )
+
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
     _retries: RetryCounter = PrivateAttr(default_factory=RetryCounter)
+
+    _one_request_at_a_time: ClassVar[bool] = False
+    """True for a backend that answers the inputs of a batch one after another (llama.cpp):
+    the progress display then shows 1 request in flight, the rest queued."""
 
     _limits_concurrency: ClassVar[bool] = True
     """Whether `agenerate` takes one of `max_concurrent_requests` slots (wrappers do not)."""
 
-    _transport_fields: ClassVar[frozenset[str]] = frozenset()
+    _transport_fields: ClassVar[frozenset[str]] = frozenset(
+        {"input_price_per_1m", "output_price_per_1m"}
+    )
     """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
     not what comes back. Each class lists its own; `transport_fields` gathers them over the
     class's bases. They are left out of request-cache keys (`reply_settings`)."""
