@@ -35,7 +35,7 @@ docs: $(STAMP)
 
 # The viewer's browser test drives Debian's chromium (Playwright's own browser download is
 # not used). As root with apt-get, a missing chromium is installed first: about 110 MB, some
-# 40-90 s from a Debian mirror, once per machine; the test itself takes about 10 s. Otherwise
+# about 50 s from a Debian mirror, once per machine; the test itself takes about 10 s. Otherwise
 # the test is skipped, and pytest's summary (-ra) says why.
 browser:
 	@if command -v chromium >/dev/null 2>&1; then :; \

@@ -197,7 +197,9 @@ class RunSummary:
                 "(not sent again, not paid again)"
             )
         if self.cost is not None:
-            lines.append(f"  cost: ${self.cost:,.4f} (list prices; see stillroom.models.llms.pricing)")
+            lines.append(
+                f"  cost: ${self.cost:,.4f} (list prices; see stillroom.models.llms.pricing)"
+            )
         if self.steps:
             lines.extend(step_table(self.steps))
         if self.stop_reason is not None:

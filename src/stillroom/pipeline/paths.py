@@ -32,7 +32,3 @@ def pipeline_dir(root: Path, name: str) -> Path:
 
 def run_dir(pipeline_directory: Path, signature: str) -> Path:
     return pipeline_directory / signature
-
-
-RUN_STATUS_FILE = "status.json"
-"""In a run directory: the run's progress while it runs, then its summary (as JSON)."""

@@ -227,8 +227,12 @@ class ProgressReporter:
         update = self._progress.update
         if "" in self._tasks:
             rows = sum(node.rows_done for node in self._leaves)
-            update(self._tasks[""], completed=rows, total=self._leaves_expected(),
-                   pace=self._pace(self._overall, rows, self._leaves_expected()))
+            update(
+                self._tasks[""],
+                completed=rows,
+                total=self._leaves_expected(),
+                pace=self._pace(self._overall, rows, self._leaves_expected()),
+            )
         for node in self.nodes:
             update(
                 self._tasks[node.name],

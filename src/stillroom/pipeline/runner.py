@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stillroom.constants import RUN_STATUS_FILE
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.logs import setup_logging
-from stillroom.pipeline.paths import RUN_STATUS_FILE, cache_root, pipeline_dir, run_dir
+from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import RunSummary
 from stillroom.pipeline.scheduler import Engine
 from stillroom.pipeline.signature import digest, pipeline_signature

@@ -20,9 +20,7 @@ _open: list[ViewerServer] = []
 """Servers started in this process: they serve until it ends (or `stop()`)."""
 
 
-def open_viewer(
-    path: str | Path | DataSource, port: int = 0, browser: bool = True
-) -> ViewerServer:
+def open_viewer(path: str | Path | DataSource, port: int = 0, browser: bool = True) -> ViewerServer:
     """Serve `path` (a run's directory, its data directory, or a saved Distiset) on
     127.0.0.1, print the address, and open it in the browser unless `browser=False`."""
     source = path if isinstance(path, DataSource) else DataSource(path)

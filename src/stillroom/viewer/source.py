@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from stillroom.constants import STILLROOM_METADATA_KEY
+from stillroom.constants import RUN_STATUS_FILE, STILLROOM_METADATA_KEY
 from stillroom.errors import MissingExtraError, StillroomError
-from stillroom.pipeline.paths import RUN_STATUS_FILE
 
 DATA_SUFFIXES = (".jsonl", ".parquet")
 ARROW_MARKER = "state.json"
@@ -168,6 +167,8 @@ class DataSource:
 
     def __init__(self, path: str | Path, run_dir: Path | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.root: Path
+        self.run_dir: Path | None
         if run_dir is not None:  # a run that may not have written anything yet
             self.root, self.run_dir = run_dir / "data", run_dir
         else:
@@ -282,7 +283,11 @@ def _columns(rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
     for _, row in rows:
         seen.update(dict.fromkeys(row))
     seen.pop(STILLROOM_METADATA_KEY, None)
-    return [*seen, STILLROOM_METADATA_KEY] if any(STILLROOM_METADATA_KEY in r for _, r in rows) else list(seen)
+    return (
+        [*seen, STILLROOM_METADATA_KEY]
+        if any(STILLROOM_METADATA_KEY in r for _, r in rows)
+        else list(seen)
+    )
 
 
 def _locate(path: Path) -> tuple[Path, Path | None]:
