@@ -104,7 +104,12 @@ def document(module_name: str, name: str) -> list[str]:
     obj = getattr(module, name)
     if inspect.isclass(obj):
         bases = ", ".join(b.__name__ for b in obj.__bases__ if b is not object)
-        lines = [f"## `{name}`", "", f"`class {module_name}.{name}`" + (f" ({bases})" if bases else ""), ""]
+        lines = [
+            f"## `{name}`",
+            "",
+            f"`class {module_name}.{name}`" + (f" ({bases})" if bases else ""),
+            "",
+        ]
         lines += [_doc(obj), "", *_fields(obj), *_members(obj)]
         return lines
     if callable(obj):
@@ -143,7 +148,9 @@ def main(argv: list[str]) -> int:
             if not (DOCS / name).exists() or (DOCS / name).read_text("utf-8") != text
         ]
         if stale:
-            print(f"docs/api is out of date ({', '.join(stale)}): run python scripts/api_reference.py")
+            print(
+                f"docs/api is out of date ({', '.join(stale)}): run python scripts/api_reference.py"
+            )
             return 1
         return 0
     DOCS.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,10 @@ def main() -> None:
     questions = [{"instruction": f"Question {i}"} for i in range(60)]
     with tempfile.TemporaryDirectory() as cache, Pipeline(name="demo", cache_dir=cache) as pipeline:
         llm = AsyncMockLLM(
-            model="gpt-4o-mini", responses="A short answer.", latency=0.05, max_concurrent_requests=4
+            model="gpt-4o-mini",
+            responses="A short answer.",
+            latency=0.05,
+            max_concurrent_requests=4,
         )
         LoadDataFromDicts(data=questions, batch_size=10) >> TextGeneration(llm=llm)
         pipeline.run(progress=True)

@@ -108,3 +108,16 @@ def test_the_llama_cpp_backend_answers_one_request_at_a_time() -> None:
 def test_steps_without_an_llm_have_no_cost() -> None:
     summary = RunSummary(pipeline="p", wall_time=1.0, steps={"s": StepSummary(rows=3)})
     assert summary.cost is None and "  s  " in str(summary)
+
+
+def test_a_dry_run_prints_its_first_rows_cut_short(capsys: pytest.CaptureFixture[str]) -> None:
+    long_answer = "word " * 100
+    with Pipeline(name="previewed") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": f"q{i}"} for i in range(5)])
+        load >> TextGeneration(llm=AsyncMockLLM(responses=long_answer))
+    pipeline.dry_run(batch_size=2, progress=None)
+    out = capsys.readouterr().out
+    assert "dataset 'default' (train), first 2 of 2 rows:" in out
+    assert "  row 1:\n    instruction: q1\n" in out
+    generation = next(line for line in out.splitlines() if line.startswith("    generation: "))
+    assert len(generation) == len("    generation: ") + 100 and generation.endswith("…")

@@ -26,6 +26,7 @@ from stillroom.distiset import Distiset
 from stillroom.errors import SerializationError, StillroomError, did_you_mean
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.preview import preview_lines
 from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -230,6 +231,8 @@ class Pipeline:
         (a generator that yields more is cut to `batch_size`). The dry run's checkpoint and
         datasets are kept apart from the full run's, so the full run never resumes from it;
         the LLM replies it received are cached, so the full run does not pay for them again.
+        The first rows of each leaf dataset are printed, values cut short (unless
+        `progress=False`).
         `max_failed_fraction` (it applies once a step has 50 rows) and `strict_cache` are
         `run`'s.
         """
@@ -245,7 +248,10 @@ class Pipeline:
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
         )
-        return self._run(config, dataset)
+        distiset = self._run(config, dataset)
+        if progress is not False:
+            print("\n".join(preview_lines(distiset)), flush=True)
+        return distiset
 
     @contextlib.contextmanager
     def _executor(self) -> Iterator[Executor]:

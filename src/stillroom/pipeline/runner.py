@@ -150,6 +150,15 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
             else:
                 engine.start_writers()
+            logger.info(
+                "Pipeline %r: request cache in %s, datasets in %s. Run it again to resume (or "
+                "to take answered requests from the cache); use_cache=False (--no-cache) sends "
+                "every request again; `stillroom view %s` shows the rows.",
+                pipeline.name,
+                directory,
+                data_dir,
+                rdir,
+            )
             engine.install_llms()
             engine.progress.start()
             cleanup.callback(engine.shutdown)
