@@ -61,3 +61,7 @@ __all__ = [
     "STILLROOM_DOCS_URL",
     "STILLROOM_METADATA_KEY",
 ]
+
+RUN_STATUS_FILE = "status.json"
+"""In a run's directory: the run's progress while it runs, then its summary, as JSON (written
+by the progress reporter, read by `stillroom view`)."""

@@ -9,7 +9,8 @@ few strings), retries by kind, and the run's request and token counts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from stillroom.constants import STILLROOM_METADATA_KEY
 
@@ -74,6 +75,53 @@ def describe_retries(counts: Mapping[str, int]) -> str:
 
 
 @dataclass
+class StepSummary:
+    """One step's figures at the end of a run: rows it produced, rows kept with an error,
+    requests retried, seconds from the run's start until it finished, tokens sent and
+    received, requests answered from the cache with the tokens they saved, and the cost in
+    US dollars (None when the model's prices are unknown; see `models/llms/pricing.py`)."""
+
+    rows: int = 0
+    failed_rows: int = 0
+    retries: int = 0
+    wall_time: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_hits: int = 0
+    cached_tokens: int = 0
+    cost: float | None = None
+
+
+STEP_COLUMNS = ("rows", "failed", "retries", "time", "tokens in", "tokens out", "cost")
+
+
+def step_table(steps: Mapping[str, StepSummary], indent: str = "  ") -> list[str]:
+    """The per-step figures as an aligned text table (a header and one line per step)."""
+    cells = [
+        [
+            name,
+            f"{step.rows:,}",
+            f"{step.failed_rows:,}",
+            f"{step.retries:,}",
+            f"{step.wall_time:.1f}s",
+            f"{step.input_tokens:,}",
+            f"{step.output_tokens:,}",
+            "-" if step.cost is None else f"${step.cost:,.4f}",
+        ]
+        for name, step in steps.items()
+    ]
+    header = ["step", *STEP_COLUMNS]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+
+    def line(row: list[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = "  ".join(cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True))
+        return f"{indent}{first}  {rest}"
+
+    return [line(header), *(line(row) for row in cells)]
+
+
+@dataclass
 class RunSummary:
     """The outcome of `Pipeline.run`: also available as `distiset.summary`.
 
@@ -98,6 +146,14 @@ class RunSummary:
     interrupted: bool = False
     completed: bool = True
     stop_reason: str | None = None
+    steps: dict[str, StepSummary] = field(default_factory=dict)
+    """Per step: rows, failed rows, retries, wall time, tokens, cache hits and cost."""
+
+    @property
+    def cost(self) -> float | None:
+        """Dollars spent by the steps whose prices are known; None if none are."""
+        known = [step.cost for step in self.steps.values() if step.cost is not None]
+        return sum(known) if known else None
 
     @property
     def total_failed_rows(self) -> int:
@@ -134,6 +190,18 @@ class RunSummary:
         )
         for model, counts in self.tokens.items():
             lines.append(f"  tokens for {model}: {counts['input']} in, {counts['output']} out")
+        saved = sum(step.cached_tokens for step in self.steps.values())
+        if self.cache_hits:
+            lines.append(
+                f"  {self.cache_hits:,} replies from the cache, {saved:,} tokens saved "
+                "(not sent again, not paid again)"
+            )
+        if self.cost is not None:
+            lines.append(
+                f"  cost: ${self.cost:,.4f} (list prices; see stillroom.models.llms.pricing)"
+            )
+        if self.steps:
+            lines.extend(step_table(self.steps))
         if self.stop_reason is not None:
             lines.append(f"  Stopped: {self.stop_reason}.")
             lines.append(
@@ -147,6 +215,14 @@ class RunSummary:
                 "  Run the pipeline again to retry the failed rows (the others come from the cache)."
             )
         return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data: the fields, the headline and the printed lines."""
+        data = asdict(self)
+        data["headline"] = self.headline()
+        data["lines"] = self.lines()
+        data["cost"] = self.cost
+        return data
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

@@ -104,3 +104,24 @@ def test_a_step_signature_is_the_same_with_or_without_a_key() -> None:
     keyed = OpenAILLM(model="m", base_url="http://one.test/v1", api_key="sk-1")
     unkeyed = OpenAILLM(model="m", base_url="http://one.test/v1", api_key=None)
     assert canonical_json(keyed) == canonical_json(unkeyed)
+
+
+def test_how_requests_are_sent_does_not_change_a_signature_what_is_asked_does() -> None:
+    """A run resumes after the user raises concurrency, timeouts or retries, or sets prices;
+    a different model or generation setting is a different run."""
+    base = OpenAILLM(model="m", base_url="http://one.test/v1")
+    sent_otherwise = OpenAILLM(
+        model="m",
+        base_url="http://one.test/v1",
+        max_concurrent_requests=256,
+        timeout=5.0,
+        max_retries=0,
+        requests_per_minute=100,
+        input_price_per_1m=2.5,
+    )
+    assert canonical_json(base) == canonical_json(sent_otherwise)
+    assert canonical_json(base) != canonical_json(OpenAILLM(model="n", base_url=base.base_url))
+    asked_otherwise = OpenAILLM(
+        model="m", base_url="http://one.test/v1", generation_kwargs={"temperature": 0.1}
+    )
+    assert canonical_json(base) != canonical_json(asked_otherwise)

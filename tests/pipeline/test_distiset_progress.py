@@ -41,12 +41,16 @@ def test_periodic_log_lines_and_a_summary_when_not_on_a_terminal(
         pipeline.run(progress=None, log_interval=0.05)
     messages = [r.getMessage() for r in caplog.records]
     progress = [m for m in messages if m.startswith("progress: ")]
-    step = r"text_generation_0 (\d)/6 \(in flight (\d) · tokens (\d+)(?: · errors (\d))?\)"
+    pace = r"(?:[\d.,]+ rows/s(?: ETA [\d:]+)? · )?"
+    step = (
+        rf"text_generation_0 (\d)/6 \({pace}in flight (\d) · tokens (\d+) in, (\d+) out"
+        r"(?: · errors (\d))?\)"
+    )
     line = re.compile(rf"progress: load_data_from_dicts_0 \d/6 \| {step}$")
     matches = [line.match(m) for m in progress]
     assert matches and all(matches), progress
     assert any(m.group(2) == "2" for m in matches)  # both request slots busy at some point
-    assert matches[-1].group(1) == "6" and matches[-1].group(4) == "1"  # the final line
+    assert matches[-1].group(1) == "6" and matches[-1].group(5) == "1"  # the final line
     assert any("Pipeline 'small' finished with 1 failed row in" in m for m in messages)
     assert any("dataset 'default': 6 rows" in m for m in messages)
     assert (
@@ -60,4 +64,4 @@ def test_progress_bars_draw_and_the_summary_prints(capsys: pytest.CaptureFixture
     small_run(progress=True)
     err = capsys.readouterr().err
     assert "text_generation" in err and "Pipeline 'small' completed" in err
-    assert "6/6" in err and "in flight 0" in err and "tokens 12" in err
+    assert "6/6" in err and "in flight 0" in err and "tokens 6 in, 6 out" in err

@@ -14,13 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from stillroom import __version__
-from stillroom.cli import demo, exit_codes, pipeline, port
+from stillroom.cli import demo, exit_codes, pipeline, port, view
 from stillroom.cli.options import log_options
 from stillroom.errors import StillroomError
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.logs import setup_logging
 
-SUBCOMMANDS: list[Callable[[Any], None]] = [demo.register, pipeline.register, port.register]
+SUBCOMMANDS: list[Callable[[Any], None]] = [
+    demo.register,
+    pipeline.register,
+    port.register,
+    view.register,
+]
 """Functions adding one subcommand each to the `stillroom` parser."""
 
 

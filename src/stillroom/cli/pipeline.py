@@ -66,6 +66,12 @@ def register(commands: Any) -> None:
         help="Stop before any request if the request cache is found damaged (default: warn "
         "how many requests may be sent again, and go on).",
     )
+    run.add_argument(
+        "--view",
+        action="store_true",
+        help="Show the datasets in the browser as they are written (stillroom view); the page "
+        "stays up after the run until Ctrl-C.",
+    )
     run.set_defaults(handler=_run)
 
     info = actions.add_parser("info", help="Show steps, connections and runtime parameters.")
@@ -142,10 +148,15 @@ def _run(args: argparse.Namespace) -> int:
             progress=args.progress,
             max_failed_fraction=args.max_failed_fraction,
             strict_cache=args.strict_cache,
+            view=args.view,
         )
     if args.output_dir is not None:
         distiset.save_to_disk(args.output_dir)
         print(f"datasets saved to {args.output_dir}")
+    if args.view and args.dry_run is None:
+        from stillroom.viewer import serve_until_interrupted, servers
+
+        serve_until_interrupted(servers()[-1])
     summary = distiset.summary
     if summary is None:
         return exit_codes.OK

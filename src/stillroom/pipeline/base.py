@@ -27,6 +27,7 @@ from stillroom.errors import SerializationError, StillroomError, did_you_mean
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.outputs import run_distiset
+from stillroom.pipeline.preview import preview_lines
 from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -157,6 +158,7 @@ class Pipeline:
         dataset_batch_size: int = DATASET_BATCH_SIZE,
         max_failed_fraction: float | None = None,
         strict_cache: bool = False,
+        view: bool = False,
     ) -> Distiset:
         """Run the pipeline and return one dataset per leaf step.
 
@@ -180,6 +182,8 @@ class Pipeline:
             strict_cache: raise `DamagedCacheError` before any request when the request
                 cache is found damaged (a failed integrity check, a lost `-wal` file, unreadable
                 journal lines) instead of warning how many requests may be sent again.
+            view: open the run's datasets in the browser (a page served on 127.0.0.1 by
+                this process), refreshed as rows are written; `stillroom view` shows them later.
 
         A row that failed is never cached as an answer: running the pipeline again after it
         finished (or was stopped by `max_failed_fraction`) sends the failed rows' requests
@@ -199,6 +203,7 @@ class Pipeline:
             log_interval=log_interval,
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
+            view=view,
         )
         return self._run(config, dataset, dataset_batch_size)
 
@@ -234,6 +239,8 @@ class Pipeline:
         (a generator that yields more is cut to `batch_size`). The dry run's checkpoint and
         datasets are kept apart from the full run's, so the full run never resumes from it;
         the LLM replies it received are cached, so the full run does not pay for them again.
+        The first rows of each leaf dataset are printed, values cut short (unless
+        `progress=False`).
         `max_failed_fraction` (it applies once a step has 50 rows) and `strict_cache` are
         `run`'s.
         """
@@ -249,7 +256,10 @@ class Pipeline:
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
         )
-        return self._run(config, dataset)
+        distiset = self._run(config, dataset)
+        if progress is not False:
+            print("\n".join(preview_lines(distiset)), flush=True)
+        return distiset
 
     @contextlib.contextmanager
     def _executor(self) -> Iterator[Executor]:

@@ -34,6 +34,8 @@ class RunConfig:
     """A dry run: each generator stops after this many rows (its own checkpoint and data)."""
     max_failed_fraction: float | None = None
     strict_cache: bool = False
+    view: bool = False
+    """Serve the run's datasets in the browser while it runs (`stillroom.viewer`)."""
 
 
 @dataclass(frozen=True)

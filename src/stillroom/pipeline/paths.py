@@ -2,7 +2,8 @@
 
 The root is, in order: the `cache_dir` given to the pipeline, `$STILLROOM_CACHE_DIR`,
 `$XDG_CACHE_HOME/stillroom`, `~/.cache/stillroom`. Under it each pipeline name gets a
-directory holding its SQLite cache and one run directory per pipeline signature.
+directory holding its SQLite cache and one run directory per pipeline signature, which holds
+the datasets (`data/`) and the run's progress and summary (`status.json`, for `stillroom view`).
 """
 
 from __future__ import annotations

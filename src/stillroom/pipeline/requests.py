@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from stillroom.models.llms.pricing import llm_prices
 from stillroom.models.llms.wrapper import unwrap
 from stillroom.pipeline.signature import canonical_json, qualified_name
 
@@ -60,6 +61,12 @@ class RequestStats:
     input_tokens: int = 0
     output_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    cached_tokens: int = 0
+    """Input and output tokens of the replies taken from the cache (what they saved)."""
+    prices: tuple[float, float] | None = None
+    """(input, output) dollars per million tokens, when known (`pricing.llm_prices`)."""
+    limit: int | None = None
+    """Most requests the LLM answers at once (`max_concurrent_requests`, 1 for llama.cpp)."""
 
 
 def cacheable(result: Any) -> bool:
@@ -68,6 +75,22 @@ def cacheable(result: Any) -> bool:
         return False
     generations = result.get("generations")
     return isinstance(generations, list) and bool(generations) and None not in generations
+
+
+def _requests_at_once(llm: Any) -> int | None:
+    if getattr(llm, "_one_request_at_a_time", False):
+        return 1
+    limit = getattr(llm, "max_concurrent_requests", None)
+    return limit if isinstance(limit, int) else None
+
+
+def _tokens(statistics: Any) -> tuple[int, int]:
+    """(input, output) tokens of one reply's `statistics`: the prompt once, every generation."""
+    if not isinstance(statistics, dict):
+        return 0, 0
+    inputs = statistics.get("input_tokens") or []
+    input_tokens = inputs[0] if inputs and inputs[0] else 0
+    return input_tokens, sum(t for t in statistics.get("output_tokens") or [] if t)
 
 
 class RequestCache:
@@ -79,7 +102,9 @@ class RequestCache:
         self.step = str(task.name)
         self.read = read
         llm = unwrap(task.llm)
-        self.stats = RequestStats(model=llm.model_name)
+        self.stats = RequestStats(
+            model=llm.model_name, prices=llm_prices(llm), limit=_requests_at_once(llm)
+        )
         self._pending: dict[bytes, int] = {}
         settings = {
             "step": task.name,
@@ -138,8 +163,10 @@ class RequestCache:
             return None
         cached = self.store.get_request(key)
         if cached is not None:
+            saved = sum(_tokens(cached.get("statistics")))
             with self.store.lock:
                 self.stats.cache_hits += 1
+                self.stats.cached_tokens += saved
         return cached  # type: ignore[return-value]
 
     def _record(self, key: bytes, result: LLMResult) -> None:
@@ -156,10 +183,9 @@ class RequestCache:
             name = type(result).__name__
             stats.errors[name] = stats.errors.get(name, 0) + 1
             return
-        statistics = result.get("statistics") or {}
-        inputs = statistics.get("input_tokens") or []
-        stats.input_tokens += inputs[0] if inputs and inputs[0] else 0
-        stats.output_tokens += sum(t for t in statistics.get("output_tokens") or [] if t)
+        input_tokens, output_tokens = _tokens(result.get("statistics"))
+        stats.input_tokens += input_tokens
+        stats.output_tokens += output_tokens
 
     def many(
         self,

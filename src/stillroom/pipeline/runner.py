@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stillroom.constants import PIPELINE_LOG_FILENAME
+from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
@@ -124,6 +124,10 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
+    if config.view:
+        from stillroom.viewer import DataSource, open_viewer
+
+        open_viewer(DataSource.for_run(rdir))
     started = time.monotonic()
     with (
         _RunLock(rdir / ".lock", pipeline.name),
@@ -143,11 +147,22 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
             }
             run = RunIdentity(signature, state["run_id"], state["meta"])
             engine = executor.engine(dag, store, run, writers, config)
+            engine.progress.status_file = rdir / RUN_STATUS_FILE
+            engine.progress.pipeline = pipeline.name
             if resume:
                 engine.restore(state, batches)
                 logger.info("Resuming pipeline %r from its checkpoint.", pipeline.name)
             else:
                 engine.start_writers()
+            logger.info(
+                "Pipeline %r: request cache in %s, datasets in %s. Run it again to resume (or "
+                "to take answered requests from the cache); use_cache=False (--no-cache) sends "
+                "every request again; `stillroom view %s` shows the rows.",
+                pipeline.name,
+                directory,
+                data_dir,
+                rdir,
+            )
             engine.install_llms()
             engine.progress.start()
             cleanup.callback(engine.shutdown)
@@ -257,6 +272,7 @@ def _finish(
         retries=engine.failures.finish(),
         stop_reason=None if too_many is None else too_many.reason,
     )
+    summary.steps = engine.progress.step_summaries(summary.retries)
     for leaf, dataset in names.items():
         writer = engine.nodes[leaf].writer
         summary.rows[dataset] = writer.rows if writer is not None else 0

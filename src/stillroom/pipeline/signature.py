@@ -4,7 +4,9 @@ A step's signature covers its configuration and its predecessors' signatures, so
 step changes the signature of everything downstream of it and of nothing else. The pipeline's
 signature names the run directory a checkpoint belongs to. A step's `resources` (replicas,
 CPUs, GPUs: how it runs on Ray, not what it computes) are left out, so a run resumes whatever
-resources it is given, on Ray or locally. Secrets never enter a signature,
+resources it is given, on Ray or locally; likewise an LLM's transport fields (timeouts,
+retries, concurrency, rate limits, prices), so a run can resume with more requests in
+flight. Secrets never enter a signature,
 and objects that cannot be dumped (a mock LLM scripted with a function) are described by their
 qualified names, so the signature stays the same from one process to the next. A step whose
 configuration holds text that is not valid Unicode (a lone surrogate) has no signature: the
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
 
+from stillroom.models.llms.base import LLM
 from stillroom.steps.base import StepResources
 from stillroom.utils.serialization import secret_fields
 from stillroom.utils.text import InvalidTextError, invalid_text, lone_surrogate, subscripts
@@ -39,6 +42,8 @@ def _describe(value: Any) -> Any:
     if isinstance(value, BaseModel):
         fields = type(value).model_fields
         secrets = secret_fields(type(value))
+        if isinstance(value, LLM):  # how requests are sent is not what the run computes
+            secrets = secrets | value.transport_fields()
         described: dict[str, Any] = {
             name: getattr(value, name)
             for name, field in fields.items()

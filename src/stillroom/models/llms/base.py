@@ -133,20 +133,39 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         default=None, description="The batch API's job ids of the requests sent (kept to resume)."
     )
 
+    input_price_per_1m: float | None = Field(
+        default=None,
+        ge=0,
+        description="US dollars per million input tokens, for the cost shown while a pipeline "
+        "runs and in its summary (default: `pricing.PRICES` by model name, if listed).",
+    )
+    output_price_per_1m: float | None = Field(
+        default=None, ge=0, description="US dollars per million output tokens (see above)."
+    )
+
     _last_output: GenerateOutput | None = PrivateAttr(default=None)
     _retries: RetryCounter = PrivateAttr(default_factory=RetryCounter)
+
+    _one_request_at_a_time: ClassVar[bool] = False
+    """True for a backend that answers the inputs of a batch one after another (llama.cpp):
+    the progress display then shows 1 request in flight, the rest queued."""
 
     _limits_concurrency: ClassVar[bool] = True
     """Whether `agenerate` takes one of `max_concurrent_requests` slots (wrappers do not)."""
 
     _transport_fields: ClassVar[frozenset[str]] = frozenset(
-        {"use_offline_batch_generation", "offline_batch_generation_block_until_done", "jobs_ids"}
+        {
+            *("use_offline_batch_generation", "offline_batch_generation_block_until_done"),
+            *("jobs_ids", "input_price_per_1m", "output_price_per_1m"),
+        }
     )
     """Fields saying how requests are sent (concurrency, timeouts, retries, rate limits, ...),
     not what comes back. Each class lists its own; `transport_fields` gathers them over the
     class's bases. They are left out of request-cache keys (`reply_settings`)."""
 
-    _stillroom_fields: ClassVar[frozenset[str]] = frozenset()
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset(
+        {"input_price_per_1m", "output_price_per_1m"}
+    )
     """Fields stillroom adds to distilabel's for the same class. Each class lists its own;
     `dump` writes them only when set to something other than their default, so the dump of
     an LLM configured as distilabel allows is distilabel's (and loads in either library)."""

@@ -117,6 +117,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     )
 
     # Where and how fast the model runs, and its logging; not which model or what it is asked.
+    _one_request_at_a_time: ClassVar[bool] = True
     _transport_fields: ClassVar[frozenset[str]] = frozenset(
         {"n_threads", "n_batch", "n_gpu_layers", "verbose"}
     )
