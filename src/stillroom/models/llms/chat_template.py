@@ -23,6 +23,24 @@ TOKENIZER_EXTRA = "hf-transformers"
 """The extra that installs transformers, for `tokenizer_id`."""
 
 
+def load_chat_tokenizer(owner: str, tokenizer_id: str) -> Any:
+    """The transformers tokenizer of `tokenizer_id` (a Hub repo id or a local folder), which
+    must have a chat template; `owner` names the LLM in errors."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{owner}(tokenizer_id=...)", TOKENIZER_EXTRA, "transformers"
+        ) from exc
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_id)
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise StillroomError(
+            f"{owner}: the tokenizer {tokenizer_id!r} has no chat template, so conversations "
+            "cannot be rendered into prompts; use the tokenizer of an instruct/chat model."
+        )
+    return tokenizer
+
+
 class TokenizerChatTemplateMixin(MagpieChatTemplateMixin):
     """`tokenizer_id` and the rendering of conversations into raw prompts with its template."""
 
@@ -49,20 +67,7 @@ class TokenizerChatTemplateMixin(MagpieChatTemplateMixin):
         """Load the tokenizer of `tokenizer_id` (kept while the id stays the same)."""
         if self.tokenizer_id is None or self.tokenizer_id == self._tokenizer_loaded_from:
             return
-        try:
-            from transformers import AutoTokenizer
-        except ImportError as exc:
-            raise MissingExtraError(
-                f"{type(self).__name__}(tokenizer_id=...)", TOKENIZER_EXTRA, "transformers"
-            ) from exc
-        tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_id)
-        if getattr(tokenizer, "chat_template", None) is None:
-            raise StillroomError(
-                f"{type(self).__name__}: the tokenizer {self.tokenizer_id!r} has no chat "
-                "template, so conversations cannot be rendered into prompts; use the "
-                "tokenizer of an instruct/chat model."
-            )
-        self._tokenizer = tokenizer
+        self._tokenizer = load_chat_tokenizer(type(self).__name__, self.tokenizer_id)
         self._tokenizer_loaded_from = self.tokenizer_id
 
     def _render_prompt(self, messages: ChatType) -> str:

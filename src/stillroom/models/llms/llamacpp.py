@@ -34,6 +34,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.errors import MissingExtraError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, reply_to_each
+from stillroom.models.llms.chat_template import load_chat_tokenizer
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import (
     GenerationCollector,
@@ -93,6 +94,10 @@ def _close_models() -> None:
             _MODELS.popitem()[1].llama.close()
 
 
+RANDOM_SEED = 0xFFFFFFFF
+"""`LlamaCppLLM.seed` meaning "no seed": llama.cpp's own default."""
+
+
 class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplateMixin, LLM):
     """A local GGUF model through llama-cpp-python; the embedded SmolLM2 by default."""
 
@@ -101,7 +106,11 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         description="Path of a GGUF file; None runs the SmolLM2-135M-Instruct model that the "
         "[local] extra ships.",
     )
-    n_ctx: PositiveInt = Field(default=2048, description="Context size in tokens.")
+    n_ctx: PositiveInt = Field(
+        default=2048,
+        description="Context size in tokens (distilabel's default is 512, too short for a "
+        "system prompt, a few-shot prompt and a reply together).",
+    )
     n_threads: RuntimeParameter[PositiveInt | None] = Field(
         default=None, description="CPU threads; None lets llama.cpp choose."
     )
@@ -112,6 +121,17 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         description="A llama-cpp-python chat format name; None uses the GGUF's chat template.",
     )
     verbose: bool = Field(default=False, description="Let llama.cpp print its logs.")
+    seed: int = Field(
+        default=RANDOM_SEED,
+        description="Seed of every request that sets none in generation_kwargs: generation i "
+        "of a request uses seed + i, so replies are reproducible. 0xFFFFFFFF (llama.cpp's "
+        "default): a fresh random seed for each generation.",
+    )
+    tokenizer_id: RuntimeParameter[str | None] = Field(
+        default=None,
+        description="Hub repo id or local folder of a tokenizer whose chat template renders "
+        "the prompts instead of the GGUF's (the [hf-transformers] extra); None uses the GGUF's.",
+    )
     extra_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="More arguments for llama_cpp.Llama(...)."
     )
@@ -123,6 +143,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     )
 
     _shared: _SharedModel | None = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
     _key: tuple[Any, ...] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -178,6 +199,8 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
                 shared = _MODELS[key] = _SharedModel(llama)
             shared.users += 1
         self._shared, self._key = shared, key
+        if self.tokenizer_id is not None and self._tokenizer is None:
+            self._tokenizer = load_chat_tokenizer(type(self).__name__, self.tokenizer_id)
 
     def unload(self) -> None:
         """Release the model; it is freed when no loaded `LlamaCppLLM` uses it any more."""
@@ -254,7 +277,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         messages, structured = split_input(input)
         collector = self._collector(structured, num_generations)
         params = dict(params)
-        seed = params.pop("seed", None)
+        seed = self._request_seed(params)
         pre_query = self.magpie_pre_query_for(messages)
         prompt: dict[str, Any] = {"messages": messages}
         if pre_query is not None:
@@ -270,6 +293,13 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
                 ]
             )
         return collector.output()
+
+    def _request_seed(self, params: dict[str, Any]) -> int | None:
+        """The request's `seed` (taken out of `params`), else the LLM's, else None (random)."""
+        seed = params.pop("seed", None)
+        if seed is None and self.seed != RANDOM_SEED:
+            return self.seed
+        return seed if isinstance(seed, int) else None
 
     def _complete(self, seed: int, reproducible: bool, **call: Any) -> Sample:
         """One generation: a chat completion (`messages=`) or a raw completion (`prompt=`).
@@ -300,12 +330,18 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         return str(template) if template is not None else None
 
     def apply_chat_template(self, messages: ChatType, add_generation_prompt: bool = True) -> str:
-        """The prompt text the model sees for `messages`, rendered with the GGUF's template.
+        """The prompt text the model sees for `messages`, rendered with the GGUF's template
+        (or `tokenizer_id`'s when given).
 
         With `add_generation_prompt=False` the text ends after the last message, so a caller
         can append the start of a new turn (e.g. a Magpie pre-query template) and let
         `generate_results_from_prompts` continue it.
         """
+        if self._tokenizer is not None:
+            rendered = self._tokenizer.apply_chat_template(
+                list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+            return str(rendered)
         template = self.chat_template
         if template is None:
             raise StillroomError(
@@ -331,7 +367,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         """
         self._ensure_loaded("generate_results_from_prompts()")
         params = self._settings_payload({**self.generation_kwargs, **settings})
-        seed = params.pop("seed", None)
+        seed = self._request_seed(params)
         results: list[GenerateOutput | BaseException] = []
         for prompt in prompts:
             try:
