@@ -31,7 +31,8 @@ def test_the_llm_s_seed_makes_sampled_replies_reproducible(local_llm: LlamaCppLL
 
 @pytest.mark.hf_transformers
 def test_tokenizer_id_renders_prompts_with_that_tokenizer_s_template(
-    local_llm: LlamaCppLLM, chatml_tokenizer: str
+    local_llm: LlamaCppLLM,
+    chatml_tokenizer: str,  # noqa: F811 (the fixture imported above)
 ) -> None:
     llm = LlamaCppLLM(n_threads=1, n_ctx=1024, tokenizer_id=chatml_tokenizer)
     llm.load()
