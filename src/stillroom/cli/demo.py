@@ -33,4 +33,5 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nWrote {len(rows)} rows to {args.output.resolve()}")
     for row in rows[:2]:
         print(f"\n[{row['topic']}] {row['instruction']}\n  -> {row['generation']}")
+    print(f"\nBrowse every row in your web browser: stillroom view {args.output}")
     return 0
