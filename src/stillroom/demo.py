@@ -37,8 +37,8 @@ TOPICS = [
     "compound interest",
 ]
 
-QUESTION_SETTINGS = {"max_new_tokens": 48, "temperature": 0.3, "seed": 7}
-ANSWER_SETTINGS = {"max_new_tokens": 96, "temperature": 0.3, "seed": 7}
+QUESTION_SETTINGS: dict[str, object] = {"max_new_tokens": 48, "temperature": 0.3, "seed": 7}
+ANSWER_SETTINGS: dict[str, object] = {"max_new_tokens": 96, "temperature": 0.3, "seed": 7}
 
 
 def _llm(spec: str | None, settings: dict[str, object]) -> LLM:
