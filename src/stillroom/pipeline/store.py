@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +286,17 @@ class SQLiteStore:
                 "SELECT n FROM seen WHERE run = ? AND step = ? AND hash = ?", (run, step, digest)
             ).fetchone()
         return row[0] if row else 0
+
+    def each_seen(self, run: str, step: str, add: Callable[[bytes], None]) -> None:
+        """Call `add` with every request content counted for `run` and `step` (committed or
+        not), reading them in chunks rather than all at once."""
+        with self._guarded("the request cache", self.path):
+            cursor = self._conn.execute(
+                "SELECT hash FROM seen WHERE run = ? AND step = ?", (run, step)
+            )
+            while chunk := cursor.fetchmany(4096):
+                for (digest,) in chunk:
+                    add(digest)
 
     def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None:
         with self._guarded("the request cache", self.path):
