@@ -27,8 +27,8 @@ def test_no_counted_content_is_missed_as_the_filter_grows() -> None:
             add(content)
 
     seen = SeenFilter(reload)
-    for start in range(0, 30_000, 500):  # crosses several doublings
-        batch = [digest(n) for n in range(start, start + 500)]
+    for start in range(0, 400_000, 2_000):  # crosses two rebuilds
+        batch = [digest(n) for n in range(start, start + 2_000)]
         table.extend(batch)
         seen.add(batch)
     assert all(seen.may_hold(content) for content in table)
@@ -55,7 +55,7 @@ def test_keys_count_identical_requests_across_units(tmp_path: Path) -> None:
     for _ in range(3):
         ledger = Ledger()
         keys.add(cache.key(request, ledger))
-        for n in range(6_000):  # enough distinct contents to make the filter grow
+        for n in range(35_000):  # enough distinct contents to make the filter grow
             cache.key({"input": str(n), "call": {}}, ledger)
         cache.consume(ledger.hashes)
     unfinished = cache.key(request, Ledger())  # its unit never consumed

@@ -55,13 +55,14 @@ class SeenFilter:
     what querying every time gives.
 
     `reload(add)` calls `add` with every content the table counts; the filter reads them
-    once at the start (a resumed run) and again whenever it doubles, which keeps its
-    false positives under 1% (one bit in eight set, four bits per content) for about
-    12 bits of memory per content.
+    once at the start (a resumed run) and again whenever it grows fourfold, which keeps
+    its false positives under 1% (at most 12 bits of memory per content, four set per
+    content). It starts at 128 KiB, room for about 87,000 contents before the first
+    rebuild.
     """
 
     _BITS_PER_CONTENT = 12
-    _SMALLEST = 16  # log2 of the bits to start with: 8 KiB
+    _SMALLEST = 20  # log2 of the bits to start with
 
     def __init__(self, reload: Callable[[Callable[[bytes], None]], None]) -> None:
         self._reload = reload
@@ -95,7 +96,7 @@ class SeenFilter:
             self._add(content)
         if self._count * self._BITS_PER_CONTENT > 1 << self._size and self._size < 32:
             while self._count * self._BITS_PER_CONTENT > 1 << self._size and self._size < 32:
-                self._size += 1
+                self._size = min(self._size + 2, 32)
             self._rebuild()
 
 
