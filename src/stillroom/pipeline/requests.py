@@ -94,9 +94,11 @@ class SeenFilter:
         """Note contents just counted in the store (`add_seen` first)."""
         for content in contents:
             self._add(content)
-        if self._count * self._BITS_PER_CONTENT > 1 << self._size and self._size < 32:
-            while self._count * self._BITS_PER_CONTENT > 1 << self._size and self._size < 32:
-                self._size = min(self._size + 2, 32)
+        size = self._size
+        while self._count * self._BITS_PER_CONTENT > 1 << size and size < 32:
+            size = min(size + 2, 32)
+        if size != self._size:
+            self._size = size
             self._rebuild()
 
 
