@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scenarios import SCENARIOS, Scenario, peak_rss_mb, prompt
+from scenarios import SCENARIOS, Scenario, in_order_limit, peak_rss_mb, prompt
 
 from stillroom.testing import start_server_process
 
@@ -243,6 +243,11 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
             print(
                 f"{side + ' / limit':<20} {_spread(column(side, Measurement.limit_ratio.fget), '.3f')}"
             )
+        # The time a zero-overhead client sending in input order needs (see scenarios.py).
+        in_order = in_order_limit(scenario, [prompt(r) for r in range(rows)], concurrency)
+        for side in SIDES:
+            times = column(side, lambda m: m.elapsed / in_order)
+            print(f"{side + ' time/in-order':<20} {_spread(times, '.3f')}")
     for side in SIDES:
         print(
             f"{side + ' CPU us/row':<20} "

@@ -19,6 +19,7 @@ BENCHMARKS = [
     ["openai_client.py"],
     ["pipeline_openai.py"],
     ["hot_path.py", "--scenario", "all"],
+    ["hot_path_layers.py"],
     ["pipeline_mock_llm.py"],
     ["ray_vs_local.py", "--rows", "2400"],
 ]

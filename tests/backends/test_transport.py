@@ -16,6 +16,7 @@ from stillroom.models.llms.transport import (
     Reply,
     _as_httpx_error,
     _Target,
+    _tls_context,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -88,7 +89,15 @@ def test_proxy_from_the_environment(monkeypatch):
 def test_no_proxy_without_environment(monkeypatch):
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
-    assert _Target.of("https://api.test/v1") == (yarl.URL("https://api.test/v1"), None, None)
+    target = _Target.of("https://api.test/v1")
+    assert target[:3] == (yarl.URL("https://api.test/v1"), None, None)
+
+
+def test_tls_context_only_for_https():
+    """An https URL is checked with httpx's certificates; a plain-HTTP one needs no context
+    (making it reads the certificates, which a run against a local server need not pay)."""
+    assert _Target.of("https://api.test/v1").ssl is _tls_context()
+    assert _Target.of("http://127.0.0.1:8000/v1").ssl is True
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pydantic import PrivateAttr, SkipValidation
+from pydantic import Field, SkipValidation
 
 from stillroom.models.llms.wrapper import AsyncWrapperLLM, WrapperLLM, wrapper_class
 from stillroom.pipeline.requests import Ledger, request_content
@@ -44,13 +44,14 @@ class CachedLLM(WrapperLLM):
     """A task's LLM behind the pipeline's request cache (a sync LLM)."""
 
     replies: SkipValidation[Replies]
-    _ledger: Ledger | None = PrivateAttr(default=None)
+    ledger: SkipValidation[Ledger | None] = Field(default=None, exclude=True)
+    """Where the requests of one unit of work are noted (`for_unit`). A field, not a private
+    attribute: it is read for every request, and a wrapper's private attributes are reached
+    through two `__getattr__` calls."""
 
     def for_unit(self, ledger: Ledger) -> CachedLLM:
         """This wrapper, noting the requests it keys in `ledger` (one unit of work's)."""
-        view = self.model_copy()
-        view._ledger = ledger
-        return view
+        return self.model_copy(update={"ledger": ledger})
 
     def _requests(
         self, inputs: list[FormattedInput], num_generations: int, kwargs: dict[str, Any]
@@ -69,7 +70,7 @@ class CachedLLM(WrapperLLM):
             )
 
         return self.replies.many(  # type: ignore[return-value]  # send raised on any failure
-            self._requests(inputs, num_generations, kwargs), self._ledger, send
+            self._requests(inputs, num_generations, kwargs), self.ledger, send
         )
 
     def generate_results(
@@ -78,7 +79,7 @@ class CachedLLM(WrapperLLM):
         inputs = list(inputs)
         return self.replies.many(
             self._requests(inputs, num_generations, kwargs),
-            self._ledger,
+            self.ledger,
             lambda misses: self.wrapped.generate_results(
                 [inputs[i] for i in misses], num_generations, **kwargs
             ),
@@ -95,7 +96,7 @@ class AsyncCachedLLM(CachedLLM, AsyncWrapperLLM):
         request = request_content(input, num_generations, kwargs)
         return await self.replies.one(  # type: ignore[return-value]
             request,
-            self._ledger,
+            self.ledger,
             lambda: self.wrapped.agenerate(input, num_generations, **kwargs),  # type: ignore[attr-defined]
         )
 
@@ -105,7 +106,7 @@ class AsyncCachedLLM(CachedLLM, AsyncWrapperLLM):
         request = request_content(input, num_generations, kwargs)
         return await self.replies.one(
             request,
-            self._ledger,
+            self.ledger,
             lambda: self.wrapped.agenerate_result(input, num_generations, **kwargs),  # type: ignore[attr-defined]
         )
 

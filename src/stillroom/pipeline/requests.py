@@ -49,6 +49,60 @@ def request_content(
     return {"input": formatted_input, "call": {"num_generations": num_generations, **kwargs}}
 
 
+class SeenFilter:
+    """The request contents that may have a count in the store's `seen` table (one run and
+    step): a Bloom filter, so that a content never counted before, the usual case, costs
+    no query. It never misses a counted content, so occurrences, hence keys, are exactly
+    what querying every time gives.
+
+    `reload(add)` calls `add` with every content the table counts; the filter reads them
+    once at the start (a resumed run) and again whenever it grows fourfold, which keeps
+    its false positives under 1% (at most 12 bits of memory per content, four set per
+    content). It starts at 128 KiB, room for about 87,000 contents before the first
+    rebuild.
+    """
+
+    _BITS_PER_CONTENT = 12
+    _SMALLEST = 20  # log2 of the bits to start with
+
+    def __init__(self, reload: Callable[[Callable[[bytes], None]], None]) -> None:
+        self._reload = reload
+        self._size = self._SMALLEST
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        self._mask = (1 << self._size) - 1
+        self._bits = bytearray(1 << (self._size - 3))
+        self._count = 0
+        self._reload(self._add)
+
+    def _add(self, content: bytes) -> None:
+        value, mask, bits = int.from_bytes(content, "little"), self._mask, self._bits
+        for shift in (0, 32, 64, 96):  # four slices of the 128-bit digest
+            position = (value >> shift) & mask
+            bits[position >> 3] |= 1 << (position & 7)
+        self._count += 1
+
+    def may_hold(self, content: bytes) -> bool:
+        value, mask, bits = int.from_bytes(content, "little"), self._mask, self._bits
+        for shift in (0, 32, 64, 96):
+            position = (value >> shift) & mask
+            if not bits[position >> 3] & (1 << (position & 7)):
+                return False
+        return True
+
+    def add(self, contents: list[bytes]) -> None:
+        """Note contents just counted in the store (`add_seen` first)."""
+        for content in contents:
+            self._add(content)
+        size = self._size
+        while self._count * self._BITS_PER_CONTENT > 1 << size and size < 32:
+            size = min(size + 2, 32)
+        if size != self._size:
+            self._size = size
+            self._rebuild()
+
+
 @dataclass
 class RequestStats:
     """What one task's LLM requests did in this session."""
@@ -114,6 +168,7 @@ class RequestCache:
         }
         prefix = canonical_json(settings).encode("utf-8") + b"\x00"
         self._hasher = hashlib.blake2b(prefix, digest_size=16)  # copied for each key
+        self._seen = SeenFilter(lambda add: store.each_seen(run, self.step, add))
 
     # --- keys -------------------------------------------------------------------------------
 
@@ -126,7 +181,9 @@ class RequestCache:
         content = hasher.digest()
         with self.store.lock:
             earlier = self._pending.get(content, 0)
-            occurrence = self.store.seen_count(self.run, self.step, content) + earlier
+            occurrence = earlier
+            if self._seen.may_hold(content):
+                occurrence += self.store.seen_count(self.run, self.step, content)
             self._pending[content] = earlier + 1
         if ledger is not None:
             ledger.hashes.append(content)
@@ -144,6 +201,7 @@ class RequestCache:
         with self.store.lock:
             self.release(hashes)
             self.store.add_seen(self.run, self.step, hashes)
+            self._seen.add(hashes)
 
     def release(self, hashes: list[bytes]) -> None:
         """Forget requests counted as sent by work that will be done again (a Ray replica

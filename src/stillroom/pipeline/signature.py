@@ -68,11 +68,15 @@ def _describe(value: Any) -> Any:
     return {"__repr__": type(value).__name__}
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_describe
+)
+"""Made once: `canonical_json` runs for every request (its cache key)."""
+
+
 def canonical_json(value: Any) -> str:
     """Compact JSON with sorted keys, so equal configurations give equal text."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_describe
-    )
+    return _CANONICAL.encode(value)
 
 
 def digest(text: str | bytes, size: int = 16) -> str:

@@ -23,7 +23,6 @@ a consistent checkpoint to resume from.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
@@ -32,7 +31,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,8 @@ CREATE TABLE IF NOT EXISTS batches (
 ) WITHOUT ROWID;
 """
 
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""How `json_lines(..., compact=True)` writes a reply, made once: it runs for every reply."""
 _JOURNAL_GLOB = "journal-*.log"
 _INSERT = "INSERT OR IGNORE INTO requests VALUES (?, ?)"
 _ADD_REQUESTS = "UPDATE meta SET value = value + ? WHERE name = 'requests'"
@@ -199,18 +200,10 @@ class SQLiteStore:
         temporary.write_text(json.dumps({"commits": commits, "requests": requests}))
         os.replace(temporary, self._state_path())
 
-    @contextlib.contextmanager
-    def _guarded(self, what: str, path: Path) -> Iterator[None]:
+    def _guarded(self, what: str, path: Path) -> _Guard:
         """Turn an OS or SQLite error into a `StorageError` and keep it as the store's
         failure; refuse to write at all once a write has failed."""
-        with self.lock:
-            if self.failure is not None:
-                raise self.failure
-            try:
-                yield
-            except (OSError, sqlite3.Error) as exc:
-                self.failure = StorageError(what, path, exc)
-                raise self.failure from exc
+        return _Guard(self, what, path)
 
     # --- request cache ---------------------------------------------------------------------
 
@@ -227,6 +220,8 @@ class SQLiteStore:
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
         try:
+            line = _COMPACT.encode(value).encode("utf-8") + b"\n"
+        except UnicodeEncodeError:  # a lone surrogate: written with escapes
             line = json_lines([value], compact=True)
         except (TypeError, ValueError):
             return False
@@ -286,6 +281,17 @@ class SQLiteStore:
                 "SELECT n FROM seen WHERE run = ? AND step = ? AND hash = ?", (run, step, digest)
             ).fetchone()
         return row[0] if row else 0
+
+    def each_seen(self, run: str, step: str, add: Callable[[bytes], None]) -> None:
+        """Call `add` with every request content counted for `run` and `step` (committed or
+        not), reading them in chunks rather than all at once."""
+        with self._guarded("the request cache", self.path):
+            cursor = self._conn.execute(
+                "SELECT hash FROM seen WHERE run = ? AND step = ?", (run, step)
+            )
+            while chunk := cursor.fetchmany(4096):
+                for (digest,) in chunk:
+                    add(digest)
 
     def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None:
         with self._guarded("the request cache", self.path):
@@ -385,6 +391,30 @@ class SQLiteStore:
             except (OSError, sqlite3.Error) as exc:
                 if self.failure is None:
                     raise StorageError("the request cache", self.path, exc) from exc
+
+
+class _Guard:
+    """`SQLiteStore._guarded`: a plain class, since it runs for every request (a generator
+    context manager cost several times as much)."""
+
+    __slots__ = ("path", "store", "what")
+
+    def __init__(self, store: SQLiteStore, what: str, path: Path) -> None:
+        self.store, self.what, self.path = store, what, path
+
+    def __enter__(self) -> None:
+        self.store.lock.acquire()
+        if self.store.failure is not None:
+            self.store.lock.release()
+            raise self.store.failure
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _: Any) -> None:
+        try:
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                self.store.failure = StorageError(self.what, self.path, exc)
+                raise self.store.failure from exc
+        finally:
+            self.store.lock.release()
 
 
 def _parse_journal(data: bytes) -> tuple[list[tuple[bytes, str]], int]:

@@ -53,9 +53,18 @@ def json_default(value: Any) -> Any:
     return str(value)
 
 
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=json_default)
+"""How `json_lines(rows, default=json_default)` writes a row, made once for every row."""
+
+
 def dumps_rows(rows: list[Row]) -> bytes:
     """Rows as JSON lines; text UTF-8 cannot hold (lone surrogates) is `\\u`-escaped."""
-    return json_lines(rows, default=json_default)
+    if not rows:
+        return b""
+    try:
+        return ("\n".join(map(_ROW_ENCODER.encode, rows)) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return json_lines(rows, default=json_default)
 
 
 @contextlib.contextmanager

@@ -83,9 +83,19 @@ def _unbounded() -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout()
 
 
+def _bounded(seconds: float) -> aiohttp.ClientTimeout:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """Certificate checks as httpx does them (certifi, or SSL_CERT_FILE / SSL_CERT_DIR)."""
+    """Certificate checks as httpx does them (certifi, or SSL_CERT_FILE / SSL_CERT_DIR).
+
+    Made for the first `https` URL only: it imports httpx and reads the certificates, about
+    a fifth of a second that a run against a plain-HTTP server (a local vLLM, llama.cpp or
+    the mock server) would otherwise pay on its first request."""
     import httpx
 
     return httpx.create_ssl_context()
@@ -104,10 +114,10 @@ class AiohttpSession(HttpSession):
         import aiohttp
 
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=pool_size, ssl=_tls_context()),
-            timeout=_unbounded(),
+            connector=aiohttp.TCPConnector(limit=pool_size), timeout=_unbounded()
         )
         self._targets: dict[str, _Target] = {}
+        self._errors = (aiohttp.ClientError, asyncio.TimeoutError)
 
     async def send(
         self,
@@ -117,8 +127,6 @@ class AiohttpSession(HttpSession):
         body: bytes,
         timeout: float | None = None,
     ) -> Reply:
-        import aiohttp
-
         target = self._targets.get(url) or self._resolve(url)
         try:
             async with self._session.request(
@@ -129,11 +137,12 @@ class AiohttpSession(HttpSession):
                 allow_redirects=False,
                 proxy=target.proxy,
                 proxy_headers=target.proxy_headers,
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else _unbounded(),
+                ssl=target.ssl,
+                timeout=_bounded(timeout) if timeout else _unbounded(),
             ) as response:
                 content = await response.read()
                 return Reply(response.status, response.headers, content, response.reason or "")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except self._errors as exc:
             raise _as_httpx_error(exc) from exc
 
     def _resolve(self, url: str) -> _Target:
@@ -154,6 +163,8 @@ class _Target(NamedTuple):
     url: yarl.URL
     proxy: yarl.URL | None
     proxy_headers: dict[str, str] | None
+    ssl: ssl.SSLContext | bool
+    """The TLS context of an `https` URL; True (aiohttp's default, unused) otherwise."""
 
     @classmethod
     def of(cls, url: str) -> _Target:
@@ -162,11 +173,12 @@ class _Target(NamedTuple):
         from aiohttp.helpers import get_env_proxy_for_url
 
         parsed = yarl.URL(url)
+        tls = _tls_context() if parsed.scheme in ("https", "wss") else True
         try:
             proxy, auth = get_env_proxy_for_url(parsed)
         except LookupError:
-            return cls(parsed, None, None)
-        return cls(parsed, proxy, {"Proxy-Authorization": auth.encode()} if auth else None)
+            return cls(parsed, None, None, tls)
+        return cls(parsed, proxy, {"Proxy-Authorization": auth.encode()} if auth else None, tls)
 
 
 def _as_httpx_error(exc: BaseException) -> httpx.TransportError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
 from stillroom.errors import step_label
 from stillroom.steps.base import GeneratorStep
@@ -28,6 +28,9 @@ class LoadDataFromDicts(GeneratorStep):
     """
 
     data: list[dict[str, Any]] = Field(description="The rows, as dicts.")
+    _columns: tuple[int, int, list[str]] | None = PrivateAttr(default=None)
+    """(id and length of the `data` they were read from, columns): `outputs` is asked for
+    every batch the step yields, and reading every row each time made a run quadratic."""
 
     @field_validator("data", mode="plain")
     @classmethod
@@ -56,7 +59,11 @@ class LoadDataFromDicts(GeneratorStep):
 
     @property
     def outputs(self) -> StepColumns:
-        return columns_in_rows(self.data)
+        data = self.data
+        known = self._columns
+        if known is None or known[0] != id(data) or known[1] != len(data):
+            known = self._columns = (id(data), len(data), columns_in_rows(data))
+        return list(known[2])
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         size = self.batch_size or len(self.data) or 1
