@@ -87,7 +87,7 @@ def measure(layer: str, rows: int) -> float:
     if layer == "pipeline":
         from pipeline_openai import run_against
 
-        _, cpu, failures = run_against(URL, prompts, CONCURRENCY, 300.0)
+        _, cpu, failures, _ = run_against(URL, prompts, CONCURRENCY, 300.0)
         if failures:
             raise SystemExit(f"{failures} rows failed")
         return cpu / rows

@@ -106,11 +106,69 @@ def infer_columns(files: list[Path]) -> _Columns:
             for field in pq.read_schema(path):
                 columns.add(field.name, field.type)
             continue
-        for line in _json_lines(path):
-            row = json.loads(line)
-            for name, value in row.items():
-                columns.add_value(name, value)
+        for block in _line_blocks(path):
+            _infer_block(columns, block)
     return columns
+
+
+def _line_blocks(path: Path) -> Iterator[list[bytes]]:
+    """The lines of a JSONL file, in blocks of about `BLOCK_BYTES`."""
+    block: list[bytes] = []
+    size = 0
+    for line in _json_lines(path):
+        block.append(line)
+        size += len(line)
+        if size >= BLOCK_BYTES:
+            yield block
+            block, size = [], 0
+    if block:
+        yield block
+
+
+def _infer_block(columns: _Columns, lines: list[bytes]) -> None:
+    """Add the column types of one block of lines to `columns`.
+
+    pyarrow's JSON reader infers the block's schema in C++, some ten times faster than
+    typing each value in Python; its dates and timestamps are taken back as strings (the
+    rows hold JSON text, and a string that looks like a date must stay one). A block it
+    cannot type (a column changing type, an integer past 64 bits, a lone surrogate) is typed
+    row by row instead, which keeps such columns as JSON text with a warning.
+    """
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    data = b"".join(lines)
+    try:
+        schema = pa_json.read_json(
+            pa.BufferReader(data),
+            read_options=pa_json.ReadOptions(block_size=max(len(data), 1 << 20)),
+            parse_options=pa_json.ParseOptions(newlines_in_values=False),
+        ).schema
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        for line in lines:
+            for name, value in json.loads(line).items():
+                columns.add_value(name, value)
+        return
+    for field in schema:
+        columns.add(field.name, _dates_as_text(field.type))
+
+
+def _dates_as_text(kind: pa.DataType) -> pa.DataType:
+    """`kind` with every date or timestamp inside it made a string."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind) or pa.types.is_time(kind):
+        return pa.string()
+    if pa.types.is_struct(kind):
+        return pa.struct(
+            [
+                pa.field(kind.field(i).name, _dates_as_text(kind.field(i).type))
+                for i in range(kind.num_fields)
+            ]
+        )
+    if pa.types.is_list(kind):
+        return pa.list_(_dates_as_text(kind.value_type))
+    return kind
 
 
 def _as_text(value: Any) -> str | None:
@@ -145,10 +203,7 @@ def _jsonl_tables(path: Path, schema: pa.Schema, as_text: set[str]) -> Iterator[
     """A JSONL file as tables of about `BLOCK_BYTES`, typed as `schema`."""
     import pyarrow as pa
 
-    block: list[bytes] = []
-    size = 0
-
-    def table() -> pa.Table:
+    def table(block: list[bytes]) -> pa.Table:
         if not as_text:
             try:
                 return table_from_json_lines(b"".join(block), schema, len(block))
@@ -161,14 +216,8 @@ def _jsonl_tables(path: Path, schema: pa.Schema, as_text: set[str]) -> Iterator[
                     row[name] = _as_text(row[name])
         return pa.Table.from_pylist(rows, schema=schema)
 
-    for line in _json_lines(path):
-        block.append(line)
-        size += len(line)
-        if size >= BLOCK_BYTES:
-            yield table()
-            block, size = [], 0
-    if block:
-        yield table()
+    for block in _line_blocks(path):
+        yield table(block)
 
 
 def _parquet_tables(path: Path, schema: pa.Schema, as_text: set[str]) -> Iterator[pa.Table]:
