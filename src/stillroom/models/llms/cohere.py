@@ -16,7 +16,6 @@ from pydantic import Field
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
-from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
@@ -109,23 +108,14 @@ class CohereLLM(RemoteLLM):
             body["response_format"] = {"type": "json_object", "json_schema": collector.spec.schema}
         estimate = estimate_tokens([str(m["content"]) for m in messages], params.get("max_tokens"))
         url = f"{self._api_root()}/v2/chat"
-        while count := collector.missing:
-            first = collector.issued
-            samples = []
-            for index in range(count):
-                payload = dict(body)
-                if params.get("seed") is not None:
-                    payload["seed"] = params["seed"] + first + index
-                request = Request(
-                    url,
-                    self._json_body(payload),
-                    read=self._sample,
-                    estimated_tokens=estimate,
-                    tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
-                )
-                samples.append(await self._send(request))
-            collector.add(samples)
-        return collector.output()
+
+        def payload(index: int) -> dict[str, Any]:
+            seed = params.get("seed")
+            return body if seed is None else {**body, "seed": seed + index}
+
+        return await self._one_request_per_generation(
+            collector, url, payload, self._sample, estimate
+        )
 
     def _sample(self, data: Any) -> Sample:
         """The text of a v2 chat reply, with its token usage."""

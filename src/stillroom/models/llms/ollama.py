@@ -22,7 +22,6 @@ from stillroom.models.llms.chat_template import TokenizerChatTemplateMixin
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.resilience import Failure
-from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
@@ -161,24 +160,17 @@ class OllamaLLM(TokenizerChatTemplateMixin, RemoteLLM):
             url, texts = f"{self._host()}/api/chat", [str(m["content"]) for m in messages]
         options = params.get("options") or {}
         estimate = estimate_tokens(texts, options.get("num_predict") or 0)
-        while count := collector.missing:
-            first = collector.issued
-            samples = []
-            for index in range(count):
-                payload = {"model": self.model, **body, **params, "stream": False}
-                seed = options.get("seed")
-                if seed is not None and first + index:
-                    payload["options"] = {**options, "seed": seed + first + index}
-                request = Request(
-                    url,
-                    self._json_body(payload),
-                    read=self._sample,
-                    estimated_tokens=estimate,
-                    tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
-                )
-                samples.append(await self._send(request))
-            collector.add(samples)
-        return collector.output()
+
+        def payload(index: int) -> dict[str, Any]:
+            sent = {"model": self.model, **body, **params, "stream": False}
+            seed = options.get("seed")
+            if seed is not None and index:
+                sent["options"] = {**options, "seed": seed + index}
+            return sent
+
+        return await self._one_request_per_generation(
+            collector, url, payload, self._sample, estimate
+        )
 
     def _sample(self, data: Any) -> Sample:
         """One generation from an `/api/chat` or `/api/generate` reply."""

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import (
@@ -55,8 +56,9 @@ from stillroom.models.llms.sending import (
     Timed,
 )
 from stillroom.models.llms.settings import RequestSettingsMixin
-from stillroom.models.llms.structured import StructuredOutputMixin
+from stillroom.models.llms.structured import GenerationCollector, Sample, StructuredOutputMixin
 from stillroom.models.llms.transport import SESSIONS, HttpTransportName, LoopSessions
+from stillroom.typing import GenerateOutput
 
 logger = logging.getLogger("stillroom.llms")
 
@@ -257,6 +259,33 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         attempt and retries. A failure that is not worth another attempt, or the last one,
         raises `LLMRequestError` with what to check."""
         return await self._sender()(request)
+
+    async def _one_request_per_generation(
+        self,
+        collector: GenerationCollector,
+        url: str,
+        payload: Callable[[int], dict[str, Any]],
+        read: Callable[[Any], Sample],
+        estimated_tokens: int,
+    ) -> GenerateOutput:
+        """The collector's generations from an API answering one generation per request:
+        `payload(i)` is the body asking for generation `i` of the input (a backend offsets
+        the seed by `i` there, so a seeded input's generations differ), `read` turns a reply
+        into its `Sample`. Invalid structured replies are asked for again (`collector`)."""
+        while count := collector.missing:
+            first = collector.issued
+            samples = []
+            for index in range(first, first + count):
+                request = Request(
+                    url,
+                    self._json_body(payload(index)),
+                    read=read,
+                    estimated_tokens=estimated_tokens,
+                    tokens_used=Sample.total_tokens,
+                )
+                samples.append(await self._send(request))
+            collector.add(samples)
+        return collector.output()
 
     def _sender(self) -> Sender:
         """The chain for the current settings (rebuilt when a runtime parameter changes

@@ -140,6 +140,10 @@ class Sample:
     output_tokens: int | None = None
     logprobs: Any = None
 
+    def total_tokens(self) -> int:
+        """Prompt plus reply tokens, what a tokens-per-minute limit counts (0 if unknown)."""
+        return (self.input_tokens or 0) + (self.output_tokens or 0)
+
 
 @dataclass
 class GenerationCollector:

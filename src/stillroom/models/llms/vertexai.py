@@ -26,7 +26,6 @@ from stillroom.models.llms.google_credentials import (
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import RemoteLLM
 from stillroom.models.llms.resilience import Failure
-from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
@@ -216,24 +215,16 @@ class VertexAILLM(RemoteLLM):
         )
         await self._authorize()
         url = self._url()
-        while count := collector.missing:
-            first = collector.issued
-            samples = []
-            for index in range(count):
-                generation = dict(config)
-                if "seed" in generation and first + index:
-                    generation["seed"] += first + index
-                payload = {**body, **({"generationConfig": generation} if generation else {})}
-                request = Request(
-                    url,
-                    self._json_body(payload),
-                    read=self._sample,
-                    estimated_tokens=estimate,
-                    tokens_used=lambda s: (s.input_tokens or 0) + (s.output_tokens or 0),
-                )
-                samples.append(await self._send(request))
-            collector.add(samples)
-        return collector.output()
+
+        def payload(index: int) -> dict[str, Any]:
+            generation = dict(config)
+            if "seed" in generation and index:
+                generation["seed"] += index
+            return {**body, **({"generationConfig": generation} if generation else {})}
+
+        return await self._one_request_per_generation(
+            collector, url, payload, self._sample, estimate
+        )
 
     def _sample(self, data: Any) -> Sample:
         """The first candidate's text (None when it was blocked), with the usage."""
