@@ -67,7 +67,12 @@ def test_openai_images_as_base64_with_usage(mock_api: respx.MockRouter, loaded):
         ]
     ]
     sent = json.loads(route.calls.last.request.content)
-    assert sent == {"model": "gpt-image-1", "prompt": "a white siamese cat", "size": "1024x1024", "n": 2}
+    assert sent == {
+        "model": "gpt-image-1",
+        "prompt": "a white siamese cat",
+        "size": "1024x1024",
+        "n": 2,
+    }
     assert route.calls.last.request.headers["authorization"] == f"Bearer {API_KEY}"
 
 
