@@ -1,4 +1,5 @@
-"""Image files as bytes, without Pillow: what format a file is, and a tiny PNG encoder.
+"""Image files as bytes: what format a file is and a tiny PNG encoder (no Pillow), and the
+Pillow image a base64 string holds (Pillow imported only then).
 
 The format is read from the file's first bytes (its signature), which is how an API checks
 that an uploaded image is what its media type says. The encoder writes a truecolour PNG
@@ -7,8 +8,13 @@ that an uploaded image is what its media type says. The encoder writes a truecol
 
 from __future__ import annotations
 
+import base64
+import io
 import struct
 import zlib
+from typing import Any
+
+from stillroom.errors import MissingExtraError
 
 _SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "image/png",
@@ -26,6 +32,18 @@ def image_media_type(data: bytes) -> str | None:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return None
+
+
+def pil_image(text: str, feature: str) -> Any:
+    """The Pillow image that the base64 `text` (or a base64 `data:` URL) holds; Pillow is the
+    `vision` extra, and `feature` names what needed it when it is missing."""
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise MissingExtraError(feature, "vision", "pillow") from exc
+    if text.startswith("data:") and "," in text:
+        text = text.split(",", 1)[1]
+    return Image.open(io.BytesIO(base64.b64decode(text)))
 
 
 def png_bytes(width: int, height: int, pixel: tuple[int, int, int]) -> bytes:

@@ -2,7 +2,10 @@
 
 Same contract as distilabel's: `generate(inputs, num_generations)` takes a list of prompts and
 returns, per prompt, a list holding one dict `{"images": [base64 string, ...]}`;
-`agenerate(input, num_generations)` answers one prompt with that list. They are `LLM`s
+`agenerate(input, num_generations)` answers one prompt with that list. What a pipeline calls,
+`generate_results` / `agenerate_result`, gives each prompt's images as a `GenerateOutput`
+instead (one image a generation), so the request cache, the counters and `ImageTask` treat
+them like any reply. They are `LLM`s
 underneath, so they load, serialise, take `generation_kwargs` (checked against the model's
 own settings) and bound their requests in flight like any backend; the HTTP ones reuse
 `RemoteLLM`'s key handling, retries, timeouts and rate limits.
@@ -16,9 +19,38 @@ from collections.abc import Callable
 from typing import Any
 
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.typing import GenerateOutput
 
 ImageOutput = dict[str, Any]
 """What one prompt gets back: `{"images": [base64-encoded image, ...]}`."""
+
+
+def as_generations(outputs: list[ImageOutput]) -> GenerateOutput:
+    """One prompt's images as a `GenerateOutput`, one image a generation: the form the
+    pipeline's cache, counters and `ImageTask` rows take. The prompt's token usage goes to
+    the first image (the counters sum it; there is no per-image figure)."""
+    images = [image for output in outputs for image in output.get("images") or []]
+    input_tokens = output_tokens = 0
+    reported = False
+    for output in outputs:
+        statistics = output.get("statistics") or {}
+        for key, values in statistics.items():
+            reported = reported or bool(values)
+            total = sum(v for v in values if v)
+            if key == "input_tokens":
+                input_tokens += total
+            elif key == "output_tokens":
+                output_tokens += total
+    if not (reported and images):
+        return {"generations": list(images), "statistics": {}}
+    rest = [0] * (len(images) - 1)
+    return {
+        "generations": list(images),
+        "statistics": {
+            "input_tokens": [input_tokens, *rest],
+            "output_tokens": [output_tokens, *rest],
+        },
+    }
 
 
 def images_output(images: list[bytes]) -> list[ImageOutput]:
@@ -63,6 +95,25 @@ class AsyncImageGenerationModel(ImageGenerationModel, AsyncLLM):
     ) -> list[list[ImageOutput]]:
         """`agenerate` for every prompt concurrently (at most `max_concurrent_requests`)."""
         return AsyncLLM.generate(self, inputs, num_generations, **kwargs)  # type: ignore[arg-type,return-value]
+
+    async def agenerate_result(  # type: ignore[override]
+        self, input: str, num_generations: int = 1, **kwargs: Any
+    ) -> GenerateOutput | BaseException:
+        """The images for one prompt as a `GenerateOutput` (see `as_generations`), with
+        `generation_kwargs`; a failure is returned, not raised. What a pipeline calls."""
+        try:
+            outputs = await self.agenerate(
+                input, num_generations=num_generations, **{**self.generation_kwargs, **kwargs}
+            )
+        except Exception as exc:
+            return exc
+        return as_generations(outputs)
+
+    def generate_results(  # type: ignore[override]
+        self, inputs: list[str], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`agenerate_result` for every prompt concurrently."""
+        return AsyncLLM.generate_results(self, inputs, num_generations, **kwargs)  # type: ignore[arg-type]
 
     def _generation_signature(self) -> Callable[..., Any]:
         # the settings a model takes are those of its `request_settings` when it has one

@@ -9,7 +9,7 @@ import base64
 import io
 from typing import TYPE_CHECKING
 
-from stillroom.distiset.images import image_from_text
+from stillroom.utils.image_bytes import pil_image
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -24,5 +24,5 @@ def image_to_str(image: Image, image_format: str = "JPEG") -> str:
 
 def image_from_str(image_str: str) -> Image:
     """The Pillow image a base64 string (or a base64 data URL) holds."""
-    image: Image = image_from_text(image_str)
+    image: Image = pil_image(image_str, "image_from_str")
     return image
