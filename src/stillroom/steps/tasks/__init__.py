@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from stillroom.steps.tasks.text_classification import TextClassification as TextClassification
     from stillroom.steps.tasks.text_generation import ChatGeneration as ChatGeneration
     from stillroom.steps.tasks.text_generation import TextGeneration as TextGeneration
+    from stillroom.steps.tasks.text_generation_with_image import (
+        TextGenerationWithImage as TextGenerationWithImage,
+    )
     from stillroom.steps.tasks.ultrafeedback import UltraFeedback as UltraFeedback
 
 _WHERE = {
@@ -59,6 +62,7 @@ _WHERE = {
     "TextClassification": "stillroom.steps.tasks.text_classification",
     "ChatGeneration": "stillroom.steps.tasks.text_generation",
     "TextGeneration": "stillroom.steps.tasks.text_generation",
+    "TextGenerationWithImage": "stillroom.steps.tasks.text_generation_with_image",
     "UltraFeedback": "stillroom.steps.tasks.ultrafeedback",
 }
 """The classes imported on first access (see `utils/lazy.py`): where each lives."""
@@ -88,6 +92,7 @@ __all__ = [
     "Task",
     "TextClassification",
     "TextGeneration",
+    "TextGenerationWithImage",
     "UltraFeedback",
     "task",
 ]
