@@ -240,3 +240,20 @@ def test_mock_server_refuses_a_wrong_key(loaded):
         )
         with pytest.raises(LLMRequestError, match="401"):
             model.generate(["a cat"])
+
+
+def test_mock_server_hf_text_to_image(loaded):
+    with MockLLMServer(api_key="hf-mock", fail_first=1, fail_with=503) as server:
+        model = loaded(
+            InferenceEndpointsImageGeneration(
+                base_url=f"{server.url}/hf-inference/models/org/flux", api_key="hf-mock", **FAST
+            )
+        )
+        outputs = model.generate(["a cat", "a dog"], guidance_scale=2.0)
+        stats = server.stats()
+    assert [base64.b64decode(output["images"][0]) for (output,) in outputs] == [
+        image_of("a cat", 0),
+        image_of("a dog", 0),
+    ]
+    assert stats.requests_by_endpoint == {"text-to-image": 4}
+    assert stats.errors_by_status == {503: 2}

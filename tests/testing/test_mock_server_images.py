@@ -140,3 +140,12 @@ def test_images_generations_checks_the_key(start_server, http_client) -> None:
     server = start_server(api_key="k")
     body = {"model": "m", "prompt": "x"}
     assert http_client(server).post("/v1/images/generations", json=body).status_code == 401
+
+
+def test_hf_text_to_image_answers_the_png(server, http_client) -> None:
+    client = http_client(server)
+    reply = client.post("/hf-inference/models/org/flux", json={"inputs": "a red fox"})
+    assert reply.headers["content-type"] == "image/png"
+    assert reply.content == image_of("a red fox", 0)
+    refused = client.post("/hf-inference/models/org/flux", json={"inputs": ""})
+    assert refused.status_code == 400 and "'inputs'" in refused.json()["error"]["message"]

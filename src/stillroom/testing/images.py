@@ -5,6 +5,8 @@ the prompt and the image's index, so the same request always gets the same image
 request is checked as OpenAI checks it: `model`, a non-empty `prompt`, `n` from 1 to 10 and
 `response_format` "b64_json" or "url" (the URL then points back to this server's
 `/_images/INDEX.png?prompt=...`, which serves the PNG). Usage is reported as gpt-image models do.
+Hugging Face's text-to-image task is served at `/hf-inference/models/{model id}`, the router's
+path: the reply is the PNG itself.
 """
 
 from __future__ import annotations
@@ -48,6 +50,19 @@ def parse_images_request(body: Any) -> tuple[str, int, str]:
             f"Invalid value: {response_format!r}. Supported values are: 'url' and 'b64_json'."
         )
     return prompt, n, response_format
+
+
+def parse_text_to_image_request(body: Any) -> str:
+    """The prompt of a Hugging Face text-to-image request (`{"inputs": ..., "parameters":
+    {...}}`), whose reply is the image file itself."""
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    prompt = body.get("inputs")
+    if not isinstance(prompt, str) or not prompt:
+        raise BadRequest("'inputs' must be a non-empty string (the prompt)")
+    if not isinstance(body.get("parameters", {}), dict):
+        raise BadRequest("'parameters' must be an object")
+    return prompt
 
 
 def images_reply(prompt: str, n: int, response_format: str, url_root: str) -> dict[str, Any]:

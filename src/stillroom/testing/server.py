@@ -38,7 +38,12 @@ from stillroom.testing.dialects import (
     TGIGenerateRoute,
 )
 from stillroom.testing.embeddings import embeddings_reply, parse_embeddings_request
-from stillroom.testing.images import image_of, images_reply, parse_images_request
+from stillroom.testing.images import (
+    image_of,
+    images_reply,
+    parse_images_request,
+    parse_text_to_image_request,
+)
 from stillroom.testing.json_schema import SchemaError
 from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
 from stillroom.testing.stats import ServerStats, StatsSnapshot
@@ -292,6 +297,7 @@ class MockLLMServer:
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_get(r"/_images/{index:\d+}.png", self._image_file, allow_head=False)
+        app.router.add_post("/hf-inference/models/{model:.+}", self._text_to_image)
         app.router.add_get("/_stats", self._get_stats, allow_head=False)
         app.router.add_post("/_reset", self._post_reset)
         app.router.add_get("/_config", self._get_config, allow_head=False)
@@ -450,6 +456,15 @@ class MockLLMServer:
 
         return await self._openai_endpoint(request, "images.generations", answer)
 
+    async def _text_to_image(self, request: web.Request) -> web.Response:
+        """Hugging Face's text-to-image task: the image file itself, keyed by the prompt."""
+
+        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
+            prompt = parse_text_to_image_request(body)
+            return prompt, lambda: image_of(prompt, 0)
+
+        return await self._openai_endpoint(request, "text-to-image", answer)
+
     async def _image_file(self, request: web.Request) -> web.Response:
         """An image an `images.generations` reply gave by URL."""
         index = int(request.match_info["index"])
@@ -463,9 +478,9 @@ class MockLLMServer:
         endpoint: str,
         answer: Callable[[Any], tuple[str, Callable[[], Any]]],
     ) -> web.Response:
-        """A non-chat OpenAI endpoint: `answer(body)` checks the body (raising `BadRequest`)
-        and gives the key faults are drawn by and the reply; the key check and the
-        configured faults apply as on the chat endpoints."""
+        """A non-chat endpoint: `answer(body)` checks the body (raising `BadRequest`) and
+        gives the key faults are drawn by and the reply (JSON data, or an image's bytes);
+        the bearer-key check and the configured faults apply as on the chat endpoints."""
         stats, config = self._stats, self._config
         stats.count_request(endpoint)
 
@@ -498,7 +513,10 @@ class MockLLMServer:
                 headers = {"retry-after": f"{config.retry_after:g}"}
             return error(status, f"mock fault {status} on attempt {attempt}", headers)
         stats.successes += 1
-        return _json_response(reply())
+        payload = reply()
+        if isinstance(payload, bytes):
+            return web.Response(body=payload, content_type="image/png")
+        return _json_response(payload)
 
     async def _models(self, request: web.Request) -> web.Response:
         api_key = self._config.api_key
