@@ -34,6 +34,15 @@ class TestEmbeddedModel:
         assert output["statistics"]["input_tokens"][0] > 5
         assert 0 < output["statistics"]["output_tokens"][0] <= 24
 
+    def test_images_are_refused_by_the_text_only_model(self, local_llm):
+        image = {"type": "image_url", "image_url": {"url": "https://images.test/cat.png"}}
+        chat = [{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}]
+        (result,) = local_llm.generate_results([chat], **SHORT)
+        assert isinstance(result, StillroomError)
+        assert "text-only" in str(result) and "chat_handler" in str(result)
+        with pytest.raises(StillroomError, match="1 image"):
+            local_llm.generate([chat], **SHORT)
+
     def test_seed_makes_generations_reproducible(self, local_llm):
         chat = [{"role": "user", "content": "Write a word."}]
         first = local_llm.generate([chat], num_generations=2, seed=11, **SHORT)

@@ -54,6 +54,25 @@ NAMES = {
         "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES"
     ),
     "stillroom.steps.tasks.evol_quality.utils": "MUTATION_TEMPLATES",
+    "stillroom.models": (
+        "AsyncImageGenerationModel ImageGenerationModel InferenceEndpointsImageGeneration "
+        "OpenAIImageGeneration"
+    ),
+    "stillroom.models.image_generation": (
+        "AsyncImageGenerationModel ImageGenerationModel InferenceEndpointsImageGeneration "
+        "OpenAIImageGeneration"
+    ),
+    "stillroom.models.image_generation.base": "AsyncImageGenerationModel ImageGenerationModel",
+    "stillroom.models.image_generation.openai": "OpenAIImageGeneration",
+    "stillroom.models.image_generation.huggingface": "InferenceEndpointsImageGeneration",
+    "stillroom.models.image_generation.huggingface.inference_endpoints": (
+        "InferenceEndpointsImageGeneration"
+    ),
+    "stillroom.models.image_generation.utils": "image_from_str image_to_str",
+    "stillroom.steps.tasks": "ImageGeneration ImageTask TextGenerationWithImage",
+    "stillroom.steps.tasks.base": "ImageTask",
+    "stillroom.steps.tasks.image_generation": "ImageGeneration",
+    "stillroom.steps.tasks.text_generation_with_image": "TextGenerationWithImage",
 }
 
 

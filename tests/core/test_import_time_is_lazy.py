@@ -53,6 +53,9 @@ def imported_after(code: str) -> set[str]:
         "from stillroom.models.llms import llm_from_spec; llm_from_spec('ollama:llama3.1')",
         "from stillroom.models import TransformersLLM, vLLM, MlxLLM, SentenceTransformerEmbeddings, "
         "LlamaCppEmbeddings, vLLMEmbeddings; TransformersLLM(model='m'); vLLM(model='m')",
+        "from stillroom.models.image_generation import OpenAIImageGeneration, "
+        "InferenceEndpointsImageGeneration; OpenAIImageGeneration(model='m', api_key='k'); "
+        "from stillroom.steps.tasks import ImageGeneration, TextGenerationWithImage",
     ],
 )
 def test_importing_and_building_llms_imports_no_sdk_nor_rich_nor_jinja2(code: str):

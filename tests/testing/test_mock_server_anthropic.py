@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 from pydantic import BaseModel, ValidationError
+
+from stillroom.utils.image_bytes import png_bytes
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -40,6 +43,16 @@ def test_text_reply_with_system_and_usage(server, http_client) -> None:
     assert server.stats().requests_by_prompt == {"system: answer briefly\nuser: what is rain": 1}
 
 
+PNG_BLOCK = {
+    "type": "image",
+    "source": {
+        "type": "base64",
+        "media_type": "image/png",
+        "data": base64.b64encode(png_bytes(2, 2, (0, 0, 0))).decode(),
+    },
+}
+
+
 def test_content_blocks_and_system_blocks(server, http_client) -> None:
     body = messages(system=[{"type": "text", "text": "sys"}])
     body["messages"] = [
@@ -47,12 +60,13 @@ def test_content_blocks_and_system_blocks(server, http_client) -> None:
         {"role": "assistant", "content": "ok"},
         {
             "role": "user",
-            "content": [{"type": "text", "text": "second"}, {"type": "image", "source": {}}],
+            "content": [{"type": "text", "text": "second"}, PNG_BLOCK],
         },
     ]
     reply = http_client(server).post("/v1/messages", json=body, headers=HEADERS).json()
     assert reply["content"][0]["text"] == "echo: second"
     assert reply["usage"]["input_tokens"] == 4
+    assert server.stats().images_received == 1
 
 
 def test_max_tokens_stops_the_reply(server, http_client) -> None:

@@ -2,27 +2,20 @@
 
 Steps that make images store them as base64 text (a PNG or JPEG, optionally as a
 `data:image/...;base64,` URL); the Hub shows a column typed `datasets.Image` as pictures.
-Decoding needs Pillow, imported only here.
+Decoding needs Pillow, imported only when an image is decoded (`utils.image_bytes`).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
-from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.errors import StillroomError
+from stillroom.utils.image_bytes import pil_image
 
 
 def image_from_text(text: str) -> Any:
     """The `PIL.Image` encoded as base64 in `text`."""
-    try:
-        from PIL import Image
-    except ImportError as exc:
-        raise MissingExtraError("Distiset.transform_columns_to_image", "vision", "pillow") from exc
-    if text.startswith("data:") and "," in text:
-        text = text.split(",", 1)[1]
-    return Image.open(io.BytesIO(base64.b64decode(text)))
+    return pil_image(text, "Distiset.transform_columns_to_image")
 
 
 def columns_to_image(dataset: Any, columns: list[str]) -> Any:

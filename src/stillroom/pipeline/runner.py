@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE
+from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_ARTIFACTS_PATH
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
@@ -140,6 +140,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
         cleanup.callback(store.close)
         try:
             state, batches, resume = _open_run(store, signature, config, data_dir)
+            for node in dag.steps.values():  # where save_artifact writes, as in distilabel
+                node.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
             names = dataset_names(dag.leaves)
             writers = {
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from stillroom.testing.image_parts import anthropic_images, openai_images
 from stillroom.testing.replies import Generation, LLMRequest, Structured
 
 MAX_N = 128
@@ -42,6 +43,15 @@ def _text_of(content: Any, where: str) -> str:
                 texts.append(_text_of(part.get("content"), where))
         return "\n".join(texts)
     raise BadRequest(f"{where}: content must be a string or a list of content parts")
+
+
+def _images(count: Callable[[Any, str], int], content: Any, where: str) -> int:
+    """The images in `content` as `count` (a checker of `image_parts`) finds them; a
+    malformed image part is a 400."""
+    try:
+        return count(content, where)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def _positive_int(body: dict[str, Any], name: str, default: int | None) -> int | None:
@@ -90,11 +100,13 @@ class OpenAIChat:
         if not isinstance(messages, list) or not messages:
             raise BadRequest("'messages' must be a non-empty list of messages")
         normalised = []
+        images = 0
         for i, message in enumerate(messages):
             if not isinstance(message, dict) or not isinstance(message.get("role"), str):
                 raise BadRequest(f"messages[{i}] must be an object with a 'role'")
             content = _text_of(message.get("content"), f"messages[{i}]")
             normalised.append({"role": message["role"], "content": content})
+            images += _images(openai_images, message.get("content"), f"messages[{i}]")
         return LLMRequest(
             endpoint=self.endpoint,
             model=_model(body),
@@ -104,6 +116,7 @@ class OpenAIChat:
             or _positive_int(body, "max_tokens", None),
             structured=self._structured_of(body),
             body=body,
+            images=images,
         )
 
     def _structured_of(self, body: dict[str, Any]) -> Structured | None:
@@ -252,6 +265,7 @@ class AnthropicMessages:
         if not isinstance(messages, list) or not messages:
             raise BadRequest("messages: must be a non-empty list")
         normalised = []
+        images = 0
         system = body.get("system")
         if system is not None:
             normalised.append({"role": "system", "content": _text_of(system, "system")})
@@ -264,6 +278,7 @@ class AnthropicMessages:
             normalised.append(
                 {"role": role, "content": _text_of(message.get("content"), f"messages.{i}")}
             )
+            images += _images(anthropic_images, message.get("content"), f"messages.{i}")
         return LLMRequest(
             endpoint=self.endpoint,
             model=_model(body),
@@ -271,6 +286,7 @@ class AnthropicMessages:
             max_tokens=max_tokens,
             structured=self._structured(body),
             body=body,
+            images=images,
         )
 
     @staticmethod

@@ -44,6 +44,8 @@ class LLMRequest:
     max_tokens: int | None = None
     structured: Structured | None = None
     body: dict[str, Any] | None = None
+    images: int = 0
+    """Image parts the messages held (checked, then left out of the text)."""
 
     @property
     def prompt(self) -> str:

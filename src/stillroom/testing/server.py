@@ -38,6 +38,12 @@ from stillroom.testing.dialects import (
     TGIGenerateRoute,
 )
 from stillroom.testing.embeddings import embeddings_reply, parse_embeddings_request
+from stillroom.testing.images import (
+    image_of,
+    images_reply,
+    parse_images_request,
+    parse_text_to_image_request,
+)
 from stillroom.testing.json_schema import SchemaError
 from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
 from stillroom.testing.stats import ServerStats, StatsSnapshot
@@ -289,6 +295,9 @@ class MockLLMServer:
             app.router.add_post(served.path, self._llm_handler(served))
         app.router.add_get("/v1/models", self._models, allow_head=False)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_get(r"/_images/{index:\d+}.png", self._image_file, allow_head=False)
+        app.router.add_post("/hf-inference/models/{model:.+}", self._text_to_image)
         app.router.add_get("/_stats", self._get_stats, allow_head=False)
         app.router.add_post("/_reset", self._post_reset)
         app.router.add_get("/_config", self._get_config, allow_head=False)
@@ -367,6 +376,7 @@ class MockLLMServer:
             return error(400, "the request body is not valid JSON")
         except BadRequest as exc:
             return error(exc.status, str(exc))
+        stats.images_received += llm_request.images
         key = prompt_key(llm_request.messages)
         attempt = stats.count_attempt(key)
         if config.api_key is not None and not dialect.authorized(request.headers, config.api_key):
@@ -430,16 +440,56 @@ class MockLLMServer:
     async def _embeddings(self, request: web.Request) -> web.Response:
         """OpenAI's `/v1/embeddings` (see `embeddings.py`), with the key check and the
         configured faults (`fail_first`/`fail_with`, random faults) keyed by the first text."""
+
+        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
+            texts, dimensions = parse_embeddings_request(body)
+            return texts[0], lambda: embeddings_reply(body["model"], texts, dimensions)
+
+        return await self._openai_endpoint(request, "embeddings", answer)
+
+    async def _images(self, request: web.Request) -> web.Response:
+        """OpenAI's `/v1/images/generations` (see `images.py`), keyed by the prompt."""
+
+        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
+            prompt, n, response_format = parse_images_request(body)
+            return prompt, lambda: images_reply(prompt, n, response_format, self.url)
+
+        return await self._openai_endpoint(request, "images.generations", answer)
+
+    async def _text_to_image(self, request: web.Request) -> web.Response:
+        """Hugging Face's text-to-image task: the image file itself, keyed by the prompt."""
+
+        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
+            prompt = parse_text_to_image_request(body)
+            return prompt, lambda: image_of(prompt, 0)
+
+        return await self._openai_endpoint(request, "text-to-image", answer)
+
+    async def _image_file(self, request: web.Request) -> web.Response:
+        """An image an `images.generations` reply gave by URL."""
+        index = int(request.match_info["index"])
+        return web.Response(
+            body=image_of(request.query.get("prompt", ""), index), content_type="image/png"
+        )
+
+    async def _openai_endpoint(
+        self,
+        request: web.Request,
+        endpoint: str,
+        answer: Callable[[Any], tuple[str, Callable[[], Any]]],
+    ) -> web.Response:
+        """A non-chat endpoint: `answer(body)` checks the body (raising `BadRequest`) and
+        gives the key faults are drawn by and the reply (JSON data, or an image's bytes);
+        the bearer-key check and the configured faults apply as on the chat endpoints."""
         stats, config = self._stats, self._config
-        stats.count_request("embeddings")
+        stats.count_request(endpoint)
 
         def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
             stats.count_error(status)
             return _json_response(OpenAIChat().error(status, message), status, headers)
 
         try:
-            body = json.loads(await request.read())
-            texts, dimensions = parse_embeddings_request(body)
+            key, reply = answer(json.loads(await request.read()))
         except ValueError:
             return error(400, "the request body is not valid JSON")
         except BadRequest as exc:
@@ -448,11 +498,11 @@ class MockLLMServer:
             request.headers, config.api_key
         ):
             return error(401, "invalid or missing API key")
-        attempt = stats.count_attempt(texts[0])
+        attempt = stats.count_attempt(key)
         fault = (
             config.fail_with
             if attempt <= config.fail_first
-            else draws.random_fault(config, texts[0], attempt)
+            else draws.random_fault(config, key, attempt)
         )
         if fault in ("hang", "crash"):
             return self._drop(request)
@@ -463,7 +513,10 @@ class MockLLMServer:
                 headers = {"retry-after": f"{config.retry_after:g}"}
             return error(status, f"mock fault {status} on attempt {attempt}", headers)
         stats.successes += 1
-        return _json_response(embeddings_reply(body["model"], texts, dimensions))
+        payload = reply()
+        if isinstance(payload, bytes):
+            return web.Response(body=payload, content_type="image/png")
+        return _json_response(payload)
 
     async def _models(self, request: web.Request) -> web.Response:
         api_key = self._config.api_key

@@ -54,6 +54,8 @@ class StatsSnapshot:
     """How many requests waited a latency (those that passed authentication and validation)."""
     connections: int = 0
     """TCP connections accepted (low when clients keep connections alive)."""
+    images_received: int = 0
+    """Image parts in the chat requests that passed validation."""
 
     @property
     def errors_total(self) -> int:
@@ -107,6 +109,7 @@ class ServerStats:
         self.latency_total = 0.0
         self.latency_count = 0
         self.connections = 0
+        self.images_received = 0
 
     def count_request(self, endpoint: str) -> None:
         self.requests_total += 1
@@ -155,4 +158,5 @@ class ServerStats:
             latency_total=self.latency_total,
             latency_count=self.latency_count,
             connections=self.connections,
+            images_received=self.images_received,
         )

@@ -17,12 +17,14 @@ from pydantic import Field
 
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.image_parts import IMAGE_TOKENS, anthropic_content, count_images
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+from stillroom.utils.chat import content_text
 
 if TYPE_CHECKING:
     import httpx
@@ -93,13 +95,15 @@ class AnthropicLLM(RemoteLLM):
         messages, structured = split_input(input)
         payload = {
             "model": self.model,
-            **_split_system(messages),
+            **_split_system(messages, self._label()),
             **self._settings_payload(settings),
         }
         collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             payload.update(_forced_tool(collector.spec, self._label()))
-        estimate = estimate_tokens([str(m["content"]) for m in messages], payload["max_tokens"])
+        estimate = estimate_tokens(
+            [content_text(m["content"] or "") for m in messages], payload["max_tokens"]
+        ) + IMAGE_TOKENS * sum(count_images(m["content"]) for m in messages)
         url = f"{self.base_url.rstrip('/')}/v1/messages"
         body = self._json_body(payload)
         while count := collector.missing:
@@ -132,10 +136,16 @@ def _text(content: list[dict[str, Any]]) -> str | None:
     return "".join(parts) if parts else None
 
 
-def _split_system(messages: ChatType) -> dict[str, Any]:
+def _split_system(messages: ChatType, label: str) -> dict[str, Any]:
     """The Messages API takes system prompts apart from the conversation."""
-    system = "\n\n".join(str(m["content"]) for m in messages if m["role"] == "system")
-    body: dict[str, Any] = {"messages": [m for m in messages if m["role"] != "system"]}
+    system = "\n\n".join(content_text(m["content"]) for m in messages if m["role"] == "system")
+    body: dict[str, Any] = {
+        "messages": [
+            {**m, "content": anthropic_content(m["content"], f"{label}: message {i}")}
+            for i, m in enumerate(messages)
+            if m["role"] != "system"
+        ]
+    }
     if system:
         body["system"] = system
     return body

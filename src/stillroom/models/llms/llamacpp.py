@@ -35,6 +35,7 @@ from stillroom.errors import MissingExtraError, StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, reply_to_each
 from stillroom.models.llms.chat_template import load_chat_tokenizer
+from stillroom.models.llms.image_parts import count_images
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import (
     GenerationCollector,
@@ -275,6 +276,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         self, input: FormattedInput, num_generations: int, params: dict[str, Any]
     ) -> GenerateOutput:
         messages, structured = split_input(input)
+        self._check_text_only(messages)
         collector = self._collector(structured, num_generations)
         params = dict(params)
         seed = self._request_seed(params)
@@ -300,6 +302,20 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         if seed is None and self.seed != RANDOM_SEED:
             return self.seed
         return seed if isinstance(seed, int) else None
+
+    def _check_text_only(self, messages: ChatType) -> None:
+        """Refuse images unless llama-cpp-python was given a multimodal chat handler
+        (`extra_kwargs={"chat_handler": Llava15ChatHandler(clip_model_path=...)}`): a
+        text-only model would silently drop them, or its template fail on a list."""
+        images = sum(count_images(m["content"]) for m in messages)
+        if images and "chat_handler" not in self.extra_kwargs:
+            raise StillroomError(
+                f"{self._label()}: the conversation holds {images} image(s), but this model "
+                "is text-only (the embedded SmolLM2 is). For images, load a multimodal GGUF "
+                "with its projector through a llama-cpp-python chat handler, e.g. "
+                "extra_kwargs={'chat_handler': Llava15ChatHandler(clip_model_path=...)}, or "
+                "use a hosted vision model."
+            )
 
     def _complete(self, seed: int, reproducible: bool, **call: Any) -> Sample:
         """One generation: a chat completion (`messages=`) or a raw completion (`prompt=`).

@@ -21,6 +21,7 @@ from pydantic import Field, PrivateAttr
 
 from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.llms.image_parts import IMAGE_TOKENS, count_images
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request
@@ -34,6 +35,7 @@ from stillroom.models.llms.structured_modes import (
 )
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
+from stillroom.utils.chat import content_text
 
 if TYPE_CHECKING:
     import openai
@@ -422,8 +424,13 @@ class OpenAILLM(RemoteLLM):
         if offset and params.get("seed") is not None:
             payload["seed"] = params["seed"] + offset  # same seed would repeat the same reply
         chat = "messages" in body
-        texts = [str(m.get("content", "")) for m in body["messages"]] if chat else [body["prompt"]]
-        estimate = estimate_tokens(texts, 0) + n * (params.get("max_tokens") or 0)
+        messages = body["messages"] if chat else []
+        texts = [content_text(m.get("content") or "") for m in messages] or [body.get("prompt", "")]
+        estimate = (
+            estimate_tokens(texts, 0)
+            + IMAGE_TOKENS * sum(count_images(m.get("content")) for m in messages)
+            + n * (params.get("max_tokens") or 0)
+        )
 
         url = self._api_url("chat/completions" if chat else "completions")
         reply = await self._send(

@@ -74,6 +74,8 @@ class Request(Generic[_T]):
     """Prompt plus reply budget, for a tokens-per-minute limit."""
     tokens_used: Callable[[_T], int | None] = field(default=_no_usage)
     """The real usage read from the result (None: unknown), to correct the estimate."""
+    raw: bool = False
+    """`read` gets the reply's bytes, not decoded JSON (an API answering with an image)."""
 
 
 class Sender(Protocol):
@@ -102,6 +104,8 @@ class Post:
             raise FailedAttempt(
                 failure_from_status(reply.status, reply.headers, error_detail(reply.body))
             )
+        if request.raw:
+            return request.read(reply.body)
         try:
             data = json.loads(reply.body)
         except ValueError as exc:

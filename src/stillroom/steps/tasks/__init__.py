@@ -10,6 +10,7 @@ from stillroom.steps.tasks.typing import ChatItem, ChatType, FormattedInput
 from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
+    from stillroom.steps.tasks.base import ImageTask as ImageTask
     from stillroom.steps.tasks.complexity_scorer import ComplexityScorer as ComplexityScorer
     from stillroom.steps.tasks.evol_instruct.base import EvolInstruct as EvolInstruct
     from stillroom.steps.tasks.evol_instruct.evol_complexity.base import (
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         EvolInstructGenerator as EvolInstructGenerator,
     )
     from stillroom.steps.tasks.evol_quality.base import EvolQuality as EvolQuality
+    from stillroom.steps.tasks.image_generation import ImageGeneration as ImageGeneration
     from stillroom.steps.tasks.magpie.base import Magpie as Magpie
     from stillroom.steps.tasks.magpie.generator import MagpieGenerator as MagpieGenerator
     from stillroom.steps.tasks.prometheus_eval import PrometheusEval as PrometheusEval
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     from stillroom.steps.tasks.text_classification import TextClassification as TextClassification
     from stillroom.steps.tasks.text_generation import ChatGeneration as ChatGeneration
     from stillroom.steps.tasks.text_generation import TextGeneration as TextGeneration
+    from stillroom.steps.tasks.text_generation_with_image import (
+        TextGenerationWithImage as TextGenerationWithImage,
+    )
     from stillroom.steps.tasks.ultrafeedback import UltraFeedback as UltraFeedback
 
 _WHERE = {
@@ -51,10 +56,13 @@ _WHERE = {
     "QualityScorer": "stillroom.steps.tasks.quality_scorer",
     "SelfInstruct": "stillroom.steps.tasks.self_instruct",
     "GenerateSentencePair": "stillroom.steps.tasks.sentence_transformers",
+    "ImageGeneration": "stillroom.steps.tasks.image_generation",
+    "ImageTask": "stillroom.steps.tasks.base",
     "StructuredGeneration": "stillroom.steps.tasks.structured_generation",
     "TextClassification": "stillroom.steps.tasks.text_classification",
     "ChatGeneration": "stillroom.steps.tasks.text_generation",
     "TextGeneration": "stillroom.steps.tasks.text_generation",
+    "TextGenerationWithImage": "stillroom.steps.tasks.text_generation_with_image",
     "UltraFeedback": "stillroom.steps.tasks.ultrafeedback",
 }
 """The classes imported on first access (see `utils/lazy.py`): where each lives."""
@@ -73,6 +81,8 @@ __all__ = [
     "GenerateSentencePair",
     "GeneratorTask",
     "GlobalTask",
+    "ImageGeneration",
+    "ImageTask",
     "Magpie",
     "MagpieGenerator",
     "PrometheusEval",
@@ -82,6 +92,7 @@ __all__ = [
     "Task",
     "TextClassification",
     "TextGeneration",
+    "TextGenerationWithImage",
     "UltraFeedback",
     "task",
 ]

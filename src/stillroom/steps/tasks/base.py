@@ -20,6 +20,7 @@ from pydantic import Field, PositiveInt, PrivateAttr
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
+from stillroom.models.image_generation.base import ImageGenerationModel
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
@@ -352,3 +353,40 @@ class GlobalTask(_Task, GlobalStep, ABC):
     @abstractmethod
     def inputs(self) -> StepColumns:
         """Columns the task reads."""
+
+
+class ImageTask(Task, ABC):
+    """A task turning each row into a prompt for an `ImageGenerationModel`."""
+
+    llm: LLM | None = Field(  # type: ignore[assignment]
+        default=None,
+        exclude=True,
+        description="Set from image_generation_model; not given by users.",
+    )
+    image_generation_model: ImageGenerationModel = Field(description="The model making the images.")
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.llm is not None and self.llm is not self.image_generation_model:
+            raise StillroomError(
+                f"{type(self).__name__}: an image task takes its model as "
+                "image_generation_model=..., not llm=... (got an llm)."
+            )
+        self.__dict__["llm"] = self.image_generation_model  # the same object, unvalidated
+        super().model_post_init(context)
+
+    @abstractmethod
+    def format_input(self, input: dict[str, Any]) -> str:  # type: ignore[override]
+        """The prompt for one row."""
+
+    @abstractmethod
+    def format_output(  # type: ignore[override]
+        self, output: dict[str, Any] | None, input: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The task's columns from one image, given as `{"images": [base64 image]}`."""
+
+    def _reply_text(self, output: Any) -> Any:
+        return output  # an image dict, passed to format_output as it is
+
+    def _format_one(self, text: str | None, row: dict[str, Any] | None) -> Any:
+        image = None if text is None else {"images": [text]}
+        return super()._format_one(image, row)  # type: ignore[arg-type]
