@@ -15,12 +15,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, PositiveInt, PrivateAttr
+from pydantic import Field, PositiveInt, PrivateAttr, model_validator
+from typing_extensions import Self
 
 from stillroom.constants import STILLROOM_METADATA_KEY
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.llms.wrapper import unwrap
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
@@ -113,6 +115,26 @@ class _Task(_Step, ABC):
                 type(output).__name__,
             )
         return last
+
+    @model_validator(mode="after")
+    def _offline_batch_supported(self) -> Self:
+        """Offline batch generation sends the requests of `Task.process` as one batch; a task
+        making its requests otherwise (a generator, its own `process`) cannot use it."""
+        if unwrap(self.llm).use_offline_batch_generation and not (
+            isinstance(self, Task) and type(self).process is Task.process
+        ):
+            raise StillroomUserError(
+                f"{self._label()} cannot use offline batch generation: only a task that "
+                "sends its requests through Task.process (e.g. TextGeneration) can. Set "
+                "use_offline_batch_generation=False on its LLM."
+            )
+        return self
+
+    @property
+    def is_global(self) -> bool:
+        """True with offline batch generation: the task's requests go out as one batch, so
+        it takes every row at once (as distilabel's)."""
+        return unwrap(self.llm).use_offline_batch_generation or super().is_global
 
     def load(self) -> None:
         self.llm.load()
@@ -237,7 +259,19 @@ class _Task(_Step, ABC):
     # --- calling the LLM ---------------------------------------------------------------------
 
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
-        """One result per input (the reply, or the exception that ended its request)."""
+        """One result per input (the reply, or the exception that ended its request).
+
+        With offline batch generation every input goes into one batch of the provider's
+        batch API, past the run's request cache (see `LLM.generate_outputs`); a batch still
+        running raises `StillroomOfflineBatchGenerationNotFinishedException`, which stops a
+        pipeline until it is run again."""
+        own = unwrap(self.llm)
+        if own.use_offline_batch_generation:
+            return list(
+                own.generate_outputs(
+                    formatted_inputs, self.num_generations, **own.generation_kwargs
+                )
+            )
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
