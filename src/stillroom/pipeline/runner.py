@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE
 from stillroom.errors import StillroomError, StorageError
+from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
-from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.errors import OfflineBatchPendingError, StepFailedError
 from stillroom.pipeline.logs import log_file, setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import RunSummary
@@ -186,6 +187,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
         raise _terminated(pipeline.name)
     if engine.failure is not None:
         step, seq, error = engine.failure
+        if isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
+            raise OfflineBatchPendingError(step, error) from error
         raise StepFailedError(step, seq, error) from error
     if engine.too_many_failures is not None:
         raise engine.too_many_failures

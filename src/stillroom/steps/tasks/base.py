@@ -15,8 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, PositiveInt, PrivateAttr, model_validator
-from typing_extensions import Self
+from pydantic import Field, PositiveInt, PrivateAttr
 
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError, StillroomUserError
@@ -116,19 +115,20 @@ class _Task(_Step, ABC):
             )
         return last
 
-    @model_validator(mode="after")
-    def _offline_batch_supported(self) -> Self:
+    def model_post_init(self, context: Any, /) -> None:
         """Offline batch generation sends the requests of `Task.process` as one batch; a task
-        making its requests otherwise (a generator, its own `process`) cannot use it."""
+        making its requests otherwise (a generator, its own `process`) cannot use it: said
+        before the task joins a pipeline."""
         if unwrap(self.llm).use_offline_batch_generation and not (
             isinstance(self, Task) and type(self).process is Task.process
         ):
+            named = f" {self.name!r}" if self.name else ""
             raise StillroomUserError(
-                f"{self._label()} cannot use offline batch generation: only a task that "
-                "sends its requests through Task.process (e.g. TextGeneration) can. Set "
-                "use_offline_batch_generation=False on its LLM."
+                f"{type(self).__name__}{named} cannot use offline batch generation: only a "
+                "task sending its requests through Task.process (e.g. TextGeneration) can. "
+                "Set use_offline_batch_generation=False on its LLM."
             )
-        return self
+        super().model_post_init(context)
 
     @property
     def is_global(self) -> bool:
