@@ -328,8 +328,14 @@ def test_a_run_stopped_while_the_batch_runs_resumes_polling_the_same_job(provide
 
         server.configure(batch_delay=0)
         distiset = _pipeline(server, tmp_path / "cache", provider).run(progress=False)
-        assert (counters.batches_created, counters.polls) == (1, 2)
+        assert (counters.batches_created, counters.polls, counters.entries) == (1, 2, 7)
         assert server.stats().requests_total == 0  # nothing went to the chat endpoints
+
+        # Run again once complete: the replies come from the request cache; only the row
+        # whose entry failed is sent again, in a batch of its own.
+        with pytest.raises(OfflineBatchPendingError):
+            _pipeline(server, tmp_path / "cache", provider).run(progress=False)
+        assert (counters.batches_created, counters.entries) == (2, 8)
     rows = distiset["default"]["train"].to_list()
     assert len(rows) == 7
     for row in rows:

@@ -33,6 +33,8 @@ class BatchCounters:
 
     files_uploaded: int = 0
     batches_created: int = 0
+    entries: int = 0
+    """Requests in the batches created (an input's generations count one each on Anthropic)."""
     polls: int = 0
     downloads: int = 0
 
@@ -77,6 +79,11 @@ class MockBatches:
         if key is not None and not dialect.authorized(request.headers, key):
             return _error(dialect, 401, "invalid or missing API key")
         return None
+
+    def _add(self, job: _Job) -> None:
+        self._jobs[job.id] = job
+        self.counters.batches_created += 1
+        self.counters.entries += len(job.entries)
 
     def _ended(self, job: _Job) -> bool:
         """Whether `job` has ended (answering its entries the first time it has)."""
@@ -136,8 +143,7 @@ class MockBatches:
             return _error(dialect, 400, str(exc))
         job = _Job(f"batch_{next(self._ids)}", "openai", entries, time.monotonic(), _now())
         job.input_file_id = body["input_file_id"]
-        self._jobs[job.id] = job
-        self.counters.batches_created += 1
+        self._add(job)
         return web.json_response(self._openai_batch(job))
 
     def _openai_entries(self, body: Any) -> list[tuple[str, Any]]:
@@ -230,8 +236,7 @@ class MockBatches:
         if bad:
             return _error(dialect, 400, f"custom_id {bad[0]!r}: must match [a-zA-Z0-9_-]{{1,64}}")
         job = _Job(f"msgbatch_{next(self._ids)}", "anthropic", entries, time.monotonic(), _now())
-        self._jobs[job.id] = job
-        self.counters.batches_created += 1
+        self._add(job)
         return web.json_response(self._message_batch(job, request))
 
     async def _retrieve_messages(self, request: web.Request) -> web.Response:

@@ -291,6 +291,17 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             self._label(),
         )
 
+    def offline_batch_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`generate_outputs` with `generation_kwargs`, one result per input as
+        `generate_results` gives them: an input whose batch entry failed is its error. What a
+        task with offline batch generation calls (a pipeline's request cache wraps it)."""
+        from stillroom.models.llms.offline_batch import as_results
+
+        kwargs = {**self.generation_kwargs, **kwargs}
+        return as_results(self.generate_outputs(inputs, num_generations, **kwargs))
+
     def generate_results(
         self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
     ) -> list[GenerateOutput | BaseException]:

@@ -17,7 +17,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from stillroom.errors import StillroomError
-from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
+from stillroom.exceptions import (
+    StillroomGenerationException,
+    StillroomOfflineBatchGenerationNotFinishedException,
+)
 from stillroom.typing import GenerateOutput
 
 logger = logging.getLogger("stillroom.llms")
@@ -64,6 +67,22 @@ def parse_custom_id(value: Any) -> tuple[int, int] | None:
 def json_lines(body: bytes) -> list[Any]:
     """The JSON values of a JSON-lines body (blank lines skipped); `ValueError` on a bad line."""
     return [json.loads(line) for line in body.decode("utf-8").splitlines() if line.strip()]
+
+
+class BatchEntryError(StillroomGenerationException):
+    """A batch entry the provider answered with an error (or never answered)."""
+
+
+def as_results(outputs: list[GenerateOutput]) -> list[GenerateOutput | BaseException]:
+    """`outputs` as `generate_results` gives them: an input whose entry failed (no text at
+    all, an error) becomes a `BatchEntryError`, so a pipeline counts it as a failed request,
+    caches nothing for it and sends it again in a later run."""
+    results: list[GenerateOutput | BaseException] = []
+    for output in outputs:
+        errors = output.get("errors") or []
+        failed = all(g is None for g in output["generations"]) and any(errors)
+        results.append(BatchEntryError(next(e for e in errors if e)) if failed else output)
+    return results
 
 
 def failed_output(error: str, num_generations: int) -> GenerateOutput:

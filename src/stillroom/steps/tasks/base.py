@@ -261,17 +261,12 @@ class _Task(_Step, ABC):
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
         """One result per input (the reply, or the exception that ended its request).
 
-        With offline batch generation every input goes into one batch of the provider's
-        batch API, past the run's request cache (see `LLM.generate_outputs`); a batch still
-        running raises `StillroomOfflineBatchGenerationNotFinishedException`, which stops a
-        pipeline until it is run again."""
-        own = unwrap(self.llm)
-        if own.use_offline_batch_generation:
-            return list(
-                own.generate_outputs(
-                    formatted_inputs, self.num_generations, **own.generation_kwargs
-                )
-            )
+        With offline batch generation the inputs go into one batch of the provider's batch
+        API (see `LLM.offline_batch_results`); a batch still running raises
+        `StillroomOfflineBatchGenerationNotFinishedException`, which stops a pipeline until
+        it is run again."""
+        if unwrap(self.llm).use_offline_batch_generation:
+            return self.llm.offline_batch_results(formatted_inputs, self.num_generations)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
