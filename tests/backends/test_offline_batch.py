@@ -17,7 +17,7 @@ from stillroom.models.llms.anthropic import AnthropicLLM
 from stillroom.models.llms.base import LLM
 from stillroom.models.llms.openai import OpenAILLM
 from stillroom.pipeline import Pipeline
-from stillroom.pipeline.errors import OfflineBatchPendingError
+from stillroom.pipeline.errors import StepFailedError
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.tasks.magpie.generator import MagpieGenerator
@@ -310,20 +310,28 @@ def _pipeline(server: MockLLMServer, cache: Path, provider: str) -> Pipeline:
     return pipeline
 
 
+def _jobs_in_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "waiting for its offline batch" in r.message]
+
+
 @pytest.mark.parametrize("provider", sorted(MAKERS))
-def test_a_run_stopped_while_the_batch_runs_resumes_polling_the_same_job(provider, tmp_path):
+def test_a_run_stopped_while_the_batch_runs_resumes_polling_the_same_job(
+    provider, tmp_path, caplog
+):
+    caplog.set_level("WARNING", logger="stillroom")
     with MockLLMServer(api_key=KEY, batch_delay=3600, batch_fail_marker="BAD") as server:
-        with pytest.raises(OfflineBatchPendingError) as stopped:
-            _pipeline(server, tmp_path / "cache", provider).run(progress=False)
-        assert isinstance(stopped.value.error, NotFinished)
-        job = stopped.value.error.jobs_ids[0]
-        assert job in str(stopped.value) and "creates no new batch" in str(stopped.value)
+        # As distilabel's: the run stops and returns what it has (nothing from the task yet).
+        first = _pipeline(server, tmp_path / "cache", provider).run(progress=False)
+        assert first["default"]["train"].num_rows == 0
         counters = server.batches.counters
         assert (counters.batches_created, counters.polls) == (1, 0)
+        (said,) = _jobs_in_log(caplog)
+        assert "creates no new batch" in said
 
-        with pytest.raises(OfflineBatchPendingError) as again:  # polled, not sent again
-            _pipeline(server, tmp_path / "cache", provider).run(progress=False)
-        assert again.value.error.jobs_ids == (job,)
+        caplog.clear()
+        again = _pipeline(server, tmp_path / "cache", provider).run(progress=False)
+        assert again["default"]["train"].num_rows == 0
+        assert _jobs_in_log(caplog) == [said]  # the same job, polled
         assert (counters.batches_created, counters.polls) == (1, 1)
 
         server.configure(batch_delay=0)
@@ -333,8 +341,7 @@ def test_a_run_stopped_while_the_batch_runs_resumes_polling_the_same_job(provide
 
         # Run again once complete: the replies come from the request cache; only the row
         # whose entry failed is sent again, in a batch of its own.
-        with pytest.raises(OfflineBatchPendingError):
-            _pipeline(server, tmp_path / "cache", provider).run(progress=False)
+        _pipeline(server, tmp_path / "cache", provider).run(progress=False)
         assert (counters.batches_created, counters.entries) == (2, 8)
     rows = distiset["default"]["train"].to_list()
     assert len(rows) == 7
@@ -345,3 +352,13 @@ def test_a_run_stopped_while_the_batch_runs_resumes_polling_the_same_job(provide
         else:
             assert row["generation"] == f"echo: {row['instruction']}"
             assert row["stillroom_metadata"].get("error_gen") is None
+
+
+def test_a_step_that_fails_otherwise_still_raises(tmp_path):
+    """Only a running batch stops the run quietly; a refused batch is a failed step."""
+    with MockLLMServer(api_key="another") as server:
+        with Pipeline(name="refused", cache_dir=tmp_path / "cache") as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": "x"}])
+            load >> TextGeneration(name="gen", llm=_openai(server))
+        with pytest.raises(StepFailedError, match="401"):
+            pipeline.run(progress=False)

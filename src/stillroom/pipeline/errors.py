@@ -36,22 +36,16 @@ class StepFailedError(StillroomError, RuntimeError):
         )
 
 
-class OfflineBatchPendingError(StepFailedError):
-    """A task's offline batch (a provider's batch API) has not ended: the run stopped there,
-    with the batch's job ids in its checkpoint. Running the pipeline again polls those jobs
-    (no new batch is created) and goes on once they have ended."""
-
-    def __init__(self, step_name: str, error: BaseException) -> None:
-        self.step_name = step_name
-        self.error = error
-        jobs = ", ".join(getattr(error, "jobs_ids", None) or ())
-        StillroomError.__init__(
-            self,
-            f"Step {step_name!r} is waiting for its offline batch generation (jobs {jobs}); "
-            "everything else finished is saved. Run the pipeline again later to collect the "
-            "results: it polls the same jobs and creates no new batch (or set "
-            "offline_batch_generation_block_until_done on the LLM to wait for them).",
-        )
+def batch_pending_message(step_name: str, jobs_ids: tuple[str, ...]) -> str:
+    """What a run stopped by a task's running offline batch says (distilabel's pipeline
+    stops there too, and returns what it has)."""
+    return (
+        f"Step {step_name!r} is waiting for its offline batch generation (jobs "
+        f"{', '.join(jobs_ids)}); the run stopped there and everything else finished is "
+        "saved. Run the pipeline again later to collect the results: it polls the same jobs "
+        "and creates no new batch (or set offline_batch_generation_block_until_done on the "
+        "LLM to wait for them)."
+    )
 
 
 class TooManyFailuresError(StillroomError, RuntimeError):
