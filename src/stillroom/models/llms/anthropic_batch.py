@@ -107,7 +107,9 @@ def _read_line(
         except FailedAttempt as failure:
             slot[generation] = failure.failure.summary
     elif kind == "errored":
-        error = (result.get("error") or {}).get("error") or result.get("error") or {}
+        outer = result.get("error")
+        inner = outer.get("error") if isinstance(outer, dict) else None
+        error = inner if isinstance(inner, dict) else outer if isinstance(outer, dict) else {}
         slot[generation] = f"batch entry failed: {error.get('type')}: {error.get('message')}"
     else:
         slot[generation] = f"batch entry {kind or 'without a result'}: no reply"
