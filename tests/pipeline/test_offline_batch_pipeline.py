@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from stillroom.errors import StillroomUserError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.models.llms.base import LLM
 from stillroom.pipeline import Pipeline
@@ -58,3 +61,11 @@ def test_the_task_is_global_and_a_rerun_collects_the_same_job(tmp_path: Path) ->
     assert CREATED == [5]  # polled job-1, created nothing
     rows = second["default"]["train"].to_list()
     assert [r["generation"] for r in rows] == [f"job-1: q{i}" for i in range(5)]
+
+
+def test_a_ray_pipeline_refuses_it_before_anything_runs(tmp_path: Path) -> None:
+    """On Ray the job ids would be learnt inside an actor, out of the checkpoint's reach."""
+    CREATED.clear()
+    with pytest.raises(StillroomUserError, match="RayPipeline cannot use offline batch"):
+        _pipeline(tmp_path / "cache").ray(address="auto").run(progress=False)
+    assert CREATED == []
