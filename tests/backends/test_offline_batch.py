@@ -144,7 +144,8 @@ def test_a_resumed_llm_polls_the_checkpointed_job(loaded):
     assert [o["generations"] for o in outputs] == [["echo: a"], ["echo: b"]]
 
 
-def test_structured_output_goes_with_each_batch_request(loaded, waits):
+@pytest.mark.parametrize("provider", sorted(MAKERS))
+def test_structured_output_goes_with_each_batch_request(provider, loaded, waits):
     schema = {
         "type": "object",
         "properties": {"answer": {"type": "string"}},
@@ -152,7 +153,7 @@ def test_structured_output_goes_with_each_batch_request(loaded, waits):
     }
     with MockLLMServer(api_key=KEY) as server:
         llm = loaded(
-            _openai(
+            MAKERS[provider](
                 server,
                 offline_batch_generation_block_until_done=10,
                 structured_output={"format": "json", "schema": schema},
