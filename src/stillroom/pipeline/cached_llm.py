@@ -85,6 +85,22 @@ class CachedLLM(WrapperLLM):
             ),
         )
 
+    def offline_batch_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """Cached replies, the others through the wrapped LLM's batch API (offline batch
+        generation): a completed run's replies are not paid for twice, and a batch still
+        running raises (nothing recorded as a reply), so a resumed run asks for the same
+        inputs and polls the same job."""
+        inputs = list(inputs)
+        return self.replies.many(
+            self._requests(inputs, num_generations, kwargs),
+            self._ledger,
+            lambda misses: self.wrapped.offline_batch_results(
+                [inputs[i] for i in misses], num_generations, **kwargs
+            ),
+        )
+
 
 class AsyncCachedLLM(CachedLLM, AsyncWrapperLLM):
     """A task's `AsyncLLM` behind the pipeline's request cache: each reply is recorded as it

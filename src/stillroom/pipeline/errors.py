@@ -36,6 +36,18 @@ class StepFailedError(StillroomError, RuntimeError):
         )
 
 
+def batch_pending_message(step_name: str, jobs_ids: tuple[str, ...]) -> str:
+    """What a run stopped by a task's running offline batch says (distilabel's pipeline
+    stops there too, and returns what it has)."""
+    return (
+        f"Step {step_name!r} is waiting for its offline batch generation (jobs "
+        f"{', '.join(jobs_ids)}); the run stopped there and everything else finished is "
+        "saved. Run the pipeline again later to collect the results: it polls the same jobs "
+        "and creates no new batch (or set offline_batch_generation_block_until_done on the "
+        "LLM to wait for them)."
+    )
+
+
 class TooManyFailuresError(StillroomError, RuntimeError):
     """A step's share of failed rows went over `max_failed_fraction`, so the run was stopped.
 

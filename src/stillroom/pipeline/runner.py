@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_ARTIFACTS_PATH
 from stillroom.errors import StillroomError, StorageError
+from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
-from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.errors import StepFailedError, batch_pending_message
 from stillroom.pipeline.logs import log_file, setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
 from stillroom.pipeline.progress import RunSummary
@@ -188,7 +189,10 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
         raise _terminated(pipeline.name)
     if engine.failure is not None:
         step, seq, error = engine.failure
-        raise StepFailedError(step, seq, error) from error
+        if not isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
+            raise StepFailedError(step, seq, error) from error
+        logger.warning(batch_pending_message(step, error.jobs_ids))
+        return RunOutcome(data_dir, summary)
     if engine.too_many_failures is not None:
         raise engine.too_many_failures
     if not summary.completed:

@@ -110,6 +110,14 @@ class MockServerConfig:
             str, "reply template with {prompt} {index} {model} {attempt} (default: echo)"
         ),
     )
+    batch_delay: float = field(
+        default=0.0,
+        metadata=_option(float, "seconds a batch (OpenAI's or Anthropic's) runs before it ends"),
+    )
+    batch_fail_marker: str | None = field(
+        default=None,
+        metadata=_option(str, "batch entries whose prompt contains this text fail"),
+    )
     idle_timeout: float = field(
         default=60.0, metadata=_option(float, "close a connection idle this long")
     )
@@ -134,6 +142,7 @@ class MockServerConfig:
             "fail_first",
             "malformed_json_first",
             "invalid_json_first",
+            "batch_delay",
         ):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must not be negative (got {getattr(self, name)})")

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from stillroom.testing import draws
+from stillroom.testing.batches import MockBatches
 from stillroom.testing.config import MockServerConfig
 from stillroom.testing.dialects import (
     OPENAI_SERVERS,
@@ -106,6 +107,8 @@ class MockLLMServer:
         self._reply_ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
+        self.batches = MockBatches(lambda: self._config)
+        """The batch APIs' state and `counters` (files uploaded, batches created, polls)."""
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not running"
@@ -293,6 +296,7 @@ class MockLLMServer:
         )
         for served in native:
             app.router.add_post(served.path, self._llm_handler(served))
+        self.batches.add_routes(app)
         app.router.add_get("/v1/models", self._models, allow_head=False)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/images/generations", self._images)

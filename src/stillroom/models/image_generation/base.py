@@ -74,10 +74,10 @@ class ImageGenerationModel(LLM):
     ) -> list[list[ImageOutput]]:
         """For each prompt, a list with one `{"images": [...]}` dict."""
 
-    def generate_outputs(
+    def generate_outputs(  # type: ignore[override]  # prompts in, images out (distilabel's)
         self, inputs: list[str], num_generations: int = 1, **kwargs: Any
     ) -> list[list[ImageOutput]]:
-        """`generate`, under the name distilabel's tasks call."""
+        """`generate`, under the name distilabel's tasks call (no batch API for images)."""
         return self.generate(inputs, num_generations=num_generations, **kwargs)
 
 

@@ -93,18 +93,12 @@ class AnthropicLLM(RemoteLLM):
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation (see `request_settings`)."""
         messages, structured = split_input(input)
-        payload = {
-            "model": self.model,
-            **_split_system(messages, self._label()),
-            **self._settings_payload(settings),
-        }
+        payload = self._payload(input, settings)
         collector = self._collector(structured, num_generations)
-        if collector.spec is not None:
-            payload.update(_forced_tool(collector.spec, self._label()))
         estimate = estimate_tokens(
             [content_text(m["content"] or "") for m in messages], payload["max_tokens"]
         ) + IMAGE_TOKENS * sum(count_images(m["content"]) for m in messages)
-        url = f"{self.base_url.rstrip('/')}/v1/messages"
+        url = self._api_url("messages")
         body = self._json_body(payload)
         while count := collector.missing:
             request = Request(
@@ -116,6 +110,38 @@ class AnthropicLLM(RemoteLLM):
             )
             collector.add([await self._send(request) for _ in range(count)])
         return collector.output()
+
+    def _payload(self, input: FormattedInput, settings: dict[str, Any]) -> dict[str, Any]:
+        """The Messages API body of one request for `input` (a forced tool call when it asks
+        for a structured output)."""
+        messages, structured = split_input(input)
+        payload = {
+            "model": self.model,
+            **_split_system(messages, self._label()),
+            **self._settings_payload(settings),
+        }
+        spec = self._collector(structured, 1).spec
+        if spec is not None:
+            payload.update(_forced_tool(spec, self._label()))
+        return payload
+
+    def _api_url(self, endpoint: str) -> str:
+        """The URL of `endpoint` ("messages", "messages/batches", ...) under /v1."""
+        return f"{self.base_url.rstrip('/')}/v1/{endpoint}"
+
+    def offline_batch_generate(
+        self,
+        inputs: list[FormattedInput] | None = None,
+        num_generations: int = 1,
+        **settings: Any,
+    ) -> list[GenerateOutput]:
+        """Replies through Message Batches (see `anthropic_batch`): the first call creates
+        the batch and raises `StillroomOfflineBatchGenerationNotFinishedException`; later
+        calls poll it (`jobs_ids`) and return one output per input once it has ended."""
+        from stillroom.models.llms.anthropic_batch import offline_generate
+
+        self._ensure_loaded("offline_batch_generate()")
+        return self.run_sync(offline_generate(self, inputs, num_generations, settings))
 
     def _sample(self, data: Any, spec: StructuredSpec | None) -> Sample:
         """One generation from a Messages API reply (the forced tool's input when `spec`)."""

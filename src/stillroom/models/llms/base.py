@@ -216,11 +216,15 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     def learnt_state(self) -> dict[str, Any]:
         """What the LLM found out about its server during a run (JSON-able), which a resumed
         run gives back through `restore_learnt_state` so it need not find it out again: e.g.
-        the structured-output form an OpenAI-compatible server takes. Empty by default."""
-        return {}
+        the structured-output form an OpenAI-compatible server takes, or the `jobs_ids` of a
+        batch still running (so a resumed run polls it instead of creating another)."""
+        return {"jobs_ids": list(self.jobs_ids)} if self.jobs_ids else {}
 
     def restore_learnt_state(self, state: dict[str, Any]) -> None:
-        """Take back what `learnt_state` returned in an earlier run (nothing by default)."""
+        """Take back what `learnt_state` returned in an earlier run."""
+        jobs_ids = state.get("jobs_ids")
+        if isinstance(jobs_ids, list) and jobs_ids:
+            self.jobs_ids = tuple(str(job_id) for job_id in jobs_ids)
 
     def reply_settings(self) -> dict[str, Any]:
         """The configuration that decides the replies: every field but secrets, excluded
@@ -270,6 +274,33 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             f"{self._label()} has no offline batch generation: use generate(), or a backend "
             "whose provider has a batch API."
         )
+
+    def generate_outputs(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput]:
+        """`generate`, or with `use_offline_batch_generation` the batch API: polled until
+        done when `offline_batch_generation_block_until_done` is set, else a batch still
+        running raises `StillroomOfflineBatchGenerationNotFinishedException`."""
+        if not self.use_offline_batch_generation:
+            return self.generate(inputs, num_generations, **kwargs)
+        from stillroom.models.llms.offline_batch import wait_for_batch
+
+        return wait_for_batch(
+            lambda: self.offline_batch_generate(inputs, num_generations, **kwargs),
+            self.offline_batch_generation_block_until_done,
+            self._label(),
+        )
+
+    def offline_batch_results(
+        self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`generate_outputs` with `generation_kwargs`, one result per input as
+        `generate_results` gives them: an input whose batch entry failed is its error. What a
+        task with offline batch generation calls (a pipeline's request cache wraps it)."""
+        from stillroom.models.llms.offline_batch import as_results
+
+        kwargs = {**self.generation_kwargs, **kwargs}
+        return as_results(self.generate_outputs(inputs, num_generations, **kwargs))
 
     def generate_results(
         self, inputs: list[FormattedInput], num_generations: int = 1, **kwargs: Any

@@ -284,7 +284,7 @@ class OpenAILLM(RemoteLLM):
     def learnt_state(self) -> dict[str, Any]:
         """What this LLM found out about its server: the structured-output form `auto`
         settled on and whether `n` is honoured (a resumed run restores it, not probing again)."""
-        state: dict[str, Any] = {}
+        state: dict[str, Any] = super().learnt_state()
         if self._learnt_mode is not None:
             state["structured_output_mode"] = self._learnt_mode
         if self._n_supported is not None:
@@ -292,11 +292,26 @@ class OpenAILLM(RemoteLLM):
         return state
 
     def restore_learnt_state(self, state: dict[str, Any]) -> None:
+        super().restore_learnt_state(state)
         mode = state.get("structured_output_mode")
         if mode in AUTO_ORDER:
             self._learnt_mode = mode
         if isinstance(state.get("n_supported"), bool):
             self._n_supported = state["n_supported"]
+
+    def offline_batch_generate(
+        self,
+        inputs: list[FormattedInput] | None = None,
+        num_generations: int = 1,
+        **settings: Any,
+    ) -> list[GenerateOutput]:
+        """Replies through OpenAI's Batch API (see `openai_batch`): the first call creates
+        the batch and raises `StillroomOfflineBatchGenerationNotFinishedException`; later
+        calls poll it (`jobs_ids`) and return one output per input once it has ended."""
+        from stillroom.models.llms.openai_batch import offline_generate
+
+        self._ensure_loaded("offline_batch_generate()")
+        return self.run_sync(offline_generate(self, inputs, num_generations, settings))
 
     async def agenerate_from_prompt(
         self, prompt: str, num_generations: int = 1, **settings: Any

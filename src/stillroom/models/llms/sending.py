@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -63,13 +63,20 @@ def _no_usage(_: object) -> int | None:
 
 @dataclass(frozen=True)
 class Request(Generic[_T]):
-    """One JSON `POST` and how to read its reply."""
+    """One request (a JSON `POST` unless told otherwise) and how to read its reply."""
 
     url: str
     body: bytes
     read: Callable[[Any], _T]
     """The decoded JSON reply to the backend's result; raises `FailedAttempt` (e.g. the
     backend's `_malformed`) when the reply is not what the API promises."""
+    method: str = "POST"
+    headers: Mapping[str, str] | None = None
+    """Headers replacing or added to the LLM's own for this request (e.g. a multipart
+    content type for a file upload)."""
+    decode: Callable[[bytes], Any] = json.loads
+    """The reply body to what `read` takes (raises `ValueError` on a body it cannot read):
+    JSON by default; a batch API's results file is JSON lines."""
     estimated_tokens: int = 0
     """Prompt plus reply budget, for a tokens-per-minute limit."""
     tokens_used: Callable[[_T], int | None] = field(default=_no_usage)
@@ -99,7 +106,8 @@ class Post:
 
     async def __call__(self, request: Request[_T]) -> _T:
         session = await self._sessions.session()
-        reply = await session.send("POST", request.url, self._headers, request.body)
+        headers = self._headers if request.headers is None else {**self._headers, **request.headers}
+        reply = await session.send(request.method, request.url, headers, request.body)
         if not 200 <= reply.status < 300:
             raise FailedAttempt(
                 failure_from_status(reply.status, reply.headers, error_detail(reply.body))
@@ -107,7 +115,7 @@ class Post:
         if request.raw:
             return request.read(reply.body)
         try:
-            data = json.loads(reply.body)
+            data = request.decode(reply.body)
         except ValueError as exc:
             received = reply.body.decode("utf-8", "replace")
             raise self._malformed(f"the body is not valid JSON ({exc})", received) from None

@@ -69,6 +69,11 @@ class WrapperLLM(LLM):
     def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[Any]:
         return self.wrapped.generate(inputs, num_generations, **kwargs)
 
+    def offline_batch_results(
+        self, inputs: list[Any], num_generations: int = 1, **kwargs: Any
+    ) -> list[Any]:
+        return self.wrapped.offline_batch_results(inputs, num_generations, **kwargs)
+
 
 class AsyncWrapperLLM(WrapperLLM, AsyncLLM):
     """A wrapper around an `AsyncLLM`, itself async (so the engine's row path applies)."""

@@ -56,8 +56,25 @@ class RayPipeline(Pipeline):
         """Connected to Ray (or a local instance started for the run): its executor."""
         from stillroom.pipeline.ray.cluster import RayConnection, import_ray
 
+        self._refuse_offline_batches()
         import_ray()
         from stillroom.pipeline.ray.engine import RayExecutor
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
             yield RayExecutor(self.name)
+
+    def _refuse_offline_batches(self) -> None:
+        """A task's batch job ids are learnt inside its Ray actor, where a resumed run would
+        not find them (it would create a second batch): refused before anything runs, as
+        distilabel's Ray pipeline does."""
+        from stillroom.errors import StillroomUserError
+        from stillroom.models.llms.wrapper import unwrap
+
+        for name, step in self.dag.steps.items():
+            llm = getattr(step, "llm", None)
+            if llm is not None and unwrap(llm).use_offline_batch_generation:
+                raise StillroomUserError(
+                    f"Step {name!r}: a RayPipeline cannot use offline batch generation; run "
+                    "this pipeline with Pipeline.run (not .ray()), or set "
+                    "use_offline_batch_generation=False on its LLM."
+                )

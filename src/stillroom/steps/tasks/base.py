@@ -18,10 +18,11 @@ from typing import Any
 from pydantic import Field, PositiveInt, PrivateAttr
 
 from stillroom.constants import STILLROOM_METADATA_KEY
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.image_generation.base import ImageGenerationModel
 from stillroom.models.llms.base import LLM, AsyncLLM
+from stillroom.models.llms.wrapper import unwrap
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
@@ -114,6 +115,27 @@ class _Task(_Step, ABC):
                 type(output).__name__,
             )
         return last
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Offline batch generation sends the requests of `Task.process` as one batch; a task
+        making its requests otherwise (a generator, its own `process`) cannot use it: said
+        before the task joins a pipeline."""
+        if unwrap(self.llm).use_offline_batch_generation and not (
+            isinstance(self, Task) and type(self).process is Task.process
+        ):
+            named = f" {self.name!r}" if self.name else ""
+            raise StillroomUserError(
+                f"{type(self).__name__}{named} cannot use offline batch generation: only a "
+                "task sending its requests through Task.process (e.g. TextGeneration) can. "
+                "Set use_offline_batch_generation=False on its LLM."
+            )
+        super().model_post_init(context)
+
+    @property
+    def is_global(self) -> bool:
+        """True with offline batch generation: the task's requests go out as one batch, so
+        it takes every row at once (as distilabel's)."""
+        return unwrap(self.llm).use_offline_batch_generation or super().is_global
 
     def load(self) -> None:
         self.llm.load()
@@ -238,7 +260,14 @@ class _Task(_Step, ABC):
     # --- calling the LLM ---------------------------------------------------------------------
 
     def generate_all(self, formatted_inputs: list[FormattedInput]) -> list[LLMResult]:
-        """One result per input (the reply, or the exception that ended its request)."""
+        """One result per input (the reply, or the exception that ended its request).
+
+        With offline batch generation the inputs go into one batch of the provider's batch
+        API (see `LLM.offline_batch_results`); a batch still running raises
+        `StillroomOfflineBatchGenerationNotFinishedException`, which stops a pipeline until
+        it is run again."""
+        if unwrap(self.llm).use_offline_batch_generation:
+            return self.llm.offline_batch_results(formatted_inputs, self.num_generations)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
 
     # --- showing the prompt ----------------------------------------------------------------
