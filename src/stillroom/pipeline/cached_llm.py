@@ -95,7 +95,7 @@ class CachedLLM(WrapperLLM):
         inputs = list(inputs)
         return self.replies.many(
             self._requests(inputs, num_generations, kwargs),
-            self._ledger,
+            self.ledger,
             lambda misses: self.wrapped.offline_batch_results(
                 [inputs[i] for i in misses], num_generations, **kwargs
             ),

@@ -32,6 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
+from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.errors import TooManyFailuresError
@@ -276,11 +277,15 @@ class Engine:
         name = node.name if node is not None else ""
         if self.failure is None:
             self.failure = (name, seq, error)
-            if not isinstance(error, StorageError):
+            if isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
+                logger.info("Step %r waits for its batch job: %s", name, error)
+            elif not isinstance(error, StorageError):
                 logger.error("Step %r failed: %s: %s", name, type(error).__name__, error)
         if isinstance(error, StorageError):
             self.request_stop(str(error))
             self._abort()
+        elif isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
+            self.request_stop(f"step {name!r} waits for its batch job")
         else:
             self.request_stop(f"step {name!r} failed")
 
