@@ -136,7 +136,9 @@ def test_truncate_by_tokens_keeps_the_start_of_the_original_text(tokenizer_folde
     ]
 
 
-def test_truncate_by_characters_and_its_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_truncate_by_characters_and_its_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     step = TruncateTextColumn(max_length=10)
     step.load()
     assert next(step.process([{"text": "0123456789abc"}])) == [{"text": "0123456789"}]

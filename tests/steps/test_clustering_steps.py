@@ -81,7 +81,9 @@ def _clustered_rows() -> list[dict[str, object]]:
     texts = {0: ["pasta recipe", "bake bread", "soup stock"], 1: ["goal kick", "tennis serve"]}
     rows: list[dict[str, object]] = []
     for label, items in texts.items():
-        rows += [{"text": t, "projection": [float(label), 0.0], "cluster_label": label} for t in items]
+        rows += [
+            {"text": t, "projection": [float(label), 0.0], "cluster_label": label} for t in items
+        ]
     rows.append({"text": "random noise", "projection": [9.0, 9.0], "cluster_label": -1})
     return rows
 
@@ -100,9 +102,16 @@ def test_text_clustering_asks_once_per_cluster_and_labels_every_row(tmp_path: Pa
     rows = next(task.process(_clustered_rows()))
     assert len(task.llm.calls) == 2
     prompts = [call.messages[-1]["content"] for call in task.llm.calls]
-    assert all("Example 1:\n" in p and "Example 2:\n" in p and "Example 3" not in p for p in prompts)
+    assert all(
+        "Example 1:\n" in p and "Example 2:\n" in p and "Example 3" not in p for p in prompts
+    )
     assert [r["summary_label"] for r in rows] == [
-        '"Cooking"', '"Cooking"', '"Cooking"', '"Sport"', '"Sport"', '"Unclassified"'
+        '"Cooking"',
+        '"Cooking"',
+        '"Cooking"',
+        '"Sport"',
+        '"Sport"',
+        '"Unclassified"',
     ]
     assert {r["model_name"] for r in rows} == {task.llm.model_name}
     figure = tmp_path / task.name / "Text clusters" / "figure_clustering.png"

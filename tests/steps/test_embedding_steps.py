@@ -119,9 +119,17 @@ def test_deita_ranks_by_score_and_skips_rows_too_close_to_another() -> None:
 
 def test_deita_manhattan_distance_and_the_budget() -> None:
     deita = DeitaFiltering(
-        data_budget=1, diversity_threshold=0.0, distance_metric="manhattan", normalize_embeddings=False
+        data_budget=1,
+        diversity_threshold=0.0,
+        distance_metric="manhattan",
+        normalize_embeddings=False,
     )
     deita.load()
     (row,) = next(deita.process(_deita_rows()))
     assert row["deita_score"] == 16.0
     assert row["nearest_neighbor_distance"] == pytest.approx(0.01)
+
+
+def test_deita_needs_a_budget_before_it_runs() -> None:
+    with pytest.raises(StillroomUserError, match="needs data_budget"):
+        DeitaFiltering().load()

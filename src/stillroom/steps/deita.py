@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
+from stillroom.errors import StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.base import GlobalStep, StepInput
 from stillroom.steps.embeddings.nearest_neighbour import embedding_matrix
@@ -59,9 +60,7 @@ class DeitaFiltering(GlobalStep):
         ```
     """
 
-    data_budget: RuntimeParameter[PositiveInt] = Field(
-        default=None, description="How many rows to keep."
-    )
+    data_budget: RuntimeParameter[PositiveInt] = Field(description="How many rows to keep.")
     diversity_threshold: RuntimeParameter[float] = Field(
         default=0.9, description="Least distance to the nearest row for a row to be kept."
     )
@@ -79,6 +78,14 @@ class DeitaFiltering(GlobalStep):
     @property
     def outputs(self) -> StepColumns:
         return ["deita_score", "nearest_neighbor_distance", "deita_score_computed_with"]
+
+    def load(self) -> None:
+        super().load()
+        if getattr(self, "data_budget", None) is None:
+            raise StillroomUserError(
+                f"{self._label()} needs data_budget, the number of rows to keep: pass "
+                "DeitaFiltering(data_budget=...) or set it in the run's parameters."
+            )
 
     def process(self, inputs: StepInput) -> StepOutput:
         for row in inputs:

@@ -87,7 +87,11 @@ class RewardModelScore(Step):
         try:
             tokenizer = auto.AutoTokenizer.from_pretrained(self.model, token=token, **common)
             model = auto.AutoModelForSequenceClassification.from_pretrained(
-                self.model, dtype=self.torch_dtype, device_map=self.device_map, token=token, **common
+                self.model,
+                dtype=self.torch_dtype,
+                device_map=self.device_map,
+                token=token,
+                **common,
             )
         except (OSError, ValueError) as exc:
             raise StillroomError(
