@@ -1,6 +1,6 @@
 """`DeitaFiltering`: DEITA's data selection (Liu et al., 2023, arXiv:2312.15685).
 
-Rows are ranked by complexity × quality and taken best first, skipping any whose embedding
+Rows are ranked by complexity times quality and taken best first, skipping any whose embedding
 is too close to another row's, until the data budget is met.
 """
 
