@@ -50,7 +50,7 @@ NAMES = {
     "stillroom.steps.generators.utils": "make_generator_step",
     "stillroom.steps": (
         "DBSCAN UMAP TextClustering DeitaFiltering EmbeddingDedup EmbeddingGeneration "
-        "FaissNearestNeighbour RewardModelScore TruncateTextColumn make_generator_step"
+        "FaissNearestNeighbour PushToHub RewardModelScore TruncateTextColumn make_generator_step"
     ),
     "stillroom.steps.clustering.dbscan": "DBSCAN",
     "stillroom.steps.clustering.umap": "UMAP",
@@ -59,6 +59,7 @@ NAMES = {
     "stillroom.steps.embeddings.embedding_generation": "EmbeddingGeneration",
     "stillroom.steps.embeddings.nearest_neighbour": "FaissNearestNeighbour",
     "stillroom.steps.filtering.embedding": "EmbeddingDedup",
+    "stillroom.steps.globals.huggingface": "PushToHub",
     "stillroom.steps.reward_model": "RewardModelScore",
     "stillroom.steps.truncate": "TruncateTextColumn",
     "stillroom.utils.chat": "is_openai_format",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     )
     from stillroom.steps.generators.huggingface import LoadDataFromHub as LoadDataFromHub
     from stillroom.steps.generators.utils import make_generator_step as make_generator_step
+    from stillroom.steps.globals.huggingface import PushToHub as PushToHub
     from stillroom.steps.reward_model import RewardModelScore as RewardModelScore
     from stillroom.steps.truncate import TruncateTextColumn as TruncateTextColumn
 
@@ -68,6 +69,7 @@ _WHERE = {
     "FaissNearestNeighbour": "stillroom.steps.embeddings.nearest_neighbour",
     "EmbeddingDedup": "stillroom.steps.filtering.embedding",
     "make_generator_step": "stillroom.steps.generators.utils",
+    "PushToHub": "stillroom.steps.globals.huggingface",
     "RewardModelScore": "stillroom.steps.reward_model",
     "TruncateTextColumn": "stillroom.steps.truncate",
 }
@@ -99,6 +101,7 @@ __all__ = [
     "LoadDataFromHub",
     "MergeColumns",
     "MinHashDedup",
+    "PushToHub",
     "RewardModelScore",
     "Step",
     "StepColumns",
