@@ -50,7 +50,8 @@ NAMES = {
     "stillroom.steps.generators.utils": "make_generator_step",
     "stillroom.steps": (
         "DBSCAN UMAP TextClustering DeitaFiltering EmbeddingDedup EmbeddingGeneration "
-        "FaissNearestNeighbour PushToHub RewardModelScore TruncateTextColumn make_generator_step"
+        "FaissNearestNeighbour PushToHub RewardModelScore TruncateTextColumn make_generator_step "
+        "TextGenerationToArgilla PreferenceToArgilla"
     ),
     "stillroom.steps.clustering.dbscan": "DBSCAN",
     "stillroom.steps.clustering.umap": "UMAP",
@@ -60,6 +61,8 @@ NAMES = {
     "stillroom.steps.embeddings.nearest_neighbour": "FaissNearestNeighbour",
     "stillroom.steps.filtering.embedding": "EmbeddingDedup",
     "stillroom.steps.globals.huggingface": "PushToHub",
+    "stillroom.steps.argilla.text_generation": "TextGenerationToArgilla",
+    "stillroom.steps.argilla.preference": "PreferenceToArgilla",
     "stillroom.steps.reward_model": "RewardModelScore",
     "stillroom.steps.truncate": "TruncateTextColumn",
     "stillroom.utils.chat": "is_openai_format",

@@ -10,6 +10,10 @@ from stillroom.steps.typing import GeneratorStepOutput, StepColumns, StepOutput
 from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
+    from stillroom.steps.argilla.preference import PreferenceToArgilla as PreferenceToArgilla
+    from stillroom.steps.argilla.text_generation import (
+        TextGenerationToArgilla as TextGenerationToArgilla,
+    )
     from stillroom.steps.clustering.dbscan import DBSCAN as DBSCAN
     from stillroom.steps.clustering.text_clustering import TextClustering as TextClustering
     from stillroom.steps.clustering.umap import UMAP as UMAP
@@ -61,6 +65,8 @@ _WHERE = {
     "LoadDataFromDisk": "stillroom.steps.generators.huggingface",
     "LoadDataFromFileSystem": "stillroom.steps.generators.huggingface",
     "LoadDataFromHub": "stillroom.steps.generators.huggingface",
+    "PreferenceToArgilla": "stillroom.steps.argilla.preference",
+    "TextGenerationToArgilla": "stillroom.steps.argilla.text_generation",
     "DBSCAN": "stillroom.steps.clustering.dbscan",
     "TextClustering": "stillroom.steps.clustering.text_clustering",
     "UMAP": "stillroom.steps.clustering.umap",
@@ -101,6 +107,7 @@ __all__ = [
     "LoadDataFromHub",
     "MergeColumns",
     "MinHashDedup",
+    "PreferenceToArgilla",
     "PushToHub",
     "RewardModelScore",
     "Step",
@@ -109,6 +116,7 @@ __all__ = [
     "StepOutput",
     "StepResources",
     "TextClustering",
+    "TextGenerationToArgilla",
     "TruncateTextColumn",
     "make_generator_step",
     "step",
