@@ -136,3 +136,26 @@ def test_text_clustering_rejects_rows_without_a_cluster() -> None:
     task.load()
     with pytest.raises(StillroomUserError, match="row 0 has cluster_label=None"):
         next(task.process([{"text": "a", "projection": [0.0, 0.0], "cluster_label": None}]))
+
+
+@pytest.mark.timeout(120)
+def test_in_a_pipeline_dbscan_then_text_clustering_keep_their_artifacts() -> None:
+    pytest.importorskip("matplotlib", reason="needs the [text-clustering] extra")
+    from stillroom.pipeline import Pipeline
+    from stillroom.steps import LoadDataFromDicts
+
+    points = _blobs(4, [(0.0, 0.0), (3.0, 3.0)])
+    data = [{"text": f"text {i}", "projection": p} for i, p in enumerate(points)]
+    with Pipeline(name="clusters") as pipeline:
+        load = LoadDataFromDicts(data=data, batch_size=3)
+        dbscan = DBSCAN(eps=0.3, min_samples=2, n_jobs=1)
+        name = TextClustering(llm=MockLLM(responses='{"labels": "Topic"}'))
+        load >> dbscan >> name
+    distiset = pipeline.run(use_cache=False, progress=False)
+    rows = distiset["default"]["train"].to_list()
+    assert sorted(r["cluster_label"] for r in rows) == [0] * 4 + [1] * 4
+    assert {r["summary_label"] for r in rows} == {'"Topic"'}
+    artifacts = distiset.artifacts_path
+    assert artifacts is not None
+    assert (artifacts / dbscan.name / "DBSCAN_model" / "DBSCAN.joblib").is_file()
+    assert (artifacts / name.name / "Text clusters" / "figure_clustering.png").is_file()

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE
+from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_ARTIFACTS_PATH
 from stillroom.errors import StillroomError, StorageError
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
@@ -124,6 +124,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
+    for step in dag.steps.values():  # where `save_artifact` writes; the Distiset finds them there
+        step.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
     if config.view:
         from stillroom.viewer import DataSource, open_viewer
 
