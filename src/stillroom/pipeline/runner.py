@@ -124,8 +124,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
-    for step in dag.steps.values():  # where `save_artifact` writes; the Distiset finds them there
-        step.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
+    for node in dag.steps.values():  # where `save_artifact` writes; the Distiset finds them there
+        node.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
     if config.view:
         from stillroom.viewer import DataSource, open_viewer
 
