@@ -119,15 +119,15 @@ def test_truncate_by_tokens_keeps_the_start_of_the_original_text(tokenizer_folde
     from tokenizers import Tokenizer
 
     text = "Write a short story about a cat who sat on the mat."
-    tokens = Tokenizer.from_file(str(tokenizer_folder / "tokenizer.json")).encode(
-        text, add_special_tokens=False
-    )
+    tokenizer = Tokenizer.from_file(str(tokenizer_folder / "tokenizer.json"))
+    tokens = tokenizer.encode(text, add_special_tokens=False)
     assert len(tokens.ids) > 4
     for source in (tokenizer_folder, tokenizer_folder / "tokenizer.json"):
         step = TruncateTextColumn(column="prompt", max_length=4, tokenizer=str(source))
         step.load()
         (row,) = next(step.process([{"prompt": text}]))
-        assert row["prompt"] == text[: tokens.offsets[3][1]] and text.startswith(row["prompt"])
+        assert row["prompt"] == text[: tokens.offsets[3][1]]
+        assert tokenizer.encode(row["prompt"], add_special_tokens=False).ids == tokens.ids[:4]
     step = TruncateTextColumn(column="prompt", max_length=500, tokenizer=str(tokenizer_folder))
     step.load()
     assert next(step.process([{"prompt": text}, {"prompt": None}])) == [
