@@ -48,6 +48,23 @@ NAMES = {
         "RoutingBatchFunction routing_batch_function sample_n_steps"
     ),
     "stillroom.steps.generators.utils": "make_generator_step",
+    "stillroom.steps": (
+        "DBSCAN UMAP TextClustering DeitaFiltering EmbeddingDedup EmbeddingGeneration "
+        "FaissNearestNeighbour PushToHub RewardModelScore TruncateTextColumn make_generator_step "
+        "TextGenerationToArgilla PreferenceToArgilla"
+    ),
+    "stillroom.steps.clustering.dbscan": "DBSCAN",
+    "stillroom.steps.clustering.umap": "UMAP",
+    "stillroom.steps.clustering.text_clustering": "TextClustering",
+    "stillroom.steps.deita": "DeitaFiltering",
+    "stillroom.steps.embeddings.embedding_generation": "EmbeddingGeneration",
+    "stillroom.steps.embeddings.nearest_neighbour": "FaissNearestNeighbour",
+    "stillroom.steps.filtering.embedding": "EmbeddingDedup",
+    "stillroom.steps.globals.huggingface": "PushToHub",
+    "stillroom.steps.argilla.text_generation": "TextGenerationToArgilla",
+    "stillroom.steps.argilla.preference": "PreferenceToArgilla",
+    "stillroom.steps.reward_model": "RewardModelScore",
+    "stillroom.steps.truncate": "TruncateTextColumn",
     "stillroom.utils.chat": "is_openai_format",
     "stillroom.steps.tasks.evol_instruct.utils": "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES",
     "stillroom.steps.tasks.evol_instruct.evol_complexity.utils": (

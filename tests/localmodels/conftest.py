@@ -33,3 +33,21 @@ def sentence_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tiny_models import build_sentence_transformer
 
     return build_sentence_transformer(tmp_path_factory.mktemp("sentence-model"))
+
+
+@pytest.fixture(scope="session")
+def reward_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    from tiny_models import build_reward_model
+
+    return build_reward_model(tmp_path_factory.mktemp("reward-model"))
+
+
+@pytest.fixture(scope="session")
+def tokenizer_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    from tiny_models import build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    build_tokenizer(folder)
+    return folder

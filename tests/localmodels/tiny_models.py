@@ -110,3 +110,25 @@ def build_sentence_transformer(folder: Path) -> Path:
     pooling = models.Pooling(encoder.get_word_embedding_dimension(), pooling_mode="mean")
     SentenceTransformer(modules=[encoder, pooling], device="cpu").save(str(folder / "st"))
     return folder / "st"
+
+
+def build_reward_model(folder: Path) -> Path:
+    """A randomly initialised 2-layer Llama with a one-output classification head."""
+    import torch
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    tokenizer = build_tokenizer(folder)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),  # type: ignore[arg-type]
+        hidden_size=HIDDEN,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,  # type: ignore[attr-defined]
+    )
+    torch.manual_seed(0)
+    LlamaForSequenceClassification(config).save_pretrained(folder)
+    return folder

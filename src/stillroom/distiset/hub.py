@@ -41,9 +41,9 @@ def hub_offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or any(value in _TRUE for value in env)
 
 
-def resolve_token(token: str | None) -> str:
-    """`token`, else `$HF_TOKEN` or the token saved by `hf auth login`; an error saying how
-    to give one when there is none."""
+def resolve_token(token: str | None, caller: str = "Distiset.push_to_hub") -> str:
+    """`token`, else `$HF_TOKEN` or the token saved by `hf auth login`; an error naming
+    `caller` and saying how to give one when there is none."""
     if token:
         return token
     from huggingface_hub import get_token
@@ -51,7 +51,7 @@ def resolve_token(token: str | None) -> str:
     found = get_token()
     if not found:
         raise StillroomError(
-            "Distiset.push_to_hub needs a Hugging Face token with write access: pass "
+            f"{caller} needs a Hugging Face token with write access: pass "
             "token=..., set the HF_TOKEN environment variable, or run `hf auth login`."
         )
     return found

@@ -125,6 +125,8 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
+    for node in dag.steps.values():  # where `save_artifact` writes; the Distiset finds them there
+        node.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
     if config.view:
         from stillroom.viewer import DataSource, open_viewer
 
@@ -141,8 +143,6 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
         cleanup.callback(store.close)
         try:
             state, batches, resume = _open_run(store, signature, config, data_dir)
-            for node in dag.steps.values():  # where save_artifact writes, as in distilabel
-                node.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
             names = dataset_names(dag.leaves)
             writers = {
                 leaf: make_writer(state["meta"]["format"], data_dir / name / "train")

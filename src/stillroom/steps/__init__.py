@@ -10,11 +10,26 @@ from stillroom.steps.typing import GeneratorStepOutput, StepColumns, StepOutput
 from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
+    from stillroom.steps.argilla.preference import PreferenceToArgilla as PreferenceToArgilla
+    from stillroom.steps.argilla.text_generation import (
+        TextGenerationToArgilla as TextGenerationToArgilla,
+    )
+    from stillroom.steps.clustering.dbscan import DBSCAN as DBSCAN
+    from stillroom.steps.clustering.text_clustering import TextClustering as TextClustering
+    from stillroom.steps.clustering.umap import UMAP as UMAP
     from stillroom.steps.columns.combine import CombineOutputs as CombineOutputs
     from stillroom.steps.columns.expand import ExpandColumns as ExpandColumns
     from stillroom.steps.columns.group import GroupColumns as GroupColumns
     from stillroom.steps.columns.keep import KeepColumns as KeepColumns
     from stillroom.steps.columns.merge import MergeColumns as MergeColumns
+    from stillroom.steps.deita import DeitaFiltering as DeitaFiltering
+    from stillroom.steps.embeddings.embedding_generation import (
+        EmbeddingGeneration as EmbeddingGeneration,
+    )
+    from stillroom.steps.embeddings.nearest_neighbour import (
+        FaissNearestNeighbour as FaissNearestNeighbour,
+    )
+    from stillroom.steps.filtering.embedding import EmbeddingDedup as EmbeddingDedup
     from stillroom.steps.filtering.minhash import MinHashDedup as MinHashDedup
     from stillroom.steps.formatting.conversation import ConversationTemplate as ConversationTemplate
     from stillroom.steps.formatting.dpo import FormatChatGenerationDPO as FormatChatGenerationDPO
@@ -28,6 +43,10 @@ if TYPE_CHECKING:
         LoadDataFromFileSystem as LoadDataFromFileSystem,
     )
     from stillroom.steps.generators.huggingface import LoadDataFromHub as LoadDataFromHub
+    from stillroom.steps.generators.utils import make_generator_step as make_generator_step
+    from stillroom.steps.globals.huggingface import PushToHub as PushToHub
+    from stillroom.steps.reward_model import RewardModelScore as RewardModelScore
+    from stillroom.steps.truncate import TruncateTextColumn as TruncateTextColumn
 
 _WHERE = {
     "CombineOutputs": "stillroom.steps.columns.combine",
@@ -46,14 +65,33 @@ _WHERE = {
     "LoadDataFromDisk": "stillroom.steps.generators.huggingface",
     "LoadDataFromFileSystem": "stillroom.steps.generators.huggingface",
     "LoadDataFromHub": "stillroom.steps.generators.huggingface",
+    "PreferenceToArgilla": "stillroom.steps.argilla.preference",
+    "TextGenerationToArgilla": "stillroom.steps.argilla.text_generation",
+    "DBSCAN": "stillroom.steps.clustering.dbscan",
+    "TextClustering": "stillroom.steps.clustering.text_clustering",
+    "UMAP": "stillroom.steps.clustering.umap",
+    "DeitaFiltering": "stillroom.steps.deita",
+    "EmbeddingGeneration": "stillroom.steps.embeddings.embedding_generation",
+    "FaissNearestNeighbour": "stillroom.steps.embeddings.nearest_neighbour",
+    "EmbeddingDedup": "stillroom.steps.filtering.embedding",
+    "make_generator_step": "stillroom.steps.generators.utils",
+    "PushToHub": "stillroom.steps.globals.huggingface",
+    "RewardModelScore": "stillroom.steps.reward_model",
+    "TruncateTextColumn": "stillroom.steps.truncate",
 }
 """The classes imported on first access (see `utils/lazy.py`): where each lives."""
 
 __all__ = [
+    "DBSCAN",
+    "UMAP",
     "CombineOutputs",
     "ConversationTemplate",
     "DataSampler",
+    "DeitaFiltering",
+    "EmbeddingDedup",
+    "EmbeddingGeneration",
     "ExpandColumns",
+    "FaissNearestNeighbour",
     "FormatChatGenerationDPO",
     "FormatChatGenerationSFT",
     "FormatTextGenerationDPO",
@@ -69,11 +107,18 @@ __all__ = [
     "LoadDataFromHub",
     "MergeColumns",
     "MinHashDedup",
+    "PreferenceToArgilla",
+    "PushToHub",
+    "RewardModelScore",
     "Step",
     "StepColumns",
     "StepInput",
     "StepOutput",
     "StepResources",
+    "TextClustering",
+    "TextGenerationToArgilla",
+    "TruncateTextColumn",
+    "make_generator_step",
     "step",
 ]
 

@@ -1,0 +1,1 @@
+"""Steps that compute embeddings and search them (mirrors `distilabel.steps.embeddings`)."""

@@ -1,0 +1,1 @@
+"""Global steps that export a run's rows (mirrors `distilabel.steps.globals`)."""
