@@ -62,3 +62,29 @@ def test_a_refused_key_is_an_error_without_the_key():
             llm.unload()
     assert isinstance(result, LLMRequestError) and result.status_code == 401
     assert "sk-wrong-Aa1Bb2Cc3Dd4" not in str(result) and "api_key" in str(result)
+
+
+@pytest.mark.litellm
+def test_litellm_calls_go_through_the_retry_and_rate_limit_wrappers():
+    """A 500 is retried by stillroom's retry loop (litellm's own retries are off), counted,
+    and the call still takes a slot of the rate limiter."""
+    pytest.importorskip("litellm", reason="the [litellm] extra is not installed")
+    with MockLLMServer(api_key=KEY, fail_first=1, fail_with="500") as server:
+        llm = LiteLLM(
+            model="openai/mock-model",
+            api_key=KEY,
+            retry_backoff=0.0,
+            requests_per_minute=600,
+            max_concurrent_requests=1,
+        )
+        llm.generation_kwargs = {"api_base": server.base_url}
+        llm.load()
+        try:
+            (result,) = llm.generate_results([USER])
+            limiter = llm._limiter
+        finally:
+            llm.unload()
+        assert server.stats().requests_total == 2
+    assert not isinstance(result, BaseException), result
+    assert llm.retries.counts == {"500": 1}
+    assert limiter is not None

@@ -5,26 +5,35 @@
 provider's key from that provider's usual environment variable, or from `api_key`. litellm is
 the `[litellm]` extra, imported when the LLM loads. Generations are asked one request each
 (not every provider takes `n`), so their token counts are exact.
+
+Each call goes through the same wrappers as an HTTP backend's request
+(`ResilientRequestsMixin`): a timeout per attempt, retries with backoff on 429, 5xx,
+timeouts and connection errors (litellm's exceptions carry the provider's status), and the
+rate limits. litellm's own retries stay off.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import Field, PrivateAttr, SecretStr
 
-from stillroom.errors import LLMRequestError, MissingExtraError
+from stillroom.errors import MissingExtraError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
-from stillroom.models.llms.redaction import redact
+from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.resilience import FailedAttempt, Failure, failure_from_status
+from stillroom.models.llms.resilient import ResilientRequestsMixin
+from stillroom.models.llms.sending import Request, Sender
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import Sample, StructuredOutputMixin, split_input
 from stillroom.typing import FormattedInput, GenerateOutput
 
 
-class LiteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
+class LiteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     """Any provider litellm supports: `LiteLLM(model="groq/llama-3.1-8b-instant")`."""
 
     model: str = Field(description="litellm's model name, e.g. 'mistral/mistral-large-latest'.")
@@ -57,6 +66,7 @@ class LiteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
                 if "litellm" in name.lower():
                     logging.getLogger(name).setLevel(logging.CRITICAL)
         self._acompletion = litellm.acompletion
+        self._set_up_limits()
 
     def request_settings(
         self,
@@ -108,39 +118,68 @@ class LiteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation, one `acompletion` call each."""
-        if self._acompletion is None:
-            raise RuntimeError(f"{self._label()} generates only once loaded")  # _ensure_loaded ran
         messages, structured = split_input(input)
         params = self._settings_payload(settings)
-        if self.api_key is not None:
-            params["api_key"] = self.api_key.get_secret_value()
         collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             params["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": collector.spec.name, "schema": collector.spec.schema},
             }
+        estimate = estimate_tokens([str(m["content"]) for m in messages], params.get("max_tokens"))
+        body = json.dumps({"messages": messages, **params}).encode()
+        request = Request(
+            self.model,
+            body,
+            read=_sample,
+            estimated_tokens=estimate,
+            tokens_used=Sample.total_tokens,
+        )
         while count := collector.missing:
-            samples = []
-            for _ in range(count):
-                try:
-                    reply = await self._acompletion(model=self.model, messages=messages, **params)
-                except Exception as exc:  # litellm raises its providers' errors
-                    raise self._request_failed(exc) from None
-                samples.append(_sample(reply))
-            collector.add(samples)
+            collector.add([await self._send(request) for _ in range(count)])
         return collector.output()
 
-    def _request_failed(self, error: Exception) -> LLMRequestError:
-        """`error` as an `LLMRequestError` naming this LLM, without the key in its text."""
-        secrets = [self.api_key.get_secret_value()] if self.api_key is not None else []
-        status = getattr(error, "status_code", None)
-        hint = " (check the provider's key: `api_key` or its environment variable)"
-        return LLMRequestError(
-            redact(f"{self._label()}: {type(error).__name__}: {error}", secrets)
-            + (hint if status == 401 else ""),
-            status_code=status if isinstance(status, int) else None,
-        )
+    def _first_link(self) -> Sender:
+        if self._acompletion is None:
+            raise RuntimeError(f"{self._label()} generates only once loaded")  # _ensure_loaded ran
+        return _Completion(self._acompletion, self.model, self.api_key)
+
+    def _secrets(self) -> list[str]:
+        return [self.api_key.get_secret_value()] if self.api_key is not None else []
+
+    def _hint(self, failure: Failure) -> str:
+        if failure.status_code == 401:
+            return "the provider refused the key: check `api_key` or its environment variable"
+        return super()._hint(failure)
+
+
+class _Completion:
+    """The innermost link: one `litellm.acompletion` call with the request's arguments (its
+    body, JSON), the key added here so that it is in no request; an error carrying an HTTP
+    status becomes a `FailedAttempt` for the retry loop."""
+
+    def __init__(
+        self, acompletion: Callable[..., Awaitable[Any]], model: str, key: SecretStr | None
+    ) -> None:
+        self._acompletion = acompletion
+        self._model = model
+        self._key = key
+
+    async def __call__(self, request: Request[Any]) -> Any:
+        arguments = json.loads(request.body)
+        if self._key is not None:
+            arguments["api_key"] = self._key.get_secret_value()
+        try:
+            reply = await self._acompletion(model=self._model, num_retries=0, **arguments)
+        except Exception as exc:  # litellm raises its providers' errors, with their status
+            status = getattr(exc, "status_code", None)
+            if not isinstance(status, int):
+                raise
+            headers = getattr(getattr(exc, "response", None), "headers", None)
+            raise FailedAttempt(
+                failure_from_status(status, headers, f"{type(exc).__name__}: {exc}")
+            ) from None
+        return request.read(reply)
 
 
 def _sample(reply: Any) -> Sample:

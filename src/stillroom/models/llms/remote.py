@@ -25,35 +25,23 @@ from typing import Any, ClassVar, TypeVar, cast
 
 from pydantic import (
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
     PrivateAttr,
     SecretStr,
 )
 
 import stillroom
-from stillroom.errors import LLMRequestError, StillroomError
+from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
-from stillroom.models.llms.rate_limit import RateLimiter
-from stillroom.models.llms.redaction import redact
 from stillroom.models.llms.resilience import (
     FailedAttempt,
     Failure,
-    RetryPolicy,
-    classify_httpx_error,
-    timeout_failure,
 )
+from stillroom.models.llms.resilient import ResilientRequestsMixin
 from stillroom.models.llms.sending import (
     Post,
-    RateLimited,
-    Redacting,
     Request,
-    Retrying,
     Sender,
-    Timed,
 )
 from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import GenerationCollector, Sample, StructuredOutputMixin
@@ -81,33 +69,10 @@ def secret_from_env(name: str | None) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
+class RemoteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     """Base of the HTTP backends: key handling, timeout, retries and rate limits."""
 
     model: str = Field(description="The model to ask, as the server names it.")
-    timeout: RuntimeParameter[PositiveFloat] = Field(
-        default=120.0, description="Seconds one attempt may take before it counts as failed."
-    )
-    max_retries: RuntimeParameter[NonNegativeInt] = Field(
-        default=6,
-        description="New attempts after a 429, a 5xx, a timeout or a connection error.",
-    )
-    retry_backoff: RuntimeParameter[NonNegativeFloat] = Field(
-        default=1.0,
-        description="Base wait in seconds before a retry; doubles with each retry (jittered).",
-    )
-    retry_max_backoff: RuntimeParameter[NonNegativeFloat] = Field(
-        default=60.0,
-        description="Longest wait before a retry; a Retry-After asking for more fails the request.",
-    )
-    requests_per_minute: RuntimeParameter[PositiveInt | None] = Field(
-        default=None,
-        description="At most this many requests a minute, shared by every task using this LLM.",
-    )
-    tokens_per_minute: RuntimeParameter[PositiveInt | None] = Field(
-        default=None,
-        description="At most this many tokens (prompt + reply) a minute, shared likewise.",
-    )
     http_transport: HttpTransportName = Field(
         default_factory=lambda: (
             cast(HttpTransportName, os.environ.get(HTTP_TRANSPORT_ENV)) or "aiohttp"
@@ -116,29 +81,8 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         f"'httpx' (e.g. for respx-mocked tests). Default ${HTTP_TRANSPORT_ENV}, else aiohttp.",
     )
 
-    _transport_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "timeout",
-            "max_retries",
-            "retry_backoff",
-            "retry_max_backoff",
-            "requests_per_minute",
-            "tokens_per_minute",
-            "http_transport",
-            "api_key_env",
-        }
-    )
-
-    _stillroom_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "retry_backoff",
-            "retry_max_backoff",
-            "requests_per_minute",
-            "tokens_per_minute",
-            "http_transport",
-            "api_key_env",
-        }
-    )
+    _transport_fields: ClassVar[frozenset[str]] = frozenset({"http_transport", "api_key_env"})
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"http_transport", "api_key_env"})
 
     api_key: RuntimeParameter[SecretStr | None] = Field(
         default=None,
@@ -151,9 +95,6 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
     _sessions: LoopSessions | None = PrivateAttr(default=None)
     _headers: dict[str, str] = PrivateAttr(default_factory=dict)
     _secret: SecretStr | None = PrivateAttr(default=None)
-    _limiter: RateLimiter | None = PrivateAttr(default=None)
-    _limiter_settings: tuple[int | None, int | None] = PrivateAttr(default=(None, None))
-    _chain: tuple[tuple[Any, ...], Sender] | None = PrivateAttr(default=None)
 
     @property
     def model_name(self) -> str:
@@ -169,17 +110,13 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         """
         super().load()
         self._secret = self._resolve_api_key()
-        limits = (self.requests_per_minute, self.tokens_per_minute)
-        if limits != self._limiter_settings:
-            self._limiter = RateLimiter(*limits) if any(limits) else None
-            self._limiter_settings = limits
         if self._sessions is None:
             # Read when a loop first sends, so settings changed after load() still apply.
             self._sessions = LoopSessions(
                 lambda: SESSIONS[self.http_transport](self.max_concurrent_requests)
             )
         self._headers = {"user-agent": USER_AGENT, **self._request_headers()}
-        self._chain = None  # the key or headers may have changed
+        self._set_up_limits()
 
     @property
     def _aclient(self) -> Any:
@@ -254,12 +191,6 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
                 "messages and generation_kwargs."
             ) from None
 
-    async def _send(self, request: Request[_T]) -> _T:
-        """Send `request` through this LLM's chain (`sending`): rate limits, a timeout per
-        attempt and retries. A failure that is not worth another attempt, or the last one,
-        raises `LLMRequestError` with what to check."""
-        return await self._sender()(request)
-
     async def _one_request_per_generation(
         self,
         collector: GenerationCollector,
@@ -287,35 +218,11 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
             collector.add(samples)
         return collector.output()
 
-    def _sender(self) -> Sender:
-        """The chain for the current settings (rebuilt when a runtime parameter changes
-        them after `load()`)."""
-        settings = (
-            self.timeout,
-            self.max_retries,
-            self.retry_backoff,
-            self.retry_max_backoff,
-            self._limiter,
-        )
-        if self._chain is None or self._chain[0] != settings:
-            self._chain = (settings, self._build_chain())
-        return self._chain[1]
-
-    def _build_chain(self) -> Sender:
+    def _first_link(self) -> Sender:
+        """The request as JSON on this loop's connections (`sending.Post`)."""
         if self._sessions is None:
             raise RuntimeError(f"{self._label()} sends only once loaded")  # _ensure_loaded ran
-        sender: Sender = Timed(Post(self._sessions, self._headers, self._malformed), self.timeout)
-        if self._limiter is not None:
-            sender = RateLimited(sender, self._limiter)
-        sender = Retrying(
-            sender,
-            policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
-            classify=self._classify_error,
-            give_up=self._request_error,
-            label=self._label(),
-            counter=self.retries,
-        )
-        return Redacting(sender, self._secrets(), self._label())
+        return Post(self._sessions, self._headers, self._malformed)
 
     def _secrets(self) -> list[str]:
         """What must never be shown: the key, unless it is the keyless placeholder (masking
@@ -324,17 +231,6 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
             return []
         value = self._secret.get_secret_value()
         return [] if value == self._keyless_value() else [value]
-
-    def _classify_error(self, error: BaseException) -> Failure | None:
-        """A `Failure` for an exception raised by one attempt (None: not a request failure),
-        redacted: from here on its texts go to logs and errors."""
-        if isinstance(error, FailedAttempt):
-            failure: Failure | None = error.failure
-        elif isinstance(error, asyncio.TimeoutError):
-            failure = timeout_failure(self.timeout)
-        else:
-            failure = classify_httpx_error(error, self.timeout)
-        return failure.redacted(self._secrets()) if failure is not None else None
 
     def _malformed(self, what: str, received: Any) -> FailedAttempt:
         """The failure for a reply that is not what the API promises (not retried).
@@ -356,42 +252,18 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         return str(getattr(self, "base_url", "") or "the server")
 
     def _hint(self, failure: Failure) -> str:
-        """What the user should check, given how the request failed."""
+        """What the user should check, naming this backend's key variable and server."""
         status = failure.status_code
-        if status == 401:
-            return "the API key was refused: check the `api_key` field" + (
-                f" or the {self.api_key_env} environment variable" if self.api_key_env else ""
+        if status == 401 and self.api_key_env:
+            return (
+                "the API key was refused: check the `api_key` field or the "
+                f"{self.api_key_env} environment variable"
             )
-        if status == 403:
-            return "the API key may not use this model or endpoint: check its permissions"
         if status == 404:
             return (
                 f"check the model name ({self.model!r}) and base_url ({self._endpoint()}); "
                 "an OpenAI-compatible server's base_url usually ends in /v1"
             )
-        if status in (400, 413, 422):
-            return "the server rejected the request: check the messages and generation_kwargs"
-        if status == 429:
-            return (
-                "rate limited: lower max_concurrent_requests, or set requests_per_minute / "
-                "tokens_per_minute below your quota"
-            )
-        if failure.retryable:
+        if failure.retryable and status != 429:
             return f"check that {self._endpoint()} is up, or raise timeout / max_retries"
-        return ""
-
-    def _request_error(self, failure: Failure, attempts: int, reason: str) -> LLMRequestError:
-        parts = [f"{self._label()}: {failure.summary}"]
-        if reason:
-            parts.append(reason)
-        hint = self._hint(failure)
-        if hint:
-            parts.append(hint)
-        message = "; ".join(parts) + "."
-        if failure.detail:
-            message += f" Server said: {failure.detail}"
-        # The failure is redacted already; the label and hint name the model and base_url,
-        # where a user may have put the key too (`?key=...`).
-        return LLMRequestError(
-            redact(message, self._secrets()), status_code=failure.status_code, attempts=attempts
-        )
+        return super()._hint(failure)
