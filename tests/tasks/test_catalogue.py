@@ -31,6 +31,17 @@ MODULE_PATHS = {
     "Magpie": "magpie.base",
     "MagpieGenerator": "magpie.generator",
     "PrometheusEval": "prometheus_eval",
+    "EmbeddingTaskGenerator": "improving_text_embeddings",
+    "GenerateTextRetrievalData": "improving_text_embeddings",
+    "GenerateShortTextMatchingData": "improving_text_embeddings",
+    "GenerateLongTextMatchingData": "improving_text_embeddings",
+    "GenerateTextClassificationData": "improving_text_embeddings",
+    "MonolingualTripletGenerator": "improving_text_embeddings",
+    "BitextRetrievalGenerator": "improving_text_embeddings",
+    "CLAIR": "clair",
+    "URIAL": "urial",
+    "Genstruct": "genstruct",
+    "InstructionBacktranslation": "instruction_backtranslation",
 }
 
 REQUIRED: dict[str, dict[str, Any]] = {
@@ -42,6 +53,8 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "GenerateSentencePair": {"action": "paraphrase", "triplet": True},
     "PrometheusEval": {"mode": "relative", "rubric": "honesty"},
     "MagpieGenerator": {"num_rows": 3},
+    "EmbeddingTaskGenerator": {"category": "text-retrieval"},
+    "BitextRetrievalGenerator": {"target_language": "French"},
 }
 
 
@@ -70,6 +83,9 @@ def test_print_shows_the_sample_prompt(name: str, capsys: pytest.CaptureFixture[
         "MagpieGenerator",
         "EvolInstructGenerator",
         "EvolComplexityGenerator",
+        "EmbeddingTaskGenerator",
+        "MonolingualTripletGenerator",
+        "BitextRetrievalGenerator",
     ):
         assert "PLACEHOLDER" in shown
     if name.startswith("Magpie"):

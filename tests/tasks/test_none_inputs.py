@@ -34,6 +34,13 @@ NONE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         {"instruction": None, "structured_output": {"format": "json", "schema": {}}},
     ),
     "PrometheusEval": ("generations", {"instruction": "q", "generations": None}),
+    "GenerateTextRetrievalData": ("task", {"task": None}),
+    "GenerateShortTextMatchingData": ("task", {"task": None}),
+    "GenerateLongTextMatchingData": ("task", {"task": None}),
+    "GenerateTextClassificationData": ("task", {"task": None}),
+    "CLAIR": ("student_solution", {"task": "t", "student_solution": None}),
+    "Genstruct": ("content", {"title": "t", "content": None}),
+    "InstructionBacktranslation": ("generation", {"instruction": "q", "generation": None}),
 }
 
 
