@@ -54,6 +54,19 @@ NAMES = {
         "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES"
     ),
     "stillroom.steps.tasks.evol_quality.utils": "MUTATION_TEMPLATES",
+    "stillroom.steps.tasks": (
+        "BitextRetrievalGenerator CLAIR EmbeddingTaskGenerator FormatPRM Genstruct "
+        "GenerateLongTextMatchingData GenerateShortTextMatchingData "
+        "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "
+        "MathShepherdCompleter MathShepherdGenerator MonolingualTripletGenerator URIAL"
+    ),
+    "stillroom.steps.tasks.math_shepherd.utils": (
+        "FormatPRM parse_json_response split_solution_steps"
+    ),
+    "stillroom.steps.tasks.math_shepherd.generator": (
+        "MathShepherdGenerator FEW_SHOTS_GSM8K FEW_SHOTS_MATH RULES_GSM8K RULES_MATH SYSTEM_PROMPT"
+    ),
+    "stillroom.steps.tasks.math_shepherd.completer": "MathShepherdCompleter",
 }
 
 

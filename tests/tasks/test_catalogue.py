@@ -42,6 +42,8 @@ MODULE_PATHS = {
     "URIAL": "urial",
     "Genstruct": "genstruct",
     "InstructionBacktranslation": "instruction_backtranslation",
+    "MathShepherdGenerator": "math_shepherd.generator",
+    "MathShepherdCompleter": "math_shepherd.completer",
 }
 
 REQUIRED: dict[str, dict[str, Any]] = {

@@ -41,6 +41,11 @@ NONE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "CLAIR": ("student_solution", {"task": "t", "student_solution": None}),
     "Genstruct": ("content", {"title": "t", "content": None}),
     "InstructionBacktranslation": ("generation", {"instruction": "q", "generation": None}),
+    "MathShepherdGenerator": ("instruction", {"instruction": None}),
+    "MathShepherdCompleter": (
+        "solutions",
+        {"instruction": "q", "golden_solution": ["The answer is: 1"], "solutions": None},
+    ),
 }
 
 
