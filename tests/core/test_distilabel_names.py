@@ -55,6 +55,7 @@ NAMES = {
     ),
     "stillroom.steps.tasks.evol_quality.utils": "MUTATION_TEMPLATES",
     "stillroom.steps.tasks": (
+        "APIGenExecutionChecker APIGenGenerator APIGenSemanticChecker "
         "BitextRetrievalGenerator CLAIR EmbeddingTaskGenerator FormatPRM Genstruct "
         "GenerateLongTextMatchingData GenerateShortTextMatchingData "
         "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "
@@ -67,6 +68,12 @@ NAMES = {
         "MathShepherdGenerator FEW_SHOTS_GSM8K FEW_SHOTS_MATH RULES_GSM8K RULES_MATH SYSTEM_PROMPT"
     ),
     "stillroom.steps.tasks.math_shepherd.completer": "MathShepherdCompleter",
+    "stillroom.steps.tasks.apigen.utils": (
+        "FunctionResult PrepareExamples execute_from_response remove_fences remove_json_fences"
+    ),
+    "stillroom.steps.tasks.apigen.generator": "APIGenGenerator",
+    "stillroom.steps.tasks.apigen.semantic_checker": "APIGenSemanticChecker",
+    "stillroom.steps.tasks.apigen.execution_checker": "APIGenExecutionChecker",
 }
 
 

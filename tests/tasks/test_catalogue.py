@@ -44,6 +44,8 @@ MODULE_PATHS = {
     "InstructionBacktranslation": "instruction_backtranslation",
     "MathShepherdGenerator": "math_shepherd.generator",
     "MathShepherdCompleter": "math_shepherd.completer",
+    "APIGenGenerator": "apigen.generator",
+    "APIGenSemanticChecker": "apigen.semantic_checker",
 }
 
 REQUIRED: dict[str, dict[str, Any]] = {

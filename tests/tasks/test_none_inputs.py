@@ -42,6 +42,17 @@ NONE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "Genstruct": ("content", {"title": "t", "content": None}),
     "InstructionBacktranslation": ("generation", {"instruction": "q", "generation": None}),
     "MathShepherdGenerator": ("instruction", {"instruction": None}),
+    "APIGenGenerator": ("func_desc", {"examples": "e", "func_name": "f", "func_desc": None}),
+    "APIGenSemanticChecker": (
+        "query",
+        {
+            "func_desc": "d",
+            "query": None,
+            "answers": "[]",
+            "execution_result": ["1"],
+            "keep_row_after_execution_check": True,
+        },
+    ),
     "MathShepherdCompleter": (
         "solutions",
         {"instruction": "q", "golden_solution": ["The answer is: 1"], "solutions": None},

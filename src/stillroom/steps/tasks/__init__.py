@@ -10,6 +10,13 @@ from stillroom.steps.tasks.typing import ChatItem, ChatType, FormattedInput
 from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
+    from stillroom.steps.tasks.apigen.execution_checker import (
+        APIGenExecutionChecker as APIGenExecutionChecker,
+    )
+    from stillroom.steps.tasks.apigen.generator import APIGenGenerator as APIGenGenerator
+    from stillroom.steps.tasks.apigen.semantic_checker import (
+        APIGenSemanticChecker as APIGenSemanticChecker,
+    )
     from stillroom.steps.tasks.clair import CLAIR as CLAIR
     from stillroom.steps.tasks.complexity_scorer import ComplexityScorer as ComplexityScorer
     from stillroom.steps.tasks.evol_instruct.base import EvolInstruct as EvolInstruct
@@ -74,6 +81,9 @@ if TYPE_CHECKING:
 
 
 _WHERE = {
+    "APIGenExecutionChecker": "stillroom.steps.tasks.apigen.execution_checker",
+    "APIGenGenerator": "stillroom.steps.tasks.apigen.generator",
+    "APIGenSemanticChecker": "stillroom.steps.tasks.apigen.semantic_checker",
     "ComplexityScorer": "stillroom.steps.tasks.complexity_scorer",
     "EvolInstruct": "stillroom.steps.tasks.evol_instruct.base",
     "EvolComplexity": "stillroom.steps.tasks.evol_instruct.evol_complexity.base",
@@ -111,6 +121,9 @@ _WHERE = {
 __all__ = [
     "CLAIR",
     "URIAL",
+    "APIGenExecutionChecker",
+    "APIGenGenerator",
+    "APIGenSemanticChecker",
     "BitextRetrievalGenerator",
     "ChatGeneration",
     "ChatItem",
