@@ -55,7 +55,7 @@ NAMES = {
     ),
     "stillroom.steps.tasks.evol_quality.utils": "MUTATION_TEMPLATES",
     "stillroom.steps.tasks": (
-        "APIGenExecutionChecker APIGenGenerator APIGenSemanticChecker "
+        "APIGenExecutionChecker APIGenGenerator APIGenSemanticChecker ArgillaLabeller "
         "BitextRetrievalGenerator CLAIR EmbeddingTaskGenerator FormatPRM Genstruct "
         "GenerateLongTextMatchingData GenerateShortTextMatchingData "
         "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "

@@ -46,6 +46,7 @@ MODULE_PATHS = {
     "MathShepherdCompleter": "math_shepherd.completer",
     "APIGenGenerator": "apigen.generator",
     "APIGenSemanticChecker": "apigen.semantic_checker",
+    "ArgillaLabeller": "argilla_labeller",
 }
 
 REQUIRED: dict[str, dict[str, Any]] = {
@@ -59,6 +60,10 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "MagpieGenerator": {"num_rows": 3},
     "EmbeddingTaskGenerator": {"category": "text-retrieval"},
     "BitextRetrievalGenerator": {"target_language": "French"},
+    "ArgillaLabeller": {
+        "fields": [{"name": "text", "settings": {"type": "text"}}],
+        "question": {"name": "q", "settings": {"type": "text"}},
+    },
 }
 
 

@@ -53,6 +53,7 @@ NONE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
             "keep_row_after_execution_check": True,
         },
     ),
+    "ArgillaLabeller": ("record", {"record": None}),
     "MathShepherdCompleter": (
         "solutions",
         {"instruction": "q", "golden_solution": ["The answer is: 1"], "solutions": None},

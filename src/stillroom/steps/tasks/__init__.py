@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from stillroom.steps.tasks.apigen.semantic_checker import (
         APIGenSemanticChecker as APIGenSemanticChecker,
     )
+    from stillroom.steps.tasks.argilla_labeller import ArgillaLabeller as ArgillaLabeller
     from stillroom.steps.tasks.clair import CLAIR as CLAIR
     from stillroom.steps.tasks.complexity_scorer import ComplexityScorer as ComplexityScorer
     from stillroom.steps.tasks.evol_instruct.base import EvolInstruct as EvolInstruct
@@ -81,6 +82,7 @@ if TYPE_CHECKING:
 
 
 _WHERE = {
+    "ArgillaLabeller": "stillroom.steps.tasks.argilla_labeller",
     "APIGenExecutionChecker": "stillroom.steps.tasks.apigen.execution_checker",
     "APIGenGenerator": "stillroom.steps.tasks.apigen.generator",
     "APIGenSemanticChecker": "stillroom.steps.tasks.apigen.semantic_checker",
@@ -124,6 +126,7 @@ __all__ = [
     "APIGenExecutionChecker",
     "APIGenGenerator",
     "APIGenSemanticChecker",
+    "ArgillaLabeller",
     "BitextRetrievalGenerator",
     "ChatGeneration",
     "ChatItem",
