@@ -117,7 +117,7 @@ def test_execution_checker_runs_calls_in_a_child(library: Path) -> None:
     assert rows[1]["keep_row_after_execution_check"] is False
     assert "unexpected keyword argument 'c'" in rows[1]["execution_result"][0]
     assert rows[2]["execution_result"] == [
-        "LookupError: Function 'missing' not found.",
+        "Function 'missing' not found.",
         "Nothing was generated for this answer.",
     ]
     assert int(rows[3]["execution_result"][0]) != os.getpid()  # never in this process

@@ -62,11 +62,15 @@ def _refuse(event: str, args: tuple[Any, ...]) -> None:
         raise PermissionError(f"blocked in the APIGen execution sandbox: {event}")
 
 
+class NotFound(LookupError):
+    """The function is not in the library (reported without the exception's name)."""
+
+
 def _function(libpath: str, name: str) -> Any:
     path = Path(libpath)
     module_path = path if path.suffix == ".py" else path / f"{name}.py"
     if not module_path.is_file():
-        raise LookupError(f"Function '{name}' not found.")
+        raise NotFound(f"Function '{name}' not found.")
     spec = importlib.util.spec_from_file_location("apigen_library", module_path)
     if spec is None or spec.loader is None:
         raise LookupError(f"cannot load {module_path}")
@@ -74,7 +78,7 @@ def _function(libpath: str, name: str) -> Any:
     spec.loader.exec_module(module)
     function = getattr(module, name, None)
     if not callable(function):
-        raise LookupError(f"Function '{name}' not found.")
+        raise NotFound(f"Function '{name}' not found.")
     return function
 
 
@@ -103,6 +107,8 @@ def main() -> None:
                 )
         arguments = {key: _argument(value) for key, value in (request["arguments"] or {}).items()}
         reply = {"ok": True, "result": str(function(**arguments))}
+    except NotFound as exc:
+        reply = {"ok": False, "error": str(exc)}
     except BaseException as exc:  # the call's failure is the answer, whatever it is
         reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     sys.stdout.write(json.dumps(reply) + "\n")

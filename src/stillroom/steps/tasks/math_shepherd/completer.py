@@ -71,6 +71,14 @@ class MathShepherdCompleter(MultiRoundTask, MathShepherdPrompting):
         )
         return self._messages(prompt)
 
+    def _prepare_completions(self, instruction: str, steps: list[str]) -> list[Any]:
+        """The completion requests for one solution: one per step but the last two (the
+        last step is judged by the final answer itself)."""
+        return [
+            self._completion_request(instruction, steps[: index + 1])
+            for index in range(len(steps) - 2)
+        ]
+
     def _rounds(self, row: Row, transcript: Transcript) -> Exchange[dict[str, Any]]:
         golden = row["golden_solution"]
         if not golden:
@@ -82,8 +90,8 @@ class MathShepherdCompleter(MultiRoundTask, MathShepherdPrompting):
                 tagged.append(solution)
                 continue
             steps = list(solution)
-            for index in range(len(steps) - 2):
-                request = self._completion_request(row["instruction"], steps[: index + 1])
+            requests = self._prepare_completions(row["instruction"], steps)
+            for index, request in enumerate(requests):
                 completions = yield from transcript.ask(
                     request, lambda reply: self._solutions(reply, self.N)
                 )
