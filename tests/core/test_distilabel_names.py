@@ -59,7 +59,7 @@ NAMES = {
         "BitextRetrievalGenerator CLAIR EmbeddingTaskGenerator FormatPRM Genstruct "
         "GenerateLongTextMatchingData GenerateShortTextMatchingData "
         "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "
-        "MathShepherdCompleter MathShepherdGenerator MonolingualTripletGenerator URIAL"
+        "MathShepherdCompleter MathShepherdGenerator MonolingualTripletGenerator PairRM URIAL"
     ),
     "stillroom.steps.tasks.math_shepherd.utils": (
         "FormatPRM parse_json_response split_solution_steps"

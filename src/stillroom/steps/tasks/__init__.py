@@ -65,6 +65,7 @@ if TYPE_CHECKING:
         MathShepherdGenerator as MathShepherdGenerator,
     )
     from stillroom.steps.tasks.math_shepherd.utils import FormatPRM as FormatPRM
+    from stillroom.steps.tasks.pair_rm import PairRM as PairRM
     from stillroom.steps.tasks.prometheus_eval import PrometheusEval as PrometheusEval
     from stillroom.steps.tasks.quality_scorer import QualityScorer as QualityScorer
     from stillroom.steps.tasks.self_instruct import SelfInstruct as SelfInstruct
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
 
 
 _WHERE = {
+    "PairRM": "stillroom.steps.tasks.pair_rm",
     "ArgillaLabeller": "stillroom.steps.tasks.argilla_labeller",
     "APIGenExecutionChecker": "stillroom.steps.tasks.apigen.execution_checker",
     "APIGenGenerator": "stillroom.steps.tasks.apigen.generator",
@@ -154,6 +156,7 @@ __all__ = [
     "MathShepherdCompleter",
     "MathShepherdGenerator",
     "MonolingualTripletGenerator",
+    "PairRM",
     "PrometheusEval",
     "QualityScorer",
     "SelfInstruct",
