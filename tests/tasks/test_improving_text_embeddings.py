@@ -33,7 +33,7 @@ def test_text_retrieval_in_a_pipeline_keeps_a_malformed_row() -> None:
     assert good["model_name"] == "mock"
     assert all(bad[k] is None for k in RETRIEVAL)
     error = bad["stillroom_metadata"]["error_generate_text_retrieval_data_0"]
-    assert "no JSON object" in error
+    assert "no JSON (or Python literal) value" in error
 
 
 def test_unset_parameters_are_drawn_with_the_seed_and_set_ones_are_kept() -> None:
@@ -59,7 +59,7 @@ def test_unset_parameters_are_drawn_with_the_seed_and_set_ones_are_kept() -> Non
     ],
 )
 def test_the_other_example_tasks_read_their_keys(cls: type, keys: list[str]) -> None:
-    reply = json.dumps({key: key.upper() for key in keys[1:]})  # the first key is missing
+    reply = repr({key: key.upper() for key in keys[1:]})  # a Python dict; the first key missing
     task = cls(llm=MockLLM(responses=[reply, '{"unrelated": 1}']))
     good, bad = run(task, [{"task": "t"}, {"task": "u"}])
     assert task.outputs == [*keys, "model_name"]
@@ -84,7 +84,8 @@ def test_embedding_task_generator_flattens_tasks_into_rows() -> None:
 
 
 def test_embedding_task_generator_keeps_lists_by_default() -> None:
-    task = EmbeddingTaskGenerator(llm=MockLLM(responses='["a", "b"]'), category="text-retrieval")
+    # a Python literal (single quotes) is read too, without running anything
+    task = EmbeddingTaskGenerator(llm=MockLLM(responses="['a', 'b']"), category="text-retrieval")
     task.load()
     rows, last = next(task.process())
     assert last and rows[0]["tasks"] == ["a", "b"] and task.outputs == ["tasks", "model_name"]

@@ -50,7 +50,9 @@ class _JSONKeysTask(_Task, ABC):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        data = parsing.json_object(output or "")
+        data = parsing.literal_value(output or "")
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         if not any(key in data for key in self.keys):
             raise ValueError(f"the reply's JSON object has none of the keys {self.keys}")
         return {key: data.get(key) for key in self.keys}
@@ -288,7 +290,7 @@ class EmbeddingTaskGenerator(GeneratorTask):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        tasks = parsing.json_value(output or "")
+        tasks = parsing.literal_value(output or "")
         if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
             raise ValueError("expected a JSON list of task descriptions (strings)")
         return {"tasks": tasks}
