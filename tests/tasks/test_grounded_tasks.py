@@ -62,7 +62,9 @@ def test_urial_renders_a_conversation_and_rejects_one_ending_with_the_assistant(
     assert "# User:\n\nHi\n\n# Assistant:\n\nHello\n\n# User:\n\nHow are you?" in prompt
     assert prompt.endswith("# Assistant:")
     assert good["generation"] == "Fine." and len(task.llm.calls) == 1
-    assert bad["generation"] is None and "last message" in meta(bad, task, "error")
+    assert bad["generation"] is None and "The last message must be from the user" in meta(
+        bad, task, "error"
+    )
 
 
 def test_genstruct_keeps_the_trained_layout_and_splits_the_reply() -> None:

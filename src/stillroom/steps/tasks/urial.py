@@ -39,7 +39,10 @@ class URIAL(Task):
         else:
             raise ValueError("URIAL needs an 'instruction' or a non-empty 'conversation' column")
         if messages[-1]["role"] != "user":
-            raise ValueError("the conversation's last message must be the user's")
+            raise ValueError(
+                "The last message must be from the user (the conversation ends with a "
+                f"{messages[-1]['role']!r} message)."
+            )
         return [{"role": "user", "content": prompts.render("urial", messages=messages)}]
 
     def format_output(

@@ -53,7 +53,7 @@ class APIGenSemanticChecker(DefaultStructuredOutputMixin, Task):
         return ["keep_row_after_semantic_check", "thought", "model_name"]
 
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
-        if self.exclude_failed_execution and input["keep_row_after_execution_check"] is False:
+        if self.exclude_failed_execution and input.get("keep_row_after_execution_check") is False:
             raise ValueError("the row failed the execution check; not sent")
         user = prompts.render(
             "apigen/semantic_checker",
