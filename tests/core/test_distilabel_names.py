@@ -86,10 +86,30 @@ NAMES = {
         "InferenceEndpointsImageGeneration"
     ),
     "stillroom.models.image_generation.utils": "image_from_str image_to_str",
-    "stillroom.steps.tasks": "ImageGeneration ImageTask TextGenerationWithImage",
     "stillroom.steps.tasks.base": "ImageTask",
     "stillroom.steps.tasks.image_generation": "ImageGeneration",
     "stillroom.steps.tasks.text_generation_with_image": "TextGenerationWithImage",
+    "stillroom.steps.tasks": (
+        "APIGenExecutionChecker APIGenGenerator APIGenSemanticChecker ArgillaLabeller "
+        "BitextRetrievalGenerator CLAIR EmbeddingTaskGenerator FormatPRM Genstruct "
+        "GenerateLongTextMatchingData GenerateShortTextMatchingData "
+        "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "
+        "MathShepherdCompleter MathShepherdGenerator MonolingualTripletGenerator PairRM URIAL "
+        "ImageGeneration ImageTask TextGenerationWithImage"
+    ),
+    "stillroom.steps.tasks.math_shepherd.utils": (
+        "FormatPRM parse_json_response split_solution_steps"
+    ),
+    "stillroom.steps.tasks.math_shepherd.generator": (
+        "MathShepherdGenerator FEW_SHOTS_GSM8K FEW_SHOTS_MATH RULES_GSM8K RULES_MATH SYSTEM_PROMPT"
+    ),
+    "stillroom.steps.tasks.math_shepherd.completer": "MathShepherdCompleter",
+    "stillroom.steps.tasks.apigen.utils": (
+        "FunctionResult PrepareExamples execute_from_response remove_fences remove_json_fences"
+    ),
+    "stillroom.steps.tasks.apigen.generator": "APIGenGenerator",
+    "stillroom.steps.tasks.apigen.semantic_checker": "APIGenSemanticChecker",
+    "stillroom.steps.tasks.apigen.execution_checker": "APIGenExecutionChecker",
 }
 
 

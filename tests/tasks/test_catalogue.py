@@ -31,6 +31,22 @@ MODULE_PATHS = {
     "Magpie": "magpie.base",
     "MagpieGenerator": "magpie.generator",
     "PrometheusEval": "prometheus_eval",
+    "EmbeddingTaskGenerator": "improving_text_embeddings",
+    "GenerateTextRetrievalData": "improving_text_embeddings",
+    "GenerateShortTextMatchingData": "improving_text_embeddings",
+    "GenerateLongTextMatchingData": "improving_text_embeddings",
+    "GenerateTextClassificationData": "improving_text_embeddings",
+    "MonolingualTripletGenerator": "improving_text_embeddings",
+    "BitextRetrievalGenerator": "improving_text_embeddings",
+    "CLAIR": "clair",
+    "URIAL": "urial",
+    "Genstruct": "genstruct",
+    "InstructionBacktranslation": "instruction_backtranslation",
+    "MathShepherdGenerator": "math_shepherd.generator",
+    "MathShepherdCompleter": "math_shepherd.completer",
+    "APIGenGenerator": "apigen.generator",
+    "APIGenSemanticChecker": "apigen.semantic_checker",
+    "ArgillaLabeller": "argilla_labeller",
 }
 
 REQUIRED: dict[str, dict[str, Any]] = {
@@ -42,6 +58,12 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "GenerateSentencePair": {"action": "paraphrase", "triplet": True},
     "PrometheusEval": {"mode": "relative", "rubric": "honesty"},
     "MagpieGenerator": {"num_rows": 3},
+    "EmbeddingTaskGenerator": {"category": "text-retrieval"},
+    "BitextRetrievalGenerator": {"target_language": "French"},
+    "ArgillaLabeller": {
+        "fields": [{"name": "text", "settings": {"type": "text"}}],
+        "question": {"name": "q", "settings": {"type": "text"}},
+    },
 }
 
 
@@ -70,6 +92,9 @@ def test_print_shows_the_sample_prompt(name: str, capsys: pytest.CaptureFixture[
         "MagpieGenerator",
         "EvolInstructGenerator",
         "EvolComplexityGenerator",
+        "EmbeddingTaskGenerator",
+        "MonolingualTripletGenerator",
+        "BitextRetrievalGenerator",
     ):
         assert "PLACEHOLDER" in shown
     if name.startswith("Magpie"):

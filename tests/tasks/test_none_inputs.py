@@ -34,6 +34,30 @@ NONE_ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         {"instruction": None, "structured_output": {"format": "json", "schema": {}}},
     ),
     "PrometheusEval": ("generations", {"instruction": "q", "generations": None}),
+    "GenerateTextRetrievalData": ("task", {"task": None}),
+    "GenerateShortTextMatchingData": ("task", {"task": None}),
+    "GenerateLongTextMatchingData": ("task", {"task": None}),
+    "GenerateTextClassificationData": ("task", {"task": None}),
+    "CLAIR": ("student_solution", {"task": "t", "student_solution": None}),
+    "Genstruct": ("content", {"title": "t", "content": None}),
+    "InstructionBacktranslation": ("generation", {"instruction": "q", "generation": None}),
+    "MathShepherdGenerator": ("instruction", {"instruction": None}),
+    "APIGenGenerator": ("func_desc", {"examples": "e", "func_name": "f", "func_desc": None}),
+    "APIGenSemanticChecker": (
+        "query",
+        {
+            "func_desc": "d",
+            "query": None,
+            "answers": "[]",
+            "execution_result": ["1"],
+            "keep_row_after_execution_check": True,
+        },
+    ),
+    "ArgillaLabeller": ("record", {"record": None}),
+    "MathShepherdCompleter": (
+        "solutions",
+        {"instruction": "q", "golden_solution": ["The answer is: 1"], "solutions": None},
+    ),
 }
 
 

@@ -51,8 +51,33 @@ def test_json_mode_bounds_the_number_and_range_of_scores() -> None:
         schema = task.llm.calls[0].structured_output["schema"]
         scores = schema["properties"]["scores"]
         assert (scores["minItems"], scores["maxItems"]) == (count, count)
-        assert (scores["items"]["minimum"], scores["items"]["maximum"]) == (1, 6)
-        assert schema_errors({"scores": [3] * count}, schema) == []
-        assert schema_errors({"scores": [3] * (count + 1)}, schema)
-        assert schema_errors({"scores": [7] * count}, schema)
+        assert (scores["items"]["minimum"], scores["items"]["maximum"]) == (1, count + 1)
+        assert schema_errors({"scores": [count + 1] * count}, schema) == []
+        assert schema_errors({"scores": [1] * (count + 1)}, schema)
+        assert schema_errors({"scores": [count + 2] * count}, schema)
     assert "minItems" not in quality.get_structured_output()["schema"]["properties"]["scores"]
+
+
+def test_the_scale_follows_the_number_of_items() -> None:
+    quality = QualityScorer(llm=MockLLM(responses="[1] Score: 3\n[2] Score: 1"))
+    run(quality, [{"instruction": "q", "responses": ["a", "b"]}])
+    assert "score from 1 (poor) to 2 (excellent); give 3 only" in quality.llm.calls[0].prompt
+    complexity = ComplexityScorer(llm=MockLLM(responses="[1] Score: 1"))
+    run(complexity, [{"instructions": ["a", "b", "c", "d"]}])
+    assert "from 1 (trivial) to 4 (very demanding); give 5 only" in complexity.llm.calls[0].prompt
+
+
+def test_none_items_are_left_out_and_get_none_scores() -> None:
+    quality = QualityScorer(llm=MockLLM(responses="[1] Score: 2\n[2] Score: 1"))
+    (row,) = run(quality, [{"instruction": "q", "responses": ["first", None, "third"]}])
+    prompt = quality.llm.calls[0].prompt
+    assert "## Response 2\nthird" in prompt and "## Response 3" not in prompt
+    assert "None" not in prompt and "to 2 (excellent)" in prompt
+    assert row["scores"] == [2.0, None, 1.0]
+    complexity = ComplexityScorer(llm=MockLLM(responses="[1] Score: 1"))
+    skipped, scored = run(
+        complexity, [{"instructions": [None, None]}, {"instructions": [None, "b"]}]
+    )
+    assert len(complexity.llm.calls) == 1 and scored["scores"] == [None, 1.0]
+    assert skipped["scores"] is None
+    assert "every item of 'instructions' is None" in meta(skipped, complexity, "error")

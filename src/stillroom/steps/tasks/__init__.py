@@ -10,7 +10,16 @@ from stillroom.steps.tasks.typing import ChatItem, ChatType, FormattedInput
 from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
+    from stillroom.steps.tasks.apigen.execution_checker import (
+        APIGenExecutionChecker as APIGenExecutionChecker,
+    )
+    from stillroom.steps.tasks.apigen.generator import APIGenGenerator as APIGenGenerator
+    from stillroom.steps.tasks.apigen.semantic_checker import (
+        APIGenSemanticChecker as APIGenSemanticChecker,
+    )
+    from stillroom.steps.tasks.argilla_labeller import ArgillaLabeller as ArgillaLabeller
     from stillroom.steps.tasks.base import ImageTask as ImageTask
+    from stillroom.steps.tasks.clair import CLAIR as CLAIR
     from stillroom.steps.tasks.complexity_scorer import ComplexityScorer as ComplexityScorer
     from stillroom.steps.tasks.evol_instruct.base import EvolInstruct as EvolInstruct
     from stillroom.steps.tasks.evol_instruct.evol_complexity.base import (
@@ -23,9 +32,42 @@ if TYPE_CHECKING:
         EvolInstructGenerator as EvolInstructGenerator,
     )
     from stillroom.steps.tasks.evol_quality.base import EvolQuality as EvolQuality
+    from stillroom.steps.tasks.genstruct import Genstruct as Genstruct
     from stillroom.steps.tasks.image_generation import ImageGeneration as ImageGeneration
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        BitextRetrievalGenerator as BitextRetrievalGenerator,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        EmbeddingTaskGenerator as EmbeddingTaskGenerator,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        GenerateLongTextMatchingData as GenerateLongTextMatchingData,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        GenerateShortTextMatchingData as GenerateShortTextMatchingData,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        GenerateTextClassificationData as GenerateTextClassificationData,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        GenerateTextRetrievalData as GenerateTextRetrievalData,
+    )
+    from stillroom.steps.tasks.improving_text_embeddings import (
+        MonolingualTripletGenerator as MonolingualTripletGenerator,
+    )
+    from stillroom.steps.tasks.instruction_backtranslation import (
+        InstructionBacktranslation as InstructionBacktranslation,
+    )
     from stillroom.steps.tasks.magpie.base import Magpie as Magpie
     from stillroom.steps.tasks.magpie.generator import MagpieGenerator as MagpieGenerator
+    from stillroom.steps.tasks.math_shepherd.completer import (
+        MathShepherdCompleter as MathShepherdCompleter,
+    )
+    from stillroom.steps.tasks.math_shepherd.generator import (
+        MathShepherdGenerator as MathShepherdGenerator,
+    )
+    from stillroom.steps.tasks.math_shepherd.utils import FormatPRM as FormatPRM
+    from stillroom.steps.tasks.pair_rm import PairRM as PairRM
     from stillroom.steps.tasks.prometheus_eval import PrometheusEval as PrometheusEval
     from stillroom.steps.tasks.quality_scorer import QualityScorer as QualityScorer
     from stillroom.steps.tasks.self_instruct import SelfInstruct as SelfInstruct
@@ -42,8 +84,15 @@ if TYPE_CHECKING:
         TextGenerationWithImage as TextGenerationWithImage,
     )
     from stillroom.steps.tasks.ultrafeedback import UltraFeedback as UltraFeedback
+    from stillroom.steps.tasks.urial import URIAL as URIAL
+
 
 _WHERE = {
+    "PairRM": "stillroom.steps.tasks.pair_rm",
+    "ArgillaLabeller": "stillroom.steps.tasks.argilla_labeller",
+    "APIGenExecutionChecker": "stillroom.steps.tasks.apigen.execution_checker",
+    "APIGenGenerator": "stillroom.steps.tasks.apigen.generator",
+    "APIGenSemanticChecker": "stillroom.steps.tasks.apigen.semantic_checker",
     "ComplexityScorer": "stillroom.steps.tasks.complexity_scorer",
     "EvolInstruct": "stillroom.steps.tasks.evol_instruct.base",
     "EvolComplexity": "stillroom.steps.tasks.evol_instruct.evol_complexity.base",
@@ -64,27 +113,60 @@ _WHERE = {
     "TextGeneration": "stillroom.steps.tasks.text_generation",
     "TextGenerationWithImage": "stillroom.steps.tasks.text_generation_with_image",
     "UltraFeedback": "stillroom.steps.tasks.ultrafeedback",
+    "BitextRetrievalGenerator": "stillroom.steps.tasks.improving_text_embeddings",
+    "EmbeddingTaskGenerator": "stillroom.steps.tasks.improving_text_embeddings",
+    "GenerateLongTextMatchingData": "stillroom.steps.tasks.improving_text_embeddings",
+    "GenerateShortTextMatchingData": "stillroom.steps.tasks.improving_text_embeddings",
+    "GenerateTextClassificationData": "stillroom.steps.tasks.improving_text_embeddings",
+    "GenerateTextRetrievalData": "stillroom.steps.tasks.improving_text_embeddings",
+    "MonolingualTripletGenerator": "stillroom.steps.tasks.improving_text_embeddings",
+    "CLAIR": "stillroom.steps.tasks.clair",
+    "URIAL": "stillroom.steps.tasks.urial",
+    "Genstruct": "stillroom.steps.tasks.genstruct",
+    "InstructionBacktranslation": "stillroom.steps.tasks.instruction_backtranslation",
+    "MathShepherdCompleter": "stillroom.steps.tasks.math_shepherd.completer",
+    "MathShepherdGenerator": "stillroom.steps.tasks.math_shepherd.generator",
+    "FormatPRM": "stillroom.steps.tasks.math_shepherd.utils",
 }
 """The classes imported on first access (see `utils/lazy.py`): where each lives."""
 
 __all__ = [
+    "CLAIR",
+    "URIAL",
+    "APIGenExecutionChecker",
+    "APIGenGenerator",
+    "APIGenSemanticChecker",
+    "ArgillaLabeller",
+    "BitextRetrievalGenerator",
     "ChatGeneration",
     "ChatItem",
     "ChatType",
     "ComplexityScorer",
+    "EmbeddingTaskGenerator",
     "EvolComplexity",
     "EvolComplexityGenerator",
     "EvolInstruct",
     "EvolInstructGenerator",
     "EvolQuality",
+    "FormatPRM",
     "FormattedInput",
+    "GenerateLongTextMatchingData",
     "GenerateSentencePair",
+    "GenerateShortTextMatchingData",
+    "GenerateTextClassificationData",
+    "GenerateTextRetrievalData",
     "GeneratorTask",
+    "Genstruct",
     "GlobalTask",
     "ImageGeneration",
     "ImageTask",
+    "InstructionBacktranslation",
     "Magpie",
     "MagpieGenerator",
+    "MathShepherdCompleter",
+    "MathShepherdGenerator",
+    "MonolingualTripletGenerator",
+    "PairRM",
     "PrometheusEval",
     "QualityScorer",
     "SelfInstruct",

@@ -11,7 +11,8 @@ from stillroom.typing import FormattedInput
 
 
 class ComplexityScorer(ItemScoresTask):
-    """Score the complexity of each instruction in a row's `instructions`, from 1 to 6.
+    """Score the complexity of each instruction in a row's `instructions`, on a 1 to N scale
+    (N items; N + 1 kept for one beyond the scale, as in distilabel).
 
     Deita's complexity scorer, typically run on the successive versions an `EvolComplexity`
     step produced. An instruction whose score cannot be read gets None.
@@ -30,11 +31,11 @@ class ComplexityScorer(ItemScoresTask):
         return {"instructions": ["<PLACEHOLDER_INSTRUCTION_1>", "<PLACEHOLDER_INSTRUCTION_2>"]}
 
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
+        items = self._items(input)
         prompt = prompts.render(
             "complexity_scorer",
-            instructions=input["instructions"],
+            instructions=items,
+            high=len(items),
             structured=self.use_default_structured_output,
         )
-        return self._request(
-            [{"role": "user", "content": prompt}], items=len(input[self._scored_column])
-        )
+        return self._scores_request([{"role": "user", "content": prompt}], len(items))

@@ -6,6 +6,7 @@ task machinery keeps the row with `None` outputs and records the error and the r
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -54,6 +55,19 @@ def json_value(reply: str) -> Any:
                 continue
             return value
     raise ValueError("the reply holds no JSON object")
+
+
+def literal_value(reply: str) -> Any:
+    """Like `json_value`, also accepting a Python literal (single-quoted strings, `None`),
+    which models often write for lists and dicts; read with `ast.literal_eval`, never run."""
+    try:
+        return json_value(reply)
+    except ValueError:
+        text = _FENCE.sub("", reply.strip()).strip()
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+            raise ValueError("the reply holds no JSON (or Python literal) value") from exc
 
 
 def json_object(reply: str) -> dict[str, Any]:

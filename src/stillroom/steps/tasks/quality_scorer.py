@@ -11,7 +11,8 @@ from stillroom.typing import FormattedInput
 
 
 class QualityScorer(ItemScoresTask):
-    """Score the quality of each of a row's `responses` to its `instruction`, from 1 to 6.
+    """Score the quality of each of a row's `responses` to its `instruction`, on a 1 to N scale
+    (N items; N + 1 kept for one beyond the scale, as in distilabel).
 
     Deita's quality scorer: seeing the responses side by side lets the LLM tell small
     differences in quality apart. A response whose score cannot be read gets None.
@@ -33,12 +34,12 @@ class QualityScorer(ItemScoresTask):
         }
 
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
+        items = self._items(input)
         prompt = prompts.render(
             "quality_scorer",
             instruction=input["instruction"],
-            responses=input["responses"],
+            responses=items,
+            high=len(items),
             structured=self.use_default_structured_output,
         )
-        return self._request(
-            [{"role": "user", "content": prompt}], items=len(input[self._scored_column])
-        )
+        return self._scores_request([{"role": "user", "content": prompt}], len(items))

@@ -10,23 +10,31 @@ from stillroom.steps.tasks.base import Task
 from stillroom.steps.tasks.default_structured_output import (
     DefaultStructuredOutputMixin,
     json_schema,
+    with_item_count,
 )
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import StructuredOutputType
+from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
 
 _SCORE_LINE = re.compile(r"\[\s*(\d+)\s*\]\s*(?:score)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
-SCORE_RANGE = (1, 6)
-"""The lowest and highest score the scorers' prompts ask for."""
+def score_range(count: int) -> tuple[int, int]:
+    """The lowest and highest score for `count` items, on distilabel's (Deita's) scale: 1 to
+    `count`, and `count + 1` kept for an item beyond the scale (a response that cannot be
+    improved, an instruction too complex to answer)."""
+    return 1, count + 1
 
 
-def scores_schema() -> StructuredOutputType:
-    """JSON schema of `{"scores": [number, ...]}`, each score within `SCORE_RANGE` (requests
-    also bound the list to the row's number of items)."""
-    low, high = SCORE_RANGE
-    score = {"type": "number", "minimum": low, "maximum": high}
-    return {"format": "json", "schema": json_schema({"scores": {"type": "array", "items": score}})}
+def scores_schema(count: int | None = None) -> StructuredOutputType:
+    """JSON schema of `{"scores": [number, ...]}`; for `count` items, exactly `count` scores
+    within `score_range(count)`."""
+    score: dict[str, Any] = {"type": "number", "minimum": 1}
+    if count is not None:
+        score["maximum"] = score_range(count)[1]
+    schema = json_schema({"scores": {"type": "array", "items": score}})
+    if count is not None:
+        schema = with_item_count(schema, count)
+    return {"format": "json", "schema": schema}
 
 
 def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]:
@@ -52,7 +60,11 @@ def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]
 
 
 class ItemScoresTask(DefaultStructuredOutputMixin, Task):
-    """A task scoring each item of a row's list column `_scored_column` (`scores` output)."""
+    """A task scoring each item of a row's list column `_scored_column` (`scores` output).
+
+    A None item (an earlier step failed for it) is left out of the prompt and gets a None
+    score; the others are numbered 1..N and scored on `score_range(N)`.
+    """
 
     _scored_column: ClassVar[str]
 
@@ -63,8 +75,31 @@ class ItemScoresTask(DefaultStructuredOutputMixin, Task):
     def get_structured_output(self) -> StructuredOutputType:
         return scores_schema()
 
+    def _present(self, input: dict[str, Any]) -> list[int]:
+        """Positions of the row's items that are not None."""
+        items = input.get(self._scored_column) or []
+        return [index for index, item in enumerate(items) if item is not None]
+
+    def _items(self, input: dict[str, Any]) -> list[Any]:
+        """The items sent for scoring; a row with none raises (nothing to send)."""
+        items = [input[self._scored_column][index] for index in self._present(input)]
+        if not items:
+            raise ValueError(f"every item of {self._scored_column!r} is None: nothing to score")
+        return items
+
+    def _scores_request(self, messages: ChatType, count: int) -> FormattedInput:
+        """`messages`, paired with the schema for `count` scores when structured output is on."""
+        if not self.use_default_structured_output:
+            return messages
+        return messages, scores_schema(count)
+
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        count = len((input or {}).get(self._scored_column) or [])
-        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}
+        row = input or {}
+        present = self._present(row)
+        read = parse_scores(output or "", len(present), self.use_default_structured_output)
+        scores: list[float | None] = [None] * len(row.get(self._scored_column) or [])
+        for index, score in zip(present, read, strict=True):
+            scores[index] = score
+        return {"scores": scores}

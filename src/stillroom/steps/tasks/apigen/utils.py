@@ -1,0 +1,127 @@
+"""APIGen helpers: few-shot examples from query/answers pairs, fence stripping, and running
+one generated call in the sandboxed child interpreter (`sandbox_runner.py`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, TypedDict
+
+from pydantic import Field
+
+from stillroom.steps.base import Step, StepInput
+from stillroom.steps.typing import StepColumns, StepOutput
+
+RUNNER = Path(__file__).with_name("sandbox_runner.py")
+"""The script the child interpreter runs (stdlib only)."""
+
+_JSON_FENCE = re.compile(r"^```json\n([\s\S]*)\n```$", re.MULTILINE)
+_FENCE = re.compile(r"^```\n([\s\S]*)\n```$", re.MULTILINE)
+
+
+class FunctionResult(TypedDict):
+    """One executed call: whether it ran without error, and its result or error text."""
+
+    keep: bool
+    execution_result: str
+
+
+def remove_json_fences(text: str) -> str:
+    """`text` without a surrounding ```json fence."""
+    match = _JSON_FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def remove_fences(text: str) -> str:
+    """`text` without a surrounding plain ``` fence."""
+    match = _FENCE.match(text)
+    return match.group(1) if match else text
+
+
+def execute_from_response(
+    libpath: str,
+    name: str,
+    arguments: dict[str, Any] | None,
+    *,
+    timeout: float = 5.0,
+    check_is_dangerous: bool = True,
+    memory_mb: int = 1024,
+) -> FunctionResult:
+    """Call `name(**arguments)` from the library at `libpath` in a child interpreter.
+
+    The child (`python -I`, empty environment, a fresh temporary working directory) has its
+    memory, CPU time and process creation capped and refuses sockets and subprocesses; it
+    is killed after `timeout` seconds. Nothing of the library is imported in this process.
+    """
+    request = {
+        "libpath": str(Path(libpath).resolve()),
+        "name": name,
+        "arguments": arguments,
+        "check_is_dangerous": check_is_dangerous,
+        "memory_mb": memory_mb,
+        "cpu_s": max(1, math.ceil(timeout)),
+    }
+    with tempfile.TemporaryDirectory(prefix="stillroom-apigen-") as workdir:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-I", str(RUNNER)],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                cwd=workdir,
+                env={"PATH": os.defpath},
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return FunctionResult(keep=False, execution_result=f"timed out after {timeout} s")
+    lines = done.stdout.strip().splitlines()
+    try:
+        reply = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        reply = None
+    if not isinstance(reply, dict):
+        why = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+        return FunctionResult(keep=False, execution_result=f"the call crashed: {why[0]}")
+    if reply.get("ok"):
+        return FunctionResult(keep=True, execution_result=str(reply.get("result")))
+    return FunctionResult(keep=False, execution_result=str(reply.get("error")))
+
+
+class PrepareExamples(Step):
+    """Join a row's `query` and `answers` lists into one few-shot `examples` text for
+    `APIGenGenerator`, each pair formatted with `template` (`{query}`, `{answers}`).
+
+    Columns: inputs = `query` (list of str), `answers` (list of str); outputs = `examples`.
+    """
+
+    template: str = Field(
+        default="## Query:\n{query}\n## Answers:\n{answers}",
+        description="How one query/answers pair is written; pairs are separated by a blank line.",
+    )
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["query", "answers"]
+
+    @property
+    def outputs(self) -> StepColumns:
+        return ["examples"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield [
+            {
+                **row,
+                "examples": "\n\n".join(
+                    self.template.format(query=query, answers=answers)
+                    for query, answers in zip(row["query"], row["answers"], strict=False)
+                ),
+            }
+            for row in inputs
+        ]
