@@ -13,7 +13,7 @@ import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PositiveInt, PrivateAttr
 
@@ -75,6 +75,11 @@ class _Task(_Step, ABC):
     num_generations: RuntimeParameter[PositiveInt] = Field(
         default=1, description="Generations per input row."
     )
+
+    _records_transcript: ClassVar[bool] = True
+    """Whether a task sending several requests per row keeps them and their replies in the
+    metadata column (with `add_raw_input` / `add_raw_output`); the Evol tasks keep only their
+    token counts, as distilabel's do."""
 
     _warned_reply_text: bool = PrivateAttr(default=False)
 

@@ -105,6 +105,7 @@ class EvolMutationsMixin(BaseModel):
     )
 
     _template_variables: ClassVar[tuple[str, ...]] = ("instruction",)
+    _records_transcript: ClassVar[bool] = False
 
     @field_validator("mutation_templates")
     @classmethod
