@@ -21,10 +21,10 @@ from pydantic import Field, PrivateAttr
 
 from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.logprobs import chat_logprobs, completion_logprobs
 from stillroom.models.llms.openai_sdk import SdkCall
+from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request, Sender
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.models.llms.structured_modes import (
