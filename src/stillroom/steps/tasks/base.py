@@ -162,12 +162,18 @@ class _Task(_Step, ABC):
                 )
         return None
 
+    def _read_reply(self, text: str, row: Row | None) -> dict[str, Any]:
+        """The outputs of one reply as a run reads it: `format_output`, unless a task whose
+        `format_output` returns Nones for an unreadable reply (as distilabel's do) overrides
+        this to raise instead, so that the row's metadata says why its outputs are None."""
+        return self.format_output(text, row)  # type: ignore[attr-defined, no-any-return]
+
     def _format_one(self, text: str | None, row: Row | None) -> tuple[dict[str, Any], str | None]:
-        """`format_output` that never raises: failures give `None` outputs and the error."""
+        """`_read_reply` that never raises: failures give `None` outputs and the error."""
         if text is None:
             return self._output_on_failure(), None
         try:
-            formatted = self.format_output(text, row)
+            formatted = self._read_reply(text, row)
         except Exception as exc:
             return self._output_on_failure(), f"format_output failed: {describe_error(exc)}"
         if not isinstance(formatted, dict):

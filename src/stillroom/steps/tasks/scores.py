@@ -66,5 +66,16 @@ class ItemScoresTask(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        count = len((input or {}).get(self._scored_column) or [])
-        return {"scores": parse_scores(output or "", count, self.use_default_structured_output)}
+        """`{"scores": [...]}`, one per item; all None when the reply holds no score."""
+        try:
+            return self._read_reply(output or "", input)
+        except ValueError:
+            return {"scores": [None] * self._item_count(input)}
+
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        """The scores, raising ValueError when none can be read (a run records why)."""
+        count = self._item_count(row)
+        return {"scores": parse_scores(text, count, self.use_default_structured_output)}
+
+    def _item_count(self, row: dict[str, Any] | None) -> int:
+        return len((row or {}).get(self._scored_column) or [])
