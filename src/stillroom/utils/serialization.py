@@ -35,6 +35,12 @@ _S = TypeVar("_S", bound="Serializable")
 _T = TypeVar("_T")
 
 
+def gathered_names(cls: type, attribute: str) -> frozenset[str]:
+    """The union of the name sets the class attribute `attribute` holds on `cls` and its
+    bases (each class lists only its own)."""
+    return frozenset().union(*(vars(base).get(attribute, ()) for base in cls.__mro__))
+
+
 def type_info(cls: type) -> dict[str, str]:
     return {"module": cls.__module__, "name": cls.__qualname__}
 
@@ -193,7 +199,10 @@ class Serializable(BaseModel):
             raise ValidationError.from_exception_data(error.title, lines) from None
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
-        """This object as a plain dict with `type_info`; secret and excluded fields left out."""
+        """This object as a plain dict with `type_info`; secret and excluded fields left out,
+        and so are the fields stillroom adds to distilabel's class (`_stillroom_fields`) while
+        they hold their default: the dump of an object configured as distilabel allows is
+        distilabel's, and loads in either library."""
         secrets = secret_fields(type(self))
         special = set(secrets) | {
             name
@@ -207,6 +216,15 @@ class Serializable(BaseModel):
             if field.exclude or name in secrets or isinstance(value, SecretStr):
                 continue
             data[name] = _dump_value(value)
+        fields = type(self).model_fields
+        for name in gathered_names(type(self), "_stillroom_fields"):
+            field = fields.get(name)
+            if (
+                field is not None
+                and name in data
+                and getattr(self, name) == field.get_default(call_default_factory=True)
+            ):
+                del data[name]
         data[TYPE_INFO_KEY] = type_info(type(self))
         return data
 

@@ -212,7 +212,9 @@ class RemoteLLM(RequestSettingsMixin, StructuredOutputMixin, AsyncLLM):
         self._chain = None
 
     def _ensure_loaded(self, action: str) -> None:
-        if not self._client_set:
+        if self._client_set:  # the user's client stands for what load() builds
+            self._refuse_missing_batch_api()
+        else:
             super()._ensure_loaded(action)
 
     def unload(self) -> None:

@@ -15,7 +15,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import Field, PositiveInt, PrivateAttr
+from pydantic import Field, PositiveInt, PrivateAttr, model_validator
+from typing_extensions import Self
 
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError
@@ -76,12 +77,36 @@ class _Task(_Step, ABC):
         default=1, description="Generations per input row."
     )
 
-    _records_transcript: ClassVar[bool] = True
-    """Whether a task sending several requests per row keeps them and their replies in the
-    metadata column (with `add_raw_input` / `add_raw_output`); the Evol tasks keep only their
-    token counts, as distilabel's do."""
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = False
+    """Whether this task can take its replies from a provider's batch API (all its rows sent
+    at once, read back later): tasks making one request per row."""
+
+    @property
+    def records_transcript(self) -> bool:
+        """Whether a task sending several requests per row keeps them and their replies in the
+        metadata column (with `add_raw_input` / `add_raw_output`); the Evol tasks keep only
+        their token counts unless asked, as distilabel's do."""
+        return True
 
     _warned_reply_text: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _batch_generation_possible(self) -> Self:
+        if (
+            self.llm.use_offline_batch_generation
+            and not self._can_be_used_with_offline_batch_generation
+        ):
+            raise ValueError(
+                f"`{type(self).__name__}` task cannot be used with offline batch generation "
+                "(it does not take its replies from a provider's batch API). Set "
+                "use_offline_batch_generation=False on its LLM."
+            )
+        return self
+
+    @property
+    def is_global(self) -> bool:
+        """A task whose LLM uses a batch API gets every row at once, to send them together."""
+        return self.llm.use_offline_batch_generation or super().is_global
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

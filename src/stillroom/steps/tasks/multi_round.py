@@ -108,12 +108,12 @@ class Transcript:
     def metadata(self, task: _Task) -> dict[str, Any]:
         """The metadata entries of this transcript: one list item per request, token counts
         per stage; the raw requests and replies only for a task that records them
-        (`_records_transcript`) and asks for them (`add_raw_output` / `add_raw_input`)."""
+        (`records_transcript`) and asks for them (`add_raw_output` / `add_raw_input`)."""
         name = task.name
         meta: dict[str, Any] = {}
-        if task._records_transcript and task.add_raw_output:
+        if task.records_transcript and task.add_raw_output:
             meta[f"raw_output_{name}"] = list(self.outputs)
-        if task._records_transcript and task.add_raw_input:
+        if task.records_transcript and task.add_raw_input:
             meta[f"raw_input_{name}"] = list(self.inputs)
         for stage in dict.fromkeys(self.stages):
             picked = [i for i, s in enumerate(self.stages) if s == stage]

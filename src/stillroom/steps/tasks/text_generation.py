@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomUserError, step_label
+from stillroom.errors import StillroomError, StillroomUserError, step_label
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
@@ -24,6 +24,8 @@ class TextGeneration(Task):
 
     Columns: inputs = `columns`; outputs = `generation`, `model_name`.
     """
+
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = True
 
     system_prompt: str | None = Field(default=None, description="System message for every row.")
     use_system_prompt: bool = Field(default=True, description="Send the system prompt at all.")
@@ -49,7 +51,7 @@ class TextGeneration(Task):
         super().model_post_init(context)
         unused = [c for c in self.columns if c not in templates.variables(self.template)]
         if unused:
-            raise StillroomUserError(
+            raise StillroomError(
                 f"TextGeneration {self.name!r}: columns {unused} are not used by the template "
                 f"{self.template!r}. Reference each column as {{{{ column }}}} in the template, "
                 "or drop it from `columns`."
@@ -104,6 +106,8 @@ class ChatGeneration(Task):
 
     Columns: inputs = `messages`; outputs = `generation`, `model_name`.
     """
+
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = True
 
     @property
     def inputs(self) -> StepColumns:
