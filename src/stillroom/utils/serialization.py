@@ -218,11 +218,11 @@ class Serializable(BaseModel):
             data[name] = _dump_value(value)
         fields = type(self).model_fields
         for name in gathered_names(type(self), "_stillroom_fields"):
-            field = fields.get(name)
+            added = fields.get(name)
             if (
-                field is not None
+                added is not None
                 and name in data
-                and getattr(self, name) == field.get_default(call_default_factory=True)
+                and getattr(self, name) == added.get_default(call_default_factory=True)
             ):
                 del data[name]
         data[TYPE_INFO_KEY] = type_info(type(self))

@@ -19,9 +19,9 @@ def chat_logprobs(raw: Any) -> list[list[Logprob]] | None:
         return None
     return [
         [
-            {"token": alt.get("token"), "logprob": alt.get("logprob")}
+            Logprob(token=alt["token"], logprob=alt["logprob"])
             for alt in (token.get("top_logprobs") or [])
-            if isinstance(alt, dict)
+            if isinstance(alt, dict) and "token" in alt and "logprob" in alt
         ]
         for token in content
         if isinstance(token, dict)
@@ -34,7 +34,7 @@ def completion_logprobs(raw: Any) -> list[list[Logprob]] | None:
     if not isinstance(tops, list):
         return None
     return [
-        [{"token": token, "logprob": value} for token, value in position.items()]
+        [Logprob(token=token, logprob=value) for token, value in position.items()]
         for position in tops
         if isinstance(position, dict)
     ]

@@ -191,7 +191,7 @@ class _Task(_Step, ABC):
         """The outputs of one reply as a run reads it: `format_output`, unless a task whose
         `format_output` returns Nones for an unreadable reply (as distilabel's do) overrides
         this to raise instead, so that the row's metadata says why its outputs are None."""
-        return self.format_output(text, row)  # type: ignore[attr-defined, no-any-return]
+        return self.format_output(text, row)
 
     def _format_one(self, text: str | None, row: Row | None) -> tuple[dict[str, Any], str | None]:
         """`_read_reply` that never raises: failures give `None` outputs and the error."""
