@@ -23,6 +23,7 @@ from typing_extensions import Self
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
+from stillroom.mixins.requirements import RequirementsMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
 from stillroom.steps.artifacts import ArtifactsMixin
 from stillroom.steps.bookkeeping import (
@@ -171,7 +172,9 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
     return process
 
 
-class _Step(RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, Serializable, ABC):
+class _Step(
+    RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, RequirementsMixin, Serializable, ABC
+):
     """Fields, lifecycle, columns and graph wiring common to every step."""
 
     model_config = ConfigDict(
