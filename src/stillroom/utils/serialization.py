@@ -65,6 +65,11 @@ def import_type(
         ) from exc
     if not isinstance(module_name, str) or not isinstance(name, str):
         raise SerializationError(f"Malformed {TYPE_INFO_KEY!r}: {info!r} should name strings.")
+    # A file distilabel wrote names its modules; stillroom has each public name at the same
+    # path renamed, where it may be re-exported from the module defining it.
+    from_distilabel = module_name == "distilabel" or module_name.startswith("distilabel.")
+    if from_distilabel:
+        module_name = "stillroom" + module_name[len("distilabel") :]
     where = f"{TYPE_INFO_KEY} {module_name}.{name}"
     kind = expected.__name__.lstrip("_")
     allowed = ("stillroom", *allowed_modules)
@@ -87,7 +92,7 @@ def import_type(
     if not isinstance(obj, type):
         found = "nothing" if obj is None else f"a {type(obj).__name__}"
         raise SerializationError(f"Refusing {where}: it names {found}, not a {kind} class.")
-    if obj.__module__ != module.__name__ or obj.__qualname__ != name:
+    if not from_distilabel and (obj.__module__ != module.__name__ or obj.__qualname__ != name):
         raise SerializationError(
             f"Refusing {where}: that class is defined as {obj.__module__}.{obj.__qualname__}; "
             f"write type_info {{module: {obj.__module__}, name: {obj.__qualname__}}} instead."
@@ -257,6 +262,9 @@ class Serializable(BaseModel):
         allowed = (*allowed_modules, cls.__module__)
         data = dict(data)
         info = data.pop(TYPE_INFO_KEY, None)
+        # distilabel's dumps also describe the runtime parameters: derived from the class,
+        # not configuration, so nothing to load
+        data.pop("runtime_parameters_info", None)
         target = cls
         if info is not None:
             target = import_type(info, allowed, expected=cls)

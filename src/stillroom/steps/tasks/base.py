@@ -26,7 +26,7 @@ from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
 from stillroom.steps.typing import Row, StepColumns, StepOutput
-from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
 
 logger = logging.getLogger("stillroom.tasks")
 
@@ -76,6 +76,11 @@ class _Task(_Step, ABC):
     num_generations: RuntimeParameter[PositiveInt] = Field(
         default=1, description="Generations per input row."
     )
+    use_default_structured_output: bool = Field(
+        default=False,
+        description="Ask the LLM for JSON following the task's own schema "
+        "(`get_structured_output()`; tasks that have one).",
+    )
 
     _can_be_used_with_offline_batch_generation: ClassVar[bool] = False
     """Whether this task can take its replies from a provider's batch API (all its rows sent
@@ -89,6 +94,20 @@ class _Task(_Step, ABC):
         return True
 
     _warned_reply_text: bool = PrivateAttr(default=False)
+
+    def get_structured_output(self) -> StructuredOutputType | None:
+        """The JSON schema replies must follow when `use_default_structured_output` is on
+        (None: this task has none)."""
+        return None
+
+    @model_validator(mode="after")
+    def _default_structured_output_exists(self) -> Self:
+        if self.use_default_structured_output and self.get_structured_output() is None:
+            raise ValueError(
+                f"{type(self).__name__} has no default structured output; leave "
+                "use_default_structured_output False, or pass a structured_output to its LLM."
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_generation_possible(self) -> Self:
