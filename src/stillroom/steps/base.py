@@ -35,7 +35,7 @@ from stillroom.steps.bookkeeping import (
 )
 from stillroom.steps.context import current_pipeline
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
-from stillroom.utils.serialization import Serializable
+from stillroom.utils.serialization import TYPE_INFO_KEY, Serializable
 
 logger = logging.getLogger("stillroom.steps")
 
@@ -383,9 +383,16 @@ class _Step(
     # --- serialisation -----------------------------------------------------------------------
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The configuration in distilabel's shape: `resources` as a plain mapping (its type
+        is the field's) and the runtime parameters described (`runtime_parameters_info`,
+        ignored when loading)."""
         data = super().dump(**kwargs)
         if self._name_inferred:
             data["name"] = self.name
+        resources = data.get("resources")
+        if isinstance(resources, dict):
+            resources.pop(TYPE_INFO_KEY, None)
+        data["runtime_parameters_info"] = self.get_runtime_parameters_info()
         return data
 
 

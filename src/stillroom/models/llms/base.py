@@ -306,6 +306,26 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             names["generation_kwargs"] = {name: True for name in sorted(allowed)}
         return names
 
+    def get_runtime_parameters_info(self) -> list[dict[str, Any]]:
+        """As for any object, with `generation_kwargs` in distilabel's shape: its `keys`, each
+        generation setting this LLM takes, optional when it has a default."""
+        info = super().get_runtime_parameters_info()
+        allowed, _ = self.allowed_generation_kwargs()
+        parameters = inspect.signature(self._generation_signature()).parameters
+        keys = [
+            {
+                "name": name,
+                "optional": name not in parameters
+                or parameters[name].default is not inspect.Parameter.empty,
+            }
+            for name in sorted(allowed)
+        ]
+        for entry in info:
+            if entry["name"] == "generation_kwargs":
+                entry.pop("optional", None)
+                entry["keys"] = keys
+        return info
+
     def _check_runtime_value(self, name: str, value: Any) -> Any:
         if name != "generation_kwargs":
             return value
