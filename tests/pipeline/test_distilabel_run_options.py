@@ -50,7 +50,7 @@ def test_a_steps_requirements_count_too(tmp_path: Path) -> None:
         NeedsAbc(data=[{"a": 1}])
     assert pipeline.requirements_to_install() == ["no-such-package-abc"]
     with pytest.raises(StillroomUserError, match="not a pip requirement"):
-        requirements(["not a requirement !!"])
+        Pipeline(name="bad", requirements=["not a requirement !!"]).requirements_to_install()
 
 
 def test_run_takes_distilabels_options(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -31,6 +31,7 @@ from stillroom.errors import (
     StillroomUserError,
     did_you_mean,
 )
+from stillroom.mixins.requirements import missing_requirements
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.outputs import run_distiset
@@ -41,7 +42,6 @@ from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import StorageFormat
 from stillroom.steps.base import _Step
 from stillroom.steps.context import reset_current_pipeline, set_current_pipeline
-from stillroom.utils.requirements import missing_requirements
 from stillroom.utils.serialization import TYPE_INFO_KEY, read_file, type_info
 
 if TYPE_CHECKING:
