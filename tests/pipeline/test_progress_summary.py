@@ -32,9 +32,9 @@ def test_the_summary_counts_rows_failures_tokens_and_cost_per_step() -> None:
     llm = AsyncMockLLM(input_price_per_1m=2.0, output_price_per_1m=10.0)
     summary = _pipeline(llm).run(progress=False).summary
     assert summary is not None
-    task = summary.steps["text_generation"]
+    task = summary.steps["text_generation_0"]
     assert (task.rows, task.failed_rows, task.retries, task.cache_hits) == (5, 1, 0, 0)
-    assert summary.steps["load_data_from_dicts"].rows == 5
+    assert summary.steps["load_data_from_dicts_0"].rows == 5
     assert task.input_tokens == summary.tokens["mock"]["input"] > 0
     assert task.output_tokens == summary.tokens["mock"]["output"] > 0
     expected = (task.input_tokens * 2.0 + task.output_tokens * 10.0) / 1e6
@@ -55,9 +55,9 @@ def test_the_summary_counts_rows_failures_tokens_and_cost_per_step() -> None:
         "out",
         "cost",
     ]
-    assert task_line.split()[:4] == ["text_generation", "5", "1", "0"]
+    assert task_line.split()[:4] == ["text_generation_0", "5", "1", "0"]
     assert load_line.split()[-1] == "-"  # no LLM, no cost
-    assert summary.to_dict()["steps"]["text_generation"]["failed_rows"] == 1
+    assert summary.to_dict()["steps"]["text_generation_0"]["failed_rows"] == 1
 
 
 def test_a_cached_rerun_reports_replies_from_the_cache_and_the_tokens_saved(
@@ -68,7 +68,7 @@ def test_a_cached_rerun_reports_replies_from_the_cache_and_the_tokens_saved(
     with caplog.at_level(logging.INFO, logger="stillroom"):
         again = _pipeline(AsyncMockLLM()).run(progress=False).summary  # progress off: summary on
     assert again is not None
-    task = again.steps["text_generation"]
+    task = again.steps["text_generation_0"]
     saved = first.tokens["mock"]["input"] + first.tokens["mock"]["output"]
     # four answered replies come from the cache; the failed row is sent again
     assert (task.cache_hits, task.cached_tokens, again.requests_sent) == (4, saved, 1)
