@@ -70,3 +70,17 @@ def test_run_takes_distilabels_options(tmp_path: Path, caplog: pytest.LogCapture
     assert handler not in logging.getLogger("stillroom").handlers
     with pytest.raises(StillroomNotImplementedError, match="load_groups"):
         build(tmp_path / "g").run(load_groups=[["text_generation_0"]])
+
+
+def test_draw_writes_a_mermaid_flowchart(tmp_path: Path) -> None:
+    pipeline = build(tmp_path)
+    path = pipeline.draw(tmp_path / "graph.mmd")
+    text = path.read_text()
+    assert text.startswith("flowchart LR\n")
+    assert 'step0["load_data_from_dicts_0<br/><i>LoadDataFromDicts</i>"]' in text
+    assert "step0 -->|" in text and "| step1" in text  # labelled with the columns sent
+    plain = pipeline.draw(tmp_path / "graph.md", top_to_bottom=True, show_edge_labels=False)
+    assert plain.read_text().startswith("```mermaid\nflowchart TB\n")
+    assert "step0 --> step1" in plain.read_text()
+    with pytest.raises(StillroomUserError, match="Mermaid text, not an image"):
+        pipeline.draw(tmp_path / "pipeline.png")

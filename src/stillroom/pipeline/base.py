@@ -33,6 +33,7 @@ from stillroom.errors import (
 )
 from stillroom.mixins.requirements import missing_requirements
 from stillroom.pipeline.contracts import RunConfig
+from stillroom.pipeline.drawing import mermaid_source, write_mermaid
 from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.outputs import run_distiset
 from stillroom.pipeline.preview import preview_lines
@@ -371,6 +372,17 @@ class Pipeline:
             LoadDataFromDicts(name=DATASET_STEP, data=rows, batch_size=batch_size)
         for root in roots:
             self._add_edge(DATASET_STEP, root)
+
+    def draw(
+        self,
+        path: str | Path = "pipeline.mmd",
+        top_to_bottom: bool = False,
+        show_edge_labels: bool = True,
+    ) -> Path:
+        """Write the graph as a Mermaid flowchart to `path` (.mmd, or .md with a mermaid
+        block) and return the path; see `drawing` for why it is text, not a PNG."""
+        source = mermaid_source(self.dag, top_to_bottom, show_edge_labels)
+        return write_mermaid(path, source, self.name)
 
     # --- serialisation ------------------------------------------------------------------------
 
