@@ -164,9 +164,8 @@ def test_logprobs_are_returned_per_generation(mock_api: respx.MockRouter, loaded
     route = mock_api.post(CHAT).mock(return_value=httpx.Response(200, json=body))
     (output,) = loaded(make()).generate([USER], logprobs=True, top_logprobs=1)
     assert sent(route)["logprobs"] is True and sent(route)["top_logprobs"] == 1
-    assert output["logprobs"] == [
-        [{"token": "hi", "logprob": -0.1, "top_logprobs": [{"token": "hi", "logprob": -0.1}]}]
-    ]
+    # distilabel's shape: per generation, per token, the candidates at that position
+    assert output["logprobs"] == [[[{"token": "hi", "logprob": -0.1}]]]
 
 
 def test_raw_prompt_completion(mock_api: respx.MockRouter, loaded):

@@ -179,3 +179,66 @@ def test_cli_strict_cache_refuses_a_damaged_cache(tmp_path: Path, cache_dir: Pat
     lenient = cli(*args, "--no-cache", cache_dir=cache_dir)
     assert lenient.returncode == 0, lenient.stderr
     assert "integrity check" in lenient.stderr and "strict_cache" in lenient.stderr
+
+
+SCRIPT = """
+from stillroom.models import AsyncMockLLM
+from stillroom.pipeline import Pipeline
+from stillroom.steps import LoadDataFromDicts
+from stillroom.steps.tasks import TextGeneration
+
+with Pipeline(name="scripted") as my_pipeline:
+    LoadDataFromDicts(data=[{"instruction": "q"}]) >> TextGeneration(
+        llm=AsyncMockLLM(responses="hi")
+    )
+
+if __name__ == "__main__":
+    raise SystemExit("the __main__ block must not run")
+"""
+
+
+def test_cli_runs_a_pipeline_defined_by_a_script(tmp_path: Path, cache_dir: Path) -> None:
+    script = tmp_path / "make_pipeline.py"
+    script.write_text(SCRIPT)
+    base = ["pipeline", "run", "--script", str(script)]
+    missing = cli(*base, cache_dir=cache_dir)
+    assert missing.returncode != 0
+    assert "no Pipeline named 'pipeline'" in missing.stderr and "my_pipeline" in missing.stderr
+    result = cli(*base, "--pipeline-variable-name", "my_pipeline", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    assert "LLM requests: 1 sent" in result.stderr
+    again = cli(
+        *base, "--pipeline-variable-name", "my_pipeline", "--ignore-cache", cache_dir=cache_dir
+    )
+    assert again.returncode == 0, again.stderr
+    assert "LLM requests: 1 sent" in again.stderr  # afresh, as --no-cache
+
+
+def test_cli_reads_a_config_from_a_url(tmp_path: Path, cache_dir: Path) -> None:
+    import functools
+    import http.server
+    import threading
+
+    build().save(tmp_path / "p.yaml")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/p.yaml"
+        info = cli(
+            "pipeline",
+            "info",
+            "--config",
+            url,
+            "--allow-module",
+            "pipeline_helpers",
+            cache_dir=cache_dir,
+        )
+        assert info.returncode == 0, info.stderr
+        assert "pipeline 'saved'" in info.stdout and "loud" in info.stdout
+        gone = cli("pipeline", "info", "--config", url + ".missing", cache_dir=cache_dir)
+        assert gone.returncode != 0 and "Cannot read" in gone.stderr
+    finally:
+        server.shutdown()
+        server.server_close()

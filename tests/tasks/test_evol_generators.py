@@ -32,6 +32,7 @@ def test_instructions_grow_until_they_fit_the_length_window() -> None:
         min_length=14,
         max_length=20,
         batch_size=2,
+        add_raw_transcript=True,
     )
     batches = _collect(task)
     rows = [row for batch, _ in batches for row in batch]
@@ -60,6 +61,7 @@ def test_overlong_and_failed_instructions_are_dropped_and_answers_generated() ->
         min_length=6,
         max_length=10,
         batch_size=1,
+        add_raw_transcript=True,
         generate_answers=True,
     )
     ((batch, last),) = _collect(task)
@@ -121,7 +123,11 @@ def test_evol_complexity_generator_prompts_and_reply_parsing() -> None:
         return f"```\n{instruction} In detail.\n```"  # fenced, as small models often write
 
     task = EvolComplexityGenerator(
-        llm=MockLLM(responses=reply), num_instructions=1, min_length=30, max_length=60
+        llm=MockLLM(responses=reply),
+        num_instructions=1,
+        min_length=30,
+        max_length=60,
+        add_raw_transcript=True,
     )
     ((rows, last),) = _collect(task)
     assert last is True

@@ -20,7 +20,9 @@ def _numbered(prefix: str = "v"):
 
 
 def test_each_round_rewrites_the_previous_result() -> None:
-    task = EvolInstruct(llm=MockLLM(responses=_numbered()), num_evolutions=3)
+    task = EvolInstruct(
+        llm=MockLLM(responses=_numbered()), num_evolutions=3, add_raw_transcript=True
+    )
     (row,) = run(task, [{"instruction": "Add two numbers."}])
     prompts = [call.prompt for call in task.llm.calls]
     assert "Instruction:\nAdd two numbers.\n" in prompts[0]
@@ -29,7 +31,7 @@ def test_each_round_rewrites_the_previous_result() -> None:
     assert all(p.endswith("Reply with the new instruction only.") for p in prompts)
     assert row["evolved_instruction"] == "v3"
     assert meta(row, task, "raw_output") == [f"New instruction: v{i}" for i in (1, 2, 3)]
-    assert len(meta(row, task, "statistics")["input_tokens"]) == 3
+    assert len(meta(row, task, "statistics_instruction")["input_tokens"]) == 3
 
 
 def test_store_evolutions_include_original_and_answers() -> None:
@@ -150,3 +152,25 @@ def test_multi_request_tasks_take_one_generation_per_request() -> None:
     task = EvolQuality(llm=MockLLM(), num_evolutions=1)
     with pytest.raises(ValueError, match="num_generations must be 1"):
         task.set_runtime_parameters({"num_generations": 3})
+
+
+def test_metadata_holds_token_counts_per_stage_and_the_transcript_only_when_asked() -> None:
+    task = EvolInstruct(
+        name="evol", llm=MockLLM(responses=_numbered()), num_evolutions=2, generate_answers=True
+    )
+    (row,) = run(task, [{"instruction": "Add two numbers."}])
+    metadata = row["stillroom_metadata"]
+    assert set(metadata) == {"statistics_instruction_evol", "statistics_answer_evol"}
+    assert len(metadata["statistics_instruction_evol"]["input_tokens"]) == 2
+    assert len(metadata["statistics_answer_evol"]["output_tokens"]) == 1
+
+    task = EvolInstruct(
+        name="evol", llm=MockLLM(responses="x"), num_evolutions=2, add_raw_transcript=True
+    )
+    (row,) = run(task, [{"instruction": "Add two numbers."}])
+    assert meta(row, task, "raw_output") == ["x", "x"]
+    assert len(meta(row, task, "raw_input")) == 2
+    assert task.dump()["add_raw_transcript"] is True
+    assert EvolInstruct.from_dict(task.dump()).add_raw_transcript is True
+    task.add_raw_transcript = False
+    assert "add_raw_transcript" not in task.dump()  # distilabel's dump while at its default

@@ -41,6 +41,16 @@ def test_replies_without_scores_keep_the_row() -> None:
     assert row["scores"] == [2.0, None]
 
 
+def test_format_output_gives_none_scores_for_an_unreadable_reply() -> None:
+    """Called directly (as distilabel's code does), it never raises; a run records why."""
+    row = {"instruction": "q", "responses": ["a", "b"]}
+    quality = QualityScorer(llm=MockLLM())
+    assert quality.format_output("no scores here", row) == {"scores": [None, None]}
+    assert quality.format_output(None, row) == {"scores": [None, None]}
+    structured = QualityScorer(llm=MockLLM(), use_default_structured_output=True)
+    assert structured.format_output("not json", row) == {"scores": [None, None]}
+
+
 def test_json_mode_bounds_the_number_and_range_of_scores() -> None:
     reply = '{"scores": [2, 5]}'
     quality = QualityScorer(llm=MockLLM(responses=reply), use_default_structured_output=True)

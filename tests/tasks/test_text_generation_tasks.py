@@ -67,6 +67,27 @@ def test_structured_generation_pairs_the_prompt_with_the_row_schema() -> None:
     assert out["generation"] == '{"name": "Ada"}'
 
 
+def test_structured_generation_without_a_schema_sends_a_free_form_request() -> None:
+    task = StructuredGeneration(llm=MockLLM(responses="Ada"))
+    rows = run(
+        task, [{"instruction": "Name one."}, {"instruction": "Again.", "structured_output": None}]
+    )
+    assert [call.structured_output for call in task.llm.calls] == [None, None]
+    assert [row["generation"] for row in rows] == ["Ada", "Ada"]
+
+
+def test_text_generation_custom_template_reads_a_list_column() -> None:
+    task = TextGeneration(
+        llm=MockLLM(responses="ok"),
+        template="Like these:{% for e in examples %} [{{ e }}]{% endfor %}",
+        columns="examples",
+    )
+    run(task, [{"examples": ["one", "two"]}])
+    assert task.llm.calls[0].messages[-1]["content"] == "Like these: [one] [two]"
+    with pytest.raises(ValueError, match="must hold text"):
+        TextGeneration(llm=MockLLM()).format_input({"instruction": ["a list"]})
+
+
 def test_structured_generation_accepts_the_type_value_spelling() -> None:
     task = StructuredGeneration(llm=MockLLM(responses="21°C"))
     run(task, [{"instruction": "t?", "structured_output": {"type": "regex", "value": r"\d+°C"}}])

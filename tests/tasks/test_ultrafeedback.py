@@ -138,3 +138,12 @@ def test_json_mode_bounds_the_lists_and_ratings(aspect: str) -> None:
     assert schema_errors(good, schema) == []
     assert schema_errors({**good, "ratings": [1, 2, 3, 4]}, schema)
     assert schema_errors({**good, "ratings": [6, 2, 3]}, schema)
+
+
+def test_a_second_rationale_after_the_rating_explains_the_rating() -> None:
+    reply = "Type: 1\nRationale: clear\nRating: 4\nRationale: mostly right\n\nType: 2\nRationale: vague\nRating: 2\nRationale: wrong"
+    task = UltraFeedback(llm=MockLLM(responses=reply), aspect="truthfulness")
+    (row,) = run(task, [{"instruction": "q", "generations": ["a", "b"]}])
+    assert row["rationales"] == ["clear", "vague"]
+    assert row["ratings"] == [4, 2]
+    assert row["rationales-for-ratings"] == ["mostly right", "wrong"]

@@ -1,4 +1,5 @@
-"""`stillroom pipeline run|info --config p.yaml`: run or describe a saved pipeline.
+"""`stillroom pipeline run|info --config p.yaml` (or `--script s.py`): run or describe a
+pipeline, saved as a file or defined by a script (see `sources`).
 
 `run` exits 0 when every row succeeded, 3 when the run finished with failed rows, 130 when
 stopped with Ctrl-C (see `exit_codes`).
@@ -14,6 +15,7 @@ import yaml
 
 from stillroom.cli import exit_codes
 from stillroom.cli.options import log_options
+from stillroom.cli.sources import pipeline_from_config, pipeline_from_script
 from stillroom.errors import StillroomError
 
 
@@ -31,7 +33,17 @@ def register(commands: Any) -> None:
         help="Set a runtime parameter, e.g. text_generation.llm.generation_kwargs.temperature=0.7 "
         "(the value is read as YAML: numbers, true/false, lists). Repeat as needed.",
     )
-    run.add_argument("--no-cache", action="store_true", help="Start afresh; send every request.")
+    run.add_argument(
+        "--ignore-cache",
+        "--no-cache",
+        dest="no_cache",
+        action="store_true",
+        help="Start afresh; send every request.",
+    )
+    run.add_argument("--repo-id", help="Push the datasets to this Hub dataset repo when done.")
+    run.add_argument("--commit-message", help="Commit message of the push (with --repo-id).")
+    run.add_argument("--private", action="store_true", help="Create the Hub repo as private.")
+    run.add_argument("--token", help="Hub token for the push (default: $HF_TOKEN or login).")
     run.add_argument(
         "--storage-format", choices=["jsonl", "parquet"], default="jsonl", help="Dataset files."
     )
@@ -80,7 +92,22 @@ def register(commands: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, type=Path, help="Pipeline file (.yaml/.json).")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--config", metavar="PATH_OR_URL", help="Pipeline file (.yaml/.json), a path or a URL."
+    )
+    source.add_argument(
+        "--script",
+        metavar="PATH_OR_URL",
+        help="A Python script defining the pipeline (run as a module: its __main__ block "
+        "does not run).",
+    )
+    parser.add_argument(
+        "--pipeline-variable-name",
+        default="pipeline",
+        metavar="NAME",
+        help="With --script: the variable holding the pipeline (default: pipeline).",
+    )
     parser.add_argument(
         "--allow-module",
         action="append",
@@ -121,9 +148,10 @@ def parse_params(items: list[str]) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from stillroom.pipeline import Pipeline
-
-    pipeline = Pipeline.from_file(args.config, allowed_modules=args.allow_module)
+    if args.script is not None:
+        pipeline = pipeline_from_script(args.script, args.pipeline_variable_name)
+    else:
+        pipeline = pipeline_from_config(args.config, args.allow_module)
     if args.cache_dir is not None:
         pipeline.cache_dir = args.cache_dir
     return pipeline
@@ -153,6 +181,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         distiset.save_to_disk(args.output_dir)
         print(f"datasets saved to {args.output_dir}")
+    if args.repo_id is not None:
+        extra = {"commit_message": args.commit_message} if args.commit_message else {}
+        distiset.push_to_hub(args.repo_id, private=args.private, token=args.token, **extra)
+        print(f"datasets pushed to https://huggingface.co/datasets/{args.repo_id}")
     if args.view and args.dry_run is None:
         from stillroom.viewer import serve_until_interrupted, servers
 

@@ -34,6 +34,9 @@ class SavablePipeline(Protocol):
     @property
     def name(self) -> str: ...
 
+    enable_metadata: bool
+    """Whether the metadata column is kept in the Distiset."""
+
     def save(self, path: str | Path) -> Path: ...
 
 

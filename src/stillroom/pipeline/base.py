@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -23,8 +24,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from stillroom import __version__
 from stillroom.distiset import Distiset
-from stillroom.errors import SerializationError, StillroomError, did_you_mean
+from stillroom.errors import (
+    SerializationError,
+    StillroomError,
+    StillroomNotImplementedError,
+    StillroomUserError,
+    did_you_mean,
+)
+from stillroom.mixins.requirements import missing_requirements
 from stillroom.pipeline.contracts import RunConfig
+from stillroom.pipeline.drawing import mermaid_source, write_mermaid
 from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.outputs import run_distiset
 from stillroom.pipeline.preview import preview_lines
@@ -55,12 +64,34 @@ class Pipeline:
         name: str | None = None,
         description: str | None = None,
         cache_dir: str | Path | None = None,
+        enable_metadata: bool = True,
+        requirements: list[str] | None = None,
     ) -> None:
+        """`enable_metadata`: keep the `stillroom_metadata` column in the Distiset (it holds
+        each failed row's error, so stillroom keeps it by default; distilabel drops it unless
+        asked). `requirements`: pip requirements the run needs besides the steps' own
+        (`@requirements`), checked before any step loads."""
         self.name = name or "pipeline"
         self.description = description
         self.cache_dir = cache_dir
+        self.enable_metadata = enable_metadata
+        self.requirements = list(requirements or [])
         self.dag = DAG()
         self._tokens: list[Any] = []
+
+    def requirements_to_install(self) -> list[str]:
+        """The pipeline's and its steps' requirements that the installed packages miss."""
+        steps = [r for step in self.dag.steps.values() for r in step.requirements]
+        return missing_requirements([*self.requirements, *steps])
+
+    def _check_requirements(self) -> None:
+        missing = self.requirements_to_install()
+        if missing:
+            raise StillroomUserError(
+                f"Pipeline {self.name!r} needs packages that are not installed: "
+                f"{', '.join(missing)}. Install them (pip install {' '.join(map(repr, missing))}) "
+                "and run again."
+            )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, steps={list(self.dag.steps)})"
@@ -148,14 +179,18 @@ class Pipeline:
     def run(
         self,
         parameters: dict[str, Any] | None = None,
+        load_groups: Any = None,
         use_cache: bool = True,
+        storage_parameters: dict[str, Any] | None = None,
+        use_fs_to_pass_data: bool = False,
+        dataset: Iterable[dict[str, Any]] | None = None,
+        dataset_batch_size: int = DATASET_BATCH_SIZE,
+        logging_handlers: list[logging.Handler] | None = None,
         *,
         storage_format: StorageFormat = "jsonl",
         checkpoint_interval: float = 1.0,
         progress: bool | None = None,
         log_interval: float = 10.0,
-        dataset: Iterable[dict[str, Any]] | None = None,
-        dataset_batch_size: int = DATASET_BATCH_SIZE,
         max_failed_fraction: float | None = None,
         strict_cache: bool = False,
         view: bool = False,
@@ -168,8 +203,15 @@ class Pipeline:
             dataset: rows to feed a pipeline that has no generator step (a list of dicts or a
                 Hugging Face `Dataset`); they enter through a `LoadDataFromDicts` step named
                 "load_dataset" connected to every step without predecessors.
+            load_groups: distilabel's groups of steps loaded one after another; not honoured
+                yet (a value other than None is refused before anything runs).
             use_cache: resume an unfinished run of this same pipeline, and reuse cached LLM
                 replies. False starts afresh and sends every request (replies are still cached).
+            storage_parameters, use_fs_to_pass_data: accepted for distilabel's signature and
+                moot here: rows pass between steps in this process's memory and the datasets
+                are written under the cache directory (see docs/porting.md).
+            logging_handlers: extra `logging.Handler`s attached to the "stillroom" logger
+                while the run lasts.
             storage_format: "jsonl" (default), or "parquet" (needs pyarrow).
             checkpoint_interval: seconds between checkpoints (commits of the cache database).
             progress: True for progress bars, False for none, None to choose: bars on a
@@ -205,7 +247,21 @@ class Pipeline:
             strict_cache=strict_cache,
             view=view,
         )
-        return self._run(config, dataset, dataset_batch_size)
+        if load_groups is not None:
+            raise StillroomNotImplementedError(
+                f"Pipeline {self.name!r}: load_groups is not honoured yet; leave it None (every "
+                "step is loaded when the run starts)."
+            )
+        del storage_parameters, use_fs_to_pass_data  # moot in one process (see the docstring)
+        root = logging.getLogger("stillroom")
+        handlers = list(logging_handlers or [])
+        for handler in handlers:
+            root.addHandler(handler)
+        try:
+            return self._run(config, dataset, dataset_batch_size)
+        finally:
+            for handler in handlers:
+                root.removeHandler(handler)
 
     def _run(
         self,
@@ -216,6 +272,7 @@ class Pipeline:
         """Run as `config` asks, on this pipeline's executor (fed `dataset` first, if
         given); the datasets as a Distiset."""
         _check_fraction(self.name, config.max_failed_fraction)
+        self._check_requirements()
         if dataset is not None:
             self._feed(dataset, dataset_batch_size)
         with self._executor() as executor:
@@ -315,6 +372,17 @@ class Pipeline:
             LoadDataFromDicts(name=DATASET_STEP, data=rows, batch_size=batch_size)
         for root in roots:
             self._add_edge(DATASET_STEP, root)
+
+    def draw(
+        self,
+        path: str | Path = "pipeline.mmd",
+        top_to_bottom: bool = False,
+        show_edge_labels: bool = True,
+    ) -> Path:
+        """Write the graph as a Mermaid flowchart to `path` (.mmd, or .md with a mermaid
+        block) and return the path; see `drawing` for why it is text, not a PNG."""
+        source = mermaid_source(self.dag, top_to_bottom, show_edge_labels)
+        return write_mermaid(path, source, self.name)
 
     # --- serialisation ------------------------------------------------------------------------
 

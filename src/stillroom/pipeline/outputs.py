@@ -18,7 +18,8 @@ logger = logging.getLogger("stillroom.pipeline")
 
 def run_distiset(pipeline: SavablePipeline, outcome: RunOutcome) -> Distiset:
     """The Distiset of `outcome`: one DatasetDict per leaf, memory-mapped from the run's
-    files, the `stillroom_metadata` column kept (it holds each failed row's error); the
+    files, the `stillroom_metadata` column kept (it holds each failed row's error) unless
+    the pipeline was built with `enable_metadata=False`; the
     pipeline's `pipeline.yaml` is written next to them when first asked for."""
     folder = outcome.data_dir.parent
     log_path = folder / PIPELINE_LOG_FILENAME
@@ -31,7 +32,7 @@ def run_distiset(pipeline: SavablePipeline, outcome: RunOutcome) -> Distiset:
     distiset = create_distiset(
         outcome.data_dir,
         log_filename_path=log_path,
-        enable_metadata=True,
+        enable_metadata=pipeline.enable_metadata,
     )
     distiset.summary = outcome.summary
     distiset.write_pipeline_yaml_to(pipeline, pipeline_yaml)

@@ -23,6 +23,7 @@ from typing_extensions import Self
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
+from stillroom.mixins.requirements import RequirementsMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
 from stillroom.steps.artifacts import ArtifactsMixin
 from stillroom.steps.bookkeeping import (
@@ -34,7 +35,7 @@ from stillroom.steps.bookkeeping import (
 )
 from stillroom.steps.context import current_pipeline
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
-from stillroom.utils.serialization import Serializable
+from stillroom.utils.serialization import TYPE_INFO_KEY, Serializable
 
 logger = logging.getLogger("stillroom.steps")
 
@@ -171,7 +172,9 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
     return process
 
 
-class _Step(RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, Serializable, ABC):
+class _Step(
+    RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, RequirementsMixin, Serializable, ABC
+):
     """Fields, lifecycle, columns and graph wiring common to every step."""
 
     model_config = ConfigDict(
@@ -380,9 +383,16 @@ class _Step(RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, Serializable,
     # --- serialisation -----------------------------------------------------------------------
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
+        """The configuration in distilabel's shape: `resources` as a plain mapping (its type
+        is the field's) and the runtime parameters described (`runtime_parameters_info`,
+        ignored when loading)."""
         data = super().dump(**kwargs)
         if self._name_inferred:
             data["name"] = self.name
+        resources = data.get("resources")
+        if isinstance(resources, dict):
+            resources.pop(TYPE_INFO_KEY, None)
+        data["runtime_parameters_info"] = self.get_runtime_parameters_info()
         return data
 
 

@@ -35,6 +35,12 @@ _S = TypeVar("_S", bound="Serializable")
 _T = TypeVar("_T")
 
 
+def gathered_names(cls: type, attribute: str) -> frozenset[str]:
+    """The union of the name sets the class attribute `attribute` holds on `cls` and its
+    bases (each class lists only its own)."""
+    return frozenset().union(*(vars(base).get(attribute, ()) for base in cls.__mro__))
+
+
 def type_info(cls: type) -> dict[str, str]:
     return {"module": cls.__module__, "name": cls.__qualname__}
 
@@ -59,6 +65,11 @@ def import_type(
         ) from exc
     if not isinstance(module_name, str) or not isinstance(name, str):
         raise SerializationError(f"Malformed {TYPE_INFO_KEY!r}: {info!r} should name strings.")
+    # A file distilabel wrote names its modules; stillroom has each public name at the same
+    # path renamed, where it may be re-exported from the module defining it.
+    from_distilabel = module_name == "distilabel" or module_name.startswith("distilabel.")
+    if from_distilabel:
+        module_name = "stillroom" + module_name[len("distilabel") :]
     where = f"{TYPE_INFO_KEY} {module_name}.{name}"
     kind = expected.__name__.lstrip("_")
     allowed = ("stillroom", *allowed_modules)
@@ -81,7 +92,7 @@ def import_type(
     if not isinstance(obj, type):
         found = "nothing" if obj is None else f"a {type(obj).__name__}"
         raise SerializationError(f"Refusing {where}: it names {found}, not a {kind} class.")
-    if obj.__module__ != module.__name__ or obj.__qualname__ != name:
+    if not from_distilabel and (obj.__module__ != module.__name__ or obj.__qualname__ != name):
         raise SerializationError(
             f"Refusing {where}: that class is defined as {obj.__module__}.{obj.__qualname__}; "
             f"write type_info {{module: {obj.__module__}, name: {obj.__qualname__}}} instead."
@@ -193,7 +204,10 @@ class Serializable(BaseModel):
             raise ValidationError.from_exception_data(error.title, lines) from None
 
     def dump(self, **kwargs: Any) -> dict[str, Any]:
-        """This object as a plain dict with `type_info`; secret and excluded fields left out."""
+        """This object as a plain dict with `type_info`; secret and excluded fields left out,
+        and so are the fields stillroom adds to distilabel's class (`_stillroom_fields`) while
+        they hold their default: the dump of an object configured as distilabel allows is
+        distilabel's, and loads in either library."""
         secrets = secret_fields(type(self))
         special = set(secrets) | {
             name
@@ -207,6 +221,15 @@ class Serializable(BaseModel):
             if field.exclude or name in secrets or isinstance(value, SecretStr):
                 continue
             data[name] = _dump_value(value)
+        fields = type(self).model_fields
+        for name in gathered_names(type(self), "_stillroom_fields"):
+            added = fields.get(name)
+            if (
+                added is not None
+                and name in data
+                and getattr(self, name) == added.get_default(call_default_factory=True)
+            ):
+                del data[name]
         data[TYPE_INFO_KEY] = type_info(type(self))
         return data
 
@@ -239,6 +262,9 @@ class Serializable(BaseModel):
         allowed = (*allowed_modules, cls.__module__)
         data = dict(data)
         info = data.pop(TYPE_INFO_KEY, None)
+        # distilabel's dumps also describe the runtime parameters: derived from the class,
+        # not configuration, so nothing to load
+        data.pop("runtime_parameters_info", None)
         target = cls
         if info is not None:
             target = import_type(info, allowed, expected=cls)

@@ -14,8 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ClassVar, TypeVar
 
-from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr, model_validator
-from typing_extensions import Self
+from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 
 from stillroom.errors import (
     StillroomNotImplementedError,
@@ -33,7 +32,7 @@ from stillroom.mixins.runtime_parameters import (
 from stillroom.models.llms.resilience import RetryCounter
 from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.event_loop import LoopThread
-from stillroom.utils.serialization import Serializable, secret_fields
+from stillroom.utils.serialization import Serializable, gathered_names, secret_fields
 
 _NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 
@@ -122,7 +121,7 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     use_offline_batch_generation: RuntimeParameter[bool] = Field(
         default=False,
         description="Send the requests through the provider's batch API (backends that have "
-        "one); an LLM without one refuses True when it is built.",
+        "one); an LLM without one refuses True before its first request.",
     )
     offline_batch_generation_block_until_done: RuntimeParameter[PositiveInt | None] = Field(
         default=None,
@@ -183,35 +182,25 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
     @classmethod
     def transport_fields(cls) -> frozenset[str]:
         """Every `_transport_fields` name declared by this class or its bases."""
-        return _gathered(cls, "_transport_fields")
+        return gathered_names(cls, "_transport_fields")
 
-    @model_validator(mode="after")
-    def _batch_api_available(self) -> Self:
+    def _ensure_loaded(self, action: str) -> None:
+        """Also refuse, before any request, `use_offline_batch_generation` on a backend
+        without a batch API (checked here, not when the LLM is built: a task decides first
+        whether it can take its replies from a batch at all, as in distilabel)."""
+        super()._ensure_loaded(action)
+        self._refuse_missing_batch_api()
+
+    def _refuse_missing_batch_api(self) -> None:
         if self.use_offline_batch_generation and not self._has_batch_api():
             raise StillroomNotImplementedError(
                 f"{type(self).__name__} has no offline batch generation: leave "
                 "use_offline_batch_generation at False, or use a backend whose provider has a "
                 "batch API."
             )
-        return self
 
     def _has_batch_api(self) -> bool:
         return type(self).offline_batch_generate is not LLM.offline_batch_generate
-
-    def dump(self, **kwargs: Any) -> dict[str, Any]:
-        """The configuration as a dict (see `Serializable.dump`), without the fields stillroom
-        adds to distilabel's (`_stillroom_fields`) while they hold their default."""
-        data = super().dump(**kwargs)
-        fields = type(self).model_fields
-        for name in _gathered(type(self), "_stillroom_fields"):
-            field = fields.get(name)
-            if (
-                field is not None
-                and name in data
-                and getattr(self, name) == field.get_default(call_default_factory=True)
-            ):
-                del data[name]
-        return data
 
     def learnt_state(self) -> dict[str, Any]:
         """What the LLM found out about its server during a run (JSON-able), which a resumed
@@ -348,6 +337,26 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
             names["generation_kwargs"] = {name: True for name in sorted(allowed)}
         return names
 
+    def get_runtime_parameters_info(self) -> list[dict[str, Any]]:
+        """As for any object, with `generation_kwargs` in distilabel's shape: its `keys`, each
+        generation setting this LLM takes, optional when it has a default."""
+        info = super().get_runtime_parameters_info()
+        allowed, _ = self.allowed_generation_kwargs()
+        parameters = inspect.signature(self._generation_signature()).parameters
+        keys = [
+            {
+                "name": name,
+                "optional": name not in parameters
+                or parameters[name].default is not inspect.Parameter.empty,
+            }
+            for name in sorted(allowed)
+        ]
+        for entry in info:
+            if entry["name"] == "generation_kwargs":
+                entry.pop("optional", None)
+                entry["keys"] = keys
+        return info
+
     def _check_runtime_value(self, name: str, value: Any) -> Any:
         if name != "generation_kwargs":
             return value
@@ -453,11 +462,6 @@ class AsyncLLM(LLM):
             self._loop_thread.close()
             self._loop_thread = None
         super().unload()
-
-
-def _gathered(cls: type, attribute: str) -> frozenset[str]:
-    """The union of the name sets `attribute` holds on `cls` and its bases."""
-    return frozenset().union(*(vars(base).get(attribute, ()) for base in cls.__mro__))
 
 
 def is_async_llm(llm: LLM) -> bool:

@@ -22,9 +22,11 @@ from pydantic import Field, PrivateAttr
 from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.image_parts import IMAGE_TOKENS, count_images
+from stillroom.models.llms.logprobs import chat_logprobs, completion_logprobs
+from stillroom.models.llms.openai_sdk import SdkCall
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
-from stillroom.models.llms.sending import Request
+from stillroom.models.llms.sending import Request, Sender
 from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
 from stillroom.models.llms.structured_modes import (
     AUTO_ORDER,
@@ -157,6 +159,12 @@ class OpenAILLM(RemoteLLM):
     async def _close_client(self, client: openai.AsyncOpenAI) -> None:
         await client.close()
 
+    def _first_link(self) -> Sender:
+        """Through the openai client the user set as `_aclient`, if any (`openai_sdk`)."""
+        if self._client_set:
+            return SdkCall(self._sdk_client, self.timeout)
+        return super()._first_link()
+
     def _request_headers(self) -> dict[str, str]:
         secret = self._secret.get_secret_value() if self._secret is not None else ""
         headers = {
@@ -219,7 +227,10 @@ class OpenAILLM(RemoteLLM):
     async def agenerate(
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
-        """`num_generations` chat replies to one conversation (see `request_settings`)."""
+        """`num_generations` chat replies to one conversation (see `request_settings`); a
+        string is sent as a raw prompt to the completions endpoint, as distilabel does."""
+        if isinstance(input, str):
+            return await self._complete_prompt({"prompt": input}, num_generations, settings)
         messages, structured = split_input(input)
         params = self._settings_payload(settings)
         collector = self._collector(structured, num_generations)
@@ -479,7 +490,8 @@ class OpenAILLM(RemoteLLM):
             if not isinstance(message, dict):
                 raise self._malformed("a choice has no message", choice)
             texts.append(reply_text(message, mode) if chat else message.get("text"))
-            logprobs.append(_logprobs(choice.get("logprobs")))
+            read = chat_logprobs if chat else completion_logprobs
+            logprobs.append(read(choice.get("logprobs")))
         usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
         outputs = _split_count(usage.get("completion_tokens"), texts)
         return [
@@ -509,34 +521,3 @@ def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]
     for index in range(total - sum(shares)):
         shares[index % len(shares)] += 1
     return [*shares]  # as list[int | None]
-
-
-def _logprobs(raw: Any) -> list[dict[str, Any]] | None:
-    """Per-token log-probabilities as [{token, logprob, top_logprobs}], chat or completions."""
-    if not isinstance(raw, dict):
-        return None
-    if isinstance(raw.get("content"), list):  # chat
-        return [
-            {
-                "token": t.get("token"),
-                "logprob": t.get("logprob"),
-                "top_logprobs": [
-                    {"token": alt.get("token"), "logprob": alt.get("logprob")}
-                    for alt in t.get("top_logprobs") or []
-                ],
-            }
-            for t in raw["content"]
-        ]
-    tokens = raw.get("tokens") or []  # completions
-    values = raw.get("token_logprobs") or []
-    tops = raw.get("top_logprobs") or []
-    return [
-        {
-            "token": token,
-            "logprob": values[i] if i < len(values) else None,
-            "top_logprobs": [
-                {"token": k, "logprob": v} for k, v in (tops[i] if i < len(tops) else {}).items()
-            ],
-        }
-        for i, token in enumerate(tokens)
-    ]

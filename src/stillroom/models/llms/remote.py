@@ -92,9 +92,19 @@ class RemoteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMi
     api_key_env: str | None = Field(default=None, description=API_KEY_ENV_DESCRIPTION)
 
     _sdk_client: Any = PrivateAttr(default=None)
+    _client_set: bool = PrivateAttr(default=False)
     _sessions: LoopSessions | None = PrivateAttr(default=None)
     _headers: dict[str, str] = PrivateAttr(default_factory=dict)
     _secret: SecretStr | None = PrivateAttr(default=None)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Read the key from `$api_key_env` when the LLM is built (as distilabel does), so
+        `llm.api_key` shows it; `load()` reads the variable again if it was unset then."""
+        super().model_post_init(context)
+        if self.api_key is None:
+            key = secret_from_env(self.api_key_env)
+            if key is not None:
+                self.__dict__["api_key"] = key  # no validation round: it is a SecretStr
 
     @property
     def model_name(self) -> str:
@@ -124,15 +134,32 @@ class RemoteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMi
         the LLM is loaded (None otherwise, as in distilabel).
 
         Built lazily because importing an SDK (the openai one takes about half a second) is a
-        cost only code using the client should pay: the LLM's own requests never go through it.
+        cost only code using the client should pay: the LLM's own requests never go through it
+        unless the user sets this attribute (see `_first_link`).
         """
         if self._sdk_client is None and self._sessions is not None:
             self._sdk_client = self._make_client(self._sessions)
         return self._sdk_client
 
+    @_aclient.setter
+    def _aclient(self, client: Any) -> None:
+        """Use `client` (an SDK client the user built or mocked) as distilabel's code does:
+        it stands for what `load()` would build, and a backend whose requests can go through
+        its SDK sends them with it (`_first_link`), keeping this LLM's retries and limits."""
+        self._sdk_client = client
+        self._client_set = client is not None
+        self._chain = None
+
+    def _ensure_loaded(self, action: str) -> None:
+        if self._client_set:  # the user's client stands for what load() builds
+            self._refuse_missing_batch_api()
+        else:
+            super()._ensure_loaded(action)
+
     def unload(self) -> None:
-        client, self._sdk_client = self._sdk_client, None
+        client = None if self._client_set else self._sdk_client  # the user's stays theirs
         if client is not None:
+            self._sdk_client = None
             self.run_sync(self._close_client(client))
         sessions, self._sessions = self._sessions, None
         closing = sessions.close_all() if sessions is not None else []

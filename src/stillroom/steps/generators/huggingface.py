@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field, PrivateAttr
 
 from stillroom.distiset import Distiset
-from stillroom.errors import MissingExtraError, StillroomError, did_you_mean
+from stillroom.errors import MissingExtraError, StillroomError, StillroomUserError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.steps.base import GeneratorStep
 from stillroom.steps.generators.batching import batches_with_last
@@ -468,12 +468,12 @@ def _pick(
             return default
         if len(available) == 1:
             return available[0]
-        raise StillroomError(
+        raise StillroomUserError(
             f"{label}: {where!r} has several {what}s ({', '.join(available)}) and none is "
             f"named {default!r}; set {what} to one of them."
         )
     if wanted not in available:
-        raise StillroomError(
+        raise StillroomUserError(
             f"{label}: no {what} {wanted!r} in {where!r}; available: "
             f"{', '.join(available)}.{did_you_mean(wanted, available)}"
         )

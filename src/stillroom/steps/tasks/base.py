@@ -13,9 +13,10 @@ import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import Field, PositiveInt, PrivateAttr
+from pydantic import Field, PositiveInt, PrivateAttr, model_validator
+from typing_extensions import Self
 
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import StillroomError, StillroomUserError
@@ -27,7 +28,7 @@ from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.tasks.display import show_formatted_input
 from stillroom.steps.typing import Row, StepColumns, StepOutput
-from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
 
 logger = logging.getLogger("stillroom.tasks")
 
@@ -77,8 +78,51 @@ class _Task(_Step, ABC):
     num_generations: RuntimeParameter[PositiveInt] = Field(
         default=1, description="Generations per input row."
     )
+    use_default_structured_output: bool = Field(
+        default=False,
+        description="Ask the LLM for JSON following the task's own schema "
+        "(`get_structured_output()`; tasks that have one).",
+    )
+
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = False
+    """Whether this task can take its replies from a provider's batch API (all its rows sent
+    at once, read back later): tasks making one request per row."""
+
+    @property
+    def records_transcript(self) -> bool:
+        """Whether a task sending several requests per row keeps them and their replies in the
+        metadata column (with `add_raw_input` / `add_raw_output`); the Evol tasks keep only
+        their token counts unless asked, as distilabel's do."""
+        return True
 
     _warned_reply_text: bool = PrivateAttr(default=False)
+
+    def get_structured_output(self) -> StructuredOutputType | None:
+        """The JSON schema replies must follow when `use_default_structured_output` is on
+        (None: this task has none)."""
+        return None
+
+    @model_validator(mode="after")
+    def _default_structured_output_exists(self) -> Self:
+        if self.use_default_structured_output and self.get_structured_output() is None:
+            raise ValueError(
+                f"{type(self).__name__} has no default structured output; leave "
+                "use_default_structured_output False, or pass a structured_output to its LLM."
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _batch_generation_possible(self) -> Self:
+        if (
+            self.llm.use_offline_batch_generation
+            and not self._can_be_used_with_offline_batch_generation
+        ):
+            raise ValueError(
+                f"`{type(self).__name__}` task cannot be used with offline batch generation "
+                "(it does not take its replies from a provider's batch API). Set "
+                "use_offline_batch_generation=False on its LLM."
+            )
+        return self
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -180,12 +224,18 @@ class _Task(_Step, ABC):
                 )
         return None
 
+    def _read_reply(self, text: str, row: Row | None) -> dict[str, Any]:
+        """The outputs of one reply as a run reads it: `format_output`, unless a task whose
+        `format_output` returns Nones for an unreadable reply (as distilabel's do) overrides
+        this to raise instead, so that the row's metadata says why its outputs are None."""
+        return self.format_output(text, row)
+
     def _format_one(self, text: str | None, row: Row | None) -> tuple[dict[str, Any], str | None]:
-        """`format_output` that never raises: failures give `None` outputs and the error."""
+        """`_read_reply` that never raises: failures give `None` outputs and the error."""
         if text is None:
             return self._output_on_failure(), None
         try:
-            formatted = self.format_output(text, row)
+            formatted = self._read_reply(text, row)
         except Exception as exc:
             return self._output_on_failure(), f"format_output failed: {describe_error(exc)}"
         if not isinstance(formatted, dict):

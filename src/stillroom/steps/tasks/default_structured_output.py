@@ -9,23 +9,21 @@ mode) return JSON the task parses directly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
 
 
 class DefaultStructuredOutputMixin(BaseModel):
-    """Adds `use_default_structured_output` and the request pairing it implies."""
+    """The request pairing `use_default_structured_output` (a field of every task, as in
+    distilabel) implies, for a task defining `get_structured_output()`."""
 
-    use_default_structured_output: bool = Field(
-        default=False, description="Ask the LLM for JSON following the task's own schema."
-    )
+    if TYPE_CHECKING:  # fields and methods of the task (`_Task`)
+        use_default_structured_output: bool
 
-    def get_structured_output(self) -> StructuredOutputType | None:
-        """The JSON schema replies must follow when `use_default_structured_output` is on."""
-        return None
+        def get_structured_output(self) -> StructuredOutputType | None: ...
 
     def _request(self, messages: ChatType, items: int | None = None) -> FormattedInput:
         """`messages`, paired with the task's schema when structured output is on.

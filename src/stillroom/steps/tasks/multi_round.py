@@ -9,7 +9,9 @@ request), and finally returns what it built. The same exchange then runs two way
 * `run_alone` drives one exchange through an `AsyncLLM`, request by request (what an engine
   scheduling rows independently calls, through `aprocess_row`).
 
-A `Transcript` keeps every request and reply of one row for the metadata column. A failed
+A `Transcript` keeps every request and reply of one row for the metadata column, each under
+the stage that asked it (EvolInstruct's `instruction` and `answer` rounds), as distilabel keys
+them: `statistics_<stage>_<task name>`. A failed
 request, a missing reply or a reply the task cannot read ends the exchange with a
 `ReplyError`; a row with a None input, or one the rounds reject (`RowInputError`), ends it
 before any request. The row is then kept with `None` outputs and the error recorded.
@@ -63,15 +65,21 @@ class Transcript:
     outputs: list[str | None] = field(default_factory=list)
     input_tokens: list[int | None] = field(default_factory=list)
     output_tokens: list[int | None] = field(default_factory=list)
+    stages: list[str | None] = field(default_factory=list)
 
     def ask(
-        self, request: FormattedInput, parse: Callable[[str], T] | None = None
+        self,
+        request: FormattedInput,
+        parse: Callable[[str], T] | None = None,
+        stage: str | None = None,
     ) -> Generator[FormattedInput, LLMResult, T]:
         """Send `request` (`yield from` it inside an exchange) and return the parsed reply.
 
+        `stage` names the kind of request in the metadata keys (None: the task's name only).
         Raises `ReplyError` when the request failed, gave no text, or `parse` raised.
         """
         result = yield request
+        self.stages.append(stage)
         text = self._record(request, result)
         if parse is None:
             return text  # type: ignore[return-value]
@@ -98,17 +106,21 @@ class Transcript:
         return text
 
     def metadata(self, task: _Task) -> dict[str, Any]:
-        """The metadata entries of this transcript: one list item per request."""
+        """The metadata entries of this transcript: one list item per request, token counts
+        per stage; the raw requests and replies only for a task that records them
+        (`records_transcript`) and asks for them (`add_raw_output` / `add_raw_input`)."""
         name = task.name
         meta: dict[str, Any] = {}
-        if task.add_raw_output:
+        if task.records_transcript and task.add_raw_output:
             meta[f"raw_output_{name}"] = list(self.outputs)
-        if task.add_raw_input:
+        if task.records_transcript and task.add_raw_input:
             meta[f"raw_input_{name}"] = list(self.inputs)
-        if self.inputs:
-            meta[f"statistics_{name}"] = {
-                "input_tokens": list(self.input_tokens),
-                "output_tokens": list(self.output_tokens),
+        for stage in dict.fromkeys(self.stages):
+            picked = [i for i, s in enumerate(self.stages) if s == stage]
+            key = f"statistics_{stage}_{name}" if stage else f"statistics_{name}"
+            meta[key] = {
+                "input_tokens": [self.input_tokens[i] for i in picked],
+                "output_tokens": [self.output_tokens[i] for i in picked],
             }
         return meta
 

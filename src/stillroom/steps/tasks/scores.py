@@ -96,10 +96,21 @@ class ItemScoresTask(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        row = input or {}
-        present = self._present(row)
-        read = parse_scores(output or "", len(present), self.use_default_structured_output)
-        scores: list[float | None] = [None] * len(row.get(self._scored_column) or [])
+        """`{"scores": [...]}`, one per item (None for a None item); all None when the reply
+        holds no score."""
+        try:
+            return self._read_reply(output or "", input)
+        except ValueError:
+            return {"scores": [None] * self._item_count(input)}
+
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        """The scores, raising ValueError when none can be read (a run records why)."""
+        present = self._present(row or {})
+        read = parse_scores(text, len(present), self.use_default_structured_output)
+        scores: list[float | None] = [None] * self._item_count(row)
         for index, score in zip(present, read, strict=True):
             scores[index] = score
         return {"scores": scores}
+
+    def _item_count(self, row: dict[str, Any] | None) -> int:
+        return len((row or {}).get(self._scored_column) or [])

@@ -17,10 +17,11 @@ class StructuredGeneration(Task):
 
     `structured_output` is `{"format": "json", "schema": <JSON schema or pydantic model>}` or
     `{"format": "regex", "schema": <pattern>}` (the older `{"type": ..., "value": ...}` spelling
-    is accepted too). The reply is kept as text: parse the JSON downstream if you need it.
+    is accepted too). A row without one (no column, or None) gets a free-form reply, as in
+    distilabel. The reply is kept as text: parse the JSON downstream if you need it.
     With `use_system_prompt=True` a `system_prompt` column is sent as the system message.
 
-    Columns: inputs = `instruction`, `structured_output` (and `system_prompt` with
+    Columns: inputs = `instruction`, optional `structured_output` (and `system_prompt` with
     `use_system_prompt`); outputs = `generation`, `model_name`.
     """
 
@@ -30,7 +31,7 @@ class StructuredGeneration(Task):
 
     @property
     def inputs(self) -> StepColumns:
-        columns = {"instruction": True, "structured_output": True}
+        columns = {"instruction": True, "structured_output": False}
         if self.use_system_prompt:
             columns["system_prompt"] = True
         return columns
@@ -55,9 +56,11 @@ class StructuredGeneration(Task):
         messages: ChatType = [{"role": "user", "content": instruction}]
         if self.use_system_prompt:
             messages.insert(0, {"role": "system", "content": str(input["system_prompt"])})
-        return messages, self._structured_output(input["structured_output"])
+        return messages, self._structured_output(input.get("structured_output"))
 
-    def _structured_output(self, value: Any) -> StructuredOutputType:
+    def _structured_output(self, value: Any) -> StructuredOutputType | None:
+        if value is None:
+            return None
         if isinstance(value, dict) and "type" in value and "value" in value:
             value = {"format": value["type"], "schema": value["value"]}
         if (

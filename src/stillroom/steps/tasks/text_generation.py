@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError, step_label
+from stillroom.errors import StillroomError, StillroomUserError, step_label
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
 from stillroom.utils import templates
+from stillroom.utils.chat import is_openai_format as is_conversation
 
 
 class TextGeneration(Task):
@@ -23,6 +24,8 @@ class TextGeneration(Task):
 
     Columns: inputs = `columns`; outputs = `generation`, `model_name`.
     """
+
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = True
 
     system_prompt: str | None = Field(default=None, description="System message for every row.")
     use_system_prompt: bool = Field(default=True, description="Send the system prompt at all.")
@@ -63,13 +66,21 @@ class TextGeneration(Task):
         return ["generation", "model_name"]
 
     def format_input(self, input: dict[str, Any]) -> ChatType:
+        """The user message: the template rendered with the row's `columns`.
+
+        The default template sends the column as the prompt, so it must hold text; a custom
+        template may read other values (e.g. loop over a list). A conversation is refused
+        either way: ChatGeneration continues those.
+        """
         values = {}
+        custom = self.template != type(self).model_fields["template"].default
         for column in self.columns:
             value = input[column]
-            if not isinstance(value, str):
-                raise StillroomError(
+            if (value and is_conversation(value)) or not (custom or isinstance(value, str)):
+                raise StillroomUserError(
                     f"TextGeneration {self.name!r}: column {column!r} must hold text, got "
-                    f"{type(value).__name__} {value!r}. Use ChatGeneration for conversations."
+                    f"{type(value).__name__} {value!r:.200}. Use ChatGeneration for "
+                    "conversations, or a `template` that reads other values."
                 )
             values[column] = value
         prompt = templates.render(
@@ -96,6 +107,8 @@ class ChatGeneration(Task):
     Columns: inputs = `messages`; outputs = `generation`, `model_name`.
     """
 
+    _can_be_used_with_offline_batch_generation: ClassVar[bool] = True
+
     @property
     def inputs(self) -> StepColumns:
         return ["messages"]
@@ -117,12 +130,12 @@ class ChatGeneration(Task):
                 for m in messages
             )
         ):
-            raise StillroomError(
+            raise StillroomUserError(
                 f"ChatGeneration {self.name!r}: column 'messages' must be a non-empty list of "
                 f"{{'role': ..., 'content': ...}} dicts, got {messages!r:.200}."
             )
         if messages[-1]["role"] != "user":
-            raise StillroomError(
+            raise StillroomUserError(
                 f"ChatGeneration {self.name!r}: the conversation must end with a user message "
                 f"for the assistant to answer; it ends with a {messages[-1]['role']!r} message."
             )

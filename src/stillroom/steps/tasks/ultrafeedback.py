@@ -158,10 +158,14 @@ def _text_blocks(reply: str, count: int) -> list[dict[str, Any]]:
 
 
 def _fields(chunk: str) -> dict[str, Any]:
+    """The fields of one text's block. A second `Rationale:` (UltraFeedback's own layout for
+    the typed aspects: Type, Rationale, Rating, Rationale) explains the rating."""
     found = list(_FIELD.finditer(chunk))
     fields: dict[str, Any] = {}
     for i, match in enumerate(found):
         end = found[i + 1].start() if i + 1 < len(found) else len(chunk)
         column = _FIELD_COLUMNS[re.sub(r"\s+", " ", match.group(1).lower())]
+        if column == "rationales" and column in fields:
+            column = "rationales-for-ratings"
         fields.setdefault(column, chunk[match.end() : end].strip())
     return fields

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from stillroom.models.llms.logprobs import chat_logprobs
 from stillroom.models.llms.resilience import FailedAttempt
 from stillroom.models.llms.structured import Sample
 
@@ -24,23 +25,8 @@ def chat_sample(data: Any, malformed: Malformed) -> Sample:
         message.get("content"),
         usage.get("prompt_tokens"),
         usage.get("completion_tokens"),
-        _chat_logprobs(choices[0].get("logprobs")),
+        chat_logprobs(choices[0].get("logprobs")),
     )
-
-
-def _chat_logprobs(raw: Any) -> list[list[dict[str, Any]]] | None:
-    """Per generated token, its top alternatives as [{token, logprob}] (distilabel's form)."""
-    content = raw.get("content") if isinstance(raw, dict) else None
-    if not isinstance(content, list):
-        return None
-    return [
-        [
-            {"token": alt.get("token"), "logprob": alt.get("logprob")}
-            for alt in (token.get("top_logprobs") or [])
-        ]
-        for token in content
-        if isinstance(token, dict)
-    ]
 
 
 def text_generation_sample(data: Any, input_tokens: int | None, malformed: Malformed) -> Sample:

@@ -71,7 +71,7 @@ class EvolInstruct(mutations.EvolMutationsMixin, MultiRoundTask):
         evolved: list[str] = []
         for _ in range(self.num_evolutions):
             request = self._mutation_request(rng.choice(names), {"instruction": instruction})
-            instruction = yield from transcript.ask(request, clean_instruction)
+            instruction = yield from transcript.ask(request, clean_instruction, stage="instruction")
             evolved.append(instruction)
         if self.store_evolutions and self.include_original_instruction:
             evolved.insert(0, original)
@@ -94,5 +94,5 @@ def answer_each(transcript: Transcript, instructions: list[str]) -> Exchange[lis
     answers = []
     for instruction in instructions:
         request: ChatType = [{"role": "user", "content": instruction}]
-        answers.append((yield from transcript.ask(request, parsing.clean_text)))
+        answers.append((yield from transcript.ask(request, parsing.clean_text, stage="answer")))
     return answers

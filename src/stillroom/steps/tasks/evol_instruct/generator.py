@@ -117,7 +117,9 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
 
     def _attempt(self, slot: _Slot, request: ChatType) -> Exchange[str | ReplyError]:
         try:
-            return (yield from slot.transcript.ask(request, self._read_instruction))
+            return (
+                yield from slot.transcript.ask(request, self._read_instruction, stage="instruction")
+            )
         except ReplyError as exc:
             return exc
 

@@ -104,7 +104,19 @@ class EvolMutationsMixin(BaseModel):
         default=42, description="Seed of the random choice of mutations."
     )
 
+    add_raw_transcript: bool = Field(
+        default=False,
+        description="Also keep every request sent and reply received for a row in the "
+        "metadata column (`raw_input_<name>` / `raw_output_<name>`, one item per request); "
+        "by default only the token counts are kept, as in distilabel.",
+    )
+
     _template_variables: ClassVar[tuple[str, ...]] = ("instruction",)
+    _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"add_raw_transcript"})
+
+    @property
+    def records_transcript(self) -> bool:
+        return self.add_raw_transcript
 
     @field_validator("mutation_templates")
     @classmethod
