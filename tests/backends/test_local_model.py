@@ -106,13 +106,15 @@ class TestEmbeddedModel:
         assert rows[0][METADATA_COLUMN]["raw_input_magpie"][0] == []
 
     def test_same_settings_share_one_loaded_model(self, local_llm):
+        holders = local_llm._shared.users  # the fixture's LLM, and any other test's left loaded
         twin = LlamaCppLLM(n_threads=1, n_ctx=1024)
         twin.load()
         try:
             assert twin._shared is local_llm._shared
+            assert local_llm._shared.users == holders + 1
         finally:
             twin.unload()
-        assert local_llm._shared.users == 1  # the fixture's LLM still holds it
+        assert local_llm._shared.users == holders  # the fixture's LLM still holds it
 
 
 def test_model_name_without_loading():
