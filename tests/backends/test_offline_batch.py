@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import respx
 from backend_helpers import FAST
 
 from stillroom.errors import LLMRequestError, StillroomError
@@ -295,8 +296,13 @@ def test_an_llm_without_a_batch_api_still_refuses_it():
     from stillroom.models.llms.cohere import CohereLLM
 
     assert CohereLLM.offline_batch_generate is LLM.offline_batch_generate
-    with pytest.raises(StillroomError, match="no offline batch generation"):
-        CohereLLM(model="m", api_key=KEY, use_offline_batch_generation=True)
+    # built as in distilabel (a task refuses what cannot batch), it refuses at the first
+    # call, before any request
+    llm = CohereLLM(model="m", api_key=KEY, use_offline_batch_generation=True)
+    with respx.mock(assert_all_called=False) as router:
+        with pytest.raises(StillroomError, match="no offline batch generation"):
+            llm.generate_outputs([[{"role": "user", "content": "hi"}]])
+        assert not router.calls
 
 
 # --- a pipeline -------------------------------------------------------------------------------
