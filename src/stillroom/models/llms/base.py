@@ -30,7 +30,13 @@ from stillroom.mixins.runtime_parameters import (
     accepted_keyword_names,
 )
 from stillroom.models.llms.resilience import RetryCounter
-from stillroom.typing import FormattedInput, GenerateOutput, StructuredOutputType
+from stillroom.typing import (
+    FormattedInput,
+    GenerateOutput,
+    HiddenState,
+    StandardInput,
+    StructuredOutputType,
+)
 from stillroom.utils.event_loop import LoopThread
 from stillroom.utils.serialization import Serializable, gathered_names, secret_fields
 
@@ -250,6 +256,16 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
         if self._last_output is None or not self._last_output["generations"]:
             return None
         return self._last_output["generations"][0]
+
+    def get_last_hidden_states(self, inputs: list[StandardInput]) -> list[HiddenState]:
+        """The last layer's hidden states for each conversation, as rendered for the model:
+        one array of shape [tokens, hidden size] per input (what `GenerateEmbeddings` reads).
+        Only in-process backends hold a model to read them from; the others raise this."""
+        raise StillroomNotImplementedError(
+            f"{self._label()} cannot give hidden states: they need a model run in this "
+            "process (TransformersLLM, LlamaCppLLM). For a hosted model's vectors, use "
+            "EmbeddingGeneration with an embeddings model."
+        )
 
     def offline_batch_generate(
         self,

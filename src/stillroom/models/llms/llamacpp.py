@@ -44,7 +44,7 @@ from stillroom.models.llms.structured import (
     split_input,
 )
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
-from stillroom.typing import ChatType, FormattedInput, GenerateOutput
+from stillroom.typing import ChatType, FormattedInput, GenerateOutput, HiddenState, StandardInput
 
 if TYPE_CHECKING:
     from stillroom.models.llms.spec import LLMSpec
@@ -144,6 +144,8 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     )
 
     _shared: _SharedModel | None = PrivateAttr(default=None)
+    _settings: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _hidden: tuple[_SharedModel, tuple[Any, ...]] | None = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
     _key: tuple[Any, ...] | None = PrivateAttr(default=None)
 
@@ -174,7 +176,7 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
                 f"{self._label()}: no GGUF file at {path}. Give model_path the path of a .gguf "
                 "file, or leave it unset to use the model of the [local] extra."
             )
-        settings = {
+        self._settings = {
             "model_path": str(path),
             "n_ctx": self.n_ctx,
             "n_threads": self.n_threads,
@@ -184,6 +186,12 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
             "verbose": self.verbose,
             **self.extra_kwargs,
         }
+        self._shared, self._key = self._acquire(self._settings)
+        if self.tokenizer_id is not None and self._tokenizer is None:
+            self._tokenizer = load_chat_tokenizer(type(self).__name__, self.tokenizer_id)
+
+    def _acquire(self, settings: dict[str, Any]) -> tuple[_SharedModel, tuple[Any, ...]]:
+        """The process's model loaded with `settings` (loaded now if none is), one more user."""
         key = tuple(
             sorted((k, json.dumps(v, sort_keys=True, default=str)) for k, v in settings.items())
         )
@@ -195,24 +203,20 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
                     llama = llama_cpp.Llama(**settings)
                 except (ValueError, RuntimeError) as exc:
                     raise StillroomError(
-                        f"{self._label()}: llama.cpp could not load {path}: {exc}"
+                        f"{self._label()}: llama.cpp could not load {settings['model_path']}: {exc}"
                     ) from exc
                 shared = _MODELS[key] = _SharedModel(llama)
             shared.users += 1
-        self._shared, self._key = shared, key
-        if self.tokenizer_id is not None and self._tokenizer is None:
-            self._tokenizer = load_chat_tokenizer(type(self).__name__, self.tokenizer_id)
+        return shared, key
 
     def unload(self) -> None:
         """Release the model; it is freed when no loaded `LlamaCppLLM` uses it any more."""
-        shared, key = self._shared, self._key
-        self._shared = self._key = None
-        if shared is not None and key is not None:
-            with _MODELS_LOCK:
-                shared.users -= 1
-                if shared.users <= 0:
-                    _MODELS.pop(key, None)
-                    shared.llama.close()
+        held = [self._hidden] if self._hidden is not None else []
+        if self._shared is not None and self._key is not None:
+            held.append((self._shared, self._key))
+        for shared, key in held:
+            _release(shared, key)
+        self._shared = self._key = self._hidden = None
         super().unload()
 
     @property
@@ -337,6 +341,60 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         usage = data.get("usage") or {}
         return Sample(text, usage.get("prompt_tokens"), usage.get("completion_tokens"))
 
+    # --- hidden states -------------------------------------------------------------------------
+
+    def get_last_hidden_states(self, inputs: list[StandardInput]) -> list[HiddenState]:
+        """The last layer's hidden states (after the final norm, before the output layer)
+        for each conversation rendered with the chat template: a float32 array of shape
+        [tokens, hidden size] per input.
+
+        llama.cpp gives hidden states only from a context made for embeddings, so the first
+        call opens a second context on the same file (its weights are memory-mapped, hence
+        shared), with no pooling so that every token's state comes back.
+        """
+        self._ensure_loaded("get_last_hidden_states()")
+        if self._hidden is None:
+            self._hidden = self._acquire(
+                {
+                    **self._settings,
+                    "embedding": True,
+                    "pooling_type": _llama_cpp().LLAMA_POOLING_TYPE_NONE,
+                    "n_ubatch": self.n_batch,
+                }
+            )
+        shared = self._hidden[0]
+        with shared.lock:
+            return [self._hidden_states(shared.llama, messages) for messages in inputs]
+
+    def _hidden_states(self, llama: Any, messages: ChatType) -> HiddenState:
+        """One conversation's states, its tokens decoded `n_batch` at a time."""
+        import numpy as np
+
+        llama_cpp = _llama_cpp()
+        tokens = self._tokenize(self.apply_chat_template(messages))
+        if len(tokens) > self.n_ctx:
+            raise StillroomError(
+                f"{self._label()}: the conversation is {len(tokens)} tokens, more than "
+                f"n_ctx={self.n_ctx}; raise n_ctx or shorten the text."
+            )
+        width = llama.n_embd()
+        chunks = []
+        llama_cpp.llama_kv_self_clear(llama.ctx)
+        for start in range(0, len(tokens), self.n_batch):
+            part = tokens[start : start + self.n_batch]
+            ids = (llama_cpp.llama_token * len(part))(*part)  # held while the batch is used
+            batch = llama_cpp.llama_batch_get_one(ids, len(part))
+            status = llama_cpp.llama_decode(llama.ctx, batch)
+            if status != 0:
+                raise StillroomError(
+                    f"{self._label()}: llama.cpp could not evaluate the conversation "
+                    f"(llama_decode returned {status})."
+                )
+            pointer = llama_cpp.llama_get_embeddings(llama.ctx)
+            chunks.append(np.ctypeslib.as_array(pointer, shape=(len(part) * width,)).copy())
+        llama_cpp.llama_kv_self_clear(llama.ctx)
+        return np.concatenate(chunks).reshape(len(tokens), width).astype(np.float32)
+
     # --- raw prompts (Magpie-style generation) -------------------------------------------------
 
     @property
@@ -406,6 +464,14 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
         add_bos = not (bos and prompt.startswith(bos))
         tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
         return tokens
+
+
+def _release(shared: _SharedModel, key: tuple[Any, ...]) -> None:
+    with _MODELS_LOCK:
+        shared.users -= 1
+        if shared.users <= 0:
+            _MODELS.pop(key, None)
+            shared.llama.close()
 
 
 def _seed(seed: int | None, index: int) -> int:

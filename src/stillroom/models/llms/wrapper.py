@@ -69,6 +69,9 @@ class WrapperLLM(LLM):
     def generate(self, inputs: list[Any], num_generations: int = 1, **kwargs: Any) -> list[Any]:
         return self.wrapped.generate(inputs, num_generations, **kwargs)
 
+    def get_last_hidden_states(self, inputs: list[Any]) -> list[Any]:
+        return self.wrapped.get_last_hidden_states(inputs)
+
     def offline_batch_results(
         self, inputs: list[Any], num_generations: int = 1, **kwargs: Any
     ) -> list[Any]:

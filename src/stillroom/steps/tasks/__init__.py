@@ -32,6 +32,9 @@ if TYPE_CHECKING:
         EvolInstructGenerator as EvolInstructGenerator,
     )
     from stillroom.steps.tasks.evol_quality.base import EvolQuality as EvolQuality
+    from stillroom.steps.tasks.generate_embeddings import (
+        GenerateEmbeddings as GenerateEmbeddings,
+    )
     from stillroom.steps.tasks.genstruct import Genstruct as Genstruct
     from stillroom.steps.tasks.image_generation import ImageGeneration as ImageGeneration
     from stillroom.steps.tasks.improving_text_embeddings import (
@@ -123,6 +126,7 @@ _WHERE = {
     "CLAIR": "stillroom.steps.tasks.clair",
     "URIAL": "stillroom.steps.tasks.urial",
     "Genstruct": "stillroom.steps.tasks.genstruct",
+    "GenerateEmbeddings": "stillroom.steps.tasks.generate_embeddings",
     "InstructionBacktranslation": "stillroom.steps.tasks.instruction_backtranslation",
     "MathShepherdCompleter": "stillroom.steps.tasks.math_shepherd.completer",
     "MathShepherdGenerator": "stillroom.steps.tasks.math_shepherd.generator",
@@ -150,6 +154,7 @@ __all__ = [
     "EvolQuality",
     "FormatPRM",
     "FormattedInput",
+    "GenerateEmbeddings",
     "GenerateLongTextMatchingData",
     "GenerateSentencePair",
     "GenerateShortTextMatchingData",

@@ -32,7 +32,7 @@ from stillroom.models.llms.structured import (
     Sample,
 )
 from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
-from stillroom.typing import GenerateOutput
+from stillroom.typing import GenerateOutput, HiddenState, StandardInput
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -201,6 +201,32 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
             text = tokenizer.decode(new[:length], skip_special_tokens=True)
             samples.append(Sample(text, int(mask.sum()), length))
         return samples
+
+    # --- hidden states -------------------------------------------------------------------------
+
+    def get_last_hidden_states(self, inputs: list[StandardInput]) -> list[HiddenState]:
+        """The base model's last hidden states for each conversation (rendered as for
+        generation), without the language-model head: a float32 array of shape
+        [tokens, hidden size] per input, padding left out."""
+        self._ensure_loaded("get_last_hidden_states()")
+        torch = _torch(self._label())
+        tokenizer, model = self._loaded_tokenizer, self._model
+        base = model.base_model
+        prompts = [self.prepare_input(messages) for messages in inputs]
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        encoded = encoded.to(model.device)
+        with torch.inference_mode():
+            output = base(**encoded)
+        states = getattr(output, "last_hidden_state", None)
+        if states is None:
+            raise StillroomError(
+                f"{self._label()}: the base model ({type(base).__name__}) returns no "
+                "last_hidden_state; use a transformers causal LM whose base model does."
+            )
+        return [
+            row[mask.bool()].float().cpu().numpy()
+            for row, mask in zip(states, encoded["attention_mask"], strict=True)
+        ]
 
 
 def _torch(feature: str) -> ModuleType:
