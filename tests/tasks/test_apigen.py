@@ -19,6 +19,8 @@ from stillroom.steps.tasks import APIGenExecutionChecker, APIGenGenerator, APIGe
 from stillroom.steps.tasks.apigen.utils import (
     PrepareExamples,
     execute_from_response,
+    execute_in_sandbox,
+    load_module_from_path,
     remove_fences,
     remove_json_fences,
 )
@@ -100,12 +102,32 @@ def test_generator_prompt_number_tools_and_structured_output() -> None:
     assert "TOOLS" not in plain.llm.calls[0].prompt and "xLAM" in plain.llm.calls[0].prompt
 
 
+def test_a_function_loaded_by_the_caller_runs_in_this_process(library: Path) -> None:
+    module = load_module_from_path(library)
+    assert execute_from_response(module.loaded_in, {}) == {
+        "keep": True,
+        "execution_result": str(os.getpid()),
+    }
+    assert execute_from_response(module.add, {"x": "2", "y": 3})["execution_result"] == "5"
+    failed = execute_from_response(module.add, {"a": 1})
+    assert failed == {
+        "keep": False,
+        "execution_result": "add() missing 1 required positional argument: 'b'",
+    }
+    assert execute_from_response(None, {})["keep"] is False
+
+
 def test_execution_checker_runs_calls_in_a_child(library: Path) -> None:
     checker = APIGenExecutionChecker(libpath=str(library))
     checker.load()
     answers = [
         json.dumps(CALLS),
-        json.dumps([{"name": "add", "arguments": {"a": 1, "c": 2}}]),
+        json.dumps(
+            [
+                {"name": "add", "arguments": {"a": 1}},
+                {"name": "add", "arguments": {"x": "1", "y": "2"}},  # renamed: by position
+            ]
+        ),
         json.dumps([{"name": "missing", "arguments": {}}, None]),
         json.dumps([{"name": "loaded_in", "arguments": {}}]),
         "not json",
@@ -115,7 +137,8 @@ def test_execution_checker_runs_calls_in_a_child(library: Path) -> None:
     assert rows[0]["keep_row_after_execution_check"] is True
     assert rows[0]["execution_result"] == ["5"]
     assert rows[1]["keep_row_after_execution_check"] is False
-    assert "unexpected keyword argument 'c'" in rows[1]["execution_result"][0]
+    assert "missing 1 required positional argument: 'b'" in rows[1]["execution_result"][0]
+    assert rows[1]["execution_result"][1] == "3"
     assert rows[2]["execution_result"] == [
         "Function 'missing' not found.",
         "Nothing was generated for this answer.",
@@ -138,19 +161,19 @@ def test_the_child_has_no_network_no_shell_no_secrets_and_a_timeout(
     waiter = threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True)
     waiter.start()
     try:
-        result = execute_from_response(str(library), "connect", {"port": port})
+        result = execute_in_sandbox(str(library), "connect", {"port": port})
     finally:
         server.close()
     assert result["keep"] is False and "blocked" in result["execution_result"]
     assert accepted == []
-    shell = execute_from_response(str(library), "shell", {}, check_is_dangerous=False)
+    shell = execute_in_sandbox(str(library), "shell", {}, check_is_dangerous=False)
     assert shell["keep"] is False and "os.system" in shell["execution_result"]
-    refused = execute_from_response(str(library), "shell", {})
+    refused = execute_in_sandbox(str(library), "shell", {})
     assert "looks dangerous" in refused["execution_result"]
     monkeypatch.setenv("STILLROOM_TEST_SECRET", "sk-do-not-leak")
-    assert execute_from_response(str(library), "secret", {})["execution_result"] == "None"
+    assert execute_in_sandbox(str(library), "secret", {})["execution_result"] == "None"
     started = time.monotonic()
-    spun = execute_from_response(str(library), "spin", {}, timeout=1)
+    spun = execute_in_sandbox(str(library), "spin", {}, timeout=1)
     assert spun == {"keep": False, "execution_result": "timed out after 1 s"}
     assert time.monotonic() - started < 10
 

@@ -76,6 +76,9 @@ def test_malformed_verdicts_keep_the_row() -> None:
     assert [(r["feedback"], r["result"]) for r in rows] == [(None, None), (None, None)]
     assert "no [RESULT]" in meta(rows[0], task, "error")
     assert "from 1 to 5" in meta(rows[1], task, "error")
+    # called directly, format_output gives the Nones without raising
+    assert task.format_output("Feedback: ok [RESULT] 7") == {"feedback": None, "result": None}
+    assert task.format_output(None) == {"feedback": None, "result": None}
 
 
 def test_rubric_validation_and_relative_input_check() -> None:

@@ -21,10 +21,11 @@ def test_triplet_with_hard_negative_and_context() -> None:
     )
     (row,) = run(task, [{"anchor": ANCHOR}])
     system, user = task.llm.calls[0].messages
-    assert "restate the anchor in different words" in system["content"]
+    assert "must paraphrase the anchor sentence" in system["content"]
     assert "could easily mistake it for a match" in system["content"]
+    assert "Use the context given" in system["content"]
     assert "`## Positive` and `## Negative`" in system["content"]
-    assert user["content"] == f"## Context\nMedical FAQ\n\n## Anchor\n{ANCHOR}"
+    assert user["content"] == f"## Context\n\nMedical FAQ\n\n## Anchor\n\n{ANCHOR}\n"
     assert row["positive"] == "What do vaccines teach our immune defences?"
     assert row["negative"] == "How do vacuums clean carpets?"
     assert task.get_outputs() == {"positive": True, "negative": True, "model_name": True}
@@ -38,8 +39,9 @@ def test_positive_only_with_structured_output() -> None:
     )
     (row,) = run(task, [{"anchor": ANCHOR}])
     call = task.llm.calls[0]
-    assert "be a search query" in call.messages[0]["content"]
-    assert call.messages[1]["content"] == f"## Anchor\n{ANCHOR}"
+    assert "must be a query for the anchor" in call.messages[0]["content"]
+    assert 'JSON object only: {"positive": "..."}' in call.messages[0]["content"]
+    assert call.messages[1]["content"] == f"## Anchor\n\n{ANCHOR}\n"
     assert call.structured_output["schema"]["required"] == ["positive"]
     assert row["positive"] == "vaccine immune training"
     assert "negative" not in row
@@ -52,3 +54,8 @@ def test_missing_negative_keeps_the_row_with_none_outputs() -> None:
     (row,) = run(task, [{"anchor": ANCHOR}])
     assert row["positive"] is None and row["negative"] is None
     assert "no negative sentence" in meta(row, task, "error")
+    # called directly, format_output keeps what it could read
+    assert task.format_output("## Positive\nonly this") == {
+        "positive": "only this",
+        "negative": None,
+    }

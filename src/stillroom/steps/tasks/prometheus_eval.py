@@ -11,6 +11,7 @@ from typing_extensions import Self
 from stillroom.errors import StillroomError
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
 
@@ -22,10 +23,16 @@ _RESULT = re.compile(r"\[RESULT\]", re.IGNORECASE)
 
 def default_rubrics() -> dict[str, str]:
     """The built-in rubrics: criterion name -> rubric text."""
-    return {name: prompts.render(f"prometheus/rubrics/{name}") for name in DEFAULT_RUBRIC_NAMES}
+    return dict(_DEFAULT_RUBRICS)
 
 
-class PrometheusEval(Task):
+_DEFAULT_RUBRICS = {
+    name: prompts.render(f"prometheus/rubrics/{name}") for name in DEFAULT_RUBRIC_NAMES
+}
+"""The built-in rubrics (distilabel's name for them)."""
+
+
+class PrometheusEval(NoneOnUnreadableReply, Task):
     """Judge responses against a score rubric, the way Prometheus 2 models are trained to.
 
     `mode="absolute"` grades one `generation` from 1 to 5; `mode="relative"` compares the
@@ -33,7 +40,8 @@ class PrometheusEval(Task):
     criterion to use among `rubrics` (built in: helpfulness, harmlessness, honesty,
     factual-validity, reasoning); a custom rubric reads "[question]" then "Score 1: ..."
     through "Score 5: ..." on their own lines. With `reference=True` a `reference` answer
-    worth a 5 is shown to the judge. Replies read "Feedback: ... [RESULT] <score or letter>".
+    worth a 5 is shown to the judge. Replies read "Feedback: ... [RESULT] <score or letter>";
+    `format_output` gives None outputs for a reply that does not (a run records why).
 
     Columns: inputs = `instruction`, `generation` (absolute) or `generations` (relative, two
     str), and `reference` with `reference=True`; outputs = `feedback`, `result` (int 1-5 or
@@ -82,8 +90,9 @@ class PrometheusEval(Task):
         values: dict[str, Any] = {
             "instruction": input["instruction"],
             "rubric": self.rubrics[self.rubric].strip(),
-            "reference": input["reference"] if self.reference else None,
         }
+        if self.reference:
+            values["reference"] = input["reference"]
         if self.mode == "absolute":
             if not isinstance(input["generation"], str):
                 raise StillroomError(
@@ -105,13 +114,14 @@ class PrometheusEval(Task):
             values["generations"] = generations
         return [
             {"role": "system", "content": prompts.render(f"prometheus/{self.mode}_system")},
-            {"role": "user", "content": prompts.render(f"prometheus/{self.mode}", **values)},
+            {"role": "user", "content": prompts.render(self._template(), **values)},
         ]
 
-    def format_output(
-        self, output: str | None, input: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        parts = _RESULT.split(output or "")
+    def _template(self) -> str:
+        return f"prometheus/{self.mode}_{'with' if self.reference else 'without'}_reference"
+
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        parts = _RESULT.split(text)
         if len(parts) < 2:
             raise ValueError("the reply has no [RESULT] marker")
         feedback = parts[-2].strip()

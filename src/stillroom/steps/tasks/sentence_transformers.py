@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from stillroom.steps.tasks import parsing, prompts
+from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.tasks.default_structured_output import (
     DefaultStructuredOutputMixin,
@@ -18,12 +18,46 @@ from stillroom.typing import FormattedInput, StructuredOutputType
 
 GenerationAction = Literal["paraphrase", "semantically-similar", "query", "answer"]
 
-_ACTIONS: dict[str, str] = {
-    "paraphrase": "restate the anchor in different words while keeping its meaning",
-    "semantically-similar": "be close in meaning to the anchor without repeating it",
-    "query": "be a search query for which the anchor would be a good result",
-    "answer": "be an answer to the anchor",
+GENERATION_ACTION_SENTENCES: dict[str, str] = {
+    "paraphrase": "paraphrase",
+    "semantically-similar": "be semantically similar to",
+    "query": "be a query for",
+    "answer": "be an answer for",
 }
+"""What the positive sentence does to the anchor, for each `action` (fills {action_sentence})."""
+
+# The system prompts are `str.format` templates (placeholders {action_sentence}, {context},
+# {negative_style}), kept as module constants so that code building its own prompts can
+# reuse them, as distilabel's users do with its constants of the same names.
+POSITIVE_SYSTEM_PROMPT = (
+    "You write sentences for training text embedding models. From the anchor sentence you "
+    "receive, write one positive sentence, which must {action_sentence} the anchor "
+    "sentence.{context} Reply with a single section headed `## Positive` holding that "
+    "sentence, and nothing else."
+)
+
+POSITIVE_NEGATIVE_SYSTEM_PROMPT = (
+    "You write sentences for training text embedding models. From the anchor sentence you "
+    "receive, write one positive sentence, which must {action_sentence} the anchor "
+    "sentence, and one negative sentence, which {negative_style}.{context} Reply with two "
+    "sections headed `## Positive` and `## Negative`, each holding its sentence, and nothing "
+    "else."
+)
+
+NEGATIVE_STYLE: dict[str, str] = {
+    "negative": "may share some words with the anchor but is not related to its meaning",
+    "hard-negative": (
+        "looks as close to the anchor as possible (it reuses its key words and its sentence "
+        "structure) while meaning something unrelated, so that a model could easily mistake "
+        "it for a match"
+    ),
+}
+"""How the negative relates to the anchor, plain or hard (fills {negative_style})."""
+
+CONTEXT_INTRO = " Use the context given with the anchor."
+"""Fills {context} when the task has a `context`; empty otherwise."""
+
+_STRUCTURED = "\nInstead of sections, answer with a JSON object only: {shape}."
 
 _SECTION = re.compile(r"^\s*#+\s*(positive|negative)\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
 
@@ -58,17 +92,23 @@ class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
         )
 
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
-        system = prompts.render(
-            "generate_sentence_pair_system",
-            action=_ACTIONS[self.action],
-            triplet=self.triplet,
-            hard_negative=self.hard_negative,
-            context=bool(self.context),
-            structured=self.use_default_structured_output,
-        )
-        user = prompts.render(
-            "generate_sentence_pair", anchor=input["anchor"], context=self.context
-        )
+        values = {
+            "action_sentence": GENERATION_ACTION_SENTENCES[self.action],
+            "context": CONTEXT_INTRO if self.context else "",
+        }
+        if self.triplet:
+            values["negative_style"] = NEGATIVE_STYLE[
+                "hard-negative" if self.hard_negative else "negative"
+            ]
+            system = POSITIVE_NEGATIVE_SYSTEM_PROMPT.format(**values)
+        else:
+            system = POSITIVE_SYSTEM_PROMPT.format(**values)
+        if self.use_default_structured_output:
+            shape = '{"positive": "..."' + (', "negative": "..."}' if self.triplet else "}")
+            system += _STRUCTURED.format(shape=shape)
+        user = f"## Anchor\n\n{input['anchor']}\n"
+        if self.context:
+            user = f"## Context\n\n{self.context}\n\n{user}"
         return self._request(
             [{"role": "system", "content": system}, {"role": "user", "content": user}]
         )
@@ -83,21 +123,38 @@ class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        text = output or ""
-        sections = (
-            parsing.json_object(text) if self.use_default_structured_output else _sections(text)
-        )
-        wanted = ["positive", "negative"] if self.triplet else ["positive"]
-        result = {}
-        for name in wanted:
-            value = sections.get(name)
-            if not isinstance(value, str) or not value.strip():
+        """The `positive` (and `negative`) sentences; a sentence the reply lacks is None."""
+        sections = self._sections(output or "")
+        return {name: sections.get(name) for name in self._sentences()}
+
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        """The sentences, raising when one is missing (a run records why)."""
+        sections = self._sections(text)
+        for name in self._sentences():
+            if name not in sections:
                 raise ValueError(f"the reply has no {name} sentence")
-            result[name] = value.strip()
-        return result
+        return {name: sections[name] for name in self._sentences()}
+
+    def _sentences(self) -> list[str]:
+        return ["positive", "negative"] if self.triplet else ["positive"]
+
+    def _sections(self, text: str) -> dict[str, str]:
+        """The reply's non-empty sentences by name, from JSON or from `## ...` sections."""
+        if self.use_default_structured_output:
+            try:
+                found: dict[str, Any] = parsing.json_object(text)
+            except ValueError:
+                return {}
+        else:
+            found = _headed_sections(text)
+        return {
+            name: value.strip()
+            for name, value in found.items()
+            if isinstance(value, str) and value.strip()
+        }
 
 
-def _sections(text: str) -> dict[str, str]:
+def _headed_sections(text: str) -> dict[str, str]:
     """`## Positive` / `## Negative` sections of a reply, by lower-cased heading."""
     headings = list(_SECTION.finditer(text))
     return {

@@ -11,7 +11,7 @@ from pydantic import Field, PositiveFloat, PositiveInt
 
 from stillroom.errors import StillroomUserError
 from stillroom.steps.base import Step, StepInput
-from stillroom.steps.tasks.apigen.utils import FunctionResult, execute_from_response
+from stillroom.steps.tasks.apigen.utils import FunctionResult, execute_in_sandbox
 from stillroom.steps.typing import Row, StepColumns, StepOutput
 
 
@@ -20,7 +20,7 @@ class APIGenExecutionChecker(Step):
 
     `libpath` is a `.py` file defining the functions, or a folder holding one `<name>.py`
     file per function. Each call runs in its own child interpreter (see
-    `apigen.utils.execute_from_response`): isolated mode, no environment, no network, no
+    `apigen.utils.execute_in_sandbox`): isolated mode, no environment, no network, no
     subprocesses, capped memory and CPU, killed after `timeout` seconds; the pipeline's
     process never imports the library. Arguments are passed by name, so a call naming a
     parameter that does not exist fails the check. With `check_is_dangerous`, functions
@@ -72,7 +72,7 @@ class APIGenExecutionChecker(Step):
         arguments = call.get("arguments")
         if arguments is not None and not isinstance(arguments, dict):
             return FunctionResult(keep=False, execution_result="'arguments' is not an object.")
-        return execute_from_response(
+        return execute_in_sandbox(
             self.libpath,
             call["name"],
             arguments,

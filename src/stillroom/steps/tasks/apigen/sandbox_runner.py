@@ -92,6 +92,16 @@ def _argument(value: Any) -> Any:
     return value
 
 
+def call_with(function: Any, arguments: dict[str, Any] | None) -> Any:
+    """`function` called with a generated call's `arguments`: strings holding literals are
+    read as those values, and arguments whose names are not all the function's parameters
+    are passed by position, in their order (a model often renames them)."""
+    values = {key: _argument(value) for key, value in (arguments or {}).items()}
+    if set(values) <= set(inspect.signature(function).parameters):
+        return function(**values)
+    return function(*values.values())
+
+
 def main() -> None:
     request = json.loads(sys.stdin.read())
     _limit(request["memory_mb"], request["cpu_s"])
@@ -105,8 +115,7 @@ def main() -> None:
                     f"Function '{request['name']}' looks dangerous (it starts processes, "
                     "reads input or exits); not run."
                 )
-        arguments = {key: _argument(value) for key, value in (request["arguments"] or {}).items()}
-        reply = {"ok": True, "result": str(function(**arguments))}
+        reply = {"ok": True, "result": str(call_with(function, request["arguments"]))}
     except NotFound as exc:
         reply = {"ok": False, "error": str(exc)}
     except BaseException as exc:  # the call's failure is the answer, whatever it is

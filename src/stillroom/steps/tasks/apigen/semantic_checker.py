@@ -9,6 +9,7 @@ from pydantic import Field
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.apigen.utils import remove_fences
 from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.tasks.default_structured_output import (
     DefaultStructuredOutputMixin,
     json_schema,
@@ -17,7 +18,7 @@ from stillroom.steps.typing import StepColumns
 from stillroom.typing import FormattedInput, StructuredOutputType
 
 
-class APIGenSemanticChecker(DefaultStructuredOutputMixin, Task):
+class APIGenSemanticChecker(NoneOnUnreadableReply, DefaultStructuredOutputMixin, Task):
     """Judge whether a row's `answers` (and their `execution_result`) fit its `query`.
 
     The last of APIGen's three checks (format, execution, semantics). With
@@ -76,7 +77,12 @@ class APIGenSemanticChecker(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        data = parsing.json_object(remove_fences(output or ""))
+        """The input row's columns with the verdict and thought added (as distilabel's
+        does); None outputs for a reply that is missing or unreadable."""
+        return {**(input or {}), **super().format_output(output, input)}
+
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        data = parsing.json_object(remove_fences(text))
         passes = str(data.get("passes", "")).strip().lower()
         if passes not in ("yes", "no"):
             raise ValueError('\'passes\' is not "yes" or "no"')

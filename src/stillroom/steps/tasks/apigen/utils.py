@@ -1,8 +1,11 @@
 """APIGen helpers: few-shot examples from query/answers pairs, fence stripping, and running
-one generated call in the sandboxed child interpreter (`sandbox_runner.py`)."""
+one generated call in the sandboxed child interpreter (`sandbox_runner.py`, what
+`APIGenExecutionChecker` does), or in this process on a function you loaded yourself
+(distilabel's `load_module_from_path` and `execute_from_response`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -10,12 +13,15 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypedDict
 
 from pydantic import Field
 
 from stillroom.steps.base import Step, StepInput
+from stillroom.steps.tasks.apigen.sandbox_runner import call_with
 from stillroom.steps.typing import StepColumns, StepOutput
 
 RUNNER = Path(__file__).with_name("sandbox_runner.py")
@@ -44,7 +50,34 @@ def remove_fences(text: str) -> str:
     return match.group(1) if match else text
 
 
+def load_module_from_path(path: str | Path) -> ModuleType:
+    """Import the Python file at `path` as a module, in this process: its code runs here,
+    so load only libraries you trust (the execution checker never does this)."""
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load a Python module from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def execute_from_response(
+    function: Callable[..., Any] | None, call_answer: dict[str, Any] | None
+) -> FunctionResult:
+    """Call `function` with a generated call's arguments, in this process, as distilabel's
+    helper does: arguments are read as in the sandbox (`sandbox_runner.call_with`), and an
+    error becomes a result with `keep=False` and the error's message. For generated calls
+    of a library you do not control, use `execute_in_sandbox`."""
+    if function is None:
+        return FunctionResult(keep=False, execution_result="Function not found")
+    try:
+        return FunctionResult(keep=True, execution_result=str(call_with(function, call_answer)))
+    except Exception as exc:
+        return FunctionResult(keep=False, execution_result=str(exc))
+
+
+def execute_in_sandbox(
     libpath: str,
     name: str,
     arguments: dict[str, Any] | None,
