@@ -9,11 +9,11 @@ from pydantic import Field
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.apigen.utils import remove_fences
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.tasks.default_structured_output import (
     DefaultStructuredOutputMixin,
     json_schema,
 )
+from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import FormattedInput, StructuredOutputType
 
