@@ -83,7 +83,7 @@ def test_genstruct_keeps_the_trained_layout_and_splits_the_reply() -> None:
     task = Genstruct(llm=MockLLM(responses="q [[[Assistant]]] a"))
     run(task, [{"title": " T ", "content": "C\n"}])
     assert task.llm.calls[0].prompt.startswith("[[[Title]]] T\n[[[Content]]] C\n\n")
-    assert task.llm.calls[0].prompt.endswith("[[[User]]]")
+    assert task.llm.calls[0].prompt.endswith("[[[User]]] ")
 
 
 def test_instruction_backtranslation_reads_the_last_score() -> None:

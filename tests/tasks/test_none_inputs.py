@@ -127,7 +127,7 @@ def test_a_row_format_input_rejects_is_kept_with_the_reason() -> None:
     assert [r["generation"] for r in rows] == [None, "x"]
     error = meta(rows[0], task, "error")
     assert error.startswith("RowInputError: format_input failed: ")
-    assert "must end with a user message" in error
+    assert "The last message must be from the user" in error
     assert len(task.llm.calls) == 1
 
 

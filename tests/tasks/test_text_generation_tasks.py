@@ -34,7 +34,10 @@ def test_chat_generation_failed_reply_keeps_the_row() -> None:
 @pytest.mark.parametrize(
     ("messages", "match"),
     [
-        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "end with"),
+        (
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+            "must be from the user",
+        ),
         ([], "non-empty list"),
         ("just text", "non-empty list"),
     ],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from stillroom.typing import ImageContent, TextContent
+from stillroom.errors import StillroomUserError
+from stillroom.typing import ChatType, ImageContent, TextContent
 
 
 def content_text(content: str | list[TextContent | ImageContent]) -> str:
@@ -20,3 +21,13 @@ def is_openai_format(input: Any) -> bool:
     return isinstance(input, list) and all(
         isinstance(item, dict) and "role" in item and "content" in item for item in input
     )
+
+
+def check_ends_with_user(messages: ChatType, owner: str) -> None:
+    """Refuse a conversation the assistant cannot answer: one whose last message is not the
+    user's. `owner` names the step in the error."""
+    if messages and messages[-1]["role"] != "user":
+        raise StillroomUserError(
+            f"{owner}: The last message must be from the user, for the assistant to answer "
+            f"(this conversation ends with a {messages[-1]['role']!r} message)."
+        )

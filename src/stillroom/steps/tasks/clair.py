@@ -9,6 +9,7 @@ from pydantic import Field
 
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import FormattedInput
 
@@ -18,7 +19,7 @@ _REVISION = re.compile(
 )
 
 
-class CLAIR(Task):
+class CLAIR(NoneOnUnreadableReply, Task):
     """Revise a row's `student_solution` to its `task` as little as needed to make it better.
 
     Contrastive Learning from AI Revisions: the revision and the original form a preference
@@ -52,10 +53,7 @@ class CLAIR(Task):
             {"role": "user", "content": user},
         ]
 
-    def format_output(
-        self, output: str | None, input: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        text = output or ""
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
         heading = _REVISION.search(text)
         if heading is None:
             raise ValueError("the reply has no 'Corrected Student Solution:' section")

@@ -7,13 +7,14 @@ from typing import Any
 
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.base import Task
+from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import FormattedInput
 
 _ASSISTANT = re.compile(r"(.+?)\[\[\[Assistant\]\]\](.+)$", re.DOTALL)
 
 
-class Genstruct(Task):
+class Genstruct(NoneOnUnreadableReply, Task):
     """Write a user question and its answer about a row's `title` and `content`.
 
     Meant for Genstruct 7B, which was trained on the `[[[Title]]]`/`[[[Content]]]`/
@@ -33,12 +34,11 @@ class Genstruct(Task):
 
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
         prompt = prompts.render("genstruct", title=input["title"], content=input["content"])
-        return [{"role": "user", "content": prompt}]
+        # the model card's prompt ends with a space after [[[User]]] (rendering trims it)
+        return [{"role": "user", "content": prompt + " "}]
 
-    def format_output(
-        self, output: str | None, input: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        match = _ASSISTANT.search(output or "")
+    def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:
+        match = _ASSISTANT.search(text)
         if match is None:
             raise ValueError("the reply has no '[[[Assistant]]]' turn")
         return {"user": match.group(1).strip(), "assistant": match.group(2).strip()}

@@ -11,6 +11,7 @@ from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
 from stillroom.utils import templates
+from stillroom.utils.chat import check_ends_with_user
 from stillroom.utils.chat import is_openai_format as is_conversation
 
 
@@ -134,11 +135,7 @@ class ChatGeneration(Task):
                 f"ChatGeneration {self.name!r}: column 'messages' must be a non-empty list of "
                 f"{{'role': ..., 'content': ...}} dicts, got {messages!r:.200}."
             )
-        if messages[-1]["role"] != "user":
-            raise StillroomUserError(
-                f"ChatGeneration {self.name!r}: the conversation must end with a user message "
-                f"for the assistant to answer; it ends with a {messages[-1]['role']!r} message."
-            )
+        check_ends_with_user(messages, f"ChatGeneration {self.name!r}")
         return [{"role": m["role"], "content": m["content"]} for m in messages]
 
     def format_output(

@@ -8,6 +8,7 @@ from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType, FormattedInput
+from stillroom.utils.chat import check_ends_with_user
 
 
 class URIAL(Task):
@@ -38,11 +39,7 @@ class URIAL(Task):
             messages = input["conversation"]
         else:
             raise ValueError("URIAL needs an 'instruction' or a non-empty 'conversation' column")
-        if messages[-1]["role"] != "user":
-            raise ValueError(
-                "The last message must be from the user (the conversation ends with a "
-                f"{messages[-1]['role']!r} message)."
-            )
+        check_ends_with_user(messages, f"URIAL {self.name!r}")
         return [{"role": "user", "content": prompts.render("urial", messages=messages)}]
 
     def format_output(
