@@ -20,7 +20,9 @@ from stillroom.pipeline.execution import uses_row_path
 from stillroom.pipeline.workers import is_cpu_bound
 
 if TYPE_CHECKING:
+    from stillroom.models.embeddings.base import Embeddings
     from stillroom.models.llms.base import LLM
+    from stillroom.pipeline.cached_embeddings import CachedEmbeddings
     from stillroom.pipeline.cached_llm import CachedLLM
     from stillroom.pipeline.requests import RequestCache, RequestStats
     from stillroom.pipeline.writers import Encoded, LeafWriter
@@ -71,6 +73,9 @@ class Node:
         self.own_llm: LLM | None = None
         """A task's own LLM, while `cached` stands in for it (local engine)."""
         self.cached: CachedLLM | None = None
+        self.own_embeddings: Embeddings | None = None
+        """A step's own embedding model, while `cached_embeddings` stands in for it."""
+        self.cached_embeddings: CachedEmbeddings | None = None
         if step.is_generator:
             self.kind = "generator"
         elif step.is_global:

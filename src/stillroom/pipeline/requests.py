@@ -10,8 +10,10 @@ the same prompt two different replies, and it is stable across a resume because 
 committed together with the checkpoint that consumed the rows (see `consume`), from the
 `Ledger` of each unit of work. API keys never enter a key.
 
-Only successful replies with text for every generation are cached, so a rerun retries
-exactly the requests that failed. `cached_llm.py` puts this cache in front of a task's LLM.
+Only successful replies with text for every generation (or, from an embedding model, a
+vector) are cached, so a rerun retries exactly the requests that failed. `cached_llm.py`
+puts this cache in front of a task's LLM, `cached_embeddings.py` in front of the embedding
+model of a step such as `EmbeddingGeneration`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from stillroom.models.llms.wrapper import unwrap
 from stillroom.pipeline.signature import canonical_json, qualified_name
 
 if TYPE_CHECKING:
+    from stillroom.models.embeddings.base import Embeddings
+    from stillroom.models.llms.base import LLM
     from stillroom.pipeline.store import SQLiteStore
+    from stillroom.steps.base import _Step
     from stillroom.steps.tasks.base import LLMResult, _Task
     from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -124,9 +129,13 @@ class RequestStats:
 
 
 def cacheable(result: Any) -> bool:
-    """A reply worth keeping: not an exception, and text for every generation."""
+    """A reply worth keeping: not an exception, and text for every generation (or a
+    non-empty vector, for an embedding request)."""
     if isinstance(result, BaseException) or not isinstance(result, dict):
         return False
+    if "embedding" in result:
+        vector = result["embedding"]
+        return isinstance(vector, list) and bool(vector)
     generations = result.get("generations")
     return isinstance(generations, list) and bool(generations) and None not in generations
 
@@ -148,14 +157,25 @@ def _tokens(statistics: Any) -> tuple[int, int]:
 
 
 class RequestCache:
-    """One task's requests: keys, cache lookups and writes, duplicate counting, counters."""
+    """One step's requests: keys, cache lookups and writes, duplicate counting, counters.
 
-    def __init__(self, store: SQLiteStore, run: str, task: _Task, read: bool) -> None:
+    The requests are a task's to its LLM, or with `model` those of another step to that
+    model (an `Embeddings`: anything with `model_name` and `reply_settings()`).
+    """
+
+    def __init__(
+        self,
+        store: SQLiteStore,
+        run: str,
+        task: _Task | _Step,
+        read: bool,
+        model: LLM | Embeddings | None = None,
+    ) -> None:
         self.store = store
         self.run = run
         self.step = str(task.name)
         self.read = read
-        llm = unwrap(task.llm)
+        llm = model if model is not None else unwrap(task.llm)  # type: ignore[union-attr]
         self.stats = RequestStats(
             model=llm.model_name, prices=llm_prices(llm), limit=_requests_at_once(llm)
         )

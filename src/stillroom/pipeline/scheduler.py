@@ -33,6 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
+from stillroom.pipeline.cached_embeddings import (
+    CachedEmbeddings,
+    step_embeddings,
+    swap_embeddings,
+)
 from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.errors import TooManyFailuresError
@@ -135,28 +140,41 @@ class Engine:
     # --- setup --------------------------------------------------------------------------------
 
     def install_llms(self) -> None:
-        """Put each task's LLM behind the run's request cache (`remove_llms` puts the task's
-        own back): every request a task makes is then cached, counted and resumable."""
+        """Put each task's LLM, and each other step's embedding model, behind the run's
+        request cache (`remove_llms` puts their own back): every request they make is then
+        cached, counted and resumable."""
         assert isinstance(self.store, SQLiteStore)  # the local executor's store
         for node in self.nodes.values():
+            read = self.config.use_cache and node.step.use_cache
             if isinstance(node.step, _Task):
-                read = self.config.use_cache and node.step.use_cache
                 node.requests = cache = RequestCache(self.store, self.run_id, node.step, read)
                 node.own_llm = node.step.llm
                 node.cached = cached_llm(node.own_llm, cache)
                 swap_llm(node.step, node.cached)
+            elif (model := step_embeddings(node.step)) is not None and not node.cpu_bound:
+                node.requests = cache = RequestCache(
+                    self.store, self.run_id, node.step, read, model=model
+                )
+                node.own_embeddings = model
+                node.cached_embeddings = CachedEmbeddings(wrapped=model, replies=cache)
+                swap_embeddings(node.step, node.cached_embeddings)
 
     def remove_llms(self) -> None:
         for node in self.nodes.values():
             if node.own_llm is not None:
                 swap_llm(node.step, node.own_llm)  # type: ignore[arg-type]
+            if node.own_embeddings is not None:
+                swap_embeddings(node.step, node.own_embeddings)
 
     @staticmethod
     def _bind(node: Node, ledger: Ledger) -> None:
-        """The task's LLM notes its requests in `ledger` (the steps that are not on the row
-        path run one unit at a time, so the task holds one unit's view at a time)."""
+        """The step's LLM or embedding model notes its requests in `ledger` (the steps that
+        are not on the row path run one unit at a time, so the step holds one unit's view
+        at a time)."""
         if node.cached is not None:
             swap_llm(node.step, node.cached.for_unit(ledger))  # type: ignore[arg-type]
+        if node.cached_embeddings is not None:
+            swap_embeddings(node.step, node.cached_embeddings.for_unit(ledger))
 
     def restore(self, state: dict[str, Any], batches: list[tuple[str, int, bytes]]) -> None:
         """Put the engine back where a checkpoint left it."""
