@@ -95,7 +95,13 @@ NAMES = {
         "GenerateLongTextMatchingData GenerateShortTextMatchingData "
         "GenerateTextClassificationData GenerateTextRetrievalData InstructionBacktranslation "
         "MathShepherdCompleter MathShepherdGenerator MonolingualTripletGenerator PairRM URIAL "
-        "ImageGeneration ImageTask TextGenerationWithImage"
+        "ImageGeneration ImageTask TextGenerationWithImage GenerateEmbeddings"
+    ),
+    "stillroom.steps.tasks.generate_embeddings": "GenerateEmbeddings",
+    "stillroom.steps.tasks.prometheus_eval": "PrometheusEval _DEFAULT_RUBRICS",
+    "stillroom.steps.tasks.sentence_transformers": (
+        "GenerateSentencePair GenerationAction CONTEXT_INTRO NEGATIVE_STYLE "
+        "POSITIVE_NEGATIVE_SYSTEM_PROMPT POSITIVE_SYSTEM_PROMPT GENERATION_ACTION_SENTENCES"
     ),
     "stillroom.steps.tasks.math_shepherd.utils": (
         "FormatPRM parse_json_response split_solution_steps"
@@ -105,7 +111,8 @@ NAMES = {
     ),
     "stillroom.steps.tasks.math_shepherd.completer": "MathShepherdCompleter",
     "stillroom.steps.tasks.apigen.utils": (
-        "FunctionResult PrepareExamples execute_from_response remove_fences remove_json_fences"
+        "FunctionResult PrepareExamples execute_from_response load_module_from_path "
+        "remove_fences remove_json_fences"
     ),
     "stillroom.steps.tasks.apigen.generator": "APIGenGenerator",
     "stillroom.steps.tasks.apigen.semantic_checker": "APIGenSemanticChecker",
