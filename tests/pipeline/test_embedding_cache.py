@@ -17,6 +17,11 @@ import pytest
 from stillroom.distiset import Distiset
 from stillroom.models.embeddings import OpenAIEmbeddings
 from stillroom.pipeline import Pipeline
+from stillroom.pipeline.cached_embeddings import (
+    CachedEmbeddings,
+    step_embeddings,
+    swap_embeddings,
+)
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.embeddings.embedding_generation import EmbeddingGeneration
 from stillroom.testing import MockLLMServer, start_server_process
@@ -112,3 +117,15 @@ def test_a_killed_run_resumes_without_resending_answered_embedding_requests(
     rows = Distiset.load_from_disk(data_dir)["default"]["train"].to_list()
     assert [row["text"] for row in rows] == [f"t{i}" for i in range(ROWS)]
     assert all(len(row["embedding"]) == 4 for row in rows)
+
+
+def test_the_wrapper_shows_the_models_name_settings_and_dump() -> None:
+    model = OpenAIEmbeddings(model="embed-small", base_url="http://127.0.0.1:9/v1", dimensions=4)
+    wrapper = CachedEmbeddings(wrapped=model, replies=object())  # type: ignore[arg-type]
+    step = EmbeddingGeneration(embeddings=model)
+    assert wrapper.model_name == "embed-small"
+    assert wrapper.reply_settings() == model.reply_settings()
+    assert wrapper.dump() == model.dump()  # a step dumped during a run dumps its own model
+    assert step_embeddings(step) is model
+    swap_embeddings(step, wrapper)
+    assert step.embeddings is wrapper and step.dump()["embeddings"] == model.dump()
