@@ -193,8 +193,17 @@ def test_files_changed_before_first_use_raise_instead_of_showing_other_rows() ->
     (split,) = leaf.splits
     with open(split.files[0], "a") as handle:
         handle.write('{"instruction": "from another run", "generation": "x"}\n')
-    with pytest.raises(StillroomError, match=r"changed after the run .*save_to_disk"):
+    with pytest.raises(StillroomError, match=r"changed or were removed after the run"):
         distiset["default"]
+
+
+def test_a_removed_run_folder_is_reported(tmp_path: Path) -> None:
+    distiset = one_leaf_run(rows=3)
+    (leaf,) = _stored(distiset)
+    for path in leaf.splits[0].files:
+        path.unlink()
+    with pytest.raises(StillroomError, match=r"cache folder deleted.*save_to_disk"):
+        list(distiset.values())
 
 
 def test_a_distiset_used_before_the_next_run_keeps_its_rows() -> None:

@@ -9,7 +9,8 @@ run whose caller never looks at the rows (a CLI run, a benchmark, a script that 
 
 A pending leaf remembers each split's files as they were when the run ended (`fingerprint`).
 Built later from files that changed meanwhile (another run in the same folder), it would
-hold another run's rows: it raises instead.
+hold another run's rows, and from files removed (a temporary cache folder deleted), none: it
+raises instead, saying so.
 """
 
 from __future__ import annotations
@@ -72,9 +73,10 @@ class PendingLeaf:
         if not same:
             raise StillroomError(
                 f"Distiset: the data files of configuration {self.config!r} (split "
-                f"{split.name!r}) in {split.folder} changed after the run that returned this "
-                "Distiset (another run wrote to the same folder?), so its rows can no longer "
-                "be read. Use a Distiset's datasets before running the same pipeline again, "
-                "or save them first (distiset.save_to_disk(...)); "
-                "create_distiset(data_dir) reads the files as they are now."
+                f"{split.name!r}) in {split.folder} changed or were removed after the run "
+                "that returned this Distiset (another run of the same pipeline, or its cache "
+                "folder deleted?), so its rows can no longer be read. Use a Distiset's "
+                "datasets (or distiset.save_to_disk(...)) before running the same pipeline "
+                "again or removing its folder; create_distiset(data_dir) reads the files as "
+                "they are now."
             )
