@@ -76,3 +76,11 @@ def test_many_parts_stay_in_order(tmp_path: Path) -> None:
         _part(folder / f"{index}.parquet", [{"row": index * 2}, {"row": index * 2 + 1}])
     train = pending_distiset(tmp_path / "data")["default"]["train"]
     assert train["row"] == list(range(50))
+
+
+def test_load_from_disk_reads_a_data_folder_of_part_files(tmp_path: Path) -> None:
+    from stillroom.distiset import Distiset
+
+    _write_parts(tmp_path / "data" / "generate")
+    loaded = Distiset.load_from_disk(tmp_path / "data")
+    assert loaded["generate"]["train"]["id"] == [1, 2, 3, 4]

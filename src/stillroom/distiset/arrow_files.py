@@ -63,6 +63,20 @@ def source_files(directory: Path) -> list[Path]:
     )
 
 
+def split_folders(config: Path) -> dict[str, Path]:
+    """Split name -> the folder of its data files, for one configuration's folder: its
+    `<split>/` folders, or the folder itself as `"train"` when it holds the part files
+    directly (a leaf written by a writer that makes no split folder)."""
+    splits = {
+        split.name: split
+        for split in sorted(config.iterdir())
+        if split.is_dir() and not split.name.startswith(".")
+    }
+    if not splits and source_files(config):
+        splits = {"train": config}
+    return splits
+
+
 def _json_lines(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as handle:
         for line in handle:

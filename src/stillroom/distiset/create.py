@@ -22,7 +22,7 @@ from stillroom.constants import (
     STEPS_OUTPUTS_PATH,
     STILLROOM_METADATA_KEY,
 )
-from stillroom.distiset.arrow_files import source_files
+from stillroom.distiset.arrow_files import split_folders
 from stillroom.distiset.base import Distiset
 from stillroom.distiset.io import ARROW_CACHE
 from stillroom.distiset.pending import PendingLeaf, PendingSplit
@@ -45,14 +45,7 @@ def _splits(data_dir: Path) -> dict[str, dict[str, Path]]:
             or config.name == STEPS_ARTIFACTS_PATH
         ):
             continue
-        splits = {
-            split.name: split
-            for split in sorted(config.iterdir())
-            if split.is_dir() and not split.name.startswith(".")
-        }
-        if not splits and source_files(config):  # part files right in the leaf's folder
-            splits = {"train": config}
-        found[config.name] = splits
+        found[config.name] = split_folders(config)
     return found
 
 
