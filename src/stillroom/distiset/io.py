@@ -11,8 +11,7 @@ The layout is distilabel's, so that either library reads the other's folders:
 `datasets.load_from_disk("<distiset>/<config>")` reads one configuration on its own. A folder
 whose configurations hold `<split>/` folders of JSONL/Parquet files, or the part files
 directly (a run's data folder, or what stillroom saved before it wrote `datasets`' format), is
-read too: its files are turned
-into Arrow files kept in `<folder>/.arrow/`.
+read too: its files are turned into Arrow files kept in `<folder>/.arrow/`.
 """
 
 from __future__ import annotations
