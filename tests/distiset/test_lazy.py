@@ -202,16 +202,21 @@ def test_a_removed_run_folder_is_reported(tmp_path: Path) -> None:
     (leaf,) = _stored(distiset)
     for path in leaf.splits[0].files:
         path.unlink()
-    with pytest.raises(StillroomError, match=r"cache folder deleted.*save_to_disk"):
+    with pytest.raises(StillroomError, match=r"another process, or its cache folder deleted"):
         list(distiset.values())
 
 
-def test_a_distiset_used_before_the_next_run_keeps_its_rows() -> None:
+def test_a_distiset_not_used_before_the_next_run_keeps_its_rows() -> None:
     first = one_leaf_run(rows=3)
-    rows = first["default"]["train"]["instruction"]
-    second = one_leaf_run(rows=4)
-    assert second["default"]["train"].num_rows == 4
-    assert first["default"]["train"]["instruction"] == rows == ["q0", "q1", "q2"]
+    (leaf,) = _stored(first)
+    other_pipeline, other_rows = two_leaf_run(), one_leaf_run(rows=4)  # other folders
+    assert _pending(first) and _pending(other_pipeline) and _pending(other_rows)
+    second = one_leaf_run(rows=3)  # the same pipeline and rows: its files are written again
+    assert not _pending(first)  # built when the second run started
+    assert _pending(second) and _pending(other_rows)
+    assert dict.__getitem__(second, "default").splits[0].folder == leaf.splits[0].folder
+    assert first["default"]["train"]["instruction"] == ["q0", "q1", "q2"]
+    assert second["default"]["train"]["instruction"] == ["q0", "q1", "q2"]
 
 
 def test_saving_and_splitting_build_the_values(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import html
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -33,6 +34,24 @@ _RESOLVING = threading.Lock()
 """Held while pending values are built, so that two threads do not build the same one."""
 
 _MISSING = object()
+"""`pop`'s default when none is given."""
+
+_WAITING: weakref.WeakValueDictionary[int, Distiset] = weakref.WeakValueDictionary()
+"""The Distisets with values still to build, by id (a dict is not hashable; an entry goes
+when its Distiset does), for `build_pending_distisets`."""
+
+
+def build_pending_distisets(data_dir: Path) -> None:
+    """Build the pending values of every Distiset read from `data_dir`, before a new run
+    changes or removes the files there: a Distiset returned by a run keeps that run's rows
+    when the same pipeline runs again in this process, as if it had been built at once."""
+    for distiset in list(_WAITING.values()):
+        if any(
+            leaf.reads_from(data_dir)
+            for leaf in dict.values(distiset)
+            if isinstance(leaf, PendingLeaf)
+        ):
+            distiset.resolve()
 
 
 class SavablePipeline(Protocol):
@@ -83,6 +102,7 @@ class Distiset(dict[str, Any]):
     def set_pending(self, name: str, leaf: PendingLeaf) -> None:
         """Store `leaf` under `name`, to be built by `resolve()` when a value is first used."""
         dict.__setitem__(self, name, leaf)
+        _WAITING[id(self)] = self
 
     def resolve(self) -> None:
         """Build every pending value, in place and in order; nothing to do when none is."""
@@ -92,6 +112,7 @@ class Distiset(dict[str, Any]):
             for name, value in list(dict.items(self)):
                 if isinstance(value, PendingLeaf):
                     dict.__setitem__(self, name, value.build())
+            _WAITING.pop(id(self), None)
 
     def __getitem__(self, name: str) -> Any:
         self.resolve()

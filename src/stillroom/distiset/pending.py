@@ -8,9 +8,10 @@ run whose caller never looks at the rows (a CLI run, a benchmark, a script that 
 `distiset.summary`) pays for neither.
 
 A pending leaf remembers each split's files as they were when the run ended (`fingerprint`).
-Built later from files that changed meanwhile (another run in the same folder), it would
-hold another run's rows, and from files removed (a temporary cache folder deleted), none: it
-raises instead, saying so.
+A run of the same pipeline in this process builds the pending leaves of its folder before it
+touches the files (`base.build_pending_distisets`). Built later from files that changed
+otherwise (another process ran the same pipeline), a leaf would hold another run's rows, and
+from files removed (a temporary cache folder deleted), none: it raises instead, saying so.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ class PendingLeaf:
             )
         return datasets.DatasetDict(built)
 
+    def reads_from(self, directory: Path) -> bool:
+        """Whether any of this leaf's files are under `directory`."""
+        directory = directory.resolve()
+        return any(
+            directory == split.folder.resolve() or directory in split.folder.resolve().parents
+            for split in self.splits
+        )
+
     def _check_unchanged(self, split: PendingSplit) -> None:
         try:
             now = source_files(split.folder)
@@ -74,9 +83,8 @@ class PendingLeaf:
             raise StillroomError(
                 f"Distiset: the data files of configuration {self.config!r} (split "
                 f"{split.name!r}) in {split.folder} changed or were removed after the run "
-                "that returned this Distiset (another run of the same pipeline, or its cache "
-                "folder deleted?), so its rows can no longer be read. Use a Distiset's "
-                "datasets (or distiset.save_to_disk(...)) before running the same pipeline "
-                "again or removing its folder; create_distiset(data_dir) reads the files as "
-                "they are now."
+                "that returned this Distiset (the same pipeline run by another process, or its "
+                "cache folder deleted?), so its rows can no longer be read. Use a Distiset's "
+                "datasets (or distiset.save_to_disk(...)) before that; "
+                "create_distiset(data_dir) reads the files as they are now."
             )
