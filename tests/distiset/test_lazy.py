@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import pickle
 import subprocess
 import sys
@@ -217,6 +218,20 @@ def test_a_distiset_not_used_before_the_next_run_keeps_its_rows() -> None:
     assert dict.__getitem__(second, "default").splits[0].folder == leaf.splits[0].folder
     assert first["default"]["train"]["instruction"] == ["q0", "q1", "q2"]
     assert second["default"]["train"]["instruction"] == ["q0", "q1", "q2"]
+
+
+def test_a_next_run_goes_on_when_an_earlier_distiset_cannot_be_built(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = one_leaf_run(rows=3)
+    (leaf,) = _stored(first)
+    leaf.splits[0].files[0].unlink()
+    with caplog.at_level(logging.WARNING, logger="stillroom.distiset"):
+        second = one_leaf_run(rows=3)
+    assert "an earlier run's Distiset" in caplog.text and "could not be built" in caplog.text
+    assert second["default"]["train"].num_rows == 3
+    with pytest.raises(StillroomError, match=r"changed or were removed"):
+        first["default"]
 
 
 def test_saving_and_splitting_build_the_values(tmp_path: Path) -> None:

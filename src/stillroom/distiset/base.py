@@ -51,7 +51,15 @@ def build_pending_distisets(data_dir: Path) -> None:
             for leaf in dict.values(distiset)
             if isinstance(leaf, PendingLeaf)
         ):
-            distiset.resolve()
+            try:
+                distiset.resolve()
+            except Exception as exc:  # the new run goes on; that Distiset raises when used
+                logger.warning(
+                    "The datasets of an earlier run's Distiset, read from %s, could not be "
+                    "built before this run rewrites that folder: %s",
+                    data_dir,
+                    exc,
+                )
 
 
 class SavablePipeline(Protocol):
