@@ -169,7 +169,7 @@ def test_json_repr_and_comparisons_see_built_values() -> None:
 
     first = one_leaf_run()
     other = Distiset()  # shares the first's pending leaf: comparing builds both
-    other.set_pending("default", dict.__getitem__(first, "default"))
+    other._set_pending("default", dict.__getitem__(first, "default"))
     assert first != other  # two datasets.Dataset objects compare by identity
     assert all(isinstance(v, datasets.DatasetDict) for v in _stored(first) + _stored(other))
 

@@ -107,7 +107,7 @@ class Distiset(dict[str, Any]):
 
     # --- values built on first use (see pending.py) ------------------------------------
 
-    def set_pending(self, name: str, leaf: PendingLeaf) -> None:
+    def _set_pending(self, name: str, leaf: PendingLeaf) -> None:
         """Store `leaf` under `name`, to be built by `resolve()` when a value is first used."""
         dict.__setitem__(self, name, leaf)
         _WAITING[id(self)] = self

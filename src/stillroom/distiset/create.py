@@ -105,7 +105,7 @@ def pending_distiset(
         leaves["default"] = leaves.pop(next(iter(leaves)))
     distiset = Distiset()
     for name, leaf in leaves.items():
-        distiset.set_pending(name, leaf)
+        distiset._set_pending(name, leaf)
     artifacts = data_dir / STEPS_ARTIFACTS_PATH
     if artifacts.is_dir() and any(artifacts.rglob("*")):
         distiset.artifacts_path = artifacts
