@@ -87,7 +87,8 @@ def measure(layer: str, rows: int) -> float:
     if layer == "pipeline":
         from pipeline_openai import run_against
 
-        _, cpu, failures, _ = run_against(URL, prompts, CONCURRENCY, 300.0)
+        measured = run_against(URL, prompts, CONCURRENCY, 300.0)
+        cpu, failures = measured.cpu, measured.failures
         if failures:
             raise SystemExit(f"{failures} rows failed")
         return cpu / rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from typing import NamedTuple
 
 from scenarios import Result, Scenario, add_arguments, chosen, in_order_limit, peak_rss_mb, prompt
 
@@ -24,14 +25,29 @@ from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import start_server_process
 
 
+class PipelineRun(NamedTuple):
+    """What `run_against` measured."""
+
+    elapsed: float
+    """Seconds `Pipeline.run` took."""
+    cpu: float
+    """CPU seconds this process used meanwhile (threads included)."""
+    failures: int
+    """Rows that failed."""
+    engine: float
+    """The run's own wall time: `Pipeline.run` less what it did after the last row."""
+    rss_at_return_mb: float
+    """Peak resident memory when `Pipeline.run` returned, before the Distiset was used."""
+    first_use: float
+    """Seconds the first `distiset["default"]` took: the Distiset's datasets are built then
+    (`datasets` imported, the run's files turned into an Arrow file)."""
+
+
 def run_against(
     base_url: str, prompts: list[str], concurrency: int, time_limit: float
-) -> tuple[float, float, int, float]:
+) -> PipelineRun:
     """Run the pipeline on `prompts` against a server already listening at `base_url`, in a
-    fresh cache directory; check every row it wrote; return the seconds `Pipeline.run` took,
-    the CPU seconds this process used meanwhile (threads included), the number of rows
-    that failed, and the seconds the engine took (the run's own wall time: `Pipeline.run`
-    less building the Distiset, whose first use imports `datasets`, about a second)."""
+    fresh cache directory, then check every row it wrote through its Distiset."""
     with tempfile.TemporaryDirectory() as cache:
         llm = OpenAILLM(
             model="mock-model",
@@ -46,7 +62,10 @@ def run_against(
         started, cpu_started = time.perf_counter(), time.process_time()
         distiset = pipeline.run(use_cache=False, progress=False)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        rss_at_return = peak_rss_mb()
+        first_use_started = time.perf_counter()
         written = distiset["default"]["train"]
+        first_use = time.perf_counter() - first_use_started
         failures = sum(1 for row in written if row["generation"] is None)
         if len(written) != len(prompts):
             raise SystemExit(f"{len(written)} rows written, expected {len(prompts)}")
@@ -58,14 +77,15 @@ def run_against(
         if wrong or [row["instruction"] for row in written] != prompts:
             raise SystemExit(f"rows out of order or with another row's reply: {wrong[:3]}")
         engine = distiset.summary.wall_time if distiset.summary is not None else elapsed
-    return elapsed, cpu, failures, engine
+    return PipelineRun(elapsed, cpu, failures, engine, rss_at_return, first_use)
 
 
 def run(scenario: Scenario, rows: int, concurrency: int, time_limit: float) -> Result:
     """One measured pipeline run of `rows` rows against a fresh server process."""
     prompts = [prompt(r) for r in range(rows)]
     with start_server_process(**scenario.server_options) as server:
-        elapsed, _, failures, _ = run_against(server.base_url, prompts, concurrency, time_limit)
+        measured = run_against(server.base_url, prompts, concurrency, time_limit)
+        elapsed, failures = measured.elapsed, measured.failures
         stats = server.stats(include_prompts=False)
     if stats.max_in_flight > concurrency:
         raise SystemExit(

@@ -181,3 +181,28 @@ def test_importing_the_distiset_imports_no_datasets() -> None:
         check=True,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_transform_columns_to_image_types_base64_columns_as_images() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), (255, 0, 0)).save(buffer, format="PNG")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    distiset = Distiset(
+        {
+            "pictures": datasets.DatasetDict(
+                {"train": datasets.Dataset.from_dict({"image": [encoded, None], "n": [1, 2]})}
+            ),
+            "urls": datasets.Dataset.from_dict({"image": [f"data:image/png;base64,{encoded}"]}),
+        }
+    )
+    assert distiset.transform_columns_to_image("image") is distiset
+    train = distiset["pictures"]["train"]
+    assert train.features["image"] == datasets.Image(decode=True)
+    assert train[0]["image"].size == (3, 2) and train[0]["image"].getpixel((0, 0)) == (255, 0, 0)
+    assert train[1]["image"] is None and train["n"] == [1, 2]
+    assert distiset["urls"][0]["image"].size == (3, 2)

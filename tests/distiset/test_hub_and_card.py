@@ -12,7 +12,7 @@ import datasets
 import huggingface_hub
 import pytest
 import yaml
-from distiset_helpers import one_leaf_run
+from distiset_helpers import one_leaf_run, two_leaf_run
 
 from stillroom.distiset import Distiset, hub
 from stillroom.distiset.card import size_category
@@ -125,6 +125,15 @@ def test_the_card_describes_the_pipeline_the_run_and_an_example_per_config() -> 
     assert "- configuration `default`: 5 rows" in card
     assert "- LLM requests: 5 sent, 0 answered from the cache, 0 failed" in card
     assert 'load_dataset("me/data", "default")' in card and '"generation": "ok"' in card
+
+
+def test_the_card_counts_failed_rows_per_step_and_tokens_per_model() -> None:
+    card = str(two_leaf_run()._card("me/data"))
+    assert "- configuration `text_generation_0`: 6 rows" in card
+    assert "- configuration `keep_columns_0`: 6 rows" in card
+    assert "- step `text_generation_0`: 1 row kept with an error" in card
+    assert "- LLM requests: 6 sent, 0 answered from the cache, 1 failed" in card
+    assert "- tokens for `mock`: 5 in, 10 out" in card  # five replies; the failed one counts none
 
 
 def test_card_examples_are_cut_and_citations_listed() -> None:

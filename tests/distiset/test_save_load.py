@@ -75,6 +75,36 @@ def test_shards_and_in_memory_loading(tmp_path: Path) -> None:
     assert rows(loaded) == rows(distiset)
 
 
+def test_saving_options_reach_datasets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+    original = datasets.DatasetDict.save_to_disk
+
+    def spy(self: datasets.DatasetDict, path: str, **options: Any) -> None:
+        seen.append(options)
+        original(self, path, **options)
+
+    monkeypatch.setattr(datasets.DatasetDict, "save_to_disk", spy)
+    distiset = two_leaf_run(rows=40)
+    distiset.save_to_disk(
+        tmp_path / "small", max_shard_size=1000, num_proc=1, storage_options={"auto_mkdir": True}
+    )
+    assert (
+        seen
+        == [
+            {
+                "max_shard_size": 1000,
+                "num_shards": None,
+                "num_proc": 1,
+                "storage_options": {"auto_mkdir": True},
+            }
+        ]
+        * 2
+    )
+    shards = list((tmp_path / "small" / "text_generation_0" / "train").glob("data-*.arrow"))
+    assert len(shards) > 1  # cut at about 1,000 bytes
+    assert rows(Distiset.load_from_disk(tmp_path / "small")) == rows(distiset)
+
+
 def test_round_trip_through_an_fsspec_url(tmp_path: Path) -> None:
     distiset = one_leaf_run()
     url = "memory://bucket/distisets/first"

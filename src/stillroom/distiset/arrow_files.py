@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.distiset")
 
 SOURCE_SUFFIXES = (".jsonl", ".parquet")
-"""The data files a run writes, read in name order."""
+"""The data files a run writes, read in the natural order of their names."""
 
 BLOCK_BYTES = 8 * 1024 * 1024
 """JSONL is parsed in blocks of about this many bytes (whole lines)."""
@@ -44,13 +44,37 @@ _FORMAT_VERSION = 1
 """Bumped when the Arrow files this module writes change, so cached ones are rebuilt."""
 
 
+def _natural(path: Path) -> list[str | int]:
+    """`path`'s name as text and numbers, so that `part-2` sorts before `part-10`."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
 def source_files(directory: Path) -> list[Path]:
-    """The data files of one split, in order (hidden and temporary files left out)."""
+    """The data files of one split in the natural order of their names (`00001.jsonl`,
+    or part files as another writer numbers them: `part-2` before `part-10`); hidden and
+    temporary files left out."""
     return sorted(
-        path
-        for path in directory.iterdir()
-        if path.is_file() and path.suffix in SOURCE_SUFFIXES and not path.name.startswith(".")
+        (
+            path
+            for path in directory.iterdir()
+            if path.is_file() and path.suffix in SOURCE_SUFFIXES and not path.name.startswith(".")
+        ),
+        key=_natural,
     )
+
+
+def split_folders(config: Path) -> dict[str, Path]:
+    """Split name -> the folder of its data files, for one configuration's folder: its
+    `<split>/` folders, or the folder itself as `"train"` when it holds the part files
+    directly (a leaf written by a writer that makes no split folder)."""
+    splits = {
+        split.name: split
+        for split in sorted(config.iterdir())
+        if split.is_dir() and not split.name.startswith(".")
+    }
+    if not splits and source_files(config):
+        splits = {"train": config}
+    return splits
 
 
 def _json_lines(path: Path) -> Iterator[bytes]:

@@ -13,11 +13,15 @@ from __future__ import annotations
 import html
 import logging
 import os
+import threading
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.constants import DISTISET_CONFIG_FOLDER, PIPELINE_CONFIG_FILENAME
 from stillroom.distiset import card, hub, io
+from stillroom.distiset.pending import PendingLeaf
 from stillroom.errors import StillroomError
 from stillroom.run_summary import RunSummary
 
@@ -25,6 +29,37 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 logger = logging.getLogger("stillroom.distiset")
+
+_RESOLVING = threading.Lock()
+"""Held while pending values are built, so that two threads do not build the same one."""
+
+_MISSING = object()
+"""`pop`'s default when none is given."""
+
+_WAITING: weakref.WeakValueDictionary[int, Distiset] = weakref.WeakValueDictionary()
+"""The Distisets with values still to build, by id (a dict is not hashable; an entry goes
+when its Distiset does), for `build_pending_distisets`."""
+
+
+def build_pending_distisets(data_dir: Path) -> None:
+    """Build the pending values of every Distiset read from `data_dir`, before a new run
+    changes or removes the files there: a Distiset returned by a run keeps that run's rows
+    when the same pipeline runs again in this process, as if it had been built at once."""
+    for distiset in list(_WAITING.values()):
+        if any(
+            leaf.reads_from(data_dir)
+            for leaf in dict.values(distiset)
+            if isinstance(leaf, PendingLeaf)
+        ):
+            try:
+                distiset.resolve()
+            except Exception as exc:  # the new run goes on; that Distiset raises when used
+                logger.warning(
+                    "The datasets of an earlier run's Distiset, read from %s, could not be "
+                    "built before this run rewrites that folder: %s",
+                    data_dir,
+                    exc,
+                )
 
 
 class SavablePipeline(Protocol):
@@ -40,10 +75,6 @@ class SavablePipeline(Protocol):
     def save(self, path: str | Path) -> Path: ...
 
 
-def _split_names(value: Any) -> list[str]:
-    return list(value) if isinstance(value, dict) else []
-
-
 class Distiset(dict[str, Any]):
     """Configuration name -> `datasets.DatasetDict` (or `datasets.Dataset`).
 
@@ -51,6 +82,16 @@ class Distiset(dict[str, Any]):
     `pipeline_path` (its `pipeline.yaml`), `log_filename_path` (its `pipeline.log`),
     `artifacts_path` (the steps' artifacts, if any) and `citations` (BibTeX entries put in
     the dataset card).
+
+    The Distiset of a run is lazy: its values are stored as `PendingLeaf`s and built, all
+    at once and in place, by `resolve()`, which every method that hands out a value calls
+    first (`[]`, `get`, `values`, `items`, `pop`, `copy`, `==`, `|`, repr, pickling, and
+    saving or pushing through them). Its keys are known at once (`len`, `in`, `keys`,
+    iterating over names build nothing). `__iter__` is overridden so that `dict(d)`,
+    `{**d}` and `other.update(d)` read the values through `__getitem__`: for a dict subclass
+    that keeps `dict.__iter__`, CPython copies the stored values directly. Pickling and
+    `copy.copy` go through `items()`. Only calling `dict`'s own methods on it
+    (`dict.values(d)`) can see a `PendingLeaf`.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -64,6 +105,75 @@ class Distiset(dict[str, Any]):
         self._artifacts_path: Path | None = None
         self._citations: list[str] | None = None
 
+    # --- values built on first use (see pending.py) ------------------------------------
+
+    def _set_pending(self, name: str, leaf: PendingLeaf) -> None:
+        """Store `leaf` under `name`, to be built by `resolve()` when a value is first used."""
+        dict.__setitem__(self, name, leaf)
+        _WAITING[id(self)] = self
+
+    def resolve(self) -> None:
+        """Build every pending value, in place and in order; nothing to do when none is."""
+        if not any(isinstance(v, PendingLeaf) for v in dict.values(self)):
+            return
+        with _RESOLVING:
+            for name, value in list(dict.items(self)):
+                if isinstance(value, PendingLeaf):
+                    dict.__setitem__(self, name, value.build())
+            _WAITING.pop(id(self), None)
+
+    def __getitem__(self, name: str) -> Any:
+        self.resolve()
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self.resolve()
+        return dict.get(self, name, default)
+
+    def values(self) -> Any:
+        self.resolve()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self.resolve()
+        return dict.items(self)
+
+    def pop(self, name: str, default: Any = _MISSING) -> Any:
+        self.resolve()
+        return dict.pop(self, name) if default is _MISSING else dict.pop(self, name, default)
+
+    def popitem(self) -> tuple[str, Any]:
+        self.resolve()
+        return dict.popitem(self)
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        self.resolve()
+        return dict.setdefault(self, name, default)
+
+    def copy(self) -> dict[str, Any]:
+        """A plain dict of the same values (as `dict.copy`, and distilabel's Distiset)."""
+        self.resolve()
+        return dict.copy(self)
+
+    def __iter__(self) -> Iterator[str]:
+        # Same iteration as dict's; overriding it makes CPython copy a Distiset (`dict(d)`,
+        # `{**d}`, `update`, `|`) through keys() and __getitem__, which build the values.
+        return dict.__iter__(self)
+
+    def __eq__(self, other: object) -> bool:
+        self.resolve()
+        if isinstance(other, Distiset):
+            other.resolve()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __or__(self, other: Any) -> Any:
+        self.resolve()
+        return dict.__or__(self, other)
+
     # --- what the Distiset knows about its run -------------------------------------------
 
     @property
@@ -71,6 +181,15 @@ class Distiset(dict[str, Any]):
         """The `pipeline.yaml` of the pipeline that made these datasets, if known. A run's
         Distiset writes it into the run's folder when first asked (dumping a pipeline whose
         steps hold their data can take a while, so a run does not pay for it up front)."""
+        self._write_pipeline_yaml()
+        return self._pipeline_path
+
+    @pipeline_path.setter
+    def pipeline_path(self, path: str | os.PathLike[str]) -> None:
+        self._pipeline_path = Path(path)
+
+    def _write_pipeline_yaml(self) -> None:
+        """Write the pipeline's `pipeline.yaml` if that is still to do (once)."""
         if self._pipeline_path is None and self._pipeline_yaml_target is not None:
             target, self._pipeline_yaml_target = self._pipeline_yaml_target, None
             if self.pipeline is not None:
@@ -80,11 +199,6 @@ class Distiset(dict[str, Any]):
                     logger.warning(
                         "pipeline.yaml not written (the pipeline cannot be dumped): %s", exc
                     )
-        return self._pipeline_path
-
-    @pipeline_path.setter
-    def pipeline_path(self, path: str | os.PathLike[str]) -> None:
-        self._pipeline_path = Path(path)
 
     def write_pipeline_yaml_to(self, pipeline: SavablePipeline, target: Path) -> None:
         """Make `pipeline` the one that made these datasets; its `pipeline.yaml` is written to
@@ -118,6 +232,13 @@ class Distiset(dict[str, Any]):
     @citations.setter
     def citations(self, entries: list[str]) -> None:
         self._citations = sorted(set(entries))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The attributes that are pickled (or copied by `copy`): all but the pipeline
+        object, which holds locks and clients; its `pipeline.yaml` is written first, so
+        that `pipeline_path` goes along. The values go through `items()`, built."""
+        self._write_pipeline_yaml()
+        return {**vars(self), "pipeline": None}
 
     # --- datasets ----------------------------------------------------------------------
 

@@ -176,14 +176,18 @@ def mermaid(pipeline: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rows(count: int) -> str:
+    return f"{count:,} row" if count == 1 else f"{count:,} rows"
+
+
 def summary_lines(summary: RunSummary | None) -> list[str]:
     """The run's counts, one sentence each."""
     if summary is None:
         return []
     lines = [summary.headline() + "."]
-    lines += [f"configuration `{name}`: {count:,} rows" for name, count in summary.rows.items()]
+    lines += [f"configuration `{name}`: {_rows(count)}" for name, count in summary.rows.items()]
     lines += [
-        f"step `{step}`: {count:,} rows kept with an error"
+        f"step `{step}`: {_rows(count)} kept with an error"
         for step, count in summary.failed_rows.items()
         if count
     ]

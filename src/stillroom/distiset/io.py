@@ -9,9 +9,9 @@ The layout is distilabel's, so that either library reads the other's folders:
         artifacts/                <step>/<artifact>/... when the steps wrote any
 
 `datasets.load_from_disk("<distiset>/<config>")` reads one configuration on its own. A folder
-whose configurations hold `<split>/` folders of JSONL/Parquet files (a run's data folder, or
-what stillroom saved before it wrote `datasets`' format) is read too: its files are turned
-into Arrow files kept in `<folder>/.arrow/`.
+whose configurations hold `<split>/` folders of JSONL/Parquet files, or the part files
+directly (a run's data folder, or what stillroom saved before it wrote `datasets`' format), is
+read too: its files are turned into Arrow files kept in `<folder>/.arrow/`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from stillroom.constants import (
     PIPELINE_CONFIG_FILENAME,
     PIPELINE_LOG_FILENAME,
 )
-from stillroom.distiset.arrow_files import arrow_file, source_files
+from stillroom.distiset.arrow_files import arrow_file, source_files, split_folders
 from stillroom.errors import StillroomError
 
 ARROW_CACHE = ".arrow"
@@ -178,11 +178,11 @@ def _load_config(folder: Path, root: Path, keep_in_memory: bool | None) -> Any:
     if (folder / "dataset_dict.json").is_file() or (folder / "state.json").is_file():
         return datasets.load_from_disk(str(folder), keep_in_memory=keep_in_memory)
     splits = {}
-    for split in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for name, split in split_folders(folder).items():
         files = source_files(split)
         if files:
-            target = root / ARROW_CACHE / folder.name / f"{split.name}.arrow"
-            splits[split.name] = from_files(files, target, split.name, drop=(), use_cache=True)
+            target = root / ARROW_CACHE / folder.name / f"{name}.arrow"
+            splits[name] = from_files(files, target, name, drop=(), use_cache=True)
     return datasets.DatasetDict(splits) if splits else None
 
 

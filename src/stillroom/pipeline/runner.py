@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_ARTIFACTS_PATH
+from stillroom.distiset.base import build_pending_distisets
 from stillroom.errors import StillroomError, StorageError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
@@ -125,6 +126,7 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
     rdir = run_dir(directory, signature)
     rdir.mkdir(parents=True, exist_ok=True)
     data_dir = rdir / "data"
+    build_pending_distisets(data_dir)  # an earlier run's Distiset keeps that run's rows
     for node in dag.steps.values():  # where `save_artifact` writes; the Distiset finds them there
         node.set_pipeline_artifacts_path(data_dir / STEPS_ARTIFACTS_PATH)
     if config.view:
