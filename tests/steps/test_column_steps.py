@@ -231,6 +231,21 @@ def test_expand_columns_without_split_copies_metadata() -> None:
     assert rows[0][META] is not rows[1][META]
 
 
+def test_grouped_generations_metadata_expands_and_groups_back() -> None:
+    """A grouped task's row holds one metadata dict per generation: ExpandColumns gives each
+    new row its own, and GroupColumns joins lists as distilabel does."""
+    task = TextGeneration(
+        llm=MockLLM(responses=["a", "b"]), num_generations=2, group_generations=True
+    )
+    task.load()
+    (grouped,) = next(task.process([{"instruction": "q"}]))
+    assert isinstance(grouped[META], list) and len(grouped[META]) == 2
+    (rows,) = ExpandColumns(columns=["generation"], split_statistics=True).process([grouped])
+    assert [r[META][f"raw_output_{task.name}"] for r in rows] == ["a", "b"]
+    (joined,) = next(GroupColumns(columns=["generation"]).process([grouped], [grouped]))
+    assert [m[f"raw_output_{task.name}"] for m in joined[META]] == ["a", "b", "a", "b"]
+
+
 def test_expand_columns_empty_batch() -> None:
     assert list(ExpandColumns(columns=["a"]).process([])) == [[]]
 
