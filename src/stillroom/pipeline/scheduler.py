@@ -31,10 +31,9 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from stillroom.errors import StorageError
-from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
+from stillroom.pipeline.engine_state import EngineState
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
     execute_global,
@@ -46,6 +45,7 @@ from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
 from stillroom.pipeline.requests import Ledger, RequestCache
 from stillroom.pipeline.row_path import run_rows
+from stillroom.pipeline.run_control import RunControl, Signal
 from stillroom.pipeline.store import SQLiteStore
 from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
 from stillroom.steps.tasks.base import _Task
@@ -61,23 +61,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.pipeline")
 
 
-class _Signal:
-    """Wakes every waiting worker when the engine's state changes."""
+class Engine(RunControl, EngineState):
+    """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop.
 
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            await self._event.wait()
-
-
-class Engine:
-    """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop."""
+    Stopping is `RunControl`'s (`run_control.py`), checkpoints `EngineState`'s
+    (`engine_state.py`); a distributed engine (`ray/engine.py`) overrides where step code
+    runs: `install_llms`, `_load`, `_unload`, `shutdown`, `_batches_of`, `_next_batch`,
+    `_call`, `_run_batches`, `_run_rows`.
+    """
 
     def __init__(
         self,
@@ -109,10 +100,7 @@ class Engine:
                 node.capacity = None  # rows of unrelated sources never wait on each other
             node.writer = writers.get(name)
         estimate_rows(self.nodes, self.row_limit)
-        self.stopping = False
-        self.aborted = False
-        self.terminated = False
-        self.failure: tuple[str, int | None, BaseException] | None = None
+        self._init_control()
         self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
         self.max_failed_fraction = config.max_failed_fraction
         self.too_many_failures: TooManyFailuresError | None = None
@@ -122,10 +110,6 @@ class Engine:
             config.log_interval,
             self.failures,
         )
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task[Any] | None = None
-        self._interrupts = 0
-        self._signal: _Signal | None = None
         self._next_id = 0
         self.checkpointer = Checkpointer(store, run.signature)
         self._threads = DaemonThreads(len(self.nodes) + 2)
@@ -158,28 +142,6 @@ class Engine:
         if node.cached is not None:
             swap_llm(node.step, node.cached.for_unit(ledger))  # type: ignore[arg-type]
 
-    def restore(self, state: dict[str, Any], batches: list[tuple[str, int, bytes]]) -> None:
-        """Put the engine back where a checkpoint left it."""
-        self._next_id = state["next_id"]
-        for name, node_state in state["nodes"].items():
-            self.nodes[name].restore(node_state)
-        pending = self.checkpointer.load(batches)
-        for name, node in self.nodes.items():
-            for pred in node.preds:
-                node.slots[pred].extend(pending.get(f"{name}<{pred}", []))
-            if node.writer is not None:
-                node.writer.restore(state["writers"].get(name), pending.get(f"{name}>", []))
-
-    def start_writers(self) -> None:
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.restore(None, [])
-
-    def close_writers(self) -> None:
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.close()
-
     # --- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -188,7 +150,7 @@ class Engine:
         `load()` and `unload()` run in worker threads, before the first batch and after the
         last, while this loop is still running.
         """
-        self._signal = _Signal()
+        self._signal = Signal()
         self.loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
         try:
@@ -231,76 +193,6 @@ class Engine:
         if self._processes is not None:
             self._processes.shutdown(wait=not self.aborted, cancel_futures=True)
         self._threads.shutdown()
-
-    def request_stop(self, reason: str) -> None:
-        """Stop starting new work; what is in flight finishes and is saved."""
-        if not self.stopping:
-            self.stopping = True
-            logger.warning("Stopping: %s", reason)
-            if self._signal is not None:
-                self._signal.notify()
-
-    def interrupt(self) -> None:
-        """Ctrl-C, on the engine's loop: the first stops cleanly, the second at once."""
-        self._on_signal("Ctrl-C", "press Ctrl-C again to stop at once")
-
-    def terminate(self, grace: float) -> None:
-        """SIGTERM (`docker stop`, systemd, Kubernetes, `timeout`), on the engine's loop: stop
-        cleanly, but abort if the requests in flight take longer than `grace` seconds (the
-        sender kills the process soon after); a second SIGTERM stops at once."""
-        self.terminated = True
-        self._on_signal("SIGTERM", f"at most {grace:g} s; send it again to stop at once", grace)
-
-    def _on_signal(self, name: str, how: str, grace: float | None = None) -> None:
-        self._interrupts += 1
-        if self._interrupts > 1:
-            self._abort()
-            return
-        self.request_stop(
-            f"{name}: finishing the requests in flight and saving what is done ({how})"
-        )
-        if grace is not None and self.loop is not None:
-            self.loop.call_later(grace, self._abort)
-
-    def _abort(self) -> None:
-        """Stop at once: cancel the run (a no-op once it has ended)."""
-        if self._main is not None and not self._main.done():
-            self.aborted = True
-            self._main.cancel()
-
-    def _fail(self, node: Node | None, error: BaseException, seq: int | None) -> None:
-        """Record the run's first failure and stop it.
-
-        A step that raised stops the run cleanly: work in flight finishes and is saved. A
-        `StorageError` stops it at once: nothing more can be saved, so nothing more is done
-        (the last checkpoint and the journal hold what was finished)."""
-        name = node.name if node is not None else ""
-        if self.failure is None:
-            self.failure = (name, seq, error)
-            if isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
-                logger.info("Step %r waits for its batch job: %s", name, error)
-            elif not isinstance(error, StorageError):
-                logger.error("Step %r failed: %s: %s", name, type(error).__name__, error)
-        if isinstance(error, StorageError):
-            self.request_stop(str(error))
-            self._abort()
-        elif isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
-            self.request_stop(f"step {name!r} waits for its batch job")
-        else:
-            self.request_stop(f"step {name!r} failed")
-
-    def _soon(self, node: Node, callback: Callable[[], None]) -> None:
-        """Run `callback` at the loop's next step; should it raise, the step fails (asyncio
-        would only log an exception raised by a bare loop callback)."""
-
-        def guarded() -> None:
-            try:
-                callback()
-            except Exception as exc:
-                self._fail(node, exc, None)
-
-        assert self.loop is not None
-        self.loop.call_soon(guarded)
 
     async def _tick(self) -> None:
         """Checkpoint every `checkpoint_interval` and refresh the progress display; stop the
@@ -515,30 +407,3 @@ class Engine:
             succ.closed.add(node.name)
         if self._signal is not None:
             self._signal.notify()
-
-    @property
-    def completed(self) -> bool:
-        return all(node.done for node in self.nodes.values())
-
-    # --- checkpoints --------------------------------------------------------------------------
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "run_id": self.run_id,
-            "meta": self.meta,
-            "next_id": self._next_id,
-            "nodes": {name: node.state() for name, node in self.nodes.items()},
-            "writers": {
-                name: node.writer.state()
-                for name, node in self.nodes.items()
-                if node.writer is not None
-            },
-        }
-
-    def checkpoint(self, status: str = "running", force_flush: bool = False) -> bool:
-        """Save a checkpoint (see `checkpoint.py`); False when it could not be written."""
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.flush(force=force_flush)
-        return self.checkpointer.save(self.nodes.values(), self.state(), status)
