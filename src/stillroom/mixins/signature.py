@@ -18,11 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from stillroom.utils.serialization import TYPE_INFO_KEY
-
 SIGNATURE_EXCLUDED_BY_DEFAULT = frozenset(
     {
-        TYPE_INFO_KEY,
+        "type_info",  # utils.serialization.TYPE_INFO_KEY (mixins sit below utils)
         "runtime_parameters_info",
         "exclude_from_signature",
         "resources",
