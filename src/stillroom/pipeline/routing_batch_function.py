@@ -8,14 +8,23 @@
 `routing_batch_function` turns a function `(downstream step names) -> chosen names` into a
 `RoutingBatchFunction`; `sample_n_steps(n)` is the built-in that picks `n` at random.
 
-The graph records the routing (distilabel's API and `dag.get_step(name)` shape); the local
-engine does not route batches yet, so `run` refuses a pipeline that uses one rather than
-sending every batch to every successor (see docs/porting.md).
+The graph records the routing (distilabel's API and `dag.get_step(name)` shape) and the
+engine asks it, through `route`, where each batch of the upstream step goes: the chosen
+steps get the batch, the others a `RoutedAway` in its place (`batch.py`).
+
+A choice depends only on the run and the batch: `route` seeds the random draws with the
+pipeline's signature, the step and the batch's number, so a resumed run routes each batch
+as the interrupted one did. `sample_n_steps` draws from that seeded generator alone; a
+function of your own that draws from the `random` module gets the same seeding (another
+thread drawing from `random` at that instant could still disturb it), and one that draws
+elsewhere should be deterministic for resumes to be exact.
 """
 
 from __future__ import annotations
 
+import contextvars
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,14 +49,7 @@ class RoutingBatchFunction:
 
     def __call__(self, steps: list[str]) -> list[str]:
         """The names of `steps` that receive the next batch (checked to be among them)."""
-        chosen = list(self.routing_function(list(steps)))
-        unknown = [name for name in chosen if name not in steps]
-        if unknown:
-            raise StillroomUserError(
-                f"{self!r} chose {unknown}, which are not downstream of the step it routes "
-                f"({steps}); it must return names from the list it is given."
-            )
-        return chosen
+        return checked_choice(self, steps, self.routing_function(list(steps)))
 
     def _attach_upstream(self, step: Any) -> RoutingBatchFunction:
         """`step >> self`: remember the upstream step; `>> [steps]` then connects them."""
@@ -67,6 +69,53 @@ class RoutingBatchFunction:
             )
         self._step.connect(*other, routing_batch_function=self)
         return other
+
+
+_RNG: contextvars.ContextVar[random.Random | None] = contextvars.ContextVar(
+    "stillroom_routing_rng", default=None
+)
+"""The seeded generator of the routing call in progress (`route`)."""
+
+_SEEDING = threading.Lock()
+
+
+def route(routing: Callable[[list[str]], Any], steps: list[str], seed: str) -> list[str]:
+    """The steps of `steps` that get a batch, as `routing` chooses with its random draws
+    seeded by `seed` (the same seed, the same choice); checked as `checked_choice` does."""
+    token = _RNG.set(random.Random(seed))
+    try:
+        with _SEEDING:
+            saved = random.getstate()
+            random.seed(seed)
+            try:
+                chosen = routing(list(steps))
+            finally:
+                random.setstate(saved)
+    finally:
+        _RNG.reset(token)
+    return checked_choice(routing, steps, chosen)
+
+
+def checked_choice(routing: Any, steps: list[str], chosen: Any) -> list[str]:
+    """`chosen` as a list of distinct names among `steps`, or an error saying what is wrong."""
+    if isinstance(chosen, str) or not isinstance(chosen, (list, tuple, set, frozenset)):
+        raise StillroomUserError(
+            f"{routing!r} returned {chosen!r}; a routing batch function returns a list of "
+            f"names taken from the list it is given ({steps})."
+        )
+    picked = list(dict.fromkeys(chosen))
+    unknown = [name for name in picked if name not in steps]
+    if unknown:
+        raise StillroomUserError(
+            f"{routing!r} chose {unknown}, which are not downstream of the step it routes "
+            f"({steps}); it must return names from the list it is given."
+        )
+    if not picked:
+        raise StillroomUserError(
+            f"{routing!r} chose no step for a batch, whose rows would be lost; return at "
+            f"least one of {steps} (to drop rows, filter them in a step instead)."
+        )
+    return picked
 
 
 def routing_batch_function(
@@ -91,6 +140,6 @@ def sample_n_steps(n: int) -> RoutingBatchFunction:
                 f"sample_n_steps({n}) routes to {n} steps, but only {len(steps)} follow the "
                 f"step it routes ({steps}): connect more steps or lower n."
             )
-        return random.sample(steps, n)
+        return (_RNG.get() or random).sample(steps, n)
 
     return RoutingBatchFunction(sample_n, description=f"Sample {n} steps from the list of steps.")

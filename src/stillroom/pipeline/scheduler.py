@@ -31,6 +31,7 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from stillroom.errors import StillroomUserError
 from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.engine_state import EngineState
@@ -41,9 +42,10 @@ from stillroom.pipeline.execution import (
     generator_batches,
 )
 from stillroom.pipeline.failures import FailureWatch, count_failed, exceeds
-from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
+from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, RoutedAway, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
 from stillroom.pipeline.requests import Ledger, RequestCache
+from stillroom.pipeline.routing_batch_function import route
 from stillroom.pipeline.row_path import run_rows
 from stillroom.pipeline.run_control import RunControl, Signal
 from stillroom.pipeline.store import SQLiteStore
@@ -99,6 +101,7 @@ class Engine(RunControl, EngineState):
             if len({origins[p] for p in node.preds}) > 1:
                 node.capacity = None  # rows of unrelated sources never wait on each other
             node.writer = writers.get(name)
+            node.routing = dag.routing.get(name)
         estimate_rows(self.nodes, self.row_limit)
         self._init_control()
         self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
@@ -280,7 +283,7 @@ class Engine(RunControl, EngineState):
                 if self.row_limit is not None and len(rows) >= self.row_limit - node.gen_offset:
                     rows, is_last = rows[: self.row_limit - node.gen_offset], True
                 if rows:
-                    self._emit(node, node.next_seq, rows)
+                    self._emit(node, node.next_seq, rows, self._route(node, node.next_seq))
                     node.next_seq += 1
                     node.gen_offset += len(rows)
                     self._signal.notify()
@@ -320,12 +323,15 @@ class Engine(RunControl, EngineState):
 
         async def one(unit: Unit) -> None:
             try:
-                rows = await self._call(node, function, unit)
+                rows = [] if unit.routed_away else await self._call(node, function, unit)
             except Exception as exc:
                 self._fail(node, exc, unit.seq)
                 return
             finished[unit.seq] = rows
-            record_in_order()
+            try:
+                record_in_order()
+            except Exception as exc:  # a routing batch function that raised
+                self._fail(node, exc, unit.seq)
 
         try:
             while True:
@@ -363,28 +369,66 @@ class Engine(RunControl, EngineState):
 
     # --- bookkeeping --------------------------------------------------------------------------
 
-    def _emit(self, node: Node, seq: int, rows: list[Row]) -> None:
+    def _route(self, node: Node, seq: int) -> set[str] | None:
+        """The successors that get `node`'s output batch `seq`, as its routing batch function
+        chooses (None: all of them). The choice is seeded by the run and the batch, so a
+        resumed run routes a batch it makes again as the interrupted run did."""
+        if node.routing is None:
+            return None
+        names = [succ.name for succ in node.succs]
+        try:
+            return set(route(node.routing, names, f"{self.signature}:{node.name}:{seq}"))
+        except StillroomUserError:
+            raise
+        except Exception as exc:
+            raise StillroomUserError(
+                f"Step {node.name!r}: its routing batch function {node.routing!r} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _emit(self, node: Node, seq: int, rows: list[Row], chosen: set[str] | None) -> None:
+        """Send batch `seq` to the successors in `chosen` (None: all), a `RoutedAway` in its
+        place to the others, and to the writer of a leaf step."""
         self._next_id += 1
         batch = Batch(self._next_id, seq, rows)
         for succ in node.succs:
-            succ.slots[node.name].append(batch)
+            if chosen is None or succ.name in chosen:
+                succ.slots[node.name].append(batch)
+            else:
+                self._next_id += 1
+                succ.slots[node.name].append(RoutedAway(self._next_id, seq, []))
         if node.writer is not None:
             node.writer.write(batch)
         node.stats.rows_out += len(rows)
 
+    def _pass_routed_away(self, node: Node, seq: int) -> None:
+        """A unit routed away before `node`: its successors get a `RoutedAway` for `seq`."""
+        self._next_id += 1
+        routed_away = RoutedAway(self._next_id, seq, [])
+        for succ in node.succs:
+            succ.slots[node.name].append(routed_away)
+
     def _complete(self, node: Node, unit: Unit, outputs: list[list[Row]]) -> None:
-        """Record a finished unit: consume its batches and emit its output, atomically."""
+        """Record a finished unit: consume its batches and emit its output, atomically (the
+        routing is chosen first: a routing function that raises changes nothing)."""
+        routed_away = node.kind != "global" and unit.routed_away
+        if node.kind == "global":
+            choices = [self._route(node, seq) for seq in range(len(outputs))]
+        elif not routed_away:
+            choices = [self._route(node, unit.seq)]
         del node.inflight[unit.seq]
         if node.requests is not None:
             node.requests.consume(unit.hashes)
         node.stats.rows_in += unit.size
         failed = count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
         node.stats.failed_rows += failed
-        if node.kind == "global":
-            for seq, rows in enumerate(outputs):
-                self._emit(node, seq, rows)
+        if routed_away:
+            self._pass_routed_away(node, unit.seq)
+        elif node.kind == "global":
+            for seq, (rows, chosen) in enumerate(zip(outputs, choices, strict=True)):
+                self._emit(node, seq, rows, chosen)
         else:
-            self._emit(node, unit.seq, outputs[0])
+            self._emit(node, unit.seq, outputs[0], choices[0])
         if failed:
             self._check_failed_fraction(node)
         assert self._signal is not None
