@@ -44,3 +44,14 @@ def test_ray_routes_each_batch_as_the_local_engine_does(
     assert all(len(row["grouped_generation"]) == 2 for row in rows_of(on_ray))
     assert on_ray.summary is not None and on_ray.summary.requests_sent == 60
     assert server.stats().requests_total == 60
+
+
+def test_load_groups_are_refused_on_ray_with_what_to_do(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    from stillroom.pipeline.errors import PipelineValidationError
+
+    pipeline = routed(tmp_path / "ray", server)
+    with pytest.raises(PipelineValidationError, match="load_groups are not honoured on Ray"):
+        pipeline.ray().run(progress=False, load_groups=[["a", "b", "c"]])
+    assert server.stats().requests_total == 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
@@ -42,6 +41,8 @@ from stillroom.pipeline.execution import (
     generator_batches,
 )
 from stillroom.pipeline.failures import FailureWatch, count_failed, exceeds
+from stillroom.pipeline.load_stages import load_stages
+from stillroom.pipeline.loading import StepLoading
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, RoutedAway, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
 from stillroom.pipeline.requests import Ledger, RequestCache
@@ -49,7 +50,7 @@ from stillroom.pipeline.routing_batch_function import route
 from stillroom.pipeline.row_path import run_rows
 from stillroom.pipeline.run_control import RunControl, Signal
 from stillroom.pipeline.store import SQLiteStore
-from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
+from stillroom.pipeline.workers import DaemonThreads, run_in_worker
 from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.pipeline")
 
 
-class Engine(RunControl, EngineState):
+class Engine(RunControl, EngineState, StepLoading):
     """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop.
 
     Stopping is `RunControl`'s (`run_control.py`), checkpoints `EngineState`'s
@@ -90,6 +91,8 @@ class Engine(RunControl, EngineState):
         self.nodes: dict[str, Node] = {}
         for name in dag.topological_order():
             self.nodes[name] = Node(name, dag.steps[name], dag.predecessors(name))
+        self.stages = load_stages(dag, config.load_groups)
+        stage_of = {name: index for index, stage in enumerate(self.stages) for name in stage}
         origins: dict[str, frozenset[str]] = {}
         for name, node in self.nodes.items():
             for succ in dag.successors(name):
@@ -100,6 +103,8 @@ class Engine(RunControl, EngineState):
                 origins[name] = frozenset().union(*(origins[p] for p in node.preds))
             if len({origins[p] for p in node.preds}) > 1:
                 node.capacity = None  # rows of unrelated sources never wait on each other
+            if any(stage_of[p] < stage_of[name] for p in node.preds):
+                node.capacity = None  # an earlier stage finishes before this one loads
             node.writer = writers.get(name)
             node.routing = dag.routing.get(name)
         estimate_rows(self.nodes, self.row_limit)
@@ -118,6 +123,7 @@ class Engine(RunControl, EngineState):
         self._threads = DaemonThreads(len(self.nodes) + 2)
         self._processes: ProcessPoolExecutor | None = None
         self._process_workers = os.cpu_count() or 1
+        self._loaded: set[str] = set()
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -151,14 +157,20 @@ class Engine(RunControl, EngineState):
         """Load the steps, stream every batch through, unload; return when done or stopped.
 
         `load()` and `unload()` run in worker threads, before the first batch and after the
-        last, while this loop is still running.
+        last, while this loop is still running; with load groups, stage by stage
+        (`_load_in_stages`).
         """
         self._signal = Signal()
         self.loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
+        staged = len(self.stages) > 1
         try:
-            await self._load()
+            if not staged:
+                await self._load()
+                self._loaded.update(self.nodes)
             workers = [asyncio.create_task(self._run_node(n)) for n in self.nodes.values()]
+            if staged:
+                workers.append(asyncio.create_task(self._load_in_stages()))
             ticker = asyncio.create_task(self._tick())
             try:
                 await asyncio.gather(*workers)
@@ -167,29 +179,39 @@ class Engine(RunControl, EngineState):
                 for worker in workers:
                     worker.cancel()
         finally:
-            if not self.aborted:
+            if not self.aborted and not staged:
                 await self._unload()
+            elif not self.aborted:  # a stage stopped before its end
+                await self._unload_steps([self.nodes[n] for n in self._loaded], pool=True)
 
-    async def _load(self) -> None:
-        steps = [n.step for n in self.nodes.values() if not n.cpu_bound]
-        await asyncio.gather(*(self._threads.run(step.load) for step in steps))
-        specs = {n.name: (type(n.step), n.step.dump()) for n in self.nodes.values() if n.cpu_bound}
-        if specs:
-            self._processes = ProcessPoolExecutor(
-                max_workers=self._process_workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
-                initargs=(specs,),
+    async def _load_in_stages(self) -> None:
+        """Load each stage once the earlier ones have finished, and unload it when all its
+        steps have (a stage a resumed run had finished is not loaded again). A step that
+        cannot load fails the run as a step that raised does: what was done is saved."""
+        assert self._signal is not None
+        for stage in self.stages:
+            nodes = [self.nodes[name] for name in stage]
+            if all(node.done for node in nodes):
+                continue
+            if self.stopping:
+                return
+            logger.info("Loading stage %s.", stage)
+            pooled = [node for node in nodes if node.cpu_bound]  # one pool for the stage
+            for part in [[node] for node in nodes if not node.cpu_bound] + [pooled]:
+                try:
+                    await self._load_steps(part)
+                except Exception as exc:
+                    self._fail(part[0] if len(part) == 1 else None, exc, None)
+                    return
+                self._loaded.update(node.name for node in part)
+            self._signal.notify()
+            await self._signal.wait_until(
+                lambda: self.stopping or all(node.done for node in nodes)  # noqa: B023
             )
-
-    async def _unload(self) -> None:
-        async def unload(node: Node) -> None:
-            try:
-                await self._threads.run(node.step.unload)
-            except Exception as exc:
-                logger.warning("Unloading step %r failed: %s", node.name, exc)
-
-        await asyncio.gather(*(unload(n) for n in self.nodes.values() if not n.cpu_bound))
+            if self.stopping:
+                return  # what is in flight finishes first; `run` unloads them after
+            await self._unload_steps(nodes, pool=True)
+            self._loaded.difference_update(stage)
 
     def shutdown(self) -> None:
         """Stop the worker threads and processes (without waiting for them after an abort)."""
@@ -215,6 +237,12 @@ class Engine(RunControl, EngineState):
                 return
 
     async def _run_node(self, node: Node) -> None:
+        assert self._signal is not None  # a step of a later stage waits for its loading
+        await self._signal.wait_until(
+            lambda: self.stopping or node.done or node.name in self._loaded
+        )
+        if self.stopping and node.name not in self._loaded:
+            return
         runner = {
             "generator": self._generate,
             "global": self._run_global,
