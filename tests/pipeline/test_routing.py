@@ -203,3 +203,51 @@ def test_a_routed_step_takes_rows_from_that_step_alone() -> None:
         other >> b
     with pytest.raises(PipelineValidationError, match=r"'b'.*routes.*rows from \['other'\]"):
         pipeline.run(progress=False)
+
+
+def test_sample_n_steps_survives_a_pipeline_file_and_keeps_the_routing(tmp_path: Path) -> None:
+    pipeline = three_branches()
+    path = pipeline.save(tmp_path / "pipeline.yaml")
+    (entry,) = pipeline.dump()["pipeline"]["routing_batch_functions"]
+    assert entry["step"] == "load_data_from_dicts_0"
+    assert entry["type_info"]["name"] == "sample_n_steps" and entry["type_info"]["kwargs"] == {
+        "n": 2
+    }
+    loaded = Pipeline.from_yaml(path, allowed_modules=[__name__])
+    assert loaded.signature == pipeline.signature  # the same routing, seeded the same way
+    assert rows_of(loaded.run(progress=False)) == rows_of(pipeline.run(progress=False))
+
+
+def test_the_routing_is_part_of_the_pipelines_signature() -> None:
+    def build(routing: Any) -> Pipeline:
+        with Pipeline(name="signed") as pipeline:
+            load = LoadDataFromDicts(data=instructions(4))
+            load >> routing >> [KeepColumns(name=n, columns=["instruction"]) for n in "xy"]
+        return pipeline
+
+    plain = Pipeline(name="signed")
+    with plain:
+        load = LoadDataFromDicts(data=instructions(4))
+        load >> [KeepColumns(name=n, columns=["instruction"]) for n in "xy"]
+    one, two = build(sample_n_steps(1)), build(sample_n_steps(2))
+    assert len({plain.signature, one.signature, two.signature}) == 3
+    assert build(sample_n_steps(1)).signature == one.signature
+
+
+def test_a_file_naming_a_routing_function_stillroom_cannot_rebuild_is_refused() -> None:
+    from stillroom.errors import SerializationError
+
+    @routing_batch_function()
+    def mine(steps: list[str]) -> list[str]:
+        return steps[:1]
+
+    with Pipeline(name="custom") as pipeline:
+        load = LoadDataFromDicts(data=instructions(4))
+        load >> mine >> [KeepColumns(name=n, columns=["instruction"]) for n in "xy"]
+    data = pipeline.dump()
+    with pytest.raises(SerializationError, match="not made by a factory"):
+        Pipeline.from_dict(data)
+    entry = data["pipeline"]["routing_batch_functions"][0]
+    entry["type_info"] = {"module": "os", "name": "system", "kwargs": {"command": "true"}}
+    with pytest.raises(SerializationError, match="can only name sample_n_steps"):
+        Pipeline.from_dict(data)

@@ -37,6 +37,7 @@ from stillroom.pipeline.graph import DAG
 from stillroom.pipeline.load_stages import last_steps, load_stages, resolve_load_groups
 from stillroom.pipeline.outputs import run_distiset
 from stillroom.pipeline.preview import preview_lines
+from stillroom.pipeline.routing_batch_function import RoutingBatchFunction, routing_from_dict
 from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -136,7 +137,11 @@ class Pipeline:
         self.dag.add_edge(source, target)
 
     def _add_routing(self, source: str, routing: Any) -> None:
-        """Called by `connect(..., routing_batch_function=...)`."""
+        """Called by `connect(..., routing_batch_function=...)` and when loading a file."""
+        if source not in self.dag:
+            raise StillroomError(
+                f"Pipeline {self.name!r} has no step {source!r} to route the batches of."
+            )
         if not callable(routing):
             raise StillroomError(
                 f"Step {source!r}: routing_batch_function should be a function of the "
@@ -406,6 +411,12 @@ class Pipeline:
                     {"step": step.dump(), "name": name} for name, step in self.dag.steps.items()
                 ],
                 "connections": connections,
+                "routing_batch_functions": [
+                    routing.dump(name)
+                    if isinstance(routing, RoutingBatchFunction)
+                    else {"step": name}  # a plain function: loading says it cannot rebuild it
+                    for name, routing in self.dag.routing.items()
+                ],
                 TYPE_INFO_KEY: type_info(type(self)),
             },
         }
@@ -447,6 +458,8 @@ class Pipeline:
         for connection in body.get("connections") or []:
             for target in connection.get("to") or []:
                 pipeline._add_edge(connection["from"], target)
+        for entry in body.get("routing_batch_functions") or []:
+            pipeline._add_routing(str(entry.get("step")), routing_from_dict(entry))
         return pipeline
 
     @classmethod

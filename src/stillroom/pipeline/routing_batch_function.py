@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from stillroom.errors import StillroomUserError
+from stillroom.errors import SerializationError, StillroomUserError
 
 RoutingBatchFunc = Callable[[list[str]], list[str]]
 """`(names of the downstream steps) -> names of those that receive the batch`."""
@@ -42,6 +42,28 @@ class RoutingBatchFunction:
         self.routing_function = routing_function
         self.description = description
         self._step: Any = None
+        self._factory: tuple[str, dict[str, Any]] | None = None
+        """(name, keyword arguments) of the built-in factory that made it, if one did."""
+
+    def identity(self) -> list[Any]:
+        """What the pipeline's signature records of it: the factory and its arguments, or
+        the function's qualified name and the description."""
+        if self._factory is not None:
+            return ["factory", *self._factory]
+        function = self.routing_function
+        name = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', '?')}"
+        return ["function", name, self.description]
+
+    def dump(self, step: str) -> dict[str, Any]:
+        """The `routing_batch_functions` entry of a pipeline dump (distilabel's shape); only
+        one made by a factory (`sample_n_steps`) can be rebuilt from it."""
+        data: dict[str, Any] = {"step": step}
+        if self.description:
+            data["description"] = self.description
+        if self._factory is not None:
+            name, kwargs = self._factory
+            data["type_info"] = {"module": __name__, "name": name, "kwargs": kwargs}
+        return data
 
     def __repr__(self) -> str:
         name = getattr(self.routing_function, "__name__", repr(self.routing_function))
@@ -142,4 +164,36 @@ def sample_n_steps(n: int) -> RoutingBatchFunction:
             )
         return (_RNG.get() or random).sample(steps, n)
 
-    return RoutingBatchFunction(sample_n, description=f"Sample {n} steps from the list of steps.")
+    routing = RoutingBatchFunction(
+        sample_n, description=f"Sample {n} steps from the list of steps."
+    )
+    routing._factory = ("sample_n_steps", {"n": n})
+    return routing
+
+
+FACTORIES: dict[str, Callable[..., RoutingBatchFunction]] = {"sample_n_steps": sample_n_steps}
+"""The factories a pipeline file may name to rebuild a routing batch function."""
+
+
+def routing_from_dict(data: Any) -> RoutingBatchFunction:
+    """The routing batch function of a `routing_batch_functions` entry (distilabel's or
+    stillroom's), rebuilt by the built-in factory it names."""
+    info = data.get("type_info") if isinstance(data, dict) else None
+    step = data.get("step") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        raise SerializationError(
+            f"The routing batch function of step {step!r} was not made by a factory "
+            f"({', '.join(FACTORIES)}), so the file cannot rebuild it; connect it again in "
+            "Python after loading the pipeline."
+        )
+    module, name, kwargs = info.get("module", ""), info.get("name"), info.get("kwargs") or {}
+    known = module in (__name__, "distilabel.pipeline.routing_batch_function") and name in FACTORIES
+    if not known or not isinstance(kwargs, dict):
+        raise SerializationError(
+            f"The routing batch function of step {step!r} names {module}.{name}({kwargs!r}); "
+            f"a pipeline file can only name {', '.join(FACTORIES)} with its keyword arguments."
+        )
+    routing = FACTORIES[str(name)](**kwargs)
+    if data.get("description"):
+        routing.description = data["description"]
+    return routing

@@ -14,6 +14,14 @@ the row path keeps up to `max_concurrent_requests` rows in flight, across batch 
 and emits each batch once all its rows are done, in order: a slow request holds back only
 its own batch's output, never the requests after it.
 
+Routing. A step with a routing batch function sends each output batch to the successors
+it picks and a `RoutedAway` to the others (`batch.py`); a unit made only of those runs
+nothing and passes one on, so seqs stay aligned for the steps joining the branches.
+
+Loading (`loading.py`). Every step is loaded before the first batch, or, with load groups,
+stage by stage (`load_stages.py`): a step waits for its stage to be loaded, and the slots
+fed by an earlier stage have no limit, since that stage finishes before the next loads.
+
 Checkpoints (see `checkpoint.py`). The engine runs on one thread, so a checkpoint taken
 between two events is consistent. A resumed run restores it and redoes only unfinished
 batches; their finished requests come back from the request cache.
