@@ -41,6 +41,14 @@ def test_keep_columns_empty_batch_and_one_batch_per_predecessor() -> None:
     assert list(keep.process([{"a": 1, "x": 0}], [{"a": 2}])) == [[{"a": 1}], [{"a": 2}]]
 
 
+def test_a_row_that_is_not_a_dict_is_a_clear_error() -> None:
+    keep = KeepColumns(name="keep", columns=["a"])
+    with pytest.raises(InvalidRowsError, match=r"'keep': row 0 of its input is a list"):
+        next(keep.process_applying_mappings([[{"a": 1}]]))
+    with pytest.raises(InvalidRowsError, match=r"row 1 of its input is a str"):
+        list(keep.process_applying_mappings([{"a": 1}], [{"a": 2}, "a"]))
+
+
 def test_keep_columns_missing_column_names_it() -> None:
     keep = KeepColumns(columns=["a", "b"])
     with pytest.raises(MissingColumnsError, match=r"'b'"):
