@@ -210,6 +210,7 @@ def test_sample_n_steps_survives_a_pipeline_file_and_keeps_the_routing(tmp_path:
     path = pipeline.save(tmp_path / "pipeline.yaml")
     (entry,) = pipeline.dump()["pipeline"]["routing_batch_functions"]
     assert entry["step"] == "load_data_from_dicts_0"
+    assert pipeline.dag.routing["load_data_from_dicts_0"].dump() == entry  # distilabel's call
     assert entry["type_info"]["name"] == "sample_n_steps" and entry["type_info"]["kwargs"] == {
         "n": 2
     }

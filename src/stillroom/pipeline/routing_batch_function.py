@@ -54,10 +54,11 @@ class RoutingBatchFunction:
         name = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', '?')}"
         return ["function", name, self.description]
 
-    def dump(self, step: str) -> dict[str, Any]:
-        """The `routing_batch_functions` entry of a pipeline dump (distilabel's shape); only
-        one made by a factory (`sample_n_steps`) can be rebuilt from it."""
-        data: dict[str, Any] = {"step": step}
+    def dump(self, step: str | None = None) -> dict[str, Any]:
+        """The `routing_batch_functions` entry of a pipeline dump (distilabel's shape) for
+        the step it routes (by default the one `step >> self` named); only one made by a
+        factory (`sample_n_steps`) can be rebuilt from it."""
+        data: dict[str, Any] = {"step": step or getattr(self._step, "name", None)}
         if self.description:
             data["description"] = self.description
         if self._factory is not None:
