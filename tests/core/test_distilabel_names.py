@@ -66,6 +66,7 @@ NAMES = {
     "stillroom.steps.reward_model": "RewardModelScore",
     "stillroom.steps.truncate": "TruncateTextColumn",
     "stillroom.utils.chat": "is_openai_format",
+    "stillroom.mixins.signature": "SignatureMixin",
     "stillroom.steps.tasks.evol_instruct.utils": "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES",
     "stillroom.steps.tasks.evol_instruct.evol_complexity.utils": (
         "MUTATION_TEMPLATES GENERATION_MUTATION_TEMPLATES"

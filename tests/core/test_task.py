@@ -101,8 +101,24 @@ def test_group_generations_gives_one_row_of_lists() -> None:
     (row,) = next(task.process([{"text": "a"}]))
     assert row["score"] == [4, None]
     assert row["reason"] == ["clear", None]
-    assert row[METADATA_COLUMN]["raw_output_rate"] == [GOOD, "oops"]
-    assert row[METADATA_COLUMN]["error_rate"][0] is None
+    first, second = row[METADATA_COLUMN]  # one dict per generation, as in distilabel
+    assert [first["raw_output_rate"], second["raw_output_rate"]] == [GOOD, "oops"]
+    assert "error_rate" not in first
+    assert second["error_rate"]
+    assert first["raw_input_rate"] == second["raw_input_rate"]
+
+
+def test_group_generations_metadata_keeps_the_rows_own_and_goes_on_downstream() -> None:
+    task = _rate(llm=MockLLM(responses=[GOOD, "oops"]), num_generations=2, group_generations=True)
+    earlier = {"raw_output_before": "kept"}
+    (row,) = next(task.process([{"text": "a", METADATA_COLUMN: earlier}]))
+    assert [item["raw_output_before"] for item in row[METADATA_COLUMN]] == ["kept", "kept"]
+    # a later task adds its entries to each generation's dict: the list shape stays
+    later = Rate(name="later", llm=MockLLM(responses=GOOD))
+    later.load()
+    (after,) = next(later.process([row]))
+    assert [item["raw_output_later"] for item in after[METADATA_COLUMN]] == [GOOD, GOOD]
+    assert [item["raw_output_rate"] for item in after[METADATA_COLUMN]] == [GOOD, "oops"]
 
 
 def test_raw_input_and_output_can_be_left_out() -> None:

@@ -1,5 +1,5 @@
 """distilabel's Pipeline/run options: enable_metadata, requirements, logging_handlers,
-the moot storage options, and load_groups refused until the engine honours it."""
+the moot storage options, and load_groups (honoured: see test_load_groups.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stillroom.errors import StillroomNotImplementedError, StillroomUserError
+from stillroom.errors import StillroomUserError
 from stillroom.models import MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts
@@ -68,8 +68,8 @@ def test_run_takes_distilabels_options(tmp_path: Path, caplog: pytest.LogCapture
     assert distiset["default"]["train"].num_rows == 1
     assert records  # the run logged through the handler while it lasted
     assert handler not in logging.getLogger("stillroom").handlers
-    with pytest.raises(StillroomNotImplementedError, match="load_groups"):
-        build(tmp_path / "g").run(load_groups=[["text_generation_0"]])
+    grouped = build(tmp_path / "g").run(load_groups=[["text_generation_0"]])  # honoured:
+    assert grouped["default"]["train"].num_rows == 1  # see test_load_groups.py
 
 
 def test_draw_writes_a_mermaid_flowchart(tmp_path: Path) -> None:

@@ -41,6 +41,14 @@ def test_keep_columns_empty_batch_and_one_batch_per_predecessor() -> None:
     assert list(keep.process([{"a": 1, "x": 0}], [{"a": 2}])) == [[{"a": 1}], [{"a": 2}]]
 
 
+def test_a_row_that_is_not_a_dict_is_a_clear_error() -> None:
+    keep = KeepColumns(name="keep", columns=["a"])
+    with pytest.raises(InvalidRowsError, match=r"'keep': row 0 of its input is a list"):
+        next(keep.process_applying_mappings([[{"a": 1}]]))
+    with pytest.raises(InvalidRowsError, match=r"row 1 of its input is a str"):
+        list(keep.process_applying_mappings([{"a": 1}], [{"a": 2}, "a"]))
+
+
 def test_keep_columns_missing_column_names_it() -> None:
     keep = KeepColumns(columns=["a", "b"])
     with pytest.raises(MissingColumnsError, match=r"'b'"):
@@ -229,6 +237,21 @@ def test_expand_columns_without_split_copies_metadata() -> None:
     )
     assert [r[META]["statistics_t"]["input_tokens"] for r in rows] == [10, 10]
     assert rows[0][META] is not rows[1][META]
+
+
+def test_grouped_generations_metadata_expands_and_groups_back() -> None:
+    """A grouped task's row holds one metadata dict per generation: ExpandColumns gives each
+    new row its own, and GroupColumns joins lists as distilabel does."""
+    task = TextGeneration(
+        llm=MockLLM(responses=["a", "b"]), num_generations=2, group_generations=True
+    )
+    task.load()
+    (grouped,) = next(task.process([{"instruction": "q"}]))
+    assert isinstance(grouped[META], list) and len(grouped[META]) == 2
+    (rows,) = ExpandColumns(columns=["generation"], split_statistics=True).process([grouped])
+    assert [r[META][f"raw_output_{task.name}"] for r in rows] == ["a", "b"]
+    (joined,) = next(GroupColumns(columns=["generation"]).process([grouped], [grouped]))
+    assert [m[f"raw_output_{task.name}"] for m in joined[META]] == ["a", "b", "a", "b"]
 
 
 def test_expand_columns_empty_batch() -> None:

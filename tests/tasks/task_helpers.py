@@ -15,8 +15,12 @@ def run(task: _Task, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def meta(row: dict[str, Any], task: _Task, key: str) -> Any:
-    """The metadata entry `key` (e.g. "error", "raw_output") this task wrote into `row`."""
-    return row[METADATA_COLUMN].get(f"{key}_{task.name}")
+    """The metadata entry `key` (e.g. "error", "raw_output") this task wrote into `row`; for
+    grouped generations (a list of dicts, one per generation), the list of their entries."""
+    metadata = row[METADATA_COLUMN]
+    if isinstance(metadata, list):
+        return [item.get(f"{key}_{task.name}") for item in metadata]
+    return metadata.get(f"{key}_{task.name}")
 
 
 def run_in_pipeline(

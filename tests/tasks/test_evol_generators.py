@@ -47,6 +47,23 @@ def test_instructions_grow_until_they_fit_the_length_window() -> None:
     assert rows[0]["model_name"] == "mock"
 
 
+def test_each_row_holds_the_token_counts_of_the_round_that_accepted_it() -> None:
+    """As in distilabel: one item per request of that round, the same list for each row
+    the round gave; earlier rounds of the row's own instruction are not in it."""
+    task = EvolInstructGenerator(
+        llm=MockLLM(responses=_growing), num_instructions=3, min_length=9, max_length=20
+    )
+    rows = [row for batch, _ in _collect(task) for row in batch]
+    assert [row["instruction"] for row in rows] == ["seed more"] * 3
+    counts = [meta(row, task, "statistics_instruction") for row in rows]
+    assert counts[0] == counts[1] == counts[2]
+    # round 1: three fresh starts ("seed", too short); round 2: three mutations, accepted
+    assert len(task.llm.calls) == 6
+    assert counts[0]["output_tokens"] == [2, 2, 2]  # the three replies "seed more"
+    assert len(counts[0]["input_tokens"]) == 3
+    assert all(isinstance(n, int) and n > 0 for n in counts[0]["input_tokens"])
+
+
 def test_overlong_and_failed_instructions_are_dropped_and_answers_generated() -> None:
     # rounds: fresh "seed" (too short, evolve) -> failed (dropped) -> fresh overlong
     # (dropped) -> fresh "seed" -> evolved "seed ok" (accepted) -> its answer

@@ -65,6 +65,9 @@ def test_row_errors_reads_single_and_grouped_generations() -> None:
         "error_a": [None, "bad"]
     }
     assert row_errors({"q": 1}) == {}
+    grouped = [{"raw_output_a": "x"}, {"error_a": "bad"}]  # one dict per generation
+    assert row_errors({STILLROOM_METADATA_KEY: grouped}) == {"error_a": [None, "bad"]}
+    assert row_errors({STILLROOM_METADATA_KEY: [{"error_a": None}, {}]}) == {}
 
 
 def test_parquet_parts_and_jsonl_parts_are_read_in_order(tmp_path: Path) -> None:

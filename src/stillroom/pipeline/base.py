@@ -27,7 +27,6 @@ from stillroom.distiset import Distiset
 from stillroom.errors import (
     SerializationError,
     StillroomError,
-    StillroomNotImplementedError,
     StillroomUserError,
     did_you_mean,
 )
@@ -35,8 +34,10 @@ from stillroom.mixins.requirements import missing_requirements
 from stillroom.pipeline.contracts import RunConfig
 from stillroom.pipeline.drawing import mermaid_source, write_mermaid
 from stillroom.pipeline.graph import DAG
+from stillroom.pipeline.load_stages import last_steps, load_stages, resolve_load_groups
 from stillroom.pipeline.outputs import run_distiset
 from stillroom.pipeline.preview import preview_lines
+from stillroom.pipeline.routing_batch_function import RoutingBatchFunction, routing_from_dict
 from stillroom.pipeline.runner import LocalExecutor, run_pipeline
 from stillroom.pipeline.signature import pipeline_signature, step_signatures
 from stillroom.pipeline.validation import apply_parameters, validate
@@ -136,7 +137,11 @@ class Pipeline:
         self.dag.add_edge(source, target)
 
     def _add_routing(self, source: str, routing: Any) -> None:
-        """Called by `connect(..., routing_batch_function=...)`."""
+        """Called by `connect(..., routing_batch_function=...)` and when loading a file."""
+        if source not in self.dag:
+            raise StillroomError(
+                f"Pipeline {self.name!r} has no step {source!r} to route the batches of."
+            )
         if not callable(routing):
             raise StillroomError(
                 f"Step {source!r}: routing_batch_function should be a function of the "
@@ -161,6 +166,14 @@ class Pipeline:
     def signature(self) -> str:
         """Hash of every step's configuration and the connections: names the run directory."""
         return pipeline_signature(self.dag)
+
+    def get_load_stages(self, load_groups: Any = None) -> tuple[list[list[str]], list[list[str]]]:
+        """The stages `run(load_groups=...)` loads the steps in, and each stage's last steps
+        (those sending no rows within the stage), as distilabel's method returns them.
+        Without load groups every step loads at the start: one stage."""
+        groups = resolve_load_groups(self.dag, load_groups, self.name)
+        stages = load_stages(self.dag, groups)
+        return stages, [last_steps(self.dag, stage) for stage in stages]
 
     def step_signatures(self) -> dict[str, str]:
         """Step name -> hash of its configuration and of its predecessors' signatures."""
@@ -203,8 +216,12 @@ class Pipeline:
             dataset: rows to feed a pipeline that has no generator step (a list of dicts or a
                 Hugging Face `Dataset`); they enter through a `LoadDataFromDicts` step named
                 "load_dataset" connected to every step without predecessors.
-            load_groups: distilabel's groups of steps loaded one after another; not honoured
-                yet (a value other than None is refused before anything runs).
+            load_groups: lists of steps (or step names) loaded together, as in distilabel:
+                the run goes stage by stage, each stage's steps loaded once the earlier
+                stages have finished and been unloaded (one group per stage, a stage per
+                global step, the other steps in stages between them; see
+                `get_load_stages`). "sequential_step_execution": one step at a time.
+                None (default): every step is loaded when the run starts.
             use_cache: resume an unfinished run of this same pipeline, and reuse cached LLM
                 replies. False starts afresh and sends every request (replies are still cached).
             storage_parameters, use_fs_to_pass_data: accepted for distilabel's signature and
@@ -246,12 +263,8 @@ class Pipeline:
             max_failed_fraction=max_failed_fraction,
             strict_cache=strict_cache,
             view=view,
+            load_groups=resolve_load_groups(self.dag, load_groups, self.name),
         )
-        if load_groups is not None:
-            raise StillroomNotImplementedError(
-                f"Pipeline {self.name!r}: load_groups is not honoured yet; leave it None (every "
-                "step is loaded when the run starts)."
-            )
         del storage_parameters, use_fs_to_pass_data  # moot in one process (see the docstring)
         root = logging.getLogger("stillroom")
         handlers = list(logging_handlers or [])
@@ -398,6 +411,12 @@ class Pipeline:
                     {"step": step.dump(), "name": name} for name, step in self.dag.steps.items()
                 ],
                 "connections": connections,
+                "routing_batch_functions": [
+                    routing.dump(name)
+                    if isinstance(routing, RoutingBatchFunction)
+                    else {"step": name}  # a plain function: loading says it cannot rebuild it
+                    for name, routing in self.dag.routing.items()
+                ],
                 TYPE_INFO_KEY: type_info(type(self)),
             },
         }
@@ -439,6 +458,8 @@ class Pipeline:
         for connection in body.get("connections") or []:
             for target in connection.get("to") or []:
                 pipeline._add_edge(connection["from"], target)
+        for entry in body.get("routing_batch_functions") or []:
+            pipeline._add_routing(str(entry.get("step")), routing_from_dict(entry))
         return pipeline
 
     @classmethod

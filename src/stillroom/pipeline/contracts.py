@@ -36,6 +36,8 @@ class RunConfig:
     strict_cache: bool = False
     view: bool = False
     """Serve the run's datasets in the browser while it runs (`stillroom.viewer`)."""
+    load_groups: list[list[str]] | None = None
+    """Steps loaded together, stage after stage (`load_stages.py`); None: all at the start."""
 
 
 @dataclass(frozen=True)

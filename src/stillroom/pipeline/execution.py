@@ -26,6 +26,7 @@ from stillroom.errors import StorageError
 from stillroom.models.llms.base import LLM, is_async_llm
 from stillroom.steps.base import _input_parameters
 from stillroom.steps.tasks.base import METADATA_COLUMN, Task, _Task, describe_error
+from stillroom.utils.metadata import add_metadata
 
 if TYPE_CHECKING:
     from stillroom.steps.base import GeneratorStep, Step, _Step
@@ -109,8 +110,7 @@ def kept_on_failure(step: _Step, rows: list[Row], error: Exception) -> list[Row]
     outputs = {step.output_mappings.get(column, column): value for column, value in values.items()}
     kept = []
     for row in rows:
-        metadata = dict(row.get(METADATA_COLUMN) or {})
-        metadata[f"error_{step.name}"] = message
+        metadata = add_metadata(row.get(METADATA_COLUMN), {f"error_{step.name}": message})
         kept.append({**row, **outputs, METADATA_COLUMN: metadata})
     return kept
 

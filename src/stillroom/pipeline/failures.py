@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from stillroom.run_summary import ErrorTally as ErrorTally
 from stillroom.run_summary import describe_retries
 from stillroom.steps.tasks.base import METADATA_COLUMN
+from stillroom.utils.metadata import first_error
 
 if TYPE_CHECKING:
     from stillroom.steps.typing import Row
@@ -33,14 +34,6 @@ first unlucky batch does not."""
 
 REPORT_INTERVAL = 10.0
 """Seconds between two failure reports of the same step."""
-
-
-def row_error(value: Any) -> str | None:
-    """The error a row's `error_<step>` metadata holds: a message, or (grouped generations)
-    a list with one entry per generation; None when nothing failed."""
-    if isinstance(value, list):
-        value = next((item for item in value if item), None)
-    return str(value) if value else None
 
 
 def exceeds(failed: int, rows: int, threshold: float | None) -> bool:
@@ -113,8 +106,7 @@ def count_failed(outputs: list[list[Row]], key: str, tally: ErrorTally) -> int:
     failed = 0
     for rows in outputs:
         for row in rows:
-            meta = row.get(METADATA_COLUMN)
-            error = row_error(meta.get(key)) if meta else None
+            error = first_error(row.get(METADATA_COLUMN), key)
             if error is not None:
                 failed += 1
                 tally.add(error)

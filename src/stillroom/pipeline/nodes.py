@@ -14,8 +14,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-# `as` re-export: the scheduler imports `Batch` from here.
+# `as` re-exports: the scheduler imports `Batch` and `RoutedAway` from here.
 from stillroom.pipeline.batch import Batch as Batch
+from stillroom.pipeline.batch import RoutedAway as RoutedAway
 from stillroom.pipeline.execution import uses_row_path
 from stillroom.pipeline.workers import is_cpu_bound
 
@@ -45,11 +46,27 @@ class Unit:
     hashes: list[bytes] = field(default_factory=list)
 
     def inputs(self) -> list[list[Row]]:
-        return [[row for batch in batches for row in batch.rows] for batches in self.batches]
+        """One row list per predecessor, without those whose batches were all routed to
+        other steps (as distilabel gives a step joining routed branches the rows of the
+        branches that processed them)."""
+        kept = [batches for batches in self.batches if not _routed_away(batches)]
+        if not kept:  # a global step whose inputs were all routed away: empty lists
+            kept = [[] for _ in self.batches]
+        return [[row for batch in batches for row in batch.rows] for batches in kept]
+
+    @property
+    def routed_away(self) -> bool:
+        """Every batch of this unit was routed to other steps: nothing to run, and the step
+        passes a `RoutedAway` on."""
+        return any(self.batches) and all(map(_routed_away, filter(None, self.batches)))
 
     @property
     def size(self) -> int:
         return sum(len(batch.rows) for batches in self.batches for batch in batches)
+
+
+def _routed_away(batches: list[Batch]) -> bool:
+    return bool(batches) and all(isinstance(batch, RoutedAway) for batch in batches)
 
 
 @dataclass
@@ -76,6 +93,8 @@ class Node:
         self.own_embeddings: Embeddings | None = None
         """A step's own embedding model, while `cached_embeddings` stands in for it."""
         self.cached_embeddings: CachedEmbeddings | None = None
+        self.routing: Any = None
+        """The routing batch function choosing which successors get each batch, if any."""
         if step.is_generator:
             self.kind = "generator"
         elif step.is_global:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from stillroom.constants import STILLROOM_METADATA_KEY
+from stillroom.utils.metadata import metadata_errors
 
 if TYPE_CHECKING:
     from stillroom.distiset import Distiset
@@ -40,8 +41,7 @@ def preview_lines(distiset: Distiset, rows: int = ROWS, width: int = WIDTH) -> l
                 lines.append(f"  row {index}:")
                 for column, value in row.items():
                     if column == STILLROOM_METADATA_KEY:
-                        meta = value if isinstance(value, dict) else {}
-                        errors = {k: v for k, v in meta.items() if k.startswith("error_") and v}
+                        errors = metadata_errors(value)
                         if errors:
                             lines.append(f"    errors: {_short(errors, width)}")
                         continue

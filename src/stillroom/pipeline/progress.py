@@ -351,7 +351,8 @@ def estimate_rows(nodes: dict[str, Node], row_limit: int | None) -> None:
             node.expected_rows = min(known + limit, default=None)
         elif node.kind != "global" and node.preds:
             first = nodes[node.preds[0]]
-            expected = first.expected_rows
+            # a routed step gets the batches its predecessor's routing function picks
+            expected = first.expected_rows if first.routing is None else None
             task = first.step if isinstance(first.step, _Task) else None
             if expected is not None and task is not None and not task.group_generations:
                 expected *= task.num_generations

@@ -25,6 +25,7 @@ from stillroom.errors import StillroomError, StorageError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
+from stillroom.pipeline.engine_state import STATE_VERSION
 from stillroom.pipeline.errors import StepFailedError, batch_pending_message
 from stillroom.pipeline.logs import log_file, setup_logging
 from stillroom.pipeline.paths import cache_root, pipeline_dir, run_dir
@@ -42,8 +43,6 @@ if TYPE_CHECKING:
     from stillroom.pipeline.writers import LeafWriter
 
 logger = logging.getLogger("stillroom.pipeline")
-
-STATE_VERSION = 1
 
 
 def dataset_names(leaves: list[str]) -> dict[str, str]:

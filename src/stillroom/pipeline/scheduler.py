@@ -14,6 +14,14 @@ the row path keeps up to `max_concurrent_requests` rows in flight, across batch 
 and emits each batch once all its rows are done, in order: a slow request holds back only
 its own batch's output, never the requests after it.
 
+Routing. A step with a routing batch function sends each output batch to the successors
+it picks and a `RoutedAway` to the others (`batch.py`); a unit made only of those runs
+nothing and passes one on, so seqs stay aligned for the steps joining the branches.
+
+Loading (`loading.py`). Every step is loaded before the first batch, or, with load groups,
+stage by stage (`load_stages.py`): a step waits for its stage to be loaded, and the slots
+fed by an earlier stage have no limit, since that stage finishes before the next loads.
+
 Checkpoints (see `checkpoint.py`). The engine runs on one thread, so a checkpoint taken
 between two events is consistent. A resumed run restores it and redoes only unfinished
 batches; their finished requests come back from the request cache.
@@ -24,15 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from stillroom.errors import StorageError
-from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
+from stillroom.errors import StillroomUserError
 from stillroom.pipeline.cached_embeddings import (
     CachedEmbeddings,
     step_embeddings,
@@ -40,6 +46,7 @@ from stillroom.pipeline.cached_embeddings import (
 )
 from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
+from stillroom.pipeline.engine_state import EngineState
 from stillroom.pipeline.errors import TooManyFailuresError
 from stillroom.pipeline.execution import (
     execute_global,
@@ -47,12 +54,16 @@ from stillroom.pipeline.execution import (
     generator_batches,
 )
 from stillroom.pipeline.failures import FailureWatch, count_failed, exceeds
-from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, Unit
+from stillroom.pipeline.load_stages import load_stages
+from stillroom.pipeline.loading import StepLoading
+from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, RoutedAway, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
 from stillroom.pipeline.requests import Ledger, RequestCache
+from stillroom.pipeline.routing_batch_function import route
 from stillroom.pipeline.row_path import run_rows
+from stillroom.pipeline.run_control import RunControl, Signal
 from stillroom.pipeline.store import SQLiteStore
-from stillroom.pipeline.workers import DaemonThreads, init_worker, run_in_worker
+from stillroom.pipeline.workers import DaemonThreads, run_in_worker
 from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
@@ -66,23 +77,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.pipeline")
 
 
-class _Signal:
-    """Wakes every waiting worker when the engine's state changes."""
+class Engine(RunControl, EngineState, StepLoading):
+    """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop.
 
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            await self._event.wait()
-
-
-class Engine:
-    """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop."""
+    Stopping is `RunControl`'s (`run_control.py`), checkpoints `EngineState`'s
+    (`engine_state.py`); a distributed engine (`ray/engine.py`) overrides where step code
+    runs: `install_llms`, `_load`, `_unload`, `shutdown`, `_batches_of`, `_next_batch`,
+    `_call`, `_run_batches`, `_run_rows`.
+    """
 
     def __init__(
         self,
@@ -102,6 +104,8 @@ class Engine:
         self.nodes: dict[str, Node] = {}
         for name in dag.topological_order():
             self.nodes[name] = Node(name, dag.steps[name], dag.predecessors(name))
+        self.stages = load_stages(dag, config.load_groups)
+        stage_of = {name: index for index, stage in enumerate(self.stages) for name in stage}
         origins: dict[str, frozenset[str]] = {}
         for name, node in self.nodes.items():
             for succ in dag.successors(name):
@@ -112,12 +116,12 @@ class Engine:
                 origins[name] = frozenset().union(*(origins[p] for p in node.preds))
             if len({origins[p] for p in node.preds}) > 1:
                 node.capacity = None  # rows of unrelated sources never wait on each other
+            if any(stage_of[p] < stage_of[name] for p in node.preds):
+                node.capacity = None  # an earlier stage finishes before this one loads
             node.writer = writers.get(name)
+            node.routing = dag.routing.get(name)
         estimate_rows(self.nodes, self.row_limit)
-        self.stopping = False
-        self.aborted = False
-        self.terminated = False
-        self.failure: tuple[str, int | None, BaseException] | None = None
+        self._init_control()
         self.failures = FailureWatch({name: node.step for name, node in self.nodes.items()})
         self.max_failed_fraction = config.max_failed_fraction
         self.too_many_failures: TooManyFailuresError | None = None
@@ -127,15 +131,12 @@ class Engine:
             config.log_interval,
             self.failures,
         )
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task[Any] | None = None
-        self._interrupts = 0
-        self._signal: _Signal | None = None
         self._next_id = 0
         self.checkpointer = Checkpointer(store, run.signature)
         self._threads = DaemonThreads(len(self.nodes) + 2)
         self._processes: ProcessPoolExecutor | None = None
         self._process_workers = os.cpu_count() or 1
+        self._loaded: set[str] = set()
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -176,42 +177,26 @@ class Engine:
         if node.cached_embeddings is not None:
             swap_embeddings(node.step, node.cached_embeddings.for_unit(ledger))
 
-    def restore(self, state: dict[str, Any], batches: list[tuple[str, int, bytes]]) -> None:
-        """Put the engine back where a checkpoint left it."""
-        self._next_id = state["next_id"]
-        for name, node_state in state["nodes"].items():
-            self.nodes[name].restore(node_state)
-        pending = self.checkpointer.load(batches)
-        for name, node in self.nodes.items():
-            for pred in node.preds:
-                node.slots[pred].extend(pending.get(f"{name}<{pred}", []))
-            if node.writer is not None:
-                node.writer.restore(state["writers"].get(name), pending.get(f"{name}>", []))
-
-    def start_writers(self) -> None:
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.restore(None, [])
-
-    def close_writers(self) -> None:
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.close()
-
     # --- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Load the steps, stream every batch through, unload; return when done or stopped.
 
         `load()` and `unload()` run in worker threads, before the first batch and after the
-        last, while this loop is still running.
+        last, while this loop is still running; with load groups, stage by stage
+        (`_load_in_stages`).
         """
-        self._signal = _Signal()
+        self._signal = Signal()
         self.loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
+        staged = len(self.stages) > 1
         try:
-            await self._load()
+            if not staged:
+                await self._load()
+                self._loaded.update(self.nodes)
             workers = [asyncio.create_task(self._run_node(n)) for n in self.nodes.values()]
+            if staged:
+                workers.append(asyncio.create_task(self._load_in_stages()))
             ticker = asyncio.create_task(self._tick())
             try:
                 await asyncio.gather(*workers)
@@ -220,105 +205,45 @@ class Engine:
                 for worker in workers:
                     worker.cancel()
         finally:
-            if not self.aborted:
+            if not self.aborted and not staged:
                 await self._unload()
+            elif not self.aborted:  # a stage stopped before its end
+                await self._unload_steps([self.nodes[n] for n in self._loaded], pool=True)
 
-    async def _load(self) -> None:
-        steps = [n.step for n in self.nodes.values() if not n.cpu_bound]
-        await asyncio.gather(*(self._threads.run(step.load) for step in steps))
-        specs = {n.name: (type(n.step), n.step.dump()) for n in self.nodes.values() if n.cpu_bound}
-        if specs:
-            self._processes = ProcessPoolExecutor(
-                max_workers=self._process_workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
-                initargs=(specs,),
+    async def _load_in_stages(self) -> None:
+        """Load each stage once the earlier ones have finished, and unload it when all its
+        steps have (a stage a resumed run had finished is not loaded again). A step that
+        cannot load fails the run as a step that raised does: what was done is saved."""
+        assert self._signal is not None
+        for stage in self.stages:
+            nodes = [self.nodes[name] for name in stage]
+            if all(node.done for node in nodes):
+                continue
+            if self.stopping:
+                return
+            logger.info("Loading stage %s.", stage)
+            pooled = [node for node in nodes if node.cpu_bound]  # one pool for the stage
+            for part in [[node] for node in nodes if not node.cpu_bound] + [pooled]:
+                try:
+                    await self._load_steps(part)
+                except Exception as exc:
+                    self._fail(part[0] if len(part) == 1 else None, exc, None)
+                    return
+                self._loaded.update(node.name for node in part)
+            self._signal.notify()
+            await self._signal.wait_until(
+                lambda: self.stopping or all(node.done for node in nodes)  # noqa: B023
             )
-
-    async def _unload(self) -> None:
-        async def unload(node: Node) -> None:
-            try:
-                await self._threads.run(node.step.unload)
-            except Exception as exc:
-                logger.warning("Unloading step %r failed: %s", node.name, exc)
-
-        await asyncio.gather(*(unload(n) for n in self.nodes.values() if not n.cpu_bound))
+            if self.stopping:
+                return  # what is in flight finishes first; `run` unloads them after
+            await self._unload_steps(nodes, pool=True)
+            self._loaded.difference_update(stage)
 
     def shutdown(self) -> None:
         """Stop the worker threads and processes (without waiting for them after an abort)."""
         if self._processes is not None:
             self._processes.shutdown(wait=not self.aborted, cancel_futures=True)
         self._threads.shutdown()
-
-    def request_stop(self, reason: str) -> None:
-        """Stop starting new work; what is in flight finishes and is saved."""
-        if not self.stopping:
-            self.stopping = True
-            logger.warning("Stopping: %s", reason)
-            if self._signal is not None:
-                self._signal.notify()
-
-    def interrupt(self) -> None:
-        """Ctrl-C, on the engine's loop: the first stops cleanly, the second at once."""
-        self._on_signal("Ctrl-C", "press Ctrl-C again to stop at once")
-
-    def terminate(self, grace: float) -> None:
-        """SIGTERM (`docker stop`, systemd, Kubernetes, `timeout`), on the engine's loop: stop
-        cleanly, but abort if the requests in flight take longer than `grace` seconds (the
-        sender kills the process soon after); a second SIGTERM stops at once."""
-        self.terminated = True
-        self._on_signal("SIGTERM", f"at most {grace:g} s; send it again to stop at once", grace)
-
-    def _on_signal(self, name: str, how: str, grace: float | None = None) -> None:
-        self._interrupts += 1
-        if self._interrupts > 1:
-            self._abort()
-            return
-        self.request_stop(
-            f"{name}: finishing the requests in flight and saving what is done ({how})"
-        )
-        if grace is not None and self.loop is not None:
-            self.loop.call_later(grace, self._abort)
-
-    def _abort(self) -> None:
-        """Stop at once: cancel the run (a no-op once it has ended)."""
-        if self._main is not None and not self._main.done():
-            self.aborted = True
-            self._main.cancel()
-
-    def _fail(self, node: Node | None, error: BaseException, seq: int | None) -> None:
-        """Record the run's first failure and stop it.
-
-        A step that raised stops the run cleanly: work in flight finishes and is saved. A
-        `StorageError` stops it at once: nothing more can be saved, so nothing more is done
-        (the last checkpoint and the journal hold what was finished)."""
-        name = node.name if node is not None else ""
-        if self.failure is None:
-            self.failure = (name, seq, error)
-            if isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
-                logger.info("Step %r waits for its batch job: %s", name, error)
-            elif not isinstance(error, StorageError):
-                logger.error("Step %r failed: %s: %s", name, type(error).__name__, error)
-        if isinstance(error, StorageError):
-            self.request_stop(str(error))
-            self._abort()
-        elif isinstance(error, StillroomOfflineBatchGenerationNotFinishedException):
-            self.request_stop(f"step {name!r} waits for its batch job")
-        else:
-            self.request_stop(f"step {name!r} failed")
-
-    def _soon(self, node: Node, callback: Callable[[], None]) -> None:
-        """Run `callback` at the loop's next step; should it raise, the step fails (asyncio
-        would only log an exception raised by a bare loop callback)."""
-
-        def guarded() -> None:
-            try:
-                callback()
-            except Exception as exc:
-                self._fail(node, exc, None)
-
-        assert self.loop is not None
-        self.loop.call_soon(guarded)
 
     async def _tick(self) -> None:
         """Checkpoint every `checkpoint_interval` and refresh the progress display; stop the
@@ -338,6 +263,12 @@ class Engine:
                 return
 
     async def _run_node(self, node: Node) -> None:
+        assert self._signal is not None  # a step of a later stage waits for its loading
+        await self._signal.wait_until(
+            lambda: self.stopping or node.done or node.name in self._loaded
+        )
+        if self.stopping and node.name not in self._loaded:
+            return
         runner = {
             "generator": self._generate,
             "global": self._run_global,
@@ -406,7 +337,7 @@ class Engine:
                 if self.row_limit is not None and len(rows) >= self.row_limit - node.gen_offset:
                     rows, is_last = rows[: self.row_limit - node.gen_offset], True
                 if rows:
-                    self._emit(node, node.next_seq, rows)
+                    self._emit(node, node.next_seq, rows, self._route(node, node.next_seq))
                     node.next_seq += 1
                     node.gen_offset += len(rows)
                     self._signal.notify()
@@ -446,12 +377,15 @@ class Engine:
 
         async def one(unit: Unit) -> None:
             try:
-                rows = await self._call(node, function, unit)
+                rows = [] if unit.routed_away else await self._call(node, function, unit)
             except Exception as exc:
                 self._fail(node, exc, unit.seq)
                 return
             finished[unit.seq] = rows
-            record_in_order()
+            try:
+                record_in_order()
+            except Exception as exc:  # a routing batch function that raised
+                self._fail(node, exc, unit.seq)
 
         try:
             while True:
@@ -489,28 +423,66 @@ class Engine:
 
     # --- bookkeeping --------------------------------------------------------------------------
 
-    def _emit(self, node: Node, seq: int, rows: list[Row]) -> None:
+    def _route(self, node: Node, seq: int) -> set[str] | None:
+        """The successors that get `node`'s output batch `seq`, as its routing batch function
+        chooses (None: all of them). The choice is seeded by the run and the batch, so a
+        resumed run routes a batch it makes again as the interrupted run did."""
+        if node.routing is None:
+            return None
+        names = [succ.name for succ in node.succs]
+        try:
+            return set(route(node.routing, names, f"{self.signature}:{node.name}:{seq}"))
+        except StillroomUserError:
+            raise
+        except Exception as exc:
+            raise StillroomUserError(
+                f"Step {node.name!r}: its routing batch function {node.routing!r} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _emit(self, node: Node, seq: int, rows: list[Row], chosen: set[str] | None) -> None:
+        """Send batch `seq` to the successors in `chosen` (None: all), a `RoutedAway` in its
+        place to the others, and to the writer of a leaf step."""
         self._next_id += 1
         batch = Batch(self._next_id, seq, rows)
         for succ in node.succs:
-            succ.slots[node.name].append(batch)
+            if chosen is None or succ.name in chosen:
+                succ.slots[node.name].append(batch)
+            else:
+                self._next_id += 1
+                succ.slots[node.name].append(RoutedAway(self._next_id, seq, []))
         if node.writer is not None:
             node.writer.write(batch)
         node.stats.rows_out += len(rows)
 
+    def _pass_routed_away(self, node: Node, seq: int) -> None:
+        """A unit routed away before `node`: its successors get a `RoutedAway` for `seq`."""
+        self._next_id += 1
+        routed_away = RoutedAway(self._next_id, seq, [])
+        for succ in node.succs:
+            succ.slots[node.name].append(routed_away)
+
     def _complete(self, node: Node, unit: Unit, outputs: list[list[Row]]) -> None:
-        """Record a finished unit: consume its batches and emit its output, atomically."""
+        """Record a finished unit: consume its batches and emit its output, atomically (the
+        routing is chosen first: a routing function that raises changes nothing)."""
+        routed_away = node.kind != "global" and unit.routed_away
+        if node.kind == "global":
+            choices = [self._route(node, seq) for seq in range(len(outputs))]
+        elif not routed_away:
+            choices = [self._route(node, unit.seq)]
         del node.inflight[unit.seq]
         if node.requests is not None:
             node.requests.consume(unit.hashes)
         node.stats.rows_in += unit.size
         failed = count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
         node.stats.failed_rows += failed
-        if node.kind == "global":
-            for seq, rows in enumerate(outputs):
-                self._emit(node, seq, rows)
+        if routed_away:
+            self._pass_routed_away(node, unit.seq)
+        elif node.kind == "global":
+            for seq, (rows, chosen) in enumerate(zip(outputs, choices, strict=True)):
+                self._emit(node, seq, rows, chosen)
         else:
-            self._emit(node, unit.seq, outputs[0])
+            self._emit(node, unit.seq, outputs[0], choices[0])
         if failed:
             self._check_failed_fraction(node)
         assert self._signal is not None
@@ -533,30 +505,3 @@ class Engine:
             succ.closed.add(node.name)
         if self._signal is not None:
             self._signal.notify()
-
-    @property
-    def completed(self) -> bool:
-        return all(node.done for node in self.nodes.values())
-
-    # --- checkpoints --------------------------------------------------------------------------
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "run_id": self.run_id,
-            "meta": self.meta,
-            "next_id": self._next_id,
-            "nodes": {name: node.state() for name, node in self.nodes.items()},
-            "writers": {
-                name: node.writer.state()
-                for name, node in self.nodes.items()
-                if node.writer is not None
-            },
-        }
-
-    def checkpoint(self, status: str = "running", force_flush: bool = False) -> bool:
-        """Save a checkpoint (see `checkpoint.py`); False when it could not be written."""
-        for node in self.nodes.values():
-            if node.writer is not None:
-                node.writer.flush(force=force_flush)
-        return self.checkpointer.save(self.nodes.values(), self.state(), status)

@@ -108,5 +108,15 @@ def _invalid_configuration_text(step: _Step) -> InvalidTextError:
 
 
 def pipeline_signature(dag: DAG) -> str:
-    """One hash for the whole graph: every step's signature and every edge."""
-    return digest(canonical_json([sorted(step_signatures(dag).items()), sorted(dag.edges)]))
+    """One hash for the whole graph: every step's signature, every edge and, when batches
+    are routed, the routing batch functions (which also seed the routing)."""
+    parts: list[Any] = [sorted(step_signatures(dag).items()), sorted(dag.edges)]
+    if dag.routing:
+        parts.append(sorted((name, routing_identity(r)) for name, r in dag.routing.items()))
+    return digest(canonical_json(parts))
+
+
+def routing_identity(routing: Any) -> Any:
+    """What identifies a routing batch function (or a plain function used as one)."""
+    identity = getattr(routing, "identity", None)
+    return identity() if callable(identity) else qualified_name(routing)

@@ -49,12 +49,7 @@ def graph_problems(dag: DAG) -> list[str]:
                 "`def process(self, inputs: StepInput)` (or `*inputs: StepInput` for several "
                 "predecessors)."
             )
-    for name, routing in dag.routing.items():
-        problems.append(
-            f"{_label(dag.steps[name])} routes its batches with {routing!r}, which this "
-            "engine does not do yet: it would send every batch to every successor. Remove "
-            "the routing batch function (see docs/porting.md)."
-        )
+    problems.extend(routing_problems(dag))
     for name in generators:
         preds = dag.predecessors(name)
         if preds:
@@ -83,6 +78,30 @@ def graph_problems(dag: DAG) -> list[str]:
                 f"{_label(step)} cannot be reached from any generator (its predecessors: "
                 f"{preds}). Connect its branch to a generator."
             )
+    return problems
+
+
+def routing_problems(dag: DAG) -> list[str]:
+    """A step that receives routed batches has that one predecessor (as in distilabel): its
+    batches then come whole or not at all. A routing step needs successors to choose from."""
+    problems = []
+    for name, routing in dag.routing.items():
+        successors = dag.successors(name)
+        if not successors:
+            problems.append(
+                f"{_label(dag.steps[name])} routes its batches with {routing!r} but has no "
+                "step after it; connect the steps it chooses from "
+                f"(`{name} >> routing >> [step_a, step_b]`)."
+            )
+        for successor in successors:
+            others = [p for p in dag.predecessors(successor) if p != name]
+            if others:
+                problems.append(
+                    f"{_label(dag.steps[successor])} receives batches that {name!r} routes "
+                    f"with {routing!r}, and rows from {others} too; a step receiving routed "
+                    "batches takes them from that step alone. Join the branches in a step "
+                    "after it instead."
+                )
     return problems
 
 

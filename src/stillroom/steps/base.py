@@ -25,6 +25,7 @@ from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.requirements import RequirementsMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
+from stillroom.mixins.signature import SignatureMixin
 from stillroom.steps.artifacts import ArtifactsMixin
 from stillroom.steps.bookkeeping import (
     apply_input_mappings,
@@ -173,7 +174,13 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
 
 
 class _Step(
-    RuntimeParametersMixin, LoadableMixin, ArtifactsMixin, RequirementsMixin, Serializable, ABC
+    RuntimeParametersMixin,
+    LoadableMixin,
+    ArtifactsMixin,
+    RequirementsMixin,
+    SignatureMixin,
+    Serializable,
+    ABC,
 ):
     """Fields, lifecycle, columns and graph wiring common to every step."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from stillroom.errors import MissingColumnsError, StillroomUserError
+from stillroom.errors import InvalidRowsError, MissingColumnsError, StillroomUserError
 from stillroom.steps.typing import Row, StepColumns
 
 _OVERRIDDEN = "__stillroom_overridden__"
@@ -59,17 +59,29 @@ def check_required_columns(
         return
     if len(batches) == 1:
         for index, row in enumerate(batches[0]):
+            _check_row(step_name, index, row)
             missing = [c for c in required if c not in row]
             if missing:
                 raise _missing(step_name, missing, index, row.keys(), input_mappings)
         return
     available: set[str] = set()
     for batch in batches:
-        for row in batch:
+        for index, row in enumerate(batch):
+            _check_row(step_name, index, row)
             available.update(row)
     missing = [c for c in required if c not in available]
     if missing:
         raise _missing(step_name, missing, None, available, input_mappings)
+
+
+def _check_row(step_name: str | None, index: int, row: Any) -> None:
+    """A row is a mapping of column -> value; anything else is a clear error."""
+    if not isinstance(row, Mapping):
+        raise InvalidRowsError(
+            f"Step {step_name!r}: row {index} of its input is a {type(row).__name__}, not a "
+            f"row (a dict of column -> value): {str(row)[:80]}. Give `process` one list of "
+            "dicts per predecessor."
+        )
 
 
 def _missing(

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from stillroom.constants import RUN_STATUS_FILE, STILLROOM_METADATA_KEY
 from stillroom.errors import MissingExtraError, StillroomError
+from stillroom.utils.metadata import metadata_errors
 
 DATA_SUFFIXES = (".jsonl", ".parquet")
 ARROW_MARKER = "state.json"
@@ -31,18 +32,7 @@ ARROW_MARKER = "state.json"
 
 def row_errors(row: dict[str, Any]) -> dict[str, Any]:
     """The `error_<step>` entries of a row's metadata that hold an error (a failed row)."""
-    meta = row.get(STILLROOM_METADATA_KEY)
-    if not isinstance(meta, dict):
-        return {}
-    found = {}
-    for key, value in meta.items():
-        if key.startswith("error_"):
-            if isinstance(value, list):  # grouped generations: one entry per generation
-                if any(item is not None for item in value):
-                    found[key] = value
-            elif value is not None:
-                found[key] = value
-    return found
+    return metadata_errors(row.get(STILLROOM_METADATA_KEY))
 
 
 class SplitReader(Protocol):

@@ -318,6 +318,11 @@ class RayEngine(Engine):
             for node in self.nodes.values()
             if node.kind in ("generator", "global") and node.step.resources.replicas > 1
         ]
+        if len(self.stages) > 1:
+            problems.append(
+                "load_groups are not honoured on Ray yet (every replica starts when the run "
+                "does); run without them, or run this pipeline locally (Pipeline.run)."
+            )
         if problems:
             raise PipelineValidationError(pipeline_name, problems)
 

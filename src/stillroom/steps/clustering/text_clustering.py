@@ -22,6 +22,7 @@ from stillroom.steps.base import StepInput
 from stillroom.steps.tasks.base import GlobalTask
 from stillroom.steps.tasks.text_classification import TextClassification
 from stillroom.steps.typing import StepColumns, StepOutput
+from stillroom.utils.metadata import add_metadata
 
 NOISE = -1
 """The cluster label DBSCAN gives to rows in no cluster."""
@@ -111,10 +112,9 @@ class TextClustering(TextClassification, GlobalTask):
                 row["summary_label"] = None if labels is None else json.dumps(labels)
                 extra = summary.get(STILLROOM_METADATA_KEY) or {}
                 if extra:
-                    row[STILLROOM_METADATA_KEY] = {
-                        **(row.get(STILLROOM_METADATA_KEY) or {}),
-                        **extra,
-                    }
+                    row[STILLROOM_METADATA_KEY] = add_metadata(
+                        row.get(STILLROOM_METADATA_KEY), extra
+                    )
             row["model_name"] = self.llm.model_name
         if self.savefig:
             self._save_figure(inputs)

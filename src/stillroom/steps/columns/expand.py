@@ -136,7 +136,12 @@ class ExpandColumns(Step):
         )
 
     def _split_metadata(self, metadata: Any, parts: int) -> list[Any] | None:
-        """The row's metadata for each new row, with token counts divided when asked."""
+        """The row's metadata for each new row, with token counts divided when asked.
+
+        A grouped row's list (one dict per generation) gives item k to new row k when it
+        has one per new row: each generation keeps its own metadata."""
+        if isinstance(metadata, list) and len(metadata) == parts:
+            return list(metadata)
         if not isinstance(metadata, dict):
             return None if metadata is None else [metadata] * parts
         copies: list[dict[str, Any]] = [dict(metadata) for _ in range(parts)]

@@ -13,6 +13,7 @@ from typing import Any
 from stillroom.constants import STILLROOM_METADATA_KEY
 from stillroom.errors import InvalidRowsError
 from stillroom.steps.typing import Row
+from stillroom.utils.metadata import metadata_dicts
 
 
 def aligned_rows(label: str, batches: Sequence[list[Row]]) -> Iterator[tuple[Row, ...]]:
@@ -28,24 +29,28 @@ def aligned_rows(label: str, batches: Sequence[list[Row]]) -> Iterator[tuple[Row
     return zip(*batches, strict=True)
 
 
-def merge_metadata(rows: Sequence[Row]) -> dict[str, Any] | None:
-    """The union of the rows' metadata dicts, or None when no row has any.
+def merge_metadata(rows: Sequence[Row]) -> dict[str, Any] | list[dict[str, Any]] | None:
+    """The union of the rows' metadata, or None when no row has any.
 
     Keys are step-specific (`raw_output_<step>`, ...), so they rarely collide; when they do
     with different values (the same step reached through two branches and re-run), the
-    values are kept as a list in predecessor order instead of one silently winning.
+    values are kept as a list in predecessor order instead of one silently winning. When a
+    row holds grouped generations (a list of dicts, one per generation), the result is the
+    list of every row's dicts, in order, as distilabel merges them.
     """
-    values: dict[str, list[Any]] = {}
-    found = False
-    for row in rows:
-        metadata = row.get(STILLROOM_METADATA_KEY)
-        if not isinstance(metadata, dict):
-            continue
-        found = True
-        for key, value in metadata.items():
-            values.setdefault(key, []).append(value)
+    found = [
+        metadata
+        for row in rows
+        if isinstance(metadata := row.get(STILLROOM_METADATA_KEY), (dict, list))
+    ]
     if not found:
         return None
+    if any(isinstance(metadata, list) for metadata in found):
+        return [item for metadata in found for item in metadata_dicts(metadata)]
+    values: dict[str, list[Any]] = {}
+    for metadata in found:
+        for key, value in metadata_dicts(metadata)[0].items():
+            values.setdefault(key, []).append(value)
     merged: dict[str, Any] = {}
     for key, seen in values.items():
         distinct = [v for i, v in enumerate(seen) if v not in seen[:i]]

@@ -29,6 +29,7 @@ from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _St
 from stillroom.steps.tasks.display import show_formatted_input
 from stillroom.steps.typing import Row, StepColumns, StepOutput
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
+from stillroom.utils.metadata import add_metadata, grouped_metadata
 
 logger = logging.getLogger("stillroom.tasks")
 
@@ -271,7 +272,7 @@ class _Task(_Step, ABC):
             generations += [None] * (count - len(generations))
 
         name = self.name
-        per_generation: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        generated: list[tuple[dict[str, Any], dict[str, Any]]] = []
         for index, text in enumerate(generations):
             outputs, format_error = self._format_one(text, row)
             meta: dict[str, Any] = {}
@@ -291,19 +292,18 @@ class _Task(_Step, ABC):
                 error = "the LLM returned no text for this generation"
             if error is not None:
                 meta[f"error_{name}"] = error
-            per_generation.append((outputs, meta))
+            generated.append((outputs, meta))
 
-        base_meta = dict(row.get(METADATA_COLUMN) or {})
+        base = row.get(METADATA_COLUMN)
         if self.group_generations:
-            columns = {key for outputs, _ in per_generation for key in outputs}
-            meta_keys = {key for _, meta in per_generation for key in meta}
-            grouped = {c: [outputs.get(c) for outputs, _ in per_generation] for c in columns}
-            grouped_meta = {k: [meta.get(k) for _, meta in per_generation] for k in meta_keys}
-            built = [{**row, **grouped, METADATA_COLUMN: {**base_meta, **grouped_meta}}]
+            columns = {key for outputs, _ in generated for key in outputs}
+            grouped = {c: [outputs.get(c) for outputs, _ in generated] for c in columns}
+            metas = grouped_metadata(base, [meta for _, meta in generated])
+            built = [{**row, **grouped, METADATA_COLUMN: metas}]
         else:
             built = [
-                {**row, **outputs, METADATA_COLUMN: {**base_meta, **meta}}
-                for outputs, meta in per_generation
+                {**row, **outputs, METADATA_COLUMN: add_metadata(base, meta)}
+                for outputs, meta in generated
             ]
         return self._finalize_rows(built)
 

@@ -41,6 +41,7 @@ from stillroom.steps.tasks.base import (
 )
 from stillroom.steps.typing import Row, StepOutput
 from stillroom.typing import ChatType, FormattedInput
+from stillroom.utils.metadata import add_metadata
 
 logger = logging.getLogger("stillroom.tasks")
 
@@ -137,10 +138,11 @@ def row_with_transcript(
     error: str | None = None,
 ) -> Row:
     """`row` plus `outputs`, with the transcript (and error, if any) in the metadata column."""
-    meta = {**(row.get(METADATA_COLUMN) or {}), **transcript.metadata(task)}
+    entries = transcript.metadata(task)
     if error is not None:
-        meta[f"error_{task.name}"] = error
+        entries[f"error_{task.name}"] = error
         logger.debug("%s: row kept, error recorded: %s", task._label(), error)  # summarised
+    meta = add_metadata(row.get(METADATA_COLUMN), entries)
     built = {**row, **outputs, METADATA_COLUMN: meta}
     return task._finalize_rows([built])[0]
 

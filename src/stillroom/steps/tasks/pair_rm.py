@@ -16,6 +16,7 @@ from stillroom.models.extras import import_extra
 from stillroom.steps.base import Step, StepInput
 from stillroom.steps.tasks.base import METADATA_COLUMN
 from stillroom.steps.typing import Row, StepColumns, StepOutput
+from stillroom.utils.metadata import add_metadata
 
 _HF_LAYOUT = {"llm-blender/PairRM": "llm-blender/PairRM-hf"}
 """Repositories whose weights are published in the transformers layout under another name."""
@@ -73,7 +74,7 @@ class PairRM(Step):
         candidates = row.get("candidates")
         if not isinstance(candidates, list) or not candidates or row.get("input") is None:
             error = "'input' is None or 'candidates' is not a non-empty list: nothing to rank"
-            meta = {**(row.get(METADATA_COLUMN) or {}), f"error_{self.name}": error}
+            meta = add_metadata(row.get(METADATA_COLUMN), {f"error_{self.name}": error})
             return {
                 **row,
                 "ranks": None,

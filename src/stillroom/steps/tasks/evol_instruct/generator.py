@@ -12,7 +12,7 @@ from pydantic import Field, PositiveInt, model_validator
 from typing_extensions import Self
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.steps.tasks.base import GeneratorTask
+from stillroom.steps.tasks.base import METADATA_COLUMN, GeneratorTask
 from stillroom.steps.tasks.evol_instruct import mutations
 from stillroom.steps.tasks.evol_instruct.base import answer_each, clean_instruction
 from stillroom.steps.tasks.multi_round import (
@@ -37,6 +37,8 @@ class _Slot:
 
     instruction: str | None = None
     transcript: Transcript = field(default_factory=Transcript)
+    round_statistics: dict[str, list[int | None]] = field(default_factory=dict)
+    """Token counts of every request of the round that accepted it (one item per request)."""
 
 
 class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixin, GeneratorTask):
@@ -49,6 +51,10 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
     is dropped and its slot starts afresh. At most `max_rounds` rounds are run (by default
     ten times the rounds needed if every reply were accepted), so a model that never reaches
     `min_length` cannot loop forever; fewer rows are produced then, with a warning.
+
+    Each row's `statistics_instruction_<name>` holds the token counts of every request of the
+    round that accepted it, one item per request, as distilabel records them (so a sum over
+    rows counts a round once per row it gave; the run summary's counts are per request).
 
     Columns: outputs = `instruction`, `answer` (with `generate_answers`), `model_name`.
     """
@@ -140,7 +146,11 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
                 return row_with_transcript(self, {}, outputs, slot.transcript, str(exc))
             return row_with_transcript(self, {}, {**outputs, "answer": answers[0]}, slot.transcript)
 
-        return run_lockstep([finish(slot) for slot in accepted], self.generate_all)
+        rows = run_lockstep([finish(slot) for slot in accepted], self.generate_all)
+        key = f"statistics_instruction_{self.name}"
+        for row, slot in zip(rows, accepted, strict=True):
+            row[METADATA_COLUMN][key] = slot.round_statistics
+        return rows
 
     def process(self, offset: int = 0) -> GeneratorStepOutput:
         """Yield instructions as they are accepted, from `offset` up to `num_instructions`."""
@@ -184,6 +194,11 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
             [self._attempt(s, r) for s, r in zip(slots, requests, strict=True)],
             self.generate_all,
         )
+        asked = [slot.transcript for slot in slots]
+        round_statistics = {
+            "input_tokens": [transcript.input_tokens[-1] for transcript in asked],
+            "output_tokens": [transcript.output_tokens[-1] for transcript in asked],
+        }
         accepted: list[_Slot] = []
         for index, reply in enumerate(replies):
             slot = slots[index]
@@ -197,6 +212,7 @@ class EvolInstructGenerator(OneGenerationPerRequest, mutations.EvolMutationsMixi
                 continue
             slot.instruction = reply
             if size >= self.min_length:
+                slot.round_statistics = round_statistics
                 accepted.append(slot)
                 slots[index] = _Slot()
         return accepted
