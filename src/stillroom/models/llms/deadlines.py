@@ -17,6 +17,7 @@ stopped still stops.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 
 _COMPACT_OVER = 64
@@ -31,13 +32,15 @@ class Deadline:
     def __init__(self, task: asyncio.Task[object], when: float) -> None:
         self.task = task
         self.when = when
-        self.cancelling = task.cancelling()
+        self.cancelling = task.cancelling() if sys.version_info >= (3, 11) else 0
         self.ended = False
         self.expired = False
 
     def end(self) -> bool:
         """Mark the attempt over; True when its deadline is why the task was cancelled."""
         self.ended = True
+        if sys.version_info < (3, 11):  # pragma: no cover - `Timed` uses asyncio.wait_for
+            return self.expired
         return self.expired and self.task.uncancel() <= self.cancelling
 
 
