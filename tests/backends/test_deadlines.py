@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from typing import TypeVar
 
 import pytest
 
 from stillroom.models.llms.sending import Request, Timed
+
+_T = TypeVar("_T")
 
 pytestmark = [
     pytest.mark.timeout(30),
@@ -19,7 +22,7 @@ pytestmark = [
 class _Sleeper:
     """A first link that sleeps as long as the request's body says, then answers it."""
 
-    async def __call__(self, request: Request[object]) -> object:
+    async def __call__(self, request: Request[_T]) -> _T:
         await asyncio.sleep(float(request.body))
         return request.read(request.body)
 

@@ -32,7 +32,9 @@ class Deadline:
     def __init__(self, task: asyncio.Task[object], when: float) -> None:
         self.task = task
         self.when = when
-        self.cancelling = task.cancelling() if sys.version_info >= (3, 11) else 0
+        self.cancelling = 0
+        if sys.version_info >= (3, 11):
+            self.cancelling = task.cancelling()
         self.ended = False
         self.expired = False
 
