@@ -90,7 +90,13 @@ class OpenAILLM(RemoteLLM):
 
     @classmethod
     def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
-        """The fields of an `openai:`, `vllm:`, `ollama:`, ... spec (`openai_servers`)."""
+        """The fields of an `openai:`, `vllm:`, `ollama:`, ... spec (see `llm_from_spec`).
+
+        Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the
+        user's OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` reads);
+        other servers get a placeholder key unless `api_key=` is passed. TGI serves one model
+        and ignores its name, so a `tgi` spec may leave it out (`openai_servers`).
+        """
         return openai_spec_fields(spec)
 
     def _keyless_value(self) -> str | None:

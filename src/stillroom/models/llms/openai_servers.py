@@ -42,13 +42,8 @@ STRUCTURED_OUTPUT_PRESETS: dict[str, StructuredOutputMode] = {
 
 
 def openai_spec_fields(spec: LLMSpec) -> dict[str, Any]:
-    """The fields of an `openai:`, `vllm:`, `ollama:`, ... spec (see `llm_from_spec`).
-
-    Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the
-    user's OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` reads);
-    other servers get a placeholder key unless `api_key=` is passed. TGI serves one model
-    and ignores its name, so a `tgi` spec may leave it out.
-    """
+    """The fields of `OpenAILLM` for an `openai:`, `vllm:`, `ollama:`, ... spec: a self-hosted
+    server never gets OPENAI_API_KEY (see `OpenAILLM.spec_fields`)."""
     model = (spec.model or "tgi") if spec.provider == "tgi" else spec.require_model()
     if spec.provider == "openai":
         return {"model": model, **({"base_url": spec.url} if spec.url else {})}
