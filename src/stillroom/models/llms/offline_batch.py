@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from stillroom.errors import StillroomError
 from stillroom.exceptions import (
@@ -23,12 +23,18 @@ from stillroom.exceptions import (
 )
 from stillroom.typing import GenerateOutput
 
-if TYPE_CHECKING:
-    from stillroom.models.llms.base import LLM
-
 logger = logging.getLogger("stillroom.llms")
 
 _T = TypeVar("_T")
+
+
+class BatchOwner(Protocol):
+    """The LLM whose batch jobs are polled: where their ids are kept, and its name."""
+
+    jobs_ids: tuple[str, ...] | None
+
+    def _label(self) -> str: ...
+
 
 sleep = time.sleep
 """How the polling loop waits (tests replace it)."""
@@ -132,7 +138,7 @@ def pending(jobs_ids: tuple[str, ...]) -> StillroomOfflineBatchGenerationNotFini
 
 
 async def ended_jobs(
-    llm: LLM,
+    llm: BatchOwner,
     inputs: list[Any] | None,
     create: Callable[[list[Any]], Awaitable[str]],
     retrieve: Callable[[str], Awaitable[dict[str, Any]]],
