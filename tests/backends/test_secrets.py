@@ -13,7 +13,8 @@ import respx
 from backend_helpers import BACKENDS, USER, Backend
 
 from stillroom.errors import LLMRequestError
-from stillroom.models.llms.openai import KEYLESS_PLACEHOLDER, OpenAILLM
+from stillroom.models.llms.openai import OpenAILLM
+from stillroom.models.llms.openai_servers import KEYLESS_PLACEHOLDER
 from stillroom.models.llms.redaction import excerpt, redact
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts

@@ -18,9 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import PrivateAttr
 
 from stillroom.errors import NotLoadedError
+from stillroom.mixins.private_attributes import QuickPrivateAttributes
 
 
 def _wrap(method: Callable[..., Any], loading: bool) -> Callable[..., Any]:
@@ -45,7 +46,7 @@ def _wrap(method: Callable[..., Any], loading: bool) -> Callable[..., Any]:
     return wrapper
 
 
-class LoadableMixin(BaseModel):
+class LoadableMixin(QuickPrivateAttributes):
     """`load()`/`unload()` with a guard for use before loading."""
 
     _load_count: int = PrivateAttr(default=0)

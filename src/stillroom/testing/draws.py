@@ -38,6 +38,14 @@ def latency(config: MockServerConfig, key: str, attempt: int) -> float:
     return math.exp(mu + sigma * z)
 
 
+def fault(config: MockServerConfig, key: str, attempt: int) -> str | None:
+    """The fault scripted for this attempt: `fail_with` for the first `fail_first` attempts
+    of a prompt, else what the error rates draw (`random_fault`)."""
+    if attempt <= config.fail_first:
+        return config.fail_with
+    return random_fault(config, key, attempt)
+
+
 def random_fault(config: MockServerConfig, key: str, attempt: int) -> str | None:
     """The fault the error rates pick for this attempt ("429", "500", "hang", "crash") or None."""
     rates = (

@@ -1,8 +1,9 @@
 """`MockLLMServer`: an OpenAI- and Anthropic-compatible HTTP server for tests and benchmarks.
 
-It is an `aiohttp.web` application listening on 127.0.0.1 only. It answers deterministically
-(see `replies`), with the latency, faults and authentication its `MockServerConfig` asks for,
-and counts what it receives (see `stats`). Run it in a background thread
+It is an `aiohttp.web` application (its routes and handlers in `endpoints.py`) listening on
+127.0.0.1 only. It answers deterministically (see `replies`), with the latency, faults and
+authentication its `MockServerConfig` asks for, and counts what it receives (see `stats`).
+Run it in a background thread
 (`with MockLLMServer() as server:`), on the current event loop (`async with` / `await start()`),
 or in a child process (`start_server_process`).
 """
@@ -11,43 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
-import json
-import logging
 import threading
-import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from stillroom.testing import draws
-from stillroom.testing.batches import MockBatches
 from stillroom.testing.config import MockServerConfig
-from stillroom.testing.dialects import (
-    OPENAI_SERVERS,
-    AnthropicMessages,
-    BadRequest,
-    CohereChat,
-    Dialect,
-    GeminiGenerateContent,
-    OllamaChat,
-    OllamaGenerate,
-    OpenAIChat,
-    OpenAICompletions,
-    TGIGenerate,
-    TGIGenerateRoute,
-)
-from stillroom.testing.embeddings import embeddings_reply, parse_embeddings_request
-from stillroom.testing.images import (
-    image_of,
-    images_reply,
-    parse_images_request,
-    parse_text_to_image_request,
-)
-from stillroom.testing.json_schema import SchemaError
-from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
-from stillroom.testing.stats import ServerStats, StatsSnapshot
+from stillroom.testing.endpoints import MockEndpoints
+from stillroom.testing.stats import StatsSnapshot
 
 HOST = "127.0.0.1"
 """The only address the server binds."""
@@ -65,29 +38,10 @@ MAX_HEADER_BYTES = 64 * 1024
 SERVER_SETTINGS = ("idle_timeout", "max_body_bytes")
 """Options read when the server starts: `configure` refuses them while it runs."""
 
-_logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def json_bytes(payload: Any) -> bytes:
-    """Compact JSON encoding used for every response body."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _json_response(
-    payload: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=json_bytes(payload), status=status, headers=headers, content_type="application/json"
-    )
-
-
-class _Dropped(Exception):
-    """Raised after aborting a connection on purpose (a "hang" or "crash" fault)."""
-
-
-class MockLLMServer:
+class MockLLMServer(MockEndpoints):
     """A local OpenAI/Anthropic-compatible server with scripted latency and faults.
 
     Keyword options are the fields of `MockServerConfig` (`latency`, `rate_429`, `fail_first`,
@@ -97,18 +51,13 @@ class MockLLMServer:
     def __init__(
         self, config: MockServerConfig | None = None, *, port: int = 0, **options: Any
     ) -> None:
-        self._config = MockServerConfig.from_options(config, **options)
+        super().__init__(MockServerConfig.from_options(config, **options))
         self._requested_port = port
         self._port: int | None = None
-        self._stats = ServerStats()
         self._runner: web.AppRunner | None = None
-        self._seen_transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._reply_ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._thread_stop: asyncio.Event | None = None
-        self.batches = MockBatches(lambda: self._config)
-        """The batch APIs' state and `counters` (files uploaded, batches created, polls)."""
 
     def __repr__(self) -> str:
         where = self.base_url if self._port is not None else "not running"
@@ -277,280 +226,3 @@ class MockLLMServer:
                     raise
 
         asyncio.run(main())
-
-    # -- HTTP --------------------------------------------------------------------------------
-
-    def _application(self) -> web.Application:
-        app = web.Application(
-            middlewares=[self._json_errors], client_max_size=self._config.max_body_bytes
-        )
-        for dialect in (OpenAIChat(), OpenAICompletions(), AnthropicMessages()):
-            app.router.add_post(dialect.path, self._llm_handler(dialect))
-        native: tuple[Dialect, ...] = (
-            TGIGenerate(),
-            TGIGenerateRoute(),
-            OllamaChat(),
-            OllamaGenerate(),
-            CohereChat(),
-            GeminiGenerateContent(),
-        )
-        for served in native:
-            app.router.add_post(served.path, self._llm_handler(served))
-        self.batches.add_routes(app)
-        app.router.add_get("/v1/models", self._models, allow_head=False)
-        app.router.add_post("/v1/embeddings", self._embeddings)
-        app.router.add_post("/v1/images/generations", self._images)
-        app.router.add_get(r"/_images/{index:\d+}.png", self._image_file, allow_head=False)
-        app.router.add_post("/hf-inference/models/{model:.+}", self._text_to_image)
-        app.router.add_get("/_stats", self._get_stats, allow_head=False)
-        app.router.add_post("/_reset", self._post_reset)
-        app.router.add_get("/_config", self._get_config, allow_head=False)
-        app.router.add_post("/_config", self._post_config)
-        return app
-
-    def _count_connection(self, request: web.Request) -> None:
-        """Count the request's connection the first time one of its requests arrives."""
-        transport = request.transport
-        if transport is not None and transport not in self._seen_transports:
-            self._seen_transports.add(transport)
-            self._stats.connections += 1
-
-    @web.middleware
-    async def _json_errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Answer routing errors and server bugs in OpenAI's JSON error format."""
-        self._count_connection(request)
-        try:
-            return await handler(request)
-        except web.HTTPMethodNotAllowed as exc:
-            allowed = ", ".join(sorted(exc.allowed_methods))
-            message = f"{request.path} accepts {allowed}, not {request.method}"
-            return self._plain_error(exc.status, message)
-        except web.HTTPException as exc:
-            if exc.status == 404:
-                return self._plain_error(404, f"no route for {request.method} {request.path}")
-            return self._plain_error(exc.status, exc.text or exc.reason)
-        except Exception as exc:  # a bug here must still give the client an answer
-            _logger.exception("The mock server failed on %s %s", request.method, request.path)
-            return self._plain_error(500, f"mock server error: {type(exc).__name__}: {exc}")
-
-    @staticmethod
-    def _plain_error(status: int, message: str) -> web.Response:
-        return _json_response(OpenAIChat().error(status, message), status)
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.Response:
-        """Abort the connection; aiohttp then skips writing the (empty) response."""
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response()
-
-    # -- LLM endpoints -------------------------------------------------------------------------
-
-    def _llm_handler(self, dialect: Dialect) -> Handler:
-        async def handle(request: web.Request) -> web.Response:
-            stats = self._stats
-            stats.count_request(dialect.endpoint)
-            stats.enter()
-            try:
-                return await self._llm_reply(request, dialect, self._config)
-            finally:
-                stats.leave()
-
-        return handle
-
-    async def _llm_reply(
-        self, request: web.Request, dialect: Dialect, config: MockServerConfig
-    ) -> web.Response:
-        stats = self._stats
-
-        def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-            stats.count_error(status)
-            return _json_response(dialect.error(status, message), status, headers)
-
-        limit = config.max_body_bytes
-        if (request.content_length or 0) > limit:
-            response = error(413, f"request body of {request.content_length} bytes (limit {limit})")
-            response.force_close()  # the unread body must not be taken for the next request
-            return response
-        if type(dialect) is OpenAIChat:  # the chat endpoint speaks the configured server's forms
-            dialect = OPENAI_SERVERS[config.openai_server]()
-        try:
-            llm_request = dialect.parse(json.loads(await request.read()))
-        except ValueError:
-            return error(400, "the request body is not valid JSON")
-        except BadRequest as exc:
-            return error(exc.status, str(exc))
-        stats.images_received += llm_request.images
-        key = prompt_key(llm_request.messages)
-        attempt = stats.count_attempt(key)
-        if config.api_key is not None and not dialect.authorized(request.headers, config.api_key):
-            return error(401, "invalid or missing API key")
-        try:
-            dialect.check_headers(request.headers)
-        except BadRequest as exc:
-            return error(400, str(exc))
-        if config.reject_n and llm_request.n > 1:
-            return error(400, f"'n' must be 1 on this server, got {llm_request.n}")
-
-        delay = draws.latency(config, key, attempt)
-        stats.latency_total += delay
-        stats.latency_count += 1
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-        fault = (
-            config.fail_with
-            if attempt <= config.fail_first
-            else draws.random_fault(config, key, attempt)
-        )
-        if fault == "hang":
-            stats.hangs += 1
-            await asyncio.sleep(config.hang_seconds)
-            return self._drop(request)
-        if fault == "crash":
-            stats.crashes += 1
-            return self._drop(request)
-        if fault is not None:
-            status = int(fault)
-            headers = None
-            if status == 429 and config.retry_after is not None:
-                headers = {"retry-after": f"{config.retry_after:g}"}
-            return error(
-                status, f"mock fault {status} on attempt {attempt} of this prompt", headers
-            )
-
-        stage: StructuredStage = "valid"
-        if llm_request.structured is not None:
-            replies = stats.count_reply(key)
-            if replies <= config.malformed_json_first:
-                stage = "malformed"
-            elif replies <= config.malformed_json_first + config.invalid_json_first:
-                stage = "invalid"
-        try:
-            generations = build_generations(llm_request, config.reply, attempt, stage)
-        except SchemaError as exc:
-            return error(400, f"cannot produce a value for the requested schema: {exc}")
-        except Exception as exc:
-            _logger.exception("The mock server's reply function failed")
-            return error(500, f"the reply function raised {type(exc).__name__}: {exc}")
-
-        payload = dialect.render(llm_request, generations, f"mock{next(self._reply_ids)}")
-        stats.successes += 1
-        stats.generations += len(generations)
-        stats.prompt_tokens += llm_request.prompt_tokens
-        stats.completion_tokens += sum(g.tokens for g in generations)
-        return _json_response(payload)
-
-    async def _embeddings(self, request: web.Request) -> web.Response:
-        """OpenAI's `/v1/embeddings` (see `embeddings.py`), with the key check and the
-        configured faults (`fail_first`/`fail_with`, random faults) keyed by the first text."""
-
-        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
-            texts, dimensions = parse_embeddings_request(body)
-            return texts[0], lambda: embeddings_reply(body["model"], texts, dimensions)
-
-        return await self._openai_endpoint(request, "embeddings", answer)
-
-    async def _images(self, request: web.Request) -> web.Response:
-        """OpenAI's `/v1/images/generations` (see `images.py`), keyed by the prompt."""
-
-        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
-            prompt, n, response_format = parse_images_request(body)
-            return prompt, lambda: images_reply(prompt, n, response_format, self.url)
-
-        return await self._openai_endpoint(request, "images.generations", answer)
-
-    async def _text_to_image(self, request: web.Request) -> web.Response:
-        """Hugging Face's text-to-image task: the image file itself, keyed by the prompt."""
-
-        def answer(body: Any) -> tuple[str, Callable[[], Any]]:
-            prompt = parse_text_to_image_request(body)
-            return prompt, lambda: image_of(prompt, 0)
-
-        return await self._openai_endpoint(request, "text-to-image", answer)
-
-    async def _image_file(self, request: web.Request) -> web.Response:
-        """An image an `images.generations` reply gave by URL."""
-        index = int(request.match_info["index"])
-        return web.Response(
-            body=image_of(request.query.get("prompt", ""), index), content_type="image/png"
-        )
-
-    async def _openai_endpoint(
-        self,
-        request: web.Request,
-        endpoint: str,
-        answer: Callable[[Any], tuple[str, Callable[[], Any]]],
-    ) -> web.Response:
-        """A non-chat endpoint: `answer(body)` checks the body (raising `BadRequest`) and
-        gives the key faults are drawn by and the reply (JSON data, or an image's bytes);
-        the bearer-key check and the configured faults apply as on the chat endpoints."""
-        stats, config = self._stats, self._config
-        stats.count_request(endpoint)
-
-        def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
-            stats.count_error(status)
-            return _json_response(OpenAIChat().error(status, message), status, headers)
-
-        try:
-            key, reply = answer(json.loads(await request.read()))
-        except ValueError:
-            return error(400, "the request body is not valid JSON")
-        except BadRequest as exc:
-            return error(400, str(exc))
-        if config.api_key is not None and not OpenAIChat.authorized(
-            request.headers, config.api_key
-        ):
-            return error(401, "invalid or missing API key")
-        attempt = stats.count_attempt(key)
-        fault = (
-            config.fail_with
-            if attempt <= config.fail_first
-            else draws.random_fault(config, key, attempt)
-        )
-        if fault in ("hang", "crash"):
-            return self._drop(request)
-        if fault is not None:
-            status = int(fault)
-            headers = None
-            if status == 429 and config.retry_after is not None:
-                headers = {"retry-after": f"{config.retry_after:g}"}
-            return error(status, f"mock fault {status} on attempt {attempt}", headers)
-        stats.successes += 1
-        payload = reply()
-        if isinstance(payload, bytes):
-            return web.Response(body=payload, content_type="image/png")
-        return _json_response(payload)
-
-    async def _models(self, request: web.Request) -> web.Response:
-        api_key = self._config.api_key
-        if api_key is not None and not OpenAIChat.authorized(request.headers, api_key):
-            return self._plain_error(401, "invalid or missing API key")
-        data = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "stillroom"}
-            for m in self._config.models
-        ]
-        return _json_response({"object": "list", "data": data})
-
-    # -- admin endpoints -------------------------------------------------------------------------
-
-    async def _get_stats(self, request: web.Request) -> web.Response:
-        include_prompts = request.query.get("prompts", "1").lower() not in ("0", "false", "no")
-        return _json_response(self._stats.snapshot(include_prompts).as_dict())
-
-    async def _post_reset(self, request: web.Request) -> web.Response:
-        self._stats.reset()
-        return _json_response({"reset": True})
-
-    async def _get_config(self, request: web.Request) -> web.Response:
-        return _json_response(self._config.public_dict())
-
-    async def _post_config(self, request: web.Request) -> web.Response:
-        try:
-            options = json.loads(await request.read() or b"{}")
-            if not isinstance(options, dict):
-                raise ValueError("the body must be a JSON object of options")
-            config = self.configure(**options)
-        except (TypeError, ValueError) as exc:
-            return self._plain_error(400, str(exc))
-        return _json_response(config.public_dict())

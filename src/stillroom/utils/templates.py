@@ -190,13 +190,13 @@ def render(source: str, *, owner: str, field: str, **values: Any) -> str:
     `{{ missing }}` raises instead of rendering an empty string; what the sandbox refuses at
     run time raises `UnsafeTemplateError` naming `owner` and `field`.
     """
-    from jinja2.exceptions import SecurityError
-
     check(source, owner=owner, field=field)
     name = _lone_variable(source)
     value = values.get(name) if name is not None else None
     if isinstance(value, str):
         return value  # what Jinja renders for it, without its per-render setup
+    from jinja2.exceptions import SecurityError  # past the shortcut, which most rows take
+
     try:
         return _compiled(source).render(**values)
     except SecurityError as exc:

@@ -26,7 +26,8 @@ from pydantic import (
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.embeddings.base import Embeddings
-from stillroom.models.llms.openai import OPENAI_BASE_URL, OpenAILLM
+from stillroom.models.llms.openai import OpenAILLM
+from stillroom.models.llms.openai_servers import OPENAI_BASE_URL
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION
 from stillroom.models.llms.sending import Request

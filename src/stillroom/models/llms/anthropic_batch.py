@@ -30,20 +30,24 @@ async def offline_generate(
     num_generations: int,
     settings: dict[str, Any],
 ) -> list[GenerateOutput]:
-    """Create the batch (first call) or collect its results (once ended); raises the
-    not-finished exception while it runs."""
-    if not llm.jobs_ids:
-        inputs = batch.check_can_create(inputs, llm._label())
+    """Create the message batch on the first call, else poll it (`offline_batch.ended_jobs`
+    raises the not-finished exception while it runs) and read its results file."""
+
+    async def create(checked: list[FormattedInput]) -> str:
         requests = [
             {"custom_id": batch.custom_id(i, g), "params": llm._payload(item, settings)}
-            for i, item in enumerate(inputs)
+            for i, item in enumerate(checked)
             for g in range(num_generations)
         ]
-        llm.jobs_ids = (await _create(llm, requests),)
-        raise batch.pending(llm.jobs_ids)
-    jobs = [await _retrieve(llm, job_id) for job_id in llm.jobs_ids]
-    if any(job["processing_status"] != "ended" for job in jobs):
-        raise batch.pending(llm.jobs_ids)
+        return await _create(llm, requests)
+
+    jobs = await batch.ended_jobs(
+        llm,
+        inputs,
+        create,
+        lambda job_id: _retrieve(llm, job_id),
+        lambda job: job["processing_status"] != "ended",
+    )
     results: dict[int, dict[int, Sample | str]] = {}
     for job in jobs:
         if isinstance(job.get("results_url"), str):
@@ -89,11 +93,8 @@ def _read_line(
     results: dict[int, dict[int, Sample | str]],
 ) -> None:
     """Record one result (a sample, or why there is none) under its input and generation."""
-    where = batch.parse_custom_id(line.get("custom_id") if isinstance(line, dict) else None)
-    if where is None or (inputs and where[0] >= len(inputs)):
-        batch.logger.warning(
-            "%s: a batch result with an unknown custom_id was left out", llm._label()
-        )
+    where = batch.result_place(line, inputs, llm._label())
+    if where is None:
         return
     index, generation = where
     result = line.get("result") if isinstance(line.get("result"), dict) else {}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.hosted import HostedOpenAILLM, env_or, key_from_env
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION
+from stillroom.models.llms.hosted import HostedOpenAILLM, key_env_field, key_field, url_field
 
 _ANYSCALE_API_KEY_ENV_VAR_NAME = "ANYSCALE_API_KEY"
 ANYSCALE_BASE_URL = "https://api.endpoints.anyscale.com/v1"
@@ -18,14 +17,8 @@ class AnyscaleLLM(HostedOpenAILLM):
     The key is read from ANYSCALE_API_KEY, the URL from ANYSCALE_BASE_URL (else Anyscale's).
     """
 
-    base_url: RuntimeParameter[str] = Field(
-        default_factory=env_or("ANYSCALE_BASE_URL", ANYSCALE_BASE_URL),
-        description="Anyscale's API URL (default $ANYSCALE_BASE_URL, else Anyscale's).",
+    base_url: RuntimeParameter[str] = url_field("Anyscale", "ANYSCALE_BASE_URL", ANYSCALE_BASE_URL)
+    api_key: RuntimeParameter[SecretStr | None] = key_field(
+        "Anyscale", _ANYSCALE_API_KEY_ENV_VAR_NAME
     )
-    api_key: RuntimeParameter[SecretStr | None] = Field(
-        default_factory=key_from_env(_ANYSCALE_API_KEY_ENV_VAR_NAME),
-        description="The Anyscale API key (default: $ANYSCALE_API_KEY).",
-    )
-    api_key_env: str | None = Field(
-        default=_ANYSCALE_API_KEY_ENV_VAR_NAME, description=API_KEY_ENV_DESCRIPTION
-    )
+    api_key_env: str | None = key_env_field(_ANYSCALE_API_KEY_ENV_VAR_NAME)

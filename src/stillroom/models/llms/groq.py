@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import Field, NonNegativeInt, PrivateAttr, SecretStr
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.hosted import HostedOpenAILLM, env_or, key_from_env
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION
+from stillroom.models.llms.hosted import HostedOpenAILLM, env_or, key_env_field, key_field
 
 if TYPE_CHECKING:
     import openai
@@ -33,13 +32,8 @@ class GroqLLM(HostedOpenAILLM):
         description="Groq's host (default $GROQ_BASE_URL, else https://api.groq.com); "
         "requests go to its /openai/v1/ path.",
     )
-    api_key: RuntimeParameter[SecretStr | None] = Field(
-        default_factory=key_from_env(_GROQ_API_KEY_ENV_VAR_NAME),
-        description="The Groq API key (default: $GROQ_API_KEY).",
-    )
-    api_key_env: str | None = Field(
-        default=_GROQ_API_KEY_ENV_VAR_NAME, description=API_KEY_ENV_DESCRIPTION
-    )
+    api_key: RuntimeParameter[SecretStr | None] = key_field("Groq", _GROQ_API_KEY_ENV_VAR_NAME)
+    api_key_env: str | None = key_env_field(_GROQ_API_KEY_ENV_VAR_NAME)
     max_retries: RuntimeParameter[NonNegativeInt] = Field(
         default=2,
         description="New attempts after a 429, a 5xx, a timeout or a connection error.",

@@ -12,10 +12,10 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from stillroom.models.llms.openai import OpenAILLM
-from stillroom.models.llms.remote import secret_from_env
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, secret_from_env
 
 if TYPE_CHECKING:
     from stillroom.models.llms.spec import LLMSpec
@@ -29,6 +29,27 @@ def env_or(variable: str, default: str) -> Callable[[], str]:
 def key_from_env(variable: str) -> Callable[[], SecretStr | None]:
     """A default factory: `$variable` as a `SecretStr`, or None when unset."""
     return lambda: secret_from_env(variable)
+
+
+def url_field(provider: str, variable: str, default: str) -> Any:
+    """A provider's `base_url` field: `$variable` when set, else the provider's own URL."""
+    return Field(
+        default_factory=env_or(variable, default),
+        description=f"{provider}'s API URL (default ${variable}, else {provider}'s).",
+    )
+
+
+def key_field(provider: str, variable: str) -> Any:
+    """A provider's `api_key` field, read from `$variable` when the LLM is built."""
+    return Field(
+        default_factory=key_from_env(variable),
+        description=f"The {provider} API key (default: ${variable}).",
+    )
+
+
+def key_env_field(variable: str) -> Any:
+    """A provider's `api_key_env` field: `variable`, named by the error for a missing key."""
+    return Field(default=variable, description=API_KEY_ENV_DESCRIPTION)
 
 
 class HostedOpenAILLM(OpenAILLM):

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from stillroom.errors import StillroomError
 from stillroom.exceptions import (
@@ -26,6 +26,15 @@ from stillroom.typing import GenerateOutput
 logger = logging.getLogger("stillroom.llms")
 
 _T = TypeVar("_T")
+
+
+class BatchOwner(Protocol):
+    """The LLM whose batch jobs are polled: where their ids are kept, and its name."""
+
+    jobs_ids: tuple[str, ...] | None
+
+    def _label(self) -> str: ...
+
 
 sleep = time.sleep
 """How the polling loop waits (tests replace it)."""
@@ -62,6 +71,16 @@ def parse_custom_id(value: Any) -> tuple[int, int] | None:
     if len(parts) != 3 or parts[0] != "row" or not all(p.isdigit() for p in parts[1:]):
         return None
     return int(parts[1]), int(parts[2])
+
+
+def result_place(line: Any, inputs: list[Any] | None, label: str) -> tuple[int, int] | None:
+    """(input index, generation) of a result line, from its `custom_id`; None (warned
+    about) for a line naming no input of this batch."""
+    where = parse_custom_id(line.get("custom_id") if isinstance(line, dict) else None)
+    if where is None or (inputs and where[0] >= len(inputs)):
+        logger.warning("%s: a batch result with an unknown custom_id was left out", label)
+        return None
+    return where
 
 
 def json_lines(body: bytes) -> list[Any]:
@@ -116,3 +135,25 @@ def check_can_create(inputs: list[Any] | None, label: str) -> list[Any]:
 def pending(jobs_ids: tuple[str, ...]) -> StillroomOfflineBatchGenerationNotFinishedException:
     """The exception saying the batch jobs `jobs_ids` are still running."""
     return StillroomOfflineBatchGenerationNotFinishedException(jobs_ids)
+
+
+async def ended_jobs(
+    llm: BatchOwner,
+    inputs: list[Any] | None,
+    create: Callable[[list[Any]], Awaitable[str]],
+    retrieve: Callable[[str], Awaitable[dict[str, Any]]],
+    running: Callable[[dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """The batch jobs of `llm.jobs_ids`, once every one has ended.
+
+    With no `jobs_ids`, the first call: `create(inputs)` makes the batch (an error before
+    it when there are no inputs), its id goes to `jobs_ids`, and the not-finished exception
+    is raised; so it is while any job `retrieve` reads is still `running`.
+    """
+    if not llm.jobs_ids:
+        llm.jobs_ids = (await create(check_can_create(inputs, llm._label())),)
+        raise pending(llm.jobs_ids)
+    jobs = [await retrieve(job_id) for job_id in llm.jobs_ids]
+    if any(running(job) for job in jobs):
+        raise pending(llm.jobs_ids)
+    return jobs

@@ -19,11 +19,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr
 
-from stillroom.errors import LLMRequestError, StillroomError, StructuredOutputError
+from stillroom.errors import LLMRequestError, StructuredOutputError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.image_parts import IMAGE_TOKENS, count_images
-from stillroom.models.llms.logprobs import chat_logprobs, completion_logprobs
+from stillroom.models.llms.openai_replies import read_samples, total_tokens
 from stillroom.models.llms.openai_sdk import SdkCall
+from stillroom.models.llms.openai_servers import (
+    KEYLESS_PLACEHOLDER,
+    OPENAI_BASE_URL,
+    openai_spec_fields,
+)
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request, Sender
@@ -32,7 +37,6 @@ from stillroom.models.llms.structured_modes import (
     AUTO_ORDER,
     StructuredOutputMode,
     refuses_mode,
-    reply_text,
     structured_payload,
 )
 from stillroom.models.llms.transport import LoopSessions
@@ -45,31 +49,6 @@ if TYPE_CHECKING:
     from stillroom.models.llms.spec import LLMSpec
 
 logger = logging.getLogger("stillroom.llms")
-
-OPENAI_BASE_URL = "https://api.openai.com/v1"
-KEYLESS_PLACEHOLDER = "sk-no-key-required"
-"""Sent as the key to a self-hosted server when no key is configured (most accept any)."""
-
-OPENAI_COMPATIBLE: dict[str, str] = {
-    "vllm": "http://localhost:8000/v1",
-    "ollama": "http://localhost:11434/v1",
-    "llama-server": "http://localhost:8080/v1",
-    "tgi": "http://localhost:8080/v1",
-    "lmstudio": "http://localhost:1234/v1",
-}
-"""Spec prefix -> default base URL of OpenAI-compatible servers (started as their docs say)."""
-
-SELF_HOSTED_KEY_VARIABLES: dict[str, str] = {"vllm": "VLLM_API_KEY"}
-"""Self-hosted providers with a conventional API-key variable; the others need no key."""
-
-STRUCTURED_OUTPUT_PRESETS: dict[str, StructuredOutputMode] = {
-    "vllm": "json_schema",
-    "ollama": "json_schema",
-    "llama-server": "json_schema",
-    "lmstudio": "json_schema",
-    "tgi": "tgi_grammar",
-}
-"""Spec prefix -> the structured-output form that server documents (no probing needed)."""
 
 
 class OpenAILLM(RemoteLLM):
@@ -116,24 +95,9 @@ class OpenAILLM(RemoteLLM):
         Only `openai` specs read OPENAI_API_KEY: a self-hosted server must never receive the
         user's OpenAI key. vLLM specs read VLLM_API_KEY (the variable `vllm serve` reads);
         other servers get a placeholder key unless `api_key=` is passed. TGI serves one model
-        and ignores its name, so a `tgi` spec may leave it out.
+        and ignores its name, so a `tgi` spec may leave it out (`openai_servers`).
         """
-        model = (spec.model or "tgi") if spec.provider == "tgi" else spec.require_model()
-        if spec.provider == "openai":
-            return {"model": model, **({"base_url": spec.url} if spec.url else {})}
-        base_url = spec.url or OPENAI_COMPATIBLE.get(spec.provider)
-        if base_url is None:  # a prefix a plugin maps to OpenAILLM, with no default server
-            raise StillroomError(
-                f"The LLM spec {spec.text!r} names no server; write "
-                f"{spec.provider}:MODEL@http://HOST:PORT/v1."
-            )
-        # api_key_env is saved with the LLM, so a pipeline file loaded back keeps the rule.
-        return {
-            "model": model,
-            "base_url": base_url,
-            "api_key_env": SELF_HOSTED_KEY_VARIABLES.get(spec.provider),
-            "structured_output_mode": STRUCTURED_OUTPUT_PRESETS.get(spec.provider, "auto"),
-        }
+        return openai_spec_fields(spec)
 
     def _keyless_value(self) -> str | None:
         host = urlsplit(self.base_url).hostname or ""
@@ -463,7 +427,7 @@ class OpenAILLM(RemoteLLM):
             Request(
                 url,
                 self._json_body(payload),
-                read=lambda data: (self._samples(data, chat, mode), _total_tokens(data)),
+                read=lambda data: (self._samples(data, chat, mode), total_tokens(data)),
                 estimated_tokens=estimate,
                 tokens_used=lambda read: read[1],
             )
@@ -473,51 +437,5 @@ class OpenAILLM(RemoteLLM):
     def _samples(
         self, data: Any, chat: bool, mode: StructuredOutputMode | None = None
     ) -> list[Sample]:
-        """The generations of a (chat) completion body, with token usage split across them."""
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if (
-            not isinstance(choices, list)
-            or not choices
-            or not all(isinstance(c, dict) for c in choices)
-        ):
-            raise self._malformed(
-                "expected a JSON object with a non-empty 'choices' list of objects", data
-            )
-        texts: list[str | None] = []
-        logprobs: list[Any] = []
-        for choice in sorted(choices, key=lambda c: c.get("index") or 0):
-            message = choice.get("message") if chat else choice
-            if not isinstance(message, dict):
-                raise self._malformed("a choice has no message", choice)
-            texts.append(reply_text(message, mode) if chat else message.get("text"))
-            read = chat_logprobs if chat else completion_logprobs
-            logprobs.append(read(choice.get("logprobs")))
-        usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
-        outputs = _split_count(usage.get("completion_tokens"), texts)
-        return [
-            Sample(text, usage.get("prompt_tokens"), out, lp)
-            for text, out, lp in zip(texts, outputs, logprobs, strict=True)
-        ]
-
-
-def _total_tokens(data: Any) -> int | None:
-    usage = data.get("usage") if isinstance(data, dict) else None
-    return usage.get("total_tokens") if isinstance(usage, dict) else None
-
-
-def _split_count(total: int | None, texts: list[str | None]) -> list[int | None]:
-    """Split a request's completion-token total across its generations, by text length.
-
-    With `n` > 1 servers report one total; splitting it this way keeps the sum exact.
-    """
-    if total is None:
-        return [None] * len(texts)
-    if len(texts) == 1:
-        return [total]
-    weights = [len(t or "") for t in texts]
-    if not any(weights):
-        weights = [1] * len(texts)
-    shares = [total * w // sum(weights) for w in weights]
-    for index in range(total - sum(shares)):
-        shares[index % len(shares)] += 1
-    return [*shares]  # as list[int | None]
+        """The generations of a (chat) completion body (`openai_replies.read_samples`)."""
+        return read_samples(data, chat, mode, self._malformed)

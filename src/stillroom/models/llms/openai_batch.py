@@ -35,17 +35,21 @@ async def offline_generate(
     num_generations: int,
     settings: dict[str, Any],
 ) -> list[GenerateOutput]:
-    """Create the batch (first call) or collect its results (once ended); raises the
-    not-finished exception while it runs."""
-    if not llm.jobs_ids:
-        inputs = batch.check_can_create(inputs, llm._label())
-        lines = [_line(llm, i, item, num_generations, settings) for i, item in enumerate(inputs)]
-        file_id = await _upload(llm, lines)
-        llm.jobs_ids = (await _create(llm, file_id),)
-        raise batch.pending(llm.jobs_ids)
-    jobs = [await _retrieve(llm, job_id) for job_id in llm.jobs_ids]
-    if any(job.get("status") in RUNNING for job in jobs):
-        raise batch.pending(llm.jobs_ids)
+    """Upload the input file and create the batch on the first call, else poll it
+    (`offline_batch.ended_jobs` raises the not-finished exception while it runs) and read
+    its output and error files."""
+
+    async def create(checked: list[FormattedInput]) -> str:
+        lines = [_line(llm, i, item, num_generations, settings) for i, item in enumerate(checked)]
+        return await _create(llm, await _upload(llm, lines))
+
+    jobs = await batch.ended_jobs(
+        llm,
+        inputs,
+        create,
+        lambda job_id: _retrieve(llm, job_id),
+        lambda job: job.get("status") in RUNNING,
+    )
     entries: dict[int, GenerateOutput] = {}
     failures: list[str] = []
     for job in jobs:
@@ -176,11 +180,8 @@ def _read_line(
     entries: dict[int, GenerateOutput],
 ) -> None:
     """Record the output of one line of an output or error file under its input's index."""
-    where = batch.parse_custom_id(line.get("custom_id") if isinstance(line, dict) else None)
-    if where is None or (inputs and where[0] >= len(inputs)):
-        batch.logger.warning(
-            "%s: a batch result with an unknown custom_id was left out", llm._label()
-        )
+    where = batch.result_place(line, inputs, llm._label())
+    if where is None:
         return
     index = where[0]
     response = line.get("response") if isinstance(line.get("response"), dict) else {}

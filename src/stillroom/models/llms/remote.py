@@ -52,6 +52,9 @@ logger = logging.getLogger("stillroom.llms")
 
 _T = TypeVar("_T")
 
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Made once: `json.dumps` with these options builds an encoder for every request body."""
+
 HTTP_TRANSPORT_ENV = "STILLROOM_HTTP_TRANSPORT"
 """Environment variable giving the default `http_transport`."""
 
@@ -211,7 +214,7 @@ class RemoteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMi
     def _json_body(self, payload: dict[str, Any]) -> bytes:
         """`payload` as a JSON request body (a value JSON cannot hold is a clear error)."""
         try:
-            return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            return _BODY_ENCODER.encode(payload).encode()
         except (TypeError, ValueError) as exc:
             raise StillroomError(
                 f"{self._label()}: the request cannot be sent as JSON ({exc}); check the "

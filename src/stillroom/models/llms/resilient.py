@@ -133,9 +133,10 @@ class ResilientRequestsMixin(BaseModel):
             self.retry_max_backoff,
             self._limiter,
         )
-        if self._chain is None or self._chain[0] != settings:
-            self._chain = (settings, self._build_chain())
-        return self._chain[1]
+        chain = self._chain  # read once: a private attribute costs a `__getattr__` call
+        if chain is None or chain[0] != settings:
+            chain = self._chain = (settings, self._build_chain())
+        return chain[1]
 
     def _build_chain(self) -> Sender:
         sender: Sender = Timed(self._first_link(), self.timeout)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import SecretStr
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.hosted import HostedOpenAILLM, env_or, key_from_env
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION
+from stillroom.models.llms.hosted import HostedOpenAILLM, key_env_field, key_field, url_field
 
 _TOGETHER_API_KEY_ENV_VAR_NAME = "TOGETHER_API_KEY"
 TOGETHER_BASE_URL = "https://api.together.xyz/v1"
@@ -18,14 +17,8 @@ class TogetherLLM(HostedOpenAILLM):
     The key is read from TOGETHER_API_KEY, the URL from TOGETHER_BASE_URL (else Together's).
     """
 
-    base_url: RuntimeParameter[str] = Field(
-        default_factory=env_or("TOGETHER_BASE_URL", TOGETHER_BASE_URL),
-        description="Together's API URL (default $TOGETHER_BASE_URL, else Together's).",
+    base_url: RuntimeParameter[str] = url_field("Together", "TOGETHER_BASE_URL", TOGETHER_BASE_URL)
+    api_key: RuntimeParameter[SecretStr | None] = key_field(
+        "Together", _TOGETHER_API_KEY_ENV_VAR_NAME
     )
-    api_key: RuntimeParameter[SecretStr | None] = Field(
-        default_factory=key_from_env(_TOGETHER_API_KEY_ENV_VAR_NAME),
-        description="The Together API key (default: $TOGETHER_API_KEY).",
-    )
-    api_key_env: str | None = Field(
-        default=_TOGETHER_API_KEY_ENV_VAR_NAME, description=API_KEY_ENV_DESCRIPTION
-    )
+    api_key_env: str | None = key_env_field(_TOGETHER_API_KEY_ENV_VAR_NAME)
