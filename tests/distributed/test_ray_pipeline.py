@@ -99,9 +99,9 @@ def test_a_raising_global_step_fails_the_run_like_the_local_engine_and_runs_resu
     assert str(ray_error.value.error) == str(local_error.value.error)
 
     marker.unlink()
-    # and the local engine resumes the Ray run's checkpoint; resources are how a step runs,
-    # not what it computes, so changing them keeps the checkpoint too
-    resumed = pipeline.run({"digest_0": {"resources": {"replicas": 1}}}, progress=False)
+    # and Ray resumes its own checkpoint (kept under its state URL); resources are how a
+    # step runs, not what it computes, so changing them keeps the checkpoint too
+    resumed = pipeline.ray().run({"digest_0": {"resources": {"replicas": 1}}}, progress=False)
     rows = rows_of(resumed)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed
@@ -185,7 +185,7 @@ def test_a_killed_run_resumes_from_the_cache(
     sent_by_killed_run = settled_request_count(server)
     assert sent_by_killed_run < 200
     cache = tmp_path / "cache"
-    assert (cache / "pipelines" / "ray-test" / "cache.sqlite").exists()
+    assert (cache / "pipelines" / "ray-test" / "ray" / "runs").exists()
 
     # resumed from another working directory, naming the same cache directory absolutely
     pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray()

@@ -34,6 +34,12 @@ class RayPipeline(Pipeline):
             "ray://host:10001" for a remote one.
         num_cpus: CPUs of the local instance started when there is no cluster to join.
         init_kwargs: more arguments for `ray.init` (`runtime_env`, `namespace`, ...).
+        storage: where the run's request cache, journal and checkpoints live: a directory
+            every node can reach (NFS) or an fsspec URL (`s3://bucket/prefix`, needs
+            `s3fs`). Each pipeline gets a folder there named after it. None keeps them in
+            `<cache_dir>/pipelines/<name>/ray` on the driver's machine. A run resumes from
+            any machine that reads the same `storage` (and has the same `cache_dir` for the
+            datasets).
     """
 
     def __init__(
@@ -45,8 +51,10 @@ class RayPipeline(Pipeline):
         address: str | None = None,
         num_cpus: int | None = None,
         init_kwargs: dict[str, Any] | None = None,
+        storage: str | None = None,
     ) -> None:
         super().__init__(name=name, description=description, cache_dir=cache_dir)
+        self.storage = storage
         self.address = address
         self.num_cpus = num_cpus
         self.init_kwargs = dict(init_kwargs or {})
@@ -61,7 +69,21 @@ class RayPipeline(Pipeline):
         from stillroom.pipeline.ray.engine import RayExecutor
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            yield RayExecutor(self.name)
+            yield RayExecutor(self.name, self.storage)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """`Pipeline.run`; a run the cluster cannot finish raises `ClusterLostError`, which
+        says what was lost, what is saved and how to resume (not a step failure)."""
+        from stillroom.pipeline.errors import StepFailedError
+
+        try:
+            return super().run(*args, **kwargs)
+        except StepFailedError as exc:
+            from stillroom.pipeline.ray.replicas import ClusterLostError
+
+            if isinstance(exc.error, ClusterLostError):
+                raise exc.error from None
+            raise
 
     def _refuse_offline_batches(self) -> None:
         """A task's batch job ids are learnt inside its Ray actor, where a resumed run would
