@@ -214,3 +214,20 @@ class CrashingLoader(GeneratorStep):
                 os._exit(1)
             end = min(start + 10, self.rows)
             yield [{"instruction": f"question {i}"} for i in range(start, end)], end == self.rows
+
+
+class AlwaysDies(Step):
+    """Its process exits on the batch holding "question 5", every time."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["seen"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        if any(row["instruction"] == "question 5" for row in inputs):
+            os._exit(1)
+        yield [{**row, "seen": True} for row in inputs]

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import ray
 from cluster import LocalCluster
-from ray_steps import CrashingLoader, server_llm
+from ray_steps import AlwaysDies, CrashingLoader, server_llm
 
 from stillroom.pipeline import Pipeline
+from stillroom.pipeline.ray.replicas import ClusterLostError
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import MockLLMServer
@@ -118,3 +119,23 @@ def test_a_generator_whose_replica_dies_goes_on_from_the_rows_it_emitted(
     assert [row["instruction"] for row in got] == [f"question {i}" for i in range(100)]
     assert [row["generation"] for row in got] == expected_generations(100)
     assert sent_twice(server) == {}
+
+
+def test_a_run_the_cluster_cannot_finish_says_what_is_saved_and_how_to_resume(
+    ray_address: str, tmp_path: Path
+) -> None:
+    with Pipeline(name="ray-cannot-go-on", cache_dir=tmp_path / "cache") as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(20)], batch_size=5
+        )
+        load >> AlwaysDies(input_batch_size=5)
+    with pytest.raises(ClusterLostError) as lost:
+        pipeline.ray(storage=str(tmp_path / "state")).run(progress=False)
+
+    message = str(lost.value)
+    assert "cannot go on with step 'always_dies_0'" in message
+    assert "died 4 times on one batch" in message
+    assert str(tmp_path / "state" / "ray-cannot-go-on") in message
+    assert "run the pipeline again with the same cache_dir and storage to resume" in message
+    assert "fix the step" not in message
+    assert (tmp_path / "state" / "ray-cannot-go-on" / "runs").is_dir()

@@ -154,7 +154,9 @@ llm = OpenAILLM(
 )
 # a relative cache directory, from this driver's own working directory
 pipeline = ray_steps.build(Path("cache"), llm, rows=200)
-pipeline.ray(address={address!r}).run(progress=False, checkpoint_interval=0.2)
+pipeline.ray(address={address!r}, storage={storage!r}).run(
+    progress=False, checkpoint_interval=0.2
+)
 """
 
 
@@ -162,8 +164,12 @@ def test_a_killed_run_resumes_from_the_cache(
     ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
     server.configure(latency=0.05)
+    storage = (tmp_path / "shared").as_uri()  # a file:// URL, as an NFS mount would be given
     script = DRIVER.format(
-        tests=str(Path(__file__).parent), base_url=server.base_url, address=ray_address
+        tests=str(Path(__file__).parent),
+        base_url=server.base_url,
+        address=ray_address,
+        storage=storage,
     )
     driver = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
@@ -185,10 +191,13 @@ def test_a_killed_run_resumes_from_the_cache(
     sent_by_killed_run = settled_request_count(server)
     assert sent_by_killed_run < 200
     cache = tmp_path / "cache"
-    assert (cache / "pipelines" / "ray-test" / "ray" / "runs").exists()
+    # the checkpoint and the journal are under the storage URL, not in the cache directory
+    assert len(list((tmp_path / "shared" / "ray-test" / "runs").iterdir())) == 1
+    assert list((tmp_path / "shared" / "ray-test" / "requests").glob("*.log"))
+    assert not (cache / "pipelines" / "ray-test" / "ray").exists()
 
     # resumed from another working directory, naming the same cache directory absolutely
-    pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray()
+    pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray(storage=storage)
     distiset = pipeline.run(progress=False)
 
     rows = rows_of(distiset)
