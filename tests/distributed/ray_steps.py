@@ -231,3 +231,18 @@ class AlwaysDies(Step):
         if any(row["instruction"] == "question 5" for row in inputs):
             os._exit(1)
         yield [{**row, "seen": True} for row in inputs]
+
+
+class Upper(Step):
+    """Light work: the instruction in capitals (reserves no CPU by default)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["upper"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield [{**row, "upper": row["instruction"].upper()} for row in inputs]

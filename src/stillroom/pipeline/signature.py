@@ -44,7 +44,7 @@ def _describe(value: Any) -> Any:
         secrets = secret_fields(type(value))
         if isinstance(value, LLM):  # how requests are sent is not what the run computes
             secrets = secrets | value.transport_fields()
-        digested = getattr(type(value), "signature_digests", frozenset())
+        digested: frozenset[str] = getattr(type(value), "signature_digests", frozenset())
         described: dict[str, Any] = {
             name: rows_digest(getattr(value, name)) if name in digested else getattr(value, name)
             for name, field in fields.items()

@@ -166,12 +166,9 @@ class RayEngine(Engine):
     async def _unload(self) -> None:
         await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
         for name, pool in self.pools.items():
+            self.executor.placements[name] = dict(pool.placements)
             where = ", ".join(f"{node[:12]}: {n}" for node, n in sorted(pool.placements.items()))
             logger.info("Ray step %r ran its units on node(s) %s.", name, where or "none")
-
-    def placements(self) -> dict[str, dict[str, int]]:
-        """Units each step ran per Ray node id."""
-        return {name: dict(pool.placements) for name, pool in self.pools.items()}
 
     def shutdown(self) -> None:
         """Stop the replicas (whatever happened to the run) and the driver's threads."""
@@ -250,6 +247,8 @@ class RayExecutor:
         self.pipeline_name = pipeline_name
         self.storage = storage
         self.sqlite_path: str | None = None
+        self.placements: dict[str, dict[str, int]] = {}
+        """Per step, the units each Ray node ran (filled when the run ends)."""
 
     def open_store(self, directory: Path, strict: bool) -> RayStore:
         self.sqlite_path = checked_sqlite(directory.resolve(), strict)

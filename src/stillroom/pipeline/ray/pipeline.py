@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from stillroom.pipeline.base import Pipeline
 
 if TYPE_CHECKING:
+    from stillroom.pipeline.ray.engine import RayExecutor
     from stillroom.pipeline.runner import Executor
 
 
@@ -55,6 +56,7 @@ class RayPipeline(Pipeline):
     ) -> None:
         super().__init__(name=name, description=description, cache_dir=cache_dir)
         self.storage = storage
+        self._last_executor: RayExecutor | None = None
         self.address = address
         self.num_cpus = num_cpus
         self.init_kwargs = dict(init_kwargs or {})
@@ -69,7 +71,8 @@ class RayPipeline(Pipeline):
         from stillroom.pipeline.ray.engine import RayExecutor
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            yield RayExecutor(self.name, self.storage)
+            self._last_executor = RayExecutor(self.name, self.storage)
+            yield self._last_executor
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """`Pipeline.run`; a run the cluster cannot finish raises `ClusterLostError`, which
@@ -77,13 +80,17 @@ class RayPipeline(Pipeline):
         from stillroom.pipeline.errors import StepFailedError
 
         try:
-            return super().run(*args, **kwargs)
+            distiset = super().run(*args, **kwargs)
         except StepFailedError as exc:
             from stillroom.pipeline.ray.replicas import ClusterLostError
 
             if isinstance(exc.error, ClusterLostError):
                 raise exc.error from None
             raise
+        summary = getattr(distiset, "summary", None)
+        if summary is not None and self._last_executor is not None:
+            summary.placements = self._last_executor.placements
+        return distiset
 
     def _refuse_offline_batches(self) -> None:
         """A task's batch job ids are learnt inside its Ray actor, where a resumed run would

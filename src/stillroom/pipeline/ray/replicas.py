@@ -19,7 +19,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import (
+    ActorUnschedulableError,
+    GetTimeoutError,
+    RayActorError,
+    RayTaskError,
+)
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from stillroom.errors import StillroomError
@@ -131,12 +136,7 @@ class ReplicaPool:
         self.suspect: set[str] = set()
         """Nodes a replica died on: a replacement avoids them while another node fits."""
         self._replacing = asyncio.Lock()
-
-    def _strategy(self, index: int, candidates: list[str]) -> dict[str, Any]:
-        if self.replicas < 2 or not candidates:
-            return {}
-        node = candidates[index % len(candidates)]
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+        self._turn = -1
 
     def _new_actor(self, placement: dict[str, Any]) -> Any:
         return StepReplicaActor.options(**self._options, **placement).remote(
@@ -146,17 +146,52 @@ class ReplicaPool:
     async def start(self) -> None:
         """Build and load the step in every replica, spread over the nodes."""
         candidates = nodes_fitting(wanted_resources(self._options))
-        self.actors = [self._new_actor(self._strategy(i, candidates)) for i in range(self.replicas)]
         try:
-            self.nodes = list(await asyncio.gather(*(a.start.remote() for a in self.actors)))
+            started = await asyncio.gather(
+                *(self._start_one(i, candidates) for i in range(self.replicas))
+            )
         except (RayActorError, RayTaskError) as exc:
             cause = cause_of(exc, self.name)
             raise StillroomError(
                 f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
             ) from cause
+        self.actors = [actor for actor, _ in started]
+        self.nodes = [node for _, node in started]
+
+    async def _start_one(self, index: int, candidates: list[str]) -> tuple[Any, str]:
+        """Replica `index` started: pinned to the nodes in turn when there are several
+        replicas (Ray's soft affinity and `SPREAD` both let them gather on one node); a
+        node without room now lets Ray place it."""
+        if self.replicas > 1 and candidates:
+            node = candidates[index % len(candidates)]
+            strategy = NodeAffinitySchedulingStrategy(node, soft=False, _fail_on_unavailable=True)
+            actor = self._new_actor({"scheduling_strategy": strategy})
+            try:
+                return actor, await actor.start.remote()
+            except (RayActorError, ActorUnschedulableError) as exc:
+                ray.kill(actor)
+                logger.info(
+                    "Step %r: node %s has no room for replica %d now (%s); Ray places it.",
+                    self.name,
+                    node[:12],
+                    index,
+                    type(exc).__name__,
+                )
+        actor = self._new_actor({})
+        return actor, await actor.start.remote()
 
     def has_room(self) -> bool:
         return min(self.busy) < self.per_replica
+
+    def _least_busy(self) -> int:
+        """The replica with the fewest units in hand, taking turns among equals (so quick
+        units do not all go to the first replica)."""
+        fewest = min(self.busy)
+        count = len(self.busy)
+        self._turn = (self._turn + 1) % count
+        return next(
+            i for i in ((self._turn + k) % count for k in range(count)) if self.busy[i] == fewest
+        )
 
     def note(self, index: int, hashes: list[bytes], stats: RequestStats | None) -> None:
         """A replica gave a unit back: its requests, counters and node."""
@@ -172,12 +207,13 @@ class ReplicaPool:
         """`function(step, inputs)` on the least busy replica; the requests it made are
         added to `hashes`.
 
-        A replica that dies is replaced (see the module docstring) and the unit runs again,
-        up to `REPLICA_RESTARTS` times."""
+        A replica that dies is replaced (see the module docstring) and the unit runs again
+        on its replacement (which read every journal when it started, the dead replica's
+        included), up to `REPLICA_RESTARTS` times."""
         data = ray.put(inputs)
         restarts = 0
-        while True:
-            index = self.busy.index(min(self.busy))
+        index = self._least_busy()
+        while True:  # a retry goes to the replacement, which read the dead one's journal
             actor = self.actors[index]
             attempt = uuid.uuid4().hex
             self.busy[index] += 1
