@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from cluster import LocalCluster
 
 from stillroom.testing import MockLLMServer
+from stillroom.testing.ray_cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")

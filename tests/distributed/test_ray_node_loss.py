@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import ray
-from cluster import LocalCluster
 from ray_steps import AlwaysDies, CrashingLoader, server_llm
 
 from stillroom.pipeline import Pipeline
@@ -20,6 +19,7 @@ from stillroom.pipeline.ray.replicas import ClusterLostError
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import MockLLMServer
+from stillroom.testing.ray_cluster import LocalCluster
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(150)]
 
@@ -59,7 +59,7 @@ def test_a_lost_node_is_survived_with_exact_rows_and_nothing_answered_sent_again
         time.sleep(0.2)
     (doomed,) = alive_nodes() - before
     server.configure(latency=0.1)
-    rows = 300
+    rows = 200
     with Pipeline(name="ray-node-loss", cache_dir=tmp_path / "cache") as pipeline:
         load = LoadDataFromDicts(
             data=[{"instruction": f"question {i}"} for i in range(rows)], batch_size=10
@@ -76,7 +76,7 @@ def test_a_lost_node_is_survived_with_exact_rows_and_nothing_answered_sent_again
     def kill_mid_run() -> None:
         end = time.monotonic() + 60
         while time.monotonic() < end:
-            if server.stats(include_prompts=False).requests_total >= 60:
+            if server.stats(include_prompts=False).requests_total >= 50:
                 ray_cluster.kill_node("doomed")
                 killed.set()
                 return
