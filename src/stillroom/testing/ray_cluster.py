@@ -132,7 +132,7 @@ class LocalCluster:
     def stop(self) -> None:
         """SIGKILL every process of the cluster (a test cluster has nothing to save), wait
         for them to go (10 s at most), remove its directory."""
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         for process in self.processes():
             with contextlib.suppress(psutil.NoSuchProcess):
