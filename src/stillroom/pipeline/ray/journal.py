@@ -193,19 +193,37 @@ class StepCounter:
 
 
 class CountedRequests(RequestCache):
-    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor."""
+    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor: awaited
+    on the row path (the replica's other requests go on meanwhile), waited for in the
+    synchronous `generate` calls of a custom `process` (which run in a thread)."""
 
     counter: Any = None
+    _preset: bytes | None = None
 
     def key(self, request: Any, ledger: Ledger | None) -> bytes:
+        preset, self._preset = self._preset, None
+        if preset is not None:  # `one` asked the counter already
+            return preset
         import ray
 
         content = self.content(request)
-        attempt = ledger.attempt if ledger is not None else None
-        (occurrence,) = ray.get(self.counter.occurrences.remote([content], attempt))
+        (occurrence,) = ray.get(self.counter.occurrences.remote([content], _attempt(ledger)))
         if ledger is not None:
             ledger.hashes.append(content)
         return self.occurrence_key(content, occurrence)
+
+    async def one(self, request: Any, ledger: Ledger | None, send: Any) -> Any:
+        content = self.content(request)
+        (occurrence,) = await self.counter.occurrences.remote([content], _attempt(ledger))
+        if ledger is not None:
+            ledger.hashes.append(content)
+        # `RequestCache.one` calls `key` before its first await: nothing runs in between
+        self._preset = self.occurrence_key(content, occurrence)
+        return await super().one(request, None, send)
+
+
+def _attempt(ledger: Ledger | None) -> str | None:
+    return ledger.attempt if ledger is not None else None
 
 
 def replica_cache(
