@@ -296,3 +296,28 @@ def test_strict_cache_stops_a_ray_run_with_a_damaged_cache(
     with pytest.raises(DamagedCacheError, match="integrity check"):
         small().ray().run(progress=False, strict_cache=True, use_cache=False)
     assert server.stats().requests_total == 0
+
+
+def test_duplicate_prompts_across_replicas_get_one_key_each_and_a_rerun_sends_none(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    """Two replicas of a task hold copies of one prompt at once: each occurrence still gets
+    its own key (the step's counter), so a rerun finds every one of them in the journals."""
+
+    def build_same() -> Pipeline:
+        with Pipeline(name="ray-duplicates", cache_dir=tmp_path / "cache") as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": "question 1"}] * 40, batch_size=5)
+            load >> TextGeneration(
+                llm=server_llm(server, concurrency=4),
+                input_batch_size=5,
+                resources={"replicas": 2},
+            )
+        return pipeline
+
+    first = build_same().ray().run(progress=False)
+    assert [row["generation"] for row in rows_of(first)] == ["answer to question 1"] * 40
+    assert server.stats().requests_total == 40
+    again = build_same().ray().run(progress=False, use_cache=True)
+    assert again.summary is not None
+    assert again.summary.cache_hits == 40 and again.summary.requests_sent == 0
+    assert server.stats().requests_total == 40
