@@ -279,7 +279,7 @@ def test_a_replica_that_dies_is_replaced_and_its_batch_runs_again_without_paying
 def test_strict_cache_stops_a_ray_run_with_a_damaged_cache(
     ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
-    """The cache keeper opens the store on Ray: its finding reaches the driver as the same
+    """A Ray run reads the local SQLite cache's replies: a damaged one is refused with the same
     `DamagedCacheError`, before any request."""
     from stillroom.errors import DamagedCacheError
 
