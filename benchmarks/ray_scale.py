@@ -64,39 +64,47 @@ def measure(label: str, run: Any, rows: int) -> float:
 
 
 def pipelines(args: argparse.Namespace) -> None:
+    """Each scenario at 0 and 100 ms: one server process per latency, one Ray cluster (the
+    second raylet joins after the one-node runs), this process its driver throughout."""
+    import contextlib
+
     import ray
 
     from stillroom.testing.ray_cluster import LocalCluster
 
-    for latency in (0.0, 0.1):
-        with start_server_process(latency=latency) as server:
-            results: dict[str, float] = {}
+    latencies = (0.0, 0.1)
+    results: dict[float, dict[str, float]] = {latency: {} for latency in latencies}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            latency: stack.enter_context(start_server_process(latency=latency))
+            for latency in latencies
+        }
+
+        def one(label: str, latency: float, replicas: int, on_ray: bool) -> None:
             with tempfile.TemporaryDirectory() as cache:
-                pipeline = build(cache, server.base_url, args.rows, args.concurrency, 1)
-                results["local engine"] = measure(
-                    "local", lambda p=pipeline: p.run(use_cache=False, progress=False), args.rows
+                url = servers[latency].base_url
+                pipeline = build(cache, url, args.rows, args.concurrency, replicas)
+                runner = pipeline.ray().run if on_ray else pipeline.run
+                results[latency][label] = measure(
+                    label, lambda: runner(use_cache=False, progress=False), args.rows
                 )
-            cluster = LocalCluster(head_cpus=2)
-            try:
-                ray.init(address=cluster.address, log_to_driver=False)
-                for replicas, label in ((1, "Ray, one node"), (2, "Ray, two nodes")):
-                    if replicas == 2:
-                        cluster.add_node("second", cpus=2)
-                    with tempfile.TemporaryDirectory() as cache:
-                        pipeline = build(
-                            cache, server.base_url, args.rows, args.concurrency, replicas
-                        )
-                        results[label] = measure(
-                            label,
-                            lambda p=pipeline: p.ray().run(use_cache=False, progress=False),
-                            args.rows,
-                        )
-            finally:
-                ray.shutdown()
-                cluster.stop()
-        local = results["local engine"]
-        limit = args.rows / (args.rows * latency / args.concurrency) if latency else None
-        for label, rate in results.items():
+
+        for latency in latencies:
+            one("local engine", latency, 1, on_ray=False)
+        cluster = LocalCluster(head_cpus=2)
+        stack.callback(cluster.stop)
+        ray.init(address=cluster.address, log_to_driver=False)
+        stack.callback(ray.shutdown)
+        for latency in latencies:
+            one("Ray, one node", latency, 1, on_ray=True)
+        cluster.add_node("second", cpus=2)
+        for latency in latencies:
+            one("Ray, two nodes", latency, 2, on_ray=True)
+        counter_round_trip(min(args.requests, 2000))
+    for latency, rates in results.items():
+        local = rates["local engine"]
+        limit = args.concurrency / latency if latency else None
+        for label, rate in rates.items():
             extra = f", {rate / limit:.2f} of the physical limit" if limit else ""
             print(
                 f"{latency * 1000:>4.0f} ms  {label:<16} {rate:>8.0f} rows/s  "
@@ -114,7 +122,10 @@ def request_path(count: int) -> None:
     from stillroom.pipeline.store import SQLiteStore
 
     task = TextGeneration(name="bench", llm=AsyncMockLLM())
-    reply = {"generations": ["an answer"], "statistics": {"input_tokens": [3], "output_tokens": [2]}}
+    reply = {
+        "generations": ["an answer"],
+        "statistics": {"input_tokens": [3], "output_tokens": [2]},
+    }
 
     async def send() -> Any:
         return reply
@@ -131,8 +142,7 @@ def request_path(count: int) -> None:
         local = asyncio.run(through(RequestCache(store, "run", task, True)))
         store.close()
         root = StateRoot(str(Path(directory) / "ray"))
-        root.fs.makedirs(root.join("requests"), exist_ok=True)
-        journal = ReplicaJournal(root, {}, {})
+        journal = ReplicaJournal(root, "bench", {}, {})
         replica = asyncio.run(through(RequestCache(journal, "run", task, True)))
         journal.close()
     print(f"request path, local SQLite store:     {local:6.1f} us/request")
@@ -140,20 +150,18 @@ def request_path(count: int) -> None:
 
 
 def counter_round_trip(count: int) -> None:
+    """Microseconds per call to a multi-replica step's counter actor, one at a time."""
     import ray
 
     from stillroom.pipeline.ray.actors import StepCounterActor
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
-    try:
-        counter = StepCounterActor.remote({})
-        ray.get(counter.occurrences.remote([b"warm"], None))
-        started = time.perf_counter()
-        for i in range(count):
-            ray.get(counter.occurrences.remote([i.to_bytes(16, "little")], None))
-        per = (time.perf_counter() - started) / count * 1e6
-    finally:
-        ray.shutdown()
+    counter = StepCounterActor.remote({})
+    ray.get(counter.occurrences.remote([b"warm"], None))
+    started = time.perf_counter()
+    for i in range(count):
+        ray.get(counter.occurrences.remote([i.to_bytes(16, "little")], None))
+    per = (time.perf_counter() - started) / count * 1e6
+    ray.kill(counter)
     print(f"multi-replica step counter round trip: {per:6.1f} us/request (one at a time)")
 
 
@@ -165,7 +173,6 @@ def main() -> None:
     parser.add_argument("--skip-pipelines", action="store_true")
     args = parser.parse_args()
     request_path(args.requests)
-    counter_round_trip(min(args.requests, 2000))
     if not args.skip_pipelines:
         pipelines(args)
 

@@ -193,7 +193,7 @@ def test_a_killed_run_resumes_from_the_cache(
     cache = tmp_path / "cache"
     # the checkpoint and the journal are under the storage URL, not in the cache directory
     assert len(list((tmp_path / "shared" / "ray-test" / "runs").iterdir())) == 1
-    assert list((tmp_path / "shared" / "ray-test" / "requests").glob("*.log"))
+    assert list((tmp_path / "shared" / "ray-test" / "requests").glob("text_generation_0/*.log"))
     assert not (cache / "pipelines" / "ray-test" / "ray").exists()
 
     # resumed from another working directory, naming the same cache directory absolutely

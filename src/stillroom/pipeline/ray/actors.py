@@ -46,6 +46,8 @@ class RequestState:
     """What a task's replica needs to key and cache its requests as the run does."""
 
     url: str
+    options: dict[str, Any]
+    """fsspec's storage options for `url`."""
     run: str
     read: bool
     sqlite_path: str | None
@@ -111,8 +113,8 @@ class StepReplica:
 
     @staticmethod
     def _open_cache(task: _Task, state: RequestState) -> RequestCache:
-        root = StateRoot(state.url)
-        replies = read_replies(root, state.sqlite_path)
+        root = StateRoot(state.url, state.options)
+        replies = read_replies(root, task.name, state.sqlite_path)
         return replica_cache(
             task, state.run, state.read, root, replies, state.ledgers, state.returned, state.counter
         )

@@ -144,6 +144,7 @@ class RayEngine(Engine):
             pool = self.pools.get(node.name)
             return RequestState(
                 url=self.ray_store.root.url,
+                options=self.ray_store.root.options,
                 run=self.run_id,
                 read=read,
                 sqlite_path=self.executor.sqlite_path,
@@ -243,9 +244,15 @@ class RayExecutor:
     """Step code runs in Ray actors; the run's state lives under `storage` (a URL), or in
     `<pipeline directory>/ray` when none is given."""
 
-    def __init__(self, pipeline_name: str, storage: str | None = None) -> None:
+    def __init__(
+        self,
+        pipeline_name: str,
+        storage: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self.pipeline_name = pipeline_name
         self.storage = storage
+        self.storage_options = storage_options
         self.sqlite_path: str | None = None
         self.placements: dict[str, dict[str, int]] = {}
         """Per step, the units each Ray node ran (filled when the run ends)."""
@@ -256,7 +263,7 @@ class RayExecutor:
             url = str(directory.resolve() / "ray")
         else:
             url = f"{self.storage.rstrip('/')}/{directory.name}"
-        return RayStore(url, self.sqlite_path)
+        return RayStore(url, self.sqlite_path, self.storage_options)
 
     def engine(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -36,6 +37,11 @@ logger = logging.getLogger("stillroom.pipeline")
 
 FLUSH_INTERVAL = 1.0
 """Seconds between two parts of a replica's segment on an object store."""
+
+
+def step_folder(step: str) -> str:
+    """The folder of a step's reply segments (a step name made safe for any store)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", step)
 
 
 def checked_sqlite(directory: Path, strict: bool) -> str | None:
@@ -69,8 +75,9 @@ def checked_sqlite(directory: Path, strict: bool) -> str | None:
     return None
 
 
-def read_replies(root: StateRoot, sqlite_path: str | None) -> dict[bytes, str]:
-    """Every journaled reply under `root` (and in the local SQLite cache, when given)."""
+def read_replies(root: StateRoot, step: str, sqlite_path: str | None) -> dict[bytes, str]:
+    """Every reply journaled for `step` under `root` (and every one of the local SQLite
+    cache, when given, which does not say which step a reply is for)."""
     replies: dict[bytes, str] = {}
     if sqlite_path is not None and Path(sqlite_path).exists():
         conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
@@ -78,7 +85,7 @@ def read_replies(root: StateRoot, sqlite_path: str | None) -> dict[bytes, str]:
             replies.update(conn.execute("SELECT key, value FROM requests"))
         finally:
             conn.close()
-    for path in root.listing(root.join("requests")):
+    for path in root.listing(root.join("requests", step_folder(step))):
         data = root.read(path)
         if data:
             replies.update(_parse_journal(data)[0])
@@ -92,11 +99,13 @@ class ReplicaJournal:
     def __init__(
         self,
         root: StateRoot,
+        step: str,
         replies: dict[bytes, str],
         counts: dict[bytes, int],
         flush_interval: float = FLUSH_INTERVAL,
     ) -> None:
         self.root = root
+        self._folder = root.join("requests", step_folder(step))
         self.lock = threading.RLock()
         self._replies = replies
         self._counts = counts
@@ -139,7 +148,8 @@ class ReplicaJournal:
     def _append(self, record: bytes) -> None:
         if self.root.local:
             if self._file is None:
-                path = self.root.join("requests", f"{self._writer}-0.log")
+                self.root.fs.makedirs(self._folder, exist_ok=True)
+                path = f"{self._folder}/{self._writer}-0.log"
                 self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - held for the replica's life
             self._file.write(record)  # one write: a kill keeps every line before it
             return
@@ -154,7 +164,7 @@ class ReplicaJournal:
             if not self._buffer:
                 return
             data, self._buffer = b"".join(self._buffer), []
-            path = self.root.join("requests", f"{self._writer}-{self._part}.log")
+            path = f"{self._folder}/{self._writer}-{self._part}.log"
             self._part += 1
             self.root.write(path, data)
 
@@ -243,7 +253,7 @@ def replica_cache(
         counts = read_counts(root, ledgers, task.name)
         for content in returned:
             counts[content] = counts.get(content, 0) + 1
-    journal = ReplicaJournal(root, replies, counts)
+    journal = ReplicaJournal(root, task.name, replies, counts)
     cls = RequestCache if counter is None else CountedRequests
     cache = cls(journal, run, task, read)
     if counter is not None:

@@ -41,6 +41,9 @@ class RayPipeline(Pipeline):
             `<cache_dir>/pipelines/<name>/ray` on the driver's machine. A run resumes from
             any machine that reads the same `storage` (and has the same `cache_dir` for the
             datasets).
+        storage_options: fsspec's options for `storage` (e.g. `{"client_kwargs":
+            {"endpoint_url": ...}}` for an S3-compatible server); they travel to the
+            replicas, so credentials may go here or, better, in the nodes' environment.
     """
 
     def __init__(
@@ -53,9 +56,11 @@ class RayPipeline(Pipeline):
         num_cpus: int | None = None,
         init_kwargs: dict[str, Any] | None = None,
         storage: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name, description=description, cache_dir=cache_dir)
         self.storage = storage
+        self.storage_options = storage_options
         self._last_executor: RayExecutor | None = None
         self.address = address
         self.num_cpus = num_cpus
@@ -71,7 +76,7 @@ class RayPipeline(Pipeline):
         from stillroom.pipeline.ray.engine import RayExecutor
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            self._last_executor = RayExecutor(self.name, self.storage)
+            self._last_executor = RayExecutor(self.name, self.storage, self.storage_options)
             yield self._last_executor
 
     def run(self, *args: Any, **kwargs: Any) -> Any:

@@ -4,7 +4,7 @@ A cluster has no shared SQLite file (SQLite cannot be shared over NFS, and an ob
 has no files to lock), so a Ray run keeps its state as files that are only ever written
 whole or appended to by one writer:
 
-    <root>/requests/<writer>-<part>.log        replies, "hex key<TAB>json" lines (journal.py)
+    <root>/requests/<step>/<writer>-<part>.log     replies, "hex key<TAB>json" lines (journal.py)
     <root>/runs/<signature>/checkpoint.pkl     the last checkpoint, replaced atomically
     <root>/runs/<signature>/ledger/<run>-<n>.pkl   request contents each checkpoint consumed
 
@@ -38,7 +38,10 @@ _LOCAL = ("file", "local")
 class StateRoot:
     """A URL (or local path) and its fsspec file system: whole-object reads and writes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+        """fsspec's storage options (an endpoint, credentials): handed to the replicas, never
+        logged."""
         try:
             import fsspec
             from fsspec.core import url_to_fs
@@ -46,7 +49,7 @@ class StateRoot:
             raise MissingExtraError("Ray state on a URL", "ray", "fsspec") from exc
         del fsspec
         try:
-            self.fs, path = url_to_fs(url)
+            self.fs, path = url_to_fs(url, **self.options)
         except ImportError as exc:  # e.g. s3fs for s3://
             raise MissingExtraError(f"Ray state at {url}", "ray", str(exc.name or exc)) from exc
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
@@ -101,8 +104,10 @@ class RayStore:
     request contents of the units recorded since the last one. `commit` writes them as one
     ledger segment, then the checkpoint that names it."""
 
-    def __init__(self, url: str, sqlite_path: str | None = None) -> None:
-        self.root = StateRoot(url)
+    def __init__(
+        self, url: str, sqlite_path: str | None = None, options: dict[str, Any] | None = None
+    ) -> None:
+        self.root = StateRoot(url, options)
         self.sqlite_path = sqlite_path
         self.failure: StorageError | None = None
         self.run_id: str | None = None
