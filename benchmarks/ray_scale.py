@@ -156,10 +156,10 @@ def counter_round_trip(count: int) -> None:
     from stillroom.pipeline.ray.actors import StepCounterActor
 
     counter = StepCounterActor.remote({})
-    ray.get(counter.occurrences.remote([b"warm"], None))
+    ray.get(counter.occurrences.remote([(b"warm", None)]))
     started = time.perf_counter()
     for i in range(count):
-        ray.get(counter.occurrences.remote([i.to_bytes(16, "little")], None))
+        ray.get(counter.occurrences.remote([(i.to_bytes(16, "little"), None)]))
     per = (time.perf_counter() - started) / count * 1e6
     ray.kill(counter)
     print(f"multi-replica step counter round trip: {per:6.1f} us/request (one at a time)")

@@ -17,6 +17,7 @@ counts occurrences (a dict; no storage), while lookups and journaling stay in th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -183,14 +184,15 @@ class StepCounter:
         self.counts = counts
         self._attempts: dict[str, list[bytes]] = {}
 
-    def occurrences(self, contents: list[bytes], attempt: str | None) -> list[int]:
+    def occurrences(self, requests: list[tuple[bytes, str | None]]) -> list[int]:
+        """The occurrence of each (content, attempt), counted as sent."""
         result = []
-        for content in contents:
+        for content, attempt in requests:
             count = self.counts.get(content, 0)
             result.append(count)
             self.counts[content] = count + 1
-        if attempt is not None:
-            self._attempts.setdefault(attempt, []).extend(contents)
+            if attempt is not None:
+                self._attempts.setdefault(attempt, []).append(content)
         return result
 
     def settle(self, attempt: str) -> None:
@@ -203,12 +205,15 @@ class StepCounter:
 
 
 class CountedRequests(RequestCache):
-    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor: awaited
-    on the row path (the replica's other requests go on meanwhile), waited for in the
-    synchronous `generate` calls of a custom `process` (which run in a thread)."""
+    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor. On the
+    row path the replica's requests that arrive while one call to the counter is out go
+    together in the next (one call at a time per replica); the synchronous `generate` calls
+    of a custom `process` (in a thread) wait for their own."""
 
     counter: Any = None
     _preset: bytes | None = None
+    _waiting: list[tuple[bytes, str | None, asyncio.Future[int]]] | None = None
+    _asking: asyncio.Future[None] | None = None
 
     def key(self, request: Any, ledger: Ledger | None) -> bytes:
         preset, self._preset = self._preset, None
@@ -217,19 +222,42 @@ class CountedRequests(RequestCache):
         import ray
 
         content = self.content(request)
-        (occurrence,) = ray.get(self.counter.occurrences.remote([content], _attempt(ledger)))
+        (occurrence,) = ray.get(self.counter.occurrences.remote([(content, _attempt(ledger))]))
         if ledger is not None:
             ledger.hashes.append(content)
         return self.occurrence_key(content, occurrence)
 
     async def one(self, request: Any, ledger: Ledger | None, send: Any) -> Any:
         content = self.content(request)
-        (occurrence,) = await self.counter.occurrences.remote([content], _attempt(ledger))
+        occurrence = await self._occurrence(content, _attempt(ledger))
         if ledger is not None:
             ledger.hashes.append(content)
         # `RequestCache.one` calls `key` before its first await: nothing runs in between
         self._preset = self.occurrence_key(content, occurrence)
         return await super().one(request, None, send)
+
+    async def _occurrence(self, content: bytes, attempt: str | None) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if self._waiting is None:
+            self._waiting = [(content, attempt, future)]
+            self._asking = asyncio.ensure_future(self._ask())
+        else:
+            self._waiting.append((content, attempt, future))
+        return await future
+
+    async def _ask(self) -> None:
+        """Send what waits to the counter, one call at a time, until nothing waits."""
+        while self._waiting:
+            waiting, self._waiting = self._waiting, []
+            try:
+                counted = await self.counter.occurrences.remote([(c, a) for c, a, _ in waiting])
+            except Exception as exc:  # each request that waited raises it
+                for _, _, future in waiting:
+                    future.set_exception(exc)
+            else:
+                for (_, _, future), occurrence in zip(waiting, counted, strict=True):
+                    future.set_result(occurrence)
+        self._waiting = None
 
 
 def _attempt(ledger: Ledger | None) -> str | None:
