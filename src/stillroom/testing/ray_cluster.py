@@ -60,16 +60,20 @@ class LocalCluster:
         }
         (self.port,) = free_ports(1)
         self.address = f"127.0.0.1:{self.port}"
-        self._start(
-            [
-                "--head",
-                f"--port={self.port}",
-                "--include-dashboard=false",
-                f"--system-config={json.dumps(FAST_FAILURE_DETECTION)}",
-            ],
-            head_cpus,
-            "head",
-        )
+        try:
+            self._start(
+                [
+                    "--head",
+                    f"--port={self.port}",
+                    "--include-dashboard=false",
+                    f"--system-config={json.dumps(FAST_FAILURE_DETECTION)}",
+                ],
+                head_cpus,
+                "head",
+            )
+        except BaseException:  # what did start is stopped, its directory removed
+            self.stop()
+            raise
 
     def _start(self, arguments: list[str], cpus: int, name: str, resources: str = "{}") -> None:
         manager, objects, agent, agent_grpc, metrics, env, client, dashboard, low = free_ports(9)
