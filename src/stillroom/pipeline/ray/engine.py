@@ -108,6 +108,9 @@ class RayEngine(Engine):
         self.ray_store = store
         self.executor = executor
         self.pools: dict[str, ReplicaPool] = {}
+        self.placements: dict[str, dict[str, int]] = {}
+        """Per step, the units each Ray node ran (filled when the run ends; the runner puts
+        it in the summary)."""
         self._ledgers: list[str] = []
         problems = [
             f"Step {node.name!r} is a {node.kind} step, which runs as one replica; it asks "
@@ -167,7 +170,7 @@ class RayEngine(Engine):
     async def _unload(self) -> None:
         await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
         for name, pool in self.pools.items():
-            self.executor.placements[name] = dict(pool.placements)
+            self.placements[name] = dict(pool.placements)
             where = ", ".join(f"{node[:12]}: {n}" for node, n in sorted(pool.placements.items()))
             logger.info("Ray step %r ran its units on node(s) %s.", name, where or "none")
 
@@ -254,8 +257,6 @@ class RayExecutor:
         self.storage = storage
         self.storage_options = storage_options
         self.sqlite_path: str | None = None
-        self.placements: dict[str, dict[str, int]] = {}
-        """Per step, the units each Ray node ran (filled when the run ends)."""
 
     def open_store(self, directory: Path, strict: bool) -> RayStore:
         self.sqlite_path = checked_sqlite(directory.resolve(), strict)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from stillroom.pipeline.base import Pipeline
 
 if TYPE_CHECKING:
-    from stillroom.pipeline.ray.engine import RayExecutor
     from stillroom.pipeline.runner import Executor
 
 
@@ -61,7 +60,6 @@ class RayPipeline(Pipeline):
         super().__init__(name=name, description=description, cache_dir=cache_dir)
         self.storage = storage
         self.storage_options = storage_options
-        self._last_executor: RayExecutor | None = None
         self.address = address
         self.num_cpus = num_cpus
         self.init_kwargs = dict(init_kwargs or {})
@@ -73,29 +71,18 @@ class RayPipeline(Pipeline):
 
         self._refuse_offline_batches()
         import_ray()
+        from stillroom.pipeline.errors import StepFailedError
         from stillroom.pipeline.ray.engine import RayExecutor
+        from stillroom.pipeline.ray.replicas import ClusterLostError
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            self._last_executor = RayExecutor(self.name, self.storage, self.storage_options)
-            yield self._last_executor
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """`Pipeline.run`; a run the cluster cannot finish raises `ClusterLostError`, which
-        says what was lost, what is saved and how to resume (not a step failure)."""
-        from stillroom.pipeline.errors import StepFailedError
-
-        try:
-            distiset = super().run(*args, **kwargs)
-        except StepFailedError as exc:
-            from stillroom.pipeline.ray.replicas import ClusterLostError
-
-            if isinstance(exc.error, ClusterLostError):
-                raise exc.error from None
-            raise
-        summary = getattr(distiset, "summary", None)
-        if summary is not None and self._last_executor is not None:
-            summary.placements = self._last_executor.placements
-        return distiset
+            try:
+                yield RayExecutor(self.name, self.storage, self.storage_options)
+            except StepFailedError as exc:
+                # the cluster, not the step: say what was lost, what is saved, how to resume
+                if isinstance(exc.error, ClusterLostError):
+                    raise exc.error from None
+                raise
 
     def _refuse_offline_batches(self) -> None:
         """A task's batch job ids are learnt inside its Ray actor, where a resumed run would
