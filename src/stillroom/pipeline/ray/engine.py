@@ -160,12 +160,27 @@ class RayEngine(Engine):
 
     async def _load(self) -> None:
         check_resources(self.nodes.values())
+        self._warn_of_local_state()
         for node in self.nodes.values():
             requests, counter = self._request_state(node)
             self.pools[node.name] = ReplicaPool(
                 node, _per_replica(node), requests, self.ray_store.root.url, counter
             )
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+
+    def _warn_of_local_state(self) -> None:
+        """State on the driver's disk is only safe when every replica can write there."""
+        nodes = len([node for node in ray.nodes() if node.get("Alive")])
+        tasks = any(isinstance(node.step, _Task) for node in self.nodes.values())
+        if self.executor.storage is None and nodes > 1 and tasks:
+            logger.warning(
+                "The Ray cluster has %d nodes but the run keeps its state in %s, on the "
+                "driver's disk: a replica on another machine journals to that path on its "
+                "own disk, where a replacement or a resumed run cannot read it. Give "
+                "RayPipeline a storage every node reaches (an NFS path, s3://...).",
+                nodes,
+                self.ray_store.root.url,
+            )
 
     async def _unload(self) -> None:
         await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
