@@ -4,6 +4,7 @@ resumes from the same URL without sending an answered request again."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,11 @@ def s3_options() -> Iterator[dict[str, Any]]:
 
 
 def test_state_on_s3_and_a_resume_from_it(
-    ray_address: str, server: MockLLMServer, tmp_path: Path, s3_options: dict[str, Any]
+    ray_address: str,
+    server: MockLLMServer,
+    tmp_path: Path,
+    s3_options: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     import s3fs
 
@@ -58,8 +63,12 @@ def test_state_on_s3_and_a_resume_from_it(
     marker.touch()
     pipeline = build(tmp_path / "cache", server_llm(server), rows=40, tally_fail_while=marker)
     on_s3 = {"storage": "s3://stillroom-state/runs", "storage_options": s3_options}
-    with pytest.raises(StepFailedError):
+    with (
+        caplog.at_level(logging.WARNING, logger="stillroom.pipeline"),
+        pytest.raises(StepFailedError),
+    ):
         pipeline.ray(**on_s3).run(progress=False)
+    assert "keeps its state in" not in caplog.text  # every node reaches this storage
 
     fs = s3fs.S3FileSystem(**s3_options)
     root = "stillroom-state/runs/ray-test"

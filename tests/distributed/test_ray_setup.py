@@ -18,7 +18,6 @@ from stillroom.pipeline import Pipeline, RayPipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.ray.cluster import RayConnection
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
-from stillroom.steps.tasks import TextGeneration
 from stillroom.steps.typing import StepOutput
 
 
@@ -188,23 +187,3 @@ def test_replicas_reserving_no_cpu_are_spread_over_the_nodes_and_the_summary_say
     assert len(placements["upper"]) == 2 and set(placements["upper"]) <= alive
     assert sum(placements["upper"].values()) == 8
     assert sum(placements["load_data_from_dicts_0"].values()) == 8
-
-
-def test_state_on_the_drivers_disk_with_several_nodes_is_warned_about(
-    ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import logging
-
-    def tiny() -> Pipeline:
-        with Pipeline(name="ray-local-state", cache_dir=tmp_path) as pipeline:
-            load = LoadDataFromDicts(data=[{"instruction": "q"}])
-            load >> TextGeneration(llm=AsyncMockLLM())
-        return pipeline
-
-    with caplog.at_level(logging.WARNING, logger="stillroom.pipeline"):
-        tiny().ray().run(progress=False)
-    assert "has 2 nodes but the run keeps its state in" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="stillroom.pipeline"):
-        tiny().ray(storage=str(tmp_path / "shared")).run(progress=False)
-    assert "keeps its state in" not in caplog.text
