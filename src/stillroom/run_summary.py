@@ -148,6 +148,8 @@ class RunSummary:
     stop_reason: str | None = None
     steps: dict[str, StepSummary] = field(default_factory=dict)
     """Per step: rows, failed rows, retries, wall time, tokens, cache hits and cost."""
+    placements: dict[str, dict[str, int]] = field(default_factory=dict)
+    """On Ray: per step, the units (batches) each Ray node ran, by node id."""
 
     @property
     def cost(self) -> float | None:

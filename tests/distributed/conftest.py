@@ -1,4 +1,5 @@
-"""One local Ray instance (2 CPUs) for the whole test session, shut down at its end."""
+"""One Ray cluster for the whole test session: a head node and a second raylet on 127.0.0.1
+(one CPU each, `cluster.py`), stopped by PID at its end."""
 
 from __future__ import annotations
 
@@ -7,20 +8,30 @@ from collections.abc import Iterator
 import pytest
 
 from stillroom.testing import MockLLMServer
+from stillroom.testing.ray_cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")
-def ray_address() -> Iterator[str]:
-    """Start Ray once; tests connect RayPipelines to it (the pipelines do not shut it down)."""
+def ray_cluster() -> Iterator[LocalCluster]:
+    """The two-node cluster, this process connected to it as the driver (the pipelines use
+    that connection and do not shut it down)."""
     ray = pytest.importorskip("ray")
     import ray_steps
 
     ray_steps.ship_by_value()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    cluster = LocalCluster(head_cpus=1)
     try:
-        yield ray.get_runtime_context().gcs_address
+        cluster.add_node("second", cpus=1)
+        ray.init(address=cluster.address, log_to_driver=False)
+        yield cluster
     finally:
         ray.shutdown()
+        cluster.stop()
+
+
+@pytest.fixture
+def ray_address(ray_cluster: LocalCluster) -> str:
+    return ray_cluster.address
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 from stillroom.models import OpenAILLM
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.pipeline import Pipeline
-from stillroom.steps import GlobalStep, LoadDataFromDicts, Step, StepInput
+from stillroom.steps import GeneratorStep, GlobalStep, LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import GeneratorTask, TextGeneration
 from stillroom.steps.typing import GeneratorOutput, StepOutput
 from stillroom.testing import MockLLMServer, ReplyContext
@@ -192,3 +192,57 @@ class SlowOnce(AsyncLLM):
             "generations": [f"answer to {prompt}"] * num_generations,
             "statistics": {"input_tokens": [2] * num_generations, "output_tokens": [3]},
         }
+
+
+class CrashingLoader(GeneratorStep):
+    """Yields `rows` questions in batches of 10; its process exits after emitting the batch
+    that ends at `crash_at` rows, while the file `marker` exists (removed first, so the
+    replica that replaces it lives)."""
+
+    rows: int = 100
+    crash_at: int = 40
+    marker: str
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["instruction"]
+
+    def process(self, offset: int = 0) -> GeneratorOutput:
+        for start in range(offset, self.rows, 10):
+            if start == self.crash_at and os.path.exists(self.marker):
+                os.remove(self.marker)
+                os._exit(1)
+            end = min(start + 10, self.rows)
+            yield [{"instruction": f"question {i}"} for i in range(start, end)], end == self.rows
+
+
+class AlwaysDies(Step):
+    """Its process exits on the batch holding "question 5", every time."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["seen"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        if any(row["instruction"] == "question 5" for row in inputs):
+            os._exit(1)
+        yield [{**row, "seen": True} for row in inputs]
+
+
+class Upper(Step):
+    """Light work: the instruction in capitals (reserves no CPU by default)."""
+
+    @property
+    def inputs(self) -> list[str]:
+        return ["instruction"]
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["upper"]
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield [{**row, "upper": row["instruction"].upper()} for row in inputs]

@@ -31,12 +31,15 @@ def rows_of(distiset: Any) -> list[dict[str, Any]]:
 
 
 def test_same_rows_as_the_local_engine(
-    ray_address: str, server: MockLLMServer, tmp_path: Path
+    ray_address: str, server: MockLLMServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     local = build(tmp_path / "local", server_llm(server)).run(progress=False)
     server.reset()
     pipeline = build(tmp_path / "ray", server_llm(server), record_worker=True)
-    on_ray = pipeline.ray().run(progress=False)
+    with caplog.at_level(logging.WARNING, logger="stillroom.pipeline"):
+        on_ray = pipeline.ray().run(progress=False)
+    # no storage URL on a two-node cluster: the state on the driver's disk is warned about
+    assert "has 2 nodes but the run keeps its state in" in caplog.text
 
     expected, got = rows_of(local), rows_of(on_ray)
     workers = {row.pop("worker") for row in got}
@@ -99,9 +102,9 @@ def test_a_raising_global_step_fails_the_run_like_the_local_engine_and_runs_resu
     assert str(ray_error.value.error) == str(local_error.value.error)
 
     marker.unlink()
-    # and the local engine resumes the Ray run's checkpoint; resources are how a step runs,
-    # not what it computes, so changing them keeps the checkpoint too
-    resumed = pipeline.run({"digest_0": {"resources": {"replicas": 1}}}, progress=False)
+    # and Ray resumes its own checkpoint (kept under its state URL); resources are how a
+    # step runs, not what it computes, so changing them keeps the checkpoint too
+    resumed = pipeline.ray().run({"digest_0": {"resources": {"replicas": 1}}}, progress=False)
     rows = rows_of(resumed)
     assert sorted(row["instruction"] for row in rows) == sorted(f"question {i}" for i in range(120))
     assert resumed.summary is not None and resumed.summary.resumed
@@ -154,7 +157,9 @@ llm = OpenAILLM(
 )
 # a relative cache directory, from this driver's own working directory
 pipeline = ray_steps.build(Path("cache"), llm, rows=200)
-pipeline.ray(address={address!r}).run(progress=False, checkpoint_interval=0.2)
+pipeline.ray(address={address!r}, storage={storage!r}).run(
+    progress=False, checkpoint_interval=0.2
+)
 """
 
 
@@ -162,8 +167,12 @@ def test_a_killed_run_resumes_from_the_cache(
     ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
     server.configure(latency=0.05)
+    storage = (tmp_path / "shared").as_uri()  # a file:// URL, as an NFS mount would be given
     script = DRIVER.format(
-        tests=str(Path(__file__).parent), base_url=server.base_url, address=ray_address
+        tests=str(Path(__file__).parent),
+        base_url=server.base_url,
+        address=ray_address,
+        storage=storage,
     )
     driver = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
@@ -185,10 +194,13 @@ def test_a_killed_run_resumes_from_the_cache(
     sent_by_killed_run = settled_request_count(server)
     assert sent_by_killed_run < 200
     cache = tmp_path / "cache"
-    assert (cache / "pipelines" / "ray-test" / "cache.sqlite").exists()
+    # the checkpoint and the journal are under the storage URL, not in the cache directory
+    assert len(list((tmp_path / "shared" / "ray-test" / "runs").iterdir())) == 1
+    assert list((tmp_path / "shared" / "ray-test" / "requests").glob("text_generation_0/*.log"))
+    assert not (cache / "pipelines" / "ray-test" / "ray").exists()
 
     # resumed from another working directory, naming the same cache directory absolutely
-    pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray()
+    pipeline = build(cache, server_llm(server, concurrency=4), rows=200).ray(storage=storage)
     distiset = pipeline.run(progress=False)
 
     rows = rows_of(distiset)
@@ -270,7 +282,7 @@ def test_a_replica_that_dies_is_replaced_and_its_batch_runs_again_without_paying
 def test_strict_cache_stops_a_ray_run_with_a_damaged_cache(
     ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
-    """The cache keeper opens the store on Ray: its finding reaches the driver as the same
+    """A Ray run reads the local SQLite cache's replies: a damaged one is refused with the same
     `DamagedCacheError`, before any request."""
     from stillroom.errors import DamagedCacheError
 
@@ -287,3 +299,28 @@ def test_strict_cache_stops_a_ray_run_with_a_damaged_cache(
     with pytest.raises(DamagedCacheError, match="integrity check"):
         small().ray().run(progress=False, strict_cache=True, use_cache=False)
     assert server.stats().requests_total == 0
+
+
+def test_duplicate_prompts_across_replicas_get_one_key_each_and_a_rerun_sends_none(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    """Two replicas of a task hold copies of one prompt at once: each occurrence still gets
+    its own key (the step's counter), so a rerun finds every one of them in the journals."""
+
+    def build_same() -> Pipeline:
+        with Pipeline(name="ray-duplicates", cache_dir=tmp_path / "cache") as pipeline:
+            load = LoadDataFromDicts(data=[{"instruction": "question 1"}] * 40, batch_size=5)
+            load >> TextGeneration(
+                llm=server_llm(server, concurrency=4),
+                input_batch_size=5,
+                resources={"replicas": 2},
+            )
+        return pipeline
+
+    first = build_same().ray().run(progress=False)
+    assert [row["generation"] for row in rows_of(first)] == ["answer to question 1"] * 40
+    assert server.stats().requests_total == 40
+    again = build_same().ray().run(progress=False, use_cache=True)
+    assert again.summary is not None
+    assert again.summary.cache_hits == 40 and again.summary.requests_sent == 0
+    assert server.stats().requests_total == 40

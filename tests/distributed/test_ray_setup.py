@@ -164,3 +164,26 @@ def test_a_script_starts_or_joins_ray_and_leaves_no_connection_behind(
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_replicas_reserving_no_cpu_are_spread_over_the_nodes_and_the_summary_says_where(
+    ray_address: str, tmp_path: Path
+) -> None:
+    import ray
+    from ray_steps import Upper
+
+    with Pipeline(name="ray-spread", cache_dir=tmp_path) as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(40)], batch_size=5
+        )
+        load >> Upper(name="upper", resources={"replicas": 2}, input_batch_size=5)
+    distiset = pipeline.ray().run(progress=False)
+
+    rows = distiset["default"]["train"].to_list()
+    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(40)]
+    assert distiset.summary is not None
+    placements = distiset.summary.placements
+    alive = {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+    assert len(placements["upper"]) == 2 and set(placements["upper"]) <= alive
+    assert sum(placements["upper"].values()) == 8
+    assert sum(placements["load_data_from_dicts_0"].values()) == 8

@@ -83,3 +83,23 @@ def test_signature_changes_with_configuration_and_only_downstream() -> None:
     assert sig_one["second"] != sig_two["second"]
     assert one.signature != two.signature
     assert build("{{ generation }}").signature == one.signature
+
+
+def test_in_code_rows_enter_the_signature_as_a_hash_not_as_text() -> None:
+    """`LoadDataFromDicts` rows are hashed row by row into the signature: equal rows give
+    the same signature, any changed row another, and the text never holds the rows."""
+    from stillroom.pipeline.signature import canonical_json
+
+    def loader(rows: list[dict[str, str]]) -> Pipeline:
+        with Pipeline(name="p") as pipeline:
+            LoadDataFromDicts(name="load", data=rows)
+        return pipeline
+
+    rows = [{"instruction": f"question {i}"} for i in range(2000)]
+    signature = loader(rows).signature
+    assert loader([dict(row) for row in rows]).signature == signature
+    changed = [*rows[:-1], {"instruction": "question two thousand"}]
+    assert loader(changed).signature != signature
+    assert loader(rows[:-1]).signature != signature
+    text = canonical_json(loader(rows).dag.steps["load"])
+    assert "question 1999" not in text and '"__rows__":2000' in text

@@ -343,13 +343,17 @@ class Pipeline:
         *,
         num_cpus: int | None = None,
         init_kwargs: dict[str, Any] | None = None,
+        storage: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> RayPipeline:
         """This pipeline (same steps and connections) as a `RayPipeline`, run on Ray.
 
         `address`: None to start a local Ray instance for the run (or reuse this process's
         connection, or `$RAY_ADDRESS`), "auto" for the cluster started with `ray start` on
-        this machine, "host:port" or "ray://host:10001" for a remote one. Needs the `[ray]`
-        extra when it runs.
+        this machine, "host:port" or "ray://host:10001" for a remote one. `storage`: where
+        the run's cache and checkpoints live, a directory or URL every node can reach
+        (`RayPipeline`), with fsspec's `storage_options`. Needs the `[ray]` extra when it
+        runs.
         """
         # Lazy on purpose: `RayPipeline` subclasses `Pipeline`, and is the [ray] extra's door.
         from stillroom.pipeline.ray import RayPipeline
@@ -361,6 +365,8 @@ class Pipeline:
             address=address,
             num_cpus=num_cpus,
             init_kwargs=init_kwargs,
+            storage=storage,
+            storage_options=storage_options,
         )
         ray_pipeline.dag = self.dag
         return ray_pipeline

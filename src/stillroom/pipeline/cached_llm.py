@@ -5,8 +5,8 @@ puts it on the task, `remove_llms` puts the task's own back). Every request the 
 through its default `process` or through a custom `process` calling `self.llm.generate(...)`
 or `agenerate(...)`, goes through `replies`: answered from the cache when the run or an
 earlier one has the reply, else sent, counted and journaled, and noted in the ledger of the
-unit of work it belongs to (`for_unit`). `replies` is the local `RequestCache`, or on Ray
-the replica's relay to the cache keeper; both are `Replies`.
+unit of work it belongs to (`for_unit`). `replies` is a `RequestCache`: over the local
+SQLite store, or on Ray over the replica's own journal (`pipeline/ray/journal.py`).
 """
 
 from __future__ import annotations

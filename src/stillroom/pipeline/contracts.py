@@ -4,7 +4,8 @@
 `run_pipeline`, which returns a `RunOutcome`. Where the steps execute is an `Executor`
 (`runner.py`): the local one (one process, asyncio) or the Ray one. Both keep the run's
 request cache and checkpoints in a `Store`: the SQLite database on this machine, or the Ray
-cache keeper that owns it for a cluster. See docs/architecture.md.
+checkpoints and request ledgers a Ray run keeps under a URL (`RayStore`). See
+docs/architecture.md.
 """
 
 from __future__ import annotations

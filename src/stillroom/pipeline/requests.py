@@ -19,9 +19,9 @@ model of a step such as `EmbeddingGeneration`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.models.llms.pricing import llm_prices
 from stillroom.models.llms.wrapper import unwrap
@@ -30,7 +30,6 @@ from stillroom.pipeline.signature import canonical_json, qualified_name
 if TYPE_CHECKING:
     from stillroom.models.embeddings.base import Embeddings
     from stillroom.models.llms.base import LLM
-    from stillroom.pipeline.store import SQLiteStore
     from stillroom.steps.base import _Step
     from stillroom.steps.tasks.base import LLMResult, _Task
     from stillroom.typing import FormattedInput, GenerateOutput
@@ -41,7 +40,7 @@ class Ledger:
     """The requests one unit of work made (content hashes, in order). The engine makes their
     counts permanent with the checkpoint that records the unit (`RequestCache.consume`),
     which is what makes a resume key every request as the first run did. `attempt` names
-    a Ray replica's try at the unit (see `CacheKeeper`)."""
+    a Ray replica's try at the unit (see `StepCounter` in `pipeline/ray/journal.py`)."""
 
     hashes: list[bytes] = field(default_factory=list)
     attempt: str | None = None
@@ -156,6 +155,23 @@ def _tokens(statistics: Any) -> tuple[int, int]:
     return input_tokens, sum(t for t in statistics.get("output_tokens") or [] if t)
 
 
+class RequestStore(Protocol):
+    """What a `RequestCache` reads and writes: `SQLiteStore` locally, a replica's
+    `ReplicaJournal` on Ray."""
+
+    lock: Any
+
+    def get_request(self, key: bytes) -> dict[str, Any] | None: ...
+
+    def put_request(self, key: bytes, value: dict[str, Any]) -> bool: ...
+
+    def seen_count(self, run: str, step: str, digest: bytes) -> int: ...
+
+    def each_seen(self, run: str, step: str, add: Callable[[bytes], None]) -> None: ...
+
+    def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None: ...
+
+
 class RequestCache:
     """One step's requests: keys, cache lookups and writes, duplicate counting, counters.
 
@@ -165,7 +181,7 @@ class RequestCache:
 
     def __init__(
         self,
-        store: SQLiteStore,
+        store: RequestStore,
         run: str,
         task: _Task | _Step,
         read: bool,
@@ -195,10 +211,7 @@ class RequestCache:
     def key(self, request: Any, ledger: Ledger | None) -> bytes:
         """The cache key of the next request with this content (`request_content`),
         counting it as sent, in `ledger` too."""
-        text = canonical_json(request).encode("utf-8", "surrogatepass")  # any str
-        hasher = self._hasher.copy()
-        hasher.update(text)
-        content = hasher.digest()
+        content = self.content(request)
         with self.store.lock:
             earlier = self._pending.get(content, 0)
             occurrence = earlier
@@ -207,6 +220,18 @@ class RequestCache:
             self._pending[content] = earlier + 1
         if ledger is not None:
             ledger.hashes.append(content)
+        return self.occurrence_key(content, occurrence)
+
+    def content(self, request: Any) -> bytes:
+        """The hash of what determines a request's reply, its occurrence aside."""
+        text = canonical_json(request).encode("utf-8", "surrogatepass")  # any str
+        hasher = self._hasher.copy()
+        hasher.update(text)
+        return hasher.digest()
+
+    @staticmethod
+    def occurrence_key(content: bytes, occurrence: int) -> bytes:
+        """The cache key of the `occurrence`-th request (from 0) with this content."""
         return hashlib.blake2b(content + occurrence.to_bytes(8, "little"), digest_size=16).digest()
 
     def consume(self, hashes: list[bytes]) -> None:

@@ -280,6 +280,7 @@ def _finish(
         stop_reason=None if too_many is None else too_many.reason,
     )
     summary.steps = engine.progress.step_summaries(summary.retries)
+    summary.placements = getattr(engine, "placements", {})  # a Ray engine's: where steps ran
     for leaf, dataset in names.items():
         writer = engine.nodes[leaf].writer
         summary.rows[dataset] = writer.rows if writer is not None else 0

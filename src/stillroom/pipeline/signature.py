@@ -44,8 +44,9 @@ def _describe(value: Any) -> Any:
         secrets = secret_fields(type(value))
         if isinstance(value, LLM):  # how requests are sent is not what the run computes
             secrets = secrets | value.transport_fields()
+        digested: frozenset[str] = getattr(type(value), "signature_digests", frozenset())
         described: dict[str, Any] = {
-            name: getattr(value, name)
+            name: rows_digest(getattr(value, name)) if name in digested else getattr(value, name)
             for name, field in fields.items()
             if not field.exclude
             and name not in secrets
@@ -66,6 +67,16 @@ def _describe(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return {"__repr__": type(value).__name__}
+
+
+def rows_digest(rows: list[Any]) -> dict[str, Any]:
+    """A list of rows in a signature: its length and a hash of each row's canonical JSON,
+    computed row by row (the whole list is never encoded as one text)."""
+    hasher = hashlib.blake2b(digest_size=16)
+    for row in rows:
+        hasher.update(canonical_json(row).encode("utf-8", "surrogatepass"))
+        hasher.update(b"\n")
+    return {"__rows__": len(rows), "__blake2b__": hasher.hexdigest()}
 
 
 _CANONICAL = json.JSONEncoder(

@@ -2,13 +2,14 @@
 
 `RayEngine` is the local `Engine` (same graph walk, slots and back-pressure, ordering,
 checkpoints, writers, Ctrl-C and summary) with one difference: where step code runs. Each
-step gets `resources.replicas` `StepReplica` actors with its `cpus`, `gpus`, `memory` and
-custom `resources`; the driver sends each unit of rows to the least busy replica as an object
-reference, keeps at most a few units in flight per replica (back-pressure), and records the
-results in source order, so the rows, the checkpoints and the Distiset are those the local
-engine would produce. The cache database is owned by a `CacheKeeper` actor on the driver's
-machine; `KeeperStore` is the driver's handle on it, with the `Store` methods the runner and
-the engine call.
+step gets `resources.replicas` `StepReplica` actors (`replicas.py`); the driver sends each
+unit of rows to the least busy replica as an object reference, keeps at most a few units in
+flight per replica (back-pressure), and records the results in source order, so the rows,
+the checkpoints and the Distiset are those the local engine would produce.
+
+The run's state lives under a URL (`state.py`): the driver writes checkpoints and the
+request ledger there (`RayStore`), and each replica of a task keys, looks up and journals
+its own requests (`journal.py`), so no request waits on another process.
 """
 
 from __future__ import annotations
@@ -16,25 +17,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ray
-from ray.exceptions import RayActorError, RayTaskError
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from stillroom.errors import DamagedCacheError, StillroomError, StorageError
+from stillroom.errors import StillroomError
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
-from stillroom.pipeline.ray.actors import CacheKeeperActor, StepReplicaActor, execute_rows
-from stillroom.pipeline.ray.transfer import pack
+from stillroom.pipeline.ray.actors import RequestState, StepCounterActor, execute_rows
+from stillroom.pipeline.ray.journal import checked_sqlite
+from stillroom.pipeline.ray.replicas import (
+    RemoteBatches,
+    ReplicaPool,
+    actor_options,
+    nodes_fitting,
+    wanted_resources,
+)
+from stillroom.pipeline.ray.state import RayStore, read_counts
 from stillroom.pipeline.requests import Ledger, RequestStats
 from stillroom.pipeline.row_path import ROWS_HELD_PER_REQUEST
 from stillroom.pipeline.scheduler import Engine
-from stillroom.steps.tasks.base import _Task, describe_error
+from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,256 +48,45 @@ if TYPE_CHECKING:
     from stillroom.pipeline.contracts import RunConfig, RunIdentity, Store
     from stillroom.pipeline.graph import DAG
     from stillroom.pipeline.writers import LeafWriter
-    from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
 
 UNITS_PER_REPLICA = 2
-
-REPLICA_RESTARTS = 3
-"""New replicas started for one unit whose replicas keep dying, before the run fails."""
 """Units in flight per replica of a normal or global step: one running, one already shipped."""
 
 
-# --- the cache database -----------------------------------------------------------------------
-
-
-def _driver_node() -> str:
-    """The Ray node whose file system is the driver's (the head node for a `ray://` client)."""
-    try:
-        return ray.get_runtime_context().get_node_id()
-    except Exception:  # a Ray client has no node of its own
-        for node in ray.nodes():
-            if node.get("Alive") and "node:__internal_head__" in node.get("Resources", {}):
-                return node["NodeID"]
-        raise
-
-
-class KeeperStore:
-    """The driver's `Store`: each call goes to the `CacheKeeper` actor that owns the database."""
-
-    def __init__(self, directory: Path, strict: bool = False) -> None:
-        self.directory = directory.resolve()  # workers run from other working directories
-        self.keeper = CacheKeeperActor.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(_driver_node(), soft=False)
-        ).remote(str(self.directory), strict)
-        try:
-            ray.get(self.keeper.opened.remote())
-        except DamagedCacheError:
-            ray.kill(self.keeper)
-            raise
-        self.stats: dict[str, RequestStats] = {}
-        self._consumed: dict[str, list[bytes]] = {}
-        self.failure: StorageError | None = None
-        """Always None here: a write the keeper could not make is raised by its next call."""
-
-    def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
-        return ray.get(self.keeper.load_run.remote(signature))
-
-    def consume(self, step: str, hashes: list[bytes]) -> None:
-        """Count a finished unit's requests as done, with the next checkpoint (as locally)."""
-        self._consumed.setdefault(step, []).extend(hashes)
-
-    def save_run(
-        self,
-        signature: str,
-        status: str,
-        state: bytes,
-        added: list[tuple[str, int, bytes]],
-        removed: Any,
-        updated: float,
-    ) -> None:
-        consumed, self._consumed = self._consumed, {}
-        ray.get(
-            self.keeper.save_run.remote(
-                signature, status, state, added, list(removed), updated, consumed
-            )
-        )
-
-    def clear_run(self, signature: str, run: str | None = None) -> None:
-        ray.get(self.keeper.clear_run.remote(signature, run))
-
-    def commit(self) -> None:
-        self.stats = ray.get(self.keeper.commit.remote())
-
-    def close(self) -> None:
-        """Close the database (what no checkpoint committed is dropped, as locally)."""
-        try:
-            ray.get(self.keeper.close.remote())
-        finally:
-            ray.kill(self.keeper)
-
-
 @dataclass
-class KeptRequests:
-    """The driver's view of a task's request cache: counters, and counts of finished units."""
+class PoolRequests:
+    """The driver's view of a task's requests: its replicas' counters summed, and the
+    counts of finished units, kept with the next checkpoint."""
 
-    store: KeeperStore
+    store: RayStore
     step: str
     model: str
+    pools: dict[str, ReplicaPool] = field(default_factory=dict)
 
     @property
     def stats(self) -> RequestStats:
-        return self.store.stats.get(self.step) or RequestStats(model=self.model)
+        pool = self.pools.get(self.step)
+        parts = list(pool.stats.values()) if pool is not None else []
+        if not parts:
+            return RequestStats(model=self.model)
+        total = RequestStats(model=parts[0].model, prices=parts[0].prices, limit=parts[0].limit)
+        for part in parts:
+            total.sent += part.sent
+            total.cache_hits += part.cache_hits
+            total.failed += part.failed
+            total.in_flight += part.in_flight
+            total.input_tokens += part.input_tokens
+            total.output_tokens += part.output_tokens
+            total.cached_tokens += part.cached_tokens
+            for name, count in part.errors.items():
+                total.errors[name] = total.errors.get(name, 0) + count
+        return total
 
     def consume(self, hashes: list[bytes]) -> None:
         if hashes:
             self.store.consume(self.step, hashes)
-
-
-# --- replicas -----------------------------------------------------------------------------------
-
-
-def actor_options(node: Node) -> dict[str, Any]:
-    """Ray actor options from a step's `resources`."""
-    resources = node.step.resources
-    options: dict[str, Any] = {"num_cpus": resources.cpus or 0}
-    if resources.gpus:
-        options["num_gpus"] = resources.gpus
-    if resources.memory:
-        options["memory"] = resources.memory
-    if resources.resources:
-        options["resources"] = dict(resources.resources)
-    if resources.replicas > 1:
-        options["scheduling_strategy"] = "SPREAD"
-    return options
-
-
-def _cause(error: BaseException, step: str) -> BaseException:
-    """The step's own exception out of Ray's wrapping, or a clear error for a lost replica."""
-    if isinstance(error, RayTaskError):
-        cause = getattr(error, "cause", None)
-        return cause if isinstance(cause, BaseException) else error
-    if isinstance(error, RayActorError):
-        return StillroomError(
-            f"A Ray replica of step {step!r} stopped: {error}. What was finished is saved; "
-            "run the pipeline again to resume."
-        )
-    return error
-
-
-class ReplicaPool:
-    """A step's replicas, and how many units each is working on."""
-
-    def __init__(self, node: Node, keeper: Any, per_replica: int) -> None:
-        self.name = node.name
-        try:
-            packed = pack(node.step)
-        except Exception as exc:
-            raise StillroomError(
-                f"Step {self.name!r} cannot be sent to Ray: its configuration cannot be "
-                f"pickled ({describe_error(exc)}). Build clients, models and other runtime "
-                "objects in load() and keep them in private attributes."
-            ) from exc
-        self._packed, self._keeper, self._options = packed, keeper, actor_options(node)
-        self.actors = [self._new_actor() for _ in range(node.step.resources.replicas)]
-        self.busy = [0] * len(self.actors)
-        self.per_replica = per_replica
-        self._replacing = asyncio.Lock()
-
-    def _new_actor(self) -> Any:
-        return StepReplicaActor.options(**self._options).remote(self._packed, self._keeper)
-
-    async def start(self) -> None:
-        """Build and load the step in every replica."""
-        try:
-            await asyncio.gather(*(actor.start.remote() for actor in self.actors))
-        except (RayActorError, RayTaskError) as exc:
-            cause = _cause(exc, self.name)
-            raise StillroomError(
-                f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
-            ) from cause
-
-    def has_room(self) -> bool:
-        return min(self.busy) < self.per_replica
-
-    async def run(self, function: Callable[..., Any], inputs: list[list[Row]]) -> Any:
-        """`function(step, inputs)` on the least busy replica: (result, request hashes).
-
-        A replica that dies (its process killed, its node lost) is replaced by a new one and
-        the unit runs again there, up to `REPLICA_RESTARTS` times; the keeper forgets what
-        the dead attempt counted as sent, so its answered requests come from the cache.
-        """
-        data = ray.put(inputs)
-        restarts = 0
-        while True:
-            index = self.busy.index(min(self.busy))
-            actor = self.actors[index]
-            attempt = uuid.uuid4().hex
-            self.busy[index] += 1
-            try:
-                result = await actor.run.remote(function, data, attempt)
-            except RayActorError as exc:
-                await self._keeper.abandon.remote(attempt)
-                if restarts == REPLICA_RESTARTS:
-                    raise _cause(exc, self.name) from None
-                restarts += 1
-                logger.warning(
-                    "A Ray replica of step %r stopped (%s); starting a new one and running "
-                    "its batch again.",
-                    self.name,
-                    type(exc).__name__,
-                )
-                await self._replace(index, actor)
-                continue
-            except RayTaskError as exc:
-                await self._keeper.abandon.remote(attempt)
-                raise _cause(exc, self.name) from None
-            finally:
-                self.busy[index] -= 1
-            self._keeper.settle.remote(attempt)
-            return result
-
-    async def _replace(self, index: int, dead: Any) -> None:
-        """A started replica in place of `dead` (once, however many units it was running)."""
-        async with self._replacing:
-            if self.actors[index] is not dead:
-                return
-            actor = self._new_actor()
-            try:
-                await actor.start.remote()
-            except (RayActorError, RayTaskError) as exc:
-                raise StillroomError(
-                    f"Step {self.name!r}: a new Ray replica could not start: "
-                    f"{describe_error(_cause(exc, self.name))}"
-                ) from None
-            self.actors[index] = actor
-
-    async def unload(self) -> None:
-        try:
-            await asyncio.gather(*(actor.unload.remote() for actor in self.actors))
-        except (RayActorError, RayTaskError) as exc:
-            logger.warning(
-                "Unloading step %r failed: %s", self.name, describe_error(_cause(exc, self.name))
-            )
-
-    def kill(self) -> None:
-        for actor in self.actors:
-            ray.kill(actor)
-
-
-class RemoteBatches:
-    """A generator step's batches, produced by its replica (called from a worker thread)."""
-
-    def __init__(self, pool: ReplicaPool, offset: int) -> None:
-        self.pool = pool
-        self.actor = pool.actors[0]
-        ray.get(self.actor.start_batches.remote(offset))
-
-    def next_batch(self, ledger: Ledger) -> tuple[list[Row], bool] | None:
-        """The next batch (None at the end); the requests it made go to `ledger`."""
-        try:
-            item, hashes = ray.get(self.actor.next_batch.remote())
-        except (RayActorError, RayTaskError) as exc:
-            raise _cause(exc, self.pool.name) from None
-        ledger.hashes.extend(hashes)
-        return item
-
-    def close(self) -> None:
-        try:
-            ray.get(self.actor.close_batches.remote(), timeout=30)
-        except Exception as exc:
-            logger.debug("Closing the batches of %r: %s", self.pool.name, exc)
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -303,15 +98,20 @@ class RayEngine(Engine):
     def __init__(
         self,
         dag: DAG,
-        store: KeeperStore,
+        store: RayStore,
         run: RunIdentity,
         writers: dict[str, LeafWriter],
         config: RunConfig,
-        pipeline_name: str,
+        executor: RayExecutor,
     ) -> None:
         super().__init__(dag, store, run, writers, config)
-        self.keeper_store = store
+        self.ray_store = store
+        self.executor = executor
         self.pools: dict[str, ReplicaPool] = {}
+        self.placements: dict[str, dict[str, int]] = {}
+        """Per step, the units each Ray node ran (filled when the run ends; the runner puts
+        it in the summary)."""
+        self._ledgers: list[str] = []
         problems = [
             f"Step {node.name!r} is a {node.kind} step, which runs as one replica; it asks "
             f"for resources.replicas={node.step.resources.replicas}. Set it to 1."
@@ -324,30 +124,75 @@ class RayEngine(Engine):
                 "does); run without them, or run this pipeline locally (Pipeline.run)."
             )
         if problems:
-            raise PipelineValidationError(pipeline_name, problems)
+            raise PipelineValidationError(executor.pipeline_name, problems)
 
     def install_llms(self) -> None:
-        """Give each task a request cache in the keeper; the replicas relay to it."""
-        registrations = []
+        """Each task's replicas keep its request cache; the driver keeps its counters and
+        the counts of finished units (`PoolRequests`)."""
+        self.ray_store.begin(self.run_id)
+        self._ledgers = self.ray_store.committed_ledgers()
         for node in self.nodes.values():
             if isinstance(node.step, _Task):
-                read = self.config.use_cache and node.step.use_cache
-                registrations.append(
-                    self.keeper_store.keeper.add_task.remote(self.run_id, pack(node.step), read)
+                node.requests = PoolRequests(  # type: ignore[assignment]
+                    self.ray_store, node.name, node.step.llm.model_name, self.pools
                 )
-                node.requests = KeptRequests(  # type: ignore[assignment]
-                    self.keeper_store, node.name, node.step.llm.model_name
-                )
-        ray.get(registrations)
+
+    def _request_state(self, node: Node) -> tuple[Callable[[], RequestState | None], Any]:
+        """What each (new) replica of `node` is given to key and cache its requests, and
+        the step's `StepCounter` actor when it has several replicas."""
+        if not isinstance(node.step, _Task):
+            return (lambda: None), None
+        read = self.config.use_cache and node.step.use_cache
+        counter = None
+        if node.step.resources.replicas > 1:
+            counts = read_counts(self.ray_store.root, self._ledgers, node.name)
+            counter = StepCounterActor.options(scheduling_strategy=driver_affinity()).remote(counts)
+
+        def state() -> RequestState:
+            pool = self.pools.get(node.name)
+            return RequestState(
+                url=self.ray_store.root.url,
+                options=self.ray_store.root.options,
+                run=self.run_id,
+                read=read,
+                sqlite_path=self.executor.sqlite_path,
+                ledgers=self._ledgers,
+                returned=list(pool.returned) if pool is not None and counter is None else [],
+                counter=counter,
+            )
+
+        return state, counter
 
     async def _load(self) -> None:
         check_resources(self.nodes.values())
+        self._warn_of_local_state()
         for node in self.nodes.values():
-            self.pools[node.name] = ReplicaPool(node, self.keeper_store.keeper, _per_replica(node))
+            requests, counter = self._request_state(node)
+            self.pools[node.name] = ReplicaPool(
+                node, _per_replica(node), requests, self.ray_store.root.url, counter
+            )
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+
+    def _warn_of_local_state(self) -> None:
+        """State on the driver's disk is only safe when every replica can write there."""
+        nodes = len([node for node in ray.nodes() if node.get("Alive")])
+        tasks = any(isinstance(node.step, _Task) for node in self.nodes.values())
+        if self.executor.storage is None and nodes > 1 and tasks:
+            logger.warning(
+                "The Ray cluster has %d nodes but the run keeps its state in %s, on the "
+                "driver's disk: a replica on another machine journals to that path on its "
+                "own disk, where a replacement or a resumed run cannot read it. Give "
+                "RayPipeline a storage every node reaches (an NFS path, s3://...).",
+                nodes,
+                self.ray_store.root.url,
+            )
 
     async def _unload(self) -> None:
         await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
+        for name, pool in self.pools.items():
+            self.placements[name] = dict(pool.placements)
+            where = ", ".join(f"{node[:12]}: {n}" for node, n in sorted(pool.placements.items()))
+            logger.info("Ray step %r ran its units on node(s) %s.", name, where or "none")
 
     def shutdown(self) -> None:
         """Stop the replicas (whatever happened to the run) and the driver's threads."""
@@ -357,15 +202,14 @@ class RayEngine(Engine):
         super().shutdown()
 
     def _batches_of(self, node: Node) -> RemoteBatches:
-        return RemoteBatches(self.pools[node.name], node.gen_offset)
+        assert self.loop is not None
+        return RemoteBatches(self.pools[node.name], node, self.loop)
 
     def _next_batch(self, node: Node, batches: Any, ledger: Ledger) -> Any:
         return batches.next_batch(ledger)
 
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
-        result, hashes = await self.pools[node.name].run(function, unit.inputs())
-        unit.hashes.extend(hashes)
-        return result
+        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes)
 
     async def _run_batches(self, node: Node) -> None:
         await self._run_remote(node, execute_unit)
@@ -379,6 +223,21 @@ class RayEngine(Engine):
         await self._run_in_order(node, function, lambda _: pool.has_room())
 
 
+def driver_affinity() -> Any:
+    """Ray's strategy for an actor on the driver's node (the head node for a client)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    try:
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # a Ray client has no node of its own
+        node = next(
+            n["NodeID"]
+            for n in ray.nodes()
+            if n.get("Alive") and "node:__internal_head__" in n.get("Resources", {})
+        )
+    return NodeAffinitySchedulingStrategy(node, soft=False)
+
+
 def _per_replica(node: Node) -> int:
     """Units a replica may hold: a row-path task holds as many rows as the local engine would."""
     if node.kind != "rows":
@@ -388,26 +247,13 @@ def _per_replica(node: Node) -> int:
     return max(UNITS_PER_REPLICA, math.ceil(ROWS_HELD_PER_REQUEST * limit / batch))
 
 
-_RESOURCE_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
-
-
 def check_resources(nodes: Any) -> None:
     """Fail before starting anything when a replica asks for more than any node has
     (Ray would otherwise wait for it forever)."""
-    capacities = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     problems = []
     for node in nodes:
-        options = actor_options(node)
-        wanted = {
-            _RESOURCE_NAMES[key]: float(value)
-            for key, value in options.items()
-            if key in _RESOURCE_NAMES and value
-        }
-        wanted.update(options.get("resources", {}))
-        if wanted and not any(
-            all(capacity.get(name, 0.0) >= amount for name, amount in wanted.items())
-            for capacity in capacities
-        ):
+        wanted = wanted_resources(actor_options(node))
+        if wanted and not nodes_fitting(wanted):
             asked = ", ".join(f"{name}={amount:g}" for name, amount in wanted.items())
             problems.append(
                 f"Step {node.name!r}: each replica asks for {asked}, which no node of the Ray "
@@ -418,14 +264,27 @@ def check_resources(nodes: Any) -> None:
 
 
 class RayExecutor:
-    """Step code runs in Ray actors; the driver schedules, and the cache keeper actor owns
-    the pipeline's SQLite store."""
+    """Step code runs in Ray actors; the run's state lives under `storage` (a URL), or in
+    `<pipeline directory>/ray` when none is given."""
 
-    def __init__(self, pipeline_name: str) -> None:
+    def __init__(
+        self,
+        pipeline_name: str,
+        storage: str | None = None,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
         self.pipeline_name = pipeline_name
+        self.storage = storage
+        self.storage_options = storage_options
+        self.sqlite_path: str | None = None
 
-    def open_store(self, directory: Path, strict: bool) -> KeeperStore:
-        return KeeperStore(directory, strict)
+    def open_store(self, directory: Path, strict: bool) -> RayStore:
+        self.sqlite_path = checked_sqlite(directory.resolve(), strict)
+        if self.storage is None:
+            url = str(directory.resolve() / "ray")
+        else:
+            url = f"{self.storage.rstrip('/')}/{directory.name}"
+        return RayStore(url, self.sqlite_path, self.storage_options)
 
     def engine(
         self,
@@ -435,5 +294,5 @@ class RayExecutor:
         writers: dict[str, LeafWriter],
         config: RunConfig,
     ) -> RayEngine:
-        assert isinstance(store, KeeperStore)  # what `open_store` gave
-        return RayEngine(dag, store, run, writers, config, self.pipeline_name)
+        assert isinstance(store, RayStore)  # what `open_store` gave
+        return RayEngine(dag, store, run, writers, config, self)

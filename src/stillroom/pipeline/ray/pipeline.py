@@ -34,6 +34,15 @@ class RayPipeline(Pipeline):
             "ray://host:10001" for a remote one.
         num_cpus: CPUs of the local instance started when there is no cluster to join.
         init_kwargs: more arguments for `ray.init` (`runtime_env`, `namespace`, ...).
+        storage: where the run's request cache, journal and checkpoints live: a directory
+            every node can reach (NFS) or an fsspec URL (`s3://bucket/prefix`, needs
+            `s3fs`). Each pipeline gets a folder there named after it. None keeps them in
+            `<cache_dir>/pipelines/<name>/ray` on the driver's machine. A run resumes from
+            any machine that reads the same `storage` (and has the same `cache_dir` for the
+            datasets).
+        storage_options: fsspec's options for `storage` (e.g. `{"client_kwargs":
+            {"endpoint_url": ...}}` for an S3-compatible server); they travel to the
+            replicas, so credentials may go here or, better, in the nodes' environment.
     """
 
     def __init__(
@@ -45,8 +54,12 @@ class RayPipeline(Pipeline):
         address: str | None = None,
         num_cpus: int | None = None,
         init_kwargs: dict[str, Any] | None = None,
+        storage: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(name=name, description=description, cache_dir=cache_dir)
+        self.storage = storage
+        self.storage_options = storage_options
         self.address = address
         self.num_cpus = num_cpus
         self.init_kwargs = dict(init_kwargs or {})
@@ -58,10 +71,18 @@ class RayPipeline(Pipeline):
 
         self._refuse_offline_batches()
         import_ray()
+        from stillroom.pipeline.errors import StepFailedError
         from stillroom.pipeline.ray.engine import RayExecutor
+        from stillroom.pipeline.ray.replicas import ClusterLostError
 
         with RayConnection(self.address, self.num_cpus, self.init_kwargs):
-            yield RayExecutor(self.name)
+            try:
+                yield RayExecutor(self.name, self.storage, self.storage_options)
+            except StepFailedError as exc:
+                # the cluster, not the step: say what was lost, what is saved, how to resume
+                if isinstance(exc.error, ClusterLostError):
+                    raise exc.error from None
+                raise
 
     def _refuse_offline_batches(self) -> None:
         """A task's batch job ids are learnt inside its Ray actor, where a resumed run would

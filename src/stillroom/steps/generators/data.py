@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator
 
@@ -28,6 +28,9 @@ class LoadDataFromDicts(GeneratorStep):
     """
 
     data: list[dict[str, Any]] = Field(description="The rows, as dicts.")
+    signature_digests: ClassVar[frozenset[str]] = frozenset({"data"})
+    """Fields the pipeline signature holds as a hash of their rows, not as their text (a
+    large in-code dataset would otherwise be encoded whole into it)."""
     _columns: tuple[int, int, list[str]] | None = PrivateAttr(default=None)
     """(id and length of the `data` they were read from, columns): `outputs` is asked for
     every batch the step yields, and reading every row each time made a run quadratic."""

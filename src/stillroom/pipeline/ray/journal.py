@@ -1,0 +1,289 @@
+"""A replica's own request cache: the replies it can reuse and the journal it appends to.
+
+Each replica of a task keys, looks up and records its requests itself, with the engine's
+`RequestCache` (requests.py) over a `ReplicaJournal` instead of the SQLite store: no round
+trip to any other process per request. At start the journal reads every reply segment under
+`<root>/requests/` (those of earlier runs and of replicas that died), the pipeline's local
+SQLite cache when there is one (replies a local run paid for), and the request counts the
+run's committed ledgers give its step. A new reply is appended to the replica's own segment,
+which no other process writes: on a local or NFS directory with one `write` per reply (what
+survives a kill), on an object store as one new part per `flush_interval` and before each
+unit's result goes back to the driver.
+
+`StepCounter` is for a task with several replicas: duplicates of one prompt may reach two
+replicas at once, and each occurrence must get its own key, so one small actor per such step
+counts occurrences (a dict; no storage), while lookups and journaling stay in the replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from stillroom.errors import DamagedCacheError
+from stillroom.pipeline.ray.state import StateRoot, read_counts
+from stillroom.pipeline.requests import Ledger, RequestCache
+from stillroom.pipeline.store import _COMPACT, _parse_journal
+from stillroom.utils.jsonl import json_lines
+
+logger = logging.getLogger("stillroom.pipeline")
+
+FLUSH_INTERVAL = 1.0
+"""Seconds between two parts of a replica's segment on an object store."""
+
+
+def step_folder(step: str) -> str:
+    """The folder of a step's reply segments (a step name made safe for any store)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", step)
+
+
+def checked_sqlite(directory: Path, strict: bool) -> str | None:
+    """The pipeline's local SQLite cache, if there is one that passes SQLite's check: a
+    Ray run reads the replies a local run paid for (it never writes there). A damaged one
+    raises `DamagedCacheError` when `strict`, else is left out with a warning."""
+    path = directory / "cache.sqlite"
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        verdict = str(exc)
+    if verdict == "ok":
+        return str(path)
+    problem = (
+        f"{path} failed SQLite's integrity check ({verdict}): the replies it holds are not "
+        "reused, and those requests may be sent again"
+    )
+    if strict:
+        raise DamagedCacheError(
+            f"The request cache of this pipeline is damaged: {problem}. Nothing was sent. "
+            "Run without strict_cache (--strict-cache) to go on without it, or restore "
+            f"{directory} from a backup."
+        )
+    logger.warning("%s. Run with strict_cache=True to stop instead.", problem)
+    return None
+
+
+def read_replies(root: StateRoot, step: str, sqlite_path: str | None) -> dict[bytes, str]:
+    """Every reply journaled for `step` under `root` (and every one of the local SQLite
+    cache, when given, which does not say which step a reply is for)."""
+    replies: dict[bytes, str] = {}
+    if sqlite_path is not None and Path(sqlite_path).exists():
+        conn = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+        try:
+            replies.update(conn.execute("SELECT key, value FROM requests"))
+        finally:
+            conn.close()
+    for path in root.listing(root.join("requests", step_folder(step))):
+        data = root.read(path)
+        if data:
+            replies.update(_parse_journal(data)[0])
+    return replies
+
+
+class ReplicaJournal:
+    """What `RequestCache` needs of a store, for one replica: replies and counts in memory,
+    new replies appended to the replica's own segment."""
+
+    def __init__(
+        self,
+        root: StateRoot,
+        step: str,
+        replies: dict[bytes, str],
+        counts: dict[bytes, int],
+        flush_interval: float = FLUSH_INTERVAL,
+    ) -> None:
+        self.root = root
+        self._folder = root.join("requests", step_folder(step))
+        self.lock = threading.RLock()
+        self._replies = replies
+        self._counts = counts
+        self._writer = uuid.uuid4().hex
+        self._part = 0
+        self._buffer: list[bytes] = []
+        self._flushed = time.monotonic()
+        self._interval = flush_interval
+        self._file: Any = None
+
+    # the store calls RequestCache makes
+    def get_request(self, key: bytes) -> dict[str, Any] | None:
+        text = self._replies.get(key)
+        return json.loads(text) if text is not None else None
+
+    def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
+        try:
+            line = _COMPACT.encode(value).encode("utf-8") + b"\n"
+        except UnicodeEncodeError:
+            line = json_lines([value], compact=True)
+        except (TypeError, ValueError):
+            return False
+        with self.lock:
+            self._append(key.hex().encode("ascii") + b"\t" + line)
+            self._replies[key] = line[:-1].decode()
+        return True
+
+    def seen_count(self, run: str, step: str, digest: bytes) -> int:
+        return self._counts.get(digest, 0)
+
+    def each_seen(self, run: str, step: str, add: Any) -> None:
+        for digest in self._counts:
+            add(digest)
+
+    def add_seen(self, run: str, step: str, digests: Any) -> None:
+        for digest in digests:
+            self._counts[digest] = self._counts.get(digest, 0) + 1
+
+    # the segment
+    def _append(self, record: bytes) -> None:
+        if self.root.local:
+            if self._file is None:
+                self.root.fs.makedirs(self._folder, exist_ok=True)
+                path = f"{self._folder}/{self._writer}-0.log"
+                self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - held for the replica's life
+            self._file.write(record)  # one write: a kill keeps every line before it
+            return
+        self._buffer.append(record)
+        if time.monotonic() - self._flushed >= self._interval:
+            self.flush()
+
+    def flush(self) -> None:
+        """Publish the buffered replies as a new part (object stores only)."""
+        with self.lock:
+            self._flushed = time.monotonic()
+            if not self._buffer:
+                return
+            data, self._buffer = b"".join(self._buffer), []
+            path = f"{self._folder}/{self._writer}-{self._part}.log"
+            self._part += 1
+            self.root.write(path, data)
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class StepCounter:
+    """Occurrence counts of one multi-replica task's request contents: the committed counts
+    plus every occurrence keyed since, less those of attempts whose replica died."""
+
+    def __init__(self, counts: dict[bytes, int]) -> None:
+        self.counts = counts
+        self._attempts: dict[str, list[bytes]] = {}
+
+    def occurrences(self, requests: list[tuple[bytes, str | None]]) -> list[int]:
+        """The occurrence of each (content, attempt), counted as sent."""
+        result = []
+        for content, attempt in requests:
+            count = self.counts.get(content, 0)
+            result.append(count)
+            self.counts[content] = count + 1
+            if attempt is not None:
+                self._attempts.setdefault(attempt, []).append(content)
+        return result
+
+    def settle(self, attempt: str) -> None:
+        self._attempts.pop(attempt, None)
+
+    def abandon(self, attempt: str) -> None:
+        """The attempt's unit runs again: its occurrences are free to be keyed again."""
+        for content in self._attempts.pop(attempt, []):
+            self.counts[content] -= 1
+
+
+class CountedRequests(RequestCache):
+    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor. On the
+    row path the replica's requests that arrive while one call to the counter is out go
+    together in the next (one call at a time per replica); the synchronous `generate` calls
+    of a custom `process` (in a thread) wait for their own."""
+
+    counter: Any = None
+    _preset: bytes | None = None
+    _waiting: list[tuple[bytes, str | None, asyncio.Future[int]]] | None = None
+    _asking: asyncio.Future[None] | None = None
+
+    def key(self, request: Any, ledger: Ledger | None) -> bytes:
+        preset, self._preset = self._preset, None
+        if preset is not None:  # `one` asked the counter already
+            return preset
+        import ray
+
+        content = self.content(request)
+        (occurrence,) = ray.get(self.counter.occurrences.remote([(content, _attempt(ledger))]))
+        if ledger is not None:
+            ledger.hashes.append(content)
+        return self.occurrence_key(content, occurrence)
+
+    async def one(self, request: Any, ledger: Ledger | None, send: Any) -> Any:
+        content = self.content(request)
+        occurrence = await self._occurrence(content, _attempt(ledger))
+        if ledger is not None:
+            ledger.hashes.append(content)
+        # `RequestCache.one` calls `key` before its first await: nothing runs in between
+        self._preset = self.occurrence_key(content, occurrence)
+        return await super().one(request, None, send)
+
+    async def _occurrence(self, content: bytes, attempt: str | None) -> int:
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if self._waiting is None:
+            self._waiting = [(content, attempt, future)]
+            self._asking = asyncio.ensure_future(self._ask())
+        else:
+            self._waiting.append((content, attempt, future))
+        return await future
+
+    async def _ask(self) -> None:
+        """Send what waits to the counter, one call at a time, until nothing waits."""
+        while self._waiting:
+            waiting, self._waiting = self._waiting, []
+            try:
+                counted = await self.counter.occurrences.remote([(c, a) for c, a, _ in waiting])
+            except Exception as exc:  # each request that waited raises it
+                for _, _, future in waiting:
+                    future.set_exception(exc)
+            else:
+                for (_, _, future), occurrence in zip(waiting, counted, strict=True):
+                    future.set_result(occurrence)
+        self._waiting = None
+
+
+def _attempt(ledger: Ledger | None) -> str | None:
+    return ledger.attempt if ledger is not None else None
+
+
+def replica_cache(
+    task: Any,
+    run: str,
+    read: bool,
+    root: StateRoot,
+    replies: dict[bytes, str],
+    ledgers: list[str],
+    returned: list[bytes],
+    counter: Any,
+) -> RequestCache:
+    """The replica's request cache: counts from the committed ledgers and the units the
+    driver got back since (or from `counter`, shared by the step's replicas)."""
+    counts: dict[bytes, int] = {}
+    if counter is None:
+        counts = read_counts(root, ledgers, task.name)
+        for content in returned:
+            counts[content] = counts.get(content, 0) + 1
+    journal = ReplicaJournal(root, task.name, replies, counts)
+    cls = RequestCache if counter is None else CountedRequests
+    cache = cls(journal, run, task, read)
+    if counter is not None:
+        cache.counter = counter  # type: ignore[attr-defined]
+    return cache

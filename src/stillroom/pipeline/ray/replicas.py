@@ -1,0 +1,358 @@
+"""A step's replicas on the cluster: where they go, how units reach them, how they are replaced.
+
+`ReplicaPool` starts `resources.replicas` `StepReplica` actors with the step's resources.
+Several replicas of one step are pinned one per node in turn (a soft node affinity, so a
+node without room passes its turn), which spreads 0-CPU actors too, as Ray's `SPREAD` does
+not. A unit goes to the least busy replica. A replica that dies (its process, or its node)
+is replaced on another node that can hold it whenever there is one (a node that was just
+lost may still be listed alive), with retries and a growing pause between them; the units
+it held run again there, and their answered requests come from the journal. When no node
+can take it, `ClusterLostError` says what was lost, what is saved and how to resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ray
+from ray.exceptions import (
+    ActorUnschedulableError,
+    GetTimeoutError,
+    RayActorError,
+    RayTaskError,
+)
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from stillroom.errors import StillroomError
+from stillroom.pipeline.ray.actors import RequestState, StepReplicaActor
+from stillroom.pipeline.ray.transfer import pack
+from stillroom.pipeline.requests import Ledger, RequestStats
+from stillroom.steps.tasks.base import describe_error
+
+if TYPE_CHECKING:
+    from stillroom.pipeline.nodes import Node
+    from stillroom.steps.typing import Row
+
+logger = logging.getLogger("stillroom.pipeline")
+
+REPLICA_RESTARTS = 3
+"""New replicas started for one unit whose replicas keep dying, before the run fails."""
+START_TRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Pauses between tries to start a replacement (about 15 s in all)."""
+START_TIMEOUT = 60.0
+"""Seconds a replacement may take to start (build the step and `load()` it)."""
+
+_RESOURCE_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
+
+
+class ClusterLostError(StillroomError):
+    """The cluster lost what a step needs and no surviving node can take its place."""
+
+
+def actor_options(node: Node) -> dict[str, Any]:
+    """Ray actor options from a step's `resources` (placement is chosen per replica)."""
+    resources = node.step.resources
+    options: dict[str, Any] = {"num_cpus": resources.cpus or 0}
+    if resources.gpus:
+        options["num_gpus"] = resources.gpus
+    if resources.memory:
+        options["memory"] = resources.memory
+    if resources.resources:
+        options["resources"] = dict(resources.resources)
+    return options
+
+
+def wanted_resources(options: dict[str, Any]) -> dict[str, float]:
+    """The node resources (Ray's names) one replica with these options reserves."""
+    wanted = {
+        _RESOURCE_NAMES[key]: float(value)
+        for key, value in options.items()
+        if key in _RESOURCE_NAMES and value
+    }
+    wanted.update(options.get("resources", {}))
+    return wanted
+
+
+def nodes_fitting(wanted: dict[str, float]) -> list[str]:
+    """Alive nodes whose total resources can hold one replica, in a stable order."""
+    return sorted(
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive")
+        and all(
+            node.get("Resources", {}).get(name, 0.0) >= amount for name, amount in wanted.items()
+        )
+    )
+
+
+def cause_of(error: BaseException, step: str) -> BaseException:
+    """The step's own exception out of Ray's wrapping, or a clear error for a lost replica."""
+    if isinstance(error, RayTaskError):
+        cause = getattr(error, "cause", None)
+        return cause if isinstance(cause, BaseException) else error
+    if isinstance(error, RayActorError):
+        return StillroomError(f"A Ray replica of step {step!r} stopped: {error}")
+    return error
+
+
+class ReplicaPool:
+    """A step's replicas, the node each runs on, and how many units each is working on."""
+
+    def __init__(
+        self,
+        node: Node,
+        per_replica: int,
+        requests: Callable[[], RequestState | None],
+        state_url: str,
+        counter: Any = None,
+    ) -> None:
+        self.name = node.name
+        try:
+            packed = pack(node.step)
+        except Exception as exc:
+            raise StillroomError(
+                f"Step {self.name!r} cannot be sent to Ray: its configuration cannot be "
+                f"pickled ({describe_error(exc)}). Build clients, models and other runtime "
+                "objects in load() and keep them in private attributes."
+            ) from exc
+        self._packed = ray.put(packed)  # shipped once, whatever the replicas and restarts
+        self._options = actor_options(node)
+        self._requests, self._state_url, self.counter = requests, state_url, counter
+        self.replicas = node.step.resources.replicas
+        self.per_replica = per_replica
+        self.actors: list[Any] = []
+        self.nodes: list[str | None] = []
+        self.busy = [0] * self.replicas
+        self.returned: list[bytes] = []
+        """Request contents of every unit a replica gave back this session."""
+        self.stats: dict[int, RequestStats] = {}
+        """Latest request counters of each replica started (dead ones included)."""
+        self.placements: dict[str, int] = {}
+        """Units run per node id (for the summary)."""
+        self.suspect: set[str] = set()
+        """Nodes a replica died on: a replacement avoids them while another node fits."""
+        self._replacing = asyncio.Lock()
+        self._turn = -1
+
+    def _new_actor(self, placement: dict[str, Any]) -> Any:
+        return StepReplicaActor.options(**self._options, **placement).remote(
+            self._packed, self._requests()
+        )
+
+    async def start(self) -> None:
+        """Build and load the step in every replica, spread over the nodes."""
+        candidates = nodes_fitting(wanted_resources(self._options))
+        try:
+            started = await asyncio.gather(
+                *(self._start_one(i, candidates) for i in range(self.replicas))
+            )
+        except (RayActorError, RayTaskError) as exc:
+            cause = cause_of(exc, self.name)
+            raise StillroomError(
+                f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
+            ) from cause
+        self.actors = [actor for actor, _ in started]
+        self.nodes = [node for _, node in started]
+
+    async def _start_one(self, index: int, candidates: list[str]) -> tuple[Any, str]:
+        """Replica `index` started: pinned to the nodes in turn when there are several
+        replicas (Ray's soft affinity and `SPREAD` both let them gather on one node); a
+        node without room now lets Ray place it."""
+        if self.replicas > 1 and candidates:
+            node = candidates[index % len(candidates)]
+            strategy = NodeAffinitySchedulingStrategy(node, soft=False, _fail_on_unavailable=True)
+            actor = self._new_actor({"scheduling_strategy": strategy})
+            try:
+                return actor, await actor.start.remote()
+            except (RayActorError, ActorUnschedulableError) as exc:
+                ray.kill(actor)
+                logger.info(
+                    "Step %r: node %s has no room for replica %d now (%s); Ray places it.",
+                    self.name,
+                    node[:12],
+                    index,
+                    type(exc).__name__,
+                )
+        actor = self._new_actor({})
+        return actor, await actor.start.remote()
+
+    def has_room(self) -> bool:
+        return min(self.busy) < self.per_replica
+
+    def _least_busy(self) -> int:
+        """The replica with the fewest units in hand, taking turns among equals (so quick
+        units do not all go to the first replica)."""
+        fewest = min(self.busy)
+        count = len(self.busy)
+        self._turn = (self._turn + 1) % count
+        return next(
+            i for i in ((self._turn + k) % count for k in range(count)) if self.busy[i] == fewest
+        )
+
+    def note(self, index: int, hashes: list[bytes], stats: RequestStats | None) -> None:
+        """A replica gave a unit back: its requests, counters and node."""
+        self.returned.extend(hashes)
+        if stats is not None:
+            self.stats[self.actors[index]._actor_id.hex()] = stats
+        node = self.nodes[index] or "?"
+        self.placements[node] = self.placements.get(node, 0) + 1
+
+    async def run(
+        self, function: Callable[..., Any], inputs: list[list[Row]], hashes: list[bytes]
+    ) -> Any:
+        """`function(step, inputs)` on the least busy replica; the requests it made are
+        added to `hashes`.
+
+        A replica that dies is replaced (see the module docstring) and the unit runs again
+        on its replacement (which read every journal when it started, the dead replica's
+        included), up to `REPLICA_RESTARTS` times."""
+        data = ray.put(inputs)
+        restarts = 0
+        index = self._least_busy()
+        while True:  # a retry goes to the replacement, which read the dead one's journal
+            actor = self.actors[index]
+            attempt = uuid.uuid4().hex
+            self.busy[index] += 1
+            try:
+                result, made, stats = await actor.run.remote(function, data, attempt)
+            except RayActorError as exc:
+                if self.counter is not None:
+                    await self.counter.abandon.remote(attempt)
+                if restarts == REPLICA_RESTARTS:
+                    raise self.lost(f"its replicas died {restarts + 1} times on one batch") from exc
+                restarts += 1
+                logger.warning(
+                    "A Ray replica of step %r stopped (%s); starting a new one and running "
+                    "its batch again.",
+                    self.name,
+                    type(exc).__name__,
+                )
+                await self.replace(index, actor)
+                continue
+            except RayTaskError as exc:
+                if self.counter is not None:
+                    await self.counter.abandon.remote(attempt)
+                raise cause_of(exc, self.name) from None
+            finally:
+                self.busy[index] -= 1
+            if self.counter is not None:
+                self.counter.settle.remote(attempt)
+            self.note(index, made, stats)
+            hashes.extend(made)
+            return result
+
+    async def replace(self, index: int, dead: Any) -> None:
+        """A started replica in place of `dead` (once, however many units it was running),
+        on a node other than the one it died on whenever another can hold it."""
+        async with self._replacing:
+            if self.actors[index] is not dead:
+                return
+            lost = self.nodes[index]
+            if lost is not None:
+                self.suspect.add(lost)
+            wanted = wanted_resources(self._options)
+            problem = "no node can hold it"
+            for pause in START_TRIES:
+                fitting = nodes_fitting(wanted)
+                candidates = [n for n in fitting if n not in self.suspect] or fitting
+                if candidates:
+                    node = candidates[index % len(candidates)]
+                    strategy = NodeAffinitySchedulingStrategy(node, soft=False)
+                    actor = self._new_actor({"scheduling_strategy": strategy})
+                    try:
+                        started = await asyncio.wait_for(
+                            asyncio.wrap_future(actor.start.remote().future()), START_TIMEOUT
+                        )
+                    except (RayActorError, GetTimeoutError, TimeoutError) as exc:
+                        ray.kill(actor)
+                        self.suspect.add(node)
+                        problem = f"a new replica on node {node[:12]} did not start ({exc})"
+                    except RayTaskError as exc:
+                        ray.kill(actor)
+                        cause = cause_of(exc, self.name)
+                        raise StillroomError(
+                            f"Step {self.name!r}: a new Ray replica could not start: "
+                            f"{describe_error(cause)}"
+                        ) from None
+                    else:
+                        self.actors[index], self.nodes[index] = actor, started
+                        logger.warning(
+                            "Step %r: replica %d now runs on node %s.",
+                            self.name,
+                            index,
+                            started[:12],
+                        )
+                        return
+                await asyncio.sleep(pause)
+            raise self.lost(f"its replica on node {(lost or '?')[:12]} was lost and {problem}")
+
+    def lost(self, what: str) -> ClusterLostError:
+        return ClusterLostError(
+            f"The Ray cluster cannot go on with step {self.name!r}: {what}. Every batch "
+            f"recorded by the last checkpoint and every reply journaled is saved in "
+            f"{self._state_url}. Add nodes with the resources the step asks for "
+            f"({wanted_resources(self._options) or 'none'}) or lower them, and run the "
+            "pipeline again with the same cache_dir and storage to resume; answered requests "
+            "are not sent again."
+        )
+
+    async def unload(self) -> None:
+        try:
+            await asyncio.gather(*(actor.unload.remote() for actor in self.actors))
+        except (RayActorError, RayTaskError) as exc:
+            logger.warning(
+                "Unloading step %r failed: %s", self.name, describe_error(cause_of(exc, self.name))
+            )
+
+    def kill(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)
+        if self.counter is not None:
+            ray.kill(self.counter)
+
+
+class RemoteBatches:
+    """A generator step's batches, produced by its replica (called from a worker thread). A
+    replica that dies is replaced and goes on from the rows already emitted."""
+
+    def __init__(self, pool: ReplicaPool, node: Node, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool, self.node, self.loop = pool, node, loop
+        self._start()
+
+    def _start(self) -> None:
+        ray.get(self.pool.actors[0].start_batches.remote(self.node.gen_offset))
+
+    def next_batch(self, ledger: Ledger) -> tuple[list[Row], bool] | None:
+        """The next batch (None at the end); the requests it made go to `ledger`."""
+        for restart in range(REPLICA_RESTARTS + 1):
+            actor = self.pool.actors[0]
+            try:
+                item, hashes, stats = ray.get(actor.next_batch.remote())
+            except RayActorError as exc:
+                if restart == REPLICA_RESTARTS:
+                    raise self.pool.lost("its replica died too many times") from exc
+                logger.warning(
+                    "The Ray replica of generator %r stopped (%s); starting a new one from row %d.",
+                    self.pool.name,
+                    type(exc).__name__,
+                    self.node.gen_offset,
+                )
+                asyncio.run_coroutine_threadsafe(self.pool.replace(0, actor), self.loop).result()
+                self._start()
+                continue
+            except RayTaskError as exc:
+                raise cause_of(exc, self.pool.name) from None
+            ledger.hashes.extend(hashes)
+            self.pool.note(0, hashes, stats)
+            return item
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        try:
+            ray.get(self.pool.actors[0].close_batches.remote(), timeout=30)
+        except Exception as exc:
+            logger.debug("Closing the batches of %r: %s", self.pool.name, exc)

@@ -1,0 +1,72 @@
+"""The Ray run's state under a URL (`RayStore`), without Ray: a checkpoint covers exactly the
+ledger segments written before it, a segment whose checkpoint never landed is dropped, and a
+write that fails stops the run with `StorageError`."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from stillroom.errors import StorageError
+from stillroom.pipeline.ray.state import RayStore, read_counts
+
+SIGNATURE = "sig"
+
+
+def checkpointed(url: str, consumed: list[bytes], batch: bytes) -> RayStore:
+    store = RayStore(url)
+    store.load_run(SIGNATURE)
+    store.begin("run-1")
+    store.consume("answer", consumed)
+    store.save_run(SIGNATURE, "running", b"state", [("answer", 1, batch)], [], 1.0)
+    store.commit()
+    return store
+
+
+def test_a_checkpoint_covers_the_ledgers_before_it_and_an_orphan_segment_is_dropped(
+    tmp_path: Path,
+) -> None:
+    url = (tmp_path / "state").as_uri()
+    first = checkpointed(url, [b"a" * 16, b"a" * 16, b"b" * 16], b"batch one")
+    # a driver that died between its ledger segment and its checkpoint left this behind
+    orphan = tmp_path / "state" / "runs" / SIGNATURE / "ledger" / "run-1-00000001.pkl"
+    orphan.write_bytes(pickle.dumps({"answer": [b"c" * 16]}))
+
+    again = RayStore(url)
+    status, state, batches = again.load_run(SIGNATURE)
+    assert (status, state, batches) == ("running", b"state", [("answer", 1, b"batch one")])
+    again.begin("run-1")
+    assert not orphan.exists()
+    ledgers = again.committed_ledgers()
+    assert ledgers == first.committed_ledgers() and len(ledgers) == 1
+    assert read_counts(again.root, ledgers, "answer") == {b"a" * 16: 2, b"b" * 16: 1}
+
+    # the next checkpoint adds a segment; removing the batch leaves none in flight
+    again.consume("answer", [b"a" * 16])
+    again.save_run(SIGNATURE, "running", b"later", [], [("answer", 1)], 2.0)
+    again.commit()
+    third = RayStore(url)
+    assert third.load_run(SIGNATURE) == ("running", b"later", [])
+    third.begin("run-1")
+    assert read_counts(third.root, third.committed_ledgers(), "answer")[b"a" * 16] == 3
+
+    # a fresh run forgets the old one's counts
+    third.clear_run(SIGNATURE, run="run-1")
+    third.begin("run-2")
+    assert third.committed_ledgers() == []
+
+
+def test_a_write_that_fails_raises_storage_error_and_every_later_one_too(tmp_path: Path) -> None:
+    url = str(tmp_path / "state")
+    store = RayStore(url)
+    store.load_run(SIGNATURE)
+    store.begin("run-1")
+    (tmp_path / "state" / "runs").write_text("not a folder")  # a checkpoint cannot go there
+    store.save_run(SIGNATURE, "running", b"state", [], [], 1.0)
+    with pytest.raises(StorageError, match="Cannot write the checkpoint"):
+        store.commit()
+    assert store.failure is not None
+    with pytest.raises(StorageError):
+        store.commit()
