@@ -8,6 +8,7 @@ import pytest
 
 from stillroom.errors import NotLoadedError, StepDefinitionError, StillroomError
 from stillroom.models import MockLLM
+from stillroom.models.llms.openai import OpenAILLM
 from stillroom.pipeline import Pipeline
 from stillroom.steps.tasks import GeneratorTask
 from stillroom.steps.typing import GeneratorOutput
@@ -71,13 +72,13 @@ def test_offset_is_passed_through() -> None:
 
 
 def test_process_before_load_says_to_call_load() -> None:
-    task = Jokes(llm=MockLLM())
+    task = Jokes(llm=OpenAILLM(model="m", api_key="k"))  # a backend that loads a client
     with pytest.raises(NotLoadedError, match=r"process\(\) was called before load\(\).*\.load\(\)"):
         task.process()
 
 
 def test_unload_requires_load_again() -> None:
-    task = Jokes(llm=MockLLM())
+    task = Jokes(llm=OpenAILLM(model="m", api_key="k"))
     task.load()
     task.unload()
     with pytest.raises(NotLoadedError):

@@ -9,6 +9,7 @@ import pytest
 
 from stillroom.errors import MissingColumnsError, NotLoadedError
 from stillroom.models import AsyncMockLLM, MockLLM
+from stillroom.models.llms.openai import OpenAILLM
 from stillroom.steps import Step, StepInput
 from stillroom.steps.tasks import Task
 from stillroom.steps.tasks.base import METADATA_COLUMN
@@ -194,10 +195,28 @@ def test_mapping_over_an_existing_column_restores_it() -> None:
     assert task.llm.calls[0].prompt == "Rate: nice"
 
 
-def test_task_process_before_load() -> None:
-    task = Rate(llm=MockLLM())
+def test_task_process_before_load_needs_it_only_for_a_backend_that_loads() -> None:
+    # a mock LLM has nothing to load: users' unit tests may skip load(), as in distilabel
+    (rows,) = list(Rate(llm=MockLLM(responses=GOOD)).process([{"text": "a"}]))
+    assert rows[0]["score"] == 4
+    task = Rate(llm=OpenAILLM(model="m", api_key="k"))  # builds its client in load()
     with pytest.raises(NotLoadedError, match=r"Step 'rate_0' \(Rate\).*load\(\)"):
         task.process([{"text": "a"}])
+
+
+def test_a_users_llm_with_its_own_load_may_skip_it_but_not_on_a_backend() -> None:
+    class Double(AsyncMockLLM):
+        def load(self) -> None:  # a test double's load, as distilabel's tests write them
+            super().load()
+
+    class Shared(OpenAILLM):
+        def load(self) -> None:
+            super().load()
+
+    (rows,) = list(Rate(llm=Double(responses=GOOD)).process([{"text": "a"}]))
+    assert rows[0]["score"] == 4
+    with pytest.raises(NotLoadedError, match=r"load\(\)"):
+        Rate(llm=Shared(model="m", api_key="k")).process([{"text": "a"}])
 
 
 async def test_aprocess_row_is_the_same_as_process() -> None:

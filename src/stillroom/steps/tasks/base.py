@@ -62,6 +62,11 @@ class RowInputError(StillroomError):
     error recorded, like a failed request, and nothing is sent for it."""
 
 
+def _loads_more_than_its_llm(cls: type) -> bool:
+    """True when a class between `cls` and `_Task` has its own `load`."""
+    return any("load" in vars(base) for base in cls.__mro__[: cls.__mro__.index(_Task)])
+
+
 class _Task(_Step, ABC):
     """What every task has: an LLM, generation settings and reply formatting."""
 
@@ -184,6 +189,13 @@ class _Task(_Step, ABC):
 
     def load(self) -> None:
         self.llm.load()
+
+    def _ensure_loaded(self, action: str) -> None:
+        """As in distilabel, a task may process before load() when nothing needs loading:
+        neither the task (no `load` of its own) nor its LLM (a test double). A backend that
+        must be loaded still gets the clear error."""
+        if self.is_loaded or _loads_more_than_its_llm(type(self)) or type(self.llm)._needs_load:
+            super()._ensure_loaded(action)
 
     def unload(self) -> None:
         self.llm.unload()
