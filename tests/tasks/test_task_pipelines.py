@@ -288,6 +288,18 @@ def test_every_task_has_its_pipeline_test() -> None:
         assert callable(getattr(importlib.import_module(module[:-3]), function)), target
 
 
+def _run(case: Case, llm: Any) -> tuple[_Task, list[dict[str, Any]]]:
+    """The task built in the pipeline, and the rows the pipeline wrote."""
+    built: list[_Task] = []
+
+    def make() -> _Task:
+        built.append(case.make(llm))
+        return built[-1]
+
+    rows = run_in_pipeline(make, case.rows)
+    return built[0], rows
+
+
 def _outputs(task: _Task) -> list[str]:
     return [c for c in task.get_outputs() if c != "model_name"]
 
@@ -296,9 +308,7 @@ def _outputs(task: _Task) -> list[str]:
 def test_a_malformed_reply_keeps_its_row(name: str) -> None:
     case = CASES[name]
     llm = AsyncMockLLM(responses=_keyed(case.good, case.bad), **case.llm_options)
-    built: list[_Task] = []
-    rows = run_in_pipeline(lambda: built.append(case.make(llm)) or built[-1], case.rows)
-    (task,) = built
+    task, rows = _run(case, llm)
     assert len(rows) == 2
     good, bad = sorted(rows, key=lambda row: BAD in json.dumps(row, default=str))
     assert {k: good[k] for k in case.expected} == case.expected
@@ -312,9 +322,7 @@ def test_a_generators_malformed_reply_keeps_its_row(name: str) -> None:
     case = GENERATOR_CASES[name]
     for replies, malformed in ((case.good, False), (case.bad, True)):
         llm = MockLLM(responses=list(replies), **case.llm_options)
-        built: list[_Task] = []
-        (row,) = run_in_pipeline(lambda: built.append(case.make(llm)) or built[-1])
-        task = built[0]
+        task, (row,) = _run(case, llm)
         error = row[METADATA_COLUMN].get(f"error_{task.name}")
         if malformed:
             assert error, row
