@@ -20,6 +20,7 @@ BENCHMARKS = [
     ["pipeline_openai.py"],
     ["hot_path.py", "--scenario", "all"],
     ["hot_path_layers.py"],
+    ["run_timeline.py", "--scenario", "fixed-100ms"],
     ["pipeline_mock_llm.py"],
     ["ray_vs_local.py", "--rows", "2400"],
 ]

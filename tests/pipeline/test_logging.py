@@ -15,7 +15,7 @@ import pytest
 from stillroom.cli import build_parser
 from stillroom.errors import StillroomError
 from stillroom.models import OpenAILLM
-from stillroom.pipeline import Pipeline
+from stillroom.pipeline import Pipeline, logs
 from stillroom.pipeline.failures import REPORT_INTERVAL, FailureWatch
 from stillroom.pipeline.logs import LEVEL_ENV, SUMMARY_LOGGER, ConsoleHandler, setup_logging
 from stillroom.steps import LoadDataFromDicts
@@ -182,12 +182,43 @@ def test_an_application_s_own_logging_is_left_alone(
     assert logging.getLogger().handlers == [own]
 
 
-def test_the_handler_prints_on_the_shared_console(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_handler_prints_on_the_shared_console(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     handler = ConsoleHandler()
     handler.setFormatter(logging.Formatter("[x] %(message)s"))
     record = logging.LogRecord("stillroom", logging.WARNING, __file__, 1, "[bold]%s", ("a",), None)
+    monkeypatch.setattr(logs, "_console", None)  # no progress display made the console yet
     handler.emit(record)
-    assert capsys.readouterr().err == "[x] [bold]a\n"  # no markup applied
+    assert capsys.readouterr().err == "[x] [bold]a\n"  # as it is, rich not needed
+    shared = logs.console()  # what the progress bars print through, on this test's stderr
+    handler.emit(record)
+    assert logs._console is shared
+    assert capsys.readouterr().err == "[x] [bold]a\n"  # through it: no markup applied
+
+
+def test_a_run_without_progress_bars_does_not_import_rich(tmp_path: Path) -> None:
+    """The first log line comes before the first request: importing rich there (30 ms or
+    more) would delay every run's start."""
+    script = (
+        "import sys\n"
+        "from stillroom.pipeline import Pipeline\n"
+        "from stillroom.steps import LoadDataFromDicts\n"
+        "with Pipeline(name='p', cache_dir=sys.argv[1]) as p:\n"
+        "    LoadDataFromDicts(data=[{'a': 1}])\n"
+        "p.run(use_cache=False, progress=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert "[stillroom] Pipeline 'p': request cache in" in done.stderr  # the lines still show
 
 
 def test_reports_come_at_most_once_per_interval_per_step(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,7 +1,9 @@
 """Where stillroom's log lines go, and at which level.
 
 Lines are printed through the same rich console as the progress bars (`console()`), so
-they appear above the bars instead of breaking them. stillroom only installs its handler
+they appear above the bars instead of breaking them; until something made that console (a
+run without bars never does), they are written to stderr as they are, so that a run's first
+line does not import rich (30 ms or more) before its first request. stillroom only installs its handler
 when the application configured no logging (no handler on the root or "stillroom" logger):
 an application's own configuration is never changed; there, set the "stillroom" logger's
 level yourself.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,11 +50,17 @@ def console() -> Console:
 
 
 class ConsoleHandler(logging.Handler):
-    """Prints records on `console()`: above a live progress display, never through it."""
+    """Prints records on `console()` once it exists (above a live progress display, never
+    through it), on stderr as they are before."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            console().print(self.format(record), markup=False, highlight=False, soft_wrap=True)
+            line = self.format(record)
+            if _console is None:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+            else:
+                _console.print(line, markup=False, highlight=False, soft_wrap=True)
         except Exception:
             self.handleError(record)  # logging's own report of a handler that cannot write
 
