@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from stillroom.errors import StillroomError
+from stillroom.pipeline.cached_embeddings import step_embeddings
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
@@ -127,20 +128,21 @@ class RayEngine(Engine):
             raise PipelineValidationError(executor.pipeline_name, problems)
 
     def install_llms(self) -> None:
-        """Each task's replicas keep its request cache; the driver keeps its counters and
-        the counts of finished units (`PoolRequests`)."""
+        """The replicas of each task (and of each step with an embedding model) keep its
+        request cache; the driver keeps its counters and the counts of finished units
+        (`PoolRequests`)."""
         self.ray_store.begin(self.run_id)
         self._ledgers = self.ray_store.committed_ledgers()
         for node in self.nodes.values():
-            if isinstance(node.step, _Task):
+            if (model := requesting_model(node)) is not None:
                 node.requests = PoolRequests(  # type: ignore[assignment]
-                    self.ray_store, node.name, node.step.llm.model_name, self.pools
+                    self.ray_store, node.name, model.model_name, self.pools
                 )
 
     def _request_state(self, node: Node) -> tuple[Callable[[], RequestState | None], Any]:
         """What each (new) replica of `node` is given to key and cache its requests, and
         the step's `StepCounter` actor when it has several replicas."""
-        if not isinstance(node.step, _Task):
+        if requesting_model(node) is None:
             return (lambda: None), None
         read = self.config.use_cache and node.step.use_cache
         counter = None
@@ -176,7 +178,7 @@ class RayEngine(Engine):
     def _warn_of_local_state(self) -> None:
         """State on the driver's disk is only safe when every replica can write there."""
         nodes = len([node for node in ray.nodes() if node.get("Alive")])
-        tasks = any(isinstance(node.step, _Task) for node in self.nodes.values())
+        tasks = any(requesting_model(node) is not None for node in self.nodes.values())
         if self.executor.storage is None and nodes > 1 and tasks:
             logger.warning(
                 "The Ray cluster has %d nodes but the run keeps its state in %s, on the "
@@ -221,6 +223,14 @@ class RayEngine(Engine):
         """Units to the replicas as they have room; outputs recorded in source order."""
         pool = self.pools[node.name]
         await self._run_in_order(node, function, lambda _: pool.has_room())
+
+
+def requesting_model(node: Node) -> Any:
+    """The model whose requests `node`'s replicas cache: a task's LLM, another step's
+    embedding model, or None."""
+    if isinstance(node.step, _Task):
+        return node.step.llm
+    return step_embeddings(node.step)
 
 
 def driver_affinity() -> Any:
