@@ -38,6 +38,7 @@ from stillroom.pipeline.ray.journal import (
     read_replies,
     replica_cache,
 )
+from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, write_part
 from stillroom.pipeline.ray.state import StateRoot
 from stillroom.pipeline.ray.transfer import unpack
 from stillroom.pipeline.requests import Ledger, RequestCache, RequestStats
@@ -88,9 +89,13 @@ async def execute_rows(
 class StepReplica:
     """One copy of a step on the cluster, with the resources its `resources` ask for."""
 
-    def __init__(self, packed_step: bytes, requests: RequestState | None) -> None:
+    def __init__(
+        self, packed_step: bytes, requests: RequestState | None, leaf: LeafTarget | None = None
+    ) -> None:
         self._packed: bytes | None = packed_step
         self._requests = requests
+        self._leaf = leaf
+        self._leaf_root = StateRoot(leaf.url, leaf.options) if leaf is not None else None
         self.step: Any = None
         self._exclusive = asyncio.Lock()
         self._slots: asyncio.Semaphore | None = None
@@ -149,11 +154,16 @@ class StepReplica:
         return self._cache.stats
 
     async def run(
-        self, function: Callable[..., Any], inputs: list[list[Row]], attempt: str | None = None
+        self,
+        function: Callable[..., Any],
+        inputs: list[list[Row]],
+        attempt: str | None = None,
+        part: str | None = None,
     ) -> Any:
         """`function(step, inputs)` on one unit; returns (its result, the unit's requests,
         the task's request counters). `attempt` names this try at the unit, for the step's
-        counter (see `StepCounter.abandon`)."""
+        counter (see `StepCounter.abandon`). With `part` (a leaf step's), the rows are
+        written as that part (`leaves.py`) and the result is its `LeafPart`."""
         ledger = Ledger(attempt=attempt)
         if function is execute_rows:
             if self._slots is None:
@@ -164,7 +174,13 @@ class StepReplica:
             async with self._exclusive:  # user code runs one unit at a time, as locally
                 self._bind(ledger)
                 result = await asyncio.to_thread(function, self.step, inputs)
+        if part is not None:
+            result = await asyncio.to_thread(self._write_part, part, result)
         return result, ledger.hashes, self._stats()
+
+    def _write_part(self, part: str, rows: list[Row]) -> LeafPart:
+        assert self._leaf is not None and self._leaf_root is not None
+        return write_part(self._leaf_root, self._leaf, part, rows, self.step.name)
 
     def _bind(self, ledger: Ledger) -> None:
         """The task's LLM, or the step's embedding model, notes its requests in `ledger`

@@ -30,6 +30,7 @@ from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import RequestState, StepCounterActor, execute_rows
 from stillroom.pipeline.ray.journal import checked_sqlite
+from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, ReplicaParts, leaf_folder
 from stillroom.pipeline.ray.replicas import (
     RemoteBatches,
     ReplicaPool,
@@ -113,6 +114,10 @@ class RayEngine(Engine):
         """Per step, the units each Ray node ran (filled when the run ends; the runner puts
         it in the summary)."""
         self._ledgers: list[str] = []
+        for node in self.nodes.values():
+            if node.writer is not None and node.kind in ("batches", "rows"):
+                folder = leaf_folder(store.root, run.signature, node.name)
+                node.writer = ReplicaParts(node.writer, store.root, folder)
         problems = [
             f"Step {node.name!r} is a {node.kind} step, which runs as one replica; it asks "
             f"for resources.replicas={node.step.resources.replicas}. Set it to 1."
@@ -171,9 +176,21 @@ class RayEngine(Engine):
         for node in self.nodes.values():
             requests, counter = self._request_state(node)
             self.pools[node.name] = ReplicaPool(
-                node, _per_replica(node), requests, self.ray_store.root.url, counter
+                node,
+                _per_replica(node),
+                requests,
+                self.ray_store.root.url,
+                counter,
+                self._leaf_target(node),
             )
         await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+
+    def _leaf_target(self, node: Node) -> LeafTarget | None:
+        """Where `node`'s replicas write its rows, when it is a leaf they write."""
+        if not isinstance(node.writer, ReplicaParts):
+            return None
+        root = self.ray_store.root
+        return LeafTarget(root.url, root.options, node.writer.folder, node.writer.format)
 
     def _warn_of_local_state(self) -> None:
         """State on the driver's disk is only safe when every replica can write there."""
@@ -211,7 +228,26 @@ class RayEngine(Engine):
         return batches.next_batch(ledger)
 
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
-        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes)
+        part = node.writer.next_name() if isinstance(node.writer, ReplicaParts) else None
+        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes, part)
+
+    def _complete(self, node: Node, unit: Unit, outputs: list[Any]) -> None:
+        """A leaf's unit whose rows its replica wrote (a `LeafPart`): recorded as a unit
+        without rows, then the part, its rows and failed rows counted."""
+        if not (outputs and isinstance(outputs[0], LeafPart)):
+            super()._complete(node, unit, outputs)
+            return
+        part = outputs[0]
+        assert isinstance(node.writer, ReplicaParts)
+        node.writer.add(part)
+        super()._complete(node, unit, [[]])
+        node.stats.rows_out += part.rows
+        node.stats.failed_rows += len(part.errors)
+        tally = self.failures.tallies[node.name]
+        for error in part.errors:
+            tally.add(error)
+        if part.errors:
+            self._check_failed_fraction(node)
 
     async def _run_batches(self, node: Node) -> None:
         await self._run_remote(node, execute_unit)
