@@ -266,3 +266,24 @@ class RaisingLoader(GeneratorStep):
                 raise ValueError("the loader stops while its marker exists")
             end = min(start + 10, self.rows)
             yield [{"instruction": f"question {i}"} for i in range(start, end)], end == self.rows
+
+
+class Logged(Step):
+    """Passes its rows on; appends "load <name>" and "unload <name>" to the file `log`."""
+
+    log: str
+
+    def _note(self, what: str) -> None:
+        with open(self.log, "a") as handle:
+            handle.write(f"{what} {self.name}\n")
+
+    def load(self) -> None:
+        super().load()
+        self._note("load")
+
+    def unload(self) -> None:
+        self._note("unload")
+        super().unload()
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield list(inputs)

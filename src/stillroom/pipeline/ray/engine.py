@@ -5,7 +5,10 @@ checkpoints, writers, Ctrl-C and summary) with one difference: where step code r
 step gets `resources.replicas` `StepReplica` actors (`replicas.py`); the driver sends each
 unit of rows to the least busy replica as an object reference, keeps at most a few units in
 flight per replica (back-pressure), and records the results in source order, so the rows,
-the checkpoints and the Distiset are those the local engine would produce.
+the checkpoints and the Distiset are those the local engine would produce. A leaf step's
+replicas write its rows themselves (`leaves.py`): only the parts' names and counts come
+back. With load groups, a group's replicas start when the earlier groups have finished and
+are stopped when it has, before the next group's start.
 
 The run's state lives under a URL (`state.py`): the driver writes checkpoints and the
 request ledger there (`RayStore`), and each replica of a task keys, looks up and journals
@@ -124,11 +127,6 @@ class RayEngine(Engine):
             for node in self.nodes.values()
             if node.kind in ("generator", "global") and node.step.resources.replicas > 1
         ]
-        if len(self.stages) > 1:
-            problems.append(
-                "load_groups are not honoured on Ray yet (every replica starts when the run "
-                "does); run without them, or run this pipeline locally (Pipeline.run)."
-            )
         if problems:
             raise PipelineValidationError(executor.pipeline_name, problems)
 
@@ -170,10 +168,15 @@ class RayEngine(Engine):
 
         return state, counter
 
-    async def _load(self) -> None:
+    async def run(self) -> None:
+        """Check that every step's replicas fit the cluster before any starts, then run."""
         check_resources(self.nodes.values())
         self._warn_of_local_state()
-        for node in self.nodes.values():
+        await super().run()
+
+    async def _load_steps(self, nodes: list[Node]) -> None:
+        """Start the replicas of `nodes` (every step, or one load group's)."""
+        for node in nodes:
             requests, counter = self._request_state(node)
             self.pools[node.name] = ReplicaPool(
                 node,
@@ -183,7 +186,7 @@ class RayEngine(Engine):
                 counter,
                 self._leaf_target(node),
             )
-        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+        await asyncio.gather(*(self.pools[node.name].start() for node in nodes))
 
     def _leaf_target(self, node: Node) -> LeafTarget | None:
         """Where `node`'s replicas write its rows, when it is a leaf they write."""
@@ -206,18 +209,21 @@ class RayEngine(Engine):
                 self.ray_store.root.url,
             )
 
-    async def _unload(self) -> None:
-        await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
-        for name, pool in self.pools.items():
-            self.placements[name] = dict(pool.placements)
-            where = ", ".join(f"{node[:12]}: {n}" for node, n in sorted(pool.placements.items()))
-            logger.info("Ray step %r ran its units on node(s) %s.", name, where or "none")
+    async def _unload_steps(self, nodes: list[Node], pool: bool = False) -> None:
+        """Unload the replicas of `nodes` and stop them (a load group's stop before the next
+        group's start), noting where their units ran."""
+        pools = [self.pools[node.name] for node in nodes if node.name in self.pools]
+        await asyncio.gather(*(pool.unload() for pool in pools))
+        for replicas in pools:
+            replicas.kill()
+            self.placements[replicas.name] = dict(replicas.placements)
+            where = ", ".join(f"{n[:12]}: {c}" for n, c in sorted(replicas.placements.items()))
+            logger.info("Ray step %r ran its units on node(s) %s.", replicas.name, where or "none")
 
     def shutdown(self) -> None:
         """Stop the replicas (whatever happened to the run) and the driver's threads."""
         for pool in self.pools.values():
             pool.kill()
-        self.pools.clear()
         super().shutdown()
 
     def _batches_of(self, node: Node) -> RemoteBatches:

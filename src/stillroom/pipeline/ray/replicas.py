@@ -318,10 +318,12 @@ class ReplicaPool:
             )
 
     def kill(self) -> None:
+        """Stop the replicas and the counter (once: their counters and placements stay)."""
         for actor in self.actors:
             ray.kill(actor)
         if self.counter is not None:
             ray.kill(self.counter)
+        self.actors, self.counter = [], None
 
 
 class RemoteBatches:
