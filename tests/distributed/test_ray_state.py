@@ -95,3 +95,20 @@ def test_a_leafs_parts_no_checkpoint_recorded_are_removed_and_the_recorded_ones_
     assert (
         local / "ray-0000000001-a.jsonl"
     ).read_bytes() == b'{"part": "ray-0000000001-a.jsonl"}\n'
+
+
+def test_replicas_write_leaves_only_where_the_driver_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ray = pytest.importorskip("ray")
+    from stillroom.pipeline.ray.engine import replicas_reach
+
+    nodes = [
+        {"Alive": True, "NodeManagerAddress": "10.0.0.1"},
+        {"Alive": False, "NodeManagerAddress": "10.0.0.2"},
+    ]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert replicas_reach(None)  # one machine: its disk is every replica's
+    nodes[1]["Alive"] = True
+    assert not replicas_reach(None)  # two machines, the driver's disk: rows come back
+    assert replicas_reach("s3://bucket/runs")

@@ -117,7 +117,7 @@ class RayEngine(Engine):
         """Per step, the units each Ray node ran (filled when the run ends; the runner puts
         it in the summary)."""
         self._ledgers: list[str] = []
-        for node in self.nodes.values():
+        for node in self.nodes.values() if replicas_reach(executor.storage) else ():
             if node.writer is not None and node.kind in ("batches", "rows"):
                 folder = leaf_folder(store.root, run.signature, node.name)
                 node.writer = ReplicaParts(node.writer, store.root, folder)
@@ -265,6 +265,16 @@ class RayEngine(Engine):
         """Units to the replicas as they have room; outputs recorded in source order."""
         pool = self.pools[node.name]
         await self._run_in_order(node, function, lambda _: pool.has_room())
+
+
+def replicas_reach(storage: str | None) -> bool:
+    """Whether the driver can read what the replicas write under the run's state: it lives
+    at a storage URL the user gave for every node, or every node is on the driver's machine
+    (else a leaf's rows come back to the driver, which writes them, as it always could)."""
+    if storage is not None:
+        return True
+    hosts = {node.get("NodeManagerAddress") for node in ray.nodes() if node.get("Alive")}
+    return len(hosts) == 1
 
 
 def requesting_model(node: Node) -> Any:
