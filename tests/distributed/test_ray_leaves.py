@@ -1,4 +1,5 @@
-"""A leaf step's rows are written by its Ray replicas as part files under the run's storage,
+"""A leaf step's rows are written by its Ray replicas as part files under the run's storage
+(here on S3: moto's server on 127.0.0.1),
 recorded by the driver's checkpoints and copied into the leaf's folder when the run ends: a
 run that stops keeps the parts it recorded, and its resume gives every row once, in order,
 without sending an answered request again."""
@@ -6,6 +7,7 @@ without sending an answered request again."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ray_steps import RaisingLoader, server_llm
@@ -30,19 +32,26 @@ def _pipeline(cache_dir: Path, server: MockLLMServer, marker: Path) -> Pipeline:
 
 
 def test_a_leafs_replicas_write_its_parts_and_a_stopped_run_resumes_exactly(
-    ray_address: str, server: MockLLMServer, tmp_path: Path
+    ray_address: str, server: MockLLMServer, tmp_path: Path, s3_options: dict[str, Any]
 ) -> None:
+    import s3fs
+
     marker = tmp_path / "stop"
     marker.touch()
     cache = tmp_path / "cache"
+    on_s3 = {"storage": "s3://stillroom-state/runs", "storage_options": s3_options}
     with pytest.raises(StepFailedError):
-        _pipeline(cache, server, marker).ray().run(progress=False, storage_format="parquet")
-    (stored,) = cache.glob("pipelines/ray-leaves/ray/runs/*/leaves/text_generation_0")
-    first = sorted(path.name for path in stored.iterdir())
+        _pipeline(cache, server, marker).ray(**on_s3).run(progress=False, storage_format="parquet")
+    fs = s3fs.S3FileSystem(**s3_options)
+    (run,) = fs.ls("stillroom-state/runs/ray-leaves/runs", refresh=True)
+    stored = f"{run}/leaves/text_generation_0"
+    first = sorted(path.rsplit("/", 1)[-1] for path in fs.ls(stored, refresh=True))
     assert len(first) == 3 and all(name.endswith(".parquet") for name in first)
 
     marker.unlink()
-    distiset = _pipeline(cache, server, marker).ray().run(progress=False, storage_format="parquet")
+    distiset = (
+        _pipeline(cache, server, marker).ray(**on_s3).run(progress=False, storage_format="parquet")
+    )
     rows = distiset["default"]["train"].to_list()
     assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(ROWS)]
     assert [row["generation"] for row in rows] == [
@@ -57,4 +66,4 @@ def test_a_leafs_replicas_write_its_parts_and_a_stopped_run_resumes_exactly(
     (folder,) = {path.parent for path in cache.glob("pipelines/ray-leaves/*/data/*/*/ray-*")}
     parts = sorted(path.name for path in folder.glob("ray-*"))
     assert len(parts) == ROWS // 10 and set(first) <= set(parts)
-    assert sorted(path.name for path in stored.iterdir()) == parts
+    assert sorted(path.rsplit("/", 1)[-1] for path in fs.ls(stored, refresh=True)) == parts
