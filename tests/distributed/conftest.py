@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from stillroom.testing import MockLLMServer
-from stillroom.testing.ray_cluster import LocalCluster
+from stillroom.testing.ray_cluster import LocalCluster, free_ports
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +42,34 @@ def server() -> Iterator[MockLLMServer]:
 
     with MockLLMServer(reply=answer) as running:
         yield running
+
+
+@pytest.fixture
+def s3_options() -> Iterator[dict[str, Any]]:
+    """A bucket on moto's S3 server, and the fsspec options that reach it."""
+    from moto.server import ThreadedMotoServer
+
+    (port,) = free_ports(1)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        options = {
+            "key": "testing",
+            "secret": "testing",
+            "client_kwargs": {
+                "endpoint_url": f"http://127.0.0.1:{port}",
+                "region_name": "us-east-1",
+            },
+        }
+        import boto3
+
+        boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        ).create_bucket(Bucket="stillroom-state")
+        yield options
+    finally:
+        server.stop()

@@ -246,3 +246,44 @@ class Upper(Step):
 
     def process(self, inputs: StepInput) -> StepOutput:
         yield [{**row, "upper": row["instruction"].upper()} for row in inputs]
+
+
+class RaisingLoader(GeneratorStep):
+    """Yields `rows` questions in batches of 10; raises before the batch starting at
+    `raise_at` while the file `marker` exists."""
+
+    rows: int = 60
+    raise_at: int = 30
+    marker: str
+
+    @property
+    def outputs(self) -> list[str]:
+        return ["instruction"]
+
+    def process(self, offset: int = 0) -> GeneratorOutput:
+        for start in range(offset, self.rows, 10):
+            if start == self.raise_at and os.path.exists(self.marker):
+                raise ValueError("the loader stops while its marker exists")
+            end = min(start + 10, self.rows)
+            yield [{"instruction": f"question {i}"} for i in range(start, end)], end == self.rows
+
+
+class Logged(Step):
+    """Passes its rows on; appends "load <name>" and "unload <name>" to the file `log`."""
+
+    log: str
+
+    def _note(self, what: str) -> None:
+        with open(self.log, "a") as handle:
+            handle.write(f"{what} {self.name}\n")
+
+    def load(self) -> None:
+        super().load()
+        self._note("load")
+
+    def unload(self) -> None:
+        self._note("unload")
+        super().unload()
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield list(inputs)

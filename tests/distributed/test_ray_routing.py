@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_steps import server_llm
+from ray_steps import Logged, server_llm
 
 from stillroom.pipeline import Pipeline, sample_n_steps
 from stillroom.steps import GroupColumns, LoadDataFromDicts
@@ -46,12 +46,37 @@ def test_ray_routes_each_batch_as_the_local_engine_does(
     assert server.stats().requests_total == 60
 
 
-def test_load_groups_are_refused_on_ray_with_what_to_do(
+def test_load_groups_on_ray_stop_a_groups_replicas_before_the_next_group_starts(
     ray_address: str, server: MockLLMServer, tmp_path: Path
 ) -> None:
-    from stillroom.pipeline.errors import PipelineValidationError
+    log = tmp_path / "log"
 
-    pipeline = routed(tmp_path / "ray", server)
-    with pytest.raises(PipelineValidationError, match="load_groups are not honoured on Ray"):
-        pipeline.ray().run(progress=False, load_groups=[["a", "b", "c"]])
-    assert server.stats().requests_total == 0
+    def staged(cache_dir: Path) -> Pipeline:
+        with Pipeline(name="ray-stages", cache_dir=cache_dir) as pipeline:
+            load = LoadDataFromDicts(
+                name="load", data=[{"instruction": f"question {i}"} for i in range(20)]
+            )
+            first = Logged(name="first", log=str(log), input_batch_size=5)
+            answer = TextGeneration(name="answer", llm=server_llm(server), input_batch_size=5)
+            load >> first >> Logged(name="second", log=str(log), input_batch_size=5) >> answer
+        return pipeline
+
+    groups = [["load", "first"], ["second", "answer"]]
+    local = staged(tmp_path / "local").run(progress=False, load_groups=groups)
+    assert log.read_text().split("\n")[:-1] == [
+        "load first",
+        "unload first",
+        "load second",
+        "unload second",
+    ]
+    log.unlink()
+    on_ray = staged(tmp_path / "ray").ray().run(progress=False, load_groups=groups)
+    assert log.read_text().split("\n")[:-1] == [
+        "load first",
+        "unload first",
+        "load second",
+        "unload second",
+    ]
+    assert rows_of(on_ray) == rows_of(local)
+    assert on_ray.summary is not None and on_ray.summary.completed
+    assert set(on_ray.summary.placements) == {"load", "first", "second", "answer"}

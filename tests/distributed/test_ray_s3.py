@@ -5,7 +5,6 @@ resumes from the same URL without sending an answered request again."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,40 +13,8 @@ from ray_steps import build, server_llm
 
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.testing import MockLLMServer
-from stillroom.testing.ray_cluster import free_ports
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-def s3_options() -> Iterator[dict[str, Any]]:
-    """A bucket on moto's S3 server, and the fsspec options that reach it."""
-    from moto.server import ThreadedMotoServer
-
-    (port,) = free_ports(1)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        options = {
-            "key": "testing",
-            "secret": "testing",
-            "client_kwargs": {
-                "endpoint_url": f"http://127.0.0.1:{port}",
-                "region_name": "us-east-1",
-            },
-        }
-        import boto3
-
-        boto3.client(
-            "s3",
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        ).create_bucket(Bucket="stillroom-state")
-        yield options
-    finally:
-        server.stop()
 
 
 def test_state_on_s3_and_a_resume_from_it(

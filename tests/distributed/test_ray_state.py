@@ -70,3 +70,45 @@ def test_a_write_that_fails_raises_storage_error_and_every_later_one_too(tmp_pat
     assert store.failure is not None
     with pytest.raises(StorageError):
         store.commit()
+
+
+def test_a_leafs_parts_no_checkpoint_recorded_are_removed_and_the_recorded_ones_copied(
+    tmp_path: Path,
+) -> None:
+    from stillroom.pipeline.ray.leaves import ReplicaParts
+    from stillroom.pipeline.ray.state import StateRoot
+    from stillroom.pipeline.writers import JsonlWriter
+
+    root = StateRoot(str(tmp_path / "state"))
+    folder = root.join("leaves", "answer")
+    for name in ("ray-0000000001-a.jsonl", "ray-0000000002-b.jsonl"):
+        root.write(f"{folder}/{name}", f'{{"part": "{name}"}}\n'.encode())
+    local = tmp_path / "data" / "train"
+    local.mkdir(parents=True)
+    (local / "ray-0000000002-b.jsonl").write_bytes(b"stale copy\n")
+    parts = ReplicaParts(JsonlWriter(local), root, folder)
+    parts.restore({"rows": 0, "offset": 0, "replica_parts": [["ray-0000000001-a.jsonl", 1]]}, [])
+    assert [p.rsplit("/", 1)[-1] for p in root.listing(folder)] == ["ray-0000000001-a.jsonl"]
+    assert parts.rows == 1 and parts.next_name().startswith("ray-0000000002-")
+    parts.close()
+    assert sorted(p.name for p in local.iterdir()) == ["00000.jsonl", "ray-0000000001-a.jsonl"]
+    assert (
+        local / "ray-0000000001-a.jsonl"
+    ).read_bytes() == b'{"part": "ray-0000000001-a.jsonl"}\n'
+
+
+def test_replicas_write_leaves_only_where_the_driver_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ray = pytest.importorskip("ray")
+    from stillroom.pipeline.ray.engine import replicas_reach
+
+    nodes = [
+        {"Alive": True, "NodeManagerAddress": "10.0.0.1"},
+        {"Alive": False, "NodeManagerAddress": "10.0.0.2"},
+    ]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert replicas_reach(None)  # one machine: its disk is every replica's
+    nodes[1]["Alive"] = True
+    assert not replicas_reach(None)  # two machines, the driver's disk: rows come back
+    assert replicas_reach("s3://bucket/runs")

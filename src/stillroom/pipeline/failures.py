@@ -103,11 +103,17 @@ class FailureWatch:
 
 def count_failed(outputs: list[list[Row]], key: str, tally: ErrorTally) -> int:
     """Rows of `outputs` whose metadata holds an error under `key`, their messages tallied."""
-    failed = 0
-    for rows in outputs:
-        for row in rows:
-            error = first_error(row.get(METADATA_COLUMN), key)
-            if error is not None:
-                failed += 1
-                tally.add(error)
-    return failed
+    errors = row_errors(outputs, key)
+    for error in errors:
+        tally.add(error)
+    return len(errors)
+
+
+def row_errors(outputs: list[list[Row]], key: str) -> list[str]:
+    """The error under `key` in the metadata of each failed row of `outputs`."""
+    return [
+        error
+        for rows in outputs
+        for row in rows
+        if (error := first_error(row.get(METADATA_COLUMN), key)) is not None
+    ]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from stillroom.errors import StorageError
 from stillroom.utils.jsonl import json_lines
@@ -269,7 +269,29 @@ class ParquetWriter:
         """Nothing is held open; buffered rows stay in the checkpoint until flushed."""
 
 
-LeafWriter = JsonlWriter | ParquetWriter
+class LeafWriter(Protocol):
+    """What the engine asks of a leaf's writer (`JsonlWriter`, `ParquetWriter`, or a
+    distributed engine's own, such as Ray's `ReplicaParts`)."""
+
+    format: str
+    directory: Path
+
+    @property
+    def rows(self) -> int: ...
+
+    def restore(self, state: dict[str, Any] | None, pending: list[Encoded]) -> None: ...
+
+    def write(self, batch: Batch) -> None: ...
+
+    def flush(self, force: bool = False) -> None: ...
+
+    def pending(self) -> list[Encoded]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    def files(self) -> list[Path]: ...
+
+    def close(self) -> None: ...
 
 
 def make_writer(fmt: StorageFormat, directory: Path) -> LeafWriter:

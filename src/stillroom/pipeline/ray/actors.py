@@ -6,7 +6,8 @@ normal step, `execute_global` for a global step, a generator's batches, and for 
 the row path (`uses_row_path`) `execute_rows`, which sends each row's request as soon as the
 LLM has room, across every batch the replica holds, and returns each batch's rows in input
 order. A task's replica keys, looks up and journals its requests itself (`journal.py`):
-nothing per request leaves the replica except the request to the LLM.
+nothing per request leaves the replica except the request to the LLM. So does the replica of
+a step with an embedding model (`EmbeddingGeneration`), for that model's requests.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from stillroom.errors import StillroomError
+from stillroom.pipeline.cached_embeddings import (
+    CachedEmbeddings,
+    step_embeddings,
+    swap_embeddings,
+)
 from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
 from stillroom.pipeline.execution import (
     finish_rows,
@@ -32,6 +38,7 @@ from stillroom.pipeline.ray.journal import (
     read_replies,
     replica_cache,
 )
+from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, write_part
 from stillroom.pipeline.ray.state import StateRoot
 from stillroom.pipeline.ray.transfer import unpack
 from stillroom.pipeline.requests import Ledger, RequestCache, RequestStats
@@ -43,7 +50,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class RequestState:
-    """What a task's replica needs to key and cache its requests as the run does."""
+    """What the replica of a task (or of a step with an embedding model) needs to key and
+    cache its requests as the run does."""
 
     url: str
     options: dict[str, Any]
@@ -81,14 +89,19 @@ async def execute_rows(
 class StepReplica:
     """One copy of a step on the cluster, with the resources its `resources` ask for."""
 
-    def __init__(self, packed_step: bytes, requests: RequestState | None) -> None:
+    def __init__(
+        self, packed_step: bytes, requests: RequestState | None, leaf: LeafTarget | None = None
+    ) -> None:
         self._packed: bytes | None = packed_step
         self._requests = requests
+        self._leaf = leaf
+        self._leaf_root = StateRoot(leaf.url, leaf.options) if leaf is not None else None
         self.step: Any = None
         self._exclusive = asyncio.Lock()
         self._slots: asyncio.Semaphore | None = None
         self._batches: Any = None
         self._cached: CachedLLM | None = None
+        self._embeddings: CachedEmbeddings | None = None
         self._cache: RequestCache | None = None
 
     async def start(self) -> str:
@@ -104,19 +117,32 @@ class StepReplica:
                 "{'py_modules': [...]}}, or define the step in the script you run."
             ) from None
         if isinstance(step, _Task) and self._requests is not None:
-            self._cache = await asyncio.to_thread(self._open_cache, step, self._requests)
+            self._cache = await asyncio.to_thread(self._open_cache, step, self._requests, None)
             self._cached = cached_llm(step.llm, self._cache)
             swap_llm(step, self._cached)
+        elif (model := step_embeddings(step)) is not None and self._requests is not None:
+            self._cache = await asyncio.to_thread(self._open_cache, step, self._requests, model)
+            self._embeddings = CachedEmbeddings(wrapped=model, replies=self._cache)
+            swap_embeddings(step, self._embeddings)
         await asyncio.to_thread(step.load)
         self.step, self._packed, self._requests = step, None, None
         return str(ray.get_runtime_context().get_node_id())
 
     @staticmethod
-    def _open_cache(task: _Task, state: RequestState) -> RequestCache:
+    def _open_cache(step: Any, state: RequestState, model: Any) -> RequestCache:
+        """`model`: the step's embedding model, None for a task (its LLM's requests)."""
         root = StateRoot(state.url, state.options)
-        replies = read_replies(root, task.name, state.sqlite_path)
+        replies = read_replies(root, step.name, state.sqlite_path)
         return replica_cache(
-            task, state.run, state.read, root, replies, state.ledgers, state.returned, state.counter
+            step,
+            state.run,
+            state.read,
+            root,
+            replies,
+            state.ledgers,
+            state.returned,
+            state.counter,
+            model,
         )
 
     def _stats(self) -> RequestStats | None:
@@ -128,11 +154,16 @@ class StepReplica:
         return self._cache.stats
 
     async def run(
-        self, function: Callable[..., Any], inputs: list[list[Row]], attempt: str | None = None
+        self,
+        function: Callable[..., Any],
+        inputs: list[list[Row]],
+        attempt: str | None = None,
+        part: str | None = None,
     ) -> Any:
         """`function(step, inputs)` on one unit; returns (its result, the unit's requests,
         the task's request counters). `attempt` names this try at the unit, for the step's
-        counter (see `StepCounter.abandon`)."""
+        counter (see `StepCounter.abandon`). With `part` (a leaf step's), the rows are
+        written as that part (`leaves.py`) and the result is its `LeafPart`."""
         ledger = Ledger(attempt=attempt)
         if function is execute_rows:
             if self._slots is None:
@@ -143,12 +174,21 @@ class StepReplica:
             async with self._exclusive:  # user code runs one unit at a time, as locally
                 self._bind(ledger)
                 result = await asyncio.to_thread(function, self.step, inputs)
+        if part is not None:
+            result = await asyncio.to_thread(self._write_part, part, result)
         return result, ledger.hashes, self._stats()
 
+    def _write_part(self, part: str, rows: list[Row]) -> LeafPart:
+        assert self._leaf is not None and self._leaf_root is not None
+        return write_part(self._leaf_root, self._leaf, part, rows, self.step.name)
+
     def _bind(self, ledger: Ledger) -> None:
-        """The task's LLM notes its requests in `ledger` (one unit at a time)."""
+        """The task's LLM, or the step's embedding model, notes its requests in `ledger`
+        (one unit at a time)."""
         if self._cached is not None:
             swap_llm(self.step, self._cached.for_unit(ledger))
+        if self._embeddings is not None:
+            swap_embeddings(self.step, self._embeddings.for_unit(ledger))
 
     async def start_batches(self, offset: int) -> None:
         """Start a generator step's batches from row `offset`."""

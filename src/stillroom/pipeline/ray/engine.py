@@ -5,7 +5,10 @@ checkpoints, writers, Ctrl-C and summary) with one difference: where step code r
 step gets `resources.replicas` `StepReplica` actors (`replicas.py`); the driver sends each
 unit of rows to the least busy replica as an object reference, keeps at most a few units in
 flight per replica (back-pressure), and records the results in source order, so the rows,
-the checkpoints and the Distiset are those the local engine would produce.
+the checkpoints and the Distiset are those the local engine would produce. A leaf step's
+replicas write its rows themselves (`leaves.py`): only the parts' names and counts come
+back. With load groups, a group's replicas start when the earlier groups have finished and
+are stopped when it has, before the next group's start.
 
 The run's state lives under a URL (`state.py`): the driver writes checkpoints and the
 request ledger there (`RayStore`), and each replica of a task keys, looks up and journals
@@ -24,11 +27,13 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from stillroom.errors import StillroomError
+from stillroom.pipeline.cached_embeddings import step_embeddings
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import RequestState, StepCounterActor, execute_rows
 from stillroom.pipeline.ray.journal import checked_sqlite
+from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, ReplicaParts, leaf_folder
 from stillroom.pipeline.ray.replicas import (
     RemoteBatches,
     ReplicaPool,
@@ -112,35 +117,35 @@ class RayEngine(Engine):
         """Per step, the units each Ray node ran (filled when the run ends; the runner puts
         it in the summary)."""
         self._ledgers: list[str] = []
+        for node in self.nodes.values() if replicas_reach(executor.storage) else ():
+            if node.writer is not None and node.kind in ("batches", "rows"):
+                folder = leaf_folder(store.root, run.signature, node.name)
+                node.writer = ReplicaParts(node.writer, store.root, folder)
         problems = [
             f"Step {node.name!r} is a {node.kind} step, which runs as one replica; it asks "
             f"for resources.replicas={node.step.resources.replicas}. Set it to 1."
             for node in self.nodes.values()
             if node.kind in ("generator", "global") and node.step.resources.replicas > 1
         ]
-        if len(self.stages) > 1:
-            problems.append(
-                "load_groups are not honoured on Ray yet (every replica starts when the run "
-                "does); run without them, or run this pipeline locally (Pipeline.run)."
-            )
         if problems:
             raise PipelineValidationError(executor.pipeline_name, problems)
 
     def install_llms(self) -> None:
-        """Each task's replicas keep its request cache; the driver keeps its counters and
-        the counts of finished units (`PoolRequests`)."""
+        """The replicas of each task (and of each step with an embedding model) keep its
+        request cache; the driver keeps its counters and the counts of finished units
+        (`PoolRequests`)."""
         self.ray_store.begin(self.run_id)
         self._ledgers = self.ray_store.committed_ledgers()
         for node in self.nodes.values():
-            if isinstance(node.step, _Task):
+            if (model := requesting_model(node)) is not None:
                 node.requests = PoolRequests(  # type: ignore[assignment]
-                    self.ray_store, node.name, node.step.llm.model_name, self.pools
+                    self.ray_store, node.name, model.model_name, self.pools
                 )
 
     def _request_state(self, node: Node) -> tuple[Callable[[], RequestState | None], Any]:
         """What each (new) replica of `node` is given to key and cache its requests, and
         the step's `StepCounter` actor when it has several replicas."""
-        if not isinstance(node.step, _Task):
+        if requesting_model(node) is None:
             return (lambda: None), None
         read = self.config.use_cache and node.step.use_cache
         counter = None
@@ -163,20 +168,37 @@ class RayEngine(Engine):
 
         return state, counter
 
-    async def _load(self) -> None:
+    async def run(self) -> None:
+        """Check that every step's replicas fit the cluster before any starts, then run."""
         check_resources(self.nodes.values())
         self._warn_of_local_state()
-        for node in self.nodes.values():
+        await super().run()
+
+    async def _load_steps(self, nodes: list[Node]) -> None:
+        """Start the replicas of `nodes` (every step, or one load group's)."""
+        for node in nodes:
             requests, counter = self._request_state(node)
             self.pools[node.name] = ReplicaPool(
-                node, _per_replica(node), requests, self.ray_store.root.url, counter
+                node,
+                _per_replica(node),
+                requests,
+                self.ray_store.root.url,
+                counter,
+                self._leaf_target(node),
             )
-        await asyncio.gather(*(pool.start() for pool in self.pools.values()))
+        await asyncio.gather(*(self.pools[node.name].start() for node in nodes))
+
+    def _leaf_target(self, node: Node) -> LeafTarget | None:
+        """Where `node`'s replicas write its rows, when it is a leaf they write."""
+        if not isinstance(node.writer, ReplicaParts):
+            return None
+        root = self.ray_store.root
+        return LeafTarget(root.url, root.options, node.writer.folder, node.writer.format)
 
     def _warn_of_local_state(self) -> None:
         """State on the driver's disk is only safe when every replica can write there."""
         nodes = len([node for node in ray.nodes() if node.get("Alive")])
-        tasks = any(isinstance(node.step, _Task) for node in self.nodes.values())
+        tasks = any(requesting_model(node) is not None for node in self.nodes.values())
         if self.executor.storage is None and nodes > 1 and tasks:
             logger.warning(
                 "The Ray cluster has %d nodes but the run keeps its state in %s, on the "
@@ -187,18 +209,21 @@ class RayEngine(Engine):
                 self.ray_store.root.url,
             )
 
-    async def _unload(self) -> None:
-        await asyncio.gather(*(pool.unload() for pool in self.pools.values()))
-        for name, pool in self.pools.items():
-            self.placements[name] = dict(pool.placements)
-            where = ", ".join(f"{node[:12]}: {n}" for node, n in sorted(pool.placements.items()))
-            logger.info("Ray step %r ran its units on node(s) %s.", name, where or "none")
+    async def _unload_steps(self, nodes: list[Node], pool: bool = False) -> None:
+        """Unload the replicas of `nodes` and stop them (a load group's stop before the next
+        group's start), noting where their units ran."""
+        pools = [self.pools[node.name] for node in nodes if node.name in self.pools]
+        await asyncio.gather(*(pool.unload() for pool in pools))
+        for replicas in pools:
+            replicas.kill()
+            self.placements[replicas.name] = dict(replicas.placements)
+            where = ", ".join(f"{n[:12]}: {c}" for n, c in sorted(replicas.placements.items()))
+            logger.info("Ray step %r ran its units on node(s) %s.", replicas.name, where or "none")
 
     def shutdown(self) -> None:
         """Stop the replicas (whatever happened to the run) and the driver's threads."""
         for pool in self.pools.values():
             pool.kill()
-        self.pools.clear()
         super().shutdown()
 
     def _batches_of(self, node: Node) -> RemoteBatches:
@@ -209,7 +234,26 @@ class RayEngine(Engine):
         return batches.next_batch(ledger)
 
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
-        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes)
+        part = node.writer.next_name() if isinstance(node.writer, ReplicaParts) else None
+        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes, part)
+
+    def _complete(self, node: Node, unit: Unit, outputs: list[Any]) -> None:
+        """A leaf's unit whose rows its replica wrote (a `LeafPart`): recorded as a unit
+        without rows, then the part, its rows and failed rows counted."""
+        if not (outputs and isinstance(outputs[0], LeafPart)):
+            super()._complete(node, unit, outputs)
+            return
+        part = outputs[0]
+        assert isinstance(node.writer, ReplicaParts)
+        node.writer.add(part)
+        super()._complete(node, unit, [[]])
+        node.stats.rows_out += part.rows
+        node.stats.failed_rows += len(part.errors)
+        tally = self.failures.tallies[node.name]
+        for error in part.errors:
+            tally.add(error)
+        if part.errors:
+            self._check_failed_fraction(node)
 
     async def _run_batches(self, node: Node) -> None:
         await self._run_remote(node, execute_unit)
@@ -221,6 +265,24 @@ class RayEngine(Engine):
         """Units to the replicas as they have room; outputs recorded in source order."""
         pool = self.pools[node.name]
         await self._run_in_order(node, function, lambda _: pool.has_room())
+
+
+def replicas_reach(storage: str | None) -> bool:
+    """Whether the driver can read what the replicas write under the run's state: it lives
+    at a storage URL the user gave for every node, or every node is on the driver's machine
+    (else a leaf's rows come back to the driver, which writes them, as it always could)."""
+    if storage is not None:
+        return True
+    hosts = {node.get("NodeManagerAddress") for node in ray.nodes() if node.get("Alive")}
+    return len(hosts) == 1
+
+
+def requesting_model(node: Node) -> Any:
+    """The model whose requests `node`'s replicas cache: a task's LLM, another step's
+    embedding model, or None."""
+    if isinstance(node.step, _Task):
+        return node.step.llm
+    return step_embeddings(node.step)
 
 
 def driver_affinity() -> Any:

@@ -273,9 +273,11 @@ def replica_cache(
     ledgers: list[str],
     returned: list[bytes],
     counter: Any,
+    model: Any = None,
 ) -> RequestCache:
     """The replica's request cache: counts from the committed ledgers and the units the
-    driver got back since (or from `counter`, shared by the step's replicas)."""
+    driver got back since (or from `counter`, shared by the step's replicas). With `model`
+    (a step's embedding model), the requests are that model's, not a task's LLM's."""
     counts: dict[bytes, int] = {}
     if counter is None:
         counts = read_counts(root, ledgers, task.name)
@@ -283,7 +285,7 @@ def replica_cache(
             counts[content] = counts.get(content, 0) + 1
     journal = ReplicaJournal(root, task.name, replies, counts)
     cls = RequestCache if counter is None else CountedRequests
-    cache = cls(journal, run, task, read)
+    cache = cls(journal, run, task, read, model=model)
     if counter is not None:
         cache.counter = counter  # type: ignore[attr-defined]
     return cache

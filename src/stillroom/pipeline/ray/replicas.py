@@ -29,6 +29,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from stillroom.errors import StillroomError
 from stillroom.pipeline.ray.actors import RequestState, StepReplicaActor
+from stillroom.pipeline.ray.leaves import LeafTarget
 from stillroom.pipeline.ray.transfer import pack
 from stillroom.pipeline.requests import Ledger, RequestStats
 from stillroom.steps.tasks.base import describe_error
@@ -109,8 +110,11 @@ class ReplicaPool:
         requests: Callable[[], RequestState | None],
         state_url: str,
         counter: Any = None,
+        leaf: LeafTarget | None = None,
     ) -> None:
         self.name = node.name
+        self.leaf = leaf
+        """Where the replicas of a leaf step write its rows (`leaves.py`), if they do."""
         try:
             packed = pack(node.step)
         except Exception as exc:
@@ -140,7 +144,7 @@ class ReplicaPool:
 
     def _new_actor(self, placement: dict[str, Any]) -> Any:
         return StepReplicaActor.options(**self._options, **placement).remote(
-            self._packed, self._requests()
+            self._packed, self._requests(), self.leaf
         )
 
     async def start(self) -> None:
@@ -202,10 +206,15 @@ class ReplicaPool:
         self.placements[node] = self.placements.get(node, 0) + 1
 
     async def run(
-        self, function: Callable[..., Any], inputs: list[list[Row]], hashes: list[bytes]
+        self,
+        function: Callable[..., Any],
+        inputs: list[list[Row]],
+        hashes: list[bytes],
+        part: str | None = None,
     ) -> Any:
         """`function(step, inputs)` on the least busy replica; the requests it made are
-        added to `hashes`.
+        added to `hashes`. `part`: the name a leaf's replica writes the rows as (a retry
+        writes the same part again).
 
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
@@ -218,7 +227,7 @@ class ReplicaPool:
             attempt = uuid.uuid4().hex
             self.busy[index] += 1
             try:
-                result, made, stats = await actor.run.remote(function, data, attempt)
+                result, made, stats = await actor.run.remote(function, data, attempt, part)
             except RayActorError as exc:
                 if self.counter is not None:
                     await self.counter.abandon.remote(attempt)
@@ -309,10 +318,12 @@ class ReplicaPool:
             )
 
     def kill(self) -> None:
+        """Stop the replicas and the counter (once: their counters and placements stay)."""
         for actor in self.actors:
             ray.kill(actor)
         if self.counter is not None:
             ray.kill(self.counter)
+        self.actors, self.counter = [], None
 
 
 class RemoteBatches:
