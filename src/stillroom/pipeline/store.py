@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import DamagedCacheError, StorageError
+from stillroom.utils import fast_json
 from stillroom.utils.jsonl import json_lines
 
 try:
@@ -61,7 +62,7 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""How `json_lines(..., compact=True)` writes a reply, made once: it runs for every reply."""
+"""How `json_lines(..., compact=True)` writes a reply where orjson does not (`fast_json`)."""
 _JOURNAL_GLOB = "journal-*.log"
 _INSERT = "INSERT OR IGNORE INTO requests VALUES (?, ?)"
 _ADD_REQUESTS = "UPDATE meta SET value = value + ? WHERE name = 'requests'"
@@ -224,7 +225,7 @@ class SQLiteStore:
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
         try:
-            line = _COMPACT.encode(value).encode("utf-8") + b"\n"
+            line = fast_json.encode(value, _COMPACT) + b"\n"
         except UnicodeEncodeError:  # a lone surrogate: written with escapes
             line = json_lines([value], compact=True)
         except (TypeError, ValueError):
