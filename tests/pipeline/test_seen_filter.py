@@ -64,3 +64,36 @@ def test_keys_count_identical_requests_across_units(tmp_path: Path) -> None:
     resumed = RequestCache(store, "run", task, read=True)  # a new session of the same run
     assert resumed.key(request, Ledger()) == unfinished
     store.close()
+
+
+def test_counts_are_summed_until_the_commit_and_read_before_it(tmp_path: Path) -> None:
+    """`add_seen` counts in memory; lookups see those counts at once, the commit writes one
+    row per content with the sum, and a close without a commit keeps none of them."""
+    store = SQLiteStore(tmp_path)
+    store.add_seen("run", "gen", [digest(1), digest(2)])
+    store.add_seen("run", "gen", [digest(1)])
+    store.add_seen("other", "gen", [digest(1)])
+    assert store.seen_count("run", "gen", digest(1)) == 2
+    assert store.seen_count("run", "other step", digest(1)) == 0
+    held: list[bytes] = []
+    store.each_seen("run", "gen", held.append)
+    assert sorted(held) == sorted([digest(1), digest(2)])
+    store.commit()
+    rows = store._conn.execute("SELECT run, hash, n FROM seen ORDER BY run, n").fetchall()
+    assert rows == [("other", digest(1), 1), ("run", digest(2), 1), ("run", digest(1), 2)]
+    store.add_seen("run", "gen", [digest(1)])
+    assert store.seen_count("run", "gen", digest(1)) == 3  # committed 2 + 1 not yet
+    store.clear_run("signature", run="other")  # a run started over forgets its counts
+    store.add_seen("run", "gen", [digest(3)])
+    store.close()  # not committed: the counts since the last commit are dropped
+    reopened = SQLiteStore(tmp_path)
+    assert reopened.seen_count("run", "gen", digest(1)) == 2
+    assert reopened.seen_count("run", "gen", digest(3)) == 0
+    assert reopened.seen_count("other", "gen", digest(1)) == 1  # cleared, but not committed
+    reopened.clear_run("signature", run="other")
+    reopened.add_seen("other", "gen", [digest(4)])
+    reopened.clear_run("signature", run="other")
+    assert reopened.seen_count("other", "gen", digest(4)) == 0
+    reopened.commit()
+    assert reopened.seen_count("other", "gen", digest(1)) == 0
+    reopened.close()

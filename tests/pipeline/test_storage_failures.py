@@ -137,8 +137,10 @@ def test_store_refuses_every_write_after_one_failed(tmp_path: Path) -> None:
     store = store_module.SQLiteStore(tmp_path)
     store._conn.close()  # any SQLite call now fails
     with pytest.raises(StorageError) as first:
-        store.add_seen("run", "step", [b"x"])
+        store.clear_run("signature", run="run")
     with pytest.raises(StorageError) as again:
         store.commit()
-    assert again.value is first.value is store.failure
+    with pytest.raises(StorageError) as counting:  # counts only in memory, refused all the same
+        store.add_seen("run", "step", [b"x"])
+    assert counting.value is again.value is first.value is store.failure
     store.close()  # closing after a failure does not raise a second error

@@ -5,7 +5,8 @@ One database per pipeline name (`cache.sqlite`, WAL mode) holds:
 - `requests`: finished LLM replies by request key (see `requests.py`), shared by every run of
   the pipeline, so a rerun or a resume never pays twice for a request;
 - `seen`: per run and step, how often each request content occurred (duplicate prompts get
-  distinct replies);
+  distinct replies); the counts a checkpoint makes permanent are summed in memory as units
+  finish and written by its commit, one row per content, not one upsert per unit;
 - `runs` and `batches`: the last checkpoint of each run (scalar state, and the batches that
   were in flight), keyed by the pipeline signature.
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import DamagedCacheError, StorageError
+from stillroom.utils import fast_json
 from stillroom.utils.jsonl import json_lines
 
 try:
@@ -60,7 +62,7 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""How `json_lines(..., compact=True)` writes a reply, made once: it runs for every reply."""
+"""How `json_lines(..., compact=True)` writes a reply where orjson does not (`fast_json`)."""
 _JOURNAL_GLOB = "journal-*.log"
 _INSERT = "INSERT OR IGNORE INTO requests VALUES (?, ?)"
 _ADD_REQUESTS = "UPDATE meta SET value = value + ? WHERE name = 'requests'"
@@ -98,6 +100,9 @@ class SQLiteStore:
         self._unsaved: dict[bytes, str] = {}
         """Replies journaled since the last commit, inserted into the database by `commit`
         (one `executemany` a checkpoint, not one INSERT a reply)."""
+        self._uncounted: dict[tuple[str, str], dict[bytes, int]] = {}
+        """Duplicate counts added since the last commit, per (run, step), written by `commit`;
+        `seen_count` and `each_seen` read them with the table's."""
         with self._guarded("the request cache", self.path):
             directory.mkdir(parents=True, exist_ok=True)
             self._conn = self._open_checked(strict)
@@ -220,7 +225,7 @@ class SQLiteStore:
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
         try:
-            line = _COMPACT.encode(value).encode("utf-8") + b"\n"
+            line = fast_json.encode(value, _COMPACT) + b"\n"
         except UnicodeEncodeError:  # a lone surrogate: written with escapes
             line = json_lines([value], compact=True)
         except (TypeError, ValueError):
@@ -280,11 +285,14 @@ class SQLiteStore:
             row = self._conn.execute(
                 "SELECT n FROM seen WHERE run = ? AND step = ? AND hash = ?", (run, step, digest)
             ).fetchone()
-        return row[0] if row else 0
+            uncounted = self._uncounted.get((run, step))
+            added = uncounted.get(digest, 0) if uncounted else 0
+        return (row[0] if row else 0) + added
 
     def each_seen(self, run: str, step: str, add: Callable[[bytes], None]) -> None:
         """Call `add` with every request content counted for `run` and `step` (committed or
-        not), reading them in chunks rather than all at once."""
+        not; one counted on both sides of the last commit comes twice), reading them in
+        chunks rather than all at once."""
         with self._guarded("the request cache", self.path):
             cursor = self._conn.execute(
                 "SELECT hash FROM seen WHERE run = ? AND step = ?", (run, step)
@@ -292,14 +300,32 @@ class SQLiteStore:
             while chunk := cursor.fetchmany(4096):
                 for (digest,) in chunk:
                     add(digest)
+            for digest in self._uncounted.get((run, step), ()):
+                add(digest)
 
     def add_seen(self, run: str, step: str, digests: Iterable[bytes]) -> None:
+        """Count one more occurrence of each content, written to `seen` by the next commit."""
         with self._guarded("the request cache", self.path):
-            self._conn.executemany(
-                "INSERT INTO seen VALUES (?, ?, ?, 1) "
-                "ON CONFLICT (run, step, hash) DO UPDATE SET n = n + 1",
-                ((run, step, d) for d in digests),
-            )
+            counts = self._uncounted.get((run, step))
+            if counts is None:
+                counts = self._uncounted[(run, step)] = {}
+            for digest in digests:
+                counts[digest] = counts.get(digest, 0) + 1
+
+    def _write_seen(self) -> None:
+        """Add the counts summed since the last commit to the `seen` table."""
+        if not self._uncounted:
+            return
+        self._conn.executemany(
+            "INSERT INTO seen VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (run, step, hash) DO UPDATE SET n = n + excluded.n",
+            (
+                (run, step, digest, n)
+                for (run, step), counts in self._uncounted.items()
+                for digest, n in counts.items()
+            ),
+        )
+        self._uncounted = {}
 
     # --- checkpoints ------------------------------------------------------------------------
 
@@ -346,11 +372,14 @@ class SQLiteStore:
             self._conn.execute("DELETE FROM batches WHERE signature = ?", (signature,))
             if run is not None:
                 self._conn.execute("DELETE FROM seen WHERE run = ?", (run,))
+                for counted in [counted for counted in self._uncounted if counted[0] == run]:
+                    del self._uncounted[counted]
 
     def commit(self) -> None:
         """Make everything written so far durable, then empty the journal it supersedes."""
         with self._guarded("the request cache", self.path):
             self._insert_unsaved()
+            self._write_seen()
             self._conn.execute("UPDATE meta SET value = value + 1 WHERE name = 'commits'")
             self._conn.commit()
             self._write_state()
@@ -379,6 +408,7 @@ class SQLiteStore:
         Runs after a failed write too; an error closing is raised only when no earlier
         failure already explains it."""
         with self.lock:
+            self._uncounted = {}
             try:
                 self._conn.rollback()
                 self._conn.close()

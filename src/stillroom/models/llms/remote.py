@@ -47,13 +47,14 @@ from stillroom.models.llms.settings import RequestSettingsMixin
 from stillroom.models.llms.structured import GenerationCollector, Sample, StructuredOutputMixin
 from stillroom.models.llms.transport import SESSIONS, HttpTransportName, LoopSessions
 from stillroom.typing import GenerateOutput
+from stillroom.utils import fast_json
 
 logger = logging.getLogger("stillroom.llms")
 
 _T = TypeVar("_T")
 
 _BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""Made once: `json.dumps` with these options builds an encoder for every request body."""
+"""Made once: a request body where orjson does not write it (`fast_json`)."""
 
 HTTP_TRANSPORT_ENV = "STILLROOM_HTTP_TRANSPORT"
 """Environment variable giving the default `http_transport`."""
@@ -214,7 +215,7 @@ class RemoteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMi
     def _json_body(self, payload: dict[str, Any]) -> bytes:
         """`payload` as a JSON request body (a value JSON cannot hold is a clear error)."""
         try:
-            return _BODY_ENCODER.encode(payload).encode()
+            return fast_json.encode(payload, _BODY_ENCODER)
         except (TypeError, ValueError) as exc:
             raise StillroomError(
                 f"{self._label()}: the request cannot be sent as JSON ({exc}); check the "
