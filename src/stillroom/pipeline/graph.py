@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -113,11 +113,21 @@ class DAG:
         return order
 
     def reachable_from(self, names: list[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(names)
-        while stack:
-            name = stack.pop()
-            if name not in seen:
-                seen.add(name)
-                stack.extend(self._successors[name])
-        return seen
+        """`names` and every step downstream of them."""
+        return _closure(names, self._successors)
+
+    def reaching(self, names: Iterable[str]) -> set[str]:
+        """`names` and every step upstream of them."""
+        return _closure(names, self._predecessors)
+
+
+def _closure(names: Iterable[str], neighbours: dict[str, list[str]]) -> set[str]:
+    """The steps reached from `names` by following `neighbours`, `names` included."""
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name not in seen:
+            seen.add(name)
+            stack.extend(neighbours[name])
+    return seen

@@ -13,7 +13,6 @@ that cannot load stops the run before any request is paid for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomUserError
@@ -84,7 +83,7 @@ def load_group_problems(dag: DAG, groups: list[list[Any]]) -> list[str]:
     for index, group in enumerate(groups):
         members = set(group)
         below = dag.reachable_from(list(members)) - members
-        above = _ancestors(dag, members) - members
+        above = dag.reaching(members) - members
         between = sorted(below & above)
         if between:
             problems.append(
@@ -93,17 +92,6 @@ def load_group_problems(dag: DAG, groups: list[list[Any]]) -> list[str]:
                 "split it."
             )
     return problems
-
-
-def _ancestors(dag: DAG, names: Iterable[str]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(names)
-    while stack:
-        name = stack.pop()
-        if name not in seen:
-            seen.add(name)
-            stack.extend(dag.predecessors(name))
-    return seen
 
 
 def load_stages(dag: DAG, groups: list[list[str]] | None) -> list[list[str]]:

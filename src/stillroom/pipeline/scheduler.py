@@ -39,12 +39,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomUserError
-from stillroom.pipeline.cached_embeddings import (
-    CachedEmbeddings,
-    step_embeddings,
-    swap_embeddings,
-)
-from stillroom.pipeline.cached_llm import cached_llm, swap_llm
 from stillroom.pipeline.checkpoint import Checkpointer
 from stillroom.pipeline.engine_state import EngineState
 from stillroom.pipeline.errors import TooManyFailuresError
@@ -58,13 +52,12 @@ from stillroom.pipeline.load_stages import load_stages
 from stillroom.pipeline.loading import StepLoading
 from stillroom.pipeline.nodes import DONE, READY, WAIT, Batch, Node, RoutedAway, Unit
 from stillroom.pipeline.progress import ProgressReporter, choose_mode, estimate_rows
-from stillroom.pipeline.requests import Ledger, RequestCache
+from stillroom.pipeline.request_wiring import RequestWiring
+from stillroom.pipeline.requests import Ledger
 from stillroom.pipeline.routing_batch_function import route
 from stillroom.pipeline.row_path import run_rows
 from stillroom.pipeline.run_control import RunControl, Signal
-from stillroom.pipeline.store import SQLiteStore
 from stillroom.pipeline.workers import DaemonThreads, run_in_worker
-from stillroom.steps.tasks.base import _Task
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -77,7 +70,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stillroom.pipeline")
 
 
-class Engine(RunControl, EngineState, StepLoading):
+class Engine(RunControl, EngineState, StepLoading, RequestWiring):
     """Runs a validated pipeline graph once (a fresh run or a resume) on the current loop.
 
     Stopping is `RunControl`'s (`run_control.py`), checkpoints `EngineState`'s
@@ -139,43 +132,6 @@ class Engine(RunControl, EngineState, StepLoading):
         self._loaded: set[str] = set()
 
     # --- setup --------------------------------------------------------------------------------
-
-    def install_llms(self) -> None:
-        """Put each task's LLM, and each other step's embedding model, behind the run's
-        request cache (`remove_llms` puts their own back): every request they make is then
-        cached, counted and resumable."""
-        assert isinstance(self.store, SQLiteStore)  # the local executor's store
-        for node in self.nodes.values():
-            read = self.config.use_cache and node.step.use_cache
-            if isinstance(node.step, _Task):
-                node.requests = cache = RequestCache(self.store, self.run_id, node.step, read)
-                node.own_llm = node.step.llm
-                node.cached = cached_llm(node.own_llm, cache)
-                swap_llm(node.step, node.cached)
-            elif (model := step_embeddings(node.step)) is not None and not node.cpu_bound:
-                node.requests = cache = RequestCache(
-                    self.store, self.run_id, node.step, read, model=model
-                )
-                node.own_embeddings = model
-                node.cached_embeddings = CachedEmbeddings(wrapped=model, replies=cache)
-                swap_embeddings(node.step, node.cached_embeddings)
-
-    def remove_llms(self) -> None:
-        for node in self.nodes.values():
-            if node.own_llm is not None:
-                swap_llm(node.step, node.own_llm)  # type: ignore[arg-type]
-            if node.own_embeddings is not None:
-                swap_embeddings(node.step, node.own_embeddings)
-
-    @staticmethod
-    def _bind(node: Node, ledger: Ledger) -> None:
-        """The step's LLM or embedding model notes its requests in `ledger` (the steps that
-        are not on the row path run one unit at a time, so the step holds one unit's view
-        at a time)."""
-        if node.cached is not None:
-            swap_llm(node.step, node.cached.for_unit(ledger))  # type: ignore[arg-type]
-        if node.cached_embeddings is not None:
-            swap_embeddings(node.step, node.cached_embeddings.for_unit(ledger))
 
     # --- running ------------------------------------------------------------------------------
 
