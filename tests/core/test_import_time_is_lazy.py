@@ -93,21 +93,24 @@ def test_unload_closes_the_sdk_client_and_forgets_it():
 
 def test_the_step_and_task_catalogues_are_imported_on_first_use() -> None:
     """`from stillroom.steps.tasks import TextGeneration` loads that task's module, not the
-    twenty others (nor the dataset loaders); each listed name still resolves when asked."""
+    twenty others (nor the dataset loaders, nor the image generation backends); each listed
+    name still resolves when asked."""
     script = (
         f"import sys\n{COMMON_IMPORTS}\n"
         "print('stillroom.steps.tasks.ultrafeedback' in sys.modules, "
-        "'stillroom.steps.generators.huggingface' in sys.modules)"
+        "'stillroom.steps.generators.huggingface' in sys.modules, "
+        "'stillroom.models.image_generation.openai' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
-    assert done.stdout.split() == ["False", "False"]
+    assert done.stdout.split() == ["False", "False", "False"]
+    import stillroom.models.image_generation
     import stillroom.steps
     import stillroom.steps.tasks
 
-    for package in (stillroom.steps, stillroom.steps.tasks):
+    for package in (stillroom.steps, stillroom.steps.tasks, stillroom.models.image_generation):
         for name in package.__all__:
             assert getattr(package, name) is not None
         with pytest.raises(AttributeError, match="no attribute 'Nope'"):
