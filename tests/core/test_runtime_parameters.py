@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import pytest
@@ -42,22 +43,34 @@ def test_set_nested_parameters() -> None:
     assert task.resources.replicas == 2
 
 
-def test_unknown_parameter_lists_the_valid_ones() -> None:
-    task = TextGeneration(name="gen", llm=AsyncMockLLM())
-    with pytest.raises(UnknownRuntimeParameterError) as info:
-        task.set_runtime_parameters({"num_generation": 2})
-    message = str(info.value)
-    assert "has no runtime parameter 'num_generation'" in message
-    assert "Did you mean 'num_generations'?" in message
-    assert "input_batch_size" in message and "llm" in message
+def test_an_unknown_name_is_ignored_with_a_warning_naming_the_valid_ones(caplog) -> None:
+    task = TextGeneration(name="gen", llm=AsyncMockLLM(model="m"))
+    with caplog.at_level(logging.WARNING, logger="stillroom.runtime_parameters"):
+        task.set_runtime_parameters(
+            {"num_generation": 2, "input_batch_size": 7, "llm": {"temprature": 1}}
+        )
+    assert task.input_batch_size == 7  # the names after the unknown one are still set
+    assert not hasattr(task, "num_generation") and task.num_generations == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "stillroom.runtime_parameters"]
+    assert len(said) == 2, said
+    assert "TextGeneration" in said[0] and "has no runtime parameter 'num_generation'" in said[0]
+    assert "Did you mean 'num_generations'?" in said[0] and "It is ignored." in said[0]
+    assert "input_batch_size" in said[0] and "llm" in said[0]  # the valid list
+    assert said[1].startswith("LLM AsyncMockLLM('m') has no runtime parameter 'temprature'")
 
 
-def test_unknown_nested_parameter_names_the_llm() -> None:
+def test_unknown_names_are_listed_at_every_depth() -> None:
     task = TextGeneration(llm=AsyncMockLLM(model="m"))
-    with pytest.raises(
-        UnknownRuntimeParameterError, match=r"LLM AsyncMockLLM\('m'\) has no runtime"
-    ):
-        task.set_runtime_parameters({"llm": {"temprature": 1}})
+    found = task.unknown_runtime_parameters(
+        {"input_batch_size": 2, "llm": {"temprature": 1}, "resources": {"replica": 2}, "x": 0}
+    )
+    assert len(found) == 3
+    assert found[0].startswith("LLM AsyncMockLLM('m') has no runtime parameter 'temprature'")
+    assert "Did you mean 'replicas'" in found[1] and "'x'" in found[2]
+    assert task.unknown_runtime_parameters({"num_generations": 2, "llm": {}}) == []
+    outer = _Outer(inner=_Inner(), items=[_Inner(), _Inner()])
+    (item,) = outer.unknown_runtime_parameters({"items": {"1": {"requried": "b"}}})
+    assert "_Inner has no runtime parameter 'requried'" in item and "'required'" in item
 
 
 def test_values_are_validated() -> None:

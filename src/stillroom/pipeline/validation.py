@@ -169,6 +169,11 @@ def apply_parameters(dag: DAG, parameters: Mapping[str, Any] | None) -> list[str
                 f"{values!r}."
             )
             continue
+        # set_runtime_parameters only warns about an unknown name: here it stops the run
+        unknown = step.unknown_runtime_parameters(values)
+        if unknown:
+            problems += [_naming_step(step, message) for message in unknown]
+            continue
         try:
             step.set_runtime_parameters(values)
         except ValidationError as exc:
@@ -177,10 +182,14 @@ def apply_parameters(dag: DAG, parameters: Mapping[str, Any] | None) -> list[str
             )
             problems.append(f"{_label(step)}: invalid runtime parameter value ({details}).")
         except StillroomError as exc:
-            message = str(exc)  # a nested object's error (the LLM, resources) names only it
-            label = _label(step)
-            problems.append(message if message.startswith(label) else f"{label}: {message}")
+            problems.append(_naming_step(step, str(exc)))
     return problems
+
+
+def _naming_step(step: _Step, message: str) -> str:
+    """`message` led by the step's label: a nested object's (the LLM, resources) names only it."""
+    label = _label(step)
+    return message if message.startswith(label) else f"{label}: {message}"
 
 
 def missing_parameters(dag: DAG) -> list[str]:
