@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError
 
 from stillroom.errors import UnknownRuntimeParameterError
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
-from stillroom.models import AsyncMockLLM
+from stillroom.models import AsyncMockLLM, MistralLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
@@ -23,7 +23,7 @@ def test_task_lists_its_own_and_its_llm_parameters() -> None:
     names = task.runtime_parameters_names
     assert names["input_batch_size"] is True
     assert names["num_generations"] is True
-    assert names["llm"]["max_concurrent_requests"] is True
+    assert "max_concurrent_requests" not in names["llm"]  # a field, not a runtime parameter
     assert names["llm"]["generation_kwargs"] == {}  # the mock accepts any setting
     assert names["resources"]["replicas"] is True
 
@@ -33,13 +33,12 @@ def test_set_nested_parameters() -> None:
     task.set_runtime_parameters(
         {
             "num_generations": 3,
-            "llm": {"generation_kwargs": {"temperature": 0.5}, "max_concurrent_requests": 8},
+            "llm": {"generation_kwargs": {"temperature": 0.5}},
             "resources": {"replicas": 2},
         }
     )
     assert task.num_generations == 3
     assert task.llm.generation_kwargs == {"temperature": 0.5}
-    assert task.llm.max_concurrent_requests == 8
     assert task.resources.replicas == 2
 
 
@@ -71,6 +70,21 @@ def test_unknown_names_are_listed_at_every_depth() -> None:
     outer = _Outer(inner=_Inner(), items=[_Inner(), _Inner()])
     (item,) = outer.unknown_runtime_parameters({"items": {"1": {"requried": "b"}}})
     assert "_Inner has no runtime parameter 'requried'" in item and "'required'" in item
+
+
+def test_max_concurrent_requests_is_a_field_set_when_the_llm_is_built(tmp_path) -> None:
+    llm = AsyncMockLLM(max_concurrent_requests=5)
+    assert AsyncMockLLM().max_concurrent_requests == 64
+    assert llm.dump()["max_concurrent_requests"] == 5
+    assert "max_concurrent_requests" not in AsyncMockLLM().dump()  # default: distilabel's dump
+    loaded = AsyncMockLLM.from_yaml(llm.save(tmp_path / "llm.yaml"))
+    assert loaded.max_concurrent_requests == 5
+    with pytest.raises(ValidationError, match="max_concurrent_requests"):
+        AsyncMockLLM(max_concurrent_requests=0)
+    assert "max_concurrent_requests" not in {i["name"] for i in llm.get_runtime_parameters_info()}
+    assert llm.unknown_runtime_parameters({"max_concurrent_requests": 2})  # refused in a run
+    # distilabel's MistralLLM declares it as a runtime parameter; so does stillroom's
+    assert MistralLLM(model="m", api_key="k").runtime_parameters_names["max_concurrent_requests"]
 
 
 def test_values_are_validated() -> None:
