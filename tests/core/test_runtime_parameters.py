@@ -6,7 +6,7 @@ import logging
 from typing import Optional
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field, PositiveInt, SecretStr, ValidationError
 
 from stillroom.errors import UnknownRuntimeParameterError
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
@@ -176,3 +176,20 @@ def test_a_required_parameter_inside_a_list_is_checked_before_the_run() -> None:
     with pytest.raises(PipelineValidationError, match=r"'helpers\.1\.required'"):
         pipeline.validate()
     pipeline.validate({"uses": {"helpers": {"1": {"required": "now set"}}}})
+
+
+class _Keyed(RuntimeParametersMixin):
+    """A plain model (no `validate_assignment`) with a secret and a number."""
+
+    key: RuntimeParameter[SecretStr] = Field(default=None, description="A secret.")
+    tries: RuntimeParameter[PositiveInt] = 1
+
+
+def test_values_set_at_run_time_are_validated_even_on_a_plain_model() -> None:
+    keyed = _Keyed()
+    keyed.set_runtime_parameters({"key": "sk-secret-123", "tries": "3"})
+    assert isinstance(keyed.key, SecretStr) and keyed.key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(keyed) and keyed.tries == 3
+    with pytest.raises(ValidationError, match="tries"):
+        keyed.set_runtime_parameters({"tries": 0})
+    assert keyed.tries == 3

@@ -198,3 +198,23 @@ def test_unknown_parameter_names_stop_the_run_before_any_step_loads() -> None:
     assert not after.loaded and llm.calls == [] and task.num_generations == 1
     pipeline.run(parameters={"gen": {"num_generations": 2}}, progress=False)
     assert after.loaded and len(llm.calls) == 1
+
+
+def test_a_step_configuration_load_would_refuse_stops_the_run_before_any_request() -> None:
+    """With load stages the second task would load after the first had sent its requests:
+    its `configuration_problems` are reported before anything loads."""
+    first, second = AsyncMockLLM(), AsyncMockLLM()
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x", "topic": "t"}])
+        gen = TextGeneration(name="gen", llm=first)
+        later = TextGeneration(
+            name="later", llm=second, template="About {{ topic }}", columns=["topic", "instruction"]
+        )
+        after = Loads(name="after")
+        load >> gen >> later >> after
+    with pytest.raises(PipelineValidationError) as info:
+        pipeline.run(progress=False, use_cache=False, load_groups=[["gen"], ["later"]])
+    (problem,) = info.value.problems
+    assert problem.startswith("Step 'later' (TextGeneration): columns ['instruction'] are not")
+    assert first.calls == [] == second.calls and not after.loaded
+    assert not gen.is_loaded and not first.is_loaded

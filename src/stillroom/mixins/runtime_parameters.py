@@ -189,7 +189,10 @@ class RuntimeParametersMixin(BaseModel):
                         )
                     nested[str(key)].set_runtime_parameters(item_values)
             else:
-                setattr(self, name, self._check_runtime_value(name, value))
+                # validated against the field's type even where assignment is not (a plain
+                # model): a secret given as text becomes a SecretStr, never kept in the clear
+                value = self._check_runtime_value(name, value)
+                self.__pydantic_validator__.validate_assignment(self, name, value)
 
     def _check_runtime_value(self, name: str, value: Any) -> Any:
         """Hook for subclasses to validate one value before it is assigned."""

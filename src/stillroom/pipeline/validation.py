@@ -1,4 +1,5 @@
-"""Checks run before any step does: graph shape, column flow and runtime parameters.
+"""Checks run before any step does: graph shape, column flow, runtime parameters and each
+step's own `configuration_problems`.
 
 Every problem found is collected, so one run of the checks tells the user everything to fix.
 Nothing here loads a step or calls an LLM.
@@ -224,6 +225,17 @@ def _unset_required(obj: RuntimeParametersMixin, prefix: tuple[str, ...]) -> lis
     return missing
 
 
+def configuration_problems(dag: DAG) -> list[str]:
+    """What each step's `configuration_problems` finds: the problems its `load()` would
+    refuse, reported here before any step loads (with load stages, a later stage loads only
+    after the earlier ones have sent their requests)."""
+    return [
+        _naming_step(step, problem)
+        for step in dag.steps.values()
+        for problem in step.configuration_problems()
+    ]
+
+
 def validate(dag: DAG, pipeline_name: str, parameter_problems: Sequence[str] = ()) -> None:
     """Raise `PipelineValidationError` listing every problem, or return when it can run."""
     from stillroom.pipeline.errors import PipelineValidationError
@@ -234,5 +246,6 @@ def validate(dag: DAG, pipeline_name: str, parameter_problems: Sequence[str] = (
     if not shape:
         problems.extend(column_problems(dag))
     problems.extend(missing_parameters(dag))
+    problems.extend(configuration_problems(dag))
     if problems:
         raise PipelineValidationError(pipeline_name, problems)
