@@ -208,7 +208,8 @@ class GenerationCollector:
         missing = self.wanted - len(self.accepted)
         extras = [sample for sample, _ in self.extras]
         output: GenerateOutput = {
-            "generations": [s.text for s in self.accepted] + [None] * missing
+            "generations": [s.text for s in self.accepted]
+            + [None] * missing
             + [s.text for s in extras],
             "statistics": {},
         }
@@ -223,7 +224,9 @@ class GenerationCollector:
             output["errors"] = [None] * len(self.accepted) + [reason] * missing + extra_errors
         if any(s.logprobs is not None for s in self.accepted + extras):
             output["logprobs"] = (
-                [s.logprobs for s in self.accepted] + [None] * missing + [s.logprobs for s in extras]
+                [s.logprobs for s in self.accepted]
+                + [None] * missing
+                + [s.logprobs for s in extras]
             )
         return output
 
