@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomUserError
 from stillroom.models import MockLLM
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
@@ -43,9 +43,20 @@ def test_row_system_prompt_wins() -> None:
     assert task.llm.calls[0].messages[0] == {"role": "system", "content": "from row"}
 
 
-def test_columns_missing_from_the_template_are_rejected_at_construction() -> None:
-    with pytest.raises(StillroomError, match=r"columns \['lang'\] are not used by the template"):
-        TextGeneration(llm=MockLLM(), template="{{ text }}", columns=["text", "lang"])
+def test_columns_missing_from_the_template_are_refused_by_load() -> None:
+    llm = MockLLM(responses="reply")
+    task = TextGeneration(name="t", llm=llm, template="{{ text }}", columns=["text", "lang"])
+    assert task.configuration_problems() == [
+        "Step 't' (TextGeneration): columns ['lang'] are not used by the template "
+        "'{{ text }}'. Reference each column as {{ column }} in the template, or drop it "
+        "from `columns`."
+    ]
+    with pytest.raises(StillroomUserError, match=r"columns \['lang'\] are not used"):
+        task.load()
+    assert not task.is_loaded and not llm.is_loaded  # nothing was built
+    fixed = TextGeneration(llm=llm, template="{{ text }} in {{ lang }}", columns=["text", "lang"])
+    assert fixed.configuration_problems() == []
+    fixed.load()
 
 
 def test_non_text_instruction_has_a_clear_error() -> None:

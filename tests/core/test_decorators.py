@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from stillroom.errors import StillroomUserError
+from stillroom.errors import InvalidRowsError, MissingColumnsError, StillroomUserError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models import MockLLM
 from stillroom.steps import GeneratorStep, GlobalStep, Step, StepInput, step
@@ -45,6 +45,21 @@ def test_generator_and_global_step_decorators() -> None:
     assert list(Numbers(count=2).process_applying_mappings()) == [([{"n": 0}, {"n": 1}], True)]
     assert list(Numbers().process(offset=2)) == [([{"n": 2}], True)]
     assert next(Total().process([{"n": 1}, {"n": 2}])) == [{"total": 3}]
+
+
+def test_decorated_step_takes_its_batches_as_one_list_too() -> None:
+    s = TextLength(name="len", scale=2, input_mappings={"text": "body"})
+    s.load()
+    (rows,) = s.process_applying_mappings([[{"body": "ab"}, {"body": "abc"}]])
+    assert rows == [{"body": "ab", "length": 4}, {"body": "abc", "length": 6}]
+    assert next(TextLength().process([[{"text": "a"}]])) == [{"text": "a", "length": 1}]
+    # each row is still checked: a row that is not a dict, a missing column
+    with pytest.raises(InvalidRowsError, match=r"'len': row 1 of its input is a str"):
+        next(s.process_applying_mappings([[{"body": "ab"}, "abc"]]))
+    with pytest.raises(MissingColumnsError, match=r"'len' needs column\(s\) \['text'\]"):
+        next(s.process_applying_mappings([[{"other": "ab"}]]))
+    with pytest.raises(InvalidRowsError, match="row 0 of its input is a list"):
+        next(s.process_applying_mappings([[{"body": "ab"}]], [{"body": "c"}]))
 
 
 def test_decorated_step_round_trips_through_yaml(tmp_path: Any) -> None:

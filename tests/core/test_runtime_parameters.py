@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import pytest
-from pydantic import Field, ValidationError
+from pydantic import Field, PositiveInt, SecretStr, ValidationError
 
 from stillroom.errors import UnknownRuntimeParameterError
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
-from stillroom.models import AsyncMockLLM
+from stillroom.models import AsyncMockLLM, MistralLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
@@ -22,7 +23,7 @@ def test_task_lists_its_own_and_its_llm_parameters() -> None:
     names = task.runtime_parameters_names
     assert names["input_batch_size"] is True
     assert names["num_generations"] is True
-    assert names["llm"]["max_concurrent_requests"] is True
+    assert "max_concurrent_requests" not in names["llm"]  # a field, not a runtime parameter
     assert names["llm"]["generation_kwargs"] == {}  # the mock accepts any setting
     assert names["resources"]["replicas"] is True
 
@@ -32,32 +33,58 @@ def test_set_nested_parameters() -> None:
     task.set_runtime_parameters(
         {
             "num_generations": 3,
-            "llm": {"generation_kwargs": {"temperature": 0.5}, "max_concurrent_requests": 8},
+            "llm": {"generation_kwargs": {"temperature": 0.5}},
             "resources": {"replicas": 2},
         }
     )
     assert task.num_generations == 3
     assert task.llm.generation_kwargs == {"temperature": 0.5}
-    assert task.llm.max_concurrent_requests == 8
     assert task.resources.replicas == 2
 
 
-def test_unknown_parameter_lists_the_valid_ones() -> None:
-    task = TextGeneration(name="gen", llm=AsyncMockLLM())
-    with pytest.raises(UnknownRuntimeParameterError) as info:
-        task.set_runtime_parameters({"num_generation": 2})
-    message = str(info.value)
-    assert "has no runtime parameter 'num_generation'" in message
-    assert "Did you mean 'num_generations'?" in message
-    assert "input_batch_size" in message and "llm" in message
+def test_an_unknown_name_is_ignored_with_a_warning_naming_the_valid_ones(caplog) -> None:
+    task = TextGeneration(name="gen", llm=AsyncMockLLM(model="m"))
+    with caplog.at_level(logging.WARNING, logger="stillroom.runtime_parameters"):
+        task.set_runtime_parameters(
+            {"num_generation": 2, "input_batch_size": 7, "llm": {"temprature": 1}}
+        )
+    assert task.input_batch_size == 7  # the names after the unknown one are still set
+    assert not hasattr(task, "num_generation") and task.num_generations == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "stillroom.runtime_parameters"]
+    assert len(said) == 2, said
+    assert "TextGeneration" in said[0] and "has no runtime parameter 'num_generation'" in said[0]
+    assert "Did you mean 'num_generations'?" in said[0] and "It is ignored." in said[0]
+    assert "input_batch_size" in said[0] and "llm" in said[0]  # the valid list
+    assert said[1].startswith("LLM AsyncMockLLM('m') has no runtime parameter 'temprature'")
 
 
-def test_unknown_nested_parameter_names_the_llm() -> None:
+def test_unknown_names_are_listed_at_every_depth() -> None:
     task = TextGeneration(llm=AsyncMockLLM(model="m"))
-    with pytest.raises(
-        UnknownRuntimeParameterError, match=r"LLM AsyncMockLLM\('m'\) has no runtime"
-    ):
-        task.set_runtime_parameters({"llm": {"temprature": 1}})
+    found = task.unknown_runtime_parameters(
+        {"input_batch_size": 2, "llm": {"temprature": 1}, "resources": {"replica": 2}, "x": 0}
+    )
+    assert len(found) == 3
+    assert found[0].startswith("LLM AsyncMockLLM('m') has no runtime parameter 'temprature'")
+    assert "Did you mean 'replicas'" in found[1] and "'x'" in found[2]
+    assert task.unknown_runtime_parameters({"num_generations": 2, "llm": {}}) == []
+    outer = _Outer(inner=_Inner(), items=[_Inner(), _Inner()])
+    (item,) = outer.unknown_runtime_parameters({"items": {"1": {"requried": "b"}}})
+    assert "_Inner has no runtime parameter 'requried'" in item and "'required'" in item
+
+
+def test_max_concurrent_requests_is_a_field_set_when_the_llm_is_built(tmp_path) -> None:
+    llm = AsyncMockLLM(max_concurrent_requests=5)
+    assert AsyncMockLLM().max_concurrent_requests == 64
+    assert llm.dump()["max_concurrent_requests"] == 5
+    assert "max_concurrent_requests" not in AsyncMockLLM().dump()  # default: distilabel's dump
+    loaded = AsyncMockLLM.from_yaml(llm.save(tmp_path / "llm.yaml"))
+    assert loaded.max_concurrent_requests == 5
+    with pytest.raises(ValidationError, match="max_concurrent_requests"):
+        AsyncMockLLM(max_concurrent_requests=0)
+    assert "max_concurrent_requests" not in {i["name"] for i in llm.get_runtime_parameters_info()}
+    assert llm.unknown_runtime_parameters({"max_concurrent_requests": 2})  # refused in a run
+    # distilabel's MistralLLM declares it as a runtime parameter; so does stillroom's
+    assert MistralLLM(model="m", api_key="k").runtime_parameters_names["max_concurrent_requests"]
 
 
 def test_values_are_validated() -> None:
@@ -149,3 +176,20 @@ def test_a_required_parameter_inside_a_list_is_checked_before_the_run() -> None:
     with pytest.raises(PipelineValidationError, match=r"'helpers\.1\.required'"):
         pipeline.validate()
     pipeline.validate({"uses": {"helpers": {"1": {"required": "now set"}}}})
+
+
+class _Keyed(RuntimeParametersMixin):
+    """A plain model (no `validate_assignment`) with a secret and a number."""
+
+    key: RuntimeParameter[SecretStr] = Field(default=None, description="A secret.")
+    tries: RuntimeParameter[PositiveInt] = 1
+
+
+def test_values_set_at_run_time_are_validated_even_on_a_plain_model() -> None:
+    keyed = _Keyed()
+    keyed.set_runtime_parameters({"key": "sk-secret-123", "tries": "3"})
+    assert isinstance(keyed.key, SecretStr) and keyed.key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(keyed) and keyed.tries == 3
+    with pytest.raises(ValidationError, match="tries"):
+        keyed.set_runtime_parameters({"tries": 0})
+    assert keyed.tries == 3

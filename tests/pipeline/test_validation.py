@@ -111,9 +111,9 @@ def test_runtime_parameters_unknown_invalid_and_missing_fail_before_any_call() -
     assert "needs the runtime parameter 'key'" in text and "--param needs.key=<value>" in text
     assert llm.calls == []
 
-    nested = problems(pipeline, gen={"llm": {"max_concurent_requests": 2}}, needs={"key": "k"})
+    nested = problems(pipeline, gen={"llm": {"structured_ouput": None}}, needs={"key": "k"})
     assert nested[0].startswith("Step 'gen' (TextGeneration): LLM AsyncMockLLM")
-    assert "Did you mean 'max_concurrent_requests'" in nested[0]
+    assert "Did you mean 'structured_output'" in nested[0]
     nested = problems(pipeline, gen={"resources": {"replica": 2}}, needs={"key": "k"})
     assert nested[0].startswith("Step 'gen' (TextGeneration): StepResources has no runtime")
     assert "Did you mean 'replicas'" in nested[0]
@@ -160,3 +160,61 @@ def test_a_step_whose_process_takes_no_rows_is_reported_when_rows_would_reach_it
     (problem,) = problems(pipeline)
     assert "Step 'sink' (TakesNoRows) receives rows, but its process takes none" in problem
     assert "def process(self, inputs: StepInput)" in problem
+
+
+class Loads(Step):
+    """A step that records whether it was loaded."""
+
+    loaded: bool = False
+
+    def load(self) -> None:
+        super().load()
+        self.loaded = True
+
+    def process(self, inputs: StepInput) -> StepOutput:
+        yield inputs
+
+
+def test_unknown_parameter_names_stop_the_run_before_any_step_loads() -> None:
+    """A step ignores an unknown name given to it directly (with a warning); a run refuses
+    it, at any depth, before loading anything, and reports every one at once."""
+    llm = AsyncMockLLM()
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x"}])
+        task = TextGeneration(name="gen", llm=llm)
+        after = Loads(name="after")
+        load >> task >> after
+    found = problems(
+        pipeline,
+        gen={"num_generation": 2, "llm": {"generation_kwarg": {}}},
+        after={"input_batch": 1},
+    )
+    assert len(found) == 3, found
+    assert found[0].startswith("Step 'gen' (TextGeneration) has no runtime parameter")
+    assert "Did you mean 'num_generations'" in found[0]
+    assert found[1].startswith("Step 'gen' (TextGeneration): LLM AsyncMockLLM")
+    assert "'generation_kwarg'" in found[1] and "Did you mean 'generation_kwargs'" in found[1]
+    assert "Step 'after' (Loads) has no runtime parameter 'input_batch'" in found[2]
+    assert not after.loaded and llm.calls == [] and task.num_generations == 1
+    pipeline.run(parameters={"gen": {"num_generations": 2}}, progress=False)
+    assert after.loaded and len(llm.calls) == 1
+
+
+def test_a_step_configuration_load_would_refuse_stops_the_run_before_any_request() -> None:
+    """With load stages the second task would load after the first had sent its requests:
+    its `configuration_problems` are reported before anything loads."""
+    first, second = AsyncMockLLM(), AsyncMockLLM()
+    with Pipeline(name="p") as pipeline:
+        load = LoadDataFromDicts(data=[{"instruction": "x", "topic": "t"}])
+        gen = TextGeneration(name="gen", llm=first)
+        later = TextGeneration(
+            name="later", llm=second, template="About {{ topic }}", columns=["topic", "instruction"]
+        )
+        after = Loads(name="after")
+        load >> gen >> later >> after
+    with pytest.raises(PipelineValidationError) as info:
+        pipeline.run(progress=False, use_cache=False, load_groups=[["gen"], ["later"]])
+    (problem,) = info.value.problems
+    assert problem.startswith("Step 'later' (TextGeneration): columns ['instruction'] are not")
+    assert first.calls == [] == second.calls and not after.loaded
+    assert not gen.is_loaded and not first.is_loaded

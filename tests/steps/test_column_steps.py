@@ -219,14 +219,15 @@ def test_expand_columns_decodes_json_encoded_columns() -> None:
         ExpandColumns(columns=["a"], encoded=["b"])
 
 
-def test_expand_columns_split_statistics_preserves_totals() -> None:
+def test_expand_columns_split_statistics_gives_each_row_the_floored_share() -> None:
     expand = ExpandColumns(columns=["g"], split_statistics=True)
-    stats = {"input_tokens": 10, "output_tokens": [7, None]}
+    stats = {"input_tokens": 10, "output_tokens": [7, None], "model": "m"}
     row = {"g": ["x", "y", "z"], META: {"statistics_t": stats, "raw_output_t": "r"}}
     (rows,) = expand.process([row])
     shares = [r[META]["statistics_t"] for r in rows]
-    assert [s["input_tokens"] for s in shares] == [4, 3, 3]
-    assert [s["output_tokens"] for s in shares] == [[3, None], [2, None], [2, None]]
+    # 10 // 3 and 7 // 3 on every row: the remainder belongs to no row
+    assert shares == [{"input_tokens": 3, "output_tokens": [2, None], "model": "m"}] * 3
+    assert shares[0]["output_tokens"] is not shares[1]["output_tokens"]
     assert all(r[META]["raw_output_t"] == "r" for r in rows)
     assert row[META]["statistics_t"] is stats and stats["input_tokens"] == 10  # input untouched
 

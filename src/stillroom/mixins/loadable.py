@@ -2,6 +2,7 @@
 
 A class "needs loading" when it (or a base below this mixin) overrides `load`. For those,
 calling a guarded method before `load()` raises `NotLoadedError` telling the user to call it.
+A configuration that cannot work (`configuration_problems`) makes `load()` raise instead.
 The loaded state is kept by wrapping `load`/`unload` at class creation, so user code that
 overrides them does not have to remember to call `super()` for the guard to work.
 
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import PrivateAttr
 
-from stillroom.errors import NotLoadedError
+from stillroom.errors import NotLoadedError, StillroomUserError
 from stillroom.mixins.private_attributes import QuickPrivateAttributes
 
 
@@ -34,6 +35,8 @@ def _wrap(method: Callable[..., Any], loading: bool) -> Callable[..., Any]:
             if (count > 0) if loading else (count > 1):  # still or already held by another
                 self._load_count = count + (1 if loading else -1)
                 return None
+            if loading and (problems := self.configuration_problems()):
+                raise StillroomUserError(" ".join(problems))
             self._lifecycle_depth += 1
             try:
                 result = method(self, *args, **kwargs)
@@ -66,6 +69,13 @@ class LoadableMixin(QuickPrivateAttributes):
 
     def load(self) -> None:
         """Build clients, models and other runtime state. Call it before `process`/`generate`."""
+
+    def configuration_problems(self) -> list[str]:
+        """What in this configuration cannot work, found without building anything (one
+        sentence each, naming the object and what to do). `load()` refuses to run while there
+        is any (`StillroomUserError`); a pipeline reports every step's before any step loads.
+        """
+        return []
 
     def unload(self) -> None:
         """Free what `load()` built."""

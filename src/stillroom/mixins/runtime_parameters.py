@@ -9,6 +9,8 @@ and a list of them (e.g. a `FallbackLLM`'s `llms`) as a dict of their indexes ("
 from __future__ import annotations
 
 import inspect
+import logging
+from collections.abc import Iterable, Mapping
 from types import UnionType
 from typing import Annotated, Any, TypeAlias, TypeVar, Union, get_args, get_origin
 
@@ -17,6 +19,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from stillroom.errors import UnknownRuntimeParameterError, did_you_mean
+
+logger = logging.getLogger("stillroom.runtime_parameters")
 
 _T = TypeVar("_T")
 _MARKER = "stillroom_runtime_parameter"
@@ -134,16 +138,38 @@ class RuntimeParametersMixin(BaseModel):
                 info.append(entry)
         return info
 
+    def unknown_runtime_parameters(self, runtime_parameters: Mapping[str, Any]) -> list[str]:
+        """A message for each name in `runtime_parameters` (nested objects' included) that is
+        not a runtime parameter; what a pipeline refuses before it runs anything."""
+        names = self.runtime_parameters_names
+        found: list[str] = []
+        for name, value in runtime_parameters.items():
+            if name not in names:
+                found.append(_unknown_name(self._label(), name, names))
+                continue
+            nested = _nested(getattr(self, name, None))
+            if nested is None or not isinstance(value, Mapping):
+                continue
+            items = {"": value} if "" in nested else value
+            for key, item_values in items.items():
+                item = nested.get(str(key))
+                if item is not None and isinstance(item_values, Mapping):
+                    found += item.unknown_runtime_parameters(item_values)
+        return found
+
     def set_runtime_parameters(self, runtime_parameters: dict[str, Any]) -> None:
-        """Set runtime parameters by name; an unknown name raises listing the valid ones."""
+        """Set runtime parameters by name.
+
+        A name that is not a runtime parameter is ignored with a warning naming the valid
+        ones, as distilabel does; `Pipeline.run(parameters=...)` refuses it before the run
+        instead (`unknown_runtime_parameters`). A nested object's unknown item or a value
+        of the wrong shape raises `UnknownRuntimeParameterError`.
+        """
         names = self.runtime_parameters_names
         for name, value in runtime_parameters.items():
             if name not in names:
-                valid = ", ".join(sorted(names)) or "(none)"
-                raise UnknownRuntimeParameterError(
-                    f"{self._label()} has no runtime parameter {name!r}."
-                    f"{did_you_mean(name, names)} Valid runtime parameters: {valid}."
-                )
+                logger.warning("%s It is ignored.", _unknown_name(self._label(), name, names))
+                continue
             self._runtime_parameters[name] = value
             nested = _nested(getattr(self, name))
             if nested is not None:
@@ -163,11 +189,23 @@ class RuntimeParametersMixin(BaseModel):
                         )
                     nested[str(key)].set_runtime_parameters(item_values)
             else:
-                setattr(self, name, self._check_runtime_value(name, value))
+                # validated against the field's type even where assignment is not (a plain
+                # model): a secret given as text becomes a SecretStr, never kept in the clear
+                value = self._check_runtime_value(name, value)
+                self.__pydantic_validator__.validate_assignment(self, name, value)
 
     def _check_runtime_value(self, name: str, value: Any) -> Any:
         """Hook for subclasses to validate one value before it is assigned."""
         return value
+
+
+def _unknown_name(owner: str, name: str, names: Iterable[str]) -> str:
+    """The message for `name`, which is not one of `owner`'s runtime parameters `names`."""
+    valid = ", ".join(sorted(names)) or "(none)"
+    return (
+        f"{owner} has no runtime parameter {name!r}.{did_you_mean(name, names)} "
+        f"Valid runtime parameters: {valid}."
+    )
 
 
 def accepted_keyword_names(function: Any, exclude: set[str]) -> tuple[set[str], bool]:

@@ -1,4 +1,5 @@
-"""Checks run before any step does: graph shape, column flow and runtime parameters.
+"""Checks run before any step does: graph shape, column flow, runtime parameters and each
+step's own `configuration_problems`.
 
 Every problem found is collected, so one run of the checks tells the user everything to fix.
 Nothing here loads a step or calls an LLM.
@@ -169,6 +170,11 @@ def apply_parameters(dag: DAG, parameters: Mapping[str, Any] | None) -> list[str
                 f"{values!r}."
             )
             continue
+        # set_runtime_parameters only warns about an unknown name: here it stops the run
+        unknown = step.unknown_runtime_parameters(values)
+        if unknown:
+            problems += [_naming_step(step, message) for message in unknown]
+            continue
         try:
             step.set_runtime_parameters(values)
         except ValidationError as exc:
@@ -177,10 +183,14 @@ def apply_parameters(dag: DAG, parameters: Mapping[str, Any] | None) -> list[str
             )
             problems.append(f"{_label(step)}: invalid runtime parameter value ({details}).")
         except StillroomError as exc:
-            message = str(exc)  # a nested object's error (the LLM, resources) names only it
-            label = _label(step)
-            problems.append(message if message.startswith(label) else f"{label}: {message}")
+            problems.append(_naming_step(step, str(exc)))
     return problems
+
+
+def _naming_step(step: _Step, message: str) -> str:
+    """`message` led by the step's label: a nested object's (the LLM, resources) names only it."""
+    label = _label(step)
+    return message if message.startswith(label) else f"{label}: {message}"
 
 
 def missing_parameters(dag: DAG) -> list[str]:
@@ -215,6 +225,17 @@ def _unset_required(obj: RuntimeParametersMixin, prefix: tuple[str, ...]) -> lis
     return missing
 
 
+def configuration_problems(dag: DAG) -> list[str]:
+    """What each step's `configuration_problems` finds: the problems its `load()` would
+    refuse, reported here before any step loads (with load stages, a later stage loads only
+    after the earlier ones have sent their requests)."""
+    return [
+        _naming_step(step, problem)
+        for step in dag.steps.values()
+        for problem in step.configuration_problems()
+    ]
+
+
 def validate(dag: DAG, pipeline_name: str, parameter_problems: Sequence[str] = ()) -> None:
     """Raise `PipelineValidationError` listing every problem, or return when it can run."""
     from stillroom.pipeline.errors import PipelineValidationError
@@ -225,5 +246,6 @@ def validate(dag: DAG, pipeline_name: str, parameter_problems: Sequence[str] = (
     if not shape:
         problems.extend(column_problems(dag))
     problems.extend(missing_parameters(dag))
+    problems.extend(configuration_problems(dag))
     if problems:
         raise PipelineValidationError(pipeline_name, problems)

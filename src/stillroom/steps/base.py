@@ -31,6 +31,7 @@ from stillroom.steps.bookkeeping import (
     apply_input_mappings,
     check_mapping_keys,
     check_required_columns,
+    grouped_batches,
     normalize_columns,
     restore_columns,
 )
@@ -165,6 +166,8 @@ def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[...,
                 raise StepDefinitionError(problem)
         else:
             batches = _row_lists(signature, self, args, kwargs)
+            if self._built_from_decorator:
+                batches = grouped_batches(batches) or batches
             check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
         result = method(self, *args, **kwargs)
         return self._normalized(result, generator)
@@ -429,14 +432,16 @@ class Step(_Step, ABC):
         for rows in self.process(*self.map_inputs(*inputs)):
             yield self.restore_outputs(rows)
 
-    def map_inputs(self, *inputs: list[Row]) -> tuple[list[Row], ...]:
+    def map_inputs(self, *inputs: list[Row]) -> tuple[list[Any], ...]:
         """The rows as `process` receives them in a pipeline: `input_mappings` applied and
         the required columns checked, on a loaded step (a clear error otherwise). Both ways
-        the engine feeds a step, batch by batch or row by row, start here."""
+        the engine feeds a step, batch by batch or row by row, start here. A `@step` step
+        called with its batches in one list gets them back in one list (`grouped_batches`)."""
         self._ensure_loaded("process()")
-        mapped = apply_input_mappings(inputs, self.input_mappings)
+        grouped = grouped_batches(inputs) if self._built_from_decorator else None
+        mapped = apply_input_mappings(grouped or inputs, self.input_mappings)
         check_required_columns(self.name, self._required_inputs(), mapped, self.input_mappings)
-        return mapped
+        return mapped if grouped is None else (list(mapped),)  # as the caller grouped them
 
 
 class GlobalStep(Step, ABC):

@@ -44,6 +44,16 @@ def columns_in_rows(rows: Iterable[Row]) -> list[str]:
     return list(columns)
 
 
+def grouped_batches(inputs: tuple[Any, ...]) -> tuple[list[Row], ...] | None:
+    """The batches of a call that gives them as one list holding them (`[rows_a, rows_b]`),
+    the form distilabel's own tests call a `@step` step with; None for any other call (one
+    argument per predecessor, the engine's form)."""
+    if len(inputs) != 1 or not isinstance(inputs[0], list) or not inputs[0]:
+        return None
+    batches = inputs[0]
+    return tuple(batches) if all(isinstance(batch, list) for batch in batches) else None
+
+
 def check_required_columns(
     step_name: str | None,
     required: Iterable[str],
@@ -114,6 +124,9 @@ def apply_input_mappings(
     for batch in batches:
         rows = []
         for row in batch:
+            if not isinstance(row, Mapping):  # left for check_required_columns to report
+                rows.append(row)
+                continue
             new = dict(row)
             for step_column, data_column in input_mappings.items():
                 if data_column not in row:

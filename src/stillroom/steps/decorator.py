@@ -9,6 +9,7 @@ from typing import Any, Literal, get_type_hints
 
 from stillroom.errors import StillroomUserError
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _is_step_input, _Step
+from stillroom.steps.bookkeeping import grouped_batches
 from stillroom.steps.typing import StepColumns
 
 _BASES: dict[str, type[_Step]] = {"normal": Step, "global": GlobalStep, "generator": GeneratorStep}
@@ -51,7 +52,9 @@ def step(
 
     Parameters annotated `StepInput` receive the input rows; a generator's `offset` gets the
     offset; every other parameter becomes a field of the class (a runtime parameter when
-    annotated `RuntimeParameter[...]`).
+    annotated `RuntimeParameter[...]`). Besides one argument per predecessor, the class's
+    `process` and `process_applying_mappings` take the batches as one list holding them
+    (`[rows_a, rows_b]`); each row is checked either way and the function gets flat batches.
     """
     if step_type not in _BASES:
         raise StillroomUserError(
@@ -100,7 +103,7 @@ def step(
         else:
 
             def process(self: _Step, *inputs: StepInput) -> Any:  # type: ignore[misc]
-                yield from func(*inputs, **settings(self))
+                yield from func(*(grouped_batches(inputs) or inputs), **settings(self))
 
         namespace: dict[str, Any] = {
             "__annotations__": annotations,

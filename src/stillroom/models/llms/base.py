@@ -398,10 +398,12 @@ class AsyncLLM(LLM):
     """A backend that answers one input at a time, asynchronously (`agenerate`).
 
     At most `max_concurrent_requests` calls of `agenerate` run at once per event loop,
-    however many tasks or rows share this LLM.
+    however many tasks or rows share this LLM. It is an ordinary field (set when the LLM is
+    built, kept in its dump), not a runtime parameter: distilabel's LLMs have none by that
+    name, save `MistralLLM`, which declares it as one.
     """
 
-    max_concurrent_requests: RuntimeParameter[PositiveInt] = Field(
+    max_concurrent_requests: PositiveInt = Field(
         default=64, description="Requests in flight at once, at most."
     )
 

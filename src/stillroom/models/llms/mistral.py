@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PositiveInt, SecretStr
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.hosted import HostedOpenAILLM, key_from_env
@@ -38,6 +38,9 @@ class MistralLLM(HostedOpenAILLM):
     )
     api_key_env: str | None = Field(
         default=_MISTRALAI_API_KEY_ENV_VAR_NAME, description=API_KEY_ENV_DESCRIPTION
+    )
+    max_concurrent_requests: RuntimeParameter[PositiveInt] = Field(  # as distilabel's
+        default=64, description="Requests in flight at once, at most."
     )
 
     _stillroom_fields: ClassVar[frozenset[str]] = frozenset({"base_url", "default_headers"})

@@ -365,13 +365,12 @@ class OpenAILLM(RemoteLLM):
             samples = await self._one_by_one(body, count, params, offset, mode)
             self._n_unsupported("rejected", count)
             return samples
-        if len(samples) >= count:
+        answered = sum(not s.extra for s in samples)
+        if answered >= count:
             self._n_supported = True
             return samples
         self._n_unsupported("ignored", count)
-        rest = await self._one_by_one(
-            body, count - len(samples), params, offset + len(samples), mode
-        )
+        rest = await self._one_by_one(body, count - answered, params, offset + answered, mode)
         return samples + rest
 
     def _n_unsupported(self, how: str, count: int) -> None:
@@ -397,7 +396,7 @@ class OpenAILLM(RemoteLLM):
         # Sequential, so one row never holds more requests in flight than its one slot.
         samples: list[Sample] = []
         for index in range(count):
-            samples += (await self._request(body, 1, params, offset + index, mode))[:1]
+            samples += await self._request(body, 1, params, offset + index, mode)
         return samples
 
     async def _request(
@@ -427,7 +426,7 @@ class OpenAILLM(RemoteLLM):
             Request(
                 url,
                 self._json_body(payload),
-                read=lambda data: (self._samples(data, chat, mode), total_tokens(data)),
+                read=lambda data: (self._samples(data, chat, mode, n), total_tokens(data)),
                 estimated_tokens=estimate,
                 tokens_used=lambda read: read[1],
             )
@@ -435,7 +434,8 @@ class OpenAILLM(RemoteLLM):
         return reply[0]
 
     def _samples(
-        self, data: Any, chat: bool, mode: StructuredOutputMode | None = None
+        self, data: Any, chat: bool, mode: StructuredOutputMode | None = None, asked: int = 1
     ) -> list[Sample]:
-        """The generations of a (chat) completion body (`openai_replies.read_samples`)."""
-        return read_samples(data, chat, mode, self._malformed)
+        """The generations of a (chat) completion body that asked for `asked` of them
+        (`openai_replies.read_samples`)."""
+        return read_samples(data, chat, mode, self._malformed, asked)

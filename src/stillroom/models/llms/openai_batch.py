@@ -193,7 +193,7 @@ def _read_line(
     collector = llm._collector(structured, n)
     mode = _mode(llm) if collector.spec is not None else None
     try:
-        samples: list[Sample] = llm._samples(body, True, mode)
+        samples: list[Sample] = llm._samples(body, True, mode, n)
         collector.add(samples)
         entries[index] = collector.output()
     except FailedAttempt as failure:

@@ -20,9 +20,15 @@ def read_samples(
     chat: bool,
     mode: StructuredOutputMode | None,
     malformed: Callable[[str, Any], FailedAttempt],
+    asked: int = 1,
 ) -> list[Sample]:
-    """The generations of a (chat) completion body, with token usage split across them;
-    `malformed(what was expected, what came)` is the error for a body that is not one."""
+    """Every generation of a (chat) completion body; `malformed(what was expected, what came)`
+    is the error for a body that is not one.
+
+    The reply's token usage is split across the `asked` generations the request asked for (`n`).
+    Choices a server returns beyond those are kept, marked `extra`: their tokens are already
+    in that total, so they carry no counts of their own.
+    """
     choices = data.get("choices") if isinstance(data, dict) else None
     if (
         not isinstance(choices, list)
@@ -40,11 +46,14 @@ def read_samples(
         read = chat_logprobs if chat else completion_logprobs
         logprobs.append(read(choice.get("logprobs")))
     usage = data["usage"] if isinstance(data.get("usage"), dict) else {}
-    outputs = split_count(usage.get("completion_tokens"), texts)
-    return [
+    counted = min(asked, len(texts))
+    outputs = split_count(usage.get("completion_tokens"), texts[:counted])
+    samples = [
         Sample(text, usage.get("prompt_tokens"), out, lp)
-        for text, out, lp in zip(texts, outputs, logprobs, strict=True)
+        for text, out, lp in zip(texts[:counted], outputs, logprobs[:counted], strict=True)
     ]
+    extras = zip(texts[counted:], logprobs[counted:], strict=True)
+    return samples + [Sample(text, logprobs=lp, extra=True) for text, lp in extras]
 
 
 def total_tokens(data: Any) -> int | None:

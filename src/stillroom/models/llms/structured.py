@@ -139,6 +139,9 @@ class Sample:
     input_tokens: int | None = None
     output_tokens: int | None = None
     logprobs: Any = None
+    extra: bool = False
+    """A choice the server returned beyond the generations asked for: kept as a generation,
+    its tokens counted in the asked ones' statistics."""
 
     def total_tokens(self) -> int:
         """Prompt plus reply tokens, what a tokens-per-minute limit counts (0 if unknown)."""
@@ -151,7 +154,8 @@ class GenerationCollector:
 
     Backends loop `while collector.missing: collector.add(<request `missing` generations>)`,
     then return `collector.output()`. Without a structured output every sample is accepted
-    and a single request is made.
+    and a single request is made. `extra` samples (see `Sample`) come after the wanted ones
+    and never count towards them, so nothing a server sent is dropped.
     """
 
     spec: StructuredSpec | None
@@ -159,6 +163,8 @@ class GenerationCollector:
     retries: int
     label: str
     accepted: list[Sample] = field(default_factory=list)
+    extras: list[tuple[Sample, str | None]] = field(default_factory=list)
+    """The `extra` samples, each with why it failed the structured output (None: valid)."""
     errors: list[str] = field(default_factory=list)
     requests: int = 0
     issued: int = 0
@@ -171,29 +177,40 @@ class GenerationCollector:
 
     def add(self, samples: list[Sample]) -> None:
         self.requests += 1
-        self.issued += len(samples)
-        for sample in samples[: self.wanted - len(self.accepted)]:
-            if self.spec is None:
-                self.accepted.append(sample)
-                continue
-            text, error = self.spec.check(sample.text)
+        asked = [s for s in samples if not s.extra]
+        self.issued += len(asked)
+        for sample in asked[: self.wanted - len(self.accepted)]:
+            checked, error = self._check(sample)
             if error is None:
-                self.accepted.append(replace(sample, text=text))
+                self.accepted.append(checked)
             else:
                 self.errors.append(error)
-                # DEBUG: one line per rejected reply would flood a run's console
-                logger.debug("%s: structured reply rejected: %s", self.label, error)
+        self.extras += [self._check(s) for s in samples if s.extra]
+
+    def _check(self, sample: Sample) -> tuple[Sample, str | None]:
+        """The sample with its text as validated (None if it fails, with why)."""
+        if self.spec is None:
+            return sample, None
+        text, error = self.spec.check(sample.text)
+        if error is not None:
+            # DEBUG: one line per rejected reply would flood a run's console
+            logger.debug("%s: structured reply rejected: %s", self.label, error)
+        return replace(sample, text=text), error
 
     def output(self) -> GenerateOutput:
-        if not self.accepted and self.errors and self.spec is not None:
+        valid_extra = any(error is None for _, error in self.extras)
+        if not self.accepted and not valid_extra and self.errors and self.spec is not None:
             raise StructuredOutputError(
                 f"{self.label}: no reply matched the structured output {self.spec.name!r} "
                 f"in {self.requests} request(s) (structured_output_retries={self.retries}); "
                 f"last problem: {self.errors[-1]}"
             )
         missing = self.wanted - len(self.accepted)
+        extras = [sample for sample, _ in self.extras]
         output: GenerateOutput = {
-            "generations": [s.text for s in self.accepted] + [None] * missing,
+            "generations": [s.text for s in self.accepted]
+            + [None] * missing
+            + [s.text for s in extras],
             "statistics": {},
         }
         if any(s.input_tokens is not None for s in self.accepted):
@@ -201,11 +218,16 @@ class GenerationCollector:
                 "input_tokens": [s.input_tokens for s in self.accepted],  # type: ignore[misc]
                 "output_tokens": [s.output_tokens for s in self.accepted],  # type: ignore[misc]
             }
-        if missing:
+        extra_errors = [error for _, error in self.extras]
+        if missing or any(extra_errors):
             reason = self.errors[-1] if self.errors else "the LLM returned fewer generations"
-            output["errors"] = [None] * len(self.accepted) + [reason] * missing
-        if any(s.logprobs is not None for s in self.accepted):
-            output["logprobs"] = [s.logprobs for s in self.accepted]
+            output["errors"] = [None] * len(self.accepted) + [reason] * missing + extra_errors
+        if any(s.logprobs is not None for s in self.accepted + extras):
+            output["logprobs"] = (
+                [s.logprobs for s in self.accepted]
+                + [None] * missing
+                + [s.logprobs for s in extras]
+            )
         return output
 
 

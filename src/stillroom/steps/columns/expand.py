@@ -32,8 +32,10 @@ class ExpandColumns(Step):
         encoded: `True` (or a list of some of `columns`) when the values are JSON-encoded
             lists, as written by steps that store lists as strings; they are decoded first.
         split_statistics: divide the token counts in `stillroom_metadata`'s
-            `statistics_<step>` entries among the new rows (the sum stays exact), so that
-            adding them up later does not count one LLM call several times.
+            `statistics_<step>` entries among the new rows, so that adding them up later does
+            not count one LLM call several times. Every new row gets the same share, the
+            count divided by the number of new rows and rounded down (distilabel's rule):
+            the remainder, fewer tokens than new rows, is not attributed to any row.
 
     Input columns:
         - dynamic (the keys of `columns`): lists (or JSON strings of lists, see `encoded`).
@@ -150,25 +152,19 @@ class ExpandColumns(Step):
         for key, value in metadata.items():
             if not key.startswith("statistics_") or not isinstance(value, dict):
                 continue
-            shares = {
-                name: _split_count(value[name], parts)
-                if name in _TOKEN_COUNTS
-                else [value[name]] * parts
-                for name in value
-            }
-            for k, copy in enumerate(copies):
-                copy[key] = {name: per_part[k] for name, per_part in shares.items()}
+            for copy in copies:  # a dict of its own per row: rows never share a list
+                copy[key] = {
+                    name: _share(count, parts) if name in _TOKEN_COUNTS else count
+                    for name, count in value.items()
+                }
         return copies
 
 
-def _split_count(value: Any, parts: int) -> list[Any]:
-    """`value` (an int, a list of ints, or None) divided into `parts` shares summing to it."""
-    if isinstance(value, bool) or value is None:
-        return [value] * parts
-    if isinstance(value, int):
-        share, rest = divmod(value, parts)
-        return [share + (1 if k < rest else 0) for k in range(parts)]
+def _share(value: Any, parts: int) -> Any:
+    """What each of `parts` rows gets of a token count (an int, a list of ints, or None):
+    `value // parts`, item by item for a list; anything else is kept as it is."""
     if isinstance(value, list):
-        per_item = [_split_count(item, parts) for item in value]
-        return [[shares[k] for shares in per_item] for k in range(parts)]
-    return [value] * parts
+        return [_share(item, parts) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value // parts
+    return value

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from stillroom.errors import StillroomError, StillroomUserError, step_label
+from stillroom.errors import StillroomUserError, step_label
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.typing import StepColumns
 from stillroom.typing import ChatType
@@ -48,15 +48,19 @@ class TextGeneration(Task):
     def _as_list(cls, value: str | list[str]) -> list[str]:
         return [value] if isinstance(value, str) else list(value)
 
-    def model_post_init(self, context: Any, /) -> None:
-        super().model_post_init(context)
+    def configuration_problems(self) -> list[str]:
+        """`columns` the template never reads: `load()` refuses them, and so does a pipeline
+        before any step loads (a later load stage would otherwise find them only after the
+        earlier stages paid for their requests)."""
+        problems = super().configuration_problems()
         unused = [c for c in self.columns if c not in templates.variables(self.template)]
         if unused:
-            raise StillroomError(
-                f"TextGeneration {self.name!r}: columns {unused} are not used by the template "
+            problems.append(
+                f"{self._label()}: columns {unused} are not used by the template "
                 f"{self.template!r}. Reference each column as {{{{ column }}}} in the template, "
                 "or drop it from `columns`."
             )
+        return problems
 
     @property
     def inputs(self) -> StepColumns:
