@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from task_helpers import meta, run, run_in_pipeline
 
 from stillroom.models import AsyncMockLLM, MockLLM
@@ -105,6 +107,73 @@ def test_completer_in_a_pipeline_keeps_a_malformed_row() -> None:
     assert (
         "could not read the reply" in row["stillroom_metadata"]["error_math_shepherd_completer_0"]
     )
+
+
+def test_completer_labels_a_batch_and_keeps_a_row_whose_reply_is_unreadable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All the rows' completion requests go out together; a row whose reply holds no
+    solution gets `solutions` None and the error, the other row of the batch its labels,
+    with the token counts of each of its requests."""
+
+    def reply(messages: list[dict[str, str]]) -> str:
+        if "unreadable" in messages[-1]["content"]:
+            return "I give up."
+        return "Step 2: 18 - 4 = 14. The answer is: 14"
+
+    batches: list[int] = []
+    send = MathShepherdCompleter.generate_all
+
+    def counted(task: MathShepherdCompleter, inputs: list[Any]) -> list[Any]:
+        batches.append(len(inputs))
+        return send(task, inputs)
+
+    monkeypatch.setattr(MathShepherdCompleter, "generate_all", counted)
+    task = MathShepherdCompleter(llm=MockLLM(responses=reply))
+    bad = {**_completer_row(), "instruction": "unreadable"}
+    good, failed = run(task, [_completer_row(), bad])
+    assert batches == [4]  # two steps to complete in each row, sent as one batch
+    assert good["solutions"][0][0] == "Step 1: 6 * 3 = 18. +"
+    assert meta(good, task, "error") is None
+    tokens = meta(good, task, "statistics")["input_tokens"]
+    assert len(tokens) == 2 and all(isinstance(count, int) and count > 0 for count in tokens)
+    assert len(meta(good, task, "raw_input")) == 2
+    assert failed["solutions"] is None
+    assert "could not read the reply" in meta(failed, task, "error")
+    assert failed["model_name"] == good["model_name"] == task.llm.model_name
+
+
+def test_completer_auto_label_tags_steps_by_position_and_skips_what_it_cannot() -> None:
+    """`_auto_label` takes every request's completions with the (row, solution, step) each
+    labels, and one golden answer, statistics and raw entries per row. A completion list
+    with no completion leaves its step untagged; a position past an empty solution is
+    skipped; a final answer is tagged by comparing it with the golden one."""
+    task = MathShepherdCompleter(llm=MockLLM(), add_raw_input=False)
+    rows = [
+        {"instruction": "q", "solutions": [["Step 1: a.", "Step 2: b.", "The answer is: 7."], []]}
+    ]
+    completions = [[["Step 2: x.", "The answer is: 7"], ["The answer is: 8"]], [], [[]]]
+    positions = [(0, 0, 0), (0, 0, 1), (0, 1, 0)]
+    stats = {"input_tokens": [3, 3, 3], "output_tokens": [5, 5, 5]}
+    (row,) = task._auto_label(
+        rows, completions, positions, ["The answer is: 7"], [stats], [["r1", "r2"]], [[]]
+    )
+    assert row["solutions"] == [["Step 1: a. +", "Step 2: b. The answer is: 7. +"], []]
+    assert rows[0]["solutions"][0][0] == "Step 1: a."  # the input rows are left as they were
+    assert row["stillroom_metadata"] == {
+        f"statistics_{task.name}": stats,
+        f"raw_output_{task.name}": ["r1", "r2"],
+    }
+    assert row["model_name"] == task.llm.model_name
+
+
+def test_completer_requests_carry_the_schema_not_format_input() -> None:
+    reply = json.dumps({"solutions": [{"solution": "Step 2: 14. The answer is: 14"}]})
+    task = MathShepherdCompleter(llm=MockLLM(responses=reply), use_default_structured_output=True)
+    assert isinstance(task.format_input({"instruction": "q"}), list)
+    (row,) = run(task, [_completer_row()])
+    assert row["solutions"][0][0] == "Step 1: 6 * 3 = 18. +"
+    assert all(call.structured_output == task.get_structured_output() for call in task.llm.calls)
 
 
 def test_format_prm_both_layouts() -> None:

@@ -137,3 +137,20 @@ def test_relative_verdict_letter_is_read_in_any_case() -> None:
     )
     (row,) = run(task, [{"instruction": "i", "generations": ["a", "b"]}])
     assert (row["feedback"], row["result"]) == ("B is clearer.", "B")
+
+
+def test_rows_of_the_wrong_shape_are_value_errors_naming_the_column() -> None:
+    """A generation that is not text (absolute) or not two texts (relative) is the user's
+    data error: a ValueError, as distilabel raises; a missing reference a KeyError."""
+    absolute = PrometheusEval(llm=MockLLM(), mode="absolute", rubric="honesty")
+    with pytest.raises(ValueError, match="'generation' must hold text, got int"):
+        absolute.format_input({"instruction": "i", "generation": 1})
+    relative = PrometheusEval(llm=MockLLM(), mode="relative", rubric="honesty")
+    for generations in ([], ["a"], ["a", "b", "c"], ["a", 2]):
+        with pytest.raises(ValueError, match="exactly two texts"):
+            relative.format_input({"instruction": "i", "generations": generations})
+    referenced = PrometheusEval(llm=MockLLM(), mode="absolute", rubric="honesty", reference=True)
+    with pytest.raises(KeyError, match="reference"):
+        referenced.format_input({"instruction": "i", "generation": "g"})
+    with pytest.raises(ValidationError, match=r"rubrics\.custom"):
+        PrometheusEval(llm=MockLLM(), mode="absolute", rubric="custom", rubrics={"custom": 1})

@@ -59,3 +59,20 @@ def test_missing_negative_keeps_the_row_with_none_outputs() -> None:
         "positive": "only this",
         "negative": None,
     }
+
+
+def test_a_json_reply_lacking_the_negative_gives_the_positive_alone() -> None:
+    """Called directly, format_output of a JSON reply returns the sentences it holds (no
+    `negative` key when it has none, as distilabel's); a run still records the row as
+    failed, with both outputs None."""
+    task = GenerateSentencePair(
+        llm=MockLLM(responses='{"positive": "kept"}'),
+        action="paraphrase",
+        triplet=True,
+        use_default_structured_output=True,
+    )
+    assert task.format_output('{"positive": "kept"}') == {"positive": "kept"}
+    assert task.format_output("not json") == {"positive": None, "negative": None}
+    (row,) = run(task, [{"anchor": ANCHOR}])
+    assert row["positive"] is None and row["negative"] is None
+    assert "no negative sentence" in meta(row, task, "error")

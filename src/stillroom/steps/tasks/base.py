@@ -108,6 +108,18 @@ class _Task(_Step, ABC):
         (None: this task has none)."""
         return None
 
+    def structured_output_for(self, row: Row) -> StructuredOutputType | None:
+        """The structured output sent with the request for `row`: the task's own schema
+        when `use_default_structured_output` is on, else None. A task whose schema depends
+        on the row (lists bound to how many items the row holds) overrides this."""
+        return self.get_structured_output() if self.use_default_structured_output else None
+
+    def paired(self, messages: ChatType, row: Row) -> FormattedInput:
+        """`messages` with `structured_output_for(row)`, or alone when there is none (for
+        tasks that build requests besides `format_input`'s)."""
+        structured = self.structured_output_for(row)
+        return messages if structured is None else (messages, structured)
+
     @model_validator(mode="after")
     def _default_structured_output_exists(self) -> Self:
         if self.use_default_structured_output and self.get_structured_output() is None:
@@ -347,7 +359,7 @@ class _Task(_Step, ABC):
         if sample_input is None:
             formatted = self._sample_input()
         elif isinstance(sample_input, dict):
-            formatted = self.format_input(sample_input)  # type: ignore[attr-defined]
+            formatted = self.formatted_request(sample_input)  # type: ignore[attr-defined]
         else:
             formatted = sample_input
         messages = formatted[0] if isinstance(formatted, tuple) else formatted
@@ -384,7 +396,15 @@ class Task(_Task, Step, ABC):
 
     @abstractmethod
     def format_input(self, input: dict[str, Any]) -> FormattedInput:
-        """Turn one row into the conversation (and optional structured output) sent to the LLM."""
+        """Turn one row into the conversation sent to the LLM; a task whose rows each carry
+        their own schema (StructuredGeneration) returns `(messages, structured_output)`."""
+
+    def formatted_request(self, row: Row) -> FormattedInput:
+        """What is sent for `row`: `format_input(row)`, paired with `structured_output_for(row)`
+        when there is one. The pairing lives here, not in each task, so that `format_input`
+        returns the conversation alone (as distilabel's do) whatever the settings."""
+        formatted = self.format_input(row)
+        return formatted if isinstance(formatted, tuple) else self.paired(formatted, row)
 
     def request_for(self, row: Row) -> FormattedInput | RowInputError:
         """The request for `row`, or why none can be sent (a None input, `format_input`
@@ -393,7 +413,7 @@ class Task(_Task, Step, ABC):
         if problem is not None:
             return problem
         try:
-            return self.format_input(row)
+            return self.formatted_request(row)
         except Exception as exc:
             return RowInputError(f"format_input failed: {describe_error(exc)}")
 
@@ -421,7 +441,7 @@ class Task(_Task, Step, ABC):
         }
 
     def _sample_input(self) -> FormattedInput:
-        return self.format_input(self._sample_row())
+        return self.formatted_request(self._sample_row())
 
     async def aprocess_row(self, row: Row, llm: LLM | None = None) -> list[Row]:
         """The rows one input row becomes, for engines that schedule requests row by row

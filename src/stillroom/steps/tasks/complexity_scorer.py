@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.scores import ItemScoresTask
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput
+from stillroom.typing import ChatType
 
 
 class ComplexityScorer(ItemScoresTask):
@@ -30,7 +30,7 @@ class ComplexityScorer(ItemScoresTask):
     def _sample_row(self) -> dict[str, Any]:
         return {"instructions": ["<PLACEHOLDER_INSTRUCTION_1>", "<PLACEHOLDER_INSTRUCTION_2>"]}
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         items = self._items(input)
         prompt = prompts.render(
             "complexity_scorer",
@@ -38,4 +38,4 @@ class ComplexityScorer(ItemScoresTask):
             high=len(items),
             structured=self.use_default_structured_output,
         )
-        return self._scores_request([{"role": "user", "content": prompt}], len(items))
+        return [{"role": "user", "content": prompt}]

@@ -80,6 +80,17 @@ class Transcript:
         Raises `ReplyError` when the request failed, gave no text, or `parse` raised.
         """
         result = yield request
+        return self.read(request, result, parse, stage)
+
+    def read(
+        self,
+        request: FormattedInput,
+        result: LLMResult,
+        parse: Callable[[str], T] | None = None,
+        stage: str | None = None,
+    ) -> T:
+        """Record `request` and its `result` and return the parsed reply, as `ask` does, for
+        a task that sends its requests itself."""
         self.stages.append(stage)
         text = self._record(request, result)
         if parse is None:
@@ -117,13 +128,17 @@ class Transcript:
         if task.records_transcript and task.add_raw_input:
             meta[f"raw_input_{name}"] = list(self.inputs)
         for stage in dict.fromkeys(self.stages):
-            picked = [i for i, s in enumerate(self.stages) if s == stage]
             key = f"statistics_{stage}_{name}" if stage else f"statistics_{name}"
-            meta[key] = {
-                "input_tokens": [self.input_tokens[i] for i in picked],
-                "output_tokens": [self.output_tokens[i] for i in picked],
-            }
+            meta[key] = self.statistics(stage)
         return meta
+
+    def statistics(self, stage: str | None = None) -> dict[str, list[int | None]]:
+        """The token counts of the requests asked under `stage`, one item per request."""
+        picked = [i for i, s in enumerate(self.stages) if s == stage]
+        return {
+            "input_tokens": [self.input_tokens[i] for i in picked],
+            "output_tokens": [self.output_tokens[i] for i in picked],
+        }
 
 
 def _first(values: list[int] | None) -> int | None:

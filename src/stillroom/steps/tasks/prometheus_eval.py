@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomUserError
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.base import Task
 from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
@@ -95,7 +95,7 @@ class PrometheusEval(NoneOnUnreadableReply, Task):
             values["reference"] = input["reference"]
         if self.mode == "absolute":
             if not isinstance(input["generation"], str):
-                raise StillroomError(
+                raise StillroomUserError(
                     f"PrometheusEval {self.name!r}: column 'generation' must hold text, got "
                     f"{type(input['generation']).__name__}."
                 )
@@ -107,7 +107,7 @@ class PrometheusEval(NoneOnUnreadableReply, Task):
                 and len(generations) == 2
                 and all(isinstance(g, str) for g in generations)
             ):
-                raise StillroomError(
+                raise StillroomUserError(
                     f"PrometheusEval {self.name!r}: in relative mode column 'generations' must "
                     f"hold exactly two texts, got {generations!r:.200}."
                 )

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from stillroom.steps.tasks import prompts
 from stillroom.steps.tasks.scores import ItemScoresTask
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput
+from stillroom.typing import ChatType
 
 
 class QualityScorer(ItemScoresTask):
@@ -33,7 +33,7 @@ class QualityScorer(ItemScoresTask):
             "responses": ["<PLACEHOLDER_RESPONSE_1>", "<PLACEHOLDER_RESPONSE_2>"],
         }
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         items = self._items(input)
         prompt = prompts.render(
             "quality_scorer",
@@ -42,4 +42,4 @@ class QualityScorer(ItemScoresTask):
             high=len(items),
             structured=self.use_default_structured_output,
         )
-        return self._scores_request([{"role": "user", "content": prompt}], len(items))
+        return [{"role": "user", "content": prompt}]

@@ -7,13 +7,9 @@ from typing import Any, ClassVar
 
 from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-    with_item_count,
-)
-from stillroom.steps.typing import StepColumns
-from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
+from stillroom.steps.tasks.default_structured_output import json_schema, with_item_count
+from stillroom.steps.typing import Row, StepColumns
+from stillroom.typing import StructuredOutputType
 
 _SCORE_LINE = re.compile(r"\[\s*(\d+)\s*\]\s*(?:score)?\s*[:=]?\s*(-?\d+(?:\.\d+)?)", re.IGNORECASE)
 
@@ -59,7 +55,7 @@ def parse_scores(reply: str, count: int, structured: bool) -> list[float | None]
     return scores
 
 
-class ItemScoresTask(DefaultStructuredOutputMixin, Task):
+class ItemScoresTask(Task):
     """A task scoring each item of a row's list column `_scored_column` (`scores` output).
 
     A None item (an earlier step failed for it) is left out of the prompt and gets a None
@@ -87,11 +83,11 @@ class ItemScoresTask(DefaultStructuredOutputMixin, Task):
             raise ValueError(f"every item of {self._scored_column!r} is None: nothing to score")
         return items
 
-    def _scores_request(self, messages: ChatType, count: int) -> FormattedInput:
-        """`messages`, paired with the schema for `count` scores when structured output is on."""
+    def structured_output_for(self, row: Row) -> StructuredOutputType | None:
+        """The schema for as many scores as the row has items to score."""
         if not self.use_default_structured_output:
-            return messages
-        return messages, scores_schema(count)
+            return None
+        return scores_schema(len(self._present(row)))
 
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None

@@ -9,12 +9,9 @@ from pydantic import Field
 
 from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
+from stillroom.steps.tasks.default_structured_output import json_schema
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.typing import ChatType, StructuredOutputType
 
 GenerationAction = Literal["paraphrase", "semantically-similar", "query", "answer"]
 
@@ -62,7 +59,7 @@ _STRUCTURED = "\nInstead of sections, answer with a JSON object only: {shape}."
 _SECTION = re.compile(r"^\s*#+\s*(positive|negative)\s*:?\s*$", re.IGNORECASE | re.MULTILINE)
 
 
-class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
+class GenerateSentencePair(Task):
     """From each `anchor` sentence, generate a `positive` and, with `triplet`, a `negative`.
 
     `action` says how the positive relates to the anchor: "paraphrase",
@@ -91,7 +88,7 @@ class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
             ["positive", "negative", "model_name"] if self.triplet else ["positive", "model_name"]
         )
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         values = {
             "action_sentence": GENERATION_ACTION_SENTENCES[self.action],
             "context": CONTEXT_INTRO if self.context else "",
@@ -109,9 +106,7 @@ class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
         user = f"## Anchor\n\n{input['anchor']}\n"
         if self.context:
             user = f"## Context\n\n{self.context}\n\n{user}"
-        return self._request(
-            [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def get_structured_output(self) -> StructuredOutputType:
         string = {"type": "string"}
@@ -123,8 +118,11 @@ class GenerateSentencePair(DefaultStructuredOutputMixin, Task):
     def format_output(
         self, output: str | None, input: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """The `positive` (and `negative`) sentences; a sentence the reply lacks is None."""
+        """The `positive` (and `negative`) sentences; a sentence the reply lacks is None,
+        except in a JSON reply, which gives the sentences it holds (as distilabel's does)."""
         sections = self._sections(output or "")
+        if self.use_default_structured_output and sections:
+            return {name: sections[name] for name in self._sentences() if name in sections}
         return {name: sections.get(name) for name in self._sentences()}
 
     def _read_reply(self, text: str, row: dict[str, Any] | None) -> dict[str, Any]:

@@ -9,15 +9,12 @@ from pydantic import Field, PositiveInt
 
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
+from stillroom.steps.tasks.default_structured_output import json_schema
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
+from stillroom.typing import ChatType, StructuredOutputType
 
 
-class TextClassification(DefaultStructuredOutputMixin, Task):
+class TextClassification(Task):
     """Label each row's `text` with `n` labels, free or chosen from `available_labels`.
 
     The LLM answers `{"labels": ...}`: one string when `n == 1`, else a list of `n` strings.
@@ -68,7 +65,7 @@ class TextClassification(DefaultStructuredOutputMixin, Task):
             return list(self.available_labels.items())
         return [(label, None) for label in self.available_labels or []]
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         if self.n == 1:
             labels_format = '"label"'
         else:
@@ -87,7 +84,7 @@ class TextClassification(DefaultStructuredOutputMixin, Task):
         messages: ChatType = [{"role": "user", "content": prompt}]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
-        return self._request(messages)
+        return messages
 
     def get_structured_output(self) -> StructuredOutputType:
         label: dict[str, Any] = {"type": "string"}

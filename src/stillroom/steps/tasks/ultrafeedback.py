@@ -9,12 +9,9 @@ from pydantic import Field
 
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
-from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.steps.tasks.default_structured_output import json_schema, with_item_count
+from stillroom.steps.typing import Row, StepColumns
+from stillroom.typing import ChatType, StructuredOutputType
 
 UltraFeedbackAspect = Literal[
     "helpfulness", "honesty", "instruction-following", "truthfulness", "overall-rating"
@@ -40,7 +37,7 @@ _FIELD_COLUMNS = {
 }
 
 
-class UltraFeedback(DefaultStructuredOutputMixin, Task):
+class UltraFeedback(Task):
     """Rate each of a row's `generations` for its `instruction` on one `aspect`.
 
     UltraFeedback's fine-grained feedback: the LLM sees all the texts together and rates
@@ -79,7 +76,7 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             "generations": ["<PLACEHOLDER_GENERATION_1>", "<PLACEHOLDER_GENERATION_2>"],
         }
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         generations = input["generations"]
         system = prompts.render("ultrafeedback/system", count=len(generations))
         user = prompts.render(
@@ -90,10 +87,15 @@ class UltraFeedback(DefaultStructuredOutputMixin, Task):
             typed=self._typed(),
             structured=self.use_default_structured_output,
         )
-        return self._request(
-            [{"role": "system", "content": system}, {"role": "user", "content": user}],
-            items=len(generations),
-        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def structured_output_for(self, row: Row) -> StructuredOutputType | None:
+        """The schema with each list bound to the row's number of generations."""
+        structured = super().structured_output_for(row)
+        if structured is None:
+            return None
+        count = len(row.get("generations") or [])
+        return {**structured, "schema": with_item_count(structured["schema"], count)}
 
     def get_structured_output(self) -> StructuredOutputType:
         """The reply's JSON schema: one list per output column. Requests bound each list to

@@ -11,15 +11,12 @@ from pydantic import Field, PrivateAttr
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.apigen.utils import remove_fences
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
+from stillroom.steps.tasks.default_structured_output import json_schema
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.typing import ChatType, StructuredOutputType
 
 
-class APIGenGenerator(DefaultStructuredOutputMixin, Task):
+class APIGenGenerator(Task):
     """Write a user query for a function and the JSON calls that answer it.
 
     For each row's function (`func_name`, `func_desc`, optionally its `tools` definition),
@@ -58,7 +55,7 @@ class APIGenGenerator(DefaultStructuredOutputMixin, Task):
             return int(self._rng.choices(list(self.number), list(self.number.values()))[0])
         return self.number
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         user = prompts.render(
             "apigen/generator",
             examples=input["examples"],
@@ -68,9 +65,10 @@ class APIGenGenerator(DefaultStructuredOutputMixin, Task):
             tools=input.get("tools") if self.use_tools else None,
             structured=self.use_default_structured_output,
         )
-        return self._request(
-            [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
-        )
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": user},
+        ]
 
     def get_structured_output(self) -> StructuredOutputType:
         call = json_schema({"name": {"type": "string"}, "arguments": {"type": "object"}})

@@ -9,16 +9,13 @@ from pydantic import Field
 from stillroom.steps.tasks import parsing, prompts
 from stillroom.steps.tasks.apigen.utils import remove_fences
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
+from stillroom.steps.tasks.default_structured_output import json_schema
 from stillroom.steps.tasks.lenient_output import NoneOnUnreadableReply
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput, StructuredOutputType
+from stillroom.typing import ChatType, StructuredOutputType
 
 
-class APIGenSemanticChecker(NoneOnUnreadableReply, DefaultStructuredOutputMixin, Task):
+class APIGenSemanticChecker(NoneOnUnreadableReply, Task):
     """Judge whether a row's `answers` (and their `execution_result`) fit its `query`.
 
     The last of APIGen's three checks (format, execution, semantics). With
@@ -53,7 +50,7 @@ class APIGenSemanticChecker(NoneOnUnreadableReply, DefaultStructuredOutputMixin,
     def outputs(self) -> StepColumns:
         return ["keep_row_after_semantic_check", "thought", "model_name"]
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         if self.exclude_failed_execution and input.get("keep_row_after_execution_check") is False:
             raise ValueError("the row failed the execution check; not sent")
         user = prompts.render(
@@ -64,9 +61,10 @@ class APIGenSemanticChecker(NoneOnUnreadableReply, DefaultStructuredOutputMixin,
             execution_result=input["execution_result"],
             structured=self.use_default_structured_output,
         )
-        return self._request(
-            [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
-        )
+        return [
+            {"role": "system", "content": self.system_prompt},
+            {"role": "user", "content": user},
+        ]
 
     def get_structured_output(self) -> StructuredOutputType:
         schema = json_schema(

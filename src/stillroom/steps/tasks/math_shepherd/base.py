@@ -7,20 +7,17 @@ from pydantic import Field
 
 from stillroom.steps.tasks import parsing
 from stillroom.steps.tasks.base import Task
-from stillroom.steps.tasks.default_structured_output import (
-    DefaultStructuredOutputMixin,
-    json_schema,
-)
+from stillroom.steps.tasks.default_structured_output import json_schema
 from stillroom.steps.tasks.math_shepherd import prompts
 from stillroom.steps.tasks.math_shepherd.utils import split_solution_steps
-from stillroom.typing import ChatType, FormattedInput, StructuredOutputType
+from stillroom.typing import ChatType, StructuredOutputType
 from stillroom.utils import templates
 
 SOLUTION_SEPARATOR = "---"
 """What separates several solutions in one plain-text reply."""
 
 
-class MathShepherdPrompting(DefaultStructuredOutputMixin, Task):
+class MathShepherdPrompting(Task):
     """The system prompt (a template of `extra_rules`, `few_shots`, `structured_prompt`)."""
 
     system_prompt: str | None = Field(
@@ -36,7 +33,7 @@ class MathShepherdPrompting(DefaultStructuredOutputMixin, Task):
         description="Worked examples (FEW_SHOTS_GSM8K, FEW_SHOTS_MATH or your own).",
     )
 
-    def _messages(self, user: str) -> FormattedInput:
+    def _messages(self, user: str) -> ChatType:
         messages: ChatType = [{"role": "user", "content": user}]
         if self.system_prompt:
             system = templates.render(
@@ -50,7 +47,7 @@ class MathShepherdPrompting(DefaultStructuredOutputMixin, Task):
                 ),
             )
             messages.insert(0, {"role": "system", "content": system})
-        return self._request(messages)
+        return messages
 
     def get_structured_output(self) -> StructuredOutputType:
         solution = json_schema({"solution": {"type": "string"}})

@@ -15,7 +15,7 @@ from stillroom.steps.tasks.math_shepherd.prompts import (
     SYSTEM_PROMPT,
 )
 from stillroom.steps.typing import StepColumns
-from stillroom.typing import FormattedInput
+from stillroom.typing import ChatType
 
 __all__ = [
     "FEW_SHOTS_GSM8K",
@@ -51,7 +51,7 @@ class MathShepherdGenerator(MathShepherdPrompting):
     def outputs(self) -> StepColumns:
         return ["solutions" if self.M else "golden_solution", "model_name"]
 
-    def format_input(self, input: dict[str, Any]) -> FormattedInput:
+    def format_input(self, input: dict[str, Any]) -> ChatType:
         instruction = input["instruction"]
         if self.M:
             how = (
