@@ -29,8 +29,11 @@ class StepFailedError(StillroomError, RuntimeError):
         self.step_name = step_name
         self.error = error
         where = f" on batch {seq}" if seq is not None else ""
+        detail = str(error)
+        if not detail.endswith((".", "!", "?")):  # the error's own full stop ends the sentence
+            detail += "."
         super().__init__(
-            f"Step {step_name!r} failed{where}: {type(error).__name__}: {error}. Everything "
+            f"Step {step_name!r} failed{where}: {type(error).__name__}: {detail} Everything "
             "finished before the failure is saved; fix the step and run the pipeline again to "
             "resume from there."
         )
