@@ -223,3 +223,19 @@ async def test_aprocess_row_is_the_same_as_process() -> None:
     task = _rate(llm=AsyncMockLLM(responses=GOOD))
     rows = await task.aprocess_row({"text": "a"})
     assert rows[0]["score"] == 4 and rows[0]["model_name"] == "mock"
+
+
+def test_every_row_gets_statistics_when_a_reply_has_more_generations_than_counts() -> None:
+    """Extra choices (a server answering n=3 to one request) repeat the request's counts on
+    their rows, as distilabel's tasks do, instead of rows without figures."""
+    task = _rate(llm=MockLLM(model="m", responses=GOOD))
+    result = {
+        "generations": [GOOD, GOOD, GOOD],
+        "statistics": {"input_tokens": [12], "output_tokens": [8, 5]},
+    }
+    rows = task.rows_from_result({"text": "t"}, None, result)  # type: ignore[arg-type]
+    assert [row[METADATA_COLUMN]["statistics_rate"] for row in rows] == [
+        {"input_tokens": 12, "output_tokens": 8},
+        {"input_tokens": 12, "output_tokens": 5},
+        {"input_tokens": 12, "output_tokens": 8},
+    ]

@@ -304,10 +304,9 @@ class _Task(_Step, ABC):
                 meta[f"raw_output_{name}"] = text
             if self.add_raw_input and formatted_input is not None:
                 meta[f"raw_input_{name}"] = _messages(formatted_input)
-            if statistics:
+            if statistics:  # a row beyond the counts (an extra choice) repeats the request's
                 meta[f"statistics_{name}"] = {
-                    key: values[index] if index < len(values) else None
-                    for key, values in statistics.items()
+                    key: values[index % len(values)] for key, values in statistics.items() if values
                 }
             error = request_error or format_error
             if error is None and index < len(generation_errors):
