@@ -10,7 +10,7 @@ from pydantic import Field, PositiveInt, SecretStr, ValidationError
 
 from stillroom.errors import UnknownRuntimeParameterError
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
-from stillroom.models import AsyncMockLLM, MistralLLM
+from stillroom.models import AsyncMockLLM, MistralLLM, OpenAIEmbeddings
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
@@ -85,6 +85,14 @@ def test_max_concurrent_requests_is_a_field_set_when_the_llm_is_built(tmp_path) 
     assert llm.unknown_runtime_parameters({"max_concurrent_requests": 2})  # refused in a run
     # distilabel's MistralLLM declares it as a runtime parameter; so does stillroom's
     assert MistralLLM(model="m", api_key="k").runtime_parameters_names["max_concurrent_requests"]
+
+
+def test_openai_embeddings_max_concurrent_requests_is_a_field_as_on_its_llm() -> None:
+    embeddings = OpenAIEmbeddings(model="e", api_key="k", max_concurrent_requests=3)
+    assert "max_concurrent_requests" not in embeddings.runtime_parameters_names
+    assert embeddings.runtime_parameters_names["batch_size"] is True  # the others stay
+    assert embeddings.unknown_runtime_parameters({"max_concurrent_requests": 2})
+    assert embeddings.dump()["max_concurrent_requests"] == 3
 
 
 def test_values_are_validated() -> None:

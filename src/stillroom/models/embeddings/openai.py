@@ -49,7 +49,7 @@ class OpenAIEmbeddings(Embeddings):
         default=None, description="Vector length, for models that can shorten theirs."
     )
     batch_size: RuntimeParameter[PositiveInt] = Field(default=128, description="Texts per request.")
-    max_concurrent_requests: RuntimeParameter[PositiveInt] = Field(
+    max_concurrent_requests: PositiveInt = Field(  # a field, as on the LLM it builds
         default=8, description="Requests in flight at once, at most."
     )
     timeout: RuntimeParameter[PositiveFloat] = Field(
