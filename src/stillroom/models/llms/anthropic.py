@@ -92,9 +92,8 @@ class AnthropicLLM(RemoteLLM):
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation (see `request_settings`)."""
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         payload = self._payload(input, settings)
-        collector = self._collector(structured, num_generations)
         estimate = estimate_tokens(
             [content_text(m["content"] or "") for m in messages], payload["max_tokens"]
         ) + IMAGE_TOKENS * sum(count_images(m["content"]) for m in messages)

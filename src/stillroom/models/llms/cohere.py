@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from stillroom.mixins.runtime_parameters import RuntimeParameter
-from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.rate_limit import estimate_chat_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
-from stillroom.models.llms.structured import Sample, split_input
+from stillroom.models.llms.structured import Sample
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -100,13 +100,12 @@ class CohereLLM(RemoteLLM):
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation, one request each."""
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         params = self._settings_payload(settings)
-        collector = self._collector(structured, num_generations)
         body: dict[str, Any] = {"model": self.model, "messages": list(messages), **params}
         if collector.spec is not None:
             body["response_format"] = {"type": "json_object", "json_schema": collector.spec.schema}
-        estimate = estimate_tokens([str(m["content"]) for m in messages], params.get("max_tokens"))
+        estimate = estimate_chat_tokens(messages, params.get("max_tokens"))
         url = f"{self._api_root()}/v2/chat"
 
         def payload(index: int) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from pydantic import Field, PrivateAttr, SecretStr
 from stillroom.errors import MissingExtraError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.base import AsyncLLM
-from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.rate_limit import estimate_chat_tokens
 from stillroom.models.llms.resilience import FailedAttempt, Failure, failure_from_status
 from stillroom.models.llms.resilient import ResilientRequestsMixin
 from stillroom.models.llms.sending import Request, Sender
 from stillroom.models.llms.settings import RequestSettingsMixin
-from stillroom.models.llms.structured import Sample, StructuredOutputMixin, split_input
+from stillroom.models.llms.structured import Sample, StructuredOutputMixin
 from stillroom.typing import FormattedInput, GenerateOutput
 
 
@@ -118,15 +118,14 @@ class LiteLLM(ResilientRequestsMixin, RequestSettingsMixin, StructuredOutputMixi
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation, one `acompletion` call each."""
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         params = self._settings_payload(settings)
-        collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             params["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": collector.spec.name, "schema": collector.spec.schema},
             }
-        estimate = estimate_tokens([str(m["content"]) for m in messages], params.get("max_tokens"))
+        estimate = estimate_chat_tokens(messages, params.get("max_tokens"))
         body = json.dumps({"messages": messages, **params}).encode()
         request = Request(
             self.model,

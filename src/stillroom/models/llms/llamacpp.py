@@ -41,7 +41,6 @@ from stillroom.models.llms.structured import (
     GenerationCollector,
     Sample,
     StructuredOutputMixin,
-    split_input,
 )
 from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, HiddenState, StandardInput
@@ -279,9 +278,8 @@ class LlamaCppLLM(RequestSettingsMixin, StructuredOutputMixin, MagpieChatTemplat
     def _reply(
         self, input: FormattedInput, num_generations: int, params: dict[str, Any]
     ) -> GenerateOutput:
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         self._check_text_only(messages)
-        collector = self._collector(structured, num_generations)
         params = dict(params)
         seed = self._request_seed(params)
         pre_query = self.magpie_pre_query_for(messages)

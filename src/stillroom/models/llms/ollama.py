@@ -22,7 +22,7 @@ from stillroom.models.llms.chat_template import TokenizerChatTemplateMixin
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.resilience import Failure
-from stillroom.models.llms.structured import Sample, split_input
+from stillroom.models.llms.structured import Sample
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
 
@@ -146,9 +146,8 @@ class OllamaLLM(TokenizerChatTemplateMixin, RemoteLLM):
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation, one request each."""
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         params = self._settings_payload(settings)
-        collector = self._collector(structured, num_generations)
         if collector.spec is not None:
             params["format"] = collector.spec.schema
         if self.tokenizer_id:

@@ -32,7 +32,7 @@ from stillroom.models.llms.openai_servers import (
 from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.sending import Request, Sender
-from stillroom.models.llms.structured import GenerationCollector, Sample, split_input
+from stillroom.models.llms.structured import GenerationCollector, Sample
 from stillroom.models.llms.structured_modes import (
     AUTO_ORDER,
     StructuredOutputMode,
@@ -195,9 +195,8 @@ class OpenAILLM(RemoteLLM):
         string is sent as a raw prompt to the completions endpoint, as distilabel does."""
         if isinstance(input, str):
             return await self._complete_prompt({"prompt": input}, num_generations, settings)
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         params = self._settings_payload(settings)
-        collector = self._collector(structured, num_generations)
         if collector.spec is None:
             return await self._collect({"messages": messages}, params, collector)
         mode: StructuredOutputMode = self.structured_output_mode

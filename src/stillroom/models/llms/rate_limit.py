@@ -13,6 +13,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 
+from stillroom.typing import ChatType
+
 BURST_SECONDS = 10.0
 """How much of the per-minute allowance may be spent at once."""
 
@@ -90,3 +92,8 @@ class RateLimiter:
 def estimate_tokens(texts: list[str], max_new_tokens: int | None) -> int:
     """A rough count (4 characters a token) of a request's prompt plus its reply budget."""
     return sum(len(t) for t in texts) // 4 + (max_new_tokens or 0)
+
+
+def estimate_chat_tokens(messages: ChatType, max_new_tokens: int | None) -> int:
+    """`estimate_tokens` of a conversation (each message's content as text)."""
+    return estimate_tokens([str(m["content"]) for m in messages], max_new_tokens)

@@ -261,3 +261,11 @@ class StructuredOutputMixin(BaseModel):
         if spec is not None and spec.max_retries is not None:
             retries = spec.max_retries
         return GenerationCollector(spec, num_generations, retries, label)
+
+    def _conversation_and_collector(
+        self, input: FormattedInput, num_generations: int
+    ) -> tuple[ChatType, GenerationCollector]:
+        """What a chat backend's `agenerate` starts from: the input's conversation and the
+        collector of its generations (its structured output, else the LLM's)."""
+        messages, structured = split_input(input)
+        return messages, self._collector(structured, num_generations)

@@ -23,10 +23,10 @@ from stillroom.models.llms.google_credentials import (
     GoogleCredentials,
     find_credentials_file,
 )
-from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.rate_limit import estimate_chat_tokens
 from stillroom.models.llms.remote import RemoteLLM
 from stillroom.models.llms.resilience import Failure
-from stillroom.models.llms.structured import Sample, split_input
+from stillroom.models.llms.structured import Sample
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
@@ -202,17 +202,14 @@ class VertexAILLM(RemoteLLM):
         self, input: FormattedInput, num_generations: int = 1, **settings: Any
     ) -> GenerateOutput:
         """`num_generations` replies to one conversation, one request each."""
-        messages, structured = split_input(input)
+        messages, collector = self._conversation_and_collector(input, num_generations)
         params = self._settings_payload(settings)
-        collector = self._collector(structured, num_generations)
         config = dict(params.pop("generationConfig", None) or {})
         if collector.spec is not None:
             config["responseMimeType"] = "application/json"
             config["responseSchema"] = gemini_schema(collector.spec.schema, self._label())
         body = {**_contents(messages, self._label()), **params}
-        estimate = estimate_tokens(
-            [str(m["content"]) for m in messages], config.get("maxOutputTokens")
-        )
+        estimate = estimate_chat_tokens(messages, config.get("maxOutputTokens"))
         await self._authorize()
         url = self._url()
 

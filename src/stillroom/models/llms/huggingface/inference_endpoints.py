@@ -32,11 +32,11 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.chat_template import TokenizerChatTemplateMixin
 from stillroom.models.llms.huggingface.hub import HF_TOKEN_ENV, hub_token, resolve_endpoint
 from stillroom.models.llms.huggingface.replies import chat_sample, text_generation_sample
-from stillroom.models.llms.rate_limit import estimate_tokens
+from stillroom.models.llms.rate_limit import estimate_chat_tokens, estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
 from stillroom.models.llms.resilience import Failure
 from stillroom.models.llms.sending import Request
-from stillroom.models.llms.structured import Sample, StructuredSpec, split_input
+from stillroom.models.llms.structured import Sample, StructuredSpec
 from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
@@ -288,8 +288,7 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
             prompt: str | None = input
             collector = self._collector(None, num_generations)
         else:
-            messages, structured = split_input(input)
-            collector = self._collector(structured, num_generations)
+            messages, collector = self._conversation_and_collector(input, num_generations)
             prompt = self._render_prompt(messages) if self.tokenizer_id else None
         while count := collector.missing:
             first = collector.issued
@@ -319,7 +318,7 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
             url = f"{ROUTER_URL}/v1/chat/completions"
         else:
             url = f"{self._tgi_url()}/v1/chat/completions"
-        estimate = estimate_tokens([str(m["content"]) for m in messages], body["max_tokens"])
+        estimate = estimate_chat_tokens(messages, body["max_tokens"])
         return await self._send(
             Request(
                 url,
