@@ -11,9 +11,8 @@ from typing import Any
 
 from pydantic import Field, PositiveInt, PrivateAttr, SecretStr
 
-from stillroom.errors import StillroomError, StillroomUserError
-from stillroom.models.extras import import_extra
-from stillroom.models.llms.huggingface.transformers import hf_token_from_env
+from stillroom.errors import StillroomUserError
+from stillroom.models.llms.huggingface.transformers import hf_token_from_env, load_pretrained
 from stillroom.steps.base import Step, StepInput
 from stillroom.steps.typing import StepColumns, StepOutput
 from stillroom.typing import ChatType
@@ -81,26 +80,16 @@ class RewardModelScore(Step):
 
     def load(self) -> None:
         super().load()
-        auto = import_extra("transformers", self._label(), "transformers")
-        token = self.token.get_secret_value() if self.token is not None else None
-        common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        try:
-            tokenizer = auto.AutoTokenizer.from_pretrained(self.model, token=token, **common)
-            model = auto.AutoModelForSequenceClassification.from_pretrained(
-                self.model,
-                dtype=self.torch_dtype,
-                device_map=self.device_map,
-                token=token,
-                **common,
-            )
-        except (OSError, ValueError) as exc:
-            raise StillroomError(
-                f"{self._label()}: transformers could not load {self.model!r}: {exc}"
-            ) from exc
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        model.eval()
-        self._tokenizer, self._model = tokenizer, model
+        self._tokenizer, self._model = load_pretrained(
+            self._label(),
+            "AutoModelForSequenceClassification",
+            self.model,
+            revision=self.revision,
+            trust_remote_code=self.trust_remote_code,
+            token=self.token,
+            dtype=self.torch_dtype,
+            device_map=self.device_map,
+        )
 
     def unload(self) -> None:
         self._model = self._tokenizer = None

@@ -26,6 +26,7 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from stillroom.errors import StillroomError
 from stillroom.models.extras import import_extra
+from stillroom.models.llms.huggingface.hub import HF_TOKEN_ENV
 from stillroom.models.llms.in_process import InProcessLLM, collect_in_batches
 from stillroom.models.llms.structured import (
     GenerationCollector,
@@ -37,12 +38,45 @@ from stillroom.typing import GenerateOutput, HiddenState, StandardInput
 if TYPE_CHECKING:
     from types import ModuleType
 
-HF_TOKEN_ENV = "HF_TOKEN"
-
 
 def hf_token_from_env() -> SecretStr | None:
     value = os.environ.get(HF_TOKEN_ENV)
     return SecretStr(value) if value else None
+
+
+def load_pretrained(
+    label: str,
+    model_class: str,
+    model: str,
+    *,
+    revision: str,
+    trust_remote_code: bool,
+    token: SecretStr | None,
+    dtype: str,
+    device_map: str | dict[str, Any] | None,
+    tokenizer: str | None = None,
+    tokenizer_kwargs: dict[str, Any] | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """A tokenizer (padding with its end token when it has no pad token) and a model in
+    evaluation mode, both by transformers' `from_pretrained` from a Hub id or a folder;
+    `model_class` names the Auto class. One that cannot be loaded is an error naming `label`."""
+    auto = import_extra("transformers", label, "transformers")
+    secret = token.get_secret_value() if token is not None else None
+    common = {"revision": revision, "trust_remote_code": trust_remote_code, "token": secret}
+    try:
+        loaded_tokenizer = auto.AutoTokenizer.from_pretrained(
+            tokenizer or model, **common, **(tokenizer_kwargs or {})
+        )
+        loaded_model = getattr(auto, model_class).from_pretrained(
+            model, dtype=dtype, device_map=device_map, **common, **(model_kwargs or {})
+        )
+    except (OSError, ValueError) as exc:
+        raise StillroomError(f"{label}: transformers could not load {model!r}: {exc}") from exc
+    if loaded_tokenizer.pad_token is None:
+        loaded_tokenizer.pad_token = loaded_tokenizer.eos_token
+    loaded_model.eval()
+    return loaded_tokenizer, loaded_model
 
 
 class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
@@ -97,32 +131,23 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
         super().load()
         if self.device == "cuda":
             self.place_on_cuda_devices()
-        auto = import_extra("transformers", self._label(), "transformers")
-        token = self.token.get_secret_value() if self.token is not None else None
-        common = {"revision": self.revision, "trust_remote_code": self.trust_remote_code}
-        try:
-            tokenizer = auto.AutoTokenizer.from_pretrained(
-                self.tokenizer or self.model, use_fast=self.use_fast, token=token, **common
-            )
-            model = auto.AutoModelForCausalLM.from_pretrained(
-                self.model,
-                dtype=self.torch_dtype,
-                device_map=self.device_map,
-                token=token,
-                **common,
-                **(self.model_kwargs or {}),
-            )
-        except (OSError, ValueError) as exc:
-            raise StillroomError(
-                f"{self._label()}: transformers could not load {self.model!r}: {exc}"
-            ) from exc
+        tokenizer, model = load_pretrained(
+            self._label(),
+            "AutoModelForCausalLM",
+            self.model,
+            revision=self.revision,
+            trust_remote_code=self.trust_remote_code,
+            token=self.token,
+            dtype=self.torch_dtype,
+            device_map=self.device_map,
+            tokenizer=self.tokenizer,
+            tokenizer_kwargs={"use_fast": self.use_fast},
+            model_kwargs=self.model_kwargs,
+        )
         if self.device is not None and self.device_map is None:
             model = model.to(self.device)
-        model.eval()
         if self.chat_template is not None:
             tokenizer.chat_template = self.chat_template
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # generation continues the prompts' right ends
         self._tokenizer, self._model = tokenizer, model
 
