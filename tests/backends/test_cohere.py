@@ -91,3 +91,5 @@ def test_spec_prefix():
 
     llm = llm_from_spec("cohere:command-r-plus")
     assert isinstance(llm, CohereLLM) and llm.model == "command-r-plus"
+    with_url = llm_from_spec("cohere:command-r@http://127.0.0.1:9/v2")
+    assert isinstance(with_url, CohereLLM) and with_url.base_url == "http://127.0.0.1:9/v2"

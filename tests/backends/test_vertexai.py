@@ -223,3 +223,5 @@ def test_spec_prefix():
 
     llm = llm_from_spec("vertexai:gemini-2.0-flash")
     assert isinstance(llm, VertexAILLM) and llm.model == "gemini-2.0-flash"
+    with_url = llm_from_spec("vertexai:gemini-2.0-flash@http://127.0.0.1:9/v1")
+    assert isinstance(with_url, VertexAILLM) and with_url.base_url == "http://127.0.0.1:9/v1"

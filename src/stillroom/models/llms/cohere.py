@@ -21,7 +21,7 @@ from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import FormattedInput, GenerateOutput
 
 if TYPE_CHECKING:
-    from stillroom.models.llms.spec import LLMSpec
+    pass
 
 COHERE_BASE_URL = "https://api.cohere.com"
 
@@ -38,14 +38,6 @@ class CohereLLM(RemoteLLM):
     client_name: RuntimeParameter[str] = Field(
         default="stillroom", description="Sent as the X-Client-Name header."
     )
-
-    @classmethod
-    def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
-        """`cohere:MODEL[@URL]`."""
-        fields: dict[str, Any] = {"model": spec.require_model()}
-        if spec.url:
-            fields["base_url"] = spec.url
-        return fields
 
     def _api_root(self) -> str:
         root = self.base_url.rstrip("/")

@@ -31,7 +31,7 @@ from stillroom.models.llms.transport import LoopSessions
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput
 
 if TYPE_CHECKING:
-    from stillroom.models.llms.spec import LLMSpec
+    pass
 
 DEFAULT_LOCATION = "us-central1"
 
@@ -69,14 +69,6 @@ class VertexAILLM(RemoteLLM):
 
     _credentials: GoogleCredentials | None = PrivateAttr(default=None)
     _token: str | None = PrivateAttr(default=None)
-
-    @classmethod
-    def spec_fields(cls, spec: LLMSpec) -> dict[str, Any]:
-        """`vertexai:MODEL[@URL]`."""
-        fields: dict[str, Any] = {"model": spec.require_model()}
-        if spec.url:
-            fields["base_url"] = spec.url
-        return fields
 
     # --- auth ----------------------------------------------------------------------------------
 
