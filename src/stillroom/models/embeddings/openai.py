@@ -32,6 +32,17 @@ from stillroom.models.llms.rate_limit import estimate_tokens
 from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION
 from stillroom.models.llms.sending import Request
 
+_SENDING_FIELDS = (
+    "max_concurrent_requests",
+    "timeout",
+    "max_retries",
+    "retry_backoff",
+    "requests_per_minute",
+    "tokens_per_minute",
+)
+"""How requests are sent: handed to the `OpenAILLM` that sends them, and left out of the
+request-cache keys (they do not change the vectors)."""
+
 
 class OpenAIEmbeddings(Embeddings):
     """Vectors from an OpenAI-compatible `/embeddings` endpoint."""
@@ -72,17 +83,7 @@ class OpenAIEmbeddings(Embeddings):
     )
 
     _transport_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "batch_size",
-            "max_concurrent_requests",
-            "timeout",
-            "max_retries",
-            "retry_backoff",
-            "requests_per_minute",
-            "tokens_per_minute",
-            "http_transport",
-            "api_key_env",
-        }
+        {"batch_size", *_SENDING_FIELDS, "http_transport", "api_key_env"}
     )
 
     _client: OpenAILLM | None = PrivateAttr(default=None)
@@ -96,18 +97,7 @@ class OpenAIEmbeddings(Embeddings):
         super().load()
         fields: dict[str, Any] = {
             name: getattr(self, name)
-            for name in (
-                "model",
-                "base_url",
-                "api_key",
-                "api_key_env",
-                "max_concurrent_requests",
-                "timeout",
-                "max_retries",
-                "retry_backoff",
-                "requests_per_minute",
-                "tokens_per_minute",
-            )
+            for name in ("model", "base_url", "api_key", "api_key_env", *_SENDING_FIELDS)
         }
         if self.http_transport is not None:
             fields["http_transport"] = self.http_transport
