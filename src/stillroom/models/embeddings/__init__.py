@@ -6,10 +6,10 @@ library; each imports its own (sentence-transformers, llama-cpp-python, vllm) in
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from stillroom.models.embeddings.base import Embeddings
+from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
     from stillroom.models.embeddings.llamacpp import LlamaCppEmbeddings as LlamaCppEmbeddings
@@ -26,14 +26,13 @@ _MODULES = {
     "vLLMEmbeddings": "vllm",
 }
 
+_WHERE = {name: f"{__name__}.{module}" for name, module in _MODULES.items()}
+
 __all__ = ["Embeddings", *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return import_lazily(__name__, _WHERE, name)
 
 
 def __dir__() -> list[str]:

@@ -8,8 +8,9 @@ load only with `TransformersLLM`).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from stillroom.utils.lazy import import_lazily
 
 if TYPE_CHECKING:
     from stillroom.models.llms.huggingface.inference_endpoints import (
@@ -19,14 +20,13 @@ if TYPE_CHECKING:
 
 _MODULES = {"InferenceEndpointsLLM": "inference_endpoints", "TransformersLLM": "transformers"}
 
+_WHERE = {name: f"{__name__}.{module}" for name, module in _MODULES.items()}
+
 __all__ = sorted(_MODULES)
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return import_lazily(__name__, _WHERE, name)
 
 
 def __dir__() -> list[str]:
