@@ -9,19 +9,18 @@ yields. That is what lets `next(task.process())` work the same standalone and in
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any, ClassVar, Literal, TypeVar, get_args, get_type_hints, overload
+from collections.abc import Iterator
+from typing import Any, ClassVar, TypeVar, overload
 
 from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 from typing_extensions import Self
 
 from stillroom.constants import STILLROOM_METADATA_KEY
-from stillroom.errors import StepDefinitionError, StillroomError, did_you_mean
+from stillroom.errors import StillroomError, did_you_mean
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.requirements import RequirementsMixin
 from stillroom.mixins.runtime_parameters import RuntimeParameter, RuntimeParametersMixin
@@ -36,15 +35,19 @@ from stillroom.steps.bookkeeping import (
     restore_columns,
 )
 from stillroom.steps.context import current_pipeline
+from stillroom.steps.process_signature import StepInput as StepInput
+from stillroom.steps.process_signature import StepKind as StepKind
+from stillroom.steps.process_signature import _input_parameters as _input_parameters
+from stillroom.steps.process_signature import _wrap_process
+from stillroom.steps.process_signature import (
+    generator_process_problem as generator_process_problem,
+)
+from stillroom.steps.process_signature import process_takes_rows as process_takes_rows
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
 from stillroom.utils.serialization import TYPE_INFO_KEY, Serializable
 
 logger = logging.getLogger("stillroom.steps")
 
-StepInput = Annotated[list[dict[str, Any]], "StepInput"]
-"""Annotation of the parameter(s) of `Step.process` that receive input rows."""
-
-StepKind = Literal["normal", "generator", "global"]
 
 _StepT = TypeVar("_StepT", bound="_Step")
 """The step (or steps, in a list) on the right of `>>`, which `>>` returns as it is."""
@@ -71,109 +74,6 @@ class StepResources(RuntimeParametersMixin, Serializable):
     resources: RuntimeParameter[dict[str, float] | None] = Field(
         default=None, description="Custom Ray resources per replica."
     )
-
-
-def _is_step_input(annotation: Any) -> bool:
-    return annotation is StepInput or "StepInput" in get_args(annotation)
-
-
-def _input_parameters(cls: type, method: Callable[..., Any]) -> list[inspect.Parameter]:
-    """Parameters of `process` that receive rows: *args, annotated StepInput, or named inputs."""
-    try:
-        hints = get_type_hints(method, include_extras=True)
-    except Exception:  # unresolvable forward references: fall back to names only
-        hints = {}
-    params = list(inspect.signature(method).parameters.values())[1:]
-    return [
-        p
-        for p in params
-        if p.kind is p.VAR_POSITIONAL or p.name == "inputs" or _is_step_input(hints.get(p.name))
-    ]
-
-
-def generator_process_problem(cls: type[_Step]) -> str | None:
-    """What is wrong with a generator's `process` signature (None: nothing).
-
-    A generator creates rows, so its `process` takes `offset`, not rows. Reported when the
-    step is run (pipeline validation, or a direct call of `process`) rather than when the
-    class is defined: distilabel accepts such a class until it runs, and its users' test
-    doubles define some that never do.
-    """
-    method = getattr(cls, "process")  # noqa: B009  # declared by the subclasses
-    method = getattr(method, "__wrapped__", method)
-    params = list(inspect.signature(method).parameters.values())[1:]
-    rows = _input_parameters(cls, method)
-    if rows:
-        shown = ", ".join(str(p) for p in params)
-        return (
-            f"{cls.__name__}.process(self, {shown}) is not allowed: {cls.__name__} is a "
-            f"{cls._step_family()}, which creates rows instead of receiving them, so its "
-            f"process must not take {rows[0].name!r}. Define it as "
-            "`def process(self, offset: int = 0)`."
-        )
-    if not any(p.name == "offset" or p.kind is p.VAR_KEYWORD for p in params):
-        return (
-            f"{cls.__name__}.process must accept `offset` (how many rows were already "
-            "produced, for resuming). Define it as `def process(self, offset: int = 0)`."
-        )
-    return None
-
-
-def process_takes_rows(step_cls: type[_Step]) -> bool:
-    """Whether a (non-generator) step's `process` has a parameter that can receive rows.
-
-    Checked when a pipeline is validated rather than when the class is defined: a class
-    whose `process` takes no rows is harmless until rows are sent to it (distilabel's own
-    test doubles define such classes and never run them).
-    """
-    process = getattr(step_cls, "process")  # noqa: B009  # declared by the subclasses
-    params = list(inspect.signature(process).parameters.values())[1:]
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return any(p.kind in kinds or p.kind is p.VAR_POSITIONAL for p in params)
-
-
-def _row_lists(
-    signature: inspect.Signature, step: _Step, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[list[Any], ...]:
-    """The lists of rows a call of `process` passes, by position or by keyword."""
-    try:
-        bound = signature.bind(step, *args, **kwargs)
-    except TypeError:  # let the call itself raise Python's error about its arguments
-        return ()
-    values: list[Any] = []
-    for name, value in list(bound.arguments.items())[1:]:
-        kind = signature.parameters[name].kind
-        if kind is inspect.Parameter.VAR_POSITIONAL:
-            values.extend(value)
-        elif kind is inspect.Parameter.VAR_KEYWORD:
-            values.extend(value.values())
-        else:
-            values.append(value)
-    return tuple(v for v in values if isinstance(v, list))
-
-
-def _wrap_process(cls: type[_Step], method: Callable[..., Any]) -> Callable[..., Any]:
-    """Check load state and input columns on call; normalise what the generator yields."""
-    generator = cls._step_kind == "generator"
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def process(self: _Step, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        self._ensure_loaded("process()")
-        if generator:
-            problem = generator_process_problem(cls)
-            if problem is not None:
-                raise StepDefinitionError(problem)
-        else:
-            batches = _row_lists(signature, self, args, kwargs)
-            if self._built_from_decorator:
-                batches = grouped_batches(batches) or batches
-            check_required_columns(self.name, self._required_inputs(), batches, self.input_mappings)
-        result = method(self, *args, **kwargs)
-        return self._normalized(result, generator)
-
-    process.__stillroom_wrapped__ = True  # type: ignore[attr-defined]
-    return process
 
 
 class _Step(

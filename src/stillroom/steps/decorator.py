@@ -8,8 +8,9 @@ from types import SimpleNamespace
 from typing import Any, Literal, get_type_hints
 
 from stillroom.errors import StillroomUserError
-from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _is_step_input, _Step
+from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
 from stillroom.steps.bookkeeping import grouped_batches
+from stillroom.steps.process_signature import _is_step_input
 from stillroom.steps.typing import StepColumns
 
 _BASES: dict[str, type[_Step]] = {"normal": Step, "global": GlobalStep, "generator": GeneratorStep}
