@@ -24,9 +24,8 @@ from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.image_generation.base import ImageGenerationModel
 from stillroom.models.llms.base import LLM, AsyncLLM
 from stillroom.models.llms.wrapper import unwrap
-from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
 from stillroom.steps.base import GeneratorStep, GlobalStep, Step, StepInput, _Step
-from stillroom.steps.tasks.display import show_formatted_input
+from stillroom.steps.tasks.display import RequestPrintMixin
 from stillroom.steps.typing import Row, StepColumns, StepOutput
 from stillroom.typing import ChatType, FormattedInput, GenerateOutput, StructuredOutputType
 from stillroom.utils.metadata import add_metadata, grouped_metadata
@@ -67,7 +66,7 @@ def _loads_more_than_its_llm(cls: type) -> bool:
     return any("load" in vars(base) for base in cls.__mro__[: cls.__mro__.index(_Task)])
 
 
-class _Task(_Step, ABC):
+class _Task(_Step, RequestPrintMixin, ABC):
     """What every task has: an LLM, generation settings and reply formatting."""
 
     llm: LLM
@@ -342,32 +341,6 @@ class _Task(_Step, ABC):
         if unwrap(self.llm).use_offline_batch_generation:
             return self.llm.offline_batch_results(formatted_inputs, self.num_generations)
         return self.llm.generate_results(formatted_inputs, num_generations=self.num_generations)
-
-    # --- showing the prompt ----------------------------------------------------------------
-
-    def _sample_input(self) -> FormattedInput:
-        """The request `print()` shows when it is given no sample."""
-        raise StillroomError(
-            f"{self._label()} cannot build a sample request: pass one to print(), or override "
-            "_sample_input()."
-        )
-
-    def print(self, sample_input: Row | FormattedInput | None = None) -> None:
-        """Print the request this task sends: for `sample_input` when given (a row, or
-        messages), else for a row of `<PLACEHOLDER_...>` values."""
-        if sample_input is None:
-            formatted = self._sample_input()
-        elif isinstance(sample_input, dict):
-            formatted = self.formatted_request(sample_input)  # type: ignore[attr-defined]
-        else:
-            formatted = sample_input
-        messages = formatted[0] if isinstance(formatted, tuple) else formatted
-        pre_query = (
-            self.llm.magpie_pre_query_for(messages)
-            if isinstance(self.llm, MagpieChatTemplateMixin)
-            else None
-        )
-        show_formatted_input(formatted, f"{type(self).__name__} {self.name!r}", pre_query)
 
     async def agenerate_one(
         self, formatted_input: FormattedInput, llm: LLM | None = None

@@ -1,9 +1,13 @@
-"""Show the request a task sends, as `task.print()` does: one panel per message."""
+"""Show the request a task sends: `task.print()` (`RequestPrintMixin`), one panel per message."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
+from stillroom.errors import StillroomError
+from stillroom.models.mixins.magpie import MagpieChatTemplateMixin
+from stillroom.steps.typing import Row
 from stillroom.typing import FormattedInput
 
 _ROLE_STYLES = {"system": "magenta", "user": "cyan", "assistant": "green", "tool": "yellow"}
@@ -51,3 +55,38 @@ def show_formatted_input(
             )
         )
     Console().print(Panel(Group(*panels), title=title, title_align="left"))
+
+
+class RequestPrintMixin:
+    """A task's `print()`: the request it sends, for a given row or messages, else for a
+    sample it builds (`_sample_input`)."""
+
+    if TYPE_CHECKING:
+        llm: Any
+        name: str | None
+
+        def _label(self) -> str: ...  # the task's
+
+    def _sample_input(self) -> FormattedInput:
+        """The request `print()` shows when it is given no sample."""
+        raise StillroomError(
+            f"{self._label()} cannot build a sample request: pass one to print(), or override "
+            "_sample_input()."
+        )
+
+    def print(self, sample_input: Row | FormattedInput | None = None) -> None:
+        """Print the request this task sends: for `sample_input` when given (a row, or
+        messages), else for a row of `<PLACEHOLDER_...>` values."""
+        if sample_input is None:
+            formatted = self._sample_input()
+        elif isinstance(sample_input, dict):
+            formatted = self.formatted_request(sample_input)  # type: ignore[attr-defined]
+        else:
+            formatted = sample_input
+        messages = formatted[0] if isinstance(formatted, tuple) else formatted
+        pre_query = (
+            self.llm.magpie_pre_query_for(messages)
+            if isinstance(self.llm, MagpieChatTemplateMixin)
+            else None
+        )
+        show_formatted_input(formatted, f"{type(self).__name__} {self.name!r}", pre_query)
