@@ -19,17 +19,13 @@ from pydantic import ConfigDict, Field, PositiveInt, PrivateAttr
 from stillroom.errors import (
     StillroomNotImplementedError,
     StillroomTypeError,
-    UnknownRuntimeParameterError,
-    did_you_mean,
 )
 from stillroom.mixins.loadable import LoadableMixin
 from stillroom.mixins.runtime_parameters import (
     RuntimeParameter,
-    RuntimeParametersMixin,
-    RuntimeParametersNames,
-    accepted_keyword_names,
 )
 from stillroom.models.llms.resilience import RetryCounter
+from stillroom.models.llms.settings import GenerationKwargsMixin
 from stillroom.typing import (
     FormattedInput,
     GenerateOutput,
@@ -39,8 +35,6 @@ from stillroom.typing import (
 )
 from stillroom.utils.event_loop import LoopThread
 from stillroom.utils.serialization import Serializable, gathered_names, secret_fields
-
-_NOT_GENERATION_KWARGS = {"self", "input", "inputs", "num_generations"}
 
 _T = TypeVar("_T")
 
@@ -106,7 +100,7 @@ def reply_to_each(
     return results
 
 
-class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
+class LLM(GenerationKwargsMixin, LoadableMixin, Serializable, ABC):
     """Base class of every backend: a model name, generation settings and `generate`."""
 
     model_config = ConfigDict(
@@ -341,57 +335,6 @@ class LLM(RuntimeParametersMixin, LoadableMixin, Serializable, ABC):
 
     def _label(self) -> str:
         return f"LLM {type(self).__name__}({self.model_name!r})"
-
-    def _generation_signature(self) -> Callable[..., Any]:
-        return type(self).generate
-
-    def allowed_generation_kwargs(self) -> tuple[set[str], bool]:
-        """Names `generation_kwargs` may hold, and whether any other name is accepted too."""
-        return accepted_keyword_names(self._generation_signature(), _NOT_GENERATION_KWARGS)
-
-    @property
-    def runtime_parameters_names(self) -> RuntimeParametersNames:
-        names = super().runtime_parameters_names
-        allowed, _ = self.allowed_generation_kwargs()
-        if "generation_kwargs" in names:
-            names["generation_kwargs"] = {name: True for name in sorted(allowed)}
-        return names
-
-    def get_runtime_parameters_info(self) -> list[dict[str, Any]]:
-        """As for any object, with `generation_kwargs` in distilabel's shape: its `keys`, each
-        generation setting this LLM takes, optional when it has a default."""
-        info = super().get_runtime_parameters_info()
-        allowed, _ = self.allowed_generation_kwargs()
-        parameters = inspect.signature(self._generation_signature()).parameters
-        keys = [
-            {
-                "name": name,
-                "optional": name not in parameters
-                or parameters[name].default is not inspect.Parameter.empty,
-            }
-            for name in sorted(allowed)
-        ]
-        for entry in info:
-            if entry["name"] == "generation_kwargs":
-                entry.pop("optional", None)
-                entry["keys"] = keys
-        return info
-
-    def _check_runtime_value(self, name: str, value: Any) -> Any:
-        if name != "generation_kwargs":
-            return value
-        if not isinstance(value, dict):
-            raise UnknownRuntimeParameterError(
-                f"{self._label()}: generation_kwargs must be a dict, got {value!r}."
-            )
-        allowed, any_name = self.allowed_generation_kwargs()
-        for key in value:
-            if key not in allowed and not any_name:
-                raise UnknownRuntimeParameterError(
-                    f"{self._label()} does not accept the generation setting {key!r}."
-                    f"{did_you_mean(key, allowed)} Accepted: {', '.join(sorted(allowed))}."
-                )
-        return {**self.generation_kwargs, **value}
 
 
 class AsyncLLM(LLM):
