@@ -20,7 +20,7 @@ from pydantic import Field
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.llms.chat_template import TokenizerChatTemplateMixin
 from stillroom.models.llms.rate_limit import estimate_tokens
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM, json_headers
 from stillroom.models.llms.resilience import Failure
 from stillroom.models.llms.structured import Sample
 from stillroom.models.llms.transport import LoopSessions
@@ -89,11 +89,7 @@ class OllamaLLM(TokenizerChatTemplateMixin, RemoteLLM):
         return None  # the requests are plain JSON; the ollama package is not needed
 
     def _request_headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        secret = self._secret.get_secret_value() if self._secret is not None else ""
-        if secret:
-            headers["authorization"] = f"Bearer {secret}"
-        return headers
+        return json_headers(self._secret.get_secret_value() if self._secret is not None else None)
 
     def _hint(self, failure: Failure) -> str:
         if failure.status_code == 404:

@@ -67,6 +67,15 @@ API_KEY_ENV_DESCRIPTION = (
 )
 
 
+def json_headers(bearer: str | None) -> dict[str, str]:
+    """Headers of a JSON request expecting JSON, with `authorization: Bearer ...` when there
+    is a token (a keyless server gets none)."""
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if bearer:
+        headers["authorization"] = f"Bearer {bearer}"
+    return headers
+
+
 def secret_from_env(name: str | None) -> SecretStr | None:
     """The environment variable `name` as a `SecretStr`, or None when unset, empty or unnamed."""
     value = os.environ.get(name) if name else None

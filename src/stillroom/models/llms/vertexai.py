@@ -24,7 +24,7 @@ from stillroom.models.llms.google_credentials import (
     find_credentials_file,
 )
 from stillroom.models.llms.rate_limit import estimate_chat_tokens
-from stillroom.models.llms.remote import RemoteLLM
+from stillroom.models.llms.remote import RemoteLLM, json_headers
 from stillroom.models.llms.resilience import Failure
 from stillroom.models.llms.structured import Sample
 from stillroom.models.llms.transport import LoopSessions
@@ -114,12 +114,10 @@ class VertexAILLM(RemoteLLM):
         return None  # the requests are plain JSON; Google's SDK is not needed
 
     def _request_headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        if self._secret is not None:
-            headers["authorization"] = f"Bearer {self._secret.get_secret_value()}"
-        elif self._token is not None:
-            headers["authorization"] = f"Bearer {self._token}"
-        return headers
+        """The API key when one is set, else the Google Cloud access token."""
+        return json_headers(
+            self._secret.get_secret_value() if self._secret is not None else self._token
+        )
 
     def _hint(self, failure: Failure) -> str:
         if failure.status_code == 401:

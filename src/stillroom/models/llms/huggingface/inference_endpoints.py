@@ -33,7 +33,7 @@ from stillroom.models.llms.chat_template import TokenizerChatTemplateMixin
 from stillroom.models.llms.huggingface.hub import HF_TOKEN_ENV, hub_token, resolve_endpoint
 from stillroom.models.llms.huggingface.replies import chat_sample, text_generation_sample
 from stillroom.models.llms.rate_limit import estimate_chat_tokens, estimate_tokens
-from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM
+from stillroom.models.llms.remote import API_KEY_ENV_DESCRIPTION, RemoteLLM, json_headers
 from stillroom.models.llms.resilience import Failure
 from stillroom.models.llms.sending import Request
 from stillroom.models.llms.structured import Sample, StructuredSpec
@@ -200,11 +200,7 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
         return None  # the requests are plain JSON; there is no SDK client to offer
 
     def _request_headers(self) -> dict[str, str]:
-        headers = {"content-type": "application/json", "accept": "application/json"}
-        secret = self._secret.get_secret_value() if self._secret is not None else ""
-        if secret:
-            headers["authorization"] = f"Bearer {secret}"
-        return headers
+        return json_headers(self._secret.get_secret_value() if self._secret is not None else None)
 
     def _endpoint(self) -> str:
         if self.model_id:
