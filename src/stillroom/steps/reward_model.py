@@ -80,16 +80,7 @@ class RewardModelScore(Step):
 
     def load(self) -> None:
         super().load()
-        self._tokenizer, self._model = load_pretrained(
-            self._label(),
-            "AutoModelForSequenceClassification",
-            self.model,
-            revision=self.revision,
-            trust_remote_code=self.trust_remote_code,
-            token=self.token,
-            dtype=self.torch_dtype,
-            device_map=self.device_map,
-        )
+        self._tokenizer, self._model = load_pretrained(self, "AutoModelForSequenceClassification")
 
     def unload(self) -> None:
         self._model = self._tokenizer = None

@@ -20,7 +20,7 @@ message.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import Field, PrivateAttr, SecretStr
 
@@ -44,32 +44,50 @@ def hf_token_from_env() -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
+class PretrainedSource(Protocol):
+    """The fields an object loading a transformers model from the Hub or a folder has
+    (`TransformersLLM`, `RewardModelScore`)."""
+
+    model: str
+    revision: str
+    trust_remote_code: bool
+    token: SecretStr | None
+    torch_dtype: str
+    device_map: str | dict[str, Any] | None
+
+    def _label(self) -> str: ...
+
+
 def load_pretrained(
-    label: str,
+    source: PretrainedSource,
     model_class: str,
-    model: str,
     *,
-    revision: str,
-    trust_remote_code: bool,
-    token: SecretStr | None,
-    dtype: str,
-    device_map: str | dict[str, Any] | None,
     tokenizer: str | None = None,
     tokenizer_kwargs: dict[str, Any] | None = None,
     model_kwargs: dict[str, Any] | None = None,
 ) -> tuple[Any, Any]:
     """A tokenizer (padding with its end token when it has no pad token) and a model in
-    evaluation mode, both by transformers' `from_pretrained` from a Hub id or a folder;
-    `model_class` names the Auto class. One that cannot be loaded is an error naming `label`."""
+    evaluation mode, both by transformers' `from_pretrained` as `source`'s fields say;
+    `model_class` names the Auto class. One that cannot be loaded is an error naming
+    `source`."""
+    label, model = source._label(), source.model
     auto = import_extra("transformers", label, "transformers")
-    secret = token.get_secret_value() if token is not None else None
-    common = {"revision": revision, "trust_remote_code": trust_remote_code, "token": secret}
+    token = source.token.get_secret_value() if source.token is not None else None
+    common = {
+        "revision": source.revision,
+        "trust_remote_code": source.trust_remote_code,
+        "token": token,
+    }
     try:
         loaded_tokenizer = auto.AutoTokenizer.from_pretrained(
             tokenizer or model, **common, **(tokenizer_kwargs or {})
         )
         loaded_model = getattr(auto, model_class).from_pretrained(
-            model, dtype=dtype, device_map=device_map, **common, **(model_kwargs or {})
+            model,
+            dtype=source.torch_dtype,
+            device_map=source.device_map,
+            **common,
+            **(model_kwargs or {}),
         )
     except (OSError, ValueError) as exc:
         raise StillroomError(f"{label}: transformers could not load {model!r}: {exc}") from exc
@@ -132,14 +150,8 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
         if self.device == "cuda":
             self.place_on_cuda_devices()
         tokenizer, model = load_pretrained(
-            self._label(),
+            self,
             "AutoModelForCausalLM",
-            self.model,
-            revision=self.revision,
-            trust_remote_code=self.trust_remote_code,
-            token=self.token,
-            dtype=self.torch_dtype,
-            device_map=self.device_map,
             tokenizer=self.tokenizer,
             tokenizer_kwargs={"use_fast": self.use_fast},
             model_kwargs=self.model_kwargs,
