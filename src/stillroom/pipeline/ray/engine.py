@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -135,6 +136,8 @@ class RayEngine(Engine):
             else None
         )
         """Where replicas keep the batches between steps (None: they go through the driver)."""
+        self.start_up = 0.0
+        """Seconds spent starting replicas (building and loading their steps)."""
         self._parts: set[str] = set()
         """Parts of batches between steps the driver was told of and has not removed."""
         problems = [
@@ -226,7 +229,14 @@ class RayEngine(Engine):
                 self._leaf_target(node),
                 self.row_store,
             )
+        started = time.monotonic()
         await asyncio.gather(*(self.pools[node.name].start() for node in nodes))
+        self.start_up += time.monotonic() - started
+        logger.info(
+            "Ray replicas of %s started in %.2f s.",
+            ", ".join(repr(node.name) for node in nodes),
+            time.monotonic() - started,
+        )
 
     def _leaf_target(self, node: Node) -> LeafTarget | None:
         """Where `node`'s replicas write its rows, when it is a leaf they write."""

@@ -225,7 +225,8 @@ class ReplicaPool:
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
         included), up to `REPLICA_RESTARTS` times."""
-        data = ray.put(inputs)
+        held = any(not isinstance(piece, Piece) for batches in inputs for piece in batches)
+        data = ray.put(inputs) if held else inputs  # references alone travel in the call
         restarts = 0
         index = self._least_busy()
         while True:  # a retry goes to the replacement, which read the dead one's journal
