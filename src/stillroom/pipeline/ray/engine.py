@@ -193,8 +193,9 @@ class RayEngine(Engine):
         self._warn_of_local_state()
         self._parts = self._pending_parts()
         if self.row_store is not None:  # parts written after the checkpoint resumed from
+            keep = {path.rsplit("/", 1)[-1] for path in self._parts}
             listed = self.ray_store.root.listing(self.row_store.folder)
-            self.ray_store.root.remove(path for path in listed if path not in self._parts)
+            self.ray_store.root.remove(p for p in listed if p.rsplit("/", 1)[-1] not in keep)
         await super().run()
 
     def _pending_parts(self) -> set[str]:
