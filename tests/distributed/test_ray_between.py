@@ -4,12 +4,14 @@ lost (its replica gone) is read back from the part its replica wrote under the s
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
 import pytest
 import ray
-from ray.exceptions import ObjectLostError
+from ray.exceptions import RayActorError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from ray_steps import Upper, build, server_llm
 
 from stillroom.pipeline.execution import execute_unit
@@ -70,24 +72,37 @@ def test_the_driver_gets_no_rows_of_a_step_whose_output_goes_to_other_steps(
 
 
 def test_a_batch_whose_replica_is_gone_is_read_from_its_part(
-    ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ray_address: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
     store = RowStore(str(state), {}, str(state / "between"))
-    producer = StepReplicaActor.remote(pack(Upper(name="first")), None, None, store)
+    first, second = sorted(node["NodeID"] for node in ray.nodes() if node.get("Alive"))[:2]
+
+    def on(node: str) -> Any:
+        return NodeAffinitySchedulingStrategy(node, soft=False)
+
+    producer = StepReplicaActor.options(scheduling_strategy=on(first)).remote(
+        pack(Upper(name="first")), None, None, store
+    )
     ray.get(producer.start.remote())
     rows = [{"instruction": f"question {i}"} for i in range(7)]
     between, _, _ = ray.get(producer.run.remote(execute_unit, [[rows]], None, None, True))
     assert isinstance(between, Between) and between.rows == 7
-    assert Path(between.path).exists()
+    part = Path(between.path)
+    assert pickle.loads(part.read_bytes()) == ray.get(between.refs[0])
     ray.kill(producer)
-    with pytest.raises(ObjectLostError):  # its owner is gone: Ray cannot give it back
-        ray.get(between.refs[0], timeout=30)
+    with pytest.raises(RayActorError):  # once Ray knows it is gone
+        ray.get(producer.start.remote(), timeout=30)
+    # the part marked, to see which copy the next replica read
+    part.write_bytes(
+        pickle.dumps([{**row, "instruction": row["instruction"] + " (part)"} for row in rows])
+    )
 
-    consumer = StepReplicaActor.remote(pack(Upper(name="second")), None, None, store)
+    consumer = StepReplicaActor.options(scheduling_strategy=on(second)).remote(
+        pack(Upper(name="second")), None, None, store
+    )
     ray.get(consumer.start.remote())
     piece = Piece(between.refs, between.path)
     out, _, _ = ray.get(consumer.run.remote(execute_unit, [[piece]], None, None, False))
     ray.kill(consumer)
-    assert [row["instruction"] for row in out] == [f"question {i}" for i in range(7)]
-    assert [row["upper"] for row in out] == [f"QUESTION {i}" for i in range(7)]
+    assert [row["upper"] for row in out] == [f"QUESTION {i} (PART)" for i in range(7)]
