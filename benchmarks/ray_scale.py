@@ -9,7 +9,13 @@ requests in flight (`--concurrency`) on:
   per node, each with half the requests in flight;
 
 at 0 ms and at 100 ms of server latency, every row checked, and prints rows/s and the ratio
-to the local engine. At 100 ms the physical limit is `rows x 0.1 / concurrency`.
+to the local engine. At 100 ms the physical limit is `rows x 0.1 / concurrency`. For Ray it
+also prints the seconds spent starting the replicas (building and loading the steps in new
+worker processes) and the rows/s of the rest of the run.
+
+Ray starts its worker processes at nice 15 (`RAY_worker_niceness`), so on a machine shared
+with other work they get less CPU than the local engine's process, which runs at the
+caller's priority; `--worker-niceness 0` starts the cluster's workers at nice 0.
 
 Then it measures the per-request cost of the request path alone (no HTTP): keying, cache
 lookup and recording a reply through `RequestCache.one`, over the local SQLite store and over
@@ -22,6 +28,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -50,9 +58,28 @@ def build(cache: str, base_url: str, rows: int, concurrency: int, replicas: int)
     return pipeline
 
 
-def measure(label: str, run: Any, rows: int) -> float:
+class StartUp(logging.Handler):
+    """Collects the seconds the Ray engine logs for starting each step's replicas."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("Ray replicas of"):
+            self.seconds += float(record.args[1])  # type: ignore[index]
+
+
+def measure(label: str, run: Any, rows: int) -> tuple[float, float]:
+    """rows/s of the whole run, and seconds spent starting Ray replicas (0 locally)."""
+    start_up = StartUp()
+    pipeline_log = logging.getLogger("stillroom.pipeline")
+    pipeline_log.addHandler(start_up)
     started = time.perf_counter()
-    distiset = run()
+    try:
+        distiset = run()
+    finally:
+        pipeline_log.removeHandler(start_up)
     elapsed = time.perf_counter() - started
     written = distiset["default"]["train"]
     if [row["instruction"] for row in written] != [f"prompt {i}" for i in range(rows)]:
@@ -60,7 +87,7 @@ def measure(label: str, run: Any, rows: int) -> float:
     if any(row["generation"] is None for row in written):
         raise SystemExit(f"{label}: some rows failed")
     engine = distiset.summary.wall_time if distiset.summary is not None else elapsed
-    return rows / engine
+    return rows / engine, start_up.seconds
 
 
 def pipelines(args: argparse.Namespace) -> None:
@@ -73,7 +100,7 @@ def pipelines(args: argparse.Namespace) -> None:
     from stillroom.testing.ray_cluster import LocalCluster
 
     latencies = (0.0, 0.1)
-    results: dict[float, dict[str, float]] = {latency: {} for latency in latencies}
+    results: dict[float, dict[str, tuple[float, float]]] = {latency: {} for latency in latencies}
     with contextlib.ExitStack() as stack:
         servers = {
             latency: stack.enter_context(start_server_process(latency=latency))
@@ -91,6 +118,8 @@ def pipelines(args: argparse.Namespace) -> None:
 
         for latency in latencies:
             one("local engine", latency, 1, on_ray=False)
+        if args.worker_niceness is not None:  # read by `ray start` from its environment
+            os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 (Ray's name)
         cluster = LocalCluster(head_cpus=2)
         stack.callback(cluster.stop)
         ray.init(address=cluster.address, log_to_driver=False)
@@ -102,10 +131,13 @@ def pipelines(args: argparse.Namespace) -> None:
             one("Ray, two nodes", latency, 2, on_ray=True)
         counter_round_trip(min(args.requests, 2000))
     for latency, rates in results.items():
-        local = rates["local engine"]
+        local = rates["local engine"][0]
         limit = args.concurrency / latency if latency else None
-        for label, rate in rates.items():
+        for label, (rate, start_up) in rates.items():
             extra = f", {rate / limit:.2f} of the physical limit" if limit else ""
+            if start_up:
+                rest = args.rows / (args.rows / rate - start_up)
+                extra += f"; start-up {start_up:.2f} s, then {rest:.0f} rows/s"
             print(
                 f"{latency * 1000:>4.0f} ms  {label:<16} {rate:>8.0f} rows/s  "
                 f"{rate / local:.2f}x local{extra}",
@@ -171,6 +203,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20000, help="for the request path")
     parser.add_argument("--skip-pipelines", action="store_true")
+    parser.add_argument(
+        "--worker-niceness", type=int, help="RAY_worker_niceness for the cluster (Ray: 15)"
+    )
     args = parser.parse_args()
     request_path(args.requests)
     if not args.skip_pipelines:

@@ -112,3 +112,18 @@ def test_replicas_write_leaves_only_where_the_driver_reads_them(
     nodes[1]["Alive"] = True
     assert not replicas_reach(None)  # two machines, the driver's disk: rows come back
     assert replicas_reach("s3://bucket/runs")
+
+
+def test_a_step_counter_does_not_count_what_an_abandoned_attempt_asks_for() -> None:
+    """A replica lost with its node runs on for a moment after its unit was abandoned: its
+    requests must not take the occurrences the unit's new attempt keys (they would be sent
+    again under new keys)."""
+    from stillroom.pipeline.ray.journal import StepCounter
+
+    counter = StepCounter({b"kept": 1})
+    assert counter.occurrences([(b"a", "dead"), (b"kept", "dead")]) == [0, 1]
+    counter.abandon("dead")
+    assert counter.occurrences([(b"b", "dead")]) == [0]  # the dying replica, still asking
+    assert counter.occurrences([(b"a", "new"), (b"b", "new"), (b"kept", "new")]) == [0, 0, 1]
+    counter.settle("new")
+    assert counter.occurrences([(b"a", None), (b"b", None)]) == [1, 1]

@@ -46,13 +46,17 @@ class Unit:
     hashes: list[bytes] = field(default_factory=list)
 
     def inputs(self) -> list[list[Row]]:
-        """One row list per predecessor, without those whose batches were all routed to
+        """One row list per predecessor, of the `kept` batches."""
+        return [[row for batch in batches for row in batch.rows] for batches in self.kept()]
+
+    def kept(self) -> list[list[Batch]]:
+        """The batches per predecessor, without those whose batches were all routed to
         other steps (as distilabel gives a step joining routed branches the rows of the
         branches that processed them)."""
         kept = [batches for batches in self.batches if not _routed_away(batches)]
         if not kept:  # a global step whose inputs were all routed away: empty lists
             kept = [[] for _ in self.batches]
-        return [[row for batch in batches for row in batch.rows] for batches in kept]
+        return kept
 
     @property
     def routed_away(self) -> bool:

@@ -430,7 +430,7 @@ class Engine(RunControl, EngineState, StepLoading, RequestWiring):
         if node.requests is not None:
             node.requests.consume(unit.hashes)
         node.stats.rows_in += unit.size
-        failed = count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
+        failed = self._count_failed(node, outputs)
         node.stats.failed_rows += failed
         if routed_away:
             self._pass_routed_away(node, unit.seq)
@@ -443,6 +443,10 @@ class Engine(RunControl, EngineState, StepLoading, RequestWiring):
             self._check_failed_fraction(node)
         assert self._signal is not None
         self._signal.notify()
+
+    def _count_failed(self, node: Node, outputs: list[list[Row]]) -> int:
+        """`node`'s failed rows in `outputs`, their errors tallied."""
+        return count_failed(outputs, f"error_{node.name}", self.failures.tallies[node.name])
 
     def _check_failed_fraction(self, node: Node) -> None:
         """Stop the run once `node`'s failed rows are over `max_failed_fraction`."""

@@ -27,11 +27,13 @@ from stillroom.pipeline.cached_embeddings import (
 )
 from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
 from stillroom.pipeline.execution import (
+    execute_global,
     finish_rows,
     generator_batches,
     prepare_rows,
     process_row,
 )
+from stillroom.pipeline.ray.between import Between, Piece, RowStore, fetch, spill
 from stillroom.pipeline.ray.journal import (
     ReplicaJournal,
     StepCounter,
@@ -90,12 +92,18 @@ class StepReplica:
     """One copy of a step on the cluster, with the resources its `resources` ask for."""
 
     def __init__(
-        self, packed_step: bytes, requests: RequestState | None, leaf: LeafTarget | None = None
+        self,
+        packed_step: bytes,
+        requests: RequestState | None,
+        leaf: LeafTarget | None = None,
+        rows: RowStore | None = None,
     ) -> None:
         self._packed: bytes | None = packed_step
         self._requests = requests
         self._leaf = leaf
         self._leaf_root = StateRoot(leaf.url, leaf.options) if leaf is not None else None
+        self._rows = rows
+        self._rows_root = StateRoot(rows.url, rows.options) if rows is not None else None
         self.step: Any = None
         self._exclusive = asyncio.Lock()
         self._slots: asyncio.Semaphore | None = None
@@ -156,14 +164,18 @@ class StepReplica:
     async def run(
         self,
         function: Callable[..., Any],
-        inputs: list[list[Row]],
+        pieces: list[list[list[Row] | Piece]],
         attempt: str | None = None,
         part: str | None = None,
+        onward: bool = False,
     ) -> Any:
-        """`function(step, inputs)` on one unit; returns (its result, the unit's requests,
-        the task's request counters). `attempt` names this try at the unit, for the step's
-        counter (see `StepCounter.abandon`). With `part` (a leaf step's), the rows are
-        written as that part (`leaves.py`) and the result is its `LeafPart`."""
+        """`function(step, inputs)` on one unit, whose input batches (per predecessor) are
+        rows or `Piece`s fetched here (`between.py`); returns (its result, the unit's
+        requests, the task's request counters). `attempt` names this try at the unit, for
+        the step's counter (see `StepCounter.abandon`). With `part` (a leaf step's), the
+        rows are written as that part (`leaves.py`) and the result is its `LeafPart`; with
+        `onward` (a step with successors), each output batch is a `Between`."""
+        inputs = await self._inputs(pieces)
         ledger = Ledger(attempt=attempt)
         if function is execute_rows:
             if self._slots is None:
@@ -176,7 +188,33 @@ class StepReplica:
                 result = await asyncio.to_thread(function, self.step, inputs)
         if part is not None:
             result = await asyncio.to_thread(self._write_part, part, result)
+        elif onward and function is execute_global:
+            result = await asyncio.to_thread(self._onward_all, result)
+        elif onward:
+            result = await asyncio.to_thread(self._onward, result)
         return result, ledger.hashes, self._stats()
+
+    async def _inputs(self, pieces: list[list[list[Row] | Piece]]) -> list[list[Row]]:
+        """Each predecessor's rows, its batches fetched at once (a global step's too)."""
+        fetched = await asyncio.gather(
+            *(
+                asyncio.gather(*(fetch(self._rows_root, piece) for piece in batches))
+                for batches in pieces
+            )
+        )
+        return [[row for rows in batches for row in rows] for batches in fetched]
+
+    def _onward(self, rows: list[Row]) -> Between | list[Row]:
+        """An output batch for other steps, in the object store and as a part."""
+        assert self._rows is not None and self._rows_root is not None
+        return spill(self._rows_root, self._rows, self.step.name, rows) or rows
+
+    def _onward_all(self, batches: list[list[Row]]) -> list[Between] | list[list[Row]]:
+        """A global step's output batches, each `_onward` (all, or none of them)."""
+        onward = [self._onward(rows) for rows in batches]
+        if all(isinstance(batch, Between) for batch in onward):
+            return onward  # type: ignore[return-value]
+        return batches
 
     def _write_part(self, part: str, rows: list[Row]) -> LeafPart:
         assert self._leaf is not None and self._leaf_root is not None
@@ -195,13 +233,25 @@ class StepReplica:
         self._batches = generator_batches(self.step, offset)  # type: ignore[arg-type]
 
     async def next_batch(
-        self,
-    ) -> tuple[tuple[list[Row], bool] | None, list[bytes], RequestStats | None]:
-        """The generator's next batch (None at the end), the requests made for it and the
-        task's request counters."""
+        self, limit: int | None = None, onward: bool = False
+    ) -> tuple[tuple[list[Row] | Between, bool] | None, list[bytes], RequestStats | None]:
+        """The generator's next batch (None at the end), cut to `limit` rows (the run's row
+        limit, what is left of it) and, with `onward`, as a `Between`; the requests made for
+        it and the task's request counters."""
         ledger = Ledger()
         self._bind(ledger)
         item = await asyncio.to_thread(next, self._batches, None)
+        if item is not None:
+            rows, last = item
+            if limit is not None and len(rows) >= limit:
+                rows, last = rows[:limit], True
+            if onward and rows:
+                return (
+                    (await asyncio.to_thread(self._onward, rows), last),
+                    ledger.hashes,
+                    self._stats(),
+                )
+            item = rows, last
         return item, ledger.hashes, self._stats()
 
     async def close_batches(self) -> None:

@@ -13,6 +13,10 @@ are stopped when it has, before the next group's start.
 The run's state lives under a URL (`state.py`): the driver writes checkpoints and the
 request ledger there (`RayStore`), and each replica of a task keys, looks up and journals
 its own requests (`journal.py`), so no request waits on another process.
+
+Rows between steps skip the driver too (`between.py`): a replica returns each output batch
+as an object reference and a part under the storage; the driver keeps them in the batch
+(`RemoteRows`) and the next step's replica fetches the rows.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import ray
 
@@ -32,6 +37,7 @@ from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
 from stillroom.pipeline.nodes import Node, Unit
 from stillroom.pipeline.ray.actors import RequestState, StepCounterActor, execute_rows
+from stillroom.pipeline.ray.between import Between, Piece, RemoteRows, RowStore
 from stillroom.pipeline.ray.journal import checked_sqlite
 from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, ReplicaParts, leaf_folder
 from stillroom.pipeline.ray.replicas import (
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
     from stillroom.pipeline.contracts import RunConfig, RunIdentity, Store
     from stillroom.pipeline.graph import DAG
     from stillroom.pipeline.writers import LeafWriter
+    from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -117,10 +124,22 @@ class RayEngine(Engine):
         """Per step, the units each Ray node ran (filled when the run ends; the runner puts
         it in the summary)."""
         self._ledgers: list[str] = []
-        for node in self.nodes.values() if replicas_reach(executor.storage) else ():
+        reach = replicas_reach(executor.storage)
+        for node in self.nodes.values() if reach else ():
             if node.writer is not None and node.kind in ("batches", "rows"):
                 folder = leaf_folder(store.root, run.signature, node.name)
                 node.writer = ReplicaParts(node.writer, store.root, folder)
+        root = store.root
+        self.row_store = (
+            RowStore(root.url, root.options, root.join("runs", run.signature, "between"))
+            if reach
+            else None
+        )
+        """Where replicas keep the batches between steps (None: they go through the driver)."""
+        self.start_up = 0.0
+        """Seconds spent starting replicas (building and loading their steps)."""
+        self._parts: set[str] = set()
+        """Parts of batches between steps the driver was told of and has not removed."""
         problems = [
             f"Step {node.name!r} is a {node.kind} step, which runs as one replica; it asks "
             f"for resources.replicas={node.step.resources.replicas}. Set it to 1."
@@ -172,7 +191,31 @@ class RayEngine(Engine):
         """Check that every step's replicas fit the cluster before any starts, then run."""
         check_resources(self.nodes.values())
         self._warn_of_local_state()
+        self._parts = self._pending_parts()
+        if self.row_store is not None:  # parts written after the checkpoint resumed from
+            keep = {path.rsplit("/", 1)[-1] for path in self._parts}
+            listed = self.ray_store.root.listing(self.row_store.folder)
+            self.ray_store.root.remove(p for p in listed if p.rsplit("/", 1)[-1] not in keep)
         await super().run()
+
+    def _pending_parts(self) -> set[str]:
+        """The parts of the batches between steps that are still to be run."""
+        return {
+            rows.path
+            for node in self.nodes.values()
+            for _, batch in node.pending()
+            if isinstance(rows := getattr(batch, "rows", None), RemoteRows)
+        }
+
+    def checkpoint(self, status: str = "running", force_flush: bool = False) -> bool:
+        """A checkpoint (naming the parts of the batches between steps that wait), then
+        the parts no batch needs any more removed."""
+        saved = super().checkpoint(status, force_flush)
+        if saved and self.row_store is not None:
+            pending = self._pending_parts()
+            self.ray_store.root.remove(self._parts - pending)
+            self._parts = pending
+        return saved
 
     async def _load_steps(self, nodes: list[Node]) -> None:
         """Start the replicas of `nodes` (every step, or one load group's)."""
@@ -185,8 +228,16 @@ class RayEngine(Engine):
                 self.ray_store.root.url,
                 counter,
                 self._leaf_target(node),
+                self.row_store,
             )
+        started = time.monotonic()
         await asyncio.gather(*(self.pools[node.name].start() for node in nodes))
+        self.start_up += time.monotonic() - started
+        logger.info(
+            "Ray replicas of %s started in %.2f s.",
+            ", ".join(repr(node.name) for node in nodes),
+            time.monotonic() - started,
+        )
 
     def _leaf_target(self, node: Node) -> LeafTarget | None:
         """Where `node`'s replicas write its rows, when it is a leaf they write."""
@@ -231,15 +282,45 @@ class RayEngine(Engine):
         return RemoteBatches(self.pools[node.name], node, self.loop)
 
     def _next_batch(self, node: Node, batches: Any, ledger: Ledger) -> Any:
-        return batches.next_batch(ledger)
+        left = None if self.row_limit is None else self.row_limit - node.gen_offset
+        item = batches.next_batch(ledger, left)
+        if item is not None and isinstance(item[0], Between):
+            return self._remote(item[0]), item[1]
+        return item
+
+    def _remote(self, between: Between) -> list[Row]:
+        """A batch's rows as the driver keeps them (a `RemoteRows` in a row list's place:
+        nothing on the driver reads them)."""
+        return cast("list[Row]", RemoteRows.of(between))
+
+    def _emit(self, node: Node, seq: int, rows: list[Row], chosen: set[str] | None) -> None:
+        """The parts of batches between steps are noted as they go on (on the loop, so a
+        checkpoint never removes the part of a batch it has not seen yet)."""
+        if isinstance(rows, RemoteRows):
+            self._parts.add(rows.path)
+        super()._emit(node, seq, rows, chosen)
 
     async def _call(self, node: Node, function: Callable[..., Any], unit: Unit) -> Any:
         part = node.writer.next_name() if isinstance(node.writer, ReplicaParts) else None
-        return await self.pools[node.name].run(function, unit.inputs(), unit.hashes, part)
+        pieces = [[_piece(batch.rows) for batch in batches] for batches in unit.kept()]
+        return await self.pools[node.name].run(function, pieces, unit.hashes, part)
+
+    def _count_failed(self, node: Node, outputs: list[list[Row]]) -> int:
+        """Failed rows of batches kept out of the driver come with their errors."""
+        if not any(isinstance(rows, RemoteRows) for rows in outputs):
+            return super()._count_failed(node, outputs)
+        tally = self.failures.tallies[node.name]
+        errors = [error for rows in outputs for error in cast("RemoteRows", rows).errors]
+        for error in errors:
+            tally.add(error)
+        return len(errors)
 
     def _complete(self, node: Node, unit: Unit, outputs: list[Any]) -> None:
         """A leaf's unit whose rows its replica wrote (a `LeafPart`): recorded as a unit
-        without rows, then the part, its rows and failed rows counted."""
+        without rows, then the part, its rows and failed rows counted. Output batches kept
+        out of the driver (`Between`) go on as `RemoteRows`."""
+        if outputs and isinstance(outputs[0], Between):
+            outputs = [self._remote(between) for between in outputs]
         if not (outputs and isinstance(outputs[0], LeafPart)):
             super()._complete(node, unit, outputs)
             return
@@ -265,6 +346,11 @@ class RayEngine(Engine):
         """Units to the replicas as they have room; outputs recorded in source order."""
         pool = self.pools[node.name]
         await self._run_in_order(node, function, lambda _: pool.has_room())
+
+
+def _piece(rows: list[Row]) -> list[Row] | Piece:
+    """What a replica is sent for one input batch: where its rows are, or the rows."""
+    return rows.piece() if isinstance(rows, RemoteRows) else rows
 
 
 def replicas_reach(storage: str | None) -> bool:

@@ -183,13 +183,18 @@ class StepCounter:
     def __init__(self, counts: dict[bytes, int]) -> None:
         self.counts = counts
         self._attempts: dict[str, list[bytes]] = {}
+        self._abandoned: set[str] = set()
 
     def occurrences(self, requests: list[tuple[bytes, str | None]]) -> list[int]:
-        """The occurrence of each (content, attempt), counted as sent."""
+        """The occurrence of each (content, attempt), counted as sent; not counted for an
+        abandoned attempt (a replica that died with its node runs on for a moment, and
+        must not take the occurrences its unit's new attempt will key)."""
         result = []
         for content, attempt in requests:
             count = self.counts.get(content, 0)
             result.append(count)
+            if attempt in self._abandoned:
+                continue
             self.counts[content] = count + 1
             if attempt is not None:
                 self._attempts.setdefault(attempt, []).append(content)
@@ -200,6 +205,7 @@ class StepCounter:
 
     def abandon(self, attempt: str) -> None:
         """The attempt's unit runs again: its occurrences are free to be keyed again."""
+        self._abandoned.add(attempt)
         for content in self._attempts.pop(attempt, []):
             self.counts[content] -= 1
 

@@ -29,6 +29,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from stillroom.errors import StillroomError
 from stillroom.pipeline.ray.actors import RequestState, StepReplicaActor
+from stillroom.pipeline.ray.between import Piece, RowStore
 from stillroom.pipeline.ray.leaves import LeafTarget
 from stillroom.pipeline.ray.transfer import pack
 from stillroom.pipeline.requests import Ledger, RequestStats
@@ -111,10 +112,15 @@ class ReplicaPool:
         state_url: str,
         counter: Any = None,
         leaf: LeafTarget | None = None,
+        rows: RowStore | None = None,
     ) -> None:
         self.name = node.name
         self.leaf = leaf
         """Where the replicas of a leaf step write its rows (`leaves.py`), if they do."""
+        self.rows = rows
+        """Where the replicas read and write the batches between steps (`between.py`)."""
+        self.onward = rows is not None and bool(node.succs)
+        """Whether output batches stay out of the driver (in Ray and as parts)."""
         try:
             packed = pack(node.step)
         except Exception as exc:
@@ -144,7 +150,7 @@ class ReplicaPool:
 
     def _new_actor(self, placement: dict[str, Any]) -> Any:
         return StepReplicaActor.options(**self._options, **placement).remote(
-            self._packed, self._requests(), self.leaf
+            self._packed, self._requests(), self.leaf, self.rows
         )
 
     async def start(self) -> None:
@@ -208,18 +214,19 @@ class ReplicaPool:
     async def run(
         self,
         function: Callable[..., Any],
-        inputs: list[list[Row]],
+        inputs: list[list[list[Row] | Piece]],
         hashes: list[bytes],
         part: str | None = None,
     ) -> Any:
-        """`function(step, inputs)` on the least busy replica; the requests it made are
-        added to `hashes`. `part`: the name a leaf's replica writes the rows as (a retry
-        writes the same part again).
+        """`function(step, inputs)` on the least busy replica, its input batches rows or
+        `Piece`s; the requests it made are added to `hashes`. `part`: the name a leaf's
+        replica writes the rows as (a retry writes the same part again).
 
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
         included), up to `REPLICA_RESTARTS` times."""
-        data = ray.put(inputs)
+        held = any(not isinstance(piece, Piece) for batches in inputs for piece in batches)
+        data = ray.put(inputs) if held else inputs  # references alone travel in the call
         restarts = 0
         index = self._least_busy()
         while True:  # a retry goes to the replacement, which read the dead one's journal
@@ -227,7 +234,9 @@ class ReplicaPool:
             attempt = uuid.uuid4().hex
             self.busy[index] += 1
             try:
-                result, made, stats = await actor.run.remote(function, data, attempt, part)
+                result, made, stats = await actor.run.remote(
+                    function, data, attempt, part, self.onward
+                )
             except RayActorError as exc:
                 if self.counter is not None:
                     await self.counter.abandon.remote(attempt)
@@ -337,12 +346,13 @@ class RemoteBatches:
     def _start(self) -> None:
         ray.get(self.pool.actors[0].start_batches.remote(self.node.gen_offset))
 
-    def next_batch(self, ledger: Ledger) -> tuple[list[Row], bool] | None:
-        """The next batch (None at the end); the requests it made go to `ledger`."""
+    def next_batch(self, ledger: Ledger, limit: int | None) -> tuple[Any, bool] | None:
+        """The next batch (None at the end), at most `limit` rows, its rows or a `Between`
+        when they stay out of the driver; the requests it made go to `ledger`."""
         for restart in range(REPLICA_RESTARTS + 1):
             actor = self.pool.actors[0]
             try:
-                item, hashes, stats = ray.get(actor.next_batch.remote())
+                item, hashes, stats = ray.get(actor.next_batch.remote(limit, self.pool.onward))
             except RayActorError as exc:
                 if restart == REPLICA_RESTARTS:
                     raise self.pool.lost("its replica died too many times") from exc
