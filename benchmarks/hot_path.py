@@ -31,6 +31,9 @@ the summary also gives its peak RSS when `Pipeline.run` returned, the seconds it
     python benchmarks/hot_path.py --scenario all                # zero, fixed 100 ms, lognormal
     python benchmarks/hot_path.py --scenario fixed-100ms --runs 3 --rows 2000
 
+`--json PATH` also appends each run's pair of measurements to PATH as a JSON line
+(`compare_versions.py` reads them to put two versions side by side).
+
 For profiling, `--child pipeline` (or `--child bare`) runs one measurement in this process
 against a server of its own and prints its JSON line, e.g.
 `py-spy record -o profile.json --format speedscope -- python benchmarks/hot_path.py --child pipeline`.
