@@ -31,6 +31,9 @@ the summary also gives its peak RSS when `Pipeline.run` returned, the seconds it
     python benchmarks/hot_path.py --scenario all                # zero, fixed 100 ms, lognormal
     python benchmarks/hot_path.py --scenario fixed-100ms --runs 3 --rows 2000
 
+`--json PATH` also appends each run's pair of measurements to PATH as a JSON line
+(`compare_versions.py` reads them to put two versions side by side).
+
 For profiling, `--child pipeline` (or `--child bare`) runs one measurement in this process
 against a server of its own and prints its JSON line, e.g.
 `py-spy record -o profile.json --format speedscope -- python benchmarks/hot_path.py --child pipeline`.
@@ -195,6 +198,20 @@ def _measure_in_child(
     )
 
 
+def _append_json(
+    path: str, scenario: Scenario, concurrency: int, pair: dict[str, Measurement]
+) -> None:
+    """One JSON line: the scenario, its in-order limit and both sides' measurements."""
+    rows = pair["pipeline"].rows
+    line = {
+        "scenario": scenario.name,
+        "in_order_limit": in_order_limit(scenario, [prompt(r) for r in range(rows)], concurrency),
+        **{side: dataclasses.asdict(m) for side, m in pair.items()},
+    }
+    with open(path, "a") as out:
+        out.write(json.dumps(line) + "\n")
+
+
 def _spread(values: Sequence[float], fmt: str) -> str:
     return (
         f"median {format(statistics.median(values), fmt)} "
@@ -202,8 +219,16 @@ def _spread(values: Sequence[float], fmt: str) -> str:
     )
 
 
-def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_limit: float) -> None:
-    """`runs` interleaved pairs of measurements against one server process, printed as they come."""
+def compare(
+    scenario: Scenario,
+    rows: int,
+    concurrency: int,
+    runs: int,
+    time_limit: float,
+    json_path: str | None = None,
+) -> None:
+    """`runs` interleaved pairs of measurements against one server process, printed as they
+    come; with `json_path`, each pair is also appended there as one JSON line."""
     print(
         f"== {scenario.description}, {rows} rows, concurrency {concurrency}, {runs} runs, "
         f"server seed {scenario.server_options.get('seed', 0)}",
@@ -227,6 +252,8 @@ def compare(scenario: Scenario, rows: int, concurrency: int, runs: int, time_lim
                 for side in order
             }
             pairs.append(pair)
+            if json_path:
+                _append_json(json_path, scenario, concurrency, pair)
             pipe, bare = pair["pipeline"], pair["bare"]
             line = (
                 f"{run:>3} {order[0]:>8} {pipe.rows_per_second:>16,.1f} {bare.rows_per_second:>12,.1f}"
@@ -325,6 +352,11 @@ def main() -> None:
         help="run one measurement of this side in this process and print it as JSON",
     )
     parser.add_argument(
+        "--json",
+        default=None,
+        help="also append each run's pair of measurements to this file as a JSON line",
+    )
+    parser.add_argument(
         "--base-url",
         default=None,
         help="with --child: the server to send to (default: start one for the scenario)",
@@ -350,7 +382,14 @@ def main() -> None:
         print(json.dumps(result), flush=True)
         return
     for scenario in scenarios:
-        compare(scenario, args.rows or scenario.rows, args.concurrency, args.runs, args.time_limit)
+        compare(
+            scenario,
+            args.rows or scenario.rows,
+            args.concurrency,
+            args.runs,
+            args.time_limit,
+            args.json,
+        )
 
 
 if __name__ == "__main__":

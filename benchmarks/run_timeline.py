@@ -139,31 +139,38 @@ def _instrument_bare() -> None:
 
 def _serve_with_timeline(path: str, argv: list[str]) -> None:
     """The mock server (`python -m stillroom.testing argv`), writing to `path` when it stops
-    the (entered, slept, returned) perf_counter seconds of each LLM request it answered."""
-    import asyncio
-
+    the (arrived, entered, latency drawn, returned) perf_counter seconds of each LLM request
+    it answered: its latency runs from when its bytes arrived (`testing/site.py`)."""
     from stillroom.testing import __main__ as server_main
     from stillroom.testing import draws, endpoints
 
     handled: list[tuple[float, float, float, float]] = []
     reply = endpoints.MockEndpoints._llm_reply
     latency = draws.latency
-    slept: dict[Any, tuple[float, float]] = {}
+    drawn: dict[Any, float] = {}
+    # The arrival times are the loop's (time.monotonic); the rest perf_counter's.
+    offset = time.perf_counter() - time.monotonic()
 
-    def drawn(*args: Any) -> float:
+    def draw(*args: Any) -> float:
+        import asyncio
+
         delay = latency(*args)
-        slept[asyncio.current_task()] = (time.perf_counter(), delay)  # the sleep starts now
+        drawn[asyncio.current_task()] = delay
         return delay
 
-    draws.latency = drawn  # type: ignore[assignment]
+    draws.latency = draw  # type: ignore[assignment]
 
-    async def timed_reply(self: Any, *args: Any, **kwargs: Any) -> Any:
+    async def timed_reply(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
         entered = time.perf_counter()
+        arrived = self._arrivals.get(request.protocol)
+        arrived = entered if arrived is None else arrived + offset
         try:
-            return await reply(self, *args, **kwargs)
+            return await reply(self, request, *args, **kwargs)
         finally:
-            sleep, delay = slept.pop(asyncio.current_task(), (entered, 0.0))
-            handled.append((entered, sleep, delay, time.perf_counter()))
+            delay = drawn.pop(asyncio.current_task(), 0.0)
+            handled.append((arrived, entered, delay, time.perf_counter()))
 
     endpoints.MockEndpoints._llm_reply = timed_reply  # type: ignore[method-assign]
     try:
@@ -290,16 +297,16 @@ def main() -> None:
         (args.concurrency - level) / args.concurrency * ((starts[-1] - starts[0]) / args.buckets)
         for _, level in chart
     )
-    # The server's side: from its handler's entry to the latency's sleep, the sleep's
-    # overshoot, and from the sleep's end to the handler's return.
-    before = sorted(sleep - entered for entered, sleep, _, _ in handled)
-    after = sorted(back - sleep - delay for _, sleep, delay, back in handled)
-    outside = sum(t1 - t0 for t0, t1 in SENDS) - sum(back - e for e, _, _, back in handled)
+    # The server's side: from a request's arrival to its handler's entry, and from the end of
+    # its latency (counted from the arrival) to the handler's return.
+    waits = sorted(entered - arrived for arrived, entered, _, _ in handled)
+    late = sorted(back - arrived - delay for arrived, _, delay, back in handled)
+    outside = sum(t1 - t0 for t0, t1 in SENDS) - sum(back - a for a, _, _, back in handled)
     print(
-        f"server: handler entry to its sleep median {before[len(before) // 2] * 1e3:.2f} ms; "
-        f"drawn latency's end to return (overshoot, reply) median {after[len(after) // 2] * 1e3:.2f} "
-        f"ms, mean {sum(after) / len(after) * 1e3:.2f}; client send outside the server's handler: "
-        f"mean {outside / len(SENDS) * 1e3:.2f} ms"
+        f"server: arrival to handler entry median {waits[len(waits) // 2] * 1e3:.2f} ms; "
+        f"latency's end to return median {late[len(late) // 2] * 1e3:.2f} ms, mean "
+        f"{sum(late) / len(late) * 1e3:.2f}; client send outside the server (from arrival "
+        f"to return): mean {outside / len(SENDS) * 1e3:.2f} ms"
     )
     ckpt = sorted(t1 - t0 for t0, t1 in CHECKPOINTS)
     if ckpt:

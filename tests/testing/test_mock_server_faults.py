@@ -179,3 +179,34 @@ def test_api_key_is_required_and_never_shown(start_server, openai_client, http_c
     assert config_over_http["api_key"] == "***"
     for text in (repr(server), repr(server.config), str(config_over_http)):
         assert "sk-test-secret" not in text
+
+
+def test_latency_counts_the_time_spent_building_the_reply(start_server, http_client) -> None:
+    # The reply is built while the latency runs (a real server's own work is part of the
+    # latency its clients see), so a reply taking 0.3 s of a 0.6 s latency adds nothing.
+    def slow_reply(context) -> str:
+        time.sleep(0.3)
+        return f"slow: {context.prompt}"
+
+    server = start_server(latency=0.6, reply=slow_reply)
+    client = http_client(server)
+    start = time.perf_counter()
+    reply = client.post("/v1/chat/completions", json=chat("x"))
+    elapsed = time.perf_counter() - start
+    assert reply.json()["choices"][0]["message"]["content"] == "slow: x"
+    assert 0.59 <= elapsed < 0.85  # 0.9 s if the reply's 0.3 s came on top
+
+
+def test_a_structured_reply_and_a_fault_still_wait_the_whole_latency(
+    start_server, http_client
+) -> None:
+    server = start_server(latency=0.15, fail_first=1, fail_with="500")
+    client = http_client(server)
+    start = time.perf_counter()
+    assert client.post("/v1/chat/completions", json=chat("y")).status_code == 500
+    assert time.perf_counter() - start >= 0.14
+    start = time.perf_counter()
+    body = chat("y", response_format={"type": "json_object"})
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    assert time.perf_counter() - start >= 0.14
+    assert server.stats().successes == 1

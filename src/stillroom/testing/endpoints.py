@@ -15,6 +15,7 @@ import logging
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +45,13 @@ from stillroom.testing.images import (
     parse_text_to_image_request,
 )
 from stillroom.testing.json_schema import SchemaError
-from stillroom.testing.replies import StructuredStage, build_generations, prompt_key
+from stillroom.testing.replies import (
+    Generation,
+    LLMRequest,
+    StructuredStage,
+    build_generations,
+    prompt_key,
+)
 from stillroom.testing.stats import ServerStats
 
 _logger = logging.getLogger("stillroom.testing.server")
@@ -64,6 +71,14 @@ def _json_response(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """An error answer decided while building a reply (its status and message)."""
+
+    status: int
+    message: str
+
+
 def _fault_headers(config: MockServerConfig, status: int) -> dict[str, str] | None:
     """A scripted 429's `Retry-After`, when the configuration gives one."""
     if status == 429 and config.retry_after is not None:
@@ -79,6 +94,8 @@ class MockEndpoints(ABC):
         self._stats = ServerStats()
         self._seen_transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
         self._reply_ids = itertools.count(1)
+        self._arrivals: dict[Any, float] = {}
+        """When each connection's last bytes arrived (`site.ArrivalSite`), by `request.protocol`."""
         self.batches = MockBatches(lambda: self._config)
         """The batch APIs' state and `counters` (files uploaded, batches created, polls)."""
 
@@ -174,6 +191,13 @@ class MockEndpoints(ABC):
     async def _llm_reply(
         self, request: web.Request, dialect: Dialect, config: MockServerConfig
     ) -> web.Response:
+        # The latency runs from the request's arrival, and a plain reply is built while it
+        # runs: a real server's own work is part of the latency its clients see, not added to
+        # it, and so is the wait for this loop to reach the handler (see `site.py`).
+        loop = asyncio.get_running_loop()
+        arrived = self._arrivals.get(request.protocol)
+        if arrived is None:
+            arrived = loop.time()
         stats = self._stats
 
         def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -208,10 +232,15 @@ class MockEndpoints(ABC):
         delay = draws.latency(config, key, attempt)
         stats.latency_total += delay
         stats.latency_count += 1
-        if delay > 0:
-            await asyncio.sleep(delay)
-
         fault = draws.fault(config, key, attempt)
+        # A structured reply's stage depends on the replies sent before it: built after the wait.
+        early = fault is None and llm_request.structured is None
+        reply = self._reply(llm_request, dialect, config, attempt, "valid") if early else None
+        if delay > 0:
+            remaining = arrived + delay - loop.time()
+            if remaining > 0:
+                await asyncio.sleep(remaining)
+
         if fault == "hang":
             stats.hangs += 1
             await asyncio.sleep(config.hang_seconds)
@@ -224,27 +253,42 @@ class MockEndpoints(ABC):
             message = f"mock fault {status} on attempt {attempt} of this prompt"
             return error(status, message, _fault_headers(config, status))
 
-        stage: StructuredStage = "valid"
-        if llm_request.structured is not None:
-            replies = stats.count_reply(key)
-            if replies <= config.malformed_json_first:
-                stage = "malformed"
-            elif replies <= config.malformed_json_first + config.invalid_json_first:
-                stage = "invalid"
-        try:
-            generations = build_generations(llm_request, config.reply, attempt, stage)
-        except SchemaError as exc:
-            return error(400, f"cannot produce a value for the requested schema: {exc}")
-        except Exception as exc:
-            _logger.exception("The mock server's reply function failed")
-            return error(500, f"the reply function raised {type(exc).__name__}: {exc}")
-
-        payload = dialect.render(llm_request, generations, f"mock{next(self._reply_ids)}")
+        if reply is None:
+            stage: StructuredStage = "valid"
+            if llm_request.structured is not None:
+                replies = stats.count_reply(key)
+                if replies <= config.malformed_json_first:
+                    stage = "malformed"
+                elif replies <= config.malformed_json_first + config.invalid_json_first:
+                    stage = "invalid"
+            reply = self._reply(llm_request, dialect, config, attempt, stage)
+        if isinstance(reply, _Refusal):
+            return error(reply.status, reply.message)
+        body, generations = reply
         stats.successes += 1
         stats.generations += len(generations)
         stats.prompt_tokens += llm_request.prompt_tokens
         stats.completion_tokens += sum(g.tokens for g in generations)
-        return _json_response(payload)
+        return web.Response(body=body, content_type="application/json")
+
+    def _reply(
+        self,
+        llm_request: LLMRequest,
+        dialect: Dialect,
+        config: MockServerConfig,
+        attempt: int,
+        stage: StructuredStage,
+    ) -> tuple[bytes, list[Generation]] | _Refusal:
+        """The reply's JSON body and its choices, or why none can be made."""
+        try:
+            generations = build_generations(llm_request, config.reply, attempt, stage)
+        except SchemaError as exc:
+            return _Refusal(400, f"cannot produce a value for the requested schema: {exc}")
+        except Exception as exc:
+            _logger.exception("The mock server's reply function failed")
+            return _Refusal(500, f"the reply function raised {type(exc).__name__}: {exc}")
+        payload = dialect.render(llm_request, generations, f"mock{next(self._reply_ids)}")
+        return json_bytes(payload), generations
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         """OpenAI's `/v1/embeddings` (see `embeddings.py`), with the key check and the

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from stillroom.testing.config import MockServerConfig
 from stillroom.testing.endpoints import MockEndpoints
+from stillroom.testing.site import ArrivalSite
 from stillroom.testing.stats import StatsSnapshot
 
 HOST = "127.0.0.1"
@@ -148,11 +149,13 @@ class MockLLMServer(MockEndpoints):
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, HOST, self._requested_port, backlog=1024).start()
+            site = ArrivalSite(runner, HOST, self._requested_port, backlog=1024)
+            await site.start()
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._arrivals = site.arrivals
         self._loop = asyncio.get_running_loop()
         self._port = runner.addresses[0][1]
 
