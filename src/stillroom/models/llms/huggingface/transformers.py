@@ -26,11 +26,13 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from stillroom.errors import StillroomError
 from stillroom.models.extras import import_extra
+from stillroom.models.llms.huggingface.constrained import GrammarCompiler
 from stillroom.models.llms.huggingface.hub import HF_TOKEN_ENV
 from stillroom.models.llms.in_process import InProcessLLM, collect_in_batches
 from stillroom.models.llms.structured import (
     GenerationCollector,
     Sample,
+    StructuredSpec,
 )
 from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
 from stillroom.typing import GenerateOutput, HiddenState, StandardInput
@@ -137,6 +139,7 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
 
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
+    _grammars: GrammarCompiler | None = PrivateAttr(default=None)
 
     @property
     def model_name(self) -> str:
@@ -162,9 +165,13 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
             tokenizer.chat_template = self.chat_template
         tokenizer.padding_side = "left"  # generation continues the prompts' right ends
         self._tokenizer, self._model = tokenizer, model
+        vocab_size = getattr(model.config, "vocab_size", None)
+        self._grammars = GrammarCompiler(
+            tokenizer, vocab_size, _stop_ids(model, tokenizer), self._label()
+        )
 
     def unload(self) -> None:
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self._grammars = None
         if self.device == "cuda":
             self.release_cuda_devices()
         super().unload()
@@ -218,17 +225,33 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
         self, prompts: list[str], collectors: list[GenerationCollector], params: dict[str, Any]
     ) -> list[GenerateOutput | BaseException]:
         return collect_in_batches(
-            collectors, lambda indices: self._generate_batch([prompts[i] for i in indices], params)
+            collectors,
+            lambda indices: self._generate_batch(
+                [prompts[i] for i in indices], params, [collectors[i].spec for i in indices]
+            ),
         )
 
-    def _generate_batch(self, prompts: list[str], params: dict[str, Any]) -> list[Sample]:
-        """One generation per prompt, in one `model.generate` call."""
+    def _generate_batch(
+        self,
+        prompts: list[str],
+        params: dict[str, Any],
+        specs: list[StructuredSpec | None] | None = None,
+    ) -> list[Sample]:
+        """One generation per prompt, in one `model.generate` call; a prompt with a
+        structured output (`specs`) is decoded under its grammar when llguidance is there."""
         torch = _torch(self._label())
         tokenizer, model = self._loaded_tokenizer, self._model
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         encoded = encoded.to(model.device)
+        extra: dict[str, Any] = {}
+        constraint = self._grammars.constraint(specs) if self._grammars and specs else None
+        if constraint is not None:
+            processors = import_extra("transformers", self._label(), "transformers")
+            extra["logits_processor"] = processors.LogitsProcessorList([constraint])
         with torch.inference_mode():
-            output = model.generate(**encoded, pad_token_id=tokenizer.pad_token_id, **params)
+            output = model.generate(
+                **encoded, pad_token_id=tokenizer.pad_token_id, **params, **extra
+            )
         prompt_length = encoded["input_ids"].shape[1]
         stops = _stop_ids(model, tokenizer)
         samples = []
