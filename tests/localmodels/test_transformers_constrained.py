@@ -6,6 +6,7 @@ are validated and re-asked instead."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,22 @@ def test_without_llguidance_replies_are_validated_and_re_asked(
     assert len(calls) == 2  # the first attempt, then one retry
     assert isinstance(result, StructuredOutputError)  # the free random model writes garbage
     assert "2 request(s)" in str(result)
+
+
+def test_a_schema_llguidance_cannot_compile_is_warned_once_then_only_validated(
+    random_lm: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    schema = {**COLOUR, "not": {"required": ["size"]}}  # "not": unimplemented by llguidance
+    llm = _llm(
+        random_lm,
+        structured_output={"format": "json", "schema": schema},
+        structured_output_retries=1,
+    )
+    with caplog.at_level(logging.WARNING, logger="stillroom.llms"):
+        (result,) = llm.generate_results([CHAT])
+    warnings = [r.getMessage() for r in caplog.records if "cannot enforce" in r.getMessage()]
+    assert len(warnings) == 1 and "not" in warnings[0], warnings
+    assert isinstance(result, StructuredOutputError) and "2 request(s)" in str(result)
 
 
 def test_schema_valid_replies_in_a_pipeline_run_then_from_the_cache(random_lm: Path) -> None:

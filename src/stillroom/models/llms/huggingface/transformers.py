@@ -5,12 +5,12 @@ Hub id or a local folder. Each conversation is rendered with the tokenizer's cha
 (or `chat_template`), and the prompts of one `generate` call go through `model.generate` as
 one left-padded batch, so token counts are exact and a GPU sees whole batches.
 
-Structured output: transformers has no JSON-schema constrained decoding of its own, and no
-maintained constrained decoder (outlines, llguidance, xgrammar) is a dependency here, so a
-structured output is *validated, not enforced*: each reply is checked against the schema and
-an invalid one is asked for again (`structured_output_retries`); one that never validates is
-kept as None with the error. Ask for JSON in the prompt; a small model rarely follows a
-schema unprompted.
+Structured output is *enforced* when llguidance (in the [transformers] extra) is installed:
+each row of a batch decodes under its own schema's grammar (`constrained.GrammarConstraint`),
+so a reply is valid JSON of that schema unless `max_new_tokens` cuts it short. Every reply is
+still validated after generation and an invalid one asked for again
+(`structured_output_retries`); without llguidance, or for a schema llguidance cannot compile,
+that validation is all there is, and a small model rarely follows a schema unprompted.
 
 Prompts and Magpie (`in_process.HFTokenizerPromptsMixin`): with `use_magpie_template` the
 conversation is rendered up to the opening of a user turn, so the model writes the user's
