@@ -131,6 +131,29 @@ def test_a_schema_llguidance_cannot_compile_is_warned_once_then_only_validated(
     assert isinstance(result, StructuredOutputError) and "2 request(s)" in str(result)
 
 
+def test_a_tokenizer_llguidance_cannot_read_is_warned_once_then_only_validated(
+    random_lm: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import llguidance.hf
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Only fast tokenizers are supported")
+
+    monkeypatch.setattr(llguidance.hf, "from_tokenizer", refuse)
+    llm = _llm(
+        random_lm,
+        structured_output={"format": "json", "schema": COLOUR},
+        structured_output_retries=1,
+    )
+    with caplog.at_level(logging.WARNING, logger="stillroom.llms"):
+        (result,) = llm.generate_results([CHAT])
+    warnings = [
+        r.getMessage() for r in caplog.records if "cannot use this tokenizer" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and "fast tokenizers" in warnings[0], warnings
+    assert isinstance(result, StructuredOutputError) and "2 request(s)" in str(result)
+
+
 def test_schema_valid_replies_in_a_pipeline_run_then_from_the_cache(random_lm: Path) -> None:
     def build() -> Pipeline:
         with Pipeline(name="transformers-constrained") as pipeline:

@@ -31,19 +31,21 @@ class GrammarConstraint:
 
     def __init__(self, matchers: list[Any | None]) -> None:
         self._matchers = matchers  # one llguidance LLMatcher per row, None: unconstrained
-        self._started = False
+        self._bitmask: Any = None  # made on the first step, reused by the next ones
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
         from llguidance.torch import allocate_token_bitmask, fill_next_token_bitmask
 
         rows = [(row, m) for row, m in enumerate(self._matchers) if m is not None]
-        for row, matcher in rows:
-            if self._started and not matcher.is_stopped():
-                matcher.consume_token(int(input_ids[row, -1]))
-        self._started = True
         vocab = scores.shape[-1]
-        bitmask = allocate_token_bitmask(len(self._matchers), vocab)  # all bits set: any token
+        if self._bitmask is None:  # the first step: nothing generated yet
+            self._bitmask = allocate_token_bitmask(len(self._matchers), vocab)
+        else:
+            for row, matcher in rows:
+                if not matcher.is_stopped():
+                    matcher.consume_token(int(input_ids[row, -1]))
+        bitmask = self._bitmask.fill_(-1)  # all bits set: any token
         for row, matcher in rows:
             if not matcher.is_error():  # a failed row runs free; validation reports it
                 fill_next_token_bitmask(matcher, bitmask, row)
@@ -63,12 +65,14 @@ class GrammarCompiler:
         self._stop_ids = sorted(stop_ids)
         self._label = label
         self._ll_tokenizer: Any = None
+        self._unusable = False  # llguidance could not read the tokenizer (warned once)
         self._failed: set[str] = set()  # schemas llguidance could not compile, warned once
 
     def constraint(self, specs: list[StructuredSpec | None]) -> GrammarConstraint | None:
         """A processor for a batch whose rows ask for `specs`; None when no row is
-        constrained (no schema, llguidance absent, or no schema it compiles)."""
-        if all(spec is None for spec in specs):
+        constrained (no schema, llguidance absent or unable to read the tokenizer, or no
+        schema it compiles)."""
+        if self._unusable or all(spec is None for spec in specs):
             return None
         try:
             import llguidance
@@ -77,9 +81,19 @@ class GrammarCompiler:
             logger.debug("%s: llguidance is not installed; replies are only validated", self._label)
             return None
         if self._ll_tokenizer is None:
-            self._ll_tokenizer = llguidance.hf.from_tokenizer(
-                self._hf_tokenizer, n_vocab=self._vocab_size, eos_token=self._stop_ids
-            )
+            try:  # a slow (Python) tokenizer, or one llguidance cannot convert
+                self._ll_tokenizer = llguidance.hf.from_tokenizer(
+                    self._hf_tokenizer, n_vocab=self._vocab_size, eos_token=self._stop_ids
+                )
+            except ValueError as exc:
+                self._unusable = True
+                logger.warning(
+                    "%s: llguidance cannot use this tokenizer (%s); structured outputs are "
+                    "validated and re-asked instead of enforced.",
+                    self._label,
+                    exc,
+                )
+                return None
         matchers = [self._matcher(llguidance, spec) if spec else None for spec in specs]
         return GrammarConstraint(matchers) if any(matchers) else None
 
