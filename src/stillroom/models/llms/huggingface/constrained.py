@@ -95,7 +95,7 @@ class GrammarCompiler:
                 )
                 return None
         matchers = [self._matcher(llguidance, spec) if spec else None for spec in specs]
-        return GrammarConstraint(matchers) if any(matchers) else None
+        return GrammarConstraint(matchers) if any(m is not None for m in matchers) else None
 
     def _matcher(self, llguidance: Any, spec: StructuredSpec) -> Any | None:
         key = json.dumps(spec.schema, sort_keys=True)
