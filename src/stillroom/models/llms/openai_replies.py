@@ -52,6 +52,8 @@ def read_samples(
         Sample(text, usage.get("prompt_tokens"), out, lp)
         for text, out, lp in zip(texts[:counted], outputs, logprobs[:counted], strict=True)
     ]
+    if counted == len(texts):
+        return samples
     extras = zip(texts[counted:], logprobs[counted:], strict=True)
     return samples + [Sample(text, logprobs=lp, extra=True) for text, lp in extras]
 

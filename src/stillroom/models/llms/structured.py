@@ -177,15 +177,23 @@ class GenerationCollector:
 
     def add(self, samples: list[Sample]) -> None:
         self.requests += 1
-        asked = [s for s in samples if not s.extra]
+        # Extra samples come last (read_samples puts them there); the usual reply has none
+        # and is not copied, as this runs once per request.
+        extra = samples[-1].extra if samples else False
+        asked = [s for s in samples if not s.extra] if extra else samples
         self.issued += len(asked)
-        for sample in asked[: self.wanted - len(self.accepted)]:
-            checked, error = self._check(sample)
-            if error is None:
-                self.accepted.append(checked)
-            else:
-                self.errors.append(error)
-        self.extras += [self._check(s) for s in samples if s.extra]
+        room = asked[: self.wanted - len(self.accepted)]
+        if self.spec is None:
+            self.accepted += room
+        else:
+            for sample in room:
+                checked, error = self._check(sample)
+                if error is None:
+                    self.accepted.append(checked)
+                else:
+                    self.errors.append(error)
+        if extra:
+            self.extras += [self._check(s) for s in samples if s.extra]
 
     def _check(self, sample: Sample) -> tuple[Sample, str | None]:
         """The sample with its text as validated (None if it fails, with why)."""
@@ -198,7 +206,13 @@ class GenerationCollector:
         return replace(sample, text=text), error
 
     def output(self) -> GenerateOutput:
-        valid_extra = any(error is None for _, error in self.extras)
+        if not self.extras:
+            return self._output([], [])
+        return self._output([sample for sample, _ in self.extras], [e for _, e in self.extras])
+
+    def _output(self, extras: list[Sample], extra_errors: list[str | None]) -> GenerateOutput:
+        """`output()` given the extra samples and why each failed (None: valid)."""
+        valid_extra = any(error is None for error in extra_errors)
         if not self.accepted and not valid_extra and self.errors and self.spec is not None:
             raise StructuredOutputError(
                 f"{self.label}: no reply matched the structured output {self.spec.name!r} "
@@ -206,7 +220,6 @@ class GenerationCollector:
                 f"last problem: {self.errors[-1]}"
             )
         missing = self.wanted - len(self.accepted)
-        extras = [sample for sample, _ in self.extras]
         output: GenerateOutput = {
             "generations": [s.text for s in self.accepted]
             + [None] * missing
@@ -218,11 +231,12 @@ class GenerationCollector:
                 "input_tokens": [s.input_tokens for s in self.accepted],  # type: ignore[misc]
                 "output_tokens": [s.output_tokens for s in self.accepted],  # type: ignore[misc]
             }
-        extra_errors = [error for _, error in self.extras]
         if missing or any(extra_errors):
             reason = self.errors[-1] if self.errors else "the LLM returned fewer generations"
             output["errors"] = [None] * len(self.accepted) + [reason] * missing + extra_errors
-        if any(s.logprobs is not None for s in self.accepted + extras):
+        if any(s.logprobs is not None for s in self.accepted) or any(
+            s.logprobs is not None for s in extras
+        ):
             output["logprobs"] = (
                 [s.logprobs for s in self.accepted]
                 + [None] * missing
