@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StorageError
 from stillroom.models.llms.base import LLM, is_async_llm
-from stillroom.steps.base import _input_parameters
+from stillroom.steps.process_signature import _input_parameters
 from stillroom.steps.tasks.base import METADATA_COLUMN, Task, _Task, describe_error
 from stillroom.utils.metadata import add_metadata
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from stillroom.errors import StillroomError, did_you_mean
 from stillroom.mixins.runtime_parameters import RuntimeParametersMixin
-from stillroom.steps.base import generator_process_problem, process_takes_rows
+from stillroom.steps.process_signature import generator_process_problem, process_takes_rows
 
 if TYPE_CHECKING:
     from stillroom.pipeline.graph import DAG

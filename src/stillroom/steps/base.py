@@ -35,14 +35,8 @@ from stillroom.steps.bookkeeping import (
     restore_columns,
 )
 from stillroom.steps.context import current_pipeline
-from stillroom.steps.process_signature import StepInput as StepInput
-from stillroom.steps.process_signature import StepKind as StepKind
-from stillroom.steps.process_signature import _input_parameters as _input_parameters
-from stillroom.steps.process_signature import _wrap_process
-from stillroom.steps.process_signature import (
-    generator_process_problem as generator_process_problem,
-)
-from stillroom.steps.process_signature import process_takes_rows as process_takes_rows
+from stillroom.steps.process_signature import StepInput as StepInput  # distilabel's path
+from stillroom.steps.process_signature import StepKind, _wrap_process
 from stillroom.steps.typing import GeneratorStepOutput, Row, StepColumns, StepOutput
 from stillroom.utils.serialization import TYPE_INFO_KEY, Serializable
 
