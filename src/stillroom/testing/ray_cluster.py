@@ -3,7 +3,7 @@ each started with `ray start`, on ports found free, in a private temporary direc
 
 Every process the cluster starts carries that directory in its command line; they are found
 by it and stopped by PID (never `ray stop`, which would stop every Ray on the machine). A
-node can be killed alone (its raylet, by PID) to test what a run does when it loses one.
+node can be killed alone (its raylet and its workers, by PID) to test what a run does when it loses one.
 """
 
 from __future__ import annotations
@@ -130,8 +130,16 @@ class LocalCluster:
         raise LookupError(f"no raylet for node {name!r}")
 
     def kill_node(self, name: str) -> None:
-        """SIGKILL a node's raylet (its workers then exit on their own)."""
-        self.raylet(name).send_signal(signal.SIGKILL)
+        """SIGKILL a node's raylet and every process it started, at once, as when the
+        machine goes away. (Killing the raylet alone leaves its workers running for a
+        moment: a replica there would go on sending requests after it was replaced.)"""
+        import psutil
+
+        raylet = self.raylet(name)
+        doomed = [*raylet.children(recursive=True), raylet]
+        for process in doomed:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
 
     def stop(self) -> None:
         """SIGKILL every process of the cluster (a test cluster has nothing to save), wait
