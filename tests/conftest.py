@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,40 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         report.longrepr = (
             f"{item.nodeid} was skipped, but STILLROOM_REQUIRE_EXTRAS=1: {report.longrepr}"
         )
+
+
+class _Calls:
+    """Pickles as a call of `function(*args)`: what a hostile pickle's REDUCE runs on load."""
+
+    def __init__(self, function: object, *args: object) -> None:
+        self.function, self.args = function, args
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return self.function, self.args
+
+
+class HostilePickles:
+    """Pickles that create `marker` when unpickled by `pickle.loads`, in the forms an attacker
+    with write access to a run's state could use."""
+
+    def __init__(self, marker: Path) -> None:
+        import builtins
+        import functools
+        import pickle
+
+        self.marker = marker
+        code = f"open({str(marker)!r}, 'w').write('ran')"
+        self.payloads = {
+            "os.system": pickle.dumps(_Calls(os.system, f"touch '{marker}'")),
+            "builtins.exec": pickle.dumps(_Calls(builtins.exec, code)),
+            "functools.partial": pickle.dumps(_Calls(functools.partial(builtins.exec, code))),
+            "protocol 0 GLOBAL": f"cbuiltins\neval\n(V{code}\ntR.".encode(),
+            "inside a checkpoint's state": pickle.dumps(
+                {"version": 1, "run_id": "r", "nodes": _Calls(builtins.exec, code)}, protocol=5
+            ),
+        }
+
+
+@pytest.fixture
+def hostile_pickles(tmp_path: Path) -> HostilePickles:
+    return HostilePickles(tmp_path / "code-ran")

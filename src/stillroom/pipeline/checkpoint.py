@@ -6,6 +6,10 @@ snapshot: each generator's offset, each step's position, every batch a step has 
 state. A batch is written once, in the first checkpoint that finds it, and deleted by the
 first one that no longer does; batches that pass through between two checkpoints are never
 written at all. The commit that saves a checkpoint also commits the cached replies.
+
+The state and batches are pickled with `utils/safe_pickle.py`, whose loader refuses any class
+outside the data types rows hold (the cache directory may be writable by others: loading
+it never runs code); a batch holding another class is not checkpointed, the run says which.
 """
 
 from __future__ import annotations
@@ -16,11 +20,21 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from stillroom.utils import safe_pickle
+
 if TYPE_CHECKING:
     from stillroom.pipeline.contracts import Store
     from stillroom.pipeline.nodes import Node
 
 logger = logging.getLogger("stillroom.pipeline")
+
+
+def checkpoint_source(store: Store, signature: str) -> str:
+    """Where `store` keeps the checkpoint of pipeline `signature`, for error messages."""
+    location = getattr(store, "checkpoint_path", None)
+    if callable(location):
+        return str(location(signature))
+    return f"the checkpoint of pipeline {signature} in {getattr(store, 'path', store)}"
 
 
 class Checkpointer:
@@ -35,25 +49,27 @@ class Checkpointer:
     def load(self, batches: list[tuple[str, int, bytes]]) -> dict[str, list[Any]]:
         """Location -> the unfinished batches saved there, in the order they were made."""
         pending: dict[str, list[Any]] = {}
+        source = checkpoint_source(self.store, self.signature)
         for location, batch_id, data in batches:
-            pending.setdefault(location, []).append(pickle.loads(data))
+            batch = safe_pickle.loads(data, f"{source} (batch {batch_id} of {location})")
+            pending.setdefault(location, []).append(batch)
             self._stored.add((location, batch_id))
         return pending
 
     def save(self, nodes: Iterable[Node], state: dict[str, Any], status: str) -> bool:
         """Write and commit a checkpoint; False (the previous one stays valid) when some
-        rows cannot be pickled."""
+        rows cannot be pickled, or hold a class that saved state may not (`safe_pickle`)."""
         placements: dict[tuple[str, int], Any] = {}
         for node in nodes:
             for location, batch in node.pending():
                 placements[(location, batch.id)] = batch
         try:
             added = [
-                (location, batch_id, pickle.dumps(batch, protocol=5))
+                (location, batch_id, safe_pickle.dumps(batch))
                 for (location, batch_id), batch in placements.items()
                 if (location, batch_id) not in self._stored
             ]
-            raw_state = pickle.dumps(state, protocol=5)
+            raw_state = safe_pickle.dumps(state)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             if not self._warned:
                 self._warned = True

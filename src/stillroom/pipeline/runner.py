@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
 import shutil
 import time
 import uuid
@@ -23,6 +22,7 @@ from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_AR
 from stillroom.distiset.base import build_pending_distisets
 from stillroom.errors import StillroomError, StorageError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
+from stillroom.pipeline.checkpoint import checkpoint_source
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
 from stillroom.pipeline.driver import drive
 from stillroom.pipeline.engine_state import STATE_VERSION
@@ -35,6 +35,7 @@ from stillroom.pipeline.signature import digest, pipeline_signature
 from stillroom.pipeline.store import SQLiteStore, try_lock
 from stillroom.pipeline.validation import apply_parameters, validate
 from stillroom.pipeline.writers import make_writer, resolve_format
+from stillroom.utils import safe_pickle
 
 if TYPE_CHECKING:
     from stillroom.pipeline.contracts import RunConfig, Store
@@ -239,7 +240,8 @@ def _open_run(
     """The checkpoint to resume (state, batches, True), or a fresh state with the previous
     run's leftovers (checkpoint, counts, datasets) removed."""
     status, raw_state, batches = store.load_run(signature)
-    state = pickle.loads(raw_state) if raw_state else None
+    source = checkpoint_source(store, signature)
+    state = safe_pickle.loads(raw_state, source) if raw_state else None
     if (
         config.use_cache
         and status == "running"

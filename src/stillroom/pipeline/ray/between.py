@@ -12,7 +12,9 @@ errors) instead of the rows. The driver keeps it in the batch in place of the ro
 rows from the object store, or reads the part when the reference is lost (the replica that
 owned it died or was stopped with its load group, or its node was lost). A checkpoint
 pickles a `RemoteRows` as its part's path and count, so a resumed run's replicas read the
-part; the driver removes a part once a checkpoint no longer names it.
+part; the driver removes a part once a checkpoint no longer names it. Parts are pickled with
+`utils/safe_pickle.py`, whose loader refuses any class outside the data types rows hold (the
+storage may be writable by others: reading a part never runs code).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ray.exceptions import GetTimeoutError, ObjectLostError
 from stillroom.errors import StillroomError
 from stillroom.pipeline.failures import row_errors
 from stillroom.pipeline.ray.journal import step_folder
+from stillroom.utils import safe_pickle
 
 if TYPE_CHECKING:
     from stillroom.pipeline.ray.state import StateRoot
@@ -109,9 +112,10 @@ class RemoteRows(Sequence["Row"]):
 
 def spill(root: StateRoot, store: RowStore, step: str, rows: list[Row]) -> Between | None:
     """`rows` put in the object store and written as a part; None (the rows go back to the
-    driver, as before) when they cannot be pickled."""
+    driver, as before) when they cannot be pickled or hold a class that saved state may not
+    (`safe_pickle`)."""
     try:
-        data = pickle.dumps(rows, protocol=5)
+        data = safe_pickle.dumps(rows)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         logger.warning(
             "Step %r: a batch cannot be pickled (%s); its rows go through the driver.", step, exc
@@ -141,7 +145,7 @@ async def fetch(root: StateRoot | None, piece: list[Row] | Piece) -> list[Row]:
             f"The part {piece.path} of a batch between two steps is missing from the run's "
             "storage; run the pipeline again with the same storage to resume."
         )
-    loaded: list[Row] = pickle.loads(data)
+    loaded: list[Row] = safe_pickle.loads(data, piece.path)
     return loaded
 
 

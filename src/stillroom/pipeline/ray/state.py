@@ -15,13 +15,16 @@ ignored (and removed) by the next run, so the counts that key requests (requests
 exactly those of the units the checkpoint records. A local or NFS directory is written with
 a temporary file and a rename; an object store (`s3://`, `gs://`) with one put per object,
 which is atomic there. `fsspec` resolves the URL; `s3://` needs `s3fs`, `gs://` `gcsfs`.
+
+Checkpoints and ledgers are pickled with `utils/safe_pickle.py`: a shared directory or bucket
+may be writable by others, and its loader refuses any class outside the data types a run's
+state holds, so reading them back never runs code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
 import re
 import uuid
 from collections.abc import Iterable
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import MissingExtraError, StorageError
+from stillroom.utils import safe_pickle
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -125,16 +129,20 @@ class RayStore:
     def _run_path(self, signature: str, *parts: str) -> str:
         return self.root.join("runs", signature, *parts)
 
+    def checkpoint_path(self, signature: str) -> str:
+        """The checkpoint's path (named in errors about what it holds)."""
+        return self._run_path(signature, "checkpoint.pkl")
+
     def load_run(self, signature: str) -> tuple[str, bytes | None, list[tuple[str, int, bytes]]]:
         """(status, state, [(location, batch id, data)]) of the run's checkpoint."""
         self._signature = signature
         with self._guarded("the checkpoint", self._run_path(signature)):
-            raw = self.root.read(self._run_path(signature, "checkpoint.pkl"))
+            raw = self.root.read(self.checkpoint_path(signature))
         if raw is None and self.sqlite_path is not None:
             raw = self._import_local_run(signature)
         if raw is None:
             return "", None, []
-        saved = pickle.loads(raw)
+        saved = safe_pickle.loads(raw, self.checkpoint_path(signature))
         self._checkpoint = saved
         self._batches = dict(saved["batches"])
         self._ledgers = saved["ledgers"]
@@ -154,7 +162,8 @@ class RayStore:
             ).fetchone()
             if row is None or row[1] is None:
                 return None
-            run = pickle.loads(row[1]).get("run_id")
+            source = f"the checkpoint of pipeline {signature} in {self.sqlite_path}"
+            run = safe_pickle.loads(row[1], source).get("run_id")
             batches = conn.execute(
                 "SELECT location, id, data FROM batches WHERE signature = ?", (signature,)
             ).fetchall()
@@ -167,7 +176,7 @@ class RayStore:
             conn.close()
         path = self._run_path(signature, "ledger", f"{run}-{0:08d}.pkl")
         with self._guarded("the request ledger", path):
-            self.root.write(path, pickle.dumps(consumed, protocol=5))
+            self.root.write(path, safe_pickle.dumps(consumed))
         saved = {
             "status": row[0],
             "state": row[1],
@@ -176,7 +185,7 @@ class RayStore:
             "batches": {(loc, bid): data for loc, bid, data in batches},
             "ledgers": 1,
         }
-        return pickle.dumps(saved, protocol=5)
+        return safe_pickle.dumps(saved)
 
     def begin(self, run_id: str) -> None:
         """The run the next checkpoints belong to; removes ledger segments of that run that
@@ -256,13 +265,13 @@ class RayStore:
                 "runs", self._signature, "ledger", f"{self.run_id}-{self._ledgers:08d}.pkl"
             )
             with self._guarded("the request ledger", path):
-                self.root.write(path, pickle.dumps(self._consumed, protocol=5))
+                self.root.write(path, safe_pickle.dumps(self._consumed))
             self._consumed = {}
             self._ledgers += 1
         saved = {**self._checkpoint, "batches": self._batches, "ledgers": self._ledgers}
-        path = self._run_path(self._signature, "checkpoint.pkl")
+        path = self.checkpoint_path(self._signature)
         with self._guarded("the checkpoint", path):
-            self.root.write(path, pickle.dumps(saved, protocol=5))
+            self.root.write(path, safe_pickle.dumps(saved))
 
     def close(self) -> None:
         """Nothing is held open: what no checkpoint committed is dropped, as locally."""
@@ -275,7 +284,7 @@ def read_counts(root: StateRoot, ledgers: list[str], step: str) -> dict[bytes, i
         raw = root.read(path)
         if raw is None:
             raise StorageError("the request ledger", path, FileNotFoundError(path))
-        for content in pickle.loads(raw).get(step, ()):
+        for content in safe_pickle.loads(raw, path).get(step, ()):
             counts[content] = counts.get(content, 0) + 1
     return counts
 
