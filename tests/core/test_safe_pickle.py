@@ -63,7 +63,9 @@ def test_numpy_arrays_and_scalars_round_trip() -> None:
     np = pytest.importorskip("numpy")
     values = [np.arange(6.0).reshape(2, 3), np.array(["a", "b"]), np.float32(1.5), np.int64(3)]
     loaded = safe_pickle.loads(safe_pickle.dumps(values), "test")
-    assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(loaded, values))
+    assert all(
+        np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(loaded, values, strict=True)
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,16 +85,30 @@ def test_a_hostile_pickle_is_refused_and_never_runs(hostile_pickles: Any, payloa
     assert not hostile_pickles.marker.exists()
     message = str(raised.value)
     assert "Refused to load /runs/sig/checkpoint.pkl" in message
-    assert ALLOW_ENV in message and "delete the file" in message
+    assert "never loaded from saved state" in message and "Delete the file" in message
     # the payload is a real one: plain pickle runs it
     pickle.loads(data)
     assert hostile_pickles.marker.exists()
 
 
-def test_the_error_names_the_global_found() -> None:
+def test_the_error_names_the_class_found_and_how_to_allow_it() -> None:
     data = pickle.dumps(ipaddress.IPv4Address("10.0.0.1"))
-    with pytest.raises(UnsafeStateError, match=r"names ipaddress\.IPv4Address"):
+    with pytest.raises(UnsafeStateError, match=r"names ipaddress\.IPv4Address") as raised:
         safe_pickle.loads(data, "part.pkl")
+    assert f'{ALLOW_ENV}="ipaddress.IPv4Address"' in str(raised.value)
+    assert "delete the file" in str(raised.value)
+
+
+def test_what_runs_code_stays_refused_whatever_the_user_allows(
+    hostile_pickles: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ALLOW_ENV, "builtins.exec posix.system functools.partial builtins.eval")
+    for data in hostile_pickles.payloads.values():
+        with pytest.raises(UnsafeStateError, match=f"whatever {ALLOW_ENV} says"):
+            safe_pickle.loads(data, "checkpoint.pkl")
+    assert not hostile_pickles.marker.exists()
+    with pytest.raises(pickle.PicklingError, match=r"builtins\.exec"):
+        safe_pickle.dumps([{"f": exec}])
 
 
 def test_writing_refuses_what_loading_would_and_names_the_class() -> None:

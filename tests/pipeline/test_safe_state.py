@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class BreakOnce(Step):
     def process(self, inputs: StepInput) -> StepOutput:
         if inputs[0]["n"] == 10 and Path(self.flag).exists():
             os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the engine stops before this batch is done: the next waits
         yield inputs
 
 
@@ -108,7 +110,7 @@ def test_a_hostile_checkpoint_state_is_refused_and_never_runs(
         build(flag).run(progress=False)
     assert not hostile_pickles.marker.exists()
     message = str(raised.value)
-    assert "cache.sqlite" in message and ALLOW_ENV in message and "delete the file" in message
+    assert "cache.sqlite" in message and "Delete the file" in message
 
 
 def test_a_hostile_pending_batch_is_refused_and_never_runs(
@@ -116,7 +118,9 @@ def test_a_hostile_pending_batch_is_refused_and_never_runs(
 ) -> None:
     flag = interrupted(tmp_path)
     with database(cache_dir) as db:
-        (location, batch_id), *_ = db.execute("SELECT location, id FROM batches").fetchall()
+        saved = db.execute("SELECT location, id FROM batches").fetchall()
+        assert saved, "the stopped run saved its pending batches"
+        location, batch_id = saved[0]
         db.execute(
             "UPDATE batches SET data = ? WHERE location = ? AND id = ?",
             (hostile_pickles.payloads["builtins.exec"], location, batch_id),

@@ -86,10 +86,26 @@ class UnsafeStateError(StillroomError):
     """Saved state names a global that stillroom does not load (loading it could run code)."""
 
 
+_NEVER = frozenset(
+    {
+        *("builtins", "os", "posix", "nt", "sys", "subprocess", "shutil", "signal", "socket"),
+        *("importlib", "runpy", "code", "codeop", "types", "inspect", "marshal", "ctypes"),
+        *("functools", "operator", "pickle", "_pickle", "copyreg", "codecs", "io", "_io"),
+        *("pty", "webbrowser", "multiprocessing", "threading", "asyncio", "tempfile"),
+    }
+)
+"""Modules whose globals run code or reach the system: never loaded, whatever the user
+allows (the safe builtins above excepted)."""
+
+
+def _never(name: str) -> bool:
+    return name not in SAFE_GLOBALS and name.split(".", 1)[0] in _NEVER
+
+
 def allowed_globals() -> frozenset[str]:
-    """`SAFE_GLOBALS` and those `STILLROOM_PICKLE_ALLOW` adds."""
+    """`SAFE_GLOBALS` and those `STILLROOM_PICKLE_ALLOW` adds (but none of `_NEVER`'s)."""
     extra = os.environ.get(ALLOW_ENV, "").replace(",", " ").split()
-    return SAFE_GLOBALS.union(extra) if extra else SAFE_GLOBALS
+    return SAFE_GLOBALS.union(n for n in extra if not _never(n)) if extra else SAFE_GLOBALS
 
 
 def _how_to_allow(name: str) -> str:
@@ -148,6 +164,14 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         dotted = f"{module}.{name}"
+        if _never(dotted):
+            raise UnsafeStateError(
+                f"Refused to load {self.source}: it names {dotted}, which can run code and is "
+                f"never loaded from saved state, whatever {ALLOW_ENV} says. stillroom did not "
+                "write this file: someone who can write to the run's storage did. Delete the "
+                "file (or run with use_cache=False) to start afresh, and check who can write "
+                "there."
+            )
         if dotted not in self.allowed:
             raise UnsafeStateError(
                 f"Refused to load {self.source}: it names {dotted}, which stillroom does not "

@@ -1,0 +1,73 @@
+"""A Ray run's state on its storage (checkpoint, request ledgers, parts of the batches between
+steps) loads back without running code: a hostile pickle put in place of any of them is
+refused, the code never runs (on the driver or on a replica), and the error names the file
+and what to do."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ray_steps import build, server_llm
+
+from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.ray.between import Piece, fetch
+from stillroom.pipeline.ray.state import RayStore, StateRoot, read_counts
+from stillroom.testing import MockLLMServer
+from stillroom.utils.safe_pickle import UnsafeStateError
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
+
+
+def test_a_hostile_checkpoint_is_refused(tmp_path: Path, hostile_pickles: Any) -> None:
+    checkpoint = tmp_path / "state" / "runs" / "sig" / "checkpoint.pkl"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(hostile_pickles.payloads["os.system"])
+    with pytest.raises(
+        UnsafeStateError, match=re.escape(f"Refused to load {checkpoint}")
+    ) as raised:
+        RayStore(str(tmp_path / "state")).load_run("sig")
+    assert not hostile_pickles.marker.exists()
+    assert "names posix.system, which can run code" in str(raised.value)
+
+
+def test_a_hostile_ledger_segment_is_refused(tmp_path: Path, hostile_pickles: Any) -> None:
+    root = StateRoot(str(tmp_path / "state"))
+    ledger = root.join("runs", "sig", "ledger", "run-00000000.pkl")
+    root.write(ledger, hostile_pickles.payloads["functools.partial"])
+    with pytest.raises(UnsafeStateError, match=re.escape(f"Refused to load {ledger}")):
+        read_counts(root, [ledger], "answer")
+    assert not hostile_pickles.marker.exists()
+
+
+def test_a_hostile_part_is_refused(tmp_path: Path, hostile_pickles: Any) -> None:
+    root = StateRoot(str(tmp_path / "state"))
+    part = root.join("runs", "sig", "between", "step-0.pkl")
+    root.write(part, hostile_pickles.payloads["builtins.exec"])
+    with pytest.raises(UnsafeStateError, match=re.escape(f"Refused to load {part}")):
+        asyncio.run(fetch(root, Piece([], part)))
+    assert not hostile_pickles.marker.exists()
+
+
+def test_a_resumed_run_refuses_hostile_parts_on_its_replicas(
+    ray_address: str, server: MockLLMServer, tmp_path: Path, hostile_pickles: Any
+) -> None:
+    """The parts a checkpoint names are read by the replicas of a resumed run: replaced by
+    a hostile pickle, they stop the run with the refusal, and nothing runs."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    pipeline = build(tmp_path / "cache", server_llm(server), rows=30, tally_fail_while=broken)
+    storage = {"storage": str(tmp_path / "state")}
+    with pytest.raises(StepFailedError):
+        pipeline.ray(**storage).run(progress=False)
+    parts = list((tmp_path / "state").rglob("between/*.pkl"))
+    assert parts, "the failed run left the tally's input as parts"
+    for part in parts:
+        part.write_bytes(hostile_pickles.payloads["os.system"])
+    broken.unlink()
+    with pytest.raises(StepFailedError, match=r"Refused to load .*between.*names posix\.system"):
+        pipeline.ray(**storage).run(progress=False)
+    assert not hostile_pickles.marker.exists()
