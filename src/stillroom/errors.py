@@ -114,6 +114,12 @@ class DamagedCacheError(StillroomError):
     asked for `strict_cache`: raised before any request is sent."""
 
 
+class UnsafeStateError(StillroomError):
+    """A run's saved state (checkpoint, pending batch, Ray part or ledger) names a class or
+    function stillroom does not load, since unpickling it could run code. The message names
+    the file, what it names and how to allow a trusted class (`STILLROOM_PICKLE_ALLOW`)."""
+
+
 class StructuredOutputError(StillroomError, ValueError):
     """Every reply to a structured-output request failed validation, retries included."""
 

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from stillroom.errors import UnsafeStateError
 from stillroom.pipeline.batch import Batch, RoutedAway
 from stillroom.pipeline.writers import Encoded
 from stillroom.utils import safe_pickle
-from stillroom.utils.safe_pickle import ALLOW_ENV, UnsafeStateError
+from stillroom.utils.safe_pickle import ALLOW_ENV
 
 ROW_VALUES: list[Any] = [
     "text",

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from ray_steps import build, server_llm
 
+from stillroom.errors import UnsafeStateError
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.ray.between import Piece, fetch
 from stillroom.pipeline.ray.state import RayStore, StateRoot, read_counts
 from stillroom.testing import MockLLMServer
-from stillroom.utils.safe_pickle import UnsafeStateError
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
 

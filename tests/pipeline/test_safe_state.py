@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from stillroom.distiset import Distiset
+from stillroom.errors import UnsafeStateError
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.typing import StepColumns, StepOutput
-from stillroom.utils.safe_pickle import ALLOW_ENV, UnsafeStateError
+from stillroom.utils.safe_pickle import ALLOW_ENV
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -30,7 +30,7 @@ import types
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from stillroom.errors import StillroomError
+from stillroom.errors import UnsafeStateError
 
 ALLOW_ENV = "STILLROOM_PICKLE_ALLOW"
 """Extra globals (comma- or space-separated dotted names, e.g. `PIL.Image.Image`) that saved
@@ -80,10 +80,6 @@ def _named_by_pickle(obj: Any) -> bool:
     if isinstance(obj, types.BuiltinFunctionType):
         return obj.__self__ is None or isinstance(obj.__self__, types.ModuleType)
     return isinstance(obj, (type, types.FunctionType))
-
-
-class UnsafeStateError(StillroomError):
-    """Saved state names a global that stillroom does not load (loading it could run code)."""
 
 
 _NEVER = frozenset(
