@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +128,31 @@ def test_a_step_counter_does_not_count_what_an_abandoned_attempt_asks_for() -> N
     assert counter.occurrences([(b"a", "new"), (b"b", "new"), (b"kept", "new")]) == [0, 0, 1]
     counter.settle("new")
     assert counter.occurrences([(b"a", None), (b"b", None)]) == [1, 1]
+
+
+def test_parts_on_an_object_store_are_removed_in_bulk(
+    s3_options: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stillroom.pipeline.ray.state import StateRoot
+
+    root = StateRoot("s3://stillroom-state/bulk", s3_options)
+    folder = root.join("runs", SIGNATURE, "between")
+    parts = [f"{folder}/step-{i}.pkl" for i in range(30)]
+    for part in parts:
+        root.write(part, b"rows")
+    removed: list[list[str]] = []
+    bulk = root.fs.rm
+
+    def recording_rm(paths: list[str]) -> None:
+        removed.append(list(paths))
+        bulk(paths)
+
+    def one_by_one(path: str) -> None:
+        raise AssertionError(f"{path} removed alone")
+
+    monkeypatch.setattr(root.fs, "rm", recording_rm)
+    monkeypatch.setattr(root.fs, "rm_file", one_by_one)
+    root.remove([*parts, f"{folder}/gone-already.pkl"])
+    assert len(removed) == 1 and root.listing(folder) == []
+    root.remove([])  # nothing to do: no request
+    assert len(removed) == 1

@@ -91,6 +91,17 @@ class StateRoot:
         return sorted(str(name) for name in names if not str(name).endswith(".tmp"))
 
     def remove(self, paths: Iterable[str]) -> None:
+        """Remove `paths` (those already gone too): on an object store in bulk (S3 deletes
+        up to 1000 keys a request), else one by one."""
+        paths = list(paths)
+        if not paths:
+            return
+        if not self.local:
+            try:
+                self.fs.rm(paths)
+                return
+            except FileNotFoundError:  # a store whose bulk removal checks each path first
+                pass
         for path in paths:
             with contextlib.suppress(FileNotFoundError):  # removed already: what was asked
                 self.fs.rm_file(path)
