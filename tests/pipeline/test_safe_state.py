@@ -114,6 +114,22 @@ def test_a_hostile_checkpoint_state_is_refused_and_never_runs(
     assert "cache.sqlite" in message and "Delete the file" in message
 
 
+def test_use_cache_false_starts_afresh_over_a_hostile_checkpoint(
+    cache_dir: Path, hostile_pickles: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    flag = cache_dir.parent / "never"
+    build(flag).run(progress=False)
+    with database(cache_dir) as db:
+        db.execute("UPDATE runs SET state = ?", (hostile_pickles.payloads["os.system"],))
+    with caplog.at_level(logging.WARNING, logger="stillroom.pipeline"):
+        fresh = build(flag).run(progress=False, use_cache=False)
+    assert fresh.summary is not None and fresh.summary.completed and not fresh.summary.resumed
+    assert len(rows_of(fresh)) == ROWS and not hostile_pickles.marker.exists()
+    assert "Starting afresh, as use_cache=False asks" in caplog.text
+    assert "names posix.system" in caplog.text
+    build(flag).run(progress=False)  # the hostile state was replaced
+
+
 def test_a_hostile_pending_batch_is_refused_and_never_runs(
     tmp_path: Path, cache_dir: Path, hostile_pickles: Any
 ) -> None:

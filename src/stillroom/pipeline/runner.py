@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stillroom.constants import PIPELINE_LOG_FILENAME, RUN_STATUS_FILE, STEPS_ARTIFACTS_PATH
 from stillroom.distiset.base import build_pending_distisets
-from stillroom.errors import StillroomError, StorageError
+from stillroom.errors import StillroomError, StorageError, UnsafeStateError
 from stillroom.exceptions import StillroomOfflineBatchGenerationNotFinishedException
 from stillroom.pipeline.checkpoint import checkpoint_source
 from stillroom.pipeline.contracts import RunIdentity, RunOutcome
@@ -239,9 +239,7 @@ def _open_run(
 ) -> tuple[dict[str, Any], list[tuple[str, int, bytes]], bool]:
     """The checkpoint to resume (state, batches, True), or a fresh state with the previous
     run's leftovers (checkpoint, counts, datasets) removed."""
-    status, raw_state, batches = store.load_run(signature)
-    source = checkpoint_source(store, signature)
-    state = safe_pickle.loads(raw_state, source) if raw_state else None
+    status, state, batches = _saved_run(store, signature, config.use_cache)
     if (
         config.use_cache
         and status == "running"
@@ -254,6 +252,23 @@ def _open_run(
         shutil.rmtree(data_dir)
     meta = {"format": resolve_format(config.storage_format)}
     return {"run_id": uuid.uuid4().hex, "meta": meta}, [], False
+
+
+def _saved_run(
+    store: Store, signature: str, use_cache: bool
+) -> tuple[str, Any, list[tuple[str, int, bytes]]]:
+    """(status, state, batches) of the last checkpoint. One naming what saved state may not
+    hold (`safe_pickle`) raises `UnsafeStateError`, unless `use_cache=False` asked to start
+    afresh: then it is ignored, with a warning, and the new run's checkpoints replace it."""
+    try:
+        status, raw_state, batches = store.load_run(signature)
+        source = checkpoint_source(store, signature)
+        return status, safe_pickle.loads(raw_state, source) if raw_state else None, batches
+    except UnsafeStateError as exc:
+        if use_cache:
+            raise
+        logger.warning("%s\nStarting afresh, as use_cache=False asks.", exc)
+        return "", None, []
 
 
 def _finish(
