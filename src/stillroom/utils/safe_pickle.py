@@ -8,7 +8,8 @@ standard-library data types rows hold (sets, bytes, datetimes, Decimal, UUID, pa
 collections' containers), numpy arrays and scalars, and the engine's batch classes. Any
 other global (os.system, builtins.eval or getattr, subprocess, functools.partial, a user's
 class) is refused before its module is even imported, with an `UnsafeStateError` naming the
-file, the global and how to allow it (`STILLROOM_PICKLE_ALLOW`).
+file, the global and how to allow a trusted class (`STILLROOM_PICKLE_ALLOW`); the globals of
+modules that run code or reach the system (`_NEVER`) stay refused whatever the user allows.
 
 `dumps` refuses the same globals when writing, so what the engine saves always loads: a
 batch holding another class is not checkpointed (the run says which class and goes on).
@@ -17,8 +18,9 @@ Why not a data-only format (tagged JSON, Arrow)? Rows hold any Python value a st
 there (tuples, sets, bytes, datetimes, numpy arrays, a user's values), in any mix from row
 to row: JSON would need a Python walk of every value to tag tuples and bytes, and Arrow a
 schema the rows often do not share. A restricted unpickler keeps pickle protocol 5's speed
-and what it stores (the check costs one call per distinct class in a file) and closes the
-only way a pickle runs code, the globals it names.
+and what it stores (reading costs one call per distinct class in a file, writing one per
+value that is not a plain builtin) and closes the only way a pickle runs code: the globals
+it names.
 """
 
 from __future__ import annotations
