@@ -162,8 +162,9 @@ def test_resolve_structured_forms():
     dumped = resolve_structured({"schema": {"json_schema": City.model_json_schema()}}, "x")
     assert dumped.schema == City.model_json_schema() and dumped.model is None
     assert resolve_structured({"schema": '{"type": "object"}'}, "x").schema == {"type": "object"}
-    with pytest.raises(StillroomError, match="regex"):
-        resolve_structured({"format": "regex", "schema": "a+"}, "x")
+    assert resolve_structured({"format": "regex", "schema": "a+"}, "x").regex == "a+"
+    with pytest.raises(StillroomError, match="format 'yaml' is not supported"):
+        resolve_structured({"format": "yaml", "schema": "a: 1"}, "x")
     with pytest.raises(StillroomError, match="pydantic model class or a dict"):
         resolve_structured("City", "x")
 

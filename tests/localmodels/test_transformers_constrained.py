@@ -1,12 +1,13 @@
 """TransformersLLM's constrained decoding (llguidance): a randomly initialised model, which
-writes garbage when free, writes replies valid under the schema at the first attempt, in a
-direct call, per row of a mixed batch and in a pipeline run; without llguidance the replies
+writes garbage when free, writes replies valid under the schema (or matching the pattern) at
+the first attempt, in a direct call, per row of a mixed batch and in a pipeline run; without llguidance the replies
 are validated and re-asked instead."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,19 @@ def test_each_row_of_a_batch_follows_its_own_schema(
         _assert_valid(text, COLOUR)
     for text in size["generations"]:
         _assert_valid(text, SIZE)
+
+
+def test_a_regex_structured_output_holds_each_reply_to_the_pattern(
+    random_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pattern = r"(yes|no), [0-9]{1,3}"
+    llm = _llm(random_lm, structured_output_retries=0)
+    calls = _count_generate_calls(llm, monkeypatch)
+    inputs: list[Any] = [(CHAT, {"format": "regex", "schema": pattern})]
+    (output,) = llm.generate(inputs, num_generations=3, **SAMPLING)
+    assert len(calls) == 1 and "errors" not in output
+    for text in output["generations"]:
+        assert text is not None and re.fullmatch(pattern, text), text
 
 
 def test_without_llguidance_replies_are_validated_and_re_asked(

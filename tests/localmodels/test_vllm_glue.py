@@ -28,8 +28,8 @@ def _stand_in_vllm(tokenizer_folder: Path, seen: dict[str, Any]) -> types.Module
     params_module = types.ModuleType("vllm.sampling_params")
 
     class StructuredOutputsParams:
-        def __init__(self, json: dict[str, Any]) -> None:
-            self.json = json
+        def __init__(self, json: dict[str, Any] | None = None, regex: str | None = None) -> None:
+            self.json, self.regex = json, regex
 
     class SamplingParams:
         def __init__(self, **kwargs: Any) -> None:
@@ -106,6 +106,28 @@ def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_t
     (output,) = outputs
     assert [json.loads(g) for g in output["generations"]] == [{"name": "Ada"}] * 2
     assert output["statistics"]["output_tokens"] == [3, 3]
+
+
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
+def test_a_regex_structured_output_reaches_vllm_as_a_pattern(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(scripted_lm, seen))
+    pattern = r'\{"name": "[A-Z][a-z]+"\}'
+    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
+    llm.load()
+    try:
+        (output,) = llm.generate(
+            [([{"role": "user", "content": "A name?"}], {"format": "regex", "schema": pattern})]
+        )
+    finally:
+        llm.unload()
+    (params,) = seen["sampling"]
+    assert params["structured_outputs"].regex == pattern
+    assert params["structured_outputs"].json is None
+    assert output["generations"] == [REPLY]
 
 
 def test_vllm_is_not_loaded_until_load(monkeypatch: pytest.MonkeyPatch) -> None:

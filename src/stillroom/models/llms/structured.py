@@ -1,10 +1,12 @@
 """Structured output: what a backend asks for, how replies are checked, and how often to re-ask.
 
 A structured output is a pydantic model or a JSON schema (`{"format": "json", "schema": ...}`,
-optionally with `"max_retries"`), set on the LLM or returned by a task's `format_input` next to
-the messages. Backends send the schema in whatever form their API takes; every reply is then
-validated here, and replies that fail are requested again, up to `structured_output_retries`
-times. Generations that never validate are None, with the validation error recorded.
+optionally with `"max_retries"`), or a regular expression (`{"format": "regex", "schema":
+pattern}`) for the backends that can constrain decoding to one; it is set on the LLM or
+returned by a task's `format_input` next to the messages. Backends send it in whatever form
+their API takes; every reply is then validated here (a pattern must match the whole reply),
+and replies that fail are requested again, up to `structured_output_retries` times.
+Generations that never validate are None, with the validation error recorded.
 """
 
 from __future__ import annotations
@@ -34,17 +36,27 @@ def split_input(input: FormattedInput) -> tuple[ChatType, StructuredOutputType |
 
 @dataclass(frozen=True)
 class StructuredSpec:
-    """A resolved structured output: a name, a JSON schema and, maybe, the pydantic model."""
+    """A resolved structured output: a name, a JSON schema and, maybe, the pydantic model;
+    or, with `regex`, a pattern the whole reply must match (`schema` is then empty)."""
 
     name: str
     schema: dict[str, Any]
     model: type[BaseModel] | None = None
     max_retries: int | None = None
+    regex: str | None = None
 
     def check(self, text: str | None) -> tuple[str | None, str | None]:
-        """`(json_text, None)` when the reply is valid, else `(None, why)`."""
+        """`(json_text, None)` (the reply, for a regex) when the reply is valid, else
+        `(None, why)`."""
         if text is None:
             return None, "the LLM returned no text"
+        if self.regex is not None:
+            if re.fullmatch(self.regex, text, re.DOTALL) is None:
+                return (
+                    None,
+                    f"the reply does not match the pattern {self.regex!r}: {_preview(text)}",
+                )
+            return text, None
         candidate = extract_json(text)
         try:
             value = json.loads(candidate)
@@ -103,15 +115,17 @@ def resolve_structured(value: Any, label: str) -> StructuredSpec | None:
             f"{label}: structured_output must be a pydantic model class or a dict such as "
             f"{{'format': 'json', 'schema': MyModel}}, got {value!r}."
         )
+    retries = value.get("max_retries")
+    if value.get("format", "json") == "regex":
+        return _regex_spec(value["schema"], retries, label)
     if value.get("format", "json") != "json":
         raise StillroomError(
             f"{label}: structured_output format {value['format']!r} is not supported; use "
-            "'json' with a JSON schema or a pydantic model."
+            "'json' with a JSON schema or a pydantic model, or 'regex' with a pattern."
         )
     schema = value["schema"]
     if isinstance(schema, dict) and set(schema) == {"json_schema"}:
         schema = schema["json_schema"]  # a pydantic model as written by dump()
-    retries = value.get("max_retries")
     if isinstance(schema, type) and issubclass(schema, BaseModel):
         return StructuredSpec(
             _safe_name(schema.__name__), schema.model_json_schema(), schema, retries
@@ -129,6 +143,22 @@ def resolve_structured(value: Any, label: str) -> StructuredSpec | None:
     return StructuredSpec(
         _safe_name(str(schema.get("title", "structured_output"))), schema, None, retries
     )
+
+
+def _regex_spec(pattern: Any, retries: int | None, label: str) -> StructuredSpec:
+    if not isinstance(pattern, str):
+        raise StillroomError(
+            f"{label}: a 'regex' structured_output needs a pattern string as its schema, got "
+            f"{type(pattern).__name__}."
+        )
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise StillroomError(
+            f"{label}: the structured_output pattern {pattern!r} is not a valid regular "
+            f"expression ({exc})."
+        ) from None
+    return StructuredSpec("regex", {}, None, retries, regex=pattern)
 
 
 @dataclass
@@ -271,10 +301,23 @@ class StructuredOutputMixin(BaseModel):
             structured if structured is not None else getattr(self, "structured_output", None),
             label,
         )
+        if spec is not None and spec.regex is not None and not self._constrains_to_regex():
+            raise StillroomError(
+                f"{label}: a 'regex' structured output needs a backend that constrains "
+                "decoding to a pattern (TransformersLLM, vLLM, or InferenceEndpointsLLM on a "
+                "TGI server); this one cannot. Ask for a JSON schema instead, or use one of "
+                "those backends."
+            )
         retries = self.structured_output_retries
         if spec is not None and spec.max_retries is not None:
             retries = spec.max_retries
         return GenerationCollector(spec, num_generations, retries, label)
+
+    def _constrains_to_regex(self) -> bool:
+        """Whether this backend can hold its decoding to a regular expression; without it,
+        a regex structured output is refused before any request (a model that is not held
+        to a pattern it never sees would only fail the check, request after request)."""
+        return False
 
     def _conversation_and_collector(
         self, input: FormattedInput, num_generations: int

@@ -98,11 +98,14 @@ class GrammarCompiler:
         return GrammarConstraint(matchers) if any(m is not None for m in matchers) else None
 
     def _matcher(self, llguidance: Any, spec: StructuredSpec) -> Any | None:
-        key = json.dumps(spec.schema, sort_keys=True)
+        key = spec.regex if spec.regex is not None else json.dumps(spec.schema, sort_keys=True)
         if key in self._failed:
             return None
         try:
-            grammar = llguidance.LLMatcher.grammar_from_json_schema(spec.schema, JSON_LAYOUT)
+            if spec.regex is not None:
+                grammar = llguidance.LLMatcher.grammar_from_regex(spec.regex)
+            else:
+                grammar = llguidance.LLMatcher.grammar_from_json_schema(spec.schema, JSON_LAYOUT)
             matcher = llguidance.LLMatcher(self._ll_tokenizer, grammar, log_level=0)
         except ValueError as exc:
             error = str(exc)

@@ -337,7 +337,9 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
         input_tokens = self._prompt_tokens(prompt)
         if input_tokens is None:  # no tokenizer: the server counts the prompt ("prefill")
             parameters["decoder_input_details"] = True
-        if spec is not None:
+        if spec is not None and spec.regex is not None:
+            parameters["grammar"] = {"type": "regex", "value": spec.regex}
+        elif spec is not None:
             parameters["grammar"] = {"type": "json", "value": spec.schema}
         if self.model_id:
             url = f"{ROUTER_URL}/hf-inference/models/{self.model_id}"
@@ -362,8 +364,15 @@ class InferenceEndpointsLLM(TokenizerChatTemplateMixin, RemoteLLM):
     def _chat_model(self) -> str:
         return self.model_id or self._endpoint_model or self.model
 
+    def _constrains_to_regex(self) -> bool:
+        """TGI takes a pattern as its grammar; the serverless router does not."""
+        return not self.model_id
+
     def _response_format(self, spec: StructuredSpec) -> dict[str, Any]:
-        """The router takes OpenAI's `json_schema` form; TGI its own `value` form."""
+        """The router takes OpenAI's `json_schema` form; TGI its own `value` form (a JSON
+        schema or a pattern)."""
+        if spec.regex is not None:
+            return {"type": "regex", "value": spec.regex}
         if self.model_id:
             return {
                 "type": "json_schema",

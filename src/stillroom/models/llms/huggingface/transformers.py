@@ -141,6 +141,10 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
     _tokenizer: Any = PrivateAttr(default=None)
     _grammars: GrammarCompiler | None = PrivateAttr(default=None)
 
+    def _constrains_to_regex(self) -> bool:
+        """llguidance (the [transformers] extra) holds decoding to the pattern."""
+        return True
+
     @property
     def model_name(self) -> str:
         return self.model

@@ -53,6 +53,10 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
     _model: Any = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
 
+    def _constrains_to_regex(self) -> bool:
+        """vLLM's structured outputs hold decoding to the pattern."""
+        return True
+
     @property
     def model_name(self) -> str:
         return self.model
@@ -151,11 +155,14 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
 
 
 def _guided(vllm: Any, collector: GenerationCollector) -> dict[str, Any]:
-    """The SamplingParams argument constraining decoding to the collector's JSON schema, in
-    the form this vLLM takes (`structured_outputs` since 0.10, `guided_decoding` before)."""
-    if collector.spec is None:
+    """The SamplingParams argument constraining decoding to the collector's JSON schema or
+    pattern, in the form this vLLM takes (`structured_outputs` since 0.10, `guided_decoding`
+    before)."""
+    spec = collector.spec
+    if spec is None:
         return {}
+    target = {"regex": spec.regex} if spec.regex is not None else {"json": spec.schema}
     params = vllm.sampling_params
     if hasattr(params, "StructuredOutputsParams"):
-        return {"structured_outputs": params.StructuredOutputsParams(json=collector.spec.schema)}
-    return {"guided_decoding": params.GuidedDecodingParams(json=collector.spec.schema)}
+        return {"structured_outputs": params.StructuredOutputsParams(**target)}
+    return {"guided_decoding": params.GuidedDecodingParams(**target)}
