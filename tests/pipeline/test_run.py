@@ -473,3 +473,38 @@ async def test_run_works_from_inside_a_running_event_loop() -> None:
         LoadDataFromDicts(data=instructions(5)) >> TextGeneration(llm=AsyncMockLLM(responses="ok"))
     distiset = pipeline.run(progress=False)  # as in a notebook cell, where a loop is running
     assert [r["generation"] for r in rows_of(distiset)] == ["ok"] * 5
+
+
+class FreezeCount(Step):
+    """Notes the garbage collector's frozen-object count while the run processes a batch."""
+
+    counts: ClassVar[list[int]] = []
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["instruction"]
+
+    def process(self, *inputs: StepInput) -> StepOutput:
+        import gc
+
+        FreezeCount.counts.append(gc.get_freeze_count())
+        yield inputs[0]
+
+
+def test_objects_older_than_the_run_are_frozen_while_it_runs_and_given_back_after() -> None:
+    import gc
+
+    FreezeCount.counts.clear()
+    with Pipeline(name="frozen") as pipeline:
+        LoadDataFromDicts(data=instructions(3)) >> FreezeCount()
+    assert gc.get_freeze_count() == 0
+    pipeline.run(use_cache=False, progress=False)
+    assert FreezeCount.counts and all(count > 0 for count in FreezeCount.counts)
+    assert gc.get_freeze_count() == 0  # given back to the collector
+
+    gc.freeze()  # a process that freezes objects itself keeps them frozen
+    try:
+        pipeline.run(use_cache=False, progress=False)
+        assert gc.get_freeze_count() > 0  # not unfrozen by the run
+    finally:
+        gc.unfreeze()

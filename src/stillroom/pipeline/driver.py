@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError
@@ -50,12 +51,34 @@ def sigterm_grace() -> float:
 
 def drive(engine: Engine) -> bool:
     """Run the engine to its end; False when a second Ctrl-C aborted it."""
+    with _older_objects_frozen():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            main_thread = threading.current_thread() is threading.main_thread()
+            return _drive_here(engine, handle_signals=main_thread)
+        return _drive_in_thread(engine)
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Leave the objects that exist when the run starts (modules, classes, the loaded rows)
+    out of the garbage collector's full collections while it runs (`gc.freeze`).
+
+    A full collection walks every object the process holds, and the many short-lived
+    objects of each request trigger one every few thousand requests: at 0 ms latency that
+    cost about 10 us of CPU a row. Nothing is collected differently: the frozen objects go
+    back to the collector when the run ends. Left alone when the process froze objects
+    itself, or turned the collector off.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        main_thread = threading.current_thread() is threading.main_thread()
-        return _drive_here(engine, handle_signals=main_thread)
-    return _drive_in_thread(engine)
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _drive_here(
