@@ -490,9 +490,11 @@ async def test_run_works_from_inside_a_running_event_loop() -> None:
 
 
 class FreezeCount(Step):
-    """Notes the garbage collector's frozen-object count while the run processes a batch."""
+    """Notes the garbage collector's frozen-object count and thresholds while the run
+    processes a batch."""
 
     counts: ClassVar[list[int]] = []
+    thresholds: ClassVar[list[tuple[int, int, int]]] = []
 
     @property
     def inputs(self) -> StepColumns:
@@ -502,19 +504,27 @@ class FreezeCount(Step):
         import gc
 
         FreezeCount.counts.append(gc.get_freeze_count())
+        FreezeCount.thresholds.append(gc.get_threshold())
         yield inputs[0]
 
 
 def test_objects_older_than_the_run_are_frozen_while_it_runs_and_given_back_after() -> None:
     import gc
 
+    from stillroom.pipeline.driver import YOUNG_GENERATION_SCALE
+
     FreezeCount.counts.clear()
+    FreezeCount.thresholds.clear()
     with Pipeline(name="frozen") as pipeline:
         LoadDataFromDicts(data=instructions(3)) >> FreezeCount()
     assert gc.get_freeze_count() == 0
+    usual = gc.get_threshold()
     pipeline.run(use_cache=False, progress=False)
     assert FreezeCount.counts and all(count > 0 for count in FreezeCount.counts)
+    young = usual[0] * YOUNG_GENERATION_SCALE
+    assert set(FreezeCount.thresholds) == {(young, *usual[1:])}
     assert gc.get_freeze_count() == 0  # given back to the collector
+    assert gc.get_threshold() == usual
 
     gc.freeze()  # a process that freezes objects itself keeps them frozen
     try:
