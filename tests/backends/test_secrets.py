@@ -16,6 +16,7 @@ from stillroom.errors import LLMRequestError
 from stillroom.models.llms.openai import OpenAILLM
 from stillroom.models.llms.openai_servers import KEYLESS_PLACEHOLDER
 from stillroom.models.llms.redaction import excerpt, redact
+from stillroom.models.llms.sending import Redacting
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts
 from stillroom.steps.tasks import TextGeneration
@@ -140,6 +141,15 @@ def test_the_keyless_placeholder_is_not_masked(mock_api: respx.MockRouter, loade
     (error,) = llm.generate_results([USER])
     assert llm._secret.get_secret_value() == KEYLESS_PLACEHOLDER
     assert "a key is required" in str(error)
+
+
+def test_the_redacting_layer_is_there_when_there_is_a_key_to_hide(loaded):
+    """A keyless server's requests skip the layer that would look at every error for a key
+    it does not have; with a key, errors go through it."""
+    keyless = loaded(OpenAILLM(model="m", base_url="http://local.test/v1", api_key_env=None))
+    assert not isinstance(keyless._sender(), Redacting)
+    keyed = loaded(OpenAILLM(model="m", base_url="http://local.test/v1", api_key=PROBE))
+    assert isinstance(keyed._sender(), Redacting)
 
 
 def test_aiohttp_a_key_after_485_characters_is_masked(canned, loaded, caplog):

@@ -72,6 +72,20 @@ def test_a_slow_request_does_not_hold_back_the_requests_after_it() -> None:
     assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(40)]
 
 
+def test_units_admitted_as_the_workers_return_still_have_their_rows_taken() -> None:
+    """Units as small as the concurrency limit, answered without delay: a unit admitted just
+    as every worker found nothing left to take (returned, but not yet out of the set of
+    workers) was left untaken, and the run ended incomplete (about 1 run in 4 before)."""
+    for _ in range(12):
+        llm = DelayLLM(responses=lambda m: "re", latency=0.0, max_concurrent_requests=2)
+        with Pipeline(name="admitted") as pipeline:
+            load = LoadDataFromDicts(data=instructions(200), batch_size=2)
+            load >> TextGeneration(llm=llm)
+        distiset = pipeline.run(use_cache=False, progress=False)
+        assert distiset.summary is not None and distiset.summary.completed
+        assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(200)]
+
+
 def test_fan_out_gives_one_dataset_per_leaf() -> None:
     with Pipeline(name="fanout") as pipeline:
         load = LoadDataFromDicts(data=instructions(30), batch_size=8)
@@ -473,3 +487,48 @@ async def test_run_works_from_inside_a_running_event_loop() -> None:
         LoadDataFromDicts(data=instructions(5)) >> TextGeneration(llm=AsyncMockLLM(responses="ok"))
     distiset = pipeline.run(progress=False)  # as in a notebook cell, where a loop is running
     assert [r["generation"] for r in rows_of(distiset)] == ["ok"] * 5
+
+
+class FreezeCount(Step):
+    """Notes the garbage collector's frozen-object count and thresholds while the run
+    processes a batch."""
+
+    counts: ClassVar[list[int]] = []
+    thresholds: ClassVar[list[tuple[int, int, int]]] = []
+
+    @property
+    def inputs(self) -> StepColumns:
+        return ["instruction"]
+
+    def process(self, *inputs: StepInput) -> StepOutput:
+        import gc
+
+        FreezeCount.counts.append(gc.get_freeze_count())
+        FreezeCount.thresholds.append(gc.get_threshold())
+        yield inputs[0]
+
+
+def test_objects_older_than_the_run_are_frozen_while_it_runs_and_given_back_after() -> None:
+    import gc
+
+    from stillroom.pipeline.driver import YOUNG_GENERATION_SCALE
+
+    FreezeCount.counts.clear()
+    FreezeCount.thresholds.clear()
+    with Pipeline(name="frozen") as pipeline:
+        LoadDataFromDicts(data=instructions(3)) >> FreezeCount()
+    assert gc.get_freeze_count() == 0
+    usual = gc.get_threshold()
+    pipeline.run(use_cache=False, progress=False)
+    assert FreezeCount.counts and all(count > 0 for count in FreezeCount.counts)
+    young = usual[0] * YOUNG_GENERATION_SCALE
+    assert set(FreezeCount.thresholds) == {(young, *usual[1:])}
+    assert gc.get_freeze_count() == 0  # given back to the collector
+    assert gc.get_threshold() == usual
+
+    gc.freeze()  # a process that freezes objects itself keeps them frozen
+    try:
+        pipeline.run(use_cache=False, progress=False)
+        assert gc.get_freeze_count() > 0  # not unfrozen by the run
+    finally:
+        gc.unfreeze()

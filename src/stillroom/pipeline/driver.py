@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError
@@ -50,12 +51,45 @@ def sigterm_grace() -> float:
 
 def drive(engine: Engine) -> bool:
     """Run the engine to its end; False when a second Ctrl-C aborted it."""
+    with _older_objects_frozen():
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            main_thread = threading.current_thread() is threading.main_thread()
+            return _drive_here(engine, handle_signals=main_thread)
+        return _drive_in_thread(engine)
+
+
+YOUNG_GENERATION_SCALE = 10
+"""How many times the usual number of new objects a young collection waits for during a run."""
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Leave the objects that exist when the run starts (modules, classes, the loaded rows)
+    out of the garbage collector's full collections while it runs (`gc.freeze`), and let
+    the youngest generation grow `YOUNG_GENERATION_SCALE` times larger before it is
+    collected.
+
+    A full collection walks every object the process holds, and the many short-lived
+    objects of each request trigger one every few thousand requests: at 0 ms latency that
+    cost about 10 us of CPU a row. A young collection every 700 new objects walks the
+    requests in flight each time (a few us a row); every 7,000 it walks them a tenth as
+    often, for at most 7,000 more objects waiting to be collected. The frozen objects and
+    the thresholds are given back when the run ends. Left alone when the process froze
+    objects itself, or turned the collector off.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0] * YOUNG_GENERATION_SCALE, *thresholds[1:])
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        main_thread = threading.current_thread() is threading.main_thread()
-        return _drive_here(engine, handle_signals=main_thread)
-    return _drive_in_thread(engine)
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _drive_here(

@@ -71,6 +71,11 @@ async def run_rows(engine: RowEngine, node: Node) -> None:
     order: deque[RowUnit] = deque()
     waiting: deque[tuple[RowUnit, int, Row]] = deque()
     workers: set[asyncio.Task[None]] = set()
+    # Workers still taking rows. Not `len(workers)`: a worker that found `waiting` empty
+    # has returned, but leaves `workers` only when its done callback runs, a loop step
+    # later; counted until then, a unit admitted in between could find every worker gone
+    # and its rows never taken.
+    taking = 0
 
     def emit_ready() -> None:
         while order and order[0].remaining == 0 and not order[0].failed:
@@ -80,21 +85,25 @@ async def run_rows(engine: RowEngine, node: Node) -> None:
             engine._complete(node, done.unit, [finish_rows(task, rows)])  # type: ignore[arg-type]
 
     async def work(item: tuple[RowUnit, int, Row] | None) -> None:
-        while item is not None:
-            current, index, row = item
-            try:
-                current.results[index] = await process_row(task, row, current.llm)  # type: ignore[arg-type]
-            except BaseException as exc:
-                current.failed = True  # a unit missing rows is never emitted
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                engine._fail(node, exc, current.unit.seq)
-                return
-            finally:
-                current.remaining -= 1
-                if current.remaining == 0:
-                    engine._soon(node, emit_ready)  # after the next request has left
-            item = waiting.popleft() if waiting and not engine.stopping else None
+        nonlocal taking
+        try:
+            while item is not None:
+                current, index, row = item
+                try:
+                    current.results[index] = await process_row(task, row, current.llm)  # type: ignore[arg-type]
+                except BaseException as exc:
+                    current.failed = True  # a unit missing rows is never emitted
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    engine._fail(node, exc, current.unit.seq)
+                    return
+                finally:
+                    current.remaining -= 1
+                    if current.remaining == 0:
+                        engine._soon(node, emit_ready)  # after the next request has left
+                item = waiting.popleft() if waiting and not engine.stopping else None
+        finally:
+            taking -= 1
 
     try:
         while True:
@@ -116,7 +125,8 @@ async def run_rows(engine: RowEngine, node: Node) -> None:
                 emit_ready()
                 continue
             waiting.extend((current, index, row) for index, row in enumerate(rows))
-            while waiting and len(workers) < limit:
+            while waiting and taking < limit:
+                taking += 1
                 worker = asyncio.create_task(work(waiting.popleft()))
                 workers.add(worker)
                 worker.add_done_callback(workers.discard)

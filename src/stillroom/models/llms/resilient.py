@@ -109,6 +109,12 @@ class ResilientRequestsMixin(BaseModel):
             self._limiter_settings = limits
         self._chain = None  # the key or where requests go may have changed
 
+    def _limits_tokens(self) -> bool:
+        """Whether a tokens-per-minute limit applies (else a request's token estimate, which
+        only that limit reads, need not be made)."""
+        limiter = self._limiter
+        return limiter is not None and limiter.limits_tokens
+
     def _first_link(self) -> Sender:
         """What sends one attempt of a request (the backend's)."""
         raise NotImplementedError
@@ -150,7 +156,10 @@ class ResilientRequestsMixin(BaseModel):
             label=self._label(),
             counter=self.retries,
         )
-        return Redacting(sender, self._secrets(), self._label())
+        secrets = self._secrets()
+        # Nothing to redact (a keyless server): no layer, rather than one that looks at
+        # every error for nothing.
+        return Redacting(sender, secrets, self._label()) if secrets else sender
 
     def _classify_error(self, error: BaseException) -> Failure | None:
         """A `Failure` for an exception raised by one attempt (None: not a request failure),

@@ -13,6 +13,10 @@ out):
   (tenacity, honouring `Retry-After`), counting each retry; `Redacting` makes sure no error
   leaving the chain shows the API key.
 
+A link whose concern is not configured is not built: no rate limit, no `RateLimited`; no key
+to hide (a keyless local server), no `Redacting`. Every request pays for each link it
+passes, so a link with nothing to do should cost nothing.
+
 Why at the HTTP request and not around `agenerate`: one reply may take several requests
 (one per generation on a server that ignores `n`, Anthropic's one per generation, a
 structured-output retry). Retrying the whole `agenerate` would send the requests that had
@@ -97,7 +101,7 @@ class Post:
         self._malformed = malformed
 
     async def __call__(self, request: Request[_T]) -> _T:
-        session = await self._sessions.session()
+        session = self._sessions.current() or await self._sessions.session()
         headers = self._headers if request.headers is None else {**self._headers, **request.headers}
         reply = await session.send(request.method, request.url, headers, request.body)
         if not 200 <= reply.status < 300:
@@ -191,7 +195,8 @@ class Retrying:
 
     async def __call__(self, request: Request[_T]) -> _T:
         return await call_with_retries(
-            lambda: self._inner(request),
+            self._inner,
+            request,
             policy=self.policy,
             classify=self._classify,
             give_up=self._give_up,

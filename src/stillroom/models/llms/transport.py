@@ -257,6 +257,11 @@ class LoopSessions:
         self._closers: dict[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = {}
         self._lock = threading.Lock()
 
+    def current(self) -> HttpSession | None:
+        """The running loop's session if it has one already (no await: what every request
+        but the first of a loop finds)."""
+        return self._sessions.get(asyncio.get_running_loop())
+
     async def session(self) -> HttpSession:
         """The session of the running loop."""
         loop = asyncio.get_running_loop()
