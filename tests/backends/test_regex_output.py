@@ -1,6 +1,7 @@
 """A regex structured output (`{"format": "regex", "schema": pattern}`, as StructuredGeneration
-rows carry it): checked against the whole reply, sent as TGI's grammar, and refused before any
-request by a backend that cannot hold its decoding to a pattern."""
+rows carry it): checked against the whole reply, sent as TGI's grammar or in an OpenAI-compatible
+server's own field (vLLM, TGI), and refused before any request by a backend (or an OpenAILLM
+mode) that cannot hold its decoding to a pattern."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_a_backend_without_patterns_refuses_before_any_request(
     (result,) = llm.generate_results([(USER, REGEX)])
     assert isinstance(result, StillroomError)
     assert "needs a backend that constrains decoding to a pattern" in str(result)
-    assert "OpenAILLM" in str(result)
+    assert "structured_output_mode 'structured_outputs'" in str(result)
     assert route.call_count == 0
 
 
@@ -129,3 +130,33 @@ def test_structured_generation_rows_with_a_pattern_keep_the_row_with_the_error(
     assert [row["generation"] for row in got] == [None, '{"t": 21}']
     error = got[0]["stillroom_metadata"]["error_structured_generation_0"]
     assert "needs a backend that constrains decoding to a pattern" in error
+
+
+@pytest.mark.parametrize(
+    ("mode", "field", "value"),
+    [
+        ("structured_outputs", "structured_outputs", {"regex": TEMPERATURE}),
+        ("guided_json", "guided_regex", TEMPERATURE),
+        ("tgi_grammar", "response_format", {"type": "regex", "value": TEMPERATURE}),
+    ],
+)
+def test_openai_compatible_servers_take_the_pattern_in_their_own_field(
+    mock_api: respx.MockRouter, loaded, mode: str, field: str, value: object
+) -> None:
+    route = mock_api.post("http://vllm.test/v1/chat/completions").mock(
+        return_value=httpx.Response(200, json=chat_completion("12°C"))
+    )
+    llm = loaded(
+        OpenAILLM(
+            model="served",
+            base_url="http://vllm.test/v1",
+            api_key=API_KEY,
+            structured_output_mode=mode,
+            **FAST,
+        )
+    )
+    (output,) = llm.generate([(USER, REGEX)])
+    assert output["generations"] == ["12°C"]
+    body = json.loads(route.calls[-1].request.content)
+    assert body[field] == value
+    assert "response_format" not in body or field == "response_format"

@@ -35,6 +35,7 @@ from stillroom.models.llms.sending import Request, Sender
 from stillroom.models.llms.structured import GenerationCollector, Sample
 from stillroom.models.llms.structured_modes import (
     AUTO_ORDER,
+    REGEX_MODES,
     StructuredOutputMode,
     refuses_mode,
     structured_payload,
@@ -249,6 +250,10 @@ class OpenAILLM(RemoteLLM):
                 self._learn(mode)
                 return output
         raise AssertionError("the 'prompt' form is never refused")  # pragma: no cover
+
+    def _constrains_to_regex(self) -> bool:
+        """vLLM's and TGI's forms take a pattern; `auto` probes JSON forms only."""
+        return self.structured_output_mode in REGEX_MODES
 
     def _learn(self, mode: StructuredOutputMode) -> None:
         if self._learnt_mode != mode:

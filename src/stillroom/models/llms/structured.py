@@ -304,9 +304,10 @@ class StructuredOutputMixin(BaseModel):
         if spec is not None and spec.regex is not None and not self._constrains_to_regex():
             raise StillroomError(
                 f"{label}: a 'regex' structured output needs a backend that constrains "
-                "decoding to a pattern (TransformersLLM, vLLM, or InferenceEndpointsLLM on a "
-                "TGI server); this one cannot. Ask for a JSON schema instead, or use one of "
-                "those backends."
+                "decoding to a pattern (TransformersLLM, vLLM, InferenceEndpointsLLM on a TGI "
+                "server, or OpenAILLM against vLLM with structured_output_mode "
+                "'structured_outputs' or 'guided_json', against TGI with 'tgi_grammar'); this "
+                "one cannot. Ask for a JSON schema instead, or use one of those."
             )
         retries = self.structured_output_retries
         if spec is not None and spec.max_retries is not None:

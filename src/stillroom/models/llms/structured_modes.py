@@ -82,10 +82,22 @@ _PAYLOADS: dict[str, Callable[[StructuredSpec], dict[str, Any]]] = {
 }
 
 
+_REGEX_PAYLOADS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "tgi_grammar": lambda pattern: {"response_format": {"type": "regex", "value": pattern}},
+    "guided_json": lambda pattern: {"guided_regex": pattern},
+    "structured_outputs": lambda pattern: {"structured_outputs": {"regex": pattern}},
+}
+REGEX_MODES = frozenset(_REGEX_PAYLOADS)
+"""The modes whose servers hold decoding to a regular expression (TGI's grammar, vLLM's)."""
+
+
 def structured_payload(
     mode: StructuredOutputMode, spec: StructuredSpec, messages: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The messages and the payload fields that ask for `spec` in `mode`."""
+    """The messages and the payload fields that ask for `spec` in `mode` (a pattern only in
+    `REGEX_MODES`, which the LLM checks before it builds a request)."""
+    if spec.regex is not None:
+        return messages, _REGEX_PAYLOADS[mode](spec.regex)
     if mode == "prompt":
         instruction = SCHEMA_PROMPT.format(schema=json.dumps(spec.schema, ensure_ascii=False))
         messages = [{"role": "system", "content": instruction}, *messages]
