@@ -20,9 +20,11 @@ from pipeline_helpers import (
 )
 
 from stillroom.distiset import Distiset
+from stillroom.errors import StillroomError
 from stillroom.models import AsyncMockLLM, MockLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
+from stillroom.pipeline.scheduler import Engine
 from stillroom.steps import LoadDataFromDicts, Step, StepInput
 from stillroom.steps.tasks import Task, TextGeneration
 from stillroom.steps.tasks.base import METADATA_COLUMN
@@ -84,6 +86,34 @@ def test_units_admitted_as_the_workers_return_still_have_their_rows_taken() -> N
         distiset = pipeline.run(use_cache=False, progress=False)
         assert distiset.summary is not None and distiset.summary.completed
         assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(200)]
+
+
+def test_a_run_whose_loop_ends_with_a_step_unfinished_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An engine fault that leaves a step unfinished with nothing left running (as the lost
+    unit above did) must not end the run quietly with rows missing: it raises, naming the
+    step, and a rerun resumes to every row."""
+    finish = Engine._finish
+
+    def never_finished(self: Engine, node: Any) -> None:
+        if node.name != "text_generation_0":
+            finish(self, node)
+
+    monkeypatch.setattr(Engine, "_finish", never_finished)
+
+    def build() -> Pipeline:
+        with Pipeline(name="stalled", cache_dir=tmp_path) as pipeline:
+            load = LoadDataFromDicts(data=instructions(40), batch_size=5)
+            load >> TextGeneration(llm=AsyncMockLLM(responses="ok"))
+        return pipeline
+
+    with pytest.raises(StillroomError, match=r"step\(s\) 'text_generation_0' unfinished"):
+        build().run(progress=False)
+    monkeypatch.setattr(Engine, "_finish", finish)
+    distiset = build().run(progress=False)
+    assert distiset.summary is not None and distiset.summary.resumed
+    assert [r["instruction"] for r in rows_of(distiset)] == [f"q{i}" for i in range(40)]
 
 
 def test_fan_out_gives_one_dataset_per_leaf() -> None:

@@ -197,9 +197,23 @@ def run_pipeline(pipeline: RunnablePipeline, config: RunConfig, executor: Execut
         return RunOutcome(data_dir, summary)
     if engine.too_many_failures is not None:
         raise engine.too_many_failures
-    if not summary.completed:
+    if not summary.completed and summary.interrupted:
         logger.warning("Pipeline %r stopped before the end; run it again to resume.", pipeline.name)
+    elif not summary.completed:
+        raise _stalled(pipeline.name, engine)
     return RunOutcome(data_dir, summary)
+
+
+def _stalled(name: str, engine: Engine) -> StillroomError:
+    """The error of a run whose loop ended with steps unfinished though none failed and
+    none was asked to stop: rows would otherwise be missing without a word."""
+    unfinished = ", ".join(repr(n) for n, node in engine.nodes.items() if not node.done)
+    return StillroomError(
+        f"Pipeline {name!r} ended with step(s) {unfinished} unfinished, though no step failed "
+        "and nothing asked the run to stop: this is a bug in stillroom's engine, please "
+        "report it. What was done is saved with the last checkpoint; running the pipeline "
+        "again resumes from it."
+    )
 
 
 SIGTERM_EXIT_STATUS = 143
