@@ -18,6 +18,12 @@ counter, raylets, GCS, Ray's other processes): on a machine with few cores this 
 decides the 0 ms figures. 10,000 rows (the default) is enough for the steady rate to show
 beside a start-up of a second or two.
 
+The driver connects again once the second node has joined, as a job submitted to a
+two-node cluster would: Ray prestarts idle worker processes on each node when a driver
+connects, which a replica then takes. `--cold-second-node` keeps the first connection, so
+the second node has none and its replica starts a Python process from cold, as on a node
+that joins a running job.
+
 Ray starts its worker processes at nice 15 (`RAY_worker_niceness`, Ray's default), so on a
 machine shared with other work they get less CPU than the local engine's process, which
 runs at the caller's priority. The benchmark starts the cluster's workers at nice 0
@@ -226,6 +232,11 @@ def pipelines(args: argparse.Namespace) -> None:
             for latency in latencies:
                 one("Ray, one node", latency, 1, on_ray=True)
         cluster.add_node("second", cpus=2)
+        if not args.cold_second_node:
+            # a job submitted to a two-node cluster: Ray prestarts idle workers on every node
+            # when a driver connects, so neither replica starts a Python process from cold
+            ray.shutdown()
+            ray.init(address=cluster.address, log_to_driver=False)
         for _ in range(args.runs):
             for latency in latencies:
                 one("Ray, two nodes", latency, 2, on_ray=True)
@@ -327,6 +338,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20000, help="for the request path")
     parser.add_argument("--skip-pipelines", action="store_true")
+    parser.add_argument(
+        "--cold-second-node",
+        action="store_true",
+        help="keep the driver's connection when the second node joins (a node added while "
+        "the job runs, with no idle worker prestarted: its replica starts one from cold)",
+    )
     parser.add_argument(
         "--worker-niceness",
         type=int,
