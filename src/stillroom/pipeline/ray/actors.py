@@ -180,13 +180,14 @@ class StepReplica:
             async with self._exclusive:  # user code runs one unit at a time, as locally
                 self._bind(ledger)
                 result = await asyncio.to_thread(function, self.step, inputs)
+        stats = self._stats()  # journaled as the unit ends, before its rows are written out
         if part is not None:
             result = await asyncio.to_thread(self._write_part, part, result)
         elif onward and function is execute_global:
             result = await asyncio.to_thread(self._onward_all, result)
         elif onward:
             result = await asyncio.to_thread(self._onward, result)
-        return result, ledger.hashes, self._stats()
+        return result, ledger.hashes, stats
 
     async def _inputs(self, pieces: list[list[list[Row] | Piece]]) -> list[list[Row]]:
         """Each predecessor's rows, its batches fetched at once (a global step's too)."""
