@@ -8,30 +8,47 @@ requests in flight (`--concurrency`) on:
 - Ray, two nodes (a head and a second raylet on 127.0.0.1), two replicas of the task, one
   per node, each with half the requests in flight;
 
-at 0 ms and at 100 ms of server latency, every row checked, and prints rows/s and the ratio
-to the local engine. At 100 ms the physical limit is `rows x 0.1 / concurrency`. For Ray it
-also prints the seconds spent starting the replicas (building and loading the steps in new
-worker processes) and the rows/s of the rest of the run.
+at 0 ms and at 100 ms of server latency, `--runs` times each, every row checked. It prints
+the medians (and ranges) of rows/s, the ratio to the local engine and, at 100 ms, the wall
+time over the physical limit (`rows x 0.1 / concurrency`); for Ray, the seconds spent
+starting the replicas (new worker processes building and loading the steps) and the rows/s
+of the rest of the run, apart, since the start-up does not shrink with the row count. Then
+the CPU each kind of process used per 1,000 rows (driver, mock server, replicas, step
+counter, raylets, GCS, Ray's other processes): on a machine with few cores this is what
+decides the 0 ms figures. 10,000 rows (the default) is enough for the steady rate to show
+beside a start-up of a second or two.
 
-Ray starts its worker processes at nice 15 (`RAY_worker_niceness`), so on a machine shared
-with other work they get less CPU than the local engine's process, which runs at the
-caller's priority; `--worker-niceness 0` starts the cluster's workers at nice 0.
+The driver connects again once the second node has joined, as a job submitted to a
+two-node cluster would: Ray prestarts idle worker processes on each node when a driver
+connects, which a replica then takes. `--cold-second-node` keeps the first connection, so
+the second node has none and its replica starts a Python process from cold, as on a node
+that joins a running job.
+
+Ray starts its worker processes at nice 15 (`RAY_worker_niceness`, Ray's default), so on a
+machine shared with other work they get less CPU than the local engine's process, which
+runs at the caller's priority. The benchmark starts the cluster's workers at nice 0
+(`--worker-niceness`, what a user's `ray start` gets with `RAY_worker_niceness=0`); pass 15
+to see Ray's default.
 
 Then it measures the per-request cost of the request path alone (no HTTP): keying, cache
 lookup and recording a reply through `RequestCache.one`, over the local SQLite store and over
 a Ray replica's own journal, and one round trip to a multi-replica step's counter actor.
 
-    python benchmarks/ray_scale.py --rows 3000 --concurrency 50
+    python benchmarks/ray_scale.py --rows 10000 --concurrency 50 --runs 2
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import statistics
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +87,90 @@ class StartUp(logging.Handler):
             self.seconds += float(record.args[1])  # type: ignore[index]
 
 
-def measure(label: str, run: Any, rows: int) -> tuple[float, float]:
-    """rows/s of the whole run, and seconds spent starting Ray replicas (0 locally)."""
+class CpuMeter:
+    """Core-seconds used during a run by each kind of process: this driver, the mock server,
+    and the Ray cluster's (step replicas, step counters, raylets, GCS, the rest: agents and
+    idle workers). Sampled every 0.2 s, as replicas end with the run; a process's title says
+    what it is (a worker is `ray::IDLE` until it holds an actor)."""
+
+    def __init__(self, server_pids: list[int], cluster: Any = None) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._fixed = {os.getpid(): "driver", **dict.fromkeys(server_pids, "mock server")}
+        self._cluster = cluster
+        self._kinds: dict[int, str] = {}
+        self._used: dict[int, float] = {}
+        self._base: dict[int, float] = {}
+        self._done = threading.Event()
+        self._sample()
+        self._base = dict(self._used)
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _processes(self) -> list[Any]:
+        found = [self._psutil.Process(pid) for pid in self._fixed]
+        if self._cluster is not None:
+            for process in self._cluster.processes():
+                found.append(process)
+                with contextlib.suppress(self._psutil.Error):
+                    found.extend(process.children(recursive=True))
+        return found
+
+    def _kind(self, process: Any) -> str:
+        if process.pid in self._fixed:
+            return self._fixed[process.pid]
+        title = " ".join(process.cmdline())
+        if title.startswith("ray::StepReplica"):
+            return "replicas"
+        if title.startswith("ray::StepCounter"):
+            return "step counter"
+        if process.name() == "raylet":
+            return "raylets"
+        if "gcs_server" in title:
+            return "GCS"
+        return "Ray, other"
+
+    def _sample(self) -> None:
+        for process in self._processes():
+            with contextlib.suppress(self._psutil.Error):
+                times = process.cpu_times()
+                kind = self._kind(process)
+                if self._kinds.get(process.pid, "Ray, other") == "Ray, other":
+                    self._kinds[process.pid] = kind
+                self._used[process.pid] = times.user + times.system
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """Core-seconds per kind since the meter started."""
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        used: dict[str, float] = {}
+        for pid, seconds in self._used.items():
+            kind = self._kinds[pid]
+            used[kind] = used.get(kind, 0.0) + seconds - self._base.get(pid, 0.0)
+        return used
+
+
+@dataclass
+class Figures:
+    """One run of one scenario."""
+
+    rate: float
+    """Rows/s over the whole run (the engine's wall time, start-up included)."""
+    start_up: float
+    """Seconds spent starting Ray replicas (0 locally)."""
+    steady: float
+    """Rows/s once the replicas had started."""
+    cpu: dict[str, float]
+    """Core-seconds per kind of process (`CpuMeter`)."""
+
+
+def measure(label: str, run: Any, rows: int, meter: CpuMeter) -> Figures:
     start_up = StartUp()
     pipeline_log = logging.getLogger("stillroom.pipeline")
     pipeline_log.addHandler(start_up)
@@ -80,6 +179,7 @@ def measure(label: str, run: Any, rows: int) -> tuple[float, float]:
         distiset = run()
     finally:
         pipeline_log.removeHandler(start_up)
+        cpu = meter.stop()
     elapsed = time.perf_counter() - started
     written = distiset["default"]["train"]
     if [row["instruction"] for row in written] != [f"prompt {i}" for i in range(rows)]:
@@ -87,62 +187,96 @@ def measure(label: str, run: Any, rows: int) -> tuple[float, float]:
     if any(row["generation"] is None for row in written):
         raise SystemExit(f"{label}: some rows failed")
     engine = distiset.summary.wall_time if distiset.summary is not None else elapsed
-    return rows / engine, start_up.seconds
+    steady = rows / (engine - start_up.seconds)
+    return Figures(rows / engine, start_up.seconds, steady, cpu)
 
 
 def pipelines(args: argparse.Namespace) -> None:
-    """Each scenario at 0 and 100 ms: one server process per latency, one Ray cluster (the
-    second raylet joins after the one-node runs), this process its driver throughout."""
-    import contextlib
-
+    """Each scenario at 0 and 100 ms, `--runs` times: one server process per latency, one
+    Ray cluster (the second raylet joins after the one-node runs), this process its driver
+    throughout."""
     import ray
 
     from stillroom.testing.ray_cluster import LocalCluster
 
     latencies = (0.0, 0.1)
-    results: dict[float, dict[str, tuple[float, float]]] = {latency: {} for latency in latencies}
+    results: dict[tuple[float, str], list[Figures]] = {}
     with contextlib.ExitStack() as stack:
         servers = {
             latency: stack.enter_context(start_server_process(latency=latency))
             for latency in latencies
         }
+        cluster: LocalCluster | None = None
 
         def one(label: str, latency: float, replicas: int, on_ray: bool) -> None:
             with tempfile.TemporaryDirectory() as cache:
                 url = servers[latency].base_url
                 pipeline = build(cache, url, args.rows, args.concurrency, replicas)
                 runner = pipeline.ray().run if on_ray else pipeline.run
-                results[latency][label] = measure(
-                    label, lambda: runner(use_cache=False, progress=False), args.rows
+                meter = CpuMeter([servers[latency].pid], cluster)
+                figures = measure(
+                    label, lambda: runner(use_cache=False, progress=False), args.rows, meter
                 )
+                results.setdefault((latency, label), []).append(figures)
 
-        for latency in latencies:
-            one("local engine", latency, 1, on_ray=False)
-        if args.worker_niceness is not None:  # read by `ray start` from its environment
-            os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 (Ray's name)
+        for _ in range(args.runs):
+            for latency in latencies:
+                one("local engine", latency, 1, on_ray=False)
+        # read by `ray start` from its environment (Ray's default is 15)
+        os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 (Ray's name)
         cluster = LocalCluster(head_cpus=2)
         stack.callback(cluster.stop)
         ray.init(address=cluster.address, log_to_driver=False)
         stack.callback(ray.shutdown)
-        for latency in latencies:
-            one("Ray, one node", latency, 1, on_ray=True)
+        for _ in range(args.runs):
+            for latency in latencies:
+                one("Ray, one node", latency, 1, on_ray=True)
         cluster.add_node("second", cpus=2)
-        for latency in latencies:
-            one("Ray, two nodes", latency, 2, on_ray=True)
+        if not args.cold_second_node:
+            # a job submitted to a two-node cluster: Ray prestarts idle workers on every node
+            # when a driver connects, so neither replica starts a Python process from cold
+            ray.shutdown()
+            ray.init(address=cluster.address, log_to_driver=False)
+        for _ in range(args.runs):
+            for latency in latencies:
+                one("Ray, two nodes", latency, 2, on_ray=True)
         counter_round_trip(min(args.requests, 2000))
-    for latency, rates in results.items():
-        local = rates["local engine"][0]
-        limit = args.concurrency / latency if latency else None
-        for label, (rate, start_up) in rates.items():
-            extra = f", {rate / limit:.2f} of the physical limit" if limit else ""
-            if start_up:
-                rest = args.rows / (args.rows / rate - start_up)
-                extra += f"; start-up {start_up:.2f} s, then {rest:.0f} rows/s"
-            print(
-                f"{latency * 1000:>4.0f} ms  {label:<16} {rate:>8.0f} rows/s  "
-                f"{rate / local:.2f}x local{extra}",
-                flush=True,
-            )
+    report(results, args)
+
+
+def _spread(values: list[float], form: str) -> str:
+    """The median, and the range when there are several values."""
+    middle = format(statistics.median(values), form)
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({format(min(values), form)}-{format(max(values), form)})"
+
+
+def report(results: dict[tuple[float, str], list[Figures]], args: argparse.Namespace) -> None:
+    """Rows/s, against the local engine and the physical limit, start-up and steady rows/s:
+    medians (ranges) over the runs; then the core-seconds per 1,000 rows of each process."""
+    print(f"{args.rows} rows, {args.concurrency} requests in flight, {args.runs} run(s) each")
+    for (latency, label), runs in results.items():
+        local = statistics.median(f.rate for f in results[(latency, "local engine")])
+        line = f"{latency * 1000:>4.0f} ms  {label:<15} {_spread([f.rate for f in runs], '.0f')} rows/s"
+        line += f", {_spread([f.rate / local for f in runs], '.2f')}x local"
+        if latency:
+            limit = args.rows * latency / args.concurrency
+            walls = [args.rows / f.rate / limit for f in runs]
+            line += f", wall {_spread(walls, '.2f')}x the physical limit"
+        if label != "local engine":
+            line += f"; start-up {_spread([f.start_up for f in runs], '.2f')} s"
+            line += f", then {_spread([f.steady for f in runs], '.0f')} rows/s"
+        print(line, flush=True)
+    print("core-seconds per 1,000 rows (median over the runs), by process:")
+    for (latency, label), runs in results.items():
+        kinds = sorted({kind for f in runs for kind in f.cpu})
+        parts = [
+            f"{kind} {statistics.median(f.cpu.get(kind, 0.0) for f in runs) / args.rows * 1000:.2f}"
+            for kind in kinds
+        ]
+        total = statistics.median(sum(f.cpu.values()) for f in runs) / args.rows * 1000
+        print(f"{latency * 1000:>4.0f} ms  {label:<15} total {total:.2f}: {', '.join(parts)}")
 
 
 def request_path(count: int) -> None:
@@ -199,12 +333,22 @@ def counter_round_trip(count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=2, help="runs of each scenario")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--requests", type=int, default=20000, help="for the request path")
     parser.add_argument("--skip-pipelines", action="store_true")
     parser.add_argument(
-        "--worker-niceness", type=int, help="RAY_worker_niceness for the cluster (Ray: 15)"
+        "--cold-second-node",
+        action="store_true",
+        help="keep the driver's connection when the second node joins (a node added while "
+        "the job runs, with no idle worker prestarted: its replica starts one from cold)",
+    )
+    parser.add_argument(
+        "--worker-niceness",
+        type=int,
+        default=0,
+        help="RAY_worker_niceness for the cluster's workers (Ray's own default: 15)",
     )
     args = parser.parse_args()
     request_path(args.requests)

@@ -56,13 +56,18 @@ def test_the_driver_gets_no_rows_of_a_step_whose_output_goes_to_other_steps(
 
     rows = distiset["default"]["train"].to_list()
     assert len(rows) == 120 and {row["rows"] for row in rows} == {120}
-    # generator, task and CPU step (two replicas): references and counts only
-    for step in ("load_data_from_dicts_0", "text_generation_0", "digest_0"):
+    assert distiset.summary is not None
+    # the in-code rows are read on the driver (they are there already), each unit's batch
+    # put in the object store once; the task and the CPU step (two replicas) return
+    # references and counts only
+    assert "load_data_from_dicts_0" not in returned
+    assert distiset.summary.placements["load_data_from_dicts_0"] == {"driver": 12}
+    for step in ("text_generation_0", "digest_0"):
         assert returned[step], step
         assert all(isinstance(result, Between) for result in returned[step]), step
     assert sum(result.rows for result in returned["digest_0"]) == 120
     failed = sum(len(result.errors) for result in returned["text_generation_0"])
-    assert failed == 12 and distiset.summary is not None
+    assert failed == 12
     assert distiset.summary.failed_rows == {"text_generation_0": 12}
     # the global leaf fetched its input itself; its output comes to the driver, which writes it
     assert all(not isinstance(result, LeafPart) for result in returned["tally_0"])

@@ -28,7 +28,9 @@ def test_state_on_s3_and_a_resume_from_it(
 
     marker = tmp_path / "broken"
     marker.touch()
-    pipeline = build(tmp_path / "cache", server_llm(server), rows=40, tally_fail_while=marker)
+    # 4 requests at a time: the 4 units finish one after another, each flushing its replies
+    llm = server_llm(server, concurrency=4)
+    pipeline = build(tmp_path / "cache", llm, rows=40, tally_fail_while=marker)
     on_s3 = {"storage": "s3://stillroom-state/runs", "storage_options": s3_options}
     with (
         caplog.at_level(logging.WARNING, logger="stillroom.pipeline"),

@@ -72,19 +72,16 @@ class RequestState:
 # --- step replicas --------------------------------------------------------------------------
 
 
-async def execute_rows(
-    task: Task, inputs: list[list[Row]], slots: asyncio.Semaphore, llm: CachedLLM | None
-) -> list[Row]:
+async def execute_rows(task: Task, inputs: list[list[Row]], llm: CachedLLM | None) -> list[Row]:
     """A row-path task on one unit: every row's request sent (through `llm`, the task's LLM
-    noting the unit's requests) when one of `slots` (shared by every unit the replica holds,
-    sized by the LLM's concurrency) is free; rows in order."""
+    noting the unit's requests) when the LLM has a free request slot (its own semaphore,
+    shared by every unit the replica holds, first come first served); rows in order.
 
-    async def one(row: Row) -> list[Row]:
-        async with slots:
-            return await process_row(task, row, llm)
-
+    Every row is keyed before it waits for a slot, so a multi-replica step's counter is asked
+    for a whole unit's occurrences in one or two calls, not a few rows at a time as slots free
+    up (`CountedRequests`)."""
     rows = prepare_rows(task, inputs)
-    parts = await asyncio.gather(*(one(row) for row in rows))
+    parts = await asyncio.gather(*(process_row(task, row, llm) for row in rows))
     return finish_rows(task, [row for part in parts for row in part])
 
 
@@ -106,7 +103,6 @@ class StepReplica:
         self._rows_root = StateRoot(rows.url, rows.options) if rows is not None else None
         self.step: Any = None
         self._exclusive = asyncio.Lock()
-        self._slots: asyncio.Semaphore | None = None
         self._batches: Any = None
         self._cached: CachedLLM | None = None
         self._embeddings: CachedEmbeddings | None = None
@@ -178,21 +174,20 @@ class StepReplica:
         inputs = await self._inputs(pieces)
         ledger = Ledger(attempt=attempt)
         if function is execute_rows:
-            if self._slots is None:
-                self._slots = asyncio.Semaphore(self.step.llm.max_concurrent_requests)  # type: ignore[attr-defined]
             llm = self._cached.for_unit(ledger) if self._cached is not None else None
-            result = await execute_rows(self.step, inputs, self._slots, llm)  # type: ignore[arg-type]
+            result = await execute_rows(self.step, inputs, llm)
         else:
             async with self._exclusive:  # user code runs one unit at a time, as locally
                 self._bind(ledger)
                 result = await asyncio.to_thread(function, self.step, inputs)
+        stats = self._stats()  # journaled as the unit ends, before its rows are written out
         if part is not None:
             result = await asyncio.to_thread(self._write_part, part, result)
         elif onward and function is execute_global:
             result = await asyncio.to_thread(self._onward_all, result)
         elif onward:
             result = await asyncio.to_thread(self._onward, result)
-        return result, ledger.hashes, self._stats()
+        return result, ledger.hashes, stats
 
     async def _inputs(self, pieces: list[list[list[Row] | Piece]]) -> list[list[Row]]:
         """Each predecessor's rows, its batches fetched at once (a global step's too)."""

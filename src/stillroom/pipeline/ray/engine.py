@@ -218,7 +218,10 @@ class RayEngine(Engine):
         return saved
 
     async def _load_steps(self, nodes: list[Node]) -> None:
-        """Start the replicas of `nodes` (every step, or one load group's)."""
+        """Start the replicas of `nodes` (every step, or one load group's); a generator of
+        in-code rows is loaded here, on the driver, at the same time."""
+        here = [node for node in nodes if on_driver(node)]
+        nodes = [node for node in nodes if not on_driver(node)]
         for node in nodes:
             requests, counter = self._request_state(node)
             self.pools[node.name] = ReplicaPool(
@@ -231,7 +234,9 @@ class RayEngine(Engine):
                 self.row_store,
             )
         started = time.monotonic()
-        await asyncio.gather(*(self.pools[node.name].start() for node in nodes))
+        await asyncio.gather(
+            super()._load_steps(here), *(self.pools[node.name].start() for node in nodes)
+        )
         self.start_up += time.monotonic() - started
         logger.info(
             "Ray replicas of %s started in %.2f s.",
@@ -264,7 +269,10 @@ class RayEngine(Engine):
         """Unload the replicas of `nodes` and stop them (a load group's stop before the next
         group's start), noting where their units ran."""
         pools = [self.pools[node.name] for node in nodes if node.name in self.pools]
-        await asyncio.gather(*(pool.unload() for pool in pools))
+        here = [node for node in nodes if on_driver(node)]
+        await asyncio.gather(super()._unload_steps(here), *(pool.unload() for pool in pools))
+        for node in here:
+            self.placements[node.name] = {"driver": node.next_seq}
         for replicas in pools:
             replicas.kill()
             self.placements[replicas.name] = dict(replicas.placements)
@@ -277,11 +285,15 @@ class RayEngine(Engine):
             pool.kill()
         super().shutdown()
 
-    def _batches_of(self, node: Node) -> RemoteBatches:
+    def _batches_of(self, node: Node) -> Any:
+        if on_driver(node):
+            return super()._batches_of(node)
         assert self.loop is not None
         return RemoteBatches(self.pools[node.name], node, self.loop)
 
     def _next_batch(self, node: Node, batches: Any, ledger: Ledger) -> Any:
+        if on_driver(node):
+            return super()._next_batch(node, batches, ledger)
         left = None if self.row_limit is None else self.row_limit - node.gen_offset
         item = batches.next_batch(ledger, left)
         if item is not None and isinstance(item[0], Between):
@@ -351,6 +363,16 @@ class RayEngine(Engine):
 def _piece(rows: list[Row]) -> list[Row] | Piece:
     """What a replica is sent for one input batch: where its rows are, or the rows."""
     return rows.piece() if isinstance(rows, RemoteRows) else rows
+
+
+def on_driver(node: Node) -> bool:
+    """Whether `node` runs on the driver rather than in a replica: a `LoadDataFromDicts`
+    (its rows are in the driver's memory already). A replica of its own cost a worker
+    process and a round trip per batch, for rows the driver then had to ship to it; here
+    each batch goes once into the object store, with the unit that takes it."""
+    from stillroom.steps.generators.data import LoadDataFromDicts
+
+    return type(node.step) is LoadDataFromDicts and not wanted_resources(actor_options(node))
 
 
 def replicas_reach(storage: str | None) -> bool:
