@@ -71,3 +71,29 @@ def test_a_resumed_run_refuses_hostile_parts_on_its_replicas(
     with pytest.raises(StepFailedError, match=r"Refused to load .*between.*names posix\.system"):
         pipeline.ray(**storage).run(progress=False)
     assert not hostile_pickles.marker.exists()
+
+
+def test_a_checkpoint_naming_parts_outside_its_folder_is_refused(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    """The driver removes the parts a checkpoint names once they are done, and replicas read
+    them: a checkpoint pointing them at other files is refused before either happens."""
+    broken = tmp_path / "broken"
+    broken.touch()
+    pipeline = build(tmp_path / "cache", server_llm(server), rows=30, tally_fail_while=broken)
+    storage = {"storage": str(tmp_path / "state")}
+    with pytest.raises(StepFailedError):
+        pipeline.ray(**storage).run(progress=False)
+    (checkpoint,) = (tmp_path / "state").rglob("checkpoint.pkl")
+    parts = list((tmp_path / "state").rglob("between/*.pkl"))
+    assert parts, "the failed run left the tally's input as parts"
+    # the same paths one folder over (same length, so the pickle stays well formed)
+    checkpoint.write_bytes(checkpoint.read_bytes().replace(b"/between/", b"/elsewhere"[:9]))
+    victims = [Path(str(part).replace("/between/", "/elsewhere"[:9])) for part in parts]
+    for part, victim in zip(parts, victims, strict=True):
+        victim.parent.mkdir(parents=True, exist_ok=True)
+        victim.write_bytes(part.read_bytes())
+    broken.unlink()
+    with pytest.raises(UnsafeStateError, match=r"batch part\(s\) outside .*between"):
+        pipeline.ray(**storage).run(progress=False)
+    assert all(victim.exists() for victim in victims)

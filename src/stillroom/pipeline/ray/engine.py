@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import ray
 
-from stillroom.errors import StillroomError
+from stillroom.errors import StillroomError, UnsafeStateError
 from stillroom.pipeline.cached_embeddings import step_embeddings
 from stillroom.pipeline.errors import PipelineValidationError
 from stillroom.pipeline.execution import execute_unit
@@ -193,10 +193,29 @@ class RayEngine(Engine):
         self._warn_of_local_state()
         self._parts = self._pending_parts()
         if self.row_store is not None:  # parts written after the checkpoint resumed from
+            self._check_part_paths(self.row_store.folder)
             keep = {path.rsplit("/", 1)[-1] for path in self._parts}
             listed = self.ray_store.root.listing(self.row_store.folder)
             self.ray_store.root.remove(p for p in listed if p.rsplit("/", 1)[-1] not in keep)
         await super().run()
+
+    def _check_part_paths(self, folder: str) -> None:
+        """Every part a restored checkpoint names lies in this run's folder of parts: the
+        driver removes those parts and replicas read them, so a checkpoint written by
+        someone else must not point them at other files."""
+        outside = sorted(
+            path
+            for path in self._parts
+            if not path.startswith(f"{folder}/") or "/" in path[len(folder) + 1 :]
+        )
+        if outside:
+            raise UnsafeStateError(
+                f"Refused to resume from {self.ray_store.checkpoint_path(self.signature)}: it "
+                f"names {len(outside)} batch part(s) outside {folder}, e.g. {outside[0]!r}. "
+                "stillroom writes parts only there: someone who can write to the run's "
+                "storage changed the checkpoint. Delete it (or run with use_cache=False) to "
+                "start afresh, and check who can write there."
+            )
 
     def _pending_parts(self) -> set[str]:
         """The parts of the batches between steps that are still to be run."""
