@@ -6,6 +6,7 @@ mode) that cannot hold its decoding to a pattern."""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from chat_tokenizer import chatml_tokenizer  # noqa: F401 (a fixture)
 
 from stillroom.errors import StillroomError
 from stillroom.models import InferenceEndpointsLLM, OpenAILLM
+from stillroom.models.llms import structured
 from stillroom.models.llms.structured import resolve_structured
 from stillroom.pipeline import Pipeline
 from stillroom.steps import LoadDataFromDicts
@@ -34,6 +36,24 @@ def test_the_pattern_must_match_the_whole_reply() -> None:
     assert text is None and why is not None
     assert "does not match the pattern" in why and "It is 21°C today" in why
     assert spec.check(None) == (None, "the LLM returned no text")
+
+
+def test_patterns_are_read_in_the_dialect_of_constrained_decoders() -> None:
+    spec = resolve_structured({"format": "regex", "schema": r"\p{Lu}\p{Ll}+"}, "llm")
+    assert spec is not None and spec.check("Ödön") == ("Ödön", None)
+    assert spec.check("ödön")[0] is None
+
+
+def test_a_check_that_would_backtrack_for_ages_is_cut_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(structured, "PATTERN_CHECK_SECONDS", 0.2)
+    spec = resolve_structured({"format": "regex", "schema": r"(.*?,){11}P"}, "llm")
+    assert spec is not None
+    started = time.monotonic()
+    text, why = spec.check("1,2,3,4,5,6,7,8,9,10,11,12," * 3)  # a reply cut short
+    assert time.monotonic() - started < 5
+    assert text is None and why is not None and "took over 0.2 s" in why
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stillroom.errors import StructuredOutputError
+from stillroom.errors import StillroomError, StructuredOutputError
 from stillroom.models.llms.huggingface import TransformersLLM
 from stillroom.models.llms.json_schema import schema_errors
 from stillroom.pipeline import Pipeline
@@ -111,6 +111,18 @@ def test_a_regex_structured_output_holds_each_reply_to_the_pattern(
     assert len(calls) == 1 and "errors" not in output
     for text in output["generations"]:
         assert text is not None and re.fullmatch(pattern, text), text
+
+
+def test_without_llguidance_a_regex_is_refused_before_generating(
+    random_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "llguidance", None)  # `import llguidance` fails
+    llm = _llm(random_lm)
+    calls = _count_generate_calls(llm, monkeypatch)
+    (result,) = llm.generate_results([(CHAT, {"format": "regex", "schema": "(yes|no)"})])
+    assert isinstance(result, StillroomError)
+    assert "constrains decoding to a pattern" in str(result)
+    assert calls == []
 
 
 def test_without_llguidance_replies_are_validated_and_re_asked(

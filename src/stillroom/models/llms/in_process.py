@@ -106,11 +106,18 @@ class InProcessLLM(RequestSettingsMixin, StructuredOutputMixin, HFTokenizerPromp
     ) -> list[GenerateOutput | BaseException]:
         prompts: list[str] = []
         collectors: list[GenerationCollector] = []
-        for formatted in inputs:
+        refused: dict[int, BaseException] = {}  # an input's structured output this LLM cannot take
+        for index, formatted in enumerate(inputs):
             messages, structured = split_input(formatted)
+            try:
+                collector = self._collector(structured, num_generations)
+            except StillroomError as exc:
+                refused[index] = exc
+                continue
             prompts.append(self.prepare_input(messages))
-            collectors.append(self._collector(structured, num_generations))
-        return self._generate(prompts, collectors, params)
+            collectors.append(collector)
+        made = iter(self._generate(prompts, collectors, params) if prompts else [])
+        return [refused[i] if i in refused else next(made) for i in range(len(inputs))]
 
     @abstractmethod
     def _generate(

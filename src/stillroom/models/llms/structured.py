@@ -51,12 +51,7 @@ class StructuredSpec:
         if text is None:
             return None, "the LLM returned no text"
         if self.regex is not None:
-            if re.fullmatch(self.regex, text, re.DOTALL) is None:
-                return (
-                    None,
-                    f"the reply does not match the pattern {self.regex!r}: {_preview(text)}",
-                )
-            return text, None
+            return _check_pattern(self.regex, text)
         candidate = extract_json(text)
         try:
             value = json.loads(candidate)
@@ -145,15 +140,41 @@ def resolve_structured(value: Any, label: str) -> StructuredSpec | None:
     )
 
 
+PATTERN_CHECK_SECONDS = 1.0
+"""The longest a reply's check against a pattern may take: a pattern with nested repetition
+can backtrack for hours on a reply cut short, and the check runs on the engine's loop."""
+
+
+def _check_pattern(pattern: str, text: str) -> tuple[str | None, str | None]:
+    """`(text, None)` when `pattern` matches the whole reply, else `(None, why)`. Checked
+    with the `regex` library (the dialect constrained decoders take, Unicode classes included),
+    under `PATTERN_CHECK_SECONDS`; `.` matches newlines too."""
+    import regex
+
+    try:
+        matched = regex.fullmatch(pattern, text, regex.DOTALL, timeout=PATTERN_CHECK_SECONDS)
+    except TimeoutError:
+        return None, (
+            f"checking the reply against the pattern {pattern!r} took over "
+            f"{PATTERN_CHECK_SECONDS:g} s (nested repetition on a reply cut short?), so it is "
+            f"taken as not matching: {_preview(text)}"
+        )
+    if matched is None:
+        return None, f"the reply does not match the pattern {pattern!r}: {_preview(text)}"
+    return text, None
+
+
 def _regex_spec(pattern: Any, retries: int | None, label: str) -> StructuredSpec:
     if not isinstance(pattern, str):
         raise StillroomError(
             f"{label}: a 'regex' structured_output needs a pattern string as its schema, got "
             f"{type(pattern).__name__}."
         )
+    import regex
+
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        regex.compile(pattern)
+    except regex.error as exc:
         raise StillroomError(
             f"{label}: the structured_output pattern {pattern!r} is not a valid regular "
             f"expression ({exc})."
@@ -304,7 +325,8 @@ class StructuredOutputMixin(BaseModel):
         if spec is not None and spec.regex is not None and not self._constrains_to_regex():
             raise StillroomError(
                 f"{label}: a 'regex' structured output needs a backend that constrains "
-                "decoding to a pattern (TransformersLLM, vLLM, InferenceEndpointsLLM on a TGI "
+                "decoding to a pattern (TransformersLLM with llguidance, from the [transformers] "
+                "extra; vLLM; InferenceEndpointsLLM on a TGI "
                 "server, or OpenAILLM against vLLM with structured_output_mode "
                 "'structured_outputs' or 'guided_json', against TGI with 'tgi_grammar'); this "
                 "one cannot. Ask for a JSON schema instead, or use one of those."

@@ -19,7 +19,8 @@ class StructuredGeneration(Task):
     `{"format": "regex", "schema": <pattern>}` (the older `{"type": ..., "value": ...}` spelling
     is accepted too). A regex needs a backend that holds decoding to a pattern
     (TransformersLLM, vLLM, InferenceEndpointsLLM on TGI); others keep such a row with the
-    error. A row without one (no column, or None) gets a free-form reply, as in distilabel. The reply is kept as text: parse the JSON downstream if you need it.
+    error. A row without one (no column, or None) gets a free-form reply, as in distilabel.
+    The reply is kept as text: parse the JSON downstream if you need it.
     With `use_system_prompt=True` a `system_prompt` column is sent as the system message.
 
     Columns: inputs = `instruction`, optional `structured_output` (and `system_prompt` with

@@ -98,7 +98,11 @@ class GrammarCompiler:
         return GrammarConstraint(matchers) if any(m is not None for m in matchers) else None
 
     def _matcher(self, llguidance: Any, spec: StructuredSpec) -> Any | None:
-        key = spec.regex if spec.regex is not None else json.dumps(spec.schema, sort_keys=True)
+        key = (
+            f"regex:{spec.regex}"
+            if spec.regex is not None
+            else json.dumps(spec.schema, sort_keys=True)
+        )
         if key in self._failed:
             return None
         try:
@@ -118,7 +122,7 @@ class GrammarCompiler:
             "%s: llguidance cannot enforce the structured output %r (%s); its replies are "
             "validated and re-asked instead.",
             self._label,
-            spec.name,
+            spec.regex if spec.regex is not None else spec.name,
             error,
         )
         return None

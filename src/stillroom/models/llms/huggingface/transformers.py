@@ -19,6 +19,7 @@ message.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -142,8 +143,9 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
     _grammars: GrammarCompiler | None = PrivateAttr(default=None)
 
     def _constrains_to_regex(self) -> bool:
-        """llguidance (the [transformers] extra) holds decoding to the pattern."""
-        return True
+        """llguidance (the [transformers] extra) holds decoding to the pattern; without it a
+        pattern is refused, as a free model would only fail the check."""
+        return importlib.util.find_spec("llguidance") is not None
 
     @property
     def model_name(self) -> str:
