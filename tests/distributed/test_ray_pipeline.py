@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from ray_steps import DiesAfter, SameJoke, SlowOnce, build, server_llm
 
+from stillroom.models import FallbackLLM
 from stillroom.pipeline import Pipeline
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.steps import LoadDataFromDicts
@@ -142,6 +143,23 @@ def test_a_slow_request_holds_back_no_other_batch_inside_a_replica(
     # the slow request's batch waits for it; later batches' requests go on meanwhile
     # (with a barrier per batch, at most its 9 neighbours could finish first)
     assert finished.index("question 0") >= 50
+
+
+def test_an_llm_made_of_other_llms_keeps_its_concurrency_limit_on_a_replica(
+    ray_address: str, server: MockLLMServer, tmp_path: Path
+) -> None:
+    """FallbackLLM has no request slot of its own; its `max_concurrent_requests` still holds
+    the replica's rows, as on the local engine (its member alone would allow 16)."""
+    server.configure(latency=0.05)
+    with Pipeline(name="fallback-limit", cache_dir=tmp_path / "cache") as pipeline:
+        load = LoadDataFromDicts(
+            data=[{"instruction": f"question {i}"} for i in range(40)], batch_size=10
+        )
+        llm = FallbackLLM(llms=[server_llm(server, concurrency=16)], max_concurrent_requests=3)
+        load >> TextGeneration(llm=llm, input_batch_size=10)
+    rows = rows_of(pipeline.ray().run(progress=False))
+    assert [row["instruction"] for row in rows] == [f"question {i}" for i in range(40)]
+    assert 1 < server.stats(include_prompts=False).max_in_flight <= 3
 
 
 DRIVER = """

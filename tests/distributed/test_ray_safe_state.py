@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from ray_steps import build, server_llm
 from stillroom.errors import UnsafeStateError
 from stillroom.pipeline.errors import StepFailedError
 from stillroom.pipeline.ray.between import Piece, fetch
+from stillroom.pipeline.ray.engine import RayEngine
 from stillroom.pipeline.ray.state import RayStore, StateRoot, read_counts
 from stillroom.testing import MockLLMServer
 
@@ -97,3 +99,21 @@ def test_a_checkpoint_naming_parts_outside_its_folder_is_refused(
     with pytest.raises(UnsafeStateError, match=r"batch part\(s\) outside .*between"):
         pipeline.ray(**storage).run(progress=False)
     assert all(victim.exists() for victim in victims)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["..", ".", "", "step-0.pkl", "sub/step-00000000000000000000000000000000.pkl"],
+)
+def test_only_part_names_stillroom_writes_are_taken_from_a_checkpoint(name: str) -> None:
+    folder = "/state/runs/sig/between"
+    good = f"{folder}/text_generation_0-{'ab' * 16}.pkl"
+    engine = SimpleNamespace(
+        _parts={good},
+        signature="sig",
+        ray_store=SimpleNamespace(checkpoint_path=lambda signature: f"/state/{signature}.pkl"),
+    )
+    RayEngine._check_part_paths(engine, folder)  # type: ignore[arg-type]
+    engine._parts = {good, f"{folder}/{name}"}
+    with pytest.raises(UnsafeStateError, match="batch part"):
+        RayEngine._check_part_paths(engine, folder)  # type: ignore[arg-type]

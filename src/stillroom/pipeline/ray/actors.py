@@ -72,16 +72,30 @@ class RequestState:
 # --- step replicas --------------------------------------------------------------------------
 
 
-async def execute_rows(task: Task, inputs: list[list[Row]], llm: CachedLLM | None) -> list[Row]:
+async def execute_rows(
+    task: Task,
+    inputs: list[list[Row]],
+    llm: CachedLLM | None,
+    slots: asyncio.Semaphore | None = None,
+) -> list[Row]:
     """A row-path task on one unit: every row's request sent (through `llm`, the task's LLM
     noting the unit's requests) when the LLM has a free request slot (its own semaphore,
     shared by every unit the replica holds, first come first served); rows in order.
 
     Every row is keyed before it waits for a slot, so a multi-replica step's counter is asked
     for a whole unit's occurrences in one or two calls, not a few rows at a time as slots free
-    up (`CountedRequests`)."""
+    up (`CountedRequests`). An LLM made of other LLMs (FallbackLLM, MixtureOfAgentsLLM) has
+    no slot of its own: `slots`, shared by the replica's units, holds its rows to its
+    `max_concurrent_requests`, as the local engine does."""
     rows = prepare_rows(task, inputs)
-    parts = await asyncio.gather(*(process_row(task, row, llm) for row in rows))
+
+    async def one(row: Row) -> list[Row]:
+        if slots is None:
+            return await process_row(task, row, llm)
+        async with slots:
+            return await process_row(task, row, llm)
+
+    parts = await asyncio.gather(*(one(row) for row in rows))
     return finish_rows(task, [row for part in parts for row in part])
 
 
@@ -107,6 +121,7 @@ class StepReplica:
         self._cached: CachedLLM | None = None
         self._embeddings: CachedEmbeddings | None = None
         self._cache: RequestCache | None = None
+        self._slots: asyncio.Semaphore | None = None
 
     async def start(self) -> str:
         """Rebuild the step and `load()` it; raises what went wrong, for the driver to show.
@@ -175,7 +190,7 @@ class StepReplica:
         ledger = Ledger(attempt=attempt)
         if function is execute_rows:
             llm = self._cached.for_unit(ledger) if self._cached is not None else None
-            result = await execute_rows(self.step, inputs, llm)
+            result = await execute_rows(self.step, inputs, llm, self._wrapper_slots())
         else:
             async with self._exclusive:  # user code runs one unit at a time, as locally
                 self._bind(ledger)
@@ -188,6 +203,16 @@ class StepReplica:
         elif onward:
             result = await asyncio.to_thread(self._onward, result)
         return result, ledger.hashes, stats
+
+    def _wrapper_slots(self) -> asyncio.Semaphore | None:
+        """The replica's request slots for a task whose LLM has none of its own (made once)."""
+        llm = self._cached.wrapped if self._cached is not None else self.step.llm
+        limit = getattr(llm, "max_concurrent_requests", None)
+        if llm._limits_concurrency or limit is None:
+            return None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(limit)
+        return self._slots
 
     async def _inputs(self, pieces: list[list[list[Row] | Piece]]) -> list[list[Row]]:
         """Each predecessor's rows, its batches fetched at once (a global step's too)."""

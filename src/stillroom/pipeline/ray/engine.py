@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ if TYPE_CHECKING:
     from stillroom.steps.typing import Row
 
 logger = logging.getLogger("stillroom.pipeline")
+
+_PART_NAME = re.compile(r"[A-Za-z0-9_.-]+-[0-9a-f]{32}\.pkl")
+"""The name `between.spill` gives a part: the step's folder name, a uuid4, `.pkl`."""
 
 UNITS_PER_REPLICA = 2
 """Units in flight per replica of a normal or global step: one running, one already shipped."""
@@ -206,7 +210,8 @@ class RayEngine(Engine):
         outside = sorted(
             path
             for path in self._parts
-            if not path.startswith(f"{folder}/") or "/" in path[len(folder) + 1 :]
+            if not path.startswith(f"{folder}/")
+            or not _PART_NAME.fullmatch(path[len(folder) + 1 :])
         )
         if outside:
             raise UnsafeStateError(
