@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -562,3 +563,43 @@ def test_objects_older_than_the_run_are_frozen_while_it_runs_and_given_back_afte
         assert gc.get_freeze_count() > 0  # not unfrozen by the run
     finally:
         gc.unfreeze()
+
+
+def test_runs_at_once_in_threads_give_the_collector_back_as_it_was() -> None:
+    """The first run to start tunes the collector, the last to end gives it back: runs in
+    threads neither multiply the threshold twice nor leave it raised."""
+    import gc
+    import threading
+
+    from stillroom.pipeline.driver import YOUNG_GENERATION_SCALE
+
+    usual = gc.get_threshold()
+    FreezeCount.thresholds.clear()
+    release = threading.Event()
+
+    class Held(Step):
+        @property
+        def inputs(self) -> StepColumns:
+            return ["instruction"]
+
+        def process(self, *inputs: StepInput) -> StepOutput:
+            FreezeCount.thresholds.append(gc.get_threshold())
+            release.wait(10)
+            yield inputs[0]
+
+    def run(name: str) -> None:
+        with Pipeline(name=name) as pipeline:
+            LoadDataFromDicts(data=instructions(2)) >> Held()
+        pipeline.run(use_cache=False, progress=False)
+
+    threads = [threading.Thread(target=run, args=(f"together-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while len(FreezeCount.thresholds) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(20)
+    assert set(FreezeCount.thresholds) == {(usual[0] * YOUNG_GENERATION_SCALE, *usual[1:])}
+    assert gc.get_threshold() == usual and gc.get_freeze_count() == 0

@@ -64,32 +64,49 @@ YOUNG_GENERATION_SCALE = 10
 """How many times the usual number of new objects a young collection waits for during a run."""
 
 
-@contextlib.contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Leave the objects that exist when the run starts (modules, classes, the loaded rows)
-    out of the garbage collector's full collections while it runs (`gc.freeze`), and let
-    the youngest generation grow `YOUNG_GENERATION_SCALE` times larger before it is
-    collected.
+class _CollectorTuning:
+    """`older_objects_frozen`'s state, shared by the runs of a process: the first run to
+    start tunes the collector and the last to end gives it back, so runs started at once in
+    threads neither stack their settings nor undo them under each other."""
 
-    A full collection walks every object the process holds, and the many short-lived
-    objects of each request trigger one every few thousand requests: at 0 ms latency that
-    cost about 10 us of CPU a row. A young collection every 700 new objects walks the
-    requests in flight each time (a few us a row); every 7,000 it walks them a tenth as
-    often, for at most 7,000 more objects waiting to be collected. The frozen objects and
-    the thresholds are given back when the run ends. Left alone when the process froze
-    objects itself, or turned the collector off.
-    """
-    if not gc.isenabled() or gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    thresholds = gc.get_threshold()
-    gc.set_threshold(thresholds[0] * YOUNG_GENERATION_SCALE, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.runs = 0
+        self.saved: tuple[int, int, int] | None = None  # the thresholds to give back
+
+    @contextlib.contextmanager
+    def older_objects_frozen(self) -> Iterator[None]:
+        """Leave the objects that exist when the run starts (modules, classes, the loaded
+        rows) out of the garbage collector's full collections while it runs (`gc.freeze`),
+        and let the youngest generation grow `YOUNG_GENERATION_SCALE` times larger before it
+        is collected.
+
+        A full collection walks every object the process holds, and the many short-lived
+        objects of each request trigger one every few thousand requests: at 0 ms latency
+        that cost about 10 us of CPU a row. A young collection every 700 new objects walks
+        the requests in flight each time (a few us a row); every 7,000 it walks them a tenth
+        as often, for at most 7,000 more objects waiting to be collected. The frozen objects
+        and the thresholds are given back when the last run ends. Left alone when the
+        process froze objects itself, or turned the collector off.
+        """
+        with self.lock:
+            if self.runs == 0 and gc.isenabled() and not gc.get_freeze_count():
+                gc.freeze()
+                self.saved = gc.get_threshold()
+                gc.set_threshold(self.saved[0] * YOUNG_GENERATION_SCALE, *self.saved[1:])
+            self.runs += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.runs -= 1
+                if self.runs == 0 and self.saved is not None:
+                    gc.set_threshold(*self.saved)
+                    gc.unfreeze()
+                    self.saved = None
+
+
+_older_objects_frozen = _CollectorTuning().older_objects_frozen
 
 
 def _drive_here(
