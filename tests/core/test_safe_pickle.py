@@ -186,6 +186,14 @@ HUGE = (2**40).to_bytes(6, "little")  # a 1 TB buffer asked for in a few bytes
         (b"\x80\x04cbuiltins\nbytes\n\x8a\x06" + HUGE + b"\x85}\x92.", "creates a bytes"),
         (b"\x80\x02cbuiltins\nbytearray\n\x8a\x06" + HUGE + b"\x85\x81.", "creates a bytearray"),
         (b"(cbuiltins\nbytearray\n\x8a\x06" + HUGE + b"o.", "calls bytearray"),
+        (
+            b"\x80\x02cfractions\nFraction\nX\x0b\x00\x00\x001e999999999\x85R.",
+            "calls Fraction from",
+        ),
+        (
+            b"\x80\x02cfractions\nFraction\nX\x0b\x00\x00\x001E999999999\x85\x81.",
+            "creates a Fraction from",
+        ),
     ],
     ids=[
         "REDUCE bytearray",
@@ -194,9 +202,14 @@ HUGE = (2**40).to_bytes(6, "little")  # a 1 TB buffer asked for in a few bytes
         "NEWOBJ_EX bytes",
         "NEWOBJ bytearray",
         "OBJ",
+        "Fraction exponent",
+        "NEWOBJ Fraction exponent",
     ],
 )
-def test_a_plain_builtin_type_is_never_called(data: bytes, what: str) -> None:
+@pytest.mark.timeout(20)  # before the check, the Fraction took hours
+def test_a_few_bytes_never_ask_for_a_terabyte_or_hours(data: bytes, what: str) -> None:
+    """A plain builtin type is never called (stillroom's pickles have opcodes for their
+    values), nor a Fraction built from text with an exponent."""
     tracemalloc.start()
     try:
         with pytest.raises(UnsafeStateError, match=f"part.pkl: it {what}"):

@@ -41,6 +41,7 @@ import os
 import pickle
 import types
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any, ClassVar, NoReturn
 from zoneinfo import ZoneInfo
 
@@ -287,20 +288,28 @@ class _SafeUnpickler(pickle._Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafeStateError(f"Refused to load {self.source}: it holds a persistent id.")
 
-    def call(self, cls: Any, args: Any, kwargs: Any = None) -> Any:
-        """`cls(*args, **kwargs)` (REDUCE, INST, OBJ) unless it is a plain builtin type."""
+    def check_call(self, cls: Any, args: Any, how: str) -> None:
+        """Refuse calling a plain builtin type (REDUCE, INST, OBJ) or creating one (NEWOBJ),
+        and a Fraction from text with an exponent (`Fraction("1e1000000000")` computes
+        10**1000000000: stillroom writes a Fraction as two ints)."""
         if cls in _PLAIN_TYPES:
-            self.refuse(f"calls {cls.__name__}")
+            self.refuse(f"{how} {cls.__name__}")
+        if cls is Fraction and any(isinstance(a, str) and "e" in a.lower() for a in args):
+            self.refuse(f"{how} Fraction from {str(args)[:60]}")
+
+    def call(self, cls: Any, args: Any) -> Any:
+        """`cls(*args)` (REDUCE, INST, OBJ), checked."""
+        self.check_call(cls, args, "calls")
         try:
-            return cls(*args, **(kwargs or {}))
+            return cls(*args)
         except _Refused as exc:
             self.refuse(f"holds {exc}")
 
     def new(self, cls: Any, args: Any, kwargs: Any = None) -> Any:
-        """`cls.__new__(cls, *args, **kwargs)` (NEWOBJ, NEWOBJ_EX) for a class that is not
-        a plain builtin type."""
-        if not isinstance(cls, type) or cls in _PLAIN_TYPES:
-            self.refuse(f"creates a {getattr(cls, '__name__', type(cls).__name__)} by NEWOBJ")
+        """`cls.__new__(cls, *args, **kwargs)` (NEWOBJ, NEWOBJ_EX) for a class, checked."""
+        if not isinstance(cls, type):
+            self.refuse(f"creates an object from a {type(cls).__name__} by NEWOBJ")
+        self.check_call(cls, args, "creates a")
         return cls.__new__(cls, *args, **(kwargs or {}))
 
     def load_reduce(self) -> None:
