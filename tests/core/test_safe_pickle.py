@@ -219,6 +219,11 @@ def test_a_few_bytes_never_ask_for_a_terabyte_or_hours(data: bytes, what: str) -
         tracemalloc.stop()
 
 
+def test_only_a_class_or_stillrooms_rebuilders_are_called() -> None:
+    with pytest.raises(UnsafeStateError, match="it calls a PurePosixPath"):
+        safe_pickle.loads(b"\x80\x02cpathlib\nPurePath\n)R)R.", "part.pkl")
+
+
 def test_an_allowed_function_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """`STILLROOM_PICKLE_ALLOW` takes classes: a function (`pandas.read_pickle`, `json.loads`)
     would be called with the file's arguments."""

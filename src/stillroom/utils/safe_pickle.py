@@ -87,13 +87,19 @@ def _scalar(descr: Any, data: bytes) -> Any:
     return numpy.frombuffer(data, _dtype(descr)).copy().reshape(())[()]
 
 
-_REBUILDERS: frozenset[Callable[..., Any]] = frozenset({_array, _scalar})
+_REBUILDERS: tuple[Callable[..., Any], ...] = (_array, _scalar)
 """stillroom's own functions that saved state may call: the only functions it names."""
+
+
+def _rebuilder(obj: object) -> bool:
+    """Whether `obj` is one of `_REBUILDERS` (by identity: `obj` may be any value)."""
+    return any(obj is function for function in _REBUILDERS)
+
 
 _PLAIN_TYPES = (list, tuple, dict, set, frozenset, bytes, bytearray, str, int, float, bool)
 """Named by saved state only as a defaultdict's factory or a base: stillroom's pickles
 (protocol 5) have opcodes for their values, so a file calling one was crafted (and
-`bytearray(10**11)` would take 100 GB)."""
+`bytearray(2**40)` would ask for a terabyte)."""
 
 SAFE_GLOBALS = frozenset(
     {
@@ -185,7 +191,7 @@ class _SafePickler(pickle.Pickler):
             self.value = type(obj)
             return NotImplemented
         name = f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', obj)}"
-        if name not in self.allowed or not (isinstance(obj, type) or obj in _REBUILDERS):
+        if name not in self.allowed or not (isinstance(obj, type) or _rebuilder(obj)):
             value = self.value and f"{self.value.__module__}.{self.value.__qualname__}"
             found = f" (in a {value})" if value and value != name else ""
             if not isinstance(obj, type):
@@ -278,7 +284,7 @@ class _SafeUnpickler(pickle._Unpickler):
         found = super().find_class(module, name)
         if isinstance(found, type):
             self.found.add(found)
-        elif found not in _REBUILDERS:
+        elif not _rebuilder(found):
             raise UnsafeStateError(
                 f"Refused to load {self.source}: it names {dotted}, which is not a class: "
                 f"saved state never calls a function, whatever {ALLOW_ENV} says ({ALLOW_ENV} "
@@ -294,13 +300,15 @@ class _SafeUnpickler(pickle._Unpickler):
         """Refuse calling a plain builtin type (REDUCE, INST, OBJ) or creating one (NEWOBJ),
         and a Fraction from text with an exponent (`Fraction("1e1000000000")` computes
         10**1000000000: stillroom writes a Fraction as two ints)."""
-        if cls in _PLAIN_TYPES:
+        if isinstance(cls, type) and cls in _PLAIN_TYPES:
             self.refuse(f"{how} {cls.__name__}")
         if cls is Fraction and any(isinstance(a, str) and "e" in a.lower() for a in args):
             self.refuse(f"{how} Fraction from {str(args)[:60]}")
 
     def call(self, cls: Any, args: Any) -> Any:
-        """`cls(*args)` (REDUCE, INST, OBJ), checked."""
+        """`cls(*args)` (REDUCE, INST, OBJ) for a class or a rebuilder, checked."""
+        if not isinstance(cls, type) and not _rebuilder(cls):
+            self.refuse(f"calls a {type(cls).__qualname__}")
         self.check_call(cls, args, "calls")
         try:
             return cls(*args)
