@@ -41,9 +41,9 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import sys
 import types
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any, ClassVar, NoReturn
 from zoneinfo import ZoneInfo
 
@@ -299,10 +299,11 @@ class _SafeUnpickler(pickle._Unpickler):
     def check_call(self, cls: Any, args: Any, how: str) -> None:
         """Refuse calling a plain builtin type (REDUCE, INST, OBJ) or creating one (NEWOBJ),
         and a Fraction from text with an exponent (`Fraction("1e1000000000")` computes
-        10**1000000000: stillroom writes a Fraction as two ints)."""
+        10**1000000000; stillroom writes a Fraction as its numerator and denominator)."""
         if isinstance(cls, type) and cls in _PLAIN_TYPES:
             self.refuse(f"{how} {cls.__name__}")
-        if cls is Fraction and any(isinstance(a, str) and "e" in a.lower() for a in args):
+        fraction = getattr(sys.modules.get("fractions"), "Fraction", None)  # kept unimported
+        if cls is fraction and any(isinstance(a, str) and "e" in a.lower() for a in args):
             self.refuse(f"{how} Fraction from {str(args)[:60]}")
 
     def call(self, cls: Any, args: Any) -> Any:
