@@ -75,6 +75,7 @@ def test_numpy_arrays_and_scalars_round_trip() -> None:
         np.array(["a", "bé"]),
         np.array([(1, 2.5, b"xy")], dtype=[("a", "<i2"), ("b", [("c", ">f8")]), ("d", "S2")]),
         np.array(["2026-12-05"], dtype="datetime64[D]"),
+        np.ones(2, dtype=np.dtype([("a", "i1"), ("b", "<f8", (2,))], align=True)),
         np.float32(1.5),
         np.int64(3),
         np.bool_(True),
@@ -87,7 +88,7 @@ def test_numpy_arrays_and_scalars_round_trip() -> None:
     for got, value in zip(loaded, values, strict=True):
         assert type(got) is type(value) and got.dtype == value.dtype
         assert got.shape == value.shape and np.array_equal(got, value)
-    assert loaded[1].flags.f_contiguous and all(a.flags.writeable for a in loaded[:8])
+    assert loaded[1].flags.f_contiguous and all(a.flags.writeable for a in loaded[:9])
 
 
 EVIL_NUMPY = """

@@ -15,10 +15,11 @@ a function is never loaded); the globals of modules that run code or reach the s
 The loader also refuses what a file could do with the classes it may name: set attributes
 of a class or function (BUILD: `PurePath.__fspath__` patched for the whole process), call a
 plain builtin type (`bytearray(2**40)`), build a Fraction from text with an exponent, or
-build an object array. numpy arrays and scalars are written as their dtype (`dtype.str` or
-`.descr`), shape and bytes and rebuilt by `_array` and `_scalar` here, which refuse dtypes
-holding Python objects: numpy's own pickles restore a dtype with the flags the file holds,
-and an object dtype with the wrong flags reads raw bytes as object pointers.
+build an object array. numpy arrays and scalars are written as their dtype (as plain data:
+`dtype.str`, or a structured dtype's fields), shape and bytes and rebuilt by `_array` and
+`_scalar` here, which refuse dtypes holding Python objects: numpy's own pickles restore a
+dtype with the flags the file holds, and an object dtype with the wrong flags reads raw
+bytes as object pointers.
 
 `dumps` (the C pickler) refuses the same globals and object arrays when writing, so what the
 engine saves always loads: a batch holding another class is not checkpointed (the run says
@@ -207,6 +208,22 @@ class _SafePickler(pickle.Pickler):
         return NotImplemented
 
 
+def _describe(dtype: Any) -> Any:
+    """`dtype` as plain data `numpy.dtype` takes back: its `str` (`<f8`), a subarray's
+    `(base, shape)`, a structured dtype's fields with their offsets, titles and itemsize."""
+    if dtype.fields is None:
+        return dtype.str if dtype.subdtype is None else (_describe(dtype.subdtype[0]), dtype.shape)
+    fields = [dtype.fields[name] for name in dtype.names]
+    return {
+        "names": list(dtype.names),
+        "formats": [_describe(field[0]) for field in fields],
+        "offsets": [field[1] for field in fields],
+        "titles": [field[2] if len(field) > 2 else None for field in fields],
+        "itemsize": dtype.itemsize,
+        "aligned": dtype.isalignedstruct,
+    }
+
+
 def _reduce_numpy(obj: Any) -> Any:
     """A numpy array or scalar as `_array`'s or `_scalar`'s arguments (its dtype by
     description, shape, order, bytes); None for numpy's other values and classes (refused as
@@ -216,7 +233,7 @@ def _reduce_numpy(obj: Any) -> Any:
     if type(obj) is not numpy.ndarray and not isinstance(obj, numpy.generic):
         return None
     dtype = obj.dtype
-    descr = dtype.str if dtype.fields is None and dtype.subdtype is None else dtype.descr
+    descr = _describe(dtype)
     try:
         rebuilt = _dtype(descr)
     except _Refused as exc:
