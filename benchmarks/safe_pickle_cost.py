@@ -1,15 +1,19 @@
-"""What reading saved state safely costs: `pickle` against `utils/safe_pickle.py` on the
-batches a checkpoint holds (rows like a text-generation step's, with metadata, and rows with
+"""What writing and reading saved state safely costs: `pickle` against `utils/safe_pickle.py`
+(and, with `--before SRC`, the `safe_pickle.py` of another source tree) on the batches a
+checkpoint holds (rows like a text-generation step's, with metadata, and rows with
 datetimes, tuples, bytes and numpy vectors), interleaved, medians and ranges in MB/s and
 rows/s.
 
     PYTHONPATH=src python benchmarks/safe_pickle_cost.py --rounds 15
+    git archive <rev> src | tar -x -C /tmp/before
+    PYTHONPATH=src python benchmarks/safe_pickle_cost.py --before /tmp/before/src
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import pickle
 import statistics
 import time
@@ -18,6 +22,23 @@ from typing import Any
 
 from stillroom.pipeline.batch import Batch
 from stillroom.utils import safe_pickle
+
+Version = tuple[Callable[[Any], bytes], Callable[[bytes], Any]]
+
+
+def _versions(before: str | None) -> dict[str, Version]:
+    versions: dict[str, Version] = {
+        "pickle": (lambda o: pickle.dumps(o, protocol=5), pickle.loads),
+        "safe_pickle": (safe_pickle.dumps, lambda d: safe_pickle.loads(d, "benchmark")),
+    }
+    if before:
+        path = f"{before}/stillroom/utils/safe_pickle.py"
+        spec = importlib.util.spec_from_file_location("safe_pickle_before", path)
+        assert spec and spec.loader, path
+        old = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(old)
+        versions["before"] = (old.dumps, lambda d: old.loads(d, "benchmark"))
+    return versions
 
 
 def text_rows(batch: int) -> list[dict[str, Any]]:
@@ -69,18 +90,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batches", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--before", help="a source tree whose safe_pickle.py to compare")
     args = parser.parse_args()
-    versions: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {
-        "pickle": (lambda o: pickle.dumps(o, protocol=5), pickle.loads),
-        "safe_pickle": (safe_pickle.dumps, lambda d: safe_pickle.loads(d, "benchmark")),
-    }
+    versions = _versions(args.before)
     for kind, make in (("text rows", text_rows), ("typed rows + numpy", typed_rows)):
         batches = [Batch(i, i, make(args.batch_size)) for i in range(args.batches)]
         rows = args.batches * args.batch_size
         times: dict[str, dict[str, list[float]]] = {v: {"dump": [], "load": []} for v in versions}
         size = 0
         for round_ in range(args.rounds):
-            order = list(versions) if round_ % 2 == 0 else list(reversed(versions))
+            order = (
+                list(versions)[round_ % len(versions) :] + list(versions)[: round_ % len(versions)]
+            )
             for name in order:
                 dumped, loaded, size = measure(batches, *versions[name])
                 times[name]["dump"].append(dumped)
