@@ -54,11 +54,11 @@ def test_a_hostile_part_is_refused(tmp_path: Path, hostile_pickles: Any) -> None
     assert not hostile_pickles.marker.exists()
 
 
-def test_a_resumed_run_refuses_hostile_parts_on_its_replicas(
-    ray_address: str, server: MockLLMServer, tmp_path: Path, hostile_pickles: Any
-) -> None:
-    """The parts a checkpoint names are read by the replicas of a resumed run: replaced by
-    a hostile pickle, they stop the run with the refusal, and nothing runs."""
+def _failed_run_with_parts(
+    server: MockLLMServer, tmp_path: Path
+) -> tuple[Any, dict[str, str], list[Path], Path]:
+    """A Ray run on storage under `tmp_path` whose tally fails while the returned marker
+    exists, leaving its input as parts: (pipeline, run arguments, the parts, the marker)."""
     broken = tmp_path / "broken"
     broken.touch()
     pipeline = build(tmp_path / "cache", server_llm(server), rows=30, tally_fail_while=broken)
@@ -67,6 +67,15 @@ def test_a_resumed_run_refuses_hostile_parts_on_its_replicas(
         pipeline.ray(**storage).run(progress=False)
     parts = list((tmp_path / "state").rglob("between/*.pkl"))
     assert parts, "the failed run left the tally's input as parts"
+    return pipeline, storage, parts, broken
+
+
+def test_a_resumed_run_refuses_hostile_parts_on_its_replicas(
+    ray_address: str, server: MockLLMServer, tmp_path: Path, hostile_pickles: Any
+) -> None:
+    """The parts a checkpoint names are read by the replicas of a resumed run: replaced by
+    a hostile pickle, they stop the run with the refusal, and nothing runs."""
+    pipeline, storage, parts, broken = _failed_run_with_parts(server, tmp_path)
     for part in parts:
         part.write_bytes(hostile_pickles.payloads["os.system"])
     broken.unlink()
@@ -80,15 +89,8 @@ def test_a_checkpoint_naming_parts_outside_its_folder_is_refused(
 ) -> None:
     """The driver removes the parts a checkpoint names once they are done, and replicas read
     them: a checkpoint pointing them at other files is refused before either happens."""
-    broken = tmp_path / "broken"
-    broken.touch()
-    pipeline = build(tmp_path / "cache", server_llm(server), rows=30, tally_fail_while=broken)
-    storage = {"storage": str(tmp_path / "state")}
-    with pytest.raises(StepFailedError):
-        pipeline.ray(**storage).run(progress=False)
+    pipeline, storage, parts, broken = _failed_run_with_parts(server, tmp_path)
     (checkpoint,) = (tmp_path / "state").rglob("checkpoint.pkl")
-    parts = list((tmp_path / "state").rglob("between/*.pkl"))
-    assert parts, "the failed run left the tally's input as parts"
     # the same paths one folder over (same length, so the pickle stays well formed)
     checkpoint.write_bytes(checkpoint.read_bytes().replace(b"/between/", b"/elsewhere"[:9]))
     victims = [Path(str(part).replace("/between/", "/elsewhere"[:9])) for part in parts]
