@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 	PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip install --quiet --retries 0 --timeout 10 \
 		--no-deps --index-url $(TORCH_INDEX) torch
 	$(BIN)/python -m pip install --quiet -e \
-		'.[dev,local,parquet,hf,ray,minhash,hf-transformers,vertexai,litellm,transformers,sentence-transformers,faiss-cpu,text-clustering,tokenizers,argilla]'
+		'.[dev,local,parquet,hf,ray,minhash,hf-transformers,vertexai,litellm,transformers,sentence-transformers,faiss-cpu,text-clustering,tokenizers,argilla,mlx]'
 	touch $(STAMP)
 
 demo: $(DEMO_STAMP)

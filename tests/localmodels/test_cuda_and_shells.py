@@ -1,15 +1,14 @@
-"""CUDA placement logic (no GPU needed), and the vLLM / MLX classes where their libraries or
-hardware are missing; the vLLM run itself needs vllm and a GPU."""
+"""CUDA placement logic (no GPU needed), and the vLLM classes where vllm is missing; the vLLM
+run itself needs vllm and a GPU (MlxLLM's tests are in test_mlx_llm.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from stillroom.errors import MissingExtraError, StillroomError
-from stillroom.models import MlxLLM, vLLM, vLLMEmbeddings
+from stillroom.models import vLLM, vLLMEmbeddings
 from stillroom.models.mixins import cuda_device_placement as placement
 from stillroom.models.mixins.cuda_device_placement import CudaDevicePlacementMixin
 
@@ -72,12 +71,6 @@ def test_vllm_without_the_library_names_the_extra() -> None:
     for model in (vLLM(model="m"), vLLMEmbeddings(model="m")):
         with pytest.raises(MissingExtraError, match=r"stillroom\[vllm\]"):
             model.load()
-
-
-@pytest.mark.skipif(sys.platform == "darwin", reason="checks the message off Apple silicon")
-def test_mlx_off_apple_silicon_says_what_it_needs() -> None:
-    with pytest.raises(StillroomError, match="macOS on Apple silicon"):
-        MlxLLM(path_or_hf_repo="m").load()
 
 
 @pytest.mark.gpu
