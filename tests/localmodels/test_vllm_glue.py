@@ -1,5 +1,6 @@
-"""`vLLM`'s glue to the vllm library, on a machine without vllm or a GPU: a stand-in `vllm`
-module records what the class builds (the engine's arguments, each request's
+"""`vLLM`'s and `vLLMEmbeddings`' glue to the vllm library, on a machine without vllm or a GPU:
+`fake_vllm.stand_in_vllm` has vllm 0.33.0's names, signatures and refusals (and the older
+`guided_decoding` shape), records what the classes build (engine arguments, each request's
 `SamplingParams` and structured-output parameters, the rendered prompts) and answers with
 fixed token ids. It checks our side of the interface, not vLLM itself: the real run is
 `test_vllm_generates_on_a_gpu`, which needs vllm and a CUDA GPU."""
@@ -8,62 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_vllm import REPLY, VECTOR, stand_in_vllm
 
-from stillroom.models import vLLM
+from stillroom.errors import StillroomError
+from stillroom.models import vLLM, vLLMEmbeddings
 
-REPLY = '{"name": "Ada"}'
-
-
-def _stand_in_vllm(tokenizer_folder: Path, seen: dict[str, Any]) -> types.ModuleType:
-    """A module with vllm's names as the class uses them (LLM, SamplingParams,
-    sampling_params.StructuredOutputsParams), noting every call in `seen`."""
-    from transformers import AutoTokenizer
-
-    module = types.ModuleType("vllm")
-    params_module = types.ModuleType("vllm.sampling_params")
-
-    class StructuredOutputsParams:
-        def __init__(self, json: dict[str, Any] | None = None, regex: str | None = None) -> None:
-            self.json, self.regex = json, regex
-
-    class SamplingParams:
-        def __init__(self, **kwargs: Any) -> None:
-            seen.setdefault("sampling", []).append(kwargs)
-
-    class Completion:
-        def __init__(self, text: str) -> None:
-            self.text, self.token_ids = text, [1, 2, 3]
-
-    class RequestOutput:
-        def __init__(self, prompt: str) -> None:
-            self.prompt_token_ids = list(range(len(prompt.split())))
-            self.outputs = [Completion(REPLY)]
-
-    class LLM:
-        def __init__(self, **kwargs: Any) -> None:
-            seen["engine"] = kwargs
-            self._tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
-
-        def get_tokenizer(self) -> Any:
-            return self._tokenizer
-
-        def generate(
-            self, prompts: list[str], sampling: list[SamplingParams], use_tqdm: bool
-        ) -> list[RequestOutput]:
-            assert len(prompts) == len(sampling) and use_tqdm is False
-            seen.setdefault("prompts", []).extend(prompts)
-            return [RequestOutput(prompt) for prompt in prompts]
-
-    params_module.StructuredOutputsParams = StructuredOutputsParams  # type: ignore[attr-defined]
-    module.LLM = LLM  # type: ignore[attr-defined]
-    module.SamplingParams = SamplingParams  # type: ignore[attr-defined]
-    module.sampling_params = params_module  # type: ignore[attr-defined]
-    return module
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
 @pytest.mark.transformers
@@ -72,15 +27,14 @@ def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_t
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(scripted_lm, seen))
-    schema = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
     llm = vLLM(
         model=str(scripted_lm),
         dtype="float16",
         seed=7,
         disable_cuda_device_placement=True,
-        extra_kwargs={"gpu_memory_utilization": 0.5},
-        structured_output={"format": "json", "schema": schema},
+        extra_kwargs={"gpu_memory_utilization": 0.5, "max_model_len": 256},
+        structured_output={"format": "json", "schema": SCHEMA},
     )
     llm.load()
     try:
@@ -90,22 +44,28 @@ def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_t
             max_new_tokens=32,
             temperature=0.2,
             stop=["\n\n"],
+            extra_sampling_params={"seed": 3},
         )
+        prompt_tokens = len(llm._tokenizer.encode(seen["prompts"][0], add_special_tokens=False))
     finally:
         llm.unload()
 
     engine = seen["engine"]
     assert engine["model"] == str(scripted_lm) and engine["dtype"] == "float16"
     assert engine["seed"] == 7 and engine["gpu_memory_utilization"] == 0.5
+    assert engine["max_model_len"] == 256 and engine["tokenizer_mode"] == "auto"
+    assert seen["generate"] == [{"use_tqdm": False}]
     # the conversation was rendered with the model's own chat template
     assert seen["prompts"] and all("Who wrote the first program?" in p for p in seen["prompts"])
     for params in seen["sampling"]:
         assert params["max_tokens"] == 32 and params["temperature"] == 0.2
         assert params["stop"] == ["\n\n"] and params["top_k"] == -1  # distilabel's default
-        assert params["structured_outputs"].json == schema
+        assert params["seed"] == 3
+        assert params["structured_outputs"].json == SCHEMA
     (output,) = outputs
     assert [json.loads(g) for g in output["generations"]] == [{"name": "Ada"}] * 2
     assert output["statistics"]["output_tokens"] == [3, 3]
+    assert output["statistics"]["input_tokens"] == [prompt_tokens] * 2  # len(prompt_token_ids)
 
 
 @pytest.mark.transformers
@@ -114,7 +74,7 @@ def test_a_regex_structured_output_reaches_vllm_as_a_pattern(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setitem(sys.modules, "vllm", _stand_in_vllm(scripted_lm, seen))
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
     pattern = r'\{"name": "[A-Z][a-z]+"\}'
     llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
     llm.load()
@@ -130,7 +90,93 @@ def test_a_regex_structured_output_reaches_vllm_as_a_pattern(
     assert output["generations"] == [REPLY]
 
 
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
+def test_an_older_vllm_gets_guided_decoding(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen, old=True))
+    llm = vLLM(
+        model=str(scripted_lm),
+        disable_cuda_device_placement=True,
+        structured_output={"format": "json", "schema": SCHEMA},
+    )
+    llm.load()
+    try:
+        (output,) = llm.generate([[{"role": "user", "content": "A name?"}]])
+    finally:
+        llm.unload()
+    (params,) = seen["sampling"]
+    assert "structured_outputs" not in params and params["guided_decoding"].json == SCHEMA
+    assert output["generations"] == [REPLY]
+
+
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
+def test_an_engine_argument_vllm_does_not_take_is_its_error(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, {}))
+    llm = vLLM(
+        model=str(scripted_lm),
+        disable_cuda_device_placement=True,
+        extra_kwargs={"task": "embed"},  # removed from EngineArgs by vLLM 0.33
+    )
+    with pytest.raises(TypeError, match="'task'"):
+        llm.load()
+
+
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
+def test_embeddings_reach_vllm_and_a_failed_request_is_an_error(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
+    model = vLLMEmbeddings(
+        model=str(scripted_lm),
+        seed=5,
+        disable_cuda_device_placement=True,
+        extra_kwargs={"runner": "pooling"},
+    )
+    model.load()
+    try:
+        assert model.encode(["a", "b"]) == [VECTOR, VECTOR]
+        seen["embed_error"] = type("RequestError", (), {"message": "prompt too long"})()
+        with pytest.raises(StillroomError, match="could not embed 'fail': prompt too long"):
+            model.encode(["a", "fail"])
+    finally:
+        model.unload()
+    engine = seen["engine"]
+    assert engine["seed"] == 5 and engine["enforce_eager"] is True
+    assert engine["runner"] == "pooling"
+    assert seen["embed"][0] == {"use_tqdm": False}
+
+
 def test_vllm_is_not_loaded_until_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "vllm", None)  # building the class never imports vllm
     llm = vLLM(model="some/model", disable_cuda_device_placement=True)
     assert llm.model_name == "some/model"
+
+
+def test_the_stand_in_matches_the_installed_vllm(tmp_path: Path) -> None:
+    """Where vllm is installed (no GPU needed), the stand-in's names are the real ones."""
+    import dataclasses
+    import inspect
+
+    vllm = pytest.importorskip("vllm", reason="compares the stand-in with an installed vllm")
+    import fake_vllm
+    from vllm.engine.arg_utils import EngineArgs
+
+    real_llm = set(inspect.signature(vllm.LLM.__init__).parameters)
+    assert real_llm >= fake_vllm.LLM_PARAMETERS
+    assert {f.name for f in dataclasses.fields(EngineArgs)} >= fake_vllm.ENGINE_ARGS
+    assert set(vllm.SamplingParams.__struct_fields__) >= fake_vllm.SAMPLING_FIELDS
+    fake = stand_in_vllm(tmp_path, {})
+    for name in ("generate", "embed", "get_tokenizer"):
+        real = inspect.signature(getattr(vllm.LLM, name)).parameters.values()
+        ours = inspect.signature(getattr(fake.LLM, name)).parameters.values()
+        assert [(p.name, p.kind, p.default) for p in real] == [
+            (p.name, p.kind, p.default) for p in ours
+        ], name

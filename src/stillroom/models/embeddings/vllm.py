@@ -1,4 +1,9 @@
-"""`vLLMEmbeddings`: vectors from an embedding model run by vLLM's engine ([vllm], a GPU)."""
+"""`vLLMEmbeddings`: vectors from an embedding model run by vLLM's engine ([vllm], a GPU).
+
+`LLM.embed` gives one `EmbeddingRequestOutput` per text (`outputs.embedding`); since vLLM
+0.33 a request that failed comes back with an empty vector and `error` set, which is raised
+here rather than passed on as a vector. A generative model is embedded with
+`extra_kwargs={"runner": "pooling"}` (vLLM 0.33; `{"task": "embed"}` on older releases)."""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
+from stillroom.errors import StillroomError
 from stillroom.mixins.runtime_parameters import RuntimeParameter
 from stillroom.models.embeddings.base import Embeddings
 from stillroom.models.extras import import_extra
@@ -59,4 +65,10 @@ class vLLMEmbeddings(Embeddings, CudaDevicePlacementMixin):
     def encode(self, inputs: list[str]) -> list[list[float]]:
         self._ensure_loaded("encode()")
         outputs = self._model.embed(list(inputs), use_tqdm=False)
+        for text, output in zip(inputs, outputs, strict=True):
+            error = getattr(output, "error", None)  # vLLM >= 0.33
+            if error is not None:
+                raise StillroomError(
+                    f"{self._label()}: vLLM could not embed {text[:80]!r}: {error.message}"
+                )
         return [[float(x) for x in output.outputs.embedding] for output in outputs]

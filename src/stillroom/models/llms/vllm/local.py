@@ -10,7 +10,7 @@ validated, so an invalid reply is asked for again like on any backend. To talk t
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr
 
@@ -35,7 +35,10 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
     quantization: str | None = Field(default=None, description="vLLM quantization method.")
     revision: str | None = Field(default=None, description="Hub revision of the model.")
     tokenizer: str | None = Field(default=None, description="Tokenizer id or folder.")
-    tokenizer_mode: Literal["auto", "slow"] = Field(default="auto", description="Tokenizer kind.")
+    tokenizer_mode: str = Field(
+        default="auto",
+        description='vLLM\'s tokenizer mode ("auto", "hf", "mistral", ...; older vLLM: "slow").',
+    )
     tokenizer_revision: str | None = Field(default=None, description="Tokenizer revision.")
     skip_tokenizer_init: bool = Field(default=False, description="Do not load a tokenizer.")
     chat_template: str | None = Field(
@@ -156,8 +159,9 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
 
 def _guided(vllm: Any, collector: GenerationCollector) -> dict[str, Any]:
     """The SamplingParams argument constraining decoding to the collector's JSON schema or
-    pattern, in the form this vLLM takes (`structured_outputs` since 0.10, `guided_decoding`
-    before)."""
+    pattern, in the form this vLLM takes: `structured_outputs=StructuredOutputsParams(...)`
+    (vLLM 0.33 has only this), or `guided_decoding=GuidedDecodingParams(...)` on the releases
+    before the rename (vllm-project/vllm#22772)."""
     spec = collector.spec
     if spec is None:
         return {}
