@@ -40,7 +40,9 @@ CONSTRAINTS = ("json", "regex", "choice", "grammar", "json_object", "structural_
 
 def stand_in_vllm(tokenizer_folder: Path, seen: dict[str, Any], old: bool = False) -> Any:
     """The module; `seen` gets "engine" (LLM's arguments), "sampling" (each SamplingParams'
-    arguments), "prompts", "generate" / "embed" (the keyword arguments of each call)."""
+    arguments), "prompts", "generate" / "embed" (the keyword arguments of each call). With
+    "fail_requests" / "embed_error" set in `seen`, a prompt holding "fail" fails as vLLM 0.33
+    fails a request."""
     from transformers import AutoTokenizer
 
     module = types.ModuleType("vllm")
@@ -71,11 +73,11 @@ def stand_in_vllm(tokenizer_folder: Path, seen: dict[str, Any], old: bool = Fals
                     raise TypeError(f"Unexpected keyword argument {name!r}")
             seen.setdefault("sampling", []).append(kwargs)
 
-    class CompletionOutput:
-        def __init__(self, index: int, text: str, token_ids: list[int]) -> None:
+    class CompletionOutput:  # a request vLLM failed: no text, finish_reason "error"
+        def __init__(self, index: int, text: str, token_ids: list[int], finish: str) -> None:
             self.index, self.text, self.token_ids = index, text, token_ids
             self.cumulative_logprob, self.logprobs = None, None
-            self.finish_reason, self.stop_reason = "stop", None
+            self.finish_reason, self.stop_reason = finish, None
 
     class RequestOutput:
         def __init__(self, request_id: str, prompt: str, prompt_token_ids: list[int]) -> None:
@@ -85,7 +87,9 @@ def stand_in_vllm(tokenizer_folder: Path, seen: dict[str, Any], old: bool = Fals
                 prompt_token_ids,
             )
             self.prompt_logprobs, self.finished = None, True
-            self.outputs = [CompletionOutput(0, REPLY, [1, 2, 3])]
+            failed = "fail" in prompt and "fail_requests" in seen
+            reply = CompletionOutput(0, "", [], "error") if failed else None
+            self.outputs = [reply or CompletionOutput(0, REPLY, [1, 2, 3], "stop")]
 
     class EmbeddingOutput:
         def __init__(self, embedding: list[float]) -> None:

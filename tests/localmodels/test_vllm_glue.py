@@ -92,6 +92,24 @@ def test_a_regex_structured_output_reaches_vllm_as_a_pattern(
 
 @pytest.mark.transformers
 @pytest.mark.timeout(120)
+def test_a_request_vllm_failed_is_an_error_not_an_empty_reply(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {"fail_requests": True}
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
+    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
+    llm.load()
+    try:
+        with pytest.raises(StillroomError, match=r'vLLM failed the request .*"error"'):
+            llm.generate([[{"role": "user", "content": "please fail"}]])
+        (output,) = llm.generate([[{"role": "user", "content": "fine"}]])
+    finally:
+        llm.unload()
+    assert output["generations"] == [REPLY]
+
+
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
 def test_an_older_vllm_gets_guided_decoding(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

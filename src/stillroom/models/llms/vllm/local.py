@@ -4,7 +4,8 @@
 with the tokenizer's chat template (or `chat_template`), Magpie included, and the prompts of
 one call go to `LLM.generate` at once with one `SamplingParams` each. A structured output is
 enforced by vLLM's guided decoding (the JSON schema constrains every token) and still
-validated, so an invalid reply is asked for again like on any backend. To talk to a vLLM
+validated, so an invalid reply is asked for again like on any backend; a request vLLM
+failed (`finish_reason "error"`) is an error, not an empty reply. To talk to a vLLM
 *server* instead, use `OpenAILLM` (spec `vllm:MODEL`); this class's spec is `vllm-local:MODEL`.
 """
 
@@ -146,15 +147,22 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
                 [prompts[i] for i in indices], [sampling[i] for i in indices], use_tqdm=False
             )
             return [
-                Sample(
-                    output.outputs[0].text,
-                    len(output.prompt_token_ids),
-                    len(output.outputs[0].token_ids),
-                )
-                for output in outputs
+                self._sample(prompts[i], output) for i, output in zip(indices, outputs, strict=True)
             ]
 
         return collect_in_batches(collectors, generate)
+
+    def _sample(self, prompt: str, output: Any) -> Sample:
+        """One `RequestOutput`'s first completion; vLLM marks a request it failed (a grammar
+        it could not compile, a lost KV transfer) with `finish_reason == "error"` and an
+        empty text, which is raised here rather than kept as an empty reply."""
+        completion = output.outputs[0]
+        if completion.finish_reason == "error":
+            raise StillroomError(
+                f"{self._label()}: vLLM failed the request for prompt {prompt[:80]!r} "
+                '(finish_reason "error": e.g. a structured output vLLM could not compile).'
+            )
+        return Sample(completion.text, len(output.prompt_token_ids), len(completion.token_ids))
 
 
 def _guided(vllm: Any, collector: GenerationCollector) -> dict[str, Any]:
