@@ -102,10 +102,14 @@ def test_a_request_vllm_failed_is_an_error_not_an_empty_reply(
     try:
         with pytest.raises(StillroomError, match=r'vLLM failed the request .*"error"'):
             llm.generate([[{"role": "user", "content": "please fail"}]])
-        (output,) = llm.generate([[{"role": "user", "content": "fine"}]])
+        failed, output = llm.generate_results(
+            [[{"role": "user", "content": "please fail"}], [{"role": "user", "content": "fine"}]]
+        )
     finally:
         llm.unload()
-    assert output["generations"] == [REPLY]
+    # One failed request in a call is that input's error; the other input keeps its reply.
+    assert isinstance(failed, StillroomError) and "please fail" in str(failed)
+    assert not isinstance(output, BaseException) and output["generations"] == [REPLY]
 
 
 @pytest.mark.transformers

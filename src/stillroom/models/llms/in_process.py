@@ -61,17 +61,31 @@ class HFTokenizerPromptsMixin(MagpieChatTemplateMixin):
 
 
 def collect_in_batches(
-    collectors: list[GenerationCollector], generate: Callable[[list[int]], list[Sample]]
+    collectors: list[GenerationCollector],
+    generate: Callable[[list[int]], list[Sample | BaseException]],
 ) -> list[GenerateOutput | BaseException]:
     """Fill every collector, one `generate` call per round: `generate(indices)` makes one
     sample for each index (an input's index, repeated as many times as its collector still
-    misses generations). An input whose generations never validate gets its error."""
-    while pending := [(i, c.missing) for i, c in enumerate(collectors) if c.missing]:
+    misses generations), or an exception where the engine failed that one request. An input
+    whose generations never validate, or whose request failed, gets its error; the others
+    in the same call keep their replies."""
+    failed: dict[int, BaseException] = {}
+    while pending := [
+        (i, c.missing) for i, c in enumerate(collectors) if c.missing and i not in failed
+    ]:
         samples = iter(generate([i for i, count in pending for _ in range(count)]))
         for i, count in pending:
-            collectors[i].add([next(samples) for _ in range(count)])
+            got = [next(samples) for _ in range(count)]
+            error = next((s for s in got if isinstance(s, BaseException)), None)
+            if error is None:
+                collectors[i].add(got)  # type: ignore[arg-type]  # no exception among them
+            else:
+                failed[i] = error
     results: list[GenerateOutput | BaseException] = []
-    for collector in collectors:
+    for i, collector in enumerate(collectors):
+        if i in failed:
+            results.append(failed[i])
+            continue
         try:
             results.append(collector.output())
         except Exception as exc:

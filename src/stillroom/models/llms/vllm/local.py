@@ -142,7 +142,7 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
             vllm.SamplingParams(**params, **_guided(vllm, collector)) for collector in collectors
         ]
 
-        def generate(indices: list[int]) -> list[Sample]:
+        def generate(indices: list[int]) -> list[Sample | BaseException]:
             outputs = self._model.generate(
                 [prompts[i] for i in indices], [sampling[i] for i in indices], use_tqdm=False
             )
@@ -152,13 +152,13 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
 
         return collect_in_batches(collectors, generate)
 
-    def _sample(self, prompt: str, output: Any) -> Sample:
+    def _sample(self, prompt: str, output: Any) -> Sample | StillroomError:
         """One `RequestOutput`'s first completion; vLLM marks a request it failed (a grammar
         it could not compile, a lost KV transfer) with `finish_reason == "error"` and an
-        empty text, which is raised here rather than kept as an empty reply."""
+        empty text, which becomes that input's error rather than an empty reply."""
         completion = output.outputs[0]
         if completion.finish_reason == "error":
-            raise StillroomError(
+            return StillroomError(
                 f"{self._label()}: vLLM failed the request for prompt {prompt[:80]!r} "
                 '(finish_reason "error": e.g. a structured output vLLM could not compile).'
             )
