@@ -38,7 +38,7 @@ def _private_cache_dir(
 
 _EXTRA_MARKERS = (
     *("local_model", "ray", "hf_transformers", "litellm", "transformers"),
-    "sentence_transformers",
+    *("sentence_transformers", "mlx"),
 )
 
 
