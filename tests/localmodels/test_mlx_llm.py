@@ -80,6 +80,8 @@ def test_magpie_renders_up_to_a_user_turn(scripted_lm: Path) -> None:
     )
     (output,) = llm.generate([system], max_tokens=12)
     assert output["generations"] == [EXPECTED]
+    (raw,) = llm.generate_results_from_prompts(["<|im_start|>user\n"], max_tokens=12)
+    assert not isinstance(raw, BaseException) and raw["generations"] == [EXPECTED]
 
 
 def test_structured_output_is_validated_and_a_reply_that_never_fits_is_an_error(

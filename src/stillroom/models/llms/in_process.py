@@ -9,7 +9,7 @@ in one batch per round, re-asking for replies that failed a structured output's 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stillroom.errors import StillroomError
@@ -62,7 +62,7 @@ class HFTokenizerPromptsMixin(MagpieChatTemplateMixin):
 
 def collect_in_batches(
     collectors: list[GenerationCollector],
-    generate: Callable[[list[int]], list[Sample | BaseException]],
+    generate: Callable[[list[int]], Sequence[Sample | BaseException]],
 ) -> list[GenerateOutput | BaseException]:
     """Fill every collector, one `generate` call per round: `generate(indices)` makes one
     sample for each index (an input's index, repeated as many times as its collector still
@@ -76,11 +76,11 @@ def collect_in_batches(
         samples = iter(generate([i for i, count in pending for _ in range(count)]))
         for i, count in pending:
             got = [next(samples) for _ in range(count)]
-            error = next((s for s in got if isinstance(s, BaseException)), None)
-            if error is None:
-                collectors[i].add(got)  # type: ignore[arg-type]  # no exception among them
+            made = [sample for sample in got if not isinstance(sample, BaseException)]
+            if len(made) == count:
+                collectors[i].add(made)
             else:
-                failed[i] = error
+                failed[i] = next(error for error in got if isinstance(error, BaseException))
     results: list[GenerateOutput | BaseException] = []
     for i, collector in enumerate(collectors):
         if i in failed:
@@ -114,6 +114,16 @@ class InProcessLLM(RequestSettingsMixin, StructuredOutputMixin, HFTokenizerPromp
         self._ensure_loaded("generate()")
         params = self._settings_payload({**self.generation_kwargs, **settings})
         return self._replies(inputs, num_generations, params)
+
+    def generate_results_from_prompts(
+        self, prompts: list[str], num_generations: int = 1, **settings: Any
+    ) -> list[GenerateOutput | BaseException]:
+        """`num_generations` continuations of each raw prompt (special tokens in
+        it parsed), as Magpie and raw-template users need; a failure is that prompt's result."""
+        self._ensure_loaded("generate_results_from_prompts()")
+        params = self._settings_payload({**self.generation_kwargs, **settings})
+        collectors = [GenerationCollector(None, num_generations, 0, self._label()) for _ in prompts]
+        return self._generate(prompts, collectors, params)
 
     def _replies(
         self, inputs: list[FormattedInput], num_generations: int, params: dict[str, Any]

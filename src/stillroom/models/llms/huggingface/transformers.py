@@ -218,15 +218,6 @@ class TransformersLLM(InProcessLLM, CudaDevicePlacementMixin):
 
     # --- generation ----------------------------------------------------------------------------
 
-    def generate_results_from_prompts(
-        self, prompts: list[str], num_generations: int = 1, **settings: Any
-    ) -> list[GenerateOutput | BaseException]:
-        """`num_generations` continuations of each raw prompt (special tokens in it parsed)."""
-        self._ensure_loaded("generate_results_from_prompts()")
-        params = self._settings_payload({**self.generation_kwargs, **settings})
-        collectors = [GenerationCollector(None, num_generations, 0, self._label()) for _ in prompts]
-        return self._generate(prompts, collectors, params)
-
     def _generate(
         self, prompts: list[str], collectors: list[GenerationCollector], params: dict[str, Any]
     ) -> list[GenerateOutput | BaseException]:
