@@ -126,7 +126,7 @@ def test_a_step_counter_does_not_count_what_an_abandoned_attempt_asks_for() -> N
     counter.abandon("dead")
     assert counter.occurrences([(b"b", "dead")]) == [0]  # the dying replica, still asking
     assert counter.occurrences([(b"a", "new"), (b"b", "new"), (b"kept", "new")]) == [0, 0, 1]
-    counter.settle("new")
+    counter.settle(["new"])
     assert counter.occurrences([(b"a", None), (b"b", None)]) == [1, 1]
 
 
