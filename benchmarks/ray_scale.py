@@ -281,7 +281,7 @@ def pipelines(args: argparse.Namespace) -> None:
         stack.callback(cluster.stop)
         ray.init(address=cluster.address, log_to_driver=False)
         stack.callback(ray.shutdown)
-        for _ in range(args.runs):
+        for _ in range(0 if args.skip_one_node else args.runs):
             for latency in latencies:
                 one("Ray, one node", latency, 1, on_ray=True)
         cluster.add_node("second", cpus=2)
@@ -486,6 +486,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=20000, help="for the request path")
     parser.add_argument("--skip-pipelines", action="store_true")
+    parser.add_argument("--skip-one-node", action="store_true", help="two-node runs only")
     parser.add_argument(
         "--cold-second-node",
         action="store_true",

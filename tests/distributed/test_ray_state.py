@@ -119,7 +119,7 @@ def test_a_step_counter_does_not_count_what_an_abandoned_attempt_asks_for() -> N
     """A replica lost with its node runs on for a moment after its unit was abandoned: its
     requests must not take the occurrences the unit's new attempt keys (they would be sent
     again under new keys)."""
-    from stillroom.pipeline.ray.journal import StepCounter
+    from stillroom.pipeline.ray.counter import StepCounter
 
     counter = StepCounter({b"kept": 1})
     assert counter.occurrences([(b"a", "dead"), (b"kept", "dead")]) == [0, 1]

@@ -36,12 +36,8 @@ from stillroom.pipeline.execution import (
     process_row,
 )
 from stillroom.pipeline.ray.between import Between, Piece, RowStore, fetch, spill
-from stillroom.pipeline.ray.journal import (
-    ReplicaJournal,
-    StepCounter,
-    read_replies,
-    replica_cache,
-)
+from stillroom.pipeline.ray.counter import StepCounter
+from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies, replica_cache
 from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, write_part
 from stillroom.pipeline.ray.state import StateRoot
 from stillroom.pipeline.ray.transfer import unpack

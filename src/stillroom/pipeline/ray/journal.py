@@ -11,9 +11,9 @@ replica's event loop, for the replies that arrived in it (what survives a kill),
 object store as one new part per `flush_interval` and before each
 unit's result goes back to the driver.
 
-`StepCounter` is for a task with several replicas: duplicates of one prompt may reach two
-replicas at once, and each occurrence must get its own key, so one small actor per such step
-counts occurrences (a dict; no storage), while lookups and journaling stay in the replicas.
+A task with several replicas asks its step's counter (`counter.py`) for each request's
+occurrence: duplicates of one prompt may reach two replicas at once, and each occurrence
+must get its own key; lookups and journaling stay in the replicas.
 """
 
 from __future__ import annotations
@@ -199,45 +199,9 @@ class ReplicaJournal:
             self._file = None
 
 
-class StepCounter:
-    """Occurrence counts of one multi-replica task's request contents: the committed counts
-    plus every occurrence keyed since, less those of attempts whose replica died."""
-
-    def __init__(self, counts: dict[bytes, int]) -> None:
-        self.counts = counts
-        self._attempts: dict[str, list[bytes]] = {}
-        self._abandoned: set[str] = set()
-
-    def occurrences(self, requests: list[tuple[bytes, str | None]]) -> list[int]:
-        """The occurrence of each (content, attempt), counted as sent; not counted for an
-        abandoned attempt (a replica that died with its node runs on for a moment, and
-        must not take the occurrences its unit's new attempt will key)."""
-        result = []
-        for content, attempt in requests:
-            count = self.counts.get(content, 0)
-            result.append(count)
-            if attempt in self._abandoned:
-                continue
-            self.counts[content] = count + 1
-            if attempt is not None:
-                self._attempts.setdefault(attempt, []).append(content)
-        return result
-
-    def settle(self, attempts: list[str]) -> None:
-        """Attempts whose units came back: their occurrences stay counted for good (sent in
-        groups by the driver, so finished units cost no call each)."""
-        for attempt in attempts:
-            self._attempts.pop(attempt, None)
-
-    def abandon(self, attempt: str) -> None:
-        """The attempt's unit runs again: its occurrences are free to be keyed again."""
-        self._abandoned.add(attempt)
-        for content in self._attempts.pop(attempt, []):
-            self.counts[content] -= 1
-
-
 class CountedRequests(RequestCache):
-    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor. On the
+    """A `RequestCache` whose occurrences come from the step's `StepCounter` actor
+    (`counter.py`). On the
     row path the replica's requests that arrive while one call to the counter is out go
     together in the next (one call at a time per replica); the synchronous `generate` calls
     of a custom `process` (in a thread) wait for their own."""
