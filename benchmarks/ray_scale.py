@@ -43,7 +43,9 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
+import re
 import statistics
 import tempfile
 import threading
@@ -59,7 +61,9 @@ from stillroom.steps.tasks import TextGeneration
 from stillroom.testing import start_server_process
 
 
-def build(cache: str, base_url: str, rows: int, concurrency: int, replicas: int) -> Pipeline:
+def build(
+    cache: str, base_url: str, rows: int, concurrency: int, replicas: int, batch: int = 50
+) -> Pipeline:
     llm = OpenAILLM(
         model="mock-model",
         base_url=base_url,
@@ -69,22 +73,25 @@ def build(cache: str, base_url: str, rows: int, concurrency: int, replicas: int)
     )
     with Pipeline(name="bench-ray-scale", cache_dir=cache) as pipeline:
         load = LoadDataFromDicts(
-            data=[{"instruction": f"prompt {i}"} for i in range(rows)], batch_size=50
+            data=[{"instruction": f"prompt {i}"} for i in range(rows)], batch_size=batch
         )
-        load >> TextGeneration(llm=llm, input_batch_size=50, resources={"replicas": replicas})
+        load >> TextGeneration(llm=llm, input_batch_size=batch, resources={"replicas": replicas})
     return pipeline
 
 
 class StartUp(logging.Handler):
     """Collects the seconds the Ray engine logs for starting each step's replicas."""
 
-    def __init__(self) -> None:
+    def __init__(self, meter: CpuMeter | None = None) -> None:
         super().__init__()
         self.seconds = 0.0
+        self._meter = meter
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg.startswith("Ray replicas of"):
             self.seconds += float(record.args[1])  # type: ignore[index]
+            if self._meter is not None:
+                self._meter.mark()
 
 
 class CpuMeter:
@@ -93,10 +100,17 @@ class CpuMeter:
     idle workers). Sampled every 0.2 s, as replicas end with the run; a process's title says
     what it is (a worker is `ray::IDLE` until it holds an actor)."""
 
-    def __init__(self, server_pids: list[int], cluster: Any = None) -> None:
+    def __init__(self, server_pids: list[int], cluster: Any = None, threads: bool = False) -> None:
         import psutil
 
         self._psutil = psutil
+        self._threads = threads
+        self._thread_used: dict[tuple[int, int], tuple[str, float]] = {}
+        """With `threads`: per (pid, thread id), its kind and name, and its core-seconds."""
+        self._thread_base: dict[tuple[int, int], float] = {}
+        self._lock = threading.Lock()
+        self.marked: dict[str, float] = {}
+        """Core-seconds per kind from the start to `mark()` (the replicas' start-up)."""
         self._fixed = {os.getpid(): "driver", **dict.fromkeys(server_pids, "mock server")}
         self._cluster = cluster
         self._kinds: dict[int, str] = {}
@@ -105,6 +119,7 @@ class CpuMeter:
         self._done = threading.Event()
         self._sample()
         self._base = dict(self._used)
+        self._thread_base = {key: used for key, (_, used) in self._thread_used.items()}
         self._thread = threading.Thread(target=self._watch, daemon=True)
         self._thread.start()
 
@@ -132,6 +147,10 @@ class CpuMeter:
         return "Ray, other"
 
     def _sample(self) -> None:
+        with self._lock:
+            self._sample_all()
+
+    def _sample_all(self) -> None:
         for process in self._processes():
             with contextlib.suppress(self._psutil.Error):
                 times = process.cpu_times()
@@ -139,20 +158,52 @@ class CpuMeter:
                 if self._kinds.get(process.pid, "Ray, other") == "Ray, other":
                     self._kinds[process.pid] = kind
                 self._used[process.pid] = times.user + times.system
+                if self._threads:
+                    self._sample_threads(process, self._kinds[process.pid])
+
+    def _sample_threads(self, process: Any, kind: str) -> None:
+        """Each thread's core-seconds, under its kind and its name (`/proc/.../comm`,
+        digits dropped: Ray numbers its pool threads)."""
+        for thread in process.threads():
+            try:
+                name = Path(f"/proc/{process.pid}/task/{thread.id}/comm").read_text().strip()
+            except OSError:
+                continue
+            name = "main (Python)" if thread.id == process.pid else re.sub(r"[0-9]+$", "", name)
+            self._thread_used[(process.pid, thread.id)] = (
+                f"{kind}: {name}",
+                thread.user_time + thread.system_time,
+            )
 
     def _watch(self) -> None:
         while not self._done.wait(0.2):
             self._sample()
+
+    def mark(self) -> None:
+        """Note the core-seconds used so far (as the replicas have started)."""
+        self._sample()
+        self.marked = self._totals()
 
     def stop(self) -> dict[str, float]:
         """Core-seconds per kind since the meter started."""
         self._done.set()
         self._thread.join()
         self._sample()
+        return self._totals()
+
+    def _totals(self) -> dict[str, float]:
         used: dict[str, float] = {}
         for pid, seconds in self._used.items():
             kind = self._kinds[pid]
             used[kind] = used.get(kind, 0.0) + seconds - self._base.get(pid, 0.0)
+        return used
+
+    def threads(self) -> dict[str, float]:
+        """Core-seconds per kind of process and thread name since the meter started (after
+        `stop`; with `threads`)."""
+        used: dict[str, float] = {}
+        for key, (name, seconds) in self._thread_used.items():
+            used[name] = used.get(name, 0.0) + seconds - self._thread_base.get(key, 0.0)
         return used
 
 
@@ -168,10 +219,12 @@ class Figures:
     """Rows/s once the replicas had started."""
     cpu: dict[str, float]
     """Core-seconds per kind of process (`CpuMeter`)."""
+    cpu_start_up: dict[str, float]
+    """Of which spent until the replicas had started."""
 
 
 def measure(label: str, run: Any, rows: int, meter: CpuMeter) -> Figures:
-    start_up = StartUp()
+    start_up = StartUp(meter)
     pipeline_log = logging.getLogger("stillroom.pipeline")
     pipeline_log.addHandler(start_up)
     started = time.perf_counter()
@@ -188,7 +241,7 @@ def measure(label: str, run: Any, rows: int, meter: CpuMeter) -> Figures:
         raise SystemExit(f"{label}: some rows failed")
     engine = distiset.summary.wall_time if distiset.summary is not None else elapsed
     steady = rows / (engine - start_up.seconds)
-    return Figures(rows / engine, start_up.seconds, steady, cpu)
+    return Figures(rows / engine, start_up.seconds, steady, cpu, meter.marked)
 
 
 def pipelines(args: argparse.Namespace) -> None:
@@ -211,7 +264,7 @@ def pipelines(args: argparse.Namespace) -> None:
         def one(label: str, latency: float, replicas: int, on_ray: bool) -> None:
             with tempfile.TemporaryDirectory() as cache:
                 url = servers[latency].base_url
-                pipeline = build(cache, url, args.rows, args.concurrency, replicas)
+                pipeline = build(cache, url, args.rows, args.concurrency, replicas, args.batch_size)
                 runner = pipeline.ray().run if on_ray else pipeline.run
                 meter = CpuMeter([servers[latency].pid], cluster)
                 figures = measure(
@@ -228,7 +281,7 @@ def pipelines(args: argparse.Namespace) -> None:
         stack.callback(cluster.stop)
         ray.init(address=cluster.address, log_to_driver=False)
         stack.callback(ray.shutdown)
-        for _ in range(args.runs):
+        for _ in range(0 if args.skip_one_node else args.runs):
             for latency in latencies:
                 one("Ray, one node", latency, 1, on_ray=True)
         cluster.add_node("second", cpus=2)
@@ -277,6 +330,98 @@ def report(results: dict[tuple[float, str], list[Figures]], args: argparse.Names
         ]
         total = statistics.median(sum(f.cpu.values()) for f in runs) / args.rows * 1000
         print(f"{latency * 1000:>4.0f} ms  {label:<15} total {total:.2f}: {', '.join(parts)}")
+
+
+class _Echo:
+    """A no-op actor: what one call costs Ray alone."""
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+
+def cpu_breakdown(args: argparse.Namespace) -> None:
+    """Where the CPU of a 0 ms run goes: the local engine, then Ray on two nodes (workers
+    prestarted), `--runs` times each, core-seconds per 1,000 rows for each kind of process
+    and, inside the driver and the replicas, each thread (Python's main thread against Ray's
+    own: its core worker, gRPC, the event loop that serves the actor's async methods); then
+    what one no-op actor call costs the whole cluster, and the calls a row makes."""
+    import ray
+
+    from stillroom.testing.ray_cluster import LocalCluster
+
+    rows, results = args.rows, {}
+    threads: dict[str, list[dict[str, float]]] = {}
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(start_server_process(latency=0.0))
+        cluster: LocalCluster | None = None
+
+        def one(label: str, replicas: int, on_ray: bool) -> None:
+            with tempfile.TemporaryDirectory() as cache:
+                pipeline = build(
+                    cache, server.base_url, rows, args.concurrency, replicas, args.batch_size
+                )
+                runner = pipeline.ray().run if on_ray else pipeline.run
+                meter = CpuMeter([server.pid], cluster, threads=True)
+                figures = measure(
+                    label, lambda: runner(use_cache=False, progress=False), rows, meter
+                )
+                results.setdefault((0.0, label), []).append(figures)
+                threads.setdefault(label, []).append(meter.threads())
+
+        for _ in range(args.runs):
+            one("local engine", 1, on_ray=False)
+        os.environ["RAY_worker_niceness"] = str(args.worker_niceness)  # noqa: SIM112 (Ray's name)
+        cluster = LocalCluster(head_cpus=2)
+        stack.callback(cluster.stop)
+        cluster.add_node("second", cpus=2)
+        ray.init(address=cluster.address, log_to_driver=False)
+        stack.callback(ray.shutdown)
+        for _ in range(args.runs):
+            one("Ray, two nodes", 2, on_ray=True)
+        call = actor_call_cost(cluster, server.pid)
+    report(results, args)
+    for runs in results.values():
+        if runs[0].cpu_start_up:
+            kinds = sorted({kind for f in runs for kind in f.cpu_start_up})
+            parts = [
+                f"{kind} {statistics.median(f.cpu_start_up.get(kind, 0.0) for f in runs):.2f}"
+                for kind in kinds
+            ]
+            total = statistics.median(sum(f.cpu_start_up.values()) for f in runs)
+            print(
+                f"of which until the replicas had started (core-s): {total:.2f}: "
+                + ", ".join(parts)
+            )
+    for label, runs in threads.items():
+        print(f"{label}: core-seconds per 1,000 rows by thread (median; 0.01 and more)")
+        names = sorted({name for run in runs for name in run})
+        for name in names:
+            used = statistics.median(run.get(name, 0.0) for run in runs) / rows * 1000
+            if used >= 0.01:
+                print(f"    {name:<50} {used:.3f}")
+    units = math.ceil(rows / args.batch_size)
+    print(
+        f"one no-op actor call (ray.get of .remote, driver to a replica on the other node): "
+        f"{call * 1000:.2f} core-ms over every process; a run makes per unit of {args.batch_size} rows one "
+        f"call to a replica and, with two replicas, one to settle and one or two to the step "
+        f"counter per replica: about {3 * units} calls for {rows} rows, "
+        f"{3 * units * call / rows * 1e6:.1f} core-us per row"
+    )
+
+
+def actor_call_cost(cluster: Any, server_pid: int, count: int = 1000) -> float:
+    """Core-seconds one no-op actor call (driver to an actor on the second node, argument
+    and result a few bytes) costs every process of the cluster together."""
+    import ray
+
+    echo = ray.remote(num_cpus=0)(_Echo).options(scheduling_strategy="SPREAD").remote()
+    ray.get(echo.echo.remote(b"warm"))
+    meter = CpuMeter([server_pid], cluster)
+    for i in range(count):
+        ray.get(echo.echo.remote(i))
+    used = sum(meter.stop().values())
+    ray.kill(echo)
+    return used / count
 
 
 def request_path(count: int) -> None:
@@ -336,8 +481,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=2, help="runs of each scenario")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--batch-size", type=int, default=50, help="rows per batch of the generator and the task"
+    )
     parser.add_argument("--requests", type=int, default=20000, help="for the request path")
     parser.add_argument("--skip-pipelines", action="store_true")
+    parser.add_argument("--skip-one-node", action="store_true", help="two-node runs only")
     parser.add_argument(
         "--cold-second-node",
         action="store_true",
@@ -350,7 +499,16 @@ def main() -> None:
         default=0,
         help="RAY_worker_niceness for the cluster's workers (Ray's own default: 15)",
     )
+    parser.add_argument(
+        "--cpu-breakdown",
+        action="store_true",
+        help="only the 0 ms local and two-node runs, with each process's and thread's CPU, "
+        "and what one actor call costs",
+    )
     args = parser.parse_args()
+    if args.cpu_breakdown:
+        cpu_breakdown(args)
+        return
     request_path(args.requests)
     if not args.skip_pipelines:
         pipelines(args)

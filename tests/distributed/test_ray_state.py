@@ -119,14 +119,14 @@ def test_a_step_counter_does_not_count_what_an_abandoned_attempt_asks_for() -> N
     """A replica lost with its node runs on for a moment after its unit was abandoned: its
     requests must not take the occurrences the unit's new attempt keys (they would be sent
     again under new keys)."""
-    from stillroom.pipeline.ray.journal import StepCounter
+    from stillroom.pipeline.ray.counter import StepCounter
 
     counter = StepCounter({b"kept": 1})
     assert counter.occurrences([(b"a", "dead"), (b"kept", "dead")]) == [0, 1]
     counter.abandon("dead")
     assert counter.occurrences([(b"b", "dead")]) == [0]  # the dying replica, still asking
     assert counter.occurrences([(b"a", "new"), (b"b", "new"), (b"kept", "new")]) == [0, 0, 1]
-    counter.settle("new")
+    counter.settle(["new"])
     assert counter.occurrences([(b"a", None), (b"b", None)]) == [1, 1]
 
 
@@ -156,3 +156,55 @@ def test_parts_on_an_object_store_are_removed_in_bulk(
     assert len(removed) == 1 and root.listing(folder) == []
     root.remove([])  # nothing to do: no request
     assert len(removed) == 1
+
+
+def test_a_replica_journal_writes_a_loop_turns_replies_together_and_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """On a directory, the replies of one turn of the replica's event loop go out in one
+    `write` as the turn ends (none is held past it); a reply from a thread, or a `flush`,
+    is written at once; every reply is read back by the next replica."""
+    import asyncio
+
+    from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies
+    from stillroom.pipeline.ray.state import StateRoot
+
+    root = StateRoot(str(tmp_path / "state"))
+    journal = ReplicaJournal(root, "answer", {}, {})
+    writes: list[int] = []
+
+    class Counted:  # the segment the journal opens, its writes counted in lines
+        def __init__(self, path: Path) -> None:
+            path.parent.mkdir(parents=True)
+            self.file = path.open("ab", buffering=0)
+
+        def write(self, data: bytes) -> int:
+            writes.append(data.count(b"\n"))
+            return int(self.file.write(data))
+
+        def close(self) -> None:
+            self.file.close()
+
+    journal._file = Counted(Path(f"{journal._folder}/{journal._writer}-0.log"))
+
+    async def one_turn() -> list[int]:
+        for i in range(5):
+            journal.put_request(bytes([i]) * 16, {"generations": [f"reply {i}"]})
+        before = list(writes)
+        await asyncio.sleep(0)  # the turn ends
+        return before
+
+    assert asyncio.run(one_turn()) == []  # nothing written within the turn
+    assert writes == [5]  # then all five in one write
+    journal.put_request(b"t" * 16, {"generations": ["from a thread"]})  # no running loop
+    assert writes == [5, 1]
+
+    async def flushed() -> None:
+        journal.put_request(b"f" * 16, {"generations": ["flushed"]})
+        journal.flush()  # before a unit's rows leave
+        assert writes == [5, 1, 1]
+
+    asyncio.run(flushed())
+    journal.close()
+    replies = read_replies(root, "answer", None)
+    assert len(replies) == 7 and replies[b"\x04" * 16] == '{"generations":["reply 4"]}'

@@ -13,6 +13,7 @@ a step with an embedding model (`EmbeddingGeneration`), for that model's request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,7 @@ from stillroom.pipeline.cached_embeddings import (
     swap_embeddings,
 )
 from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
+from stillroom.pipeline.driver import _older_objects_frozen
 from stillroom.pipeline.execution import (
     execute_global,
     finish_rows,
@@ -34,12 +36,8 @@ from stillroom.pipeline.execution import (
     process_row,
 )
 from stillroom.pipeline.ray.between import Between, Piece, RowStore, fetch, spill
-from stillroom.pipeline.ray.journal import (
-    ReplicaJournal,
-    StepCounter,
-    read_replies,
-    replica_cache,
-)
+from stillroom.pipeline.ray.counter import StepCounter
+from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies, replica_cache
 from stillroom.pipeline.ray.leaves import LeafPart, LeafTarget, write_part
 from stillroom.pipeline.ray.state import StateRoot
 from stillroom.pipeline.ray.transfer import unpack
@@ -122,10 +120,14 @@ class StepReplica:
         self._embeddings: CachedEmbeddings | None = None
         self._cache: RequestCache | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._collector = contextlib.ExitStack()
 
     async def start(self) -> str:
         """Rebuild the step and `load()` it; raises what went wrong, for the driver to show.
-        Returns the id of the Ray node it runs on."""
+        Returns the id of the Ray node it runs on. Then the garbage collector is tuned as
+        the local engine tunes it for a run (`driver.py`): a worker process holds Ray's
+        modules and objects too, which each full collection walked (at 0 ms, several us a
+        row)."""
         assert self._packed is not None
         try:
             step = unpack(self._packed)
@@ -145,6 +147,7 @@ class StepReplica:
             swap_embeddings(step, self._embeddings)
         await asyncio.to_thread(step.load)
         self.step, self._packed, self._requests = step, None, None
+        self._collector.enter_context(_older_objects_frozen())
         return str(ray.get_runtime_context().get_node_id())
 
     @staticmethod
@@ -284,6 +287,7 @@ class StepReplica:
             self._cache.store.close()
         if self.step is not None:
             await asyncio.to_thread(self.step.unload)
+        self._collector.close()
 
 
 # The actor classes. The plain classes stay importable by name, so Ray ships them to workers

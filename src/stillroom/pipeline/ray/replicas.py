@@ -47,6 +47,9 @@ START_TRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Pauses between tries to start a replacement (about 15 s in all)."""
 START_TIMEOUT = 60.0
 """Seconds a replacement may take to start (build the step and `load()` it)."""
+SETTLE_EVERY = 64
+"""Finished attempts a multi-replica step tells its counter about in one call (a call per
+unit cost about a millisecond of CPU across the driver, the raylets and the counter)."""
 
 _RESOURCE_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 
@@ -147,6 +150,8 @@ class ReplicaPool:
         """Nodes a replica died on: a replacement avoids them while another node fits."""
         self._replacing = asyncio.Lock()
         self._turn = -1
+        self._settled: list[str] = []
+        """Finished attempts the step counter has not been told of yet (`SETTLE_EVERY`)."""
 
     def _new_actor(self, placement: dict[str, Any]) -> Any:
         return StepReplicaActor.options(**self._options, **placement).remote(
@@ -225,8 +230,6 @@ class ReplicaPool:
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
         included), up to `REPLICA_RESTARTS` times."""
-        held = any(not isinstance(piece, Piece) for batches in inputs for piece in batches)
-        data = ray.put(inputs) if held else inputs  # references alone travel in the call
         restarts = 0
         index = self._least_busy()
         while True:  # a retry goes to the replacement, which read the dead one's journal
@@ -235,7 +238,7 @@ class ReplicaPool:
             self.busy[index] += 1
             try:
                 result, made, stats = await actor.run.remote(
-                    function, data, attempt, part, self.onward
+                    function, inputs, attempt, part, self.onward
                 )
             except RayActorError as exc:
                 if self.counter is not None:
@@ -258,10 +261,18 @@ class ReplicaPool:
             finally:
                 self.busy[index] -= 1
             if self.counter is not None:
-                self.counter.settle.remote(attempt)
+                self._settle(attempt)
             self.note(index, made, stats)
             hashes.extend(made)
             return result
+
+    def _settle(self, attempt: str) -> None:
+        """Tell the counter of finished attempts, `SETTLE_EVERY` at a time (it holds the
+        contents of at most that many finished ones; it ends with the pool)."""
+        self._settled.append(attempt)
+        if len(self._settled) >= SETTLE_EVERY:
+            self.counter.settle.remote(self._settled)
+            self._settled = []
 
     async def replace(self, index: int, dead: Any) -> None:
         """A started replica in place of `dead` (once, however many units it was running),
