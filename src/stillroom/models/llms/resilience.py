@@ -1,7 +1,7 @@
 """Retries, backoff and error messages shared by every backend that calls an HTTP API.
 
 A backend turns whatever went wrong in one attempt into a `Failure` (status, whether a new
-attempt may succeed, how long the server asks us to wait). `retry_failed` then decides:
+attempt may succeed, how long the server asks us to wait). `call_with_retries` then decides:
 retry 429/5xx/timeouts/connection errors with exponential backoff and jitter, honouring
 `Retry-After`; give up at once on other client errors with a message saying what to check.
 Each retry is logged at DEBUG and counted in the LLM's `RetryCounter`: a run summarises the
@@ -282,25 +282,45 @@ async def _pause(seconds: float) -> None:
     await _sleep(seconds)  # looked up at each call, so a test's patched `_sleep` is used
 
 
-def first_failure(
-    error: Exception, classify: Callable[[BaseException], Failure | None]
-) -> _Classified | None:
-    """A first attempt's exception as the retry loop takes it (`retry_failed`), or None for
-    one that is no request failure (to be raised as it is).
+async def call_with_retries(
+    attempt: Callable[..., Awaitable[_T]],
+    *args: Any,
+    policy: RetryPolicy,
+    classify: Callable[[BaseException], Failure | None],
+    give_up: Callable[[Failure, int, str], BaseException],
+    label: str,
+    counter: RetryCounter,
+) -> _T:
+    """Run `attempt(*args)` until it succeeds, a failure is not retryable, or retries run out.
 
-    A request's way (`sending.Chain`) makes its first attempt itself and calls this only
-    when it failed, so that a first attempt that succeeds pays for no retry machinery: this
-    runs for every request.
+    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as is);
+    its texts are logged as they are, so it must return them redacted.
+    `give_up(failure, attempts, reason)` builds the exception raised in the end. Each retry
+    is recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
+    line each would flood the console (the counts are summarised instead).
+    A first attempt that succeeds never enters the retry loop (`_retry_failed`), and costs
+    no closure: this runs for every request.
     """
-    failure = classify(error)
-    if failure is None:
-        return None
-    first = _Classified(failure)
-    first.__cause__ = error
-    return first
+    try:
+        return await attempt(*args)
+    except Exception as error:
+        failure = classify(error)
+        if failure is None:
+            raise
+        first = _Classified(failure)
+        first.__cause__ = error
+    return await _retry_failed(
+        first,
+        lambda: attempt(*args),
+        policy=policy,
+        classify=classify,
+        give_up=give_up,
+        label=label,
+        counter=counter,
+    )
 
 
-async def retry_failed(
+async def _retry_failed(
     first: _Classified,
     attempt: Callable[[], Awaitable[_T]],
     *,
@@ -310,14 +330,8 @@ async def retry_failed(
     label: str,
     counter: RetryCounter,
 ) -> _T:
-    """New attempts of a request whose first attempt failed with `first` (`first_failure`),
-    while the failure is retryable and retries are left; what `attempt()` returns, else the
-    exception `give_up(failure, attempts, reason)` builds.
-
-    `classify` maps an exception to a `Failure` (None: not a request failure, re-raised as
-    is); its texts are logged as they are, so it must return them redacted. Each retry is
-    recorded in `counter` and logged at DEBUG only: with many requests failing at once, a
-    line each would flood the console (the counts are summarised instead).
+    """The rest of `call_with_retries` once the first attempt failed with `first`: new
+    attempts while the failure is retryable and retries are left.
 
     The retry loop is tenacity's, the decisions above its callbacks. Kept apart from the
     first attempt so that a request that succeeds at once pays for none of it: tenacity

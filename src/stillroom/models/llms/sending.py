@@ -28,7 +28,6 @@ The LLM-level concerns (cache and journal, counting, fallback) are `WrapperLLM`s
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -44,10 +43,9 @@ from stillroom.models.llms.resilience import (
     Failure,
     RetryCounter,
     RetryPolicy,
+    call_with_retries,
     error_detail,
     failure_from_status,
-    first_failure,
-    retry_failed,
 )
 from stillroom.models.llms.transport import LoopSessions
 
@@ -160,18 +158,16 @@ class Timed:
 
 
 class Chain(Timed):
-    """The whole way of a request, assembled once when the LLM loads: the attempt bounded
+    """The whole way of a request, assembled once when the LLM loads: each attempt bounded
     (`Timed`), after the rate limit's budget when there is one (settled with the reply's
-    real usage), and new attempts for what may succeed next time (`retry_failed`: tenacity,
-    honouring `Retry-After`, each retry counted).
+    real usage), and new attempts for what may succeed next time (`call_with_retries`:
+    tenacity, honouring `Retry-After`, each retry counted, entered only after a failure).
 
-    One coroutine per request besides the attempt's, where a link per concern
-    (`Retrying(RateLimited(Timed(...)))`, each its own coroutine) cost about 8 us a request
-    more (benchmarks/row_budget.py): the first attempt is made here, and only a failed one
-    enters the retry loop. `classify` turns an attempt's exception into a (redacted)
-    `Failure`, None for one that is no request failure (raised as it is);
-    `give_up(failure, attempts, reason)` builds the error raised in the end, with the
-    backend's hint on what to check.
+    A link per concern (`Redacting(Retrying(RateLimited(Timed(...))))`) cost a coroutine
+    each, paid again every time a request waits on its socket. `classify` turns an
+    attempt's exception into a (redacted) `Failure`, None for one that is no request failure
+    (raised as it is); `give_up(failure, attempts, reason)` builds the error raised in the
+    end, with the backend's hint on what to check.
     """
 
     def __init__(
@@ -205,15 +201,9 @@ class Chain(Timed):
 
     async def __call__(self, request: Request[_T]) -> _T:
         try:
-            try:
-                return await self._once(request)
-            except Exception as error:
-                first = first_failure(error, self._classify)
-                if first is None:
-                    raise
-            return await retry_failed(
-                first,
-                functools.partial(self._once, request),
+            return await call_with_retries(
+                self._once,
+                request,
                 policy=self.policy,
                 classify=self._classify,
                 give_up=self._give_up,
