@@ -11,7 +11,7 @@ SQLite store, or on Ray over the replica's own journal (`pipeline/ray/journal.py
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field, SkipValidation
@@ -35,9 +35,9 @@ class Replies(Protocol):
         send: Callable[[list[int]], list[LLMResult]],
     ) -> list[LLMResult]: ...
 
-    async def one(
+    def one(
         self, request: Any, ledger: Ledger | None, send: Callable[[], Awaitable[LLMResult]]
-    ) -> LLMResult: ...
+    ) -> Coroutine[Any, Any, LLMResult]: ...
 
 
 class CachedLLM(WrapperLLM):
@@ -116,11 +116,13 @@ class AsyncCachedLLM(CachedLLM, AsyncWrapperLLM):
             lambda: self.wrapped.agenerate(input, num_generations, **kwargs),  # type: ignore[attr-defined]
         )
 
-    async def agenerate_result(
+    def agenerate_result(
         self, input: FormattedInput, num_generations: int = 1, **kwargs: Any
-    ) -> GenerateOutput | BaseException:
+    ) -> Coroutine[Any, Any, GenerateOutput | BaseException]:
+        """The cache's coroutine for this request, to be awaited as `AsyncLLM`'s is (not one
+        of its own around it: every row on the row path comes this way)."""
         request = request_content(input, num_generations, kwargs)
-        return await self.replies.one(
+        return self.replies.one(
             request,
             self.ledger,
             lambda: self.wrapped.agenerate_result(input, num_generations, **kwargs),  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@ backend goes through, whatever carries it (HTTP for `RemoteLLM`, a library call 
 `LiteLLM`).
 
 The backend gives the innermost link (`_first_link`: what sends one attempt); the mixin
-wraps it in `Redacting(Retrying(RateLimited(Timed(...))))` from `sending.py`, built from
+puts it in a `Chain` from `sending.py` (timeout, rate limits, retries, redaction), built from
 the fields below and rebuilt when a runtime parameter changes them. `_send(request)` is then
 all a backend calls. Its errors: `_classify_error` says which failures may succeed next
 time, `_request_error` builds the `LLMRequestError` raised in the end, with `_hint` saying
@@ -13,6 +13,7 @@ what to check (a backend refines it).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -37,14 +38,7 @@ from stillroom.models.llms.resilience import (
     classify_httpx_error,
     timeout_failure,
 )
-from stillroom.models.llms.sending import (
-    RateLimited,
-    Redacting,
-    Request,
-    Retrying,
-    Sender,
-    Timed,
-)
+from stillroom.models.llms.sending import Chain, Redacting, Request, Sender
 
 _T = TypeVar("_T")
 
@@ -123,11 +117,12 @@ class ResilientRequestsMixin(BaseModel):
         """What must never be shown in an error or a log (the backend's keys)."""
         return []
 
-    async def _send(self, request: Request[_T]) -> _T:
-        """Send `request` through the chain: rate limits, a timeout per attempt and
-        retries. A failure that is not worth another attempt, or the last one, raises
-        `LLMRequestError` with what to check."""
-        return await self._sender()(request)
+    def _send(self, request: Request[_T]) -> Coroutine[Any, Any, _T]:
+        """Send `request` through the chain (to be awaited): rate limits, a timeout per
+        attempt and retries. A failure that is not worth another attempt, or the last one,
+        raises `LLMRequestError` with what to check. The chain's own coroutine, not one
+        around it: this runs for every request."""
+        return self._sender()(request)
 
     def _sender(self) -> Sender:
         """The chain for the current settings (rebuilt when a runtime parameter changes
@@ -144,22 +139,20 @@ class ResilientRequestsMixin(BaseModel):
             chain = self._chain = (settings, self._build_chain())
         return chain[1]
 
-    def _build_chain(self) -> Sender:
-        sender: Sender = Timed(self._first_link(), self.timeout)
-        if self._limiter is not None:
-            sender = RateLimited(sender, self._limiter)
-        sender = Retrying(
-            sender,
-            policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
-            classify=self._classify_error,
-            give_up=self._request_error,
-            label=self._label(),
-            counter=self.retries,
-        )
+    def _build_chain(self) -> Chain:
+        links: dict[str, Any] = {
+            "limiter": self._limiter,
+            "policy": RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
+            "classify": self._classify_error,
+            "give_up": self._request_error,
+            "label": self._label(),
+            "counter": self.retries,
+        }
         secrets = self._secrets()
-        # Nothing to redact (a keyless server): no layer, rather than one that looks at
-        # every error for nothing.
-        return Redacting(sender, secrets, self._label()) if secrets else sender
+        # Nothing to redact (a keyless server): a chain that looks at no error for nothing.
+        if secrets:
+            return Redacting(self._first_link(), self.timeout, secrets=secrets, **links)
+        return Chain(self._first_link(), self.timeout, **links)
 
     def _classify_error(self, error: BaseException) -> Failure | None:
         """A `Failure` for an exception raised by one attempt (None: not a request failure),
