@@ -40,7 +40,7 @@ class Ledger:
     """The requests one unit of work made (content hashes, in order). The engine makes their
     counts permanent with the checkpoint that records the unit (`RequestCache.consume`),
     which is what makes a resume key every request as the first run did. `attempt` names
-    a Ray replica's try at the unit (see `StepCounter` in `pipeline/ray/journal.py`)."""
+    a Ray replica's try at the unit (see `StepCounter` in `pipeline/ray/counter.py`)."""
 
     hashes: list[bytes] = field(default_factory=list)
     attempt: str | None = None
