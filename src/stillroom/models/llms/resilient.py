@@ -3,7 +3,7 @@ backend goes through, whatever carries it (HTTP for `RemoteLLM`, a library call 
 `LiteLLM`).
 
 The backend gives the innermost link (`_first_link`: what sends one attempt); the mixin
-puts it in a `Chain` from `sending.py` (timeout, rate limits, retries, redaction), built from
+wraps it in `Redacting(Retrying(RateLimited(Timed(...))))` from `sending.py`, built from
 the fields below and rebuilt when a runtime parameter changes them. `_send(request)` is then
 all a backend calls. Its errors: `_classify_error` says which failures may succeed next
 time, `_request_error` builds the `LLMRequestError` raised in the end, with `_hint` saying
@@ -38,7 +38,14 @@ from stillroom.models.llms.resilience import (
     classify_httpx_error,
     timeout_failure,
 )
-from stillroom.models.llms.sending import Chain, Redacting, Request, Sender
+from stillroom.models.llms.sending import (
+    RateLimited,
+    Redacting,
+    Request,
+    Retrying,
+    Sender,
+    Timed,
+)
 
 _T = TypeVar("_T")
 
@@ -139,20 +146,22 @@ class ResilientRequestsMixin(BaseModel):
             chain = self._chain = (settings, self._build_chain())
         return chain[1]
 
-    def _build_chain(self) -> Chain:
-        links: dict[str, Any] = {
-            "limiter": self._limiter,
-            "policy": RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
-            "classify": self._classify_error,
-            "give_up": self._request_error,
-            "label": self._label(),
-            "counter": self.retries,
-        }
+    def _build_chain(self) -> Sender:
+        sender: Sender = Timed(self._first_link(), self.timeout)
+        if self._limiter is not None:
+            sender = RateLimited(sender, self._limiter)
+        sender = Retrying(
+            sender,
+            policy=RetryPolicy(self.max_retries, self.retry_backoff, self.retry_max_backoff),
+            classify=self._classify_error,
+            give_up=self._request_error,
+            label=self._label(),
+            counter=self.retries,
+        )
         secrets = self._secrets()
-        # Nothing to redact (a keyless server): a chain that looks at no error for nothing.
-        if secrets:
-            return Redacting(self._first_link(), self.timeout, secrets=secrets, **links)
-        return Chain(self._first_link(), self.timeout, **links)
+        # Nothing to redact (a keyless server): no layer, rather than one that looks at
+        # every error for nothing.
+        return Redacting(sender, secrets, self._label()) if secrets else sender
 
     def _classify_error(self, error: BaseException) -> Failure | None:
         """A `Failure` for an exception raised by one attempt (None: not a request failure),

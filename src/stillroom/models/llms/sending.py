@@ -1,21 +1,21 @@
-"""How an HTTP backend sends one request: the way from a `Request` to the loop's connections.
+"""How an HTTP backend sends one request: small wrappers around the loop's connections.
 
-Every request a `RemoteLLM` makes goes through a `Chain` built when it loads (the same call
-shape as its first link, `Sender`: a `Request` in, what its `read` made of the reply out):
+Every request a `RemoteLLM` makes goes through a chain built when it loads, each link one
+concern and the same call shape (`Sender`: a `Request` in, what its `read` made of the reply
+out):
 
-    Chain(Post(...))       # Redacting(Post(...)) when the LLM has a key to hide
+    Redacting(Retrying(RateLimited(Timed(Post(...)))))
 
 - `Post` sends the body on the running loop's connections, turns an error status or a body
   that is not JSON into a `FailedAttempt`, and reads the decoded reply with `request.read`.
-- `Chain` holds the other concerns, in this order from the outside: no error leaving it
-  shows the API key (`Redacting`); what may succeed next time is retried (tenacity,
-  honouring `Retry-After`), each retry counted; the requests/tokens-per-minute budget is
-  waited for and corrected with the reply's real usage; each attempt is bounded (`Timed`).
+- `Timed` bounds one attempt; `RateLimited` waits for the requests/tokens-per-minute budget
+  and corrects it with the reply's real usage; `Retrying` retries what may succeed next time
+  (tenacity, honouring `Retry-After`), counting each retry; `Redacting` makes sure no error
+  leaving the chain shows the API key.
 
-A concern that is not configured costs nothing: no rate limit, no wait; no key to hide (a
-keyless local server), no look at the errors; a first attempt that succeeds, no retry
-machinery. The concerns are one object and one coroutine per request, not a wrapper each:
-every request paid for each coroutine it passed (about 8 us a request for four of them).
+A link whose concern is not configured is not built: no rate limit, no `RateLimited`; no key
+to hide (a keyless local server), no `Redacting`. Every request pays for each link it
+passes, so a link with nothing to do should cost nothing.
 
 Why at the HTTP request and not around `agenerate`: one reply may take several requests
 (one per generation on a server that ignores `n`, Anthropic's one per generation, a
@@ -130,8 +130,7 @@ class Timed:
         self.seconds = seconds
         self._queues: dict[asyncio.AbstractEventLoop, DeadlineQueue] = {}
 
-    async def attempt(self, request: Request[_T]) -> _T:
-        """One attempt of `request` through the inner link, bounded."""
+    async def __call__(self, request: Request[_T]) -> _T:
         if sys.version_info < (3, 11):  # pragma: no cover - no Task.uncancel
             return await asyncio.wait_for(self._inner(request), self.seconds)
         loop = asyncio.get_running_loop()
@@ -149,96 +148,82 @@ class Timed:
         queue.end(deadline)
         return result
 
-    __call__ = attempt
-
     def _queue_for(self, loop: asyncio.AbstractEventLoop) -> DeadlineQueue:
         self._queues = {known: q for known, q in self._queues.items() if not known.is_closed()}
         queue = self._queues[loop] = DeadlineQueue(loop)
         return queue
 
 
-class Chain(Timed):
-    """The whole way of a request, assembled once when the LLM loads: each attempt bounded
-    (`Timed`), after the rate limit's budget when there is one (settled with the reply's
-    real usage), and new attempts for what may succeed next time (`call_with_retries`:
-    tenacity, honouring `Retry-After`, each retry counted, entered only after a failure).
+class RateLimited:
+    """Waits for the budget of `limiter` before each attempt, then settles the real usage."""
 
-    A link per concern (`Redacting(Retrying(RateLimited(Timed(...))))`) cost a coroutine
-    each, paid again every time a request waits on its socket. `classify` turns an
-    attempt's exception into a (redacted) `Failure`, None for one that is no request failure
-    (raised as it is); `give_up(failure, attempts, reason)` builds the error raised in the
-    end, with the backend's hint on what to check.
+    def __init__(self, inner: Sender, limiter: RateLimiter) -> None:
+        self._inner = inner
+        self.limiter = limiter
+
+    async def __call__(self, request: Request[_T]) -> _T:
+        await self.limiter.acquire(request.estimated_tokens)
+        result = await self._inner(request)
+        self.limiter.settle(request.estimated_tokens, request.tokens_used(result))
+        return result
+
+
+class Retrying:
+    """New attempts for what may succeed next time, as `call_with_retries` decides.
+
+    `classify` turns an attempt's exception into a (redacted) `Failure`, None for one that is
+    no request failure (raised as it is); `give_up(failure, attempts, reason)` builds the
+    error raised in the end, with the backend's hint on what to check.
     """
 
     def __init__(
         self,
-        first: Sender,
-        seconds: float,
+        inner: Sender,
         *,
-        limiter: RateLimiter | None,
         policy: RetryPolicy,
         classify: Callable[[BaseException], Failure | None],
         give_up: Callable[[Failure, int, str], LLMRequestError],
         label: str,
         counter: RetryCounter,
     ) -> None:
-        super().__init__(first, seconds)
-        self.limiter = limiter
+        self._inner = inner
         self.policy = policy
         self._classify = classify
         self._give_up = give_up
         self._label = label
         self._counter = counter
-        self._once: Sender = self.attempt if limiter is None else self._limited
 
-    async def _limited(self, request: Request[_T]) -> _T:
-        """One attempt once the rate limit's budget allows it, then its real usage settled."""
-        assert self.limiter is not None
-        await self.limiter.acquire(request.estimated_tokens)
-        result = await self.attempt(request)
-        self.limiter.settle(request.estimated_tokens, request.tokens_used(result))
-        return result
+    async def __call__(self, request: Request[_T]) -> _T:
+        return await call_with_retries(
+            self._inner,
+            request,
+            policy=self.policy,
+            classify=self._classify,
+            give_up=self._give_up,
+            label=self._label,
+            counter=self._counter,
+        )
+
+
+class Redacting:
+    """No error leaves with the key in it: an exception that is no request failure (a bug,
+    a library's own error) is raised as it is unless its text or chain holds a secret; then
+    an `LLMRequestError` with a redacted copy of its message is raised, without the chain."""
+
+    def __init__(self, inner: Sender, secrets: Sequence[str], label: str) -> None:
+        self._inner = inner
+        self._secrets = list(secrets)
+        self._label = label
 
     async def __call__(self, request: Request[_T]) -> _T:
         try:
-            return await call_with_retries(
-                self._once,
-                request,
-                policy=self.policy,
-                classify=self._classify,
-                give_up=self._give_up,
-                label=self._label,
-                counter=self._counter,
-            )
+            return await self._inner(request)
         except Exception as error:
-            hidden = self._hidden(error)
-            if hidden is None:
+            if isinstance(error, LLMRequestError) or not error_mentions(error, self._secrets):
                 raise
+            shown = redact(repr(error), self._secrets)
         # Raised outside the `except` block, so that it keeps no link to the leaking error.
-        raise hidden
-
-    def _hidden(self, error: Exception) -> LLMRequestError | None:
-        """What to raise instead of `error`, which leaves the chain (None: `error` itself)."""
-        return None
-
-
-class Redacting(Chain):
-    """A chain with secrets to keep out of its errors: an exception that is no request
-    failure (a bug, a library's own error) is raised as it is unless its text or chain holds
-    a secret; then an `LLMRequestError` with a redacted copy of its message is raised,
-    without the chain. (A keyless LLM's chain has nothing to look for.)"""
-
-    def __init__(
-        self, first: Sender, seconds: float, *, secrets: Sequence[str], **links: Any
-    ) -> None:
-        super().__init__(first, seconds, **links)
-        self._secrets = list(secrets)
-
-    def _hidden(self, error: Exception) -> LLMRequestError | None:
-        if isinstance(error, LLMRequestError) or not error_mentions(error, self._secrets):
-            return None
-        shown = redact(repr(error), self._secrets)
-        return LLMRequestError(
+        raise LLMRequestError(
             f"{self._label}: the request failed with {shown} (its traceback is left out: "
             "it holds the API key)"
         )
