@@ -51,7 +51,7 @@ def sigterm_grace() -> float:
 
 def drive(engine: Engine) -> bool:
     """Run the engine to its end; False when a second Ctrl-C aborted it."""
-    with _older_objects_frozen():
+    with older_objects_frozen():
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -106,7 +106,9 @@ class _CollectorTuning:
                     self.saved = None
 
 
-_older_objects_frozen = _CollectorTuning().older_objects_frozen
+older_objects_frozen = _CollectorTuning().older_objects_frozen
+"""The process's collector tuning for a run (`with older_objects_frozen(): ...`); the local
+driver and each Ray replica (`ray/actors.py`) enter it."""
 
 
 def _drive_here(

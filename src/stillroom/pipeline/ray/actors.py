@@ -27,7 +27,7 @@ from stillroom.pipeline.cached_embeddings import (
     swap_embeddings,
 )
 from stillroom.pipeline.cached_llm import CachedLLM, cached_llm, swap_llm
-from stillroom.pipeline.driver import _older_objects_frozen
+from stillroom.pipeline.driver import older_objects_frozen
 from stillroom.pipeline.execution import (
     execute_global,
     finish_rows,
@@ -147,7 +147,7 @@ class StepReplica:
             swap_embeddings(step, self._embeddings)
         await asyncio.to_thread(step.load)
         self.step, self._packed, self._requests = step, None, None
-        self._collector.enter_context(_older_objects_frozen())
+        self._collector.enter_context(older_objects_frozen())
         return str(ray.get_runtime_context().get_node_id())
 
     @staticmethod
