@@ -208,3 +208,89 @@ def test_a_replica_journal_writes_a_loop_turns_replies_together_and_keeps_them(
     journal.close()
     replies = read_replies(root, "answer", None)
     assert len(replies) == 7 and replies[b"\x04" * 16] == '{"generations":["reply 4"]}'
+
+
+def test_a_journal_write_that_fails_at_a_turns_end_fails_the_unit_and_keeps_the_replies(
+    tmp_path: Path,
+) -> None:
+    """A turn-end write runs as a loop callback, whose error the loop would only log: it is
+    raised by the unit's `flush` instead, and the replies stay pending, so a later write
+    (after a short one, from where it stopped) keeps every line whole."""
+    import asyncio
+    import errno
+
+    from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies
+    from stillroom.pipeline.ray.state import StateRoot
+
+    root = StateRoot(str(tmp_path / "state"))
+    journal = ReplicaJournal(root, "answer", {}, {})
+    path = Path(f"{journal._folder}/{journal._writer}-0.log")
+    path.parent.mkdir(parents=True)
+    behaviour = ["full"]
+
+    class Disk:  # full, then writing 7 bytes at a time, then healthy
+        def __init__(self) -> None:
+            self.file = path.open("ab", buffering=0)
+
+        def write(self, data: bytes) -> int:
+            if behaviour[0] == "full":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return int(self.file.write(data[:7] if behaviour[0] == "short" else data))
+
+        def close(self) -> None:
+            self.file.close()
+
+    journal._file = Disk()
+
+    async def unit() -> None:
+        journal.put_request(b"a" * 16, {"generations": ["first"]})
+        journal.put_request(b"b" * 16, {"generations": ["second"]})
+        await asyncio.sleep(0)  # the turn ends: its write fails
+        journal.flush()  # before the unit's result leaves
+
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(unit())
+    assert path.read_bytes() == b""
+    behaviour[0] = "short"
+    journal.flush()  # the retry, 7 bytes per write
+    behaviour[0] = "healthy"
+    journal.close()
+    replies = read_replies(root, "answer", None)
+    assert replies == {
+        b"a" * 16: '{"generations":["first"]}',
+        b"b" * 16: '{"generations":["second"]}',
+    }
+
+
+def test_a_journal_write_scheduled_on_a_loop_that_closed_does_not_hold_later_turns(
+    tmp_path: Path,
+) -> None:
+    """A turn-end write queued on a loop that stopped and closed before running it: the
+    next loop's turns are still written as they end, the stranded reply with them."""
+    import asyncio
+
+    from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies
+    from stillroom.pipeline.ray.state import StateRoot
+
+    root = StateRoot(str(tmp_path / "state"))
+    journal = ReplicaJournal(root, "answer", {}, {})
+
+    async def stranded() -> None:
+        async def put() -> None:
+            journal.put_request(b"s" * 16, {"generations": ["stranded"]})
+
+        asyncio.get_running_loop().create_task(put())  # runs as the loop stops
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(stranded())
+    loop.close()
+    assert journal._pending  # its write never ran
+
+    async def later() -> int:
+        journal.put_request(b"l" * 16, {"generations": ["later"]})
+        await asyncio.sleep(0)  # the turn ends
+        return len(journal._pending)
+
+    assert asyncio.run(later()) == 0
+    assert set(read_replies(root, "answer", None)) == {b"s" * 16, b"l" * 16}
+    journal.close()

@@ -119,6 +119,11 @@ class ReplicaJournal:
         self._file: Any = None
         self._pending: list[bytes] = []
         """Replies of this turn of the event loop, written together at its end (local)."""
+        self._scheduled: asyncio.AbstractEventLoop | None = None
+        """The loop whose turn-end write is scheduled (None: none is)."""
+        self._failure: BaseException | None = None
+        """A turn-end write's error, raised by the next `flush` (a loop callback's error
+        would only be logged, and the unit reported as saved)."""
 
     # the store calls RequestCache makes
     def get_request(self, key: bytes) -> dict[str, Any] | None:
@@ -161,36 +166,57 @@ class ReplicaJournal:
             except RuntimeError:
                 self._write_pending()
                 return
-            if len(self._pending) == 1:
-                loop.call_soon(self._write_pending)
+            if self._scheduled is not loop:  # a write scheduled on a loop gone never runs
+                self._scheduled = loop
+                loop.call_soon(self._write_turn)
             return
         self._buffer.append(record)
         if time.monotonic() - self._flushed >= self._interval:
             self.flush()
 
-    def _write_pending(self) -> None:
+    def _write_turn(self) -> None:
+        """The turn-end callback: the turn's replies written, or the error kept for the
+        unit's `flush` to raise (the replies stay pending, to be written again then)."""
         with self.lock:
+            self._scheduled = None
+            try:
+                self._write_pending()
+            except Exception as exc:
+                self._failure = exc
+
+    def _write_pending(self) -> None:
+        """Write the pending replies; a failure leaves what was not written pending, so a
+        retry completes a torn line rather than starting a new one after it."""
+        with self.lock:
+            if self._failure is not None:
+                failure, self._failure = self._failure, None
+                raise failure
             if not self._pending:
                 return
             if self._file is None:
                 self.root.fs.makedirs(self._folder, exist_ok=True)
                 path = f"{self._folder}/{self._writer}-0.log"
                 self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - held for the replica's life
-            data, self._pending = b"".join(self._pending), []
-            self._file.write(data)  # one write: a kill keeps whole lines
+            left = b"".join(self._pending)
+            try:
+                while left:  # an unbuffered write may write part (a disk filling up)
+                    left = left[self._file.write(left) :]
+            finally:
+                self._pending = [left] if left else []
 
     def flush(self) -> None:
         """Write this turn's replies (on a directory), or publish the buffered replies as a
-        new part (on an object store)."""
+        new part (on an object store); raises what a write failed with, the replies kept
+        for the next try."""
         with self.lock:
             self._write_pending()
             self._flushed = time.monotonic()
             if not self._buffer:
                 return
-            data, self._buffer = b"".join(self._buffer), []
             path = f"{self._folder}/{self._writer}-{self._part}.log"
+            self.root.write(path, b"".join(self._buffer))  # an object put: whole or not at all
+            self._buffer = []
             self._part += 1
-            self.root.write(path, data)
 
     def close(self) -> None:
         self.flush()
