@@ -98,6 +98,28 @@ def test_structured_output_is_validated_and_a_reply_that_never_fits_is_an_error(
     assert "2 request(s)" in str(wrong) and "city" in str(wrong)
 
 
+def test_a_prompt_mlx_fails_on_is_its_inputs_error_and_the_others_keep_their_replies(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlx_lm
+
+    real = mlx_lm.stream_generate
+
+    def stream_generate(model: object, tokenizer: object, prompt: str, **kwargs: object):  # type: ignore[no-untyped-def]
+        if "poison" in prompt:
+            raise ValueError("mlx could not run this prompt")
+        return real(model, tokenizer, prompt, **kwargs)
+
+    llm = _llm(scripted_lm)
+    monkeypatch.setattr(mlx_lm, "stream_generate", stream_generate)
+    good, bad = llm.generate_results(
+        [[{"role": "user", "content": "Who?"}], [{"role": "user", "content": "poison"}]],
+        max_tokens=12,
+    )
+    assert not isinstance(good, BaseException) and good["generations"] == [EXPECTED]
+    assert isinstance(bad, ValueError) and "could not run" in str(bad)
+
+
 def test_a_pipeline_run_keeps_every_row_then_answers_from_the_cache(scripted_lm: Path) -> None:
     def build() -> Pipeline:
         with Pipeline(name="mlx-tiny") as pipeline:

@@ -60,8 +60,9 @@ def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_t
     for params in seen["sampling"]:
         assert params["max_tokens"] == 32 and params["temperature"] == 0.2
         assert params["stop"] == ["\n\n"] and params["top_k"] == -1  # distilabel's default
-        assert params["seed"] == 3
         assert params["structured_outputs"].json == SCHEMA
+    # the seed is offset by the draw: two generations are not one draw repeated
+    assert [params["seed"] for params in seen["sampling"]] == [3, 4]
     (output,) = outputs
     assert [json.loads(g) for g in output["generations"]] == [{"name": "Ada"}] * 2
     assert output["statistics"]["output_tokens"] == [3, 3]
@@ -110,6 +111,26 @@ def test_a_request_vllm_failed_is_an_error_not_an_empty_reply(
     # One failed request in a call is that input's error; the other input keeps its reply.
     assert isinstance(failed, StillroomError) and "please fail" in str(failed)
     assert not isinstance(output, BaseException) and output["generations"] == [REPLY]
+
+
+@pytest.mark.transformers
+@pytest.mark.timeout(120)
+def test_raw_prompts_reach_vllm_as_written(
+    scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {"fail_requests": True}
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
+    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
+    llm.load()
+    try:
+        raw, failed = llm.generate_results_from_prompts(
+            ["<|im_start|>user\n", "<|im_start|>user\nfail"], num_generations=2
+        )
+    finally:
+        llm.unload()
+    assert seen["prompts"][:2] == ["<|im_start|>user\n"] * 2  # no chat template around them
+    assert not isinstance(raw, BaseException) and raw["generations"] == [REPLY, REPLY]
+    assert isinstance(failed, StillroomError)
 
 
 @pytest.mark.transformers

@@ -113,12 +113,15 @@ class MlxLLM(InProcessLLM):
         sampling = {name: params.pop(name) for name in _SAMPLER_SETTINGS}
         sampler = self._mlx_lm("mlx_lm.sample_utils").make_sampler(**sampling)
 
-        def sample(prompt: str) -> Sample:
-            responses = list(
-                mlx_lm.stream_generate(
-                    self._model, self._loaded_tokenizer, prompt, sampler=sampler, **params
-                )
-            )  # one per token, the last with the counts (mlx-lm refuses max_tokens=0)
+        def sample(prompt: str) -> Sample | BaseException:
+            try:
+                responses = list(
+                    mlx_lm.stream_generate(
+                        self._model, self._loaded_tokenizer, prompt, sampler=sampler, **params
+                    )
+                )  # one per token, the last with the counts (mlx-lm refuses max_tokens=0)
+            except Exception as exc:  # that prompt's error: the others in the call go on
+                return exc
             last = responses[-1]
             text = "".join(response.text for response in responses)
             return Sample(text, last.prompt_tokens, last.generation_tokens)

@@ -283,11 +283,13 @@ class StepReplica:
             self._batches = None
 
     async def unload(self) -> None:
-        if self._cache is not None and isinstance(self._cache.store, ReplicaJournal):
-            self._cache.store.close()
-        if self.step is not None:
-            await asyncio.to_thread(self.step.unload)
-        self._collector.close()
+        try:
+            if self._cache is not None and isinstance(self._cache.store, ReplicaJournal):
+                self._cache.store.close()
+            if self.step is not None:
+                await asyncio.to_thread(self.step.unload)
+        finally:
+            self._collector.close()
 
 
 # The actor classes. The plain classes stay importable by name, so Ray ships them to workers

@@ -5,7 +5,7 @@ with the tokenizer's chat template (or `chat_template`), Magpie included, and th
 one call go to `LLM.generate` at once with one `SamplingParams` each. A structured output is
 enforced by vLLM's guided decoding (the JSON schema constrains every token) and still
 validated, so an invalid reply is asked for again like on any backend; a request vLLM
-failed (`finish_reason "error"`) is an error, not an empty reply. To talk to a vLLM
+failed or aborted (`finish_reason` "error" or "abort") is an error, not a reply. To talk to a vLLM
 *server* instead, use `OpenAILLM` (spec `vllm:MODEL`); this class's spec is `vllm-local:MODEL`.
 """
 
@@ -138,14 +138,26 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
         self, prompts: list[str], collectors: list[GenerationCollector], params: dict[str, Any]
     ) -> list[GenerateOutput | BaseException]:
         vllm = import_extra("vllm", self._label(), "vllm")
-        sampling = [
-            vllm.SamplingParams(**params, **_guided(vllm, collector)) for collector in collectors
-        ]
+        seed = params.get("seed")
+
+        def sampling(index: int, draw: int) -> Any:
+            """An input's `draw`-th sample's parameters: with a seed, offset by the draw, so
+            the generations of one input, and a re-ask, are not one draw repeated."""
+            settings = params if seed is None else {**params, "seed": (seed + draw) % 2**32}
+            return vllm.SamplingParams(**settings, **_guided(vllm, collectors[index]))
+
+        shared = [sampling(i, 0) for i in range(len(collectors))] if seed is None else []
 
         def generate(indices: list[int]) -> list[Sample | BaseException]:
-            outputs = self._model.generate(
-                [prompts[i] for i in indices], [sampling[i] for i in indices], use_tqdm=False
-            )
+            if seed is None:
+                chosen = [shared[i] for i in indices]
+            else:
+                drawn = {i: collectors[i].issued for i in set(indices)}
+                chosen = []
+                for i in indices:
+                    chosen.append(sampling(i, drawn[i]))
+                    drawn[i] += 1
+            outputs = self._model.generate([prompts[i] for i in indices], chosen, use_tqdm=False)
             return [
                 self._sample(prompts[i], output) for i, output in zip(indices, outputs, strict=True)
             ]
@@ -155,12 +167,14 @@ class vLLM(InProcessLLM, CudaDevicePlacementMixin):
     def _sample(self, prompt: str, output: Any) -> Sample | StillroomError:
         """One `RequestOutput`'s first completion; vLLM marks a request it failed (a grammar
         it could not compile, a lost KV transfer) with `finish_reason == "error"` and an
-        empty text, which becomes that input's error rather than an empty reply."""
+        empty text, and one it aborted with "abort" and what it had so far: either becomes
+        that input's error rather than a (partial) reply."""
         completion = output.outputs[0]
-        if completion.finish_reason == "error":
+        if completion.finish_reason in ("error", "abort"):
             return StillroomError(
                 f"{self._label()}: vLLM failed the request for prompt {prompt[:80]!r} "
-                '(finish_reason "error": e.g. a structured output vLLM could not compile).'
+                f'(finish_reason "{completion.finish_reason}": e.g. a structured output vLLM '
+                "could not compile, or the engine shutting down)."
             )
         return Sample(completion.text, len(output.prompt_token_ids), len(completion.token_ids))
 
