@@ -7,8 +7,10 @@ fixed token ids. It checks our side of the interface, not vLLM itself: the real 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +23,39 @@ from stillroom.models import vLLM, vLLMEmbeddings
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 
 
+@contextlib.contextmanager
+def loaded(
+    folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    seen: dict[str, Any],
+    old: bool = False,
+    **fields: Any,
+) -> Iterator[vLLM]:
+    """A `vLLM` of `folder` on the stand-in (recording into `seen`), loaded, then unloaded."""
+    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(folder, seen, old=old))
+    llm = vLLM(model=str(folder), disable_cuda_device_placement=True, **fields)
+    llm.load()
+    try:
+        yield llm
+    finally:
+        llm.unload()
+
+
 @pytest.mark.transformers
 @pytest.mark.timeout(120)
 def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_them(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
-    llm = vLLM(
-        model=str(scripted_lm),
+    with loaded(
+        scripted_lm,
+        monkeypatch,
+        seen,
         dtype="float16",
         seed=7,
-        disable_cuda_device_placement=True,
         extra_kwargs={"gpu_memory_utilization": 0.5, "max_model_len": 256},
         structured_output={"format": "json", "schema": SCHEMA},
-    )
-    llm.load()
-    try:
+    ) as llm:
         outputs = llm.generate(
             [[{"role": "user", "content": "Who wrote the first program?"}]],
             num_generations=2,
@@ -47,8 +65,6 @@ def test_the_engine_requests_and_structured_output_reach_vllm_as_its_api_names_t
             extra_sampling_params={"seed": 3},
         )
         prompt_tokens = len(llm._tokenizer.encode(seen["prompts"][0], add_special_tokens=False))
-    finally:
-        llm.unload()
 
     engine = seen["engine"]
     assert engine["model"] == str(scripted_lm) and engine["dtype"] == "float16"
@@ -75,16 +91,11 @@ def test_a_regex_structured_output_reaches_vllm_as_a_pattern(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
     pattern = r'\{"name": "[A-Z][a-z]+"\}'
-    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
-    llm.load()
-    try:
+    with loaded(scripted_lm, monkeypatch, seen) as llm:
         (output,) = llm.generate(
             [([{"role": "user", "content": "A name?"}], {"format": "regex", "schema": pattern})]
         )
-    finally:
-        llm.unload()
     (params,) = seen["sampling"]
     assert params["structured_outputs"].regex == pattern
     assert params["structured_outputs"].json is None
@@ -97,17 +108,12 @@ def test_a_request_vllm_failed_is_an_error_not_an_empty_reply(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {"fail_requests": True}
-    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
-    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
-    llm.load()
-    try:
+    with loaded(scripted_lm, monkeypatch, seen) as llm:
         with pytest.raises(StillroomError, match=r'vLLM failed the request .*"error"'):
             llm.generate([[{"role": "user", "content": "please fail"}]])
         failed, output = llm.generate_results(
             [[{"role": "user", "content": "please fail"}], [{"role": "user", "content": "fine"}]]
         )
-    finally:
-        llm.unload()
     # One failed request in a call is that input's error; the other input keeps its reply.
     assert isinstance(failed, StillroomError) and "please fail" in str(failed)
     assert not isinstance(output, BaseException) and output["generations"] == [REPLY]
@@ -119,15 +125,10 @@ def test_raw_prompts_reach_vllm_as_written(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {"fail_requests": True}
-    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen))
-    llm = vLLM(model=str(scripted_lm), disable_cuda_device_placement=True)
-    llm.load()
-    try:
+    with loaded(scripted_lm, monkeypatch, seen) as llm:
         raw, failed = llm.generate_results_from_prompts(
             ["<|im_start|>user\n", "<|im_start|>user\nfail"], num_generations=2
         )
-    finally:
-        llm.unload()
     assert seen["prompts"][:2] == ["<|im_start|>user\n"] * 2  # no chat template around them
     assert not isinstance(raw, BaseException) and raw["generations"] == [REPLY, REPLY]
     assert isinstance(failed, StillroomError)
@@ -139,17 +140,9 @@ def test_an_older_vllm_gets_guided_decoding(
     scripted_lm: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setitem(sys.modules, "vllm", stand_in_vllm(scripted_lm, seen, old=True))
-    llm = vLLM(
-        model=str(scripted_lm),
-        disable_cuda_device_placement=True,
-        structured_output={"format": "json", "schema": SCHEMA},
-    )
-    llm.load()
-    try:
+    structured = {"format": "json", "schema": SCHEMA}
+    with loaded(scripted_lm, monkeypatch, seen, old=True, structured_output=structured) as llm:
         (output,) = llm.generate([[{"role": "user", "content": "A name?"}]])
-    finally:
-        llm.unload()
     (params,) = seen["sampling"]
     assert "structured_outputs" not in params and params["guided_decoding"].json == SCHEMA
     assert output["generations"] == [REPLY]
