@@ -21,7 +21,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
+
+from typing_extensions import Unpack
 
 from stillroom.models.llms.redaction import excerpt, redact
 
@@ -282,14 +284,18 @@ async def _pause(seconds: float) -> None:
     await _sleep(seconds)  # looked up at each call, so a test's patched `_sleep` is used
 
 
+class RetryRules(TypedDict):
+    """What decides a request's retries, as `call_with_retries` takes it."""
+
+    policy: RetryPolicy
+    classify: Callable[[BaseException], Failure | None]
+    give_up: Callable[[Failure, int, str], BaseException]
+    label: str
+    counter: RetryCounter
+
+
 async def call_with_retries(
-    attempt: Callable[..., Awaitable[_T]],
-    *args: Any,
-    policy: RetryPolicy,
-    classify: Callable[[BaseException], Failure | None],
-    give_up: Callable[[Failure, int, str], BaseException],
-    label: str,
-    counter: RetryCounter,
+    attempt: Callable[..., Awaitable[_T]], *args: Any, **rules: Unpack[RetryRules]
 ) -> _T:
     """Run `attempt(*args)` until it succeeds, a failure is not retryable, or retries run out.
 
@@ -304,31 +310,16 @@ async def call_with_retries(
     try:
         return await attempt(*args)
     except Exception as error:
-        failure = classify(error)
+        failure = rules["classify"](error)
         if failure is None:
             raise
         first = _Classified(failure)
         first.__cause__ = error
-    return await _retry_failed(
-        first,
-        lambda: attempt(*args),
-        policy=policy,
-        classify=classify,
-        give_up=give_up,
-        label=label,
-        counter=counter,
-    )
+    return await _retry_failed(first, lambda: attempt(*args), rules)
 
 
 async def _retry_failed(
-    first: _Classified,
-    attempt: Callable[[], Awaitable[_T]],
-    *,
-    policy: RetryPolicy,
-    classify: Callable[[BaseException], Failure | None],
-    give_up: Callable[[Failure, int, str], BaseException],
-    label: str,
-    counter: RetryCounter,
+    first: _Classified, attempt: Callable[[], Awaitable[_T]], rules: RetryRules
 ) -> _T:
     """The rest of `call_with_retries` once the first attempt failed with `first`: new
     attempts while the failure is retryable and retries are left.
@@ -339,6 +330,7 @@ async def _retry_failed(
     """
     import tenacity  # here: only a request that failed once pays for importing it
 
+    policy, classify, counter = rules["policy"], rules["classify"], rules["counter"]
     replay: list[_Classified] = [first]
 
     async def classified_attempt() -> _T:
@@ -366,7 +358,7 @@ async def _retry_failed(
         counter.record(failure.kind)
         logger.debug(
             "%s: %s%s; retry %d/%d in %.2f s",
-            label,
+            rules["label"],
             failure.summary,
             f" ({failure.detail})" if failure.detail else "",
             state.attempt_number,
@@ -377,7 +369,7 @@ async def _retry_failed(
     def fail(state: tenacity.RetryCallState) -> NoReturn:
         failure = _failure_of(state)
         reason = _stop_reason(failure, state.attempt_number, policy)
-        raise give_up(failure, state.attempt_number, reason or "")
+        raise rules["give_up"](failure, state.attempt_number, reason or "")
 
     retrying = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception_type(_Classified),

@@ -43,6 +43,7 @@ from stillroom.models.llms.resilience import (
     Failure,
     RetryCounter,
     RetryPolicy,
+    RetryRules,
     call_with_retries,
     error_detail,
     failure_from_status,
@@ -188,21 +189,12 @@ class Retrying:
     ) -> None:
         self._inner = inner
         self.policy = policy
-        self._classify = classify
-        self._give_up = give_up
-        self._label = label
-        self._counter = counter
+        self._rules = RetryRules(
+            policy=policy, classify=classify, give_up=give_up, label=label, counter=counter
+        )
 
     async def __call__(self, request: Request[_T]) -> _T:
-        return await call_with_retries(
-            self._inner,
-            request,
-            policy=self.policy,
-            classify=self._classify,
-            give_up=self._give_up,
-            label=self._label,
-            counter=self._counter,
-        )
+        return await call_with_retries(self._inner, request, **self._rules)
 
 
 class Redacting:
