@@ -115,15 +115,13 @@ class MlxLLM(InProcessLLM):
 
         def sample(prompt: str) -> Sample | BaseException:
             try:
-                responses = list(
-                    mlx_lm.stream_generate(
-                        self._model, self._loaded_tokenizer, prompt, sampler=sampler, **params
-                    )
-                )  # one per token, the last with the counts (mlx-lm refuses max_tokens=0)
-            except Exception as exc:  # that prompt's error: the others in the call go on
+                # one response per token, the last with the counts (mlx-lm refuses max_tokens=0)
+                *responses, last = mlx_lm.stream_generate(
+                    self._model, self._loaded_tokenizer, prompt, sampler=sampler, **params
+                )
+            except Exception as exc:  # that prompt's error (none made too): the others go on
                 return exc
-            last = responses[-1]
-            text = "".join(response.text for response in responses)
+            text = "".join(response.text for response in (*responses, last))
             return Sample(text, last.prompt_tokens, last.generation_tokens)
 
         return collect_in_batches(collectors, lambda indices: [sample(prompts[i]) for i in indices])
