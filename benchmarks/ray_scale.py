@@ -11,8 +11,8 @@ requests in flight (`--concurrency`) on:
 at 0 ms and at 100 ms of server latency, `--runs` times each, every row checked. It prints
 the medians (and ranges) of rows/s, the ratio to the local engine and, at 100 ms, the wall
 time over the physical limit (`rows x 0.1 / concurrency`); for Ray, the seconds spent
-starting the replicas (new worker processes building and loading the steps) and the rows/s
-of the rest of the run, apart, since the start-up does not shrink with the row count. Then
+starting the task's first replica (a new worker process building and loading the step;
+the other joins as it starts) and the rows/s of the rest of the run, apart, since the start-up does not shrink with the row count. Then
 the CPU each kind of process used per 1,000 rows (driver, mock server, replicas, step
 counter, raylets, GCS, Ray's other processes): on a machine with few cores this is what
 decides the 0 ms figures. 10,000 rows (the default) is enough for the steady rate to show
@@ -80,7 +80,7 @@ def build(
 
 
 class StartUp(logging.Handler):
-    """Collects the seconds the Ray engine logs for starting each step's replicas."""
+    """Collects the seconds the Ray engine logs until each step's first replica started."""
 
     def __init__(self, meter: CpuMeter | None = None) -> None:
         super().__init__()
@@ -110,7 +110,7 @@ class CpuMeter:
         self._thread_base: dict[tuple[int, int], float] = {}
         self._lock = threading.Lock()
         self.marked: dict[str, float] = {}
-        """Core-seconds per kind from the start to `mark()` (the replicas' start-up)."""
+        """Core-seconds per kind from the start to `mark()` (the first replica's start-up)."""
         self._fixed = {os.getpid(): "driver", **dict.fromkeys(server_pids, "mock server")}
         self._cluster = cluster
         self._kinds: dict[int, str] = {}
@@ -216,11 +216,11 @@ class Figures:
     start_up: float
     """Seconds spent starting Ray replicas (0 locally)."""
     steady: float
-    """Rows/s once the replicas had started."""
+    """Rows/s once the first replica had started."""
     cpu: dict[str, float]
     """Core-seconds per kind of process (`CpuMeter`)."""
     cpu_start_up: dict[str, float]
-    """Of which spent until the replicas had started."""
+    """Of which spent until the first replica had started."""
 
 
 def measure(label: str, run: Any, rows: int, meter: CpuMeter) -> Figures:
@@ -389,7 +389,7 @@ def cpu_breakdown(args: argparse.Namespace) -> None:
             ]
             total = statistics.median(sum(f.cpu_start_up.values()) for f in runs)
             print(
-                f"of which until the replicas had started (core-s): {total:.2f}: "
+                f"of which until the first replica had started (core-s): {total:.2f}: "
                 + ", ".join(parts)
             )
     for label, runs in threads.items():

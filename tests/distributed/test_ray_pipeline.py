@@ -335,7 +335,10 @@ def test_duplicate_prompts_across_replicas_get_one_key_each_and_a_rerun_sends_no
             )
         return pipeline
 
+    server.configure(latency=0.2)  # 4 s on one replica: the second joins well before
     first = build_same().ray().run(progress=False)
+    assert first.summary is not None
+    assert len(first.summary.placements["text_generation_0"]) == 2  # both held copies
     assert [row["generation"] for row in rows_of(first)] == ["answer to question 1"] * 40
     assert server.stats().requests_total == 40
     again = build_same().ray().run(progress=False, use_cache=True)

@@ -140,8 +140,6 @@ class RayEngine(Engine):
             else None
         )
         """Where replicas keep the batches between steps (None: they go through the driver)."""
-        self.start_up = 0.0
-        """Seconds spent starting replicas (building and loading their steps)."""
         self._parts: set[str] = set()
         """Parts of batches between steps the driver was told of and has not removed."""
         problems = [
@@ -259,14 +257,20 @@ class RayEngine(Engine):
             )
         started = time.monotonic()
         await asyncio.gather(
-            super()._load_steps(here), *(self.pools[node.name].start() for node in nodes)
+            super()._load_steps(here),
+            *(self.pools[node.name].start(self._replica_joined) for node in nodes),
         )
-        self.start_up += time.monotonic() - started
         logger.info(
-            "Ray replicas of %s started in %.2f s.",
+            "Ray replicas of %s started in %.2f s (a step's first replica; any others join "
+            "as they start).",
             ", ".join(repr(node.name) for node in nodes),
             time.monotonic() - started,
         )
+
+    def _replica_joined(self) -> None:
+        """Another replica can take units: wake the step's scheduling."""
+        if self._signal is not None:
+            self._signal.notify()
 
     def _leaf_target(self, node: Node) -> LeafTarget | None:
         """Where `node`'s replicas write its rows, when it is a leaf they write."""
@@ -432,13 +436,18 @@ def driver_affinity() -> Any:
     return NodeAffinitySchedulingStrategy(node, soft=False)
 
 
-def _per_replica(node: Node) -> int:
-    """Units a replica may hold: a row-path task holds as many rows as the local engine would."""
+def _per_replica(node: Node) -> tuple[int, int]:
+    """Units a replica may hold: a row-path task holds as many rows as the local engine
+    would. While other replicas of the step are still starting, it holds only enough to
+    keep its request slots full, so that those joining find units left."""
     if node.kind != "rows":
-        return UNITS_PER_REPLICA
+        return UNITS_PER_REPLICA, UNITS_PER_REPLICA
     limit = node.step.llm.max_concurrent_requests  # type: ignore[attr-defined]
     batch = max(1, node.step.input_batch_size)  # type: ignore[attr-defined]
-    return max(UNITS_PER_REPLICA, math.ceil(ROWS_HELD_PER_REQUEST * limit / batch))
+    return (
+        max(UNITS_PER_REPLICA, math.ceil(ROWS_HELD_PER_REQUEST * limit / batch)),
+        max(UNITS_PER_REPLICA, math.ceil(limit / batch) + 1),
+    )
 
 
 def check_resources(nodes: Any) -> None:

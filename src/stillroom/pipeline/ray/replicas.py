@@ -3,7 +3,8 @@
 `ReplicaPool` starts `resources.replicas` `StepReplica` actors with the step's resources.
 Several replicas of one step are pinned one per node in turn (a soft node affinity, so a
 node without room passes its turn), which spreads 0-CPU actors too, as Ray's `SPREAD` does
-not. A unit goes to the least busy replica. A replica that dies (its process, or its node)
+not. The step runs as soon as one replica has started; the others join as they start. A
+unit goes to the least busy started replica. A replica that dies (its process, or its node)
 is replaced on another node that can hold it whenever there is one (a node that was just
 lost may still be listed alive), with retries and a growing pause between them; the units
 it held run again there, and their answered requests come from the journal. When no node
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import ray
@@ -110,7 +112,7 @@ class ReplicaPool:
     def __init__(
         self,
         node: Node,
-        per_replica: int,
+        per_replica: tuple[int, int],
         requests: Callable[[], RequestState | None],
         state_url: str,
         counter: Any = None,
@@ -136,9 +138,17 @@ class ReplicaPool:
         self._options = actor_options(node)
         self._requests, self._state_url, self.counter = requests, state_url, counter
         self.replicas = node.step.resources.replicas
-        self.per_replica = per_replica
+        self.per_replica, self.while_joining = per_replica
+        """Units a replica may hold; and while others are still starting (`_per_replica`)."""
         self.actors: list[Any] = []
+        """Per replica, its actor (None before `start`)."""
         self.nodes: list[str | None] = []
+        """Per replica, the node it runs on (None until it has started)."""
+        self.ready: list[bool] = []
+        """Per replica, whether it has started (built and loaded the step)."""
+        self._starting: list[asyncio.Task[None]] = []
+        self._start_failure: BaseException | None = None
+        """Why a replica that was to join could not start (raised by the next unit)."""
         self.busy = [0] * self.replicas
         self.returned: list[bytes] = []
         """Request contents of every unit a replica gave back this session."""
@@ -158,54 +168,117 @@ class ReplicaPool:
             self._packed, self._requests(), self.leaf, self.rows
         )
 
-    async def start(self) -> None:
-        """Build and load the step in every replica, spread over the nodes."""
+    async def start(self, joined: Callable[[], None]) -> None:
+        """Start every replica, spread over the nodes; return as soon as one has built and
+        loaded the step. The others join as they start, `joined()` called for each (the
+        engine then hands them units): a replica waiting for room on a node, or loading a
+        large model, holds back no unit. A replica that cannot start fails the run, at once
+        while none has started, else at the step's next unit."""
         candidates = nodes_fitting(wanted_resources(self._options))
-        try:
-            started = await asyncio.gather(
-                *(self._start_one(i, candidates) for i in range(self.replicas))
-            )
-        except (RayActorError, RayTaskError) as exc:
-            cause = cause_of(exc, self.name)
-            raise StillroomError(
-                f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
-            ) from cause
-        self.actors = [actor for actor, _ in started]
-        self.nodes = [node for _, node in started]
+        self.actors = [None] * self.replicas
+        self.nodes = [None] * self.replicas
+        self.ready = [False] * self.replicas
+        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        began = time.monotonic()
 
-    async def _start_one(self, index: int, candidates: list[str]) -> tuple[Any, str]:
-        """Replica `index` started: pinned to the nodes in turn when there are several
-        replicas (Ray's soft affinity and `SPREAD` both let them gather on one node); a
-        node without room now lets Ray place it."""
+        def failed(error: BaseException) -> None:
+            if not first.done():
+                first.set_exception(error)
+            else:
+                self._start_failure = error
+                joined()  # the next unit raises it
+
+        async def one(index: int) -> None:
+            try:
+                node = await self._start_one(index, candidates)
+            except Exception as exc:
+                if isinstance(exc, RayTaskError) or not first.done():
+                    # the step's own code raised (its load(), say), or none has started
+                    cause = cause_of(exc, self.name)
+                    error = StillroomError(
+                        f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
+                    )
+                    error.__cause__ = cause
+                    failed(error)
+                    return
+                logger.warning(  # its process or node went away as it started
+                    "A Ray replica of step %r stopped as it started (%s); starting another.",
+                    self.name,
+                    type(exc).__name__,
+                )
+                try:
+                    await self.replace(index, self.actors[index])
+                except Exception as lost:
+                    failed(lost)
+                    return
+                node = self.nodes[index] or "?"
+            self.nodes[index], self.ready[index] = node, True
+            if not first.done():
+                first.set_result(None)
+            else:
+                logger.info(
+                    "Step %r: replica %d joined after %.2f s, on node %s.",
+                    self.name,
+                    index,
+                    time.monotonic() - began,
+                    node[:12],
+                )
+                joined()
+
+        self._starting = [asyncio.create_task(one(i)) for i in range(self.replicas)]
+        await first
+
+    async def _start_one(self, index: int, candidates: list[str]) -> str:
+        """Replica `index` started, on the node it returns: pinned to the nodes in turn when
+        there are several replicas (Ray's soft affinity and `SPREAD` both let them gather on
+        one node); a node without room now lets Ray place it."""
         if self.replicas > 1 and candidates:
             node = candidates[index % len(candidates)]
             strategy = NodeAffinitySchedulingStrategy(node, soft=False, _fail_on_unavailable=True)
-            actor = self._new_actor({"scheduling_strategy": strategy})
+            actor = self.actors[index] = self._new_actor({"scheduling_strategy": strategy})
             try:
-                return actor, await actor.start.remote()
-            except (RayActorError, ActorUnschedulableError) as exc:
+                return str(await actor.start.remote())
+            except ActorUnschedulableError:
                 ray.kill(actor)
                 logger.info(
-                    "Step %r: node %s has no room for replica %d now (%s); Ray places it.",
+                    "Step %r: node %s has no room for replica %d now; Ray places it.",
                     self.name,
                     node[:12],
                     index,
+                )
+            except RayActorError as exc:
+                ray.kill(actor)
+                logger.warning(
+                    "A Ray replica of step %r stopped as it started on node %s (%s); Ray "
+                    "places another.",
+                    self.name,
+                    node[:12],
                     type(exc).__name__,
                 )
-        actor = self._new_actor({})
-        return actor, await actor.start.remote()
+        actor = self.actors[index] = self._new_actor({})
+        return str(await actor.start.remote())
 
     def has_room(self) -> bool:
-        return min(self.busy) < self.per_replica
+        """Whether a started replica can take another unit (or a replica failed to start:
+        the next unit raises that)."""
+        if self._start_failure is not None:
+            return True
+        hold = self.per_replica if all(self.ready) else self.while_joining
+        return any(ready and busy < hold for ready, busy in self._started())
+
+    def _started(self) -> Iterator[tuple[bool, int]]:
+        return zip(self.ready, self.busy, strict=True)
 
     def _least_busy(self) -> int:
-        """The replica with the fewest units in hand, taking turns among equals (so quick
-        units do not all go to the first replica)."""
-        fewest = min(self.busy)
+        """The started replica with the fewest units in hand, taking turns among equals (so
+        quick units do not all go to the first replica)."""
+        fewest = min(busy for ready, busy in self._started() if ready)
         count = len(self.busy)
         self._turn = (self._turn + 1) % count
         return next(
-            i for i in ((self._turn + k) % count for k in range(count)) if self.busy[i] == fewest
+            i
+            for i in ((self._turn + k) % count for k in range(count))
+            if self.ready[i] and self.busy[i] == fewest
         )
 
     def note(self, index: int, hashes: list[bytes], stats: RequestStats | None) -> None:
@@ -230,6 +303,8 @@ class ReplicaPool:
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
         included), up to `REPLICA_RESTARTS` times."""
+        if self._start_failure is not None:
+            raise self._start_failure
         restarts = 0
         index = self._least_busy()
         while True:  # a retry goes to the replacement, which read the dead one's journal
@@ -292,22 +367,24 @@ class ReplicaPool:
                     node = candidates[index % len(candidates)]
                     strategy = NodeAffinitySchedulingStrategy(node, soft=False)
                     actor = self._new_actor({"scheduling_strategy": strategy})
+                    started = None
                     try:
                         started = await asyncio.wait_for(
                             asyncio.wrap_future(actor.start.remote().future()), START_TIMEOUT
                         )
                     except (RayActorError, GetTimeoutError, TimeoutError) as exc:
-                        ray.kill(actor)
                         self.suspect.add(node)
                         problem = f"a new replica on node {node[:12]} did not start ({exc})"
                     except RayTaskError as exc:
-                        ray.kill(actor)
                         cause = cause_of(exc, self.name)
                         raise StillroomError(
                             f"Step {self.name!r}: a new Ray replica could not start: "
                             f"{describe_error(cause)}"
                         ) from None
-                    else:
+                    finally:
+                        if started is None:  # it failed, or the run ended as it started
+                            ray.kill(actor)
+                    if started is not None:
                         self.actors[index], self.nodes[index] = actor, started
                         logger.warning(
                             "Step %r: replica %d now runs on node %s.",
@@ -330,20 +407,40 @@ class ReplicaPool:
         )
 
     async def unload(self) -> None:
+        """Unload the started replicas; those still starting are stopped by `kill`."""
+        waiting = [i for i, ready in enumerate(self.ready) if not ready]
+        if waiting:
+            logger.warning(
+                "Step %r ran on %d of its %d replicas: replica(s) %s never started (each "
+                "asks for %s, which no node had free in time).",
+                self.name,
+                self.replicas - len(waiting),
+                self.replicas,
+                ", ".join(map(str, waiting)),
+                wanted_resources(self._options) or "no resources",
+            )
+        if self._start_failure is not None:
+            logger.warning("%s", self._start_failure)
         try:
-            await asyncio.gather(*(actor.unload.remote() for actor in self.actors))
+            await asyncio.gather(
+                *(self.actors[i].unload.remote() for i, ready in enumerate(self.ready) if ready)
+            )
         except (RayActorError, RayTaskError) as exc:
             logger.warning(
                 "Unloading step %r failed: %s", self.name, describe_error(cause_of(exc, self.name))
             )
 
     def kill(self) -> None:
-        """Stop the replicas and the counter (once: their counters and placements stay)."""
+        """Stop the replicas, started or starting, and the counter (once: their counters and
+        placements stay)."""
+        for task in self._starting:
+            task.cancel()
         for actor in self.actors:
-            ray.kill(actor)
+            if actor is not None:
+                ray.kill(actor)
         if self.counter is not None:
             ray.kill(self.counter)
-        self.actors, self.counter = [], None
+        self.actors, self.counter, self._starting = [], None, []
 
 
 class RemoteBatches:

@@ -1,0 +1,131 @@
+"""A step's replicas join the run as they start: the first one to start takes units at
+once, a slow or unschedulable one holds back none, and one that cannot start fails the run
+with its reason."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from ray_steps import SlowLoad
+
+from stillroom.errors import StillroomError
+from stillroom.pipeline import Pipeline
+from stillroom.pipeline.errors import StepFailedError
+from stillroom.steps import LoadDataFromDicts
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
+
+QUESTIONS = [{"instruction": f"question {i}"} for i in range(60)]
+
+
+def test_a_replica_with_no_room_holds_back_no_unit(
+    ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # three replicas of one CPU each on two one-CPU nodes: the third never finds room
+    with Pipeline(name="ray-no-room", cache_dir=tmp_path / "cache") as pipeline:
+        step = SlowLoad(
+            name="upper",
+            first=str(tmp_path / "first"),
+            seconds=0.0,
+            unit_seconds=0.1,
+            input_batch_size=2,
+            resources={"replicas": 3, "cpus": 1},
+        )
+        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
+    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
+        distiset = pipeline.ray().run(progress=False)
+
+    rows = distiset["default"]["train"].to_list()
+    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
+    assert distiset.summary is not None
+    assert len(distiset.summary.placements["upper"]) == 2
+    assert re.search(
+        r"Step 'upper' ran on 2 of its 3 replicas: replica\(s\) \d never started \(each asks "
+        r"for \{'CPU': 1.0\}",
+        caplog.text,
+    )
+
+
+def test_a_slow_replica_joins_the_run_once_it_has_loaded(
+    ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Pipeline(name="ray-slow-load", cache_dir=tmp_path / "cache") as pipeline:
+        step = SlowLoad(
+            name="slow",
+            first=str(tmp_path / "first"),
+            seconds=1.5,
+            unit_seconds=0.1,
+            input_batch_size=2,
+            resources={"replicas": 2},
+        )
+        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
+    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
+        distiset = pipeline.ray().run(progress=False)
+
+    rows = distiset["default"]["train"].to_list()
+    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
+    assert distiset.summary is not None
+    placements = distiset.summary.placements["slow"]
+    # 30 units of 0.1 s: the first replica ran about 15 alone before the second joined
+    assert len(placements) == 2 and sum(placements.values()) == 30
+    assert max(placements.values()) >= 18, placements
+    assert "Step 'slow': replica 1 joined after" in caplog.text or (
+        "Step 'slow': replica 0 joined after" in caplog.text
+    )
+
+
+def test_a_replica_that_cannot_start_after_another_did_fails_the_run_with_its_reason(
+    ray_address: str, tmp_path: Path
+) -> None:
+    with Pipeline(name="ray-late-failure", cache_dir=tmp_path / "cache") as pipeline:
+        step = SlowLoad(
+            name="slow",
+            first=str(tmp_path / "first"),
+            seconds=1.0,
+            fail=True,
+            unit_seconds=0.2,
+            input_batch_size=2,
+            resources={"replicas": 2},
+        )
+        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
+    with pytest.raises(StepFailedError) as failed:
+        pipeline.ray().run(progress=False)
+
+    assert failed.value.step_name == "slow"
+    error = failed.value.error
+    assert isinstance(error, StillroomError)
+    assert "Step 'slow' could not start on Ray" in str(error)
+    assert "this node's model folder is unreadable" in str(error)
+
+
+@pytest.mark.parametrize("deaths", [1, 2])
+def test_a_replica_whose_process_dies_as_it_starts_is_started_again(
+    deaths: int, ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Once: Ray places another; twice: that one died too, so it is replaced as a replica
+    that died while running would be (on another node when one fits)."""
+    exits = tmp_path / "exits"
+    exits.write_text(str(deaths))
+    with Pipeline(name="ray-dies-starting", cache_dir=tmp_path / "cache") as pipeline:
+        step = SlowLoad(
+            name="slow",
+            first=str(tmp_path / "first"),
+            seconds=0.5,
+            exits=str(exits),
+            unit_seconds=0.3,
+            input_batch_size=2,
+            resources={"replicas": 2},
+        )
+        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
+    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
+        distiset = pipeline.ray().run(progress=False)
+
+    assert exits.read_text() == "0"
+    assert caplog.text.count("A Ray replica of step 'slow' stopped as it started") == deaths
+    assert ("now runs on node" in caplog.text) == (deaths == 2)
+    assert re.search(r"Step 'slow': replica \d joined after", caplog.text)
+    rows = distiset["default"]["train"].to_list()
+    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
