@@ -7,10 +7,10 @@ trip to any other process per request. At start the journal reads every reply se
 SQLite cache when there is one (replies a local run paid for), and the request counts the
 run's committed ledgers give its step. A new reply is appended to the replica's own segment,
 which no other process writes: on a local or NFS directory with one `write` per turn of the
-replica's event loop, for the replies that arrived in it (what survives a kill), or from a
-thread one `write` per request to the model (all the texts of an embeddings request), on an
-object store as one new part per `flush_interval` and before each unit's result goes back
-to the driver; the replies of one request are never split between two writes or parts.
+replica's event loop, for the replies that arrived in it (what survives a kill), from a
+thread at once (one `write` per reply, or per batched request: all the texts of an
+embeddings request), on an object store as one new part per `flush_interval` and before each
+unit's result goes back to the driver; one request's replies never span two writes or parts.
 
 A task with several replicas asks its step's counter (`counter.py`) for each request's
 occurrence: duplicates of one prompt may reach two replicas at once, and each occurrence
