@@ -5,6 +5,8 @@ write that fails stops the run with `StorageError`."""
 from __future__ import annotations
 
 import pickle
+import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -198,16 +200,39 @@ def test_a_replica_journal_writes_a_loop_turns_replies_together_and_keeps_them(
     assert writes == [5]  # then all five in one write
     journal.put_request(b"t" * 16, {"generations": ["from a thread"]})  # no running loop
     assert writes == [5, 1]
+    # one request's replies (an embeddings request's texts) from a thread: one write
+    batch = [(bytes([10 + i]) * 16, {"embedding": [float(i)]}) for i in range(3)]
+    thread = threading.Thread(target=journal.put_requests, args=(batch,))
+    thread.start()
+    thread.join()
+    assert writes == [5, 1, 3]
 
     async def flushed() -> None:
         journal.put_request(b"f" * 16, {"generations": ["flushed"]})
         journal.flush()  # before a unit's rows leave
-        assert writes == [5, 1, 1]
+        assert writes == [5, 1, 3, 1]
 
     asyncio.run(flushed())
     journal.close()
     replies = read_replies(root, "answer", None)
-    assert len(replies) == 7 and replies[b"\x04" * 16] == '{"generations":["reply 4"]}'
+    assert len(replies) == 10 and replies[b"\x04" * 16] == '{"generations":["reply 4"]}'
+    assert replies[b"\x0c" * 16] == '{"embedding":[2.0]}'
+
+
+def test_a_replica_journal_on_an_object_store_puts_one_requests_replies_in_one_part() -> None:
+    """On an object store each flush publishes a part; the replies of one request go into
+    one part even when the flush interval ends among them (here at every reply)."""
+    from stillroom.pipeline.ray.journal import ReplicaJournal, read_replies
+    from stillroom.pipeline.ray.state import StateRoot
+
+    root = StateRoot(f"memory://journal-parts-{uuid.uuid4().hex}")
+    journal = ReplicaJournal(root, "embed", {}, {}, flush_interval=0.0)
+    journal.put_requests([(bytes([i]) * 16, {"embedding": [float(i)]}) for i in range(4)])
+    journal.put_request(b"o" * 16, {"embedding": [9.0]})
+    journal.close()
+    parts = sorted(root.listing(root.join("requests", "embed")))
+    assert [root.read(part).count(b"\n") for part in parts] == [4, 1]
+    assert len(read_replies(root, "embed", None)) == 5
 
 
 def test_a_journal_write_that_fails_at_a_turns_end_fails_the_unit_and_keeps_the_replies(

@@ -165,6 +165,11 @@ class RequestStore(Protocol):
 
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool: ...
 
+    def put_requests(self, items: list[tuple[bytes, dict[str, Any]]]) -> list[bool]:
+        """Store the replies of one request to a model (an embeddings request's texts) with
+        one journal write, so that a kill keeps all or none of them."""
+        ...
+
     def seen_count(self, run: str, step: str, digest: bytes) -> int: ...
 
     def each_seen(self, run: str, step: str, add: Callable[[bytes], None]) -> None: ...
@@ -297,8 +302,9 @@ class RequestCache:
         send: Callable[[list[int]], list[LLMResult]],
     ) -> list[LLMResult]:
         """Results for `requests` (`request_content`): cached replies, and `send(indices of
-        the misses)` for the others, recorded. Should `send` raise, the failure is counted
-        for each miss and raised."""
+        the misses)` for the others, recorded together (their replies in one journal
+        write, so a resumed run never sends part of one batched request again). Should
+        `send` raise, the failure is counted for each miss and raised."""
         keys = [self.key(request, ledger) for request in requests]
         results: list[LLMResult | None] = [self._cached(k) for k in keys]
         misses = [i for i, r in enumerate(results) if r is None]
@@ -308,14 +314,18 @@ class RequestCache:
         try:
             sent = send(misses)
         except Exception as exc:
-            for i in misses:
-                self._record(keys[i], exc)
+            with self.store.lock:
+                for _ in misses:
+                    self._count(exc)
             raise
         finally:
             self._in_flight(-len(misses))
-        for i, result in zip(misses, sent, strict=True):
-            self._record(keys[i], result)
-            results[i] = result
+        with self.store.lock:  # all of one request's replies journaled in one write, first
+            replies = [(keys[i], r) for i, r in zip(misses, sent, strict=True) if cacheable(r)]
+            self.store.put_requests(replies)  # type: ignore[arg-type]
+            for i, result in zip(misses, sent, strict=True):
+                self._count(result)
+                results[i] = result
         return results  # type: ignore[return-value]
 
     async def one(

@@ -13,8 +13,9 @@ One database per pipeline name (`cache.sqlite`, WAL mode) holds:
 Writes accumulate in one open transaction that the engine commits at each checkpoint, so a
 commit is never per row. A reply finished between two commits would be lost if the process
 were killed, so each one is also appended to a journal file with a single `write` (which
-survives the process dying); the journal is emptied after each commit and replayed into the
-database when the pipeline next opens it.
+survives the process dying), the replies of one batched request (an embeddings request's
+texts) with one `write` for them all; the journal is emptied after each commit and replayed
+into the database when the pipeline next opens it (`journal_records.py` holds its format).
 
 A write that fails (a full disk, a lost mount, a permission) raises `StorageError` and leaves
 the store failed: every later write raises the same error, and the engine, which watches
@@ -37,8 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import DamagedCacheError, StorageError
-from stillroom.utils import fast_json
-from stillroom.utils.jsonl import json_lines
+from stillroom.pipeline.journal_records import journal_block, journal_entry, parse_journal
 
 try:
     import fcntl
@@ -61,8 +61,6 @@ CREATE TABLE IF NOT EXISTS batches (
 ) WITHOUT ROWID;
 """
 
-_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-"""How `json_lines(..., compact=True)` writes a reply where orjson does not (`fast_json`)."""
 _JOURNAL_GLOB = "journal-*.log"
 _INSERT = "INSERT OR IGNORE INTO requests VALUES (?, ?)"
 _ADD_REQUESTS = "UPDATE meta SET value = value + ? WHERE name = 'requests'"
@@ -224,20 +222,27 @@ class SQLiteStore:
 
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
         """Cache a finished reply; False when it cannot be stored as JSON."""
-        try:
-            line = fast_json.encode(value, _COMPACT) + b"\n"
-        except UnicodeEncodeError:  # a lone surrogate: written with escapes
-            line = json_lines([value], compact=True)
-        except (TypeError, ValueError):
+        entry = journal_entry(key, value)
+        if entry is None:
             return False
         # Both under the one lock, so that no commit empties the journal in between.
         with self._guarded("the request journal", self.directory):
-            self._write_journal(key.hex().encode("ascii") + b"\t" + line)
-            self._unsaved[key] = line[:-1].decode()
+            self._write_journal(entry[0])
+            self._unsaved[key] = entry[1]
         return True
 
+    def put_requests(self, items: list[tuple[bytes, dict[str, Any]]]) -> list[bool]:
+        """Cache the finished replies of one request to a model, journaled with one `write`
+        (a kill keeps all or none); for each, False when it cannot be stored as JSON."""
+        block, written, stored = journal_block(items)
+        if written:
+            with self._guarded("the request journal", self.directory):
+                self._write_journal(block)
+                self._unsaved.update(written)
+        return stored
+
     def _write_journal(self, record: bytes) -> None:
-        """Append one record with a single `write` (first: it is what survives a kill)."""
+        """Append records with a single `write` (first: it is what survives a kill)."""
         if self._journal_fd is None:
             self._journal_path = self.directory / f"journal-{uuid.uuid4().hex}.log"
             fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -263,7 +268,7 @@ class SQLiteStore:
                         continue
                     with os.fdopen(os.dup(fd), "rb") as handle:
                         data = handle.read()
-                    rows, unreadable = _parse_journal(data)
+                    rows, unreadable = parse_journal(data)
                     if unreadable:
                         self.problems.append(
                             f"{unreadable} line(s) of the request journal {path} could not be "
@@ -448,25 +453,3 @@ class _Guard:
                 raise self.store.failure from exc
         finally:
             self.store.lock.release()
-
-
-def _parse_journal(data: bytes) -> tuple[list[tuple[bytes, str]], int]:
-    """The (key, reply) records of a journal, and how many lines could not be read (a torn
-    last line, cut by a kill mid-write, is expected and not counted)."""
-    records: list[tuple[bytes, str]] = []
-    unreadable = 0
-    lines = data.split(b"\n")
-    for number, line in enumerate(lines):
-        key_hex, sep, value = line.partition(b"\t")
-        try:
-            if not sep:
-                raise ValueError("no tab")
-            key = bytes.fromhex(key_hex.decode("ascii"))
-            text = value.decode("utf-8")
-            json.loads(text)
-        except ValueError:
-            if line and number < len(lines) - 1:
-                unreadable += 1
-            continue
-        records.append((key, text))
-    return records, unreadable

@@ -7,9 +7,10 @@ trip to any other process per request. At start the journal reads every reply se
 SQLite cache when there is one (replies a local run paid for), and the request counts the
 run's committed ledgers give its step. A new reply is appended to the replica's own segment,
 which no other process writes: on a local or NFS directory with one `write` per turn of the
-replica's event loop, for the replies that arrived in it (what survives a kill), on an
-object store as one new part per `flush_interval` and before each
-unit's result goes back to the driver.
+replica's event loop, for the replies that arrived in it (what survives a kill), from a
+thread at once (one `write` per reply, or per batched request: all the texts of an
+embeddings request), on an object store as one new part per `flush_interval` and before each
+unit's result goes back to the driver; one request's replies never span two writes or parts.
 
 A task with several replicas asks its step's counter (`counter.py`) for each request's
 occurrence: duplicates of one prompt may reach two replicas at once, and each occurrence
@@ -30,10 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from stillroom.errors import DamagedCacheError
+from stillroom.pipeline.journal_records import journal_block, journal_entry, parse_journal
 from stillroom.pipeline.ray.state import StateRoot, read_counts
 from stillroom.pipeline.requests import Ledger, RequestCache
-from stillroom.pipeline.store import _COMPACT, _parse_journal
-from stillroom.utils.jsonl import json_lines
 
 logger = logging.getLogger("stillroom.pipeline")
 
@@ -90,7 +90,7 @@ def read_replies(root: StateRoot, step: str, sqlite_path: str | None) -> dict[by
     for path in root.listing(root.join("requests", step_folder(step))):
         data = root.read(path)
         if data:
-            replies.update(_parse_journal(data)[0])
+            replies.update(parse_journal(data)[0])
     return replies
 
 
@@ -131,16 +131,23 @@ class ReplicaJournal:
         return json.loads(text) if text is not None else None
 
     def put_request(self, key: bytes, value: dict[str, Any]) -> bool:
-        try:
-            line = _COMPACT.encode(value).encode("utf-8") + b"\n"
-        except UnicodeEncodeError:
-            line = json_lines([value], compact=True)
-        except (TypeError, ValueError):
+        entry = journal_entry(key, value)
+        if entry is None:
             return False
         with self.lock:
-            self._append(key.hex().encode("ascii") + b"\t" + line)
-            self._replies[key] = line[:-1].decode()
+            self._append(entry[0])
+            self._replies[key] = entry[1]
         return True
+
+    def put_requests(self, items: list[tuple[bytes, dict[str, Any]]]) -> list[bool]:
+        """The replies of one request to a model, appended as one block: one `write` (or
+        one part of an object store's segment) holds them all."""
+        block, written, stored = journal_block(items)
+        if written:
+            with self.lock:
+                self._append(block)
+                self._replies.update(written)
+        return stored
 
     def seen_count(self, run: str, step: str, digest: bytes) -> int:
         return self._counts.get(digest, 0)
@@ -154,13 +161,14 @@ class ReplicaJournal:
             self._counts[digest] = self._counts.get(digest, 0) + 1
 
     # the segment
-    def _append(self, record: bytes) -> None:
+    def _append(self, records: bytes) -> None:
         """On a directory, the replies that arrive in one turn of the replica's event loop
         are written in one `write` as that turn ends (before any await: a kill keeps every
         reply of the turns before, as a `write` per reply did, at a third of the system
-        calls at 0 ms); from a thread, at once. On an object store, buffered (`flush`)."""
+        calls at 0 ms); from a thread, at once. On an object store, buffered (`flush`).
+        `records` (one reply's, or one request's) always go into one write or part."""
         if self.root.local:
-            self._pending.append(record)
+            self._pending.append(records)
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
@@ -170,7 +178,7 @@ class ReplicaJournal:
                 self._scheduled = loop
                 loop.call_soon(self._write_turn)
             return
-        self._buffer.append(record)
+        self._buffer.append(records)
         if time.monotonic() - self._flushed >= self._interval:
             self.flush()
 
