@@ -252,7 +252,7 @@ def pipelines(args: argparse.Namespace) -> None:
 
     from stillroom.testing.ray_cluster import LocalCluster
 
-    latencies = (0.0, 0.1)
+    latencies = tuple(float(ms) / 1000 for ms in args.latencies.split(","))
     results: dict[tuple[float, str], list[Figures]] = {}
     with contextlib.ExitStack() as stack:
         servers = {
@@ -481,6 +481,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=2, help="runs of each scenario")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--latencies", default="0,100", help="server latencies in ms, comma-separated"
+    )
     parser.add_argument(
         "--batch-size", type=int, default=50, help="rows per batch of the generator and the task"
     )
