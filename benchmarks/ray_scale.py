@@ -126,10 +126,7 @@ class CpuMeter:
     def _processes(self) -> list[Any]:
         found = [self._psutil.Process(pid) for pid in self._fixed]
         if self._cluster is not None:
-            for process in self._cluster.processes():
-                found.append(process)
-                with contextlib.suppress(self._psutil.Error):
-                    found.extend(process.children(recursive=True))
+            found.extend(self._cluster.processes())
         return found
 
     def _kind(self, process: Any) -> str:

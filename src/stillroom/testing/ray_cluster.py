@@ -110,21 +110,30 @@ class LocalCluster:
         self._start([f"--address={self.address}"], cpus, name, resources)
 
     def processes(self) -> list[Any]:
-        """Every process of this cluster (its private directory is in their command line),
-        as `psutil.Process`es."""
+        """Every process of this cluster, as `psutil.Process`es: those with its private
+        directory in their command line, and their children (Ray's agents retitle
+        themselves, dropping the directory from theirs, and outlive a killed raylet)."""
         import psutil  # type: ignore[import-untyped]
 
-        found = []
+        found: dict[int, Any] = {}
         for process in psutil.process_iter(["cmdline"]):
             cmdline = " ".join(process.info["cmdline"] or [])
             if self.temp_dir in cmdline and process.pid != os.getpid():
-                found.append(process)
-        return found
+                found[process.pid] = process
+                with contextlib.suppress(psutil.Error):
+                    found.update((child.pid, child) for child in process.children(recursive=True))
+        found.pop(os.getpid(), None)
+        return list(found.values())
 
     def raylet(self, name: str) -> Any:
         port = f"--node_manager_port={self.node_ports[name]}"
+        import psutil
+
         for process in self.processes():
-            cmdline = process.info["cmdline"] or []
+            try:
+                cmdline = process.cmdline()
+            except psutil.Error:
+                continue
             if any(part.endswith("/raylet") for part in cmdline[:1]) and port in cmdline:
                 return process
         raise LookupError(f"no raylet for node {name!r}")
