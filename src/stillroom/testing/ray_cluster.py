@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,6 +30,21 @@ FAST_FAILURE_DETECTION = {
     "health_check_period_ms": 500,
     "health_check_failure_threshold": 3,
 }
+
+
+WORKER_PORTS = 41
+"""Ports each node's worker processes may listen on."""
+WORKER_PORT_RANGE = (20000, 32000 - WORKER_PORTS)
+"""Where those blocks are taken from: below Linux's ephemeral range (32768-60999)."""
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def free_ports(count: int) -> list[int]:
@@ -52,6 +68,7 @@ class LocalCluster:
         # short: Ray's socket paths under it must stay under 107 characters
         self.temp_dir = tempfile.mkdtemp(prefix="srw-", dir="/tmp")
         self.node_ports: dict[str, int] = {}
+        self._worker_blocks: list[int] = []
         self.environment = {
             "RAY_USAGE_STATS_ENABLED": "0",
             # a token someone made for their own cluster is not this one's
@@ -76,7 +93,8 @@ class LocalCluster:
             raise
 
     def _start(self, arguments: list[str], cpus: int, name: str, resources: str = "{}") -> None:
-        manager, objects, agent, agent_grpc, metrics, env, client, dashboard, low = free_ports(9)
+        manager, objects, agent, agent_grpc, metrics, env, client, dashboard = free_ports(8)
+        low = self._worker_ports()
         command = [
             RAY,
             "start",
@@ -95,7 +113,7 @@ class LocalCluster:
             f"--ray-client-server-port={client}",
             f"--dashboard-port={dashboard}",
             f"--min-worker-port={low}",
-            f"--max-worker-port={low + 40}",
+            f"--max-worker-port={low + WORKER_PORTS - 1}",
             "--disable-usage-stats",
         ]
         environment = {**os.environ, **self.environment}
@@ -105,6 +123,23 @@ class LocalCluster:
         if done.returncode:
             raise RuntimeError(f"ray start failed for node {name!r}:\n{done.stderr[-3000:]}")
         self.node_ports[name] = manager
+
+    def _worker_ports(self) -> int:
+        """The first of `WORKER_PORTS` free ports for a node's workers, below the range the
+        system picks free ports from (`free_ports`, and every outgoing connection), so that
+        no other node's port, chosen later, falls among them before a worker binds it."""
+        for _ in range(100):
+            low = random.randrange(*WORKER_PORT_RANGE)
+            block = range(low, low + WORKER_PORTS)
+            if any(
+                other in block or low in range(other, other + WORKER_PORTS)
+                for other in self._worker_blocks
+            ):
+                continue
+            if all(_bindable(port) for port in block):
+                self._worker_blocks.append(low)
+                return low
+        raise RuntimeError(f"no {WORKER_PORTS} free ports in a row in {WORKER_PORT_RANGE}")
 
     def add_node(self, name: str, cpus: int = 1, resources: str = "{}") -> None:
         self._start([f"--address={self.address}"], cpus, name, resources)
