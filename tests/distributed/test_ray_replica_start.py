@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ray_steps import SlowLoad
@@ -18,32 +19,39 @@ from stillroom.steps import LoadDataFromDicts
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(120)]
 
-QUESTIONS = [{"instruction": f"question {i}"} for i in range(60)]
+UNITS = 30  # of 2 rows
+
+
+def slow_load_pipeline(tmp_path: Path, **step: Any) -> Pipeline:
+    """60 questions, 2 a unit, through a `SlowLoad` step named "slow" on Ray."""
+    with Pipeline(name=f"ray-{tmp_path.name}", cache_dir=tmp_path / "cache") as pipeline:
+        data = [{"instruction": f"question {i}"} for i in range(2 * UNITS)]
+        load = LoadDataFromDicts(data=data, batch_size=2)
+        load >> SlowLoad(name="slow", first=str(tmp_path / "first"), input_batch_size=2, **step)
+    return pipeline
+
+
+def run_logged(pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> Any:
+    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
+        distiset = pipeline.ray().run(progress=False)
+    rows = distiset["default"]["train"].to_list()
+    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(2 * UNITS)]
+    assert distiset.summary is not None
+    return distiset
 
 
 def test_a_replica_with_no_room_holds_back_no_unit(
     ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # three replicas of one CPU each on two one-CPU nodes: the third never finds room
-    with Pipeline(name="ray-no-room", cache_dir=tmp_path / "cache") as pipeline:
-        step = SlowLoad(
-            name="upper",
-            first=str(tmp_path / "first"),
-            seconds=0.0,
-            unit_seconds=0.1,
-            input_batch_size=2,
-            resources={"replicas": 3, "cpus": 1},
-        )
-        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
-    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
-        distiset = pipeline.ray().run(progress=False)
+    pipeline = slow_load_pipeline(
+        tmp_path, seconds=0.0, unit_seconds=0.1, resources={"replicas": 3, "cpus": 1}
+    )
+    distiset = run_logged(pipeline, caplog)
 
-    rows = distiset["default"]["train"].to_list()
-    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
-    assert distiset.summary is not None
-    assert len(distiset.summary.placements["upper"]) == 2
+    assert len(distiset.summary.placements["slow"]) == 2
     assert re.search(
-        r"Step 'upper' ran on 2 of its 3 replicas: replica\(s\) \d never started \(each asks "
+        r"Step 'slow' ran on 2 of its 3 replicas: replica\(s\) \d never started \(each asks "
         r"for \{'CPU': 1.0\}",
         caplog.text,
     )
@@ -52,45 +60,24 @@ def test_a_replica_with_no_room_holds_back_no_unit(
 def test_a_slow_replica_joins_the_run_once_it_has_loaded(
     ray_address: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with Pipeline(name="ray-slow-load", cache_dir=tmp_path / "cache") as pipeline:
-        step = SlowLoad(
-            name="slow",
-            first=str(tmp_path / "first"),
-            seconds=1.5,
-            unit_seconds=0.1,
-            input_batch_size=2,
-            resources={"replicas": 2},
-        )
-        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
-    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
-        distiset = pipeline.ray().run(progress=False)
-
-    rows = distiset["default"]["train"].to_list()
-    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
-    assert distiset.summary is not None
-    placements = distiset.summary.placements["slow"]
-    # 30 units of 0.1 s: the first replica ran about 15 alone before the second joined
-    assert len(placements) == 2 and sum(placements.values()) == 30
-    assert max(placements.values()) >= 18, placements
-    assert "Step 'slow': replica 1 joined after" in caplog.text or (
-        "Step 'slow': replica 0 joined after" in caplog.text
+    pipeline = slow_load_pipeline(
+        tmp_path, seconds=1.5, unit_seconds=0.1, resources={"replicas": 2}
     )
+    distiset = run_logged(pipeline, caplog)
+
+    placements = distiset.summary.placements["slow"]
+    # units of 0.1 s: the first replica ran about 15 alone before the second joined
+    assert len(placements) == 2 and sum(placements.values()) == UNITS
+    assert max(placements.values()) >= 18, placements
+    assert re.search(r"Step 'slow': replica \d joined after", caplog.text)
 
 
 def test_a_replica_that_cannot_start_after_another_did_fails_the_run_with_its_reason(
     ray_address: str, tmp_path: Path
 ) -> None:
-    with Pipeline(name="ray-late-failure", cache_dir=tmp_path / "cache") as pipeline:
-        step = SlowLoad(
-            name="slow",
-            first=str(tmp_path / "first"),
-            seconds=1.0,
-            fail=True,
-            unit_seconds=0.2,
-            input_batch_size=2,
-            resources={"replicas": 2},
-        )
-        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
+    pipeline = slow_load_pipeline(
+        tmp_path, seconds=1.0, fail=True, unit_seconds=0.2, resources={"replicas": 2}
+    )
     with pytest.raises(StepFailedError) as failed:
         pipeline.ray().run(progress=False)
 
@@ -109,23 +96,12 @@ def test_a_replica_whose_process_dies_as_it_starts_is_started_again(
     that died while running would be (on another node when one fits)."""
     exits = tmp_path / "exits"
     exits.write_text(str(deaths))
-    with Pipeline(name="ray-dies-starting", cache_dir=tmp_path / "cache") as pipeline:
-        step = SlowLoad(
-            name="slow",
-            first=str(tmp_path / "first"),
-            seconds=0.5,
-            exits=str(exits),
-            unit_seconds=0.3,
-            input_batch_size=2,
-            resources={"replicas": 2},
-        )
-        LoadDataFromDicts(data=QUESTIONS, batch_size=2) >> step
-    with caplog.at_level(logging.INFO, logger="stillroom.pipeline"):
-        distiset = pipeline.ray().run(progress=False)
+    pipeline = slow_load_pipeline(
+        tmp_path, seconds=0.5, exits=str(exits), unit_seconds=0.3, resources={"replicas": 2}
+    )
+    run_logged(pipeline, caplog)
 
     assert exits.read_text() == "0"
     assert caplog.text.count("A Ray replica of step 'slow' stopped as it started") == deaths
     assert ("now runs on node" in caplog.text) == (deaths == 2)
     assert re.search(r"Step 'slow': replica \d joined after", caplog.text)
-    rows = distiset["default"]["train"].to_list()
-    assert [row["upper"] for row in rows] == [f"QUESTION {i}" for i in range(60)]
