@@ -289,61 +289,45 @@ class Logged(Step):
         yield list(inputs)
 
 
-class SlowLoad(Step):
-    """Each unit takes `unit_seconds`. Of the replicas that load it, one that finds the file
-    `first` already made (it is not the first to load) waits `seconds`, then raises while
-    `fail` is set, or its process exits while the file `exits` holds a count above 0 (one
-    less each time: a replica that replaces it lives once it is 0)."""
+class SlowLoad(Upper):
+    """`Upper` whose replicas coordinate through files in `folder`. Each unit waits (30 s
+    at most) until `peers` replicas have loaded, takes `unit_seconds`, and is counted. Every
+    replica but the first to load waits until `join_after` units are done, then raises
+    while `fail` is set, or has its process exit while the file `exits` holds a count above
+    0 (one less each time, so a later try lives once it is 0)."""
 
-    first: str
-    seconds: float = 1.0
+    folder: str
+    peers: int = 0
+    join_after: int = 0
     fail: bool = False
     exits: str | None = None
     unit_seconds: float = 0.1
 
-    @property
-    def inputs(self) -> list[str]:
-        return ["instruction"]
-
-    @property
-    def outputs(self) -> list[str]:
-        return ["upper"]
-
     def load(self) -> None:
         super().load()
+        folder = Path(self.folder)
         try:
-            os.close(os.open(self.first, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            os.close(os.open(folder / "first", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
-            time.sleep(self.seconds)
+            _wait_for(lambda: len(list(folder.glob("done-*"))) >= self.join_after, "units")
             if self.fail:
                 raise OSError("this node's model folder is unreadable") from None
             if self.exits and (left := int(Path(self.exits).read_text())) > 0:
                 Path(self.exits).write_text(str(left - 1))
                 os._exit(1)
+        (folder / f"loaded-{os.getpid()}").touch()
 
     def process(self, inputs: StepInput) -> StepOutput:
+        folder = Path(self.folder)
+        _wait_for(lambda: len(list(folder.glob("loaded-*"))) >= self.peers, "replicas")
         time.sleep(self.unit_seconds)
-        yield [{**row, "upper": row["instruction"].upper()} for row in inputs]
-
-
-class AllLoaded(Upper):
-    """`Upper` whose units wait (30 s at most) until `replicas` copies have loaded (each
-    leaves a file in `folder`), then take `unit_seconds`: every replica gets units, however
-    far apart they start."""
-
-    folder: str
-    replicas: int = 2
-    unit_seconds: float = 0.2
-
-    def load(self) -> None:
-        super().load()
-        Path(self.folder, f"loaded-{os.getpid()}").touch()
-
-    def process(self, inputs: StepInput) -> StepOutput:
-        deadline = time.monotonic() + 30
-        while len(list(Path(self.folder).glob("loaded-*"))) < self.replicas:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"fewer than {self.replicas} replicas loaded in 30 s")
-            time.sleep(0.05)
-        time.sleep(self.unit_seconds)
+        (folder / f"done-{os.getpid()}-{time.monotonic_ns()}").touch()
         yield from super().process(inputs)
+
+
+def _wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited 30 s for the other {what}")
+        time.sleep(0.02)

@@ -170,14 +170,19 @@ def test_replicas_reserving_no_cpu_are_spread_over_the_nodes_and_the_summary_say
     ray_address: str, tmp_path: Path
 ) -> None:
     import ray
-    from ray_steps import AllLoaded
+    from ray_steps import SlowLoad
 
     with Pipeline(name="ray-spread", cache_dir=tmp_path / "cache") as pipeline:
         load = LoadDataFromDicts(
             data=[{"instruction": f"question {i}"} for i in range(40)], batch_size=5
         )
-        load >> AllLoaded(
-            name="upper", folder=str(tmp_path), resources={"replicas": 2}, input_batch_size=5
+        # each unit waits until both replicas have loaded, so both run some
+        load >> SlowLoad(
+            name="upper",
+            folder=str(tmp_path),
+            peers=2,
+            resources={"replicas": 2},
+            input_batch_size=5,
         )
     distiset = pipeline.ray().run(progress=False)
 

@@ -5,7 +5,7 @@ or any step with an `Embeddings` in that field): `Engine.install_llms` puts a
 `CachedEmbeddings` on the step for the run and `remove_llms` puts the step's own model back.
 Each text is one request of the cache: looked up first, the misses encoded together by the
 wrapped model (so its own batching, retries and limits apply), and their vectors recorded
-as they come back, journaled together with one write (a kill keeps all or none), in the
+as they come back, journaled together with one write (a kill does not fall between two), in the
 ledger of the unit of work. A resumed or repeated run
 therefore does not send again the texts already embedded, whatever the model (a remote
 `/v1/embeddings` server above all, where each text costs money).

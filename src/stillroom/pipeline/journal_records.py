@@ -5,7 +5,8 @@ A record is one line: the request key in hex, a tab, the reply as compact JSON (
 text, or the standard encoder's where orjson's would read back as another value: see
 `fast_json`). The replies of one request to a model (an embeddings request carries many
 texts, each its own cache entry) are joined into one block, written with one `write`, so a
-kill keeps all of them or none: a resumed run never sends the rest as a smaller request.
+kill does not fall between two of them (only a write it cuts part-way keeps some lines, and
+a resumed run sends the rest).
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ class RequestStore(Protocol):
 
     def put_requests(self, items: list[tuple[bytes, dict[str, Any]]]) -> list[bool]:
         """Store the replies of one request to a model (an embeddings request's texts) with
-        one journal write, so that a kill keeps all or none of them."""
+        one journal write, so that a kill does not fall between two of them."""
         ...
 
     def seen_count(self, run: str, step: str, digest: bytes) -> int: ...

@@ -354,6 +354,9 @@ class Engine(RunControl, EngineState, StepLoading, RequestWiring):
                 job = asyncio.create_task(one(unit))
                 jobs.add(job)
                 job.add_done_callback(jobs.discard)
+                # the unit reaches its worker (a Ray replica counts it) before capacity is
+                # asked again
+                await asyncio.sleep(0)
             if jobs:
                 await asyncio.gather(*jobs)
         except asyncio.CancelledError:

@@ -233,7 +233,7 @@ class SQLiteStore:
 
     def put_requests(self, items: list[tuple[bytes, dict[str, Any]]]) -> list[bool]:
         """Cache the finished replies of one request to a model, journaled with one `write`
-        (a kill keeps all or none); for each, False when it cannot be stored as JSON."""
+        (`journal_records`); for each, False when it cannot be stored as JSON."""
         block, written, stored = journal_block(items)
         if written:
             with self._guarded("the request journal", self.directory):

@@ -258,7 +258,7 @@ class RayEngine(Engine):
         started = time.monotonic()
         await asyncio.gather(
             super()._load_steps(here),
-            *(self.pools[node.name].start(self._replica_joined) for node in nodes),
+            *(self.pools[node.name].start(self._wake, self._failing(node)) for node in nodes),
         )
         logger.info(
             "Ray replicas of %s started in %.2f s (a step's first replica; any others join "
@@ -267,10 +267,14 @@ class RayEngine(Engine):
             time.monotonic() - started,
         )
 
-    def _replica_joined(self) -> None:
-        """Another replica can take units: wake the step's scheduling."""
+    def _wake(self) -> None:
+        """A replica can take units (it joined, or gave one back): wake the scheduling."""
         if self._signal is not None:
             self._signal.notify()
+
+    def _failing(self, node: Node) -> Callable[[BaseException], None]:
+        """How a replica of `node` that cannot start, after another has, fails the run."""
+        return lambda error: self._fail(node, error, None)
 
     def _leaf_target(self, node: Node) -> LeafTarget | None:
         """Where `node`'s replicas write its rows, when it is a leaf they write."""

@@ -146,9 +146,12 @@ class ReplicaPool:
         """Per replica, the node it runs on (None until it has started)."""
         self.ready: list[bool] = []
         """Per replica, whether it has started (built and loaded the step)."""
+        self.failed: set[int] = set()
+        """Replicas that could not start (the run fails)."""
         self._starting: list[asyncio.Task[None]] = []
-        self._start_failure: BaseException | None = None
-        """Why a replica that was to join could not start (raised by the next unit)."""
+        self._first: asyncio.Future[None] | None = None
+        self._wake: Callable[[], None] = lambda: None
+        self.closed = False
         self.busy = [0] * self.replicas
         self.returned: list[bytes] = []
         """Request contents of every unit a replica gave back this session."""
@@ -168,101 +171,95 @@ class ReplicaPool:
             self._packed, self._requests(), self.leaf, self.rows
         )
 
-    async def start(self, joined: Callable[[], None]) -> None:
+    async def start(self, wake: Callable[[], None], fail: Callable[[BaseException], None]) -> None:
         """Start every replica, spread over the nodes; return as soon as one has built and
-        loaded the step. The others join as they start, `joined()` called for each (the
-        engine then hands them units): a replica waiting for room on a node, or loading a
-        large model, holds back no unit. A replica that cannot start fails the run, at once
-        while none has started, else at the step's next unit."""
+        loaded the step. The others join as they start, and `wake()` is called for each (and
+        for each unit a replica gives back) so the engine hands them units: a replica
+        waiting for room on a node, or loading a large model, holds back no unit. A replica
+        that cannot start (its `load()` raised, or its process died at each try) fails the
+        run: raised here while none has started, else given to `fail()`."""
+        self._wake = wake
         candidates = nodes_fitting(wanted_resources(self._options))
         self.actors = [None] * self.replicas
         self.nodes = [None] * self.replicas
         self.ready = [False] * self.replicas
-        first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        first = self._first = asyncio.get_running_loop().create_future()
         began = time.monotonic()
-
-        def failed(error: BaseException) -> None:
-            if not first.done():
-                first.set_exception(error)
-            else:
-                self._start_failure = error
-                joined()  # the next unit raises it
 
         async def one(index: int) -> None:
             try:
                 node = await self._start_one(index, candidates)
             except Exception as exc:
-                if isinstance(exc, RayTaskError) or not first.done():
-                    # the step's own code raised (its load(), say), or none has started
-                    cause = cause_of(exc, self.name)
-                    error = StillroomError(
-                        f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
-                    )
-                    error.__cause__ = cause
-                    failed(error)
-                    return
-                logger.warning(  # its process or node went away as it started
-                    "A Ray replica of step %r stopped as it started (%s); starting another.",
-                    self.name,
-                    type(exc).__name__,
+                cause = cause_of(exc, self.name)
+                error = StillroomError(
+                    f"Step {self.name!r} could not start on Ray: {describe_error(cause)}"
                 )
-                try:
-                    await self.replace(index, self.actors[index])
-                except Exception as lost:
-                    failed(lost)
-                    return
-                node = self.nodes[index] or "?"
+                error.__cause__ = cause
+                self.failed.add(index)
+                if first.done():
+                    fail(error)
+                else:
+                    first.set_exception(error)
+                return
             self.nodes[index], self.ready[index] = node, True
             if not first.done():
                 first.set_result(None)
-            else:
-                logger.info(
-                    "Step %r: replica %d joined after %.2f s, on node %s.",
-                    self.name,
-                    index,
-                    time.monotonic() - began,
-                    node[:12],
-                )
-                joined()
+                return
+            logger.info(
+                "Step %r: replica %d joined after %.2f s, on node %s.",
+                self.name,
+                index,
+                time.monotonic() - began,
+                node[:12],
+            )
+            wake()
 
         self._starting = [asyncio.create_task(one(i)) for i in range(self.replicas)]
         await first
 
     async def _start_one(self, index: int, candidates: list[str]) -> str:
-        """Replica `index` started, on the node it returns: pinned to the nodes in turn when
-        there are several replicas (Ray's soft affinity and `SPREAD` both let them gather on
-        one node); a node without room now lets Ray place it."""
-        if self.replicas > 1 and candidates:
-            node = candidates[index % len(candidates)]
-            strategy = NodeAffinitySchedulingStrategy(node, soft=False, _fail_on_unavailable=True)
-            actor = self.actors[index] = self._new_actor({"scheduling_strategy": strategy})
+        """Replica `index` started, on the node it returns. With several replicas the first
+        try is pinned to the nodes in turn (Ray's soft affinity and `SPREAD` both let them
+        gather on one node); a node without room, or a process that dies as it starts (up
+        to `REPLICA_RESTARTS` times), lets Ray place the next try."""
+        pinned = self.replicas > 1 and bool(candidates)
+        for attempt in range(REPLICA_RESTARTS + 1):
+            node = candidates[index % len(candidates)] if pinned and not attempt else None
+            placement = (
+                {}
+                if node is None
+                else {
+                    "scheduling_strategy": NodeAffinitySchedulingStrategy(
+                        node, soft=False, _fail_on_unavailable=True
+                    )
+                }
+            )
+            actor = self.actors[index] = self._new_actor(placement)
             try:
                 return str(await actor.start.remote())
             except ActorUnschedulableError:
                 ray.kill(actor)
+                if node is None:
+                    raise
                 logger.info(
                     "Step %r: node %s has no room for replica %d now; Ray places it.",
                     self.name,
-                    node[:12],
+                    (node or "?")[:12],
                     index,
                 )
             except RayActorError as exc:
                 ray.kill(actor)
+                if attempt == REPLICA_RESTARTS:
+                    raise
                 logger.warning(
-                    "A Ray replica of step %r stopped as it started on node %s (%s); Ray "
-                    "places another.",
+                    "A Ray replica of step %r stopped as it started (%s); Ray places another.",
                     self.name,
-                    node[:12],
                     type(exc).__name__,
                 )
-        actor = self.actors[index] = self._new_actor({})
-        return str(await actor.start.remote())
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def has_room(self) -> bool:
-        """Whether a started replica can take another unit (or a replica failed to start:
-        the next unit raises that)."""
-        if self._start_failure is not None:
-            return True
+        """Whether a started replica can take another unit."""
         hold = self.per_replica if all(self.ready) else self.while_joining
         return any(ready and busy < hold for ready, busy in self._started())
 
@@ -303,8 +300,6 @@ class ReplicaPool:
         A replica that dies is replaced (see the module docstring) and the unit runs again
         on its replacement (which read every journal when it started, the dead replica's
         included), up to `REPLICA_RESTARTS` times."""
-        if self._start_failure is not None:
-            raise self._start_failure
         restarts = 0
         index = self._least_busy()
         while True:  # a retry goes to the replacement, which read the dead one's journal
@@ -335,6 +330,7 @@ class ReplicaPool:
                 raise cause_of(exc, self.name) from None
             finally:
                 self.busy[index] -= 1
+                self._wake()  # a unit finished out of order records nothing to wake them
             if self.counter is not None:
                 self._settle(attempt)
             self.note(index, made, stats)
@@ -384,6 +380,9 @@ class ReplicaPool:
                     finally:
                         if started is None:  # it failed, or the run ended as it started
                             ray.kill(actor)
+                    if started is not None and self.closed:  # the run ended meanwhile
+                        ray.kill(actor)
+                        return
                     if started is not None:
                         self.actors[index], self.nodes[index] = actor, started
                         logger.warning(
@@ -408,19 +407,17 @@ class ReplicaPool:
 
     async def unload(self) -> None:
         """Unload the started replicas; those still starting are stopped by `kill`."""
-        waiting = [i for i, ready in enumerate(self.ready) if not ready]
-        if waiting:
+        waiting = [i for i, ready in enumerate(self.ready) if not ready and i not in self.failed]
+        if waiting and any(self.ready):
             logger.warning(
-                "Step %r ran on %d of its %d replicas: replica(s) %s never started (each "
-                "asks for %s, which no node had free in time).",
+                "Step %r ran on %d of its %d replicas: replica(s) %s had not started by the "
+                "end (waiting for a node with room for %s, or still loading).",
                 self.name,
-                self.replicas - len(waiting),
+                sum(self.ready),
                 self.replicas,
                 ", ".join(map(str, waiting)),
-                wanted_resources(self._options) or "no resources",
+                wanted_resources(self._options) or "it",
             )
-        if self._start_failure is not None:
-            logger.warning("%s", self._start_failure)
         try:
             await asyncio.gather(
                 *(self.actors[i].unload.remote() for i, ready in enumerate(self.ready) if ready)
@@ -433,6 +430,11 @@ class ReplicaPool:
     def kill(self) -> None:
         """Stop the replicas, started or starting, and the counter (once: their counters and
         placements stay)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._first is not None and not self._first.done():
+            self._first.cancel()  # `start` is still waiting for a first replica
         for task in self._starting:
             task.cancel()
         for actor in self.actors:
@@ -440,7 +442,7 @@ class ReplicaPool:
                 ray.kill(actor)
         if self.counter is not None:
             ray.kill(self.counter)
-        self.actors, self.counter, self._starting = [], None, []
+        self.counter = None
 
 
 class RemoteBatches:
