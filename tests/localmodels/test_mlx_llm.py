@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from tiny_models import SCRIPTED_TEXT, check_magpie_turn
 
 from stillroom.errors import MissingExtraError, StructuredOutputError
 from stillroom.models import MlxLLM
@@ -21,7 +22,6 @@ from stillroom.steps.tasks.base import METADATA_COLUMN
 
 pytestmark = [pytest.mark.mlx, pytest.mark.timeout(300)]
 
-EXPECTED = '{"name": "Ada", "age": 36}'
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 
 
@@ -46,7 +46,7 @@ def test_the_scripted_model_writes_its_script_with_token_counts(scripted_lm: Pat
     llm = _llm(scripted_lm)
     chat = [{"role": "user", "content": "Who?"}]
     (output,) = llm.generate([chat], num_generations=2, max_tokens=12)
-    assert output["generations"] == [EXPECTED, EXPECTED]
+    assert output["generations"] == [SCRIPTED_TEXT, SCRIPTED_TEXT]
     prompt = llm.prepare_input(chat)
     assert prompt == "<|im_start|>user\nWho?<|im_end|>\n<|im_start|>assistant\n"
     prompt_tokens = len(llm._tokenizer.encode(prompt))
@@ -73,15 +73,7 @@ def test_sampling_settings_reach_mlx_and_max_tokens_bounds_the_reply(random_lm: 
 
 def test_magpie_renders_up_to_a_user_turn(scripted_lm: Path) -> None:
     llm = _llm(scripted_lm, use_magpie_template=True, magpie_pre_query_template="chatml")
-    system = [{"role": "system", "content": "You are kind."}]
-    assert (
-        llm.prepare_input(system)
-        == "<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\n"
-    )
-    (output,) = llm.generate([system], max_tokens=12)
-    assert output["generations"] == [EXPECTED]
-    (raw,) = llm.generate_results_from_prompts(["<|im_start|>user\n"], max_tokens=12)
-    assert not isinstance(raw, BaseException) and raw["generations"] == [EXPECTED]
+    check_magpie_turn(llm, max_tokens=12)
 
 
 def test_structured_output_is_validated_and_a_reply_that_never_fits_is_an_error(
@@ -116,7 +108,7 @@ def test_a_prompt_mlx_fails_on_is_its_inputs_error_and_the_others_keep_their_rep
         [[{"role": "user", "content": "Who?"}], [{"role": "user", "content": "poison"}]],
         max_tokens=12,
     )
-    assert not isinstance(good, BaseException) and good["generations"] == [EXPECTED]
+    assert not isinstance(good, BaseException) and good["generations"] == [SCRIPTED_TEXT]
     assert isinstance(bad, ValueError) and "could not run" in str(bad)
 
 
@@ -138,7 +130,7 @@ def test_a_pipeline_run_keeps_every_row_then_answers_from_the_cache(scripted_lm:
 
     distiset = build().run(progress=False)
     rows = distiset["text"]["train"].to_list()
-    assert [row["generation"] for row in rows] == [EXPECTED, EXPECTED]
+    assert [row["generation"] for row in rows] == [SCRIPTED_TEXT, SCRIPTED_TEXT]
     assert all(row["model_name"] == str(scripted_lm) for row in rows)
     assert rows[0][METADATA_COLUMN]["statistics_text"]["output_tokens"] == 6
     failed = distiset["city"]["train"].to_list()
@@ -151,7 +143,7 @@ def test_a_pipeline_run_keeps_every_row_then_answers_from_the_cache(scripted_lm:
     assert again.summary is not None
     # the text rows come from the cache; the failed city rows were not cached, so re-asked
     assert again.summary.cache_hits == 2 and again.summary.requests_sent == 2
-    assert [r["generation"] for r in again["text"]["train"].to_list()] == [EXPECTED] * 2
+    assert [r["generation"] for r in again["text"]["train"].to_list()] == [SCRIPTED_TEXT] * 2
 
 
 def test_without_mlx_lm_the_error_names_the_extra_and_the_platforms(

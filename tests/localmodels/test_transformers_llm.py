@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
+from tiny_models import SCRIPTED_TEXT, check_magpie_turn
 
 from stillroom.errors import StructuredOutputError
 from stillroom.models.llms.huggingface import TransformersLLM
@@ -20,7 +21,6 @@ from stillroom.steps.tasks.base import METADATA_COLUMN
 pytestmark = [pytest.mark.transformers, pytest.mark.timeout(300)]
 
 GREEDY = {"do_sample": False, "max_new_tokens": 12}
-EXPECTED = '{"name": "Ada", "age": 36}'
 
 
 class Person(BaseModel):
@@ -54,7 +54,7 @@ def test_the_random_model_generates_within_the_token_budget(random_lm: Path) -> 
 def test_the_scripted_model_writes_its_script_after_any_prompt(scripted_lm: Path) -> None:
     llm = _llm(scripted_lm)
     (output,) = llm.generate([[{"role": "user", "content": "Who?"}]], **GREEDY)
-    assert output["generations"] == [EXPECTED]
+    assert output["generations"] == [SCRIPTED_TEXT]
     assert output["statistics"]["output_tokens"] == [6]  # type: ignore[typeddict-item]  # 5 pieces + EOS
 
 
@@ -81,15 +81,7 @@ def test_a_reply_that_never_matches_the_schema_is_an_error_after_the_retries(
 
 def test_magpie_renders_up_to_a_user_turn(scripted_lm: Path) -> None:
     llm = _llm(scripted_lm, use_magpie_template=True, magpie_pre_query_template="chatml")
-    system = [{"role": "system", "content": "You are kind."}]
-    assert (
-        llm.prepare_input(system)
-        == "<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\n"
-    )
-    (output,) = llm.generate([system], **GREEDY)
-    assert output["generations"] == [EXPECTED]
-    (raw,) = llm.generate_results_from_prompts(["<|im_start|>user\n"])
-    assert not isinstance(raw, BaseException) and raw["generations"] == [EXPECTED]
+    check_magpie_turn(llm, **GREEDY)
 
 
 def test_a_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
@@ -129,7 +121,7 @@ def test_text_and_schema_valid_json_in_a_pipeline_run_then_from_the_cache(
     distiset = build().run(progress=False)
     for leaf in ("text", "person"):
         rows = distiset[leaf]["train"].to_list()
-        assert [row["generation"] for row in rows] == [EXPECTED, EXPECTED]
+        assert [row["generation"] for row in rows] == [SCRIPTED_TEXT, SCRIPTED_TEXT]
         assert all(row["model_name"] == str(scripted_lm) for row in rows)
     person_row = distiset["person"]["train"].to_list()[0]
     assert Person.model_validate_json(person_row["generation"]).age == 36
@@ -139,7 +131,7 @@ def test_text_and_schema_valid_json_in_a_pipeline_run_then_from_the_cache(
     again = build().run(progress=False)
     assert again.summary is not None
     assert again.summary.requests_sent == 0 and again.summary.cache_hits == 4
-    assert [r["generation"] for r in again["person"]["train"].to_list()] == [EXPECTED] * 2
+    assert [r["generation"] for r in again["person"]["train"].to_list()] == [SCRIPTED_TEXT] * 2
 
 
 def test_spec_prefix_builds_a_transformers_llm(scripted_lm: Path) -> None:

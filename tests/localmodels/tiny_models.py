@@ -12,6 +12,7 @@ forward pass and real `generate`, with a known result.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -19,6 +20,8 @@ CHATML = (
 )
 SCRIPT = ['{"name": ', '"Ada"', ', "age": ', "36", "}"]
 """The pieces the scripted model writes, in order: `{"name": "Ada", "age": 36}`."""
+SCRIPTED_TEXT = "".join(SCRIPT)
+"""What the scripted model writes, greedy, whatever the prompt."""
 CORPUS = [
     "Write a short story about a cat who sat on the mat.",
     "Hello world! What is the capital of France? Paris.",
@@ -132,3 +135,18 @@ def build_reward_model(folder: Path) -> Path:
     torch.manual_seed(0)
     LlamaForSequenceClassification(config).save_pretrained(folder)
     return folder
+
+
+def check_magpie_turn(llm: Any, **settings: Any) -> None:
+    """A loaded local LLM on the scripted model, with the ChatML Magpie template: it renders
+    a system turn up to an open user turn, and writes the script from that and from the
+    raw prompt alone (`settings`: the backend's greedy generation settings)."""
+    system = [{"role": "system", "content": "You are kind."}]
+    assert (
+        llm.prepare_input(system)
+        == "<|im_start|>system\nYou are kind.<|im_end|>\n<|im_start|>user\n"
+    )
+    (output,) = llm.generate([system], **settings)
+    assert output["generations"] == [SCRIPTED_TEXT]
+    (raw,) = llm.generate_results_from_prompts(["<|im_start|>user\n"], **settings)
+    assert not isinstance(raw, BaseException) and raw["generations"] == [SCRIPTED_TEXT]

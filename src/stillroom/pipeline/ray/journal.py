@@ -10,7 +10,7 @@ which no other process writes: on a local or NFS directory with one `write` per 
 replica's event loop, for the replies that arrived in it (what survives a kill), from a
 thread at once (one `write` per reply, or per batched request: all the texts of an
 embeddings request), on an object store as one new part per `flush_interval` and before each
-unit's result goes back to the driver; one request's replies never span two writes or parts.
+unit's result goes back to the driver; one request's replies go into one write or part.
 
 A task with several replicas asks its step's counter (`counter.py`) for each request's
 occurrence: duplicates of one prompt may reach two replicas at once, and each occurrence
